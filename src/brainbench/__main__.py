@@ -1,0 +1,3 @@
+from brainbench.cli import main
+
+main()

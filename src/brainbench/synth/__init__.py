@@ -1,0 +1,1 @@
+"""brainbench.synth."""

@@ -1,0 +1,155 @@
+"""Findings: what a rule or a check reports, and how findings are rendered.
+
+Rules collect findings; they never raise for a user's mistake (STYLE.md convention 3).
+The same format serves ``validate`` and ``registry check``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem found in a spec, a cohort, a split or a registry entry.
+
+    ``path`` is the dotted location inside the document (``splits.group``); ``line`` and
+    ``column`` are 1-based positions in ``file`` when known.
+    """
+
+    rule: str
+    severity: Severity
+    message: str
+    file: str | None = None
+    path: str | None = None
+    line: int | None = None
+    column: int | None = None
+    hint: str | None = None
+    reference: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["severity"] = self.severity.value
+        return out
+
+    def location(self) -> str:
+        where = self.file or "<input>"
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        return where
+
+
+@dataclass(frozen=True)
+class WaivedFinding:
+    """A finding silenced by a waiver, kept so every report can show it."""
+
+    finding: Finding
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.finding.to_dict(), "waiver_reason": self.reason}
+
+
+@dataclass
+class CheckResult:
+    """Findings of a check over one or more files."""
+
+    files: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    waived: list[WaivedFinding] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not any(f.severity is Severity.ERROR for f in self.findings)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.valid else 1
+
+    def extend(self, other: CheckResult) -> None:
+        self.files.extend(f for f in other.files if f not in self.files)
+        self.findings.extend(other.findings)
+        self.waived.extend(other.waived)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "files": list(self.files),
+            "findings": [f.to_dict() for f in self.findings],
+            "waived": [w.to_dict() for w in self.waived],
+        }
+
+
+def render_json(result: CheckResult) -> str:
+    return json.dumps(result.to_dict(), indent=2)
+
+
+def _style(text: str, code: str, color: bool) -> str:
+    return f"\033[{code}m{text}\033[0m" if color else text
+
+
+def render_text(result: CheckResult, *, color: bool | None = None) -> str:
+    """Findings grouped by file, one block per finding, with a closing summary line."""
+    if color is None:
+        color = sys.stdout.isatty()
+    lines: list[str] = []
+    by_file: dict[str, list[Finding]] = {}
+    for finding in result.findings:
+        by_file.setdefault(finding.file or "<input>", []).append(finding)
+    for file in result.files:
+        by_file.setdefault(file, [])
+    for file, findings in by_file.items():
+        if not findings:
+            lines.append(f"{_style(file, '1', color)}: ok")
+            continue
+        lines.append(_style(file, "1", color))
+        for f in sorted(findings, key=lambda x: (x.line or 0, x.rule)):
+            sev = _style(f.severity.value, "31" if f.severity is Severity.ERROR else "33", color)
+            where = f"{f.line}:{f.column}" if f.line is not None else "-"
+            path = f" [{f.path}]" if f.path else ""
+            lines.append(f"  {where}  {sev}  {_style(f.rule, '1', color)}  {f.message}{path}")
+            if f.hint:
+                lines.append(f"      hint: {f.hint}")
+            if f.reference:
+                lines.append(f"      see: {f.reference}")
+    for w in result.waived:
+        f = w.finding
+        lines.append(f"  waived {f.rule} in {f.location()}: {w.reason}")
+    n_err = sum(f.severity is Severity.ERROR for f in result.findings)
+    n_warn = len(result.findings) - n_err
+    status = "valid" if result.valid else "invalid"
+    lines.append(
+        f"{len(result.files)} file(s): {n_err} error(s), {n_warn} warning(s), "
+        f"{len(result.waived)} waived: {status}"
+    )
+    return "\n".join(lines)
+
+
+def summarize(findings: Iterable[Finding]) -> dict[str, int]:
+    counts = {"error": 0, "warning": 0}
+    for f in findings:
+        counts[f.severity.value] += 1
+    return counts
+
+
+__all__: Sequence[str] = [
+    "CheckResult",
+    "Finding",
+    "Severity",
+    "WaivedFinding",
+    "render_json",
+    "render_text",
+    "summarize",
+]
