@@ -1,0 +1,431 @@
+"""The spec language, format version 1, as pydantic v2 models.
+
+Every model forbids unknown keys (a typo is an error, never silently ignored) and every field
+carries a description, which becomes the JSON Schema that editors use for completion.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+FORMAT_VERSION = 1
+
+Level = Literal["dataset", "site", "scanner", "subject", "session", "image"]
+LEVELS: tuple[str, ...] = ("dataset", "site", "scanner", "subject", "session", "image")
+"""Hierarchy levels from outer to inner."""
+
+CLASSIFICATION_METRICS: tuple[str, ...] = (
+    "balanced_accuracy",
+    "accuracy",
+    "sensitivity",
+    "specificity",
+    "ppv",
+    "npv",
+    "f1",
+    "mcc",
+    "auroc",
+    "average_precision",
+    "brier",
+    "log_loss",
+    "ece",
+)
+REGRESSION_METRICS: tuple[str, ...] = ("mae", "rmse", "r2", "pearson_r")
+MetricName = Literal[
+    "balanced_accuracy",
+    "accuracy",
+    "sensitivity",
+    "specificity",
+    "ppv",
+    "npv",
+    "f1",
+    "mcc",
+    "auroc",
+    "average_precision",
+    "brier",
+    "log_loss",
+    "ece",
+    "mae",
+    "rmse",
+    "r2",
+    "pearson_r",
+]
+ComparisonMethod = Literal[
+    "paired-t",
+    "corrected-t",
+    "corrected-repeated-kfold-t",
+    "delong",
+    "mcnemar",
+    "bootstrap",
+    "mixed",
+    "bayes",
+    "wilcoxon",
+    "probability",
+]
+Fit = Literal["train", "train+validation", "all"]
+Tuned = Literal["none", "validation", "test"]
+
+FieldRef = Annotated[
+    str | Annotated[list[str], Field(min_length=1)],
+    Field(
+        description="A column of the cohort table (participants.tsv, sessions.tsv, a manifest) "
+        "or a BIDS sidecar field (e.g. InstitutionName); a list of fields is joined into one id "
+        "(e.g. [Manufacturer, ManufacturersModelName, MagneticFieldStrength] for a scanner)."
+    ),
+]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputSpec(StrictModel):
+    """What a model sees."""
+
+    modality: str = Field("T1w", description="Imaging modality (BIDS suffix): T1w, FLAIR, pet...")
+    unit: Literal["image", "slice", "patch", "roi"] = Field(
+        "image",
+        description="What one model input is: a whole 3D image, a 2D slice, a 3D patch or a "
+        "region of interest. Slices and patches of one image must never be split apart (L101).",
+    )
+
+
+class Task(StrictModel):
+    """The prediction task."""
+
+    type: Literal["classification", "regression"] = Field(description="Task type.")
+    target: str = Field(
+        description="Column holding the label (classification) or value (regression)."
+    )
+    classes: list[str] | None = Field(
+        None,
+        min_length=2,
+        description="Classification only: the class names, negative first; the last is the "
+        "positive class for binary metrics (sensitivity, AUROC).",
+    )
+    input: InputSpec = Field(
+        default_factory=InputSpec, description="What a model sees: modality and input unit."
+    )
+
+    @model_validator(mode="after")
+    def _classes_match_type(self) -> Task:
+        if self.type == "classification":
+            if not self.classes:
+                raise ValueError("a classification task needs 'classes' (negative first)")
+            if len(set(self.classes)) != len(self.classes):
+                raise ValueError("'classes' lists a class twice")
+        elif self.classes is not None:
+            raise ValueError("a regression task takes no 'classes'")
+        return self
+
+
+class Source(StrictModel):
+    """Where a cohort's data is read from."""
+
+    format: Literal["bids", "tsv", "csv"] = Field(
+        description="bids: a BIDS folder (participants.tsv, sessions.tsv, sidecars); tsv/csv: a "
+        "manifest with one row per image (ClinicaDL-style TSVs included)."
+    )
+    path: str = Field(
+        description="Folder (bids) or file (tsv/csv); relative to the spec file; ${VAR} and "
+        "${VAR:-default} are expanded from the environment."
+    )
+    image_column: str | None = Field(
+        None, description="Manifests only: the column with each image's path."
+    )
+
+
+class Cohort(StrictModel):
+    """One cohort: a data set playing a role in the benchmark."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Short unique id.")
+    role: Literal["development", "external-test"] = Field(
+        description="development: split into train/validation/test; external-test: only ever "
+        "predicted, never trained or tuned on."
+    )
+    source: Source = Field(description="Where the data is read from.")
+    include: str | None = Field(
+        None,
+        description="Row filter in brainbench's safe expression language, e.g. "
+        "\"diagnosis in ['CN', 'AD'] and age >= 55\" (and, or, not, in, is missing, comparisons).",
+    )
+    description: str | None = Field(None, description="Free text.")
+
+    @field_validator("include")
+    @classmethod
+    def _filter_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            from brainbench.spec.filter import parse_filter
+
+            parse_filter(value)
+        return value
+
+
+class Hierarchy(StrictModel):
+    """Where each level's id comes from, outer to inner. A level left out is absent."""
+
+    dataset: FieldRef | None = Field(
+        None, description="Dataset id column or field; default: the cohort id."
+    )
+    site: FieldRef | None = Field(None, description="Acquisition site.")
+    scanner: FieldRef | None = Field(None, description="Scanner (nested in a site).")
+    subject: FieldRef = Field("participant_id", description="Subject (participant) id.")
+    session: FieldRef | None = Field("session_id", description="Session (visit) id.")
+
+
+class SplitTest(StrictModel):
+    """How the test partition is drawn."""
+
+    method: Literal["holdout", "kfold", "leave-group-out", "external"] = Field(
+        description="holdout: one test set of `size`; kfold: every group tested once over "
+        "`folds`; leave-group-out: each value of `group` (e.g. site) held out in turn; external: "
+        "the external-test cohorts are the only test sets."
+    )
+    size: float | None = Field(
+        None, gt=0, lt=1, description="holdout: fraction of groups in the test set."
+    )
+    folds: int | None = Field(None, ge=2, description="kfold: number of outer folds.")
+    group: Level | None = Field(None, description="leave-group-out: the level held out.")
+    sessions: Literal["all", "baseline"] = Field(
+        "all",
+        description="baseline: test subjects contribute only their first session (the others "
+        "are dropped, never moved to training).",
+    )
+
+    @model_validator(mode="after")
+    def _method_fields(self) -> SplitTest:
+        if self.method == "holdout" and self.size is None:
+            raise ValueError("a holdout test split needs 'size' (e.g. 0.2)")
+        if self.method == "kfold" and self.folds is None:
+            raise ValueError("a kfold test split needs 'folds' (e.g. 5)")
+        if self.method == "leave-group-out" and self.group is None:
+            raise ValueError("a leave-group-out test split needs 'group' (e.g. site)")
+        return self
+
+
+class SplitValidation(StrictModel):
+    """How the validation partition (early stopping, model selection) is drawn from train."""
+
+    method: Literal["holdout", "kfold", "none"] = Field(
+        "holdout", description="holdout, kfold (inner folds), or none."
+    )
+    size: float | None = Field(
+        0.2, gt=0, lt=1, description="holdout: fraction of training groups used for validation."
+    )
+    folds: int | None = Field(None, ge=2, description="kfold: number of inner folds.")
+
+    @model_validator(mode="after")
+    def _method_fields(self) -> SplitValidation:
+        if self.method == "kfold" and self.folds is None:
+            raise ValueError("a kfold validation split needs 'folds'")
+        return self
+
+
+class SplitFile(StrictModel):
+    """The frozen split table, pinned by its hash (written by `brainbench split`)."""
+
+    path: str = Field(description="Path of the split TSV, relative to the spec file.")
+    sha256: str | None = Field(
+        None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of the file; validate refuses a file that does not match.",
+    )
+
+
+class Splits(StrictModel):
+    """The split protocol."""
+
+    group: Level = Field(
+        "subject",
+        description="The unit never cut across partitions: subject, site or dataset. Finer "
+        "levels (session, image) leak (L101).",
+    )
+    stratify: list[str] = Field(
+        default_factory=list,
+        description="Columns to balance across partitions (label, sex; numeric ones are binned).",
+    )
+    test: SplitTest = Field(description="How the test partition (or partitions) is drawn.")
+    validation: SplitValidation = Field(
+        default_factory=SplitValidation, description="How validation is drawn from training."
+    )
+    repeats: int = Field(1, ge=1, description="Repetitions of the whole split with new seeds.")
+    seed: int = Field(description="Seed of the split generator.")
+    file: SplitFile | None = Field(None, description="The frozen split file and its hash.")
+
+
+class Pretraining(StrictModel):
+    """Data a model saw before this benchmark (transfer learning)."""
+
+    cohorts: list[str] = Field(
+        default_factory=list,
+        description="Cohort ids or dataset names used for pretraining; none may be tested (L104).",
+    )
+
+
+class Training(StrictModel):
+    """What each stage of training may look at."""
+
+    model_selection: Literal["validation", "test", "none"] = Field(
+        "validation",
+        description="Partition used for early stopping and hyper-parameter choice (never test).",
+    )
+    fit_preprocessing_on: Fit = Field(
+        "train",
+        description="Partition on which intensity normalisation and augmentation statistics "
+        "are fitted.",
+    )
+    feature_selection_on: Fit = Field(
+        "train", description="Partition on which feature selection is fitted."
+    )
+    pretraining: Pretraining = Field(
+        default_factory=Pretraining, description="Data seen before this benchmark."
+    )
+    ensemble_tuned_on: Tuned = Field(
+        "none", description="Partition on which ensemble weights are tuned."
+    )
+    thresholds_tuned_on: Tuned = Field(
+        "none", description="Partition on which decision thresholds are tuned."
+    )
+
+
+class Confidence(StrictModel):
+    """Confidence intervals of every reported metric."""
+
+    method: Literal["hierarchical-bootstrap", "bootstrap", "delong"] = Field(
+        "hierarchical-bootstrap",
+        description="hierarchical-bootstrap resamples `clusters` in order; bootstrap resamples "
+        "units independently; delong is for AUROC on independent units.",
+    )
+    interval: Literal["percentile", "bca"] = Field(
+        "percentile", description="Bootstrap interval: percentile or BCa (Efron 1987)."
+    )
+    level: float = Field(0.95, gt=0.5, lt=1, description="Confidence level.")
+    resamples: int = Field(10_000, ge=0, description="Bootstrap resamples.")
+    clusters: list[Level] = Field(
+        default_factory=list,
+        description="Levels resampled by the hierarchical bootstrap, outer first "
+        "(e.g. [site, subject]).",
+    )
+
+
+class Comparison(StrictModel):
+    """How models are compared (paired, on the same splits)."""
+
+    method: ComparisonMethod = Field(
+        description="corrected-t (Nadeau & Bengio 2003), corrected-repeated-kfold-t (Bouckaert & "
+        "Frank 2004), delong, mcnemar, bootstrap (paired hierarchical), mixed (mixed-effects "
+        "model), bayes (correlated Bayesian t-test), wilcoxon, probability (P(A>B)); paired-t is "
+        "the naive test over folds (S201)."
+    )
+    alpha: float = Field(0.05, gt=0, lt=0.5, description="Family-wise (or FDR) level.")
+    correction: Literal["holm", "bh", "none"] = Field(
+        "holm", description="Multiplicity correction: Holm (FWER) or Benjamini-Hochberg (FDR)."
+    )
+    margin: float = Field(
+        0.0, ge=0, description="Smallest difference that matters (superiority/non-inferiority)."
+    )
+    hypothesis: Literal["superiority", "non-inferiority", "equivalence"] = Field(
+        "superiority", description="What a comparison must show, against `margin`."
+    )
+    rope: float | None = Field(
+        None, ge=0, description="bayes: half-width of the region of practical equivalence."
+    )
+
+
+class Protocol(StrictModel):
+    """The pre-registered statistical analysis."""
+
+    primary_metric: MetricName = Field(description="The one metric conclusions rest on.")
+    metrics: list[MetricName] = Field(default_factory=list, description="Secondary metrics.")
+    unit_of_analysis: Literal["image", "session", "subject"] = Field(
+        "subject",
+        description="Level at which metrics are computed (scores of a unit's images averaged).",
+    )
+    confidence: Confidence = Field(default_factory=Confidence, description="Intervals.")
+    comparison: Comparison | None = Field(None, description="Model comparisons, if any.")
+    seeds: int = Field(1, ge=1, description="Training runs (seeds) per model and fold.")
+    models: list[str] = Field(
+        default_factory=list, description="Registry ids of the models this benchmark runs."
+    )
+    ci_half_width: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Largest acceptable CI half-width of the primary metric (checked by D306).",
+    )
+
+
+class Reporting(StrictModel):
+    """What the evidence sheet breaks results down by."""
+
+    breakdown: list[str] = Field(
+        default_factory=list, description="Levels or columns for per-group results (site, sex)."
+    )
+
+
+class Waiver(StrictModel):
+    """Silences one rule, with a reason that every report shows."""
+
+    rule: str = Field(pattern=r"^[A-Z]\d{3}$", description="Rule id, e.g. D302.")
+    reason: str = Field(min_length=10, description="Why the rule does not apply here.")
+
+
+class Spec(StrictModel):
+    """A brainbench benchmark spec."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="brainbench benchmark spec (format 1)",
+        json_schema_extra={"$id": "https://brainbench.dev/schema/brainbench-1.schema.json"},
+    )
+
+    brainbench: Literal[1] = Field(description="Format version of the spec language (1).")
+    extends: str | list[str] | None = Field(
+        None,
+        description="Base spec(s) this spec extends, relative to this file; mappings are merged "
+        "key by key, lists and values replaced.",
+    )
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", description="Benchmark id.")
+    version: str = Field(
+        pattern=r"^\d+\.\d+\.\d+$",
+        description="The benchmark's semver: cohorts, splits or target change -> major; "
+        "protocol -> minor; text -> patch.",
+    )
+    title: str = Field(description="One-line title.")
+    description: str | None = Field(None, description="Free text.")
+    task: Task = Field(description="The prediction task: type, target, classes, input.")
+    cohorts: list[Cohort] = Field(min_length=1, description="The cohorts and their roles.")
+    hierarchy: Hierarchy = Field(
+        default_factory=Hierarchy, description="Where each hierarchy level's id comes from."
+    )
+    splits: Splits = Field(description="The split protocol: group, stratification, partitions.")
+    training: Training = Field(default_factory=Training, description="Training constraints.")
+    protocol: Protocol = Field(description="Pre-registered statistical protocol.")
+    reporting: Reporting = Field(default_factory=Reporting, description="Report breakdowns.")
+    waivers: list[Waiver] = Field(default_factory=list, description="Rules waived, with reasons.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Spec:
+        allowed = (
+            CLASSIFICATION_METRICS if self.task.type == "classification" else REGRESSION_METRICS
+        )
+        for metric in [self.protocol.primary_metric, *self.protocol.metrics]:
+            if metric not in allowed:
+                raise ValueError(
+                    f"protocol: metric '{metric}' does not apply to a {self.task.type} task "
+                    f"(use one of {', '.join(allowed)})"
+                )
+        if self.splits.test.method == "external" and not any(
+            c.role == "external-test" for c in self.cohorts
+        ):
+            raise ValueError(
+                "splits.test.method is 'external' but no cohort has role 'external-test'"
+            )
+        return self
+
+    @property
+    def level_source(self) -> dict[str, FieldRef | None]:
+        """Each hierarchy level and where its id comes from (None: absent)."""
+        return {level: getattr(self.hierarchy, level) for level in LEVELS if level != "image"}

@@ -1,0 +1,191 @@
+"""Safe YAML loading that remembers where every value came from.
+
+PyYAML's ``SafeLoader`` composes the node graph (no python tags can construct objects); we then
+convert nodes to plain Python ourselves so that we can (a) record the file, line and column of
+every key, (b) bound alias expansion and depth, refusing "billion laughs" documents, and (c)
+reject duplicate keys, which YAML 1.2 forbids but PyYAML silently accepts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from brainbench.errors import UserError
+
+MAX_NODES = 200_000  # values constructed from one document, aliases expanded
+MAX_ALIASES = 1_000
+MAX_DEPTH = 64
+MAX_BYTES = 5_000_000
+
+Position = tuple[str, int, int]  # file, 1-based line, 1-based column
+PathKey = tuple[str | int, ...]
+
+
+@dataclass
+class YamlDocument:
+    """A parsed YAML mapping with the position of every key and sequence item."""
+
+    file: str
+    data: dict[str, Any]
+    positions: dict[PathKey, Position] = field(default_factory=dict)
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that counts aliases while composing."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.alias_count = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.alias_count += 1
+            if self.alias_count > MAX_ALIASES:
+                event = self.peek_event()
+                raise _Refused(f"more than {MAX_ALIASES} YAML aliases", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+class _Refused(Exception):
+    def __init__(self, reason: str, mark: Any) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.mark = mark
+
+
+def _where(file: str, mark: Any) -> str:
+    if mark is None:
+        return file
+    return f"{file}:{mark.line + 1}:{mark.column + 1}"
+
+
+def read_text(path: Path) -> str:
+    """Read a spec file as UTF-8 text, with one-paragraph errors for every way that fails."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found. Check the path.") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory; give a YAML spec file.") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror}).") from None
+    if len(raw) > MAX_BYTES:
+        raise UserError(f"{path}: {len(raw)} bytes is too large for a spec (limit {MAX_BYTES}).")
+    if b"\x00" in raw:
+        raise UserError(f"{path}: is a binary file, not a YAML spec.")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{path}: is not UTF-8 text (byte {exc.start}); save the spec as UTF-8."
+        ) from None
+
+
+def load_yaml_mapping(path: Path) -> YamlDocument:
+    """Parse one YAML file whose top level must be a mapping.
+
+    Raises
+    ------
+    UserError
+        Unreadable, empty, not YAML, a bomb, too deep, duplicate keys, or not a mapping; the
+        message names the file, line and column.
+    """
+    text = read_text(path)
+    file = str(path)
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+    except _Refused as exc:
+        raise UserError(
+            f"{_where(file, exc.mark)}: refused: {exc.reason} (a YAML bomb or a generated file?)."
+        ) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise UserError(f"{_where(file, mark)}: not valid YAML: {problem}.") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"{file}: not valid YAML: {exc}.") from None
+    except RecursionError:
+        raise UserError(f"{file}: nesting is too deep (limit {MAX_DEPTH} levels).") from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise UserError(f"{file}: the file is empty; a spec starts with 'brainbench: 1'.")
+    doc = YamlDocument(file=file, data={})
+    converter = _Converter(file, loader, doc.positions)
+    value = converter.convert(node, (), 0)
+    if not isinstance(value, dict):
+        raise UserError(
+            f"{_where(file, node.start_mark)}: the top level of a spec must be a mapping "
+            f"(key: value lines), not a {type(value).__name__}."
+        )
+    doc.data = value
+    return doc
+
+
+class _Converter:
+    def __init__(self, file: str, loader: yaml.SafeLoader, positions: dict) -> None:
+        self.file = file
+        self.loader = loader
+        self.positions = positions
+        self.count = 0
+
+    def convert(self, node: yaml.Node, path: PathKey, depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise UserError(
+                f"{_where(self.file, node.start_mark)}: refused: the document expands to more "
+                f"than {MAX_NODES} values (a YAML bomb?)."
+            )
+        if depth > MAX_DEPTH:
+            raise UserError(
+                f"{_where(self.file, node.start_mark)}: nesting is too deep "
+                f"(limit {MAX_DEPTH} levels)."
+            )
+        if isinstance(node, yaml.MappingNode):
+            self.loader.flatten_mapping(node)  # merge keys (<<)
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = self._scalar(key_node)
+                if not isinstance(key, str | int | float | bool) or key is None:
+                    raise UserError(
+                        f"{_where(self.file, key_node.start_mark)}: a mapping key must be a "
+                        "plain scalar."
+                    )
+                key = str(key)
+                if key in out:
+                    raise UserError(
+                        f"{_where(self.file, key_node.start_mark)}: duplicate key '{key}' "
+                        "(YAML forbids it; the second value would silently win)."
+                    )
+                child = (*path, key)
+                mark = key_node.start_mark
+                self.positions[child] = (self.file, mark.line + 1, mark.column + 1)
+                out[key] = self.convert(value_node, child, depth + 1)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for i, item in enumerate(node.value):
+                child = (*path, i)
+                mark = item.start_mark
+                self.positions[child] = (self.file, mark.line + 1, mark.column + 1)
+                items.append(self.convert(item, child, depth + 1))
+            return items
+        return self._scalar(node)
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            raise UserError(
+                f"{_where(self.file, node.start_mark)}: a mapping key must be a plain scalar."
+            )
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            raise UserError(
+                f"{_where(self.file, node.start_mark)}: {exc.problem} (only plain YAML values "
+                "are allowed in a spec)."
+            ) from None
