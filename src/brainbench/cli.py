@@ -79,7 +79,8 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: a user's mistake is one paragraph on stderr and exit 2, never a traceback."""
     try:
-        cli.main(args=argv, prog_name="brainbench", standalone_mode=False)
+        # Without standalone mode click returns the exit status of click.exceptions.Exit.
+        status = cli.main(args=argv, prog_name="brainbench", standalone_mode=False)
     except UserError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(exc.exit_code)
@@ -93,3 +94,4 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(0)
+    sys.exit(status if isinstance(status, int) else 0)

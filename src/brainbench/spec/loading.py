@@ -113,15 +113,14 @@ def _merge(
         here = (*prefix, key)
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], base_pos, value, child_pos, here)
-        else:
-            out[key] = value
-            for k in [k for k in base_pos if k[: len(here)] == here]:
-                del base_pos[k]
-        for k, pos in child_pos.items():
-            if k[: len(here)] == here and (k == here or not isinstance(value, dict)):
-                base_pos[k] = pos
-        if isinstance(value, dict):
             base_pos[here] = child_pos[here]
+            continue
+        out[key] = value
+        for k in [k for k in base_pos if k[: len(here)] == here]:
+            del base_pos[k]
+        for k, pos in child_pos.items():
+            if k[: len(here)] == here:
+                base_pos[k] = pos
     return out
 
 

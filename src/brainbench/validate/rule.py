@@ -75,9 +75,10 @@ class Rule:
     ) -> Finding:
         """A finding of this rule, located at ``path`` in the spec unless a file/line is given."""
         if file is None:
-            file = str(ctx.loaded.file)
-            if line is None and path is not None:
-                line, column = ctx.loaded.locate(path)
+            if path is not None and line is None:
+                file, line, column = ctx.loaded.locate_full(path)
+            else:
+                file = str(ctx.loaded.file)
         return Finding(
             rule=self.id,
             severity=severity or self.severity,
@@ -133,5 +134,5 @@ def get_rule(rule_id: str) -> Rule:
 def _load_catalogue() -> None:
     # Importing the modules registers their rules; data rules import pandas, so they are
     # loaded here too but only their module top level (cheap) runs.
-    import brainbench.validate.data_rules  # noqa: F401
+    import brainbench.validate.data_rules
     import brainbench.validate.spec_rules  # noqa: F401

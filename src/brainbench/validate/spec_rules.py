@@ -1,1 +1,466 @@
-"""Spec rules L101-L106 and S201-S206: they read only the spec."""
+"""Spec rules L101-L106 (leakage) and S201-S206 (statistics): they read only the spec.
+
+Leakage types follow Wen et al. 2020, "Convolutional neural networks for classification of
+Alzheimer's disease: overview and reproducible evaluation", Medical Image Analysis 63:101694,
+doi:10.1016/j.media.2020.101694.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from brainbench.spec.models import LEVELS
+from brainbench.validate.findings import Finding, Severity
+from brainbench.validate.rule import Rule, SpecContext, register_rule
+
+WEN_2020 = "Wen et al. 2020, Medical Image Analysis 63:101694, doi:10.1016/j.media.2020.101694"
+NADEAU_BENGIO_2003 = (
+    "Nadeau & Bengio 2003, Machine Learning 52:239-281, doi:10.1023/A:1024068626366"
+)
+BOUCKAERT_FRANK_2004 = (
+    "Bouckaert & Frank 2004, PAKDD, LNCS 3056:3-12, doi:10.1007/978-3-540-24775-3_3"
+)
+HOLM_1979 = "Holm 1979, Scandinavian Journal of Statistics 6:65-70"
+BH_1995 = "Benjamini & Hochberg 1995, JRSS B 57:289-300, doi:10.1111/j.2517-6161.1995.tb02031.x"
+BOUTHILLIER_2021 = "Bouthillier et al. 2021, MLSys 3, arXiv:2103.03098"
+SARAVANAN_2020 = (
+    "Saravanan et al. 2020, eLife 9:e54880 (hierarchical bootstrap), doi:10.7554/eLife.54880"
+)
+EFRON_TIBSHIRANI_1993 = "Efron & Tibshirani 1993, An Introduction to the Bootstrap, ch. 13 and 19"
+METRICS_RELOADED = (
+    "Maier-Hein et al. 2024, Nature Methods 21:195-212, doi:10.1038/s41592-023-02151-z"
+)
+
+
+def _level_index(level: str) -> int:
+    return LEVELS.index(level)
+
+
+@register_rule
+class SplitBelowSubject(Rule):
+    id = "L101"
+    name = "split-below-subject"
+    summary = "The split cuts below the subject: one subject's data can fall on both sides."
+    what = (
+        "Flags `splits.group` finer than subject (session or image), and slice- or patch-level "
+        "input split by image."
+    )
+    why = (
+        "Sessions, slices and patches of one subject are nearly identical. When they fall in "
+        "train and test, the model recognises the subject rather than the disease; Wen et al. "
+        "found this 'wrong split' in many published CNN studies, inflating accuracy."
+    )
+    example = "splits:\n  group: session"
+    use_instead = "splits:\n  group: subject      # or site / dataset"
+    references = (WEN_2020,)
+    hint = "set splits.group to subject (or a coarser level: scanner, site, dataset)"
+
+    def check(self, ctx: SpecContext) -> Iterator[Finding]:
+        spec = ctx.loaded.spec
+        group = spec.splits.group
+        if _level_index(group) > _level_index("subject"):
+            yield self.finding(
+                ctx,
+                f"splits.group is '{group}', finer than subject: sessions or images of one "
+                "subject can be in train and test",
+                path="splits.group",
+            )
+        unit = spec.task.input.unit
+        if unit in ("slice", "patch") and group == "image":
+            yield self.finding(
+                ctx,
+                f"{unit}s are split by image: {unit}s of one image can be in train and test",
+                path="task.input.unit",
+            )
+        test = spec.splits.test
+        if (
+            test.method == "leave-group-out"
+            and test.group is not None
+            and _level_index(test.group) > _level_index("subject")
+        ):
+            yield self.finding(
+                ctx,
+                f"leave-group-out holds out '{test.group}', finer than subject",
+                path="splits.test.group",
+            )
+
+
+@register_rule
+class LateSplit(Rule):
+    id = "L102"
+    name = "preprocessing-fitted-before-split"
+    summary = "Normalisation, feature selection or augmentation statistics are fitted on all data."
+    what = (
+        "Flags `training.fit_preprocessing_on: all` or `training.feature_selection_on: all`: "
+        "statistics computed with the test images."
+    )
+    why = (
+        "A 'late split' lets the test set shape the features (Wen et al. 2020): selecting voxels "
+        "or normalising intensities with test images leaks their labels or distribution into "
+        "training and inflates performance."
+    )
+    example = "training:\n  feature_selection_on: all"
+    use_instead = "training:\n  feature_selection_on: train"
+    references = (WEN_2020,)
+    hint = "fit preprocessing and feature selection on the training partition only"
+
+    def check(self, ctx: SpecContext) -> Iterator[Finding]:
+        training = ctx.loaded.spec.training
+        for name in ("fit_preprocessing_on", "feature_selection_on"):
+            if getattr(training, name) == "all":
+                yield self.finding(
+                    ctx,
+                    f"training.{name} is 'all': the test partition shapes the features",
+                    path=f"training.{name}",
+                )
+
+
+@register_rule
+class NoIndependentTest(Rule):
+    id = "L103"
+    name = "model-selection-on-test"
+    summary = "Model selection (early stopping, hyper-parameters) may look at the test partition."
+    what = (
+        "Flags `training.model_selection: test`, and selection declared on a validation "
+        "partition that the split protocol does not create."
+    )
+    why = (
+        "Choosing the epoch or the hyper-parameters on the test set makes it a validation set: "
+        "the reported performance is optimistically biased, 'no independent test set' in "
+        "Wen et al. 2020."
+    )
+    example = "training:\n  model_selection: test"
+    use_instead = (
+        "splits:\n  validation: {method: kfold, folds: 5}\ntraining:\n  model_selection: validation"
+    )
+    references = (WEN_2020,)
+    hint = "select models on a validation partition drawn from the training data"
+
+    def check(self, ctx: SpecContext) -> Iterator[Finding]:
+        spec = ctx.loaded.spec
+        if spec.training.model_selection == "test":
+            yield self.finding(
+                ctx,
+                "training.model_selection is 'test': the test set is used to choose models",
+                path="training.model_selection",
+            )
+        elif (
+            spec.training.model_selection == "validation"
+            and spec.splits.validation.method == "none"
+        ):
+            yield self.finding(
+                ctx,
+                "model selection is declared on validation, but splits.validation.method is "
+                "'none': selection would have to look at test",
+                path="splits.validation.method",
+            )
+
+
+@register_rule
+class BiasedTransferLearning(Rule):
+    id = "L104"
+    name = "pretraining-on-test-data"
+    summary = "Pretraining data overlap the test or external-test cohorts."
+    what = (
+        "Flags pretraining cohorts that are external-test cohorts, or development cohorts from "
+        "which the test partition is drawn."
+    )
+    why = (
+        "A network pretrained on the subjects it is later tested on has seen the test images: "
+        "'biased transfer learning' in Wen et al. 2020. Registry entries declare their "
+        "pretraining data so that this rule can check them."
+    )
+    example = (
+        "cohorts:\n  - {id: adni, role: development, ...}\n"
+        "training:\n  pretraining: {cohorts: [adni]}"
+    )
+    use_instead = "training:\n  pretraining: {cohorts: [ukbiobank]}   # disjoint from any test data"
+    references = (WEN_2020,)
+    hint = "pretrain on data disjoint from every test and external-test cohort"
+
+    def check(self, ctx: SpecContext) -> Iterator[Finding]:
+        spec = ctx.loaded.spec
+        tested = {c.id for c in spec.cohorts if c.role == "external-test"}
+        if spec.splits.test.method != "external":
+            tested |= {c.id for c in spec.cohorts if c.role == "development"}
+        for i, cohort in enumerate(spec.training.pretraining.cohorts):
+            if cohort in tested:
+                yield self.finding(
+                    ctx,
+                    f"pretraining cohort '{cohort}' is also tested (its subjects reach a test "
+                    "partition)",
+                    path=f"training.pretraining.cohorts.{i}",
+                )
+
+
+@register_rule
+class CohortBothRoles(Rule):
+    id = "L105"
+    name = "cohort-both-development-and-external"
+    summary = "A cohort is both a development and an external-test cohort."
+    what = "Flags two cohorts with the same id or the same source path."
+    why = (
+        "An 'external' test cohort that is also used for development is not external: its "
+        "subjects are trained on, and the claim of generalisation is void."
+    )
+    example = (
+        "cohorts:\n  - {id: adni, role: development, source: {format: bids, path: data/ADNI}}\n"
+        "  - {id: adni-ext, role: external-test, source: {format: bids, path: data/ADNI}}"
+    )
+    use_instead = "Use a cohort acquired independently (another study, other sites) as external."
+    references = (WEN_2020,)
+    hint = "give each cohort one role and its own data"
+
+    def check(self, ctx: SpecContext) -> Iterator[Finding]:
+        cohorts = ctx.loaded.spec.cohorts
+        seen_ids: dict[str, int] = {}
+        seen_paths: dict[str, int] = {}
+        for i, cohort in enumerate(cohorts):
+            if cohort.id in seen_ids:
+                yield self.finding(
+                    ctx,
+                    f"cohort id '{cohort.id}' is declared twice (cohorts.{seen_ids[cohort.id]})",
+                    path=f"cohorts.{i}.id",
+                )
+            seen_ids.setdefault(cohort.id, i)
+            key = cohort.source.path.rstrip("/")
+            if key in seen_paths:
+                other = cohorts[seen_paths[key]]
+                if other.role != cohort.role:
+                    yield self.finding(
+                        ctx,
+                        f"cohorts '{other.id}' ({other.role}) and '{cohort.id}' ({cohort.role}) "
+                        f"read the same source '{cohort.source.path}'",
+                        path=f"cohorts.{i}.source.path",
+                    )
+            seen_paths.setdefault(key, i)
+
+
+@register_rule
+class TunedOnTest(Rule):
+    id = "L106"
+    name = "ensemble-or-threshold-tuned-on-test"
+    summary = "Ensemble weights or decision thresholds are tuned on the test partition."
+    what = "Flags `training.ensemble_tuned_on: test` or `training.thresholds_tuned_on: test`."
+    why = (
+        "Weights or thresholds chosen with test labels are fitted parameters: the test set "
+        "is no longer independent (a leakage type described in the ClinicaDL tutorials of "
+        "Wen, Thibeau-Sutre et al.)."
+    )
+    example = "training:\n  thresholds_tuned_on: test"
+    use_instead = "training:\n  thresholds_tuned_on: validation"
+    references = (WEN_2020,)
+    hint = "tune ensemble weights and thresholds on validation"
+
+    def check(self, ctx: SpecContext) -> Iterator[Finding]:
+        training = ctx.loaded.spec.training
+        for name in ("ensemble_tuned_on", "thresholds_tuned_on"):
+            if getattr(training, name) == "test":
+                yield self.finding(ctx, f"training.{name} is 'test'", path=f"training.{name}")
+
+
+@register_rule
+class NaivePairedTTest(Rule):
+    id = "S201"
+    name = "naive-paired-t-test-over-folds"
+    summary = "Models are compared by a naive paired t-test over cross-validation folds."
+    what = "Flags `protocol.comparison.method: paired-t`."
+    why = (
+        "Training sets of CV folds overlap, so fold scores are correlated and the naive "
+        "variance is too small: the test is anti-conservative (type-I error far above alpha). "
+        "Nadeau & Bengio's correction multiplies the variance by (1/J + n_test/n_train)."
+    )
+    example = "protocol:\n  comparison: {method: paired-t}"
+    use_instead = "protocol:\n  comparison: {method: corrected-t}   # or corrected-repeated-kfold-t"
+    references = (NADEAU_BENGIO_2003, BOUCKAERT_FRANK_2004)
+    hint = "use corrected-t, corrected-repeated-kfold-t, bootstrap or mixed"
+
+    def check(self, ctx: SpecContext) -> Iterator[Finding]:
+        comparison = ctx.loaded.spec.protocol.comparison
+        if comparison is not None and comparison.method == "paired-t":
+            yield self.finding(
+                ctx,
+                "comparison by a naive paired t-test over folds (variance underestimated)",
+                path="protocol.comparison.method",
+            )
+
+
+@register_rule
+class NoMultiplicityCorrection(Rule):
+    id = "S202"
+    name = "several-comparisons-uncorrected"
+    summary = "Several models are compared without a multiplicity correction."
+    what = (
+        "Flags `protocol.comparison.correction: none` when more than two models are compared "
+        "(or the number of models is not declared)."
+    )
+    why = (
+        "With k models, k(k-1)/2 pairwise tests at alpha each make a false 'significant' "
+        "difference likely. Holm controls the family-wise error; Benjamini-Hochberg the FDR."
+    )
+    example = "protocol:\n  comparison: {method: corrected-t, correction: none}"
+    use_instead = "protocol:\n  comparison: {method: corrected-t, correction: holm}"
+    references = (HOLM_1979, BH_1995)
+    hint = "set protocol.comparison.correction to holm or bh"
+
+    def check(self, ctx: SpecContext) -> Iterator[Finding]:
+        protocol = ctx.loaded.spec.protocol
+        comparison = protocol.comparison
+        if comparison is None or comparison.correction != "none":
+            return
+        n_models = len(protocol.models)
+        if n_models == 2:
+            return
+        counted = f"{n_models} models" if n_models else "an undeclared number of models"
+        yield self.finding(
+            ctx,
+            f"{counted} compared with correction 'none'",
+            path="protocol.comparison.correction",
+        )
+
+
+@register_rule
+class TooFewSeeds(Rule):
+    id = "S203"
+    name = "too-few-seeds-for-comparison"
+    summary = "Fewer than 3 seeds per model while models are compared."
+    what = "Flags `protocol.seeds` below 3 when `protocol.comparison` is declared."
+    why = (
+        "Initialisation and data order change a deep model's test score as much as many "
+        "architectural changes (Bouthillier et al. 2021); one seed cannot tell the model "
+        "from its luck."
+    )
+    example = "protocol:\n  seeds: 1\n  comparison: {method: corrected-t}"
+    use_instead = "protocol:\n  seeds: 5"
+    references = (BOUTHILLIER_2021,)
+    hint = "train each model with at least 3 seeds (5 or more is better)"
+    severity = Severity.ERROR
+
+    def check(self, ctx: SpecContext) -> Iterator[Finding]:
+        protocol = ctx.loaded.spec.protocol
+        if protocol.comparison is not None and protocol.seeds < 3:
+            yield self.finding(
+                ctx,
+                f"{protocol.seeds} seed(s) per model: training variance is unmeasured",
+                path="protocol.seeds",
+            )
+
+
+@register_rule
+class ClustersIgnored(Rule):
+    id = "S204"
+    name = "ci-ignores-clusters"
+    summary = "Confidence intervals ignore the nesting of the data."
+    what = (
+        "Flags intervals that treat sessions or images of one subject as independent (no "
+        "`subject` cluster while the unit of analysis is finer than subject), and clusters "
+        "naming a level the hierarchy does not define."
+    )
+    why = (
+        "Observations nested in subjects and sites are correlated; ignoring the nesting makes "
+        "intervals too narrow (Saravanan et al. 2020 report false-positive rates above 45% at "
+        "a nominal 5%). A cluster (hierarchical) bootstrap resamples subjects, then sites."
+    )
+    example = "protocol:\n  unit_of_analysis: session\n  confidence: {method: bootstrap}"
+    use_instead = (
+        "protocol:\n  confidence: {method: hierarchical-bootstrap, clusters: [site, subject]}"
+    )
+    references = (SARAVANAN_2020,)
+    hint = "use method hierarchical-bootstrap with clusters including subject (and site)"
+
+    def check(self, ctx: SpecContext) -> Iterator[Finding]:
+        spec = ctx.loaded.spec
+        confidence = spec.protocol.confidence
+        unit = spec.protocol.unit_of_analysis
+        nested = unit in ("image", "session")
+        if nested and spec.hierarchy.session is None and unit == "session":
+            nested = False
+        if nested and (
+            confidence.method != "hierarchical-bootstrap" or "subject" not in confidence.clusters
+        ):
+            yield self.finding(
+                ctx,
+                f"unit of analysis is '{unit}' but the interval does not resample subjects: "
+                "repeated measures are treated as independent",
+                path="protocol.confidence",
+            )
+        if confidence.method == "hierarchical-bootstrap" and not confidence.clusters:
+            yield self.finding(
+                ctx,
+                "hierarchical-bootstrap without clusters resamples units independently",
+                path="protocol.confidence.clusters",
+            )
+        for i, level in enumerate(confidence.clusters):
+            if level not in ("subject", "image") and getattr(spec.hierarchy, level, None) is None:
+                yield self.finding(
+                    ctx,
+                    f"cluster level '{level}' is not defined in `hierarchy`",
+                    path=f"protocol.confidence.clusters.{i}",
+                    hint=f"map hierarchy.{level} to a column or sidecar field",
+                )
+
+
+def minimum_resamples(level: float) -> int:
+    """Smallest bootstrap size for a percentile interval at ``level``.
+
+    At least 1000 resamples (Efron & Tibshirani 1993, ch. 19), and at least 50 resamples beyond
+    each percentile, so the tail quantiles are not read from a handful of values:
+    ``B >= 50 / ((1 - level) / 2)`` (2000 at 95%, 10000 at 99%).
+    """
+    tail = (1.0 - level) / 2.0
+    return max(1000, round(50.0 / tail))
+
+
+@register_rule
+class TooFewResamples(Rule):
+    id = "S205"
+    name = "too-few-bootstrap-resamples"
+    summary = "Too few bootstrap resamples for the stated confidence level."
+    what = (
+        "Flags bootstrap intervals with fewer resamples than max(1000, 50 / ((1 - level) / 2)): "
+        "2000 at 95%, 10000 at 99%."
+    )
+    why = (
+        "Percentile and BCa limits are tail quantiles of the bootstrap distribution; with few "
+        "resamples they rest on a handful of values and vary from run to run."
+    )
+    example = "protocol:\n  confidence: {method: hierarchical-bootstrap, resamples: 200}"
+    use_instead = "protocol:\n  confidence: {method: hierarchical-bootstrap, resamples: 10000}"
+    references = (EFRON_TIBSHIRANI_1993,)
+    hint = "raise protocol.confidence.resamples (10000 is cheap with brainbench)"
+
+    def check(self, ctx: SpecContext) -> Iterator[Finding]:
+        confidence = ctx.loaded.spec.protocol.confidence
+        if confidence.method == "delong":
+            return
+        needed = minimum_resamples(confidence.level)
+        if confidence.resamples < needed:
+            yield self.finding(
+                ctx,
+                f"{confidence.resamples} resamples for a {confidence.level:.0%} interval "
+                f"(needs at least {needed})",
+                path="protocol.confidence.resamples",
+            )
+
+
+@register_rule
+class AccuracyAsPrimary(Rule):
+    id = "S206"
+    name = "accuracy-as-primary-metric"
+    summary = "Accuracy is the primary metric of a classification task."
+    what = "Flags `protocol.primary_metric: accuracy`."
+    why = (
+        "Accuracy rewards predicting the majority class and is not comparable across cohorts "
+        "with different prevalence; Metrics Reloaded recommends balanced accuracy or expected "
+        "cost, with AUROC for discrimination, under class imbalance."
+    )
+    example = "protocol:\n  primary_metric: accuracy"
+    use_instead = "protocol:\n  primary_metric: balanced_accuracy"
+    references = (METRICS_RELOADED,)
+    hint = "use balanced_accuracy (or auroc) as the primary metric"
+
+    def check(self, ctx: SpecContext) -> Iterator[Finding]:
+        if ctx.loaded.spec.protocol.primary_metric == "accuracy":
+            yield self.finding(
+                ctx, "accuracy is the primary metric", path="protocol.primary_metric"
+            )
