@@ -156,9 +156,12 @@ class Cohort(StrictModel):
     @classmethod
     def _filter_parses(cls, value: str | None) -> str | None:
         if value is not None:
-            from brainbench.spec.filter import parse_filter
+            from brainbench.spec.filter import FilterError, parse_filter
 
-            parse_filter(value)
+            try:
+                parse_filter(value)
+            except FilterError as exc:
+                raise ValueError(exc.message.replace("\n", " | ")) from None
         return value
 
 

@@ -170,10 +170,7 @@ class BiasedTransferLearning(Rule):
         "'biased transfer learning' in Wen et al. 2020. Registry entries declare their "
         "pretraining data so that this rule can check them."
     )
-    example = (
-        "cohorts:\n  - {id: adni, role: development, ...}\n"
-        "training:\n  pretraining: {cohorts: [adni]}"
-    )
+    example = "training:\n  pretraining: {cohorts: [ext]}   # ext: an external-test cohort"
     use_instead = "training:\n  pretraining: {cohorts: [ukbiobank]}   # disjoint from any test data"
     references = (WEN_2020,)
     hint = "pretrain on data disjoint from every test and external-test cohort"
