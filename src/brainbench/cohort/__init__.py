@@ -1,1 +1,244 @@
-"""brainbench.cohort."""
+"""Reading cohorts (BIDS folders, ClinicaDL-style TSVs, TSV/CSV manifests) into one table.
+
+>>> from brainbench.cohort import read_cohort
+>>> cohort = read_cohort("bids-examples/7t_trt")            # doctest: +SKIP
+>>> cohort.table[["subject", "session", "image"]].head()    # doctest: +SKIP
+
+The cohort table has one row per image (one per session for a TSV without image paths). Its
+columns are described in :mod:`brainbench.cohort._table`: the hierarchy ids ``dataset``,
+``site``, ``scanner``, ``subject``, ``session``, ``image``, then ``cohort``, ``role``,
+``image_path``, ``session_index``, the source's own columns, and ``cohort_file``/``cohort_row``
+(the file and 1-based line each row came from), which every finding about a row names.
+Problems in the data are findings (``cohort.findings``); only unreadable input raises
+:class:`~brainbench.errors.UserError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from brainbench.cohort._bids import SCANNER_FIELDS
+from brainbench.cohort._checks import PER_SUBJECT_COLUMNS, check_hierarchy
+from brainbench.cohort._findings import cohort_finding, lines_text
+from brainbench.cohort._table import (
+    LEVELS,
+    CohortTable,
+    Hierarchy,
+    build_cohort_table,
+    natural_key,
+    read_source,
+)
+from brainbench.errors import UserError
+from brainbench.validate.findings import Finding, Severity
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from brainbench.spec import LoadedSpec
+
+TARGET_CANDIDATES = ("diagnosis", "dx", "group", "label", "class")
+
+
+def read_cohort(
+    path: str | Path,
+    *,
+    format: str | None = None,
+    cohort_id: str | None = None,
+    role: str = "development",
+    hierarchy: Hierarchy | None = None,
+    image_column: str | None = None,
+    suffixes: Sequence[str] | None = None,
+    include: str | None = None,
+    check: bool = True,
+) -> CohortTable:
+    """Read one cohort into a cohort table.
+
+    Parameters
+    ----------
+    path
+        A BIDS folder, or a TSV/CSV file (ClinicaDL-style, or a manifest with image paths).
+    format
+        ``'bids'``, ``'tsv'`` or ``'csv'``; default: guessed from the path.
+    cohort_id
+        Value of the ``cohort`` column; default: the folder or file name.
+    role
+        ``'development'`` or ``'external-test'``.
+    hierarchy
+        Where each level's id comes from; default :class:`Hierarchy` (conventional columns).
+    image_column
+        Manifests: the column of image paths (default: ``image``, ``image_path``, ``path``...).
+    suffixes
+        BIDS: keep only images with these suffixes (``['T1w']``); default: every image.
+    include
+        Row filter in the spec's filter language (``"diagnosis in ['CN', 'AD']"``).
+    check
+        Run the hierarchy checks (:func:`check_hierarchy`) and add their findings.
+    """
+    path = Path(path)
+    hierarchy = hierarchy or Hierarchy()
+    fields = hierarchy.fields()
+    raw, findings, files, source = read_source(
+        path,
+        format=format,
+        image_column=image_column,
+        suffixes=suffixes,
+        sidecar_fields=fields,
+        id_columns=fields,
+    )
+    cid = cohort_id or (path.name if path.is_dir() else path.stem)
+    table, more = build_cohort_table(
+        raw, hierarchy=hierarchy, cohort_id=cid, role=role, source=source
+    )
+    findings.extend(more)
+    table, more = _drop_exact_duplicates(table)
+    findings.extend(more)
+    if include is not None:
+        from brainbench.spec.filter import parse_filter
+
+        keep = parse_filter(include).mask(table, source=f"cohort '{cid}' ({source})")
+        table = table[keep.to_numpy()].reset_index(drop=True)
+        if table.empty:
+            findings.append(
+                cohort_finding(
+                    "empty-cohort",
+                    f"cohort '{cid}': no row left after the include filter '{include}'",
+                    file=source,
+                    hint="Check the filter's values against the data (case, spelling, units).",
+                )
+            )
+    if check:
+        findings.extend(check_hierarchy(table))
+    return CohortTable(table=table, findings=findings, files=files)
+
+
+def load_cohorts(loaded: LoadedSpec, *, check: bool = True) -> CohortTable:
+    """Read every cohort of a spec, map the spec's hierarchy, apply the include filters.
+
+    A BIDS cohort keeps the images whose suffix is ``task.input.modality``. Problems in the data
+    are findings located in the cohort files; an include filter that names an unknown column,
+    or a cohort path that does not exist, raises :class:`UserError` naming the spec line.
+    """
+    import pandas as pd
+
+    spec = loaded.spec
+    hierarchy = Hierarchy.from_spec(spec.hierarchy)
+    modality = getattr(getattr(spec.task, "input", None), "modality", None)
+    parts: list[pd.DataFrame] = []
+    findings: list[Finding] = []
+    files: list[str] = []
+    for i, c in enumerate(spec.cohorts):
+        path = loaded.resolve_path(c.source.path)
+        if not path.exists():
+            line, _ = loaded.locate(f"cohorts.{i}.source.path")
+            raise UserError(
+                f"{loaded.file}:{line}: cohort '{c.id}': source path {path} does not exist"
+                f" (from '{c.source.path}'). Set the environment variable or fix the path."
+            )
+        try:
+            ct = read_cohort(
+                path,
+                format=c.source.format,
+                cohort_id=c.id,
+                role=c.role,
+                hierarchy=hierarchy,
+                image_column=c.source.image_column,
+                suffixes=(modality,) if c.source.format == "bids" and modality else None,
+                include=c.include,
+                check=False,
+            )
+        except UserError as exc:
+            where = "include" if "include filter" in exc.message else "source"
+            line, _ = loaded.locate(f"cohorts.{i}.{where}")
+            raise UserError(f"{loaded.file}:{line}: cohort '{c.id}': {exc.message}") from None
+        for f in ct.findings:
+            if f.rule == "cohort/empty-cohort":
+                line, col = loaded.locate(f"cohorts.{i}.include")
+                f = Finding(**{**f.__dict__, "file": str(loaded.file), "line": line,
+                               "column": col, "path": f"cohorts.{i}.include"})  # fmt: skip
+            findings.append(f)
+        parts.append(ct.table)
+        files.extend(ct.files)
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(LEVELS))
+    if check:
+        findings.extend(check_hierarchy(table))
+    return CohortTable(table=table, findings=findings, files=files)
+
+
+def _drop_exact_duplicates(table: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding]]:
+    cols = [c for c in table.columns if c != "cohort_row"]
+    dup = table.duplicated(cols, keep="first")
+    if not dup.any():
+        return table, []
+    lines = [int(x) for x in table.loc[dup, "cohort_row"].dropna().tolist()]
+    file = table.loc[dup, "cohort_file"].iloc[0]
+    finding = cohort_finding(
+        "duplicate-row",
+        f"{int(dup.sum())} row(s) repeat an earlier row exactly and are ignored "
+        f"({lines_text(lines)})",
+        file=None if file is None else str(file),
+        line=lines[0] if lines else None,
+        severity=Severity.WARNING,
+        hint="Remove the repeated rows from the file.",
+    )
+    return table[~dup].reset_index(drop=True), [finding]
+
+
+def guess_target(table: pd.DataFrame) -> str | None:
+    """The label column by convention (diagnosis, dx, group...), or None."""
+    return next((c for c in TARGET_CANDIDATES if c in table.columns), None)
+
+
+def summarize_cohort(table: pd.DataFrame, *, target: str | None = None) -> dict[str, Any]:
+    """Counts of the hierarchy: ``subjects``, ``sessions``, ``images``, ``sites``, ``scanners``.
+
+    Also ``datasets``, ``cohorts`` (the same counts per cohort) and, with a target column,
+    ``classes`` (subjects per class) and ``classes_per_site`` (subjects per class and site;
+    a subject's class is the one of its first session).
+    """
+
+    def counts(t: pd.DataFrame) -> dict[str, Any]:
+        subj = t[["cohort", "subject"]].drop_duplicates()
+        ses = t[["cohort", "subject", "session"]].drop_duplicates()
+        return {
+            "subjects": len(subj),
+            "sessions": len(ses),
+            "images": int(t["image"].notna().sum()),
+            "sites": int(t[["cohort", "site"]].dropna().drop_duplicates().shape[0]),
+            "scanners": int(t[["cohort", "scanner"]].dropna().drop_duplicates().shape[0]),
+            "datasets": int(t["dataset"].dropna().nunique()),
+        }
+
+    out: dict[str, Any] = counts(table)
+    out["cohorts"] = {
+        str(cid): {"role": str(part["role"].iloc[0]), **counts(part)}
+        for cid, part in table.groupby("cohort", sort=True)
+    }
+    if target and target in table.columns:
+        first = table.sort_values(["cohort", "subject", "session_index"], kind="stable")
+        first = first.drop_duplicates(["cohort", "subject"])
+        labels = first[target].astype("string").fillna("n/a")
+        out["target"] = target
+        out["classes"] = {str(k): int(v) for k, v in labels.value_counts().sort_index().items()}
+        site = first["site"].astype("string").fillna("n/a")
+        per_site: dict[str, dict[str, int]] = {}
+        for (s, lab), n in labels.groupby([site, labels]).size().sort_index().items():
+            per_site.setdefault(str(s), {})[str(lab)] = int(n)
+        out["classes_per_site"] = per_site
+    return out
+
+
+__all__ = [
+    "LEVELS",
+    "PER_SUBJECT_COLUMNS",
+    "SCANNER_FIELDS",
+    "CohortTable",
+    "Hierarchy",
+    "check_hierarchy",
+    "guess_target",
+    "load_cohorts",
+    "natural_key",
+    "read_cohort",
+    "summarize_cohort",
+]

@@ -1,0 +1,108 @@
+"""Reading delimited text files (TSV/CSV) robustly: every failure is a UserError naming the file.
+
+Values are read as strings ("n/a" and empty fields are missing, as in BIDS) and columns whose
+every value parses as a number are converted to numbers afterwards, so that ``89+`` in an age
+column keeps the column textual instead of failing the read.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Collection
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from brainbench.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+NA_VALUES = ["n/a", "N/A", "NA", "nan", "NaN", ""]
+ID_COLUMNS = frozenset(
+    {"subject", "session", "image", "filename", "site", "scanner", "dataset", "cohort"}
+)
+
+
+def read_text(path: Path) -> str:
+    """The file's text, decoded as UTF-8 (a BOM is accepted); UserError naming the line if not."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: file not found.") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder, expected a file.") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc.strerror}).") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UserError(
+            f"{path}:{line}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}). "
+            "Save the file as UTF-8 (for example `iconv -f latin1 -t utf-8`)."
+        ) from None
+
+
+def read_delimited(
+    path: Path, sep: str | None = None, *, keep_text: Collection[str] = (), numbers: bool = True
+) -> pd.DataFrame:
+    """Read a TSV (``sep='\\t'``) or CSV file as strings, numbers converted where possible.
+
+    The separator defaults to a tab for ``.tsv``/``.txt`` files and a comma otherwise. Columns in
+    ``keep_text`` (identifiers such as ``participant_id``) and columns whose name ends in ``_id``
+    stay text, so that ``01`` is not read as ``1``.
+    """
+    import pandas as pd
+
+    if sep is None:
+        sep = "," if path.suffix.lower() == ".csv" else "\t"
+    text = read_text(path)
+    if not text.strip():
+        raise UserError(f"{path}: the file is empty (expected a header line and rows).")
+    try:
+        df = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            na_values=NA_VALUES,
+            engine="c",
+            skip_blank_lines=True,
+        )
+    except pd.errors.ParserError as exc:
+        raise UserError(f"{path}: cannot be parsed as {_sep_name(sep)}: {exc}") from None
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{path}: the file is empty (expected a header line and rows).") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    dupes = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
+    if any(c.startswith("Unnamed: ") for c in df.columns):
+        raise UserError(
+            f"{path}:1: the header has an empty column name; is the separator "
+            f"{_sep_name(sep)}? Columns read: {', '.join(df.columns)}."
+        )
+    if dupes:
+        raise UserError(f"{path}:1: duplicate column name(s) in the header: {', '.join(dupes)}.")
+    return to_numbers(df, keep_text=keep_text) if numbers else df
+
+
+def to_numbers(df: pd.DataFrame, *, keep_text: Collection[str] = ()) -> pd.DataFrame:
+    """Convert each column whose non-missing values all parse as numbers (ids excepted)."""
+    import pandas as pd
+
+    for col in df.columns:
+        if col in keep_text or col.endswith("_id") or col in ID_COLUMNS:
+            continue
+        s = df[col]
+        if s.dtype.kind in "biuf":
+            continue
+        non_na = s.dropna()
+        if non_na.empty:
+            continue
+        num = pd.to_numeric(non_na, errors="coerce")
+        if num.notna().all():
+            df[col] = pd.to_numeric(s, errors="coerce")
+    return df
+
+
+def _sep_name(sep: str) -> str:
+    return "tab-separated (TSV)" if sep == "\t" else "comma-separated (CSV)"

@@ -1,0 +1,343 @@
+"""From a cohort table and a split protocol to the frozen split table.
+
+The split table has one row per (repeat, fold, image) with columns ``cohort``, ``subject``,
+``session``, ``image``, ``repeat``, ``fold``, ``partition``; partition is ``train``,
+``validation``, ``test`` or the id of an external-test cohort. Rows come in a stable order:
+repeat, fold, then cohort, subject, session and image by their text. Missing ids are written
+``n/a`` (the BIDS convention).
+
+How folds are numbered:
+
+- test ``holdout`` or ``external`` with validation ``kfold`` (V folds): fold ``f`` is the
+  model trained with inner fold ``f`` as validation; the test part is the same in every fold;
+- test ``kfold`` (K folds) or ``leave-group-out``: fold ``f`` is outer fold ``f``; validation,
+  if any, is a grouped holdout inside its training part (``size``, or 1/V for ``kfold``);
+- otherwise one fold, ``0``.
+
+With ``sessions: baseline``, test subjects (and external-test subjects) keep only their first
+session; their later sessions are dropped, never moved into training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from brainbench.errors import UserError
+from brainbench.registry_base import did_you_mean
+from brainbench.split._splitters import (
+    GroupHoldout,
+    GroupKFold,
+    LeaveOneGroupOut,
+    repeat_seed,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from brainbench.spec import LoadedSpec
+
+SPLIT_COLUMNS: tuple[str, ...] = (
+    "cohort",
+    "subject",
+    "session",
+    "image",
+    "repeat",
+    "fold",
+    "partition",
+)
+ID_COLUMNS: tuple[str, ...] = ("cohort", "subject", "session", "image")
+GROUP_LEVELS: tuple[str, ...] = ("dataset", "site", "scanner", "subject", "session", "image")
+TRAIN, VALIDATION, TEST, DROPPED = 0, 1, 2, -1
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """The split protocol as plain values (``SplitPlan.from_spec(spec.splits)``).
+
+    Parameters
+    ----------
+    group : str, default='subject'
+        Level never cut: dataset, site, scanner, subject, session or image.
+    stratify : tuple of str, default=()
+        Columns balanced across partitions; numeric columns are cut into ``n_bins`` quantile
+        bins of the group-level values (a group's value is the one of its first session).
+    test_method : {'holdout', 'kfold', 'leave-group-out', 'external'}, default='holdout'
+    test_size : float, default=0.2
+    test_folds : int, default=None
+    test_group : str, default=None
+        leave-group-out: the level held out (site, scanner, dataset).
+    sessions : {'all', 'baseline'}, default='all'
+    validation_method : {'holdout', 'kfold', 'none'}, default='holdout'
+    validation_size : float, default=0.2
+    validation_folds : int, default=None
+    repeats : int, default=1
+    seed : int, default=0
+    n_bins : int, default=4
+    """
+
+    group: str = "subject"
+    stratify: tuple[str, ...] = ()
+    test_method: str = "holdout"
+    test_size: float | None = 0.2
+    test_folds: int | None = None
+    test_group: str | None = None
+    sessions: str = "all"
+    validation_method: str = "holdout"
+    validation_size: float | None = 0.2
+    validation_folds: int | None = None
+    repeats: int = 1
+    seed: int = 0
+    n_bins: int = 4
+
+    @classmethod
+    def from_spec(cls, splits: Any) -> SplitPlan:
+        test, val = splits.test, splits.validation
+        return cls(
+            group=splits.group,
+            stratify=tuple(splits.stratify or ()),
+            test_method=test.method,
+            test_size=test.size,
+            test_folds=test.folds,
+            test_group=test.group,
+            sessions=test.sessions,
+            validation_method=val.method,
+            validation_size=val.size if val.size is not None else 0.2,
+            validation_folds=val.folds,
+            repeats=splits.repeats,
+            seed=splits.seed,
+        )
+
+
+def group_keys(table: pd.DataFrame, level: str) -> pd.Series:
+    """Text key of each row's unit at ``level`` (qualified by cohort below the dataset)."""
+    if level not in GROUP_LEVELS:
+        raise UserError(
+            f"Unknown split group '{level}'.{did_you_mean(level, GROUP_LEVELS)} "
+            f"Available: {', '.join(GROUP_LEVELS)}."
+        )
+    if level == "dataset":
+        return table["dataset"].astype("string").fillna("n/a")
+    if table[level].isna().all() and level != "image":
+        raise UserError(
+            f"Cannot split by {level}: the cohort table has no {level} ids (declare "
+            f"hierarchy.{level} in the spec, or choose another splits.group)."
+        )
+    parts = {"site": ["site"], "scanner": ["site", "scanner"], "subject": ["subject"]}
+    parts["session"] = ["subject", "session"]
+    parts["image"] = ["subject", "session", "image"]
+    key = table["cohort"].astype("string").fillna("n/a")
+    for col in parts[level]:
+        key = key + "/" + table[col].astype("string").fillna("n/a")
+    if level == "image":
+        # Rows without an image path are their own unit.
+        no_image = table["image"].isna()
+        if no_image.any():
+            key = key.where(~no_image, key + "#" + table.index.astype(str))
+    return key
+
+
+def _strata(first: pd.DataFrame, columns: tuple[str, ...], n_bins: int) -> np.ndarray:
+    """One stratum label per group from its first row: categories as text, numbers binned."""
+    import pandas as pd
+
+    if not columns:
+        return np.zeros(len(first), dtype=np.int64)
+    labels = pd.Series("", index=first.index, dtype="string")
+    for col in columns:
+        s = first[col]
+        if s.dtype.kind in "if" and s.nunique() > n_bins:
+            binned = pd.qcut(s, q=n_bins, labels=False, duplicates="drop")
+            text = binned.astype("Int64").astype("string").fillna("n/a")
+        else:
+            text = s.astype("string").fillna("n/a")
+        labels = labels + "|" + text
+    return pd.factorize(labels, sort=True)[0]
+
+
+def _check_columns(table: pd.DataFrame, plan: SplitPlan) -> None:
+    for col in plan.stratify:
+        if col not in table.columns:
+            raise UserError(
+                f"splits.stratify names '{col}', which is not a column of the cohort table."
+                f"{did_you_mean(col, [str(c) for c in table.columns])}"
+            )
+    if plan.test_method == "leave-group-out":
+        if not plan.test_group:
+            raise UserError("A leave-group-out test split needs splits.test.group (e.g. site).")
+        if plan.test_group not in GROUP_LEVELS:
+            raise UserError(
+                f"Unknown splits.test.group '{plan.test_group}'."
+                f"{did_you_mean(plan.test_group, GROUP_LEVELS)}"
+            )
+
+
+def _outer_splits(
+    plan: SplitPlan,
+    strata: np.ndarray,
+    logo_keys: np.ndarray | None,
+    repeat: int,
+) -> list[np.ndarray]:
+    """Test mask over development groups, one per outer split."""
+    n = len(strata)
+    seed = repeat_seed(plan.seed, repeat, 0)
+    stratify = bool(plan.stratify)
+    ids = np.arange(n)
+    if plan.test_method == "holdout":
+        splitter: Any = GroupHoldout(plan.test_size or 0.2, stratify=stratify, random_state=seed)
+    elif plan.test_method == "kfold":
+        splitter = GroupKFold(plan.test_folds or 5, stratify=stratify, random_state=seed)
+    elif plan.test_method == "leave-group-out":
+        splitter = LeaveOneGroupOut()
+        masks = []
+        for _, test in splitter.split(None, None, logo_keys):
+            m = np.zeros(n, dtype=bool)
+            m[test] = True
+            masks.append(m)
+        return masks
+    elif plan.test_method == "external":
+        return [np.zeros(n, dtype=bool)]
+    else:
+        raise UserError(
+            f"Unknown splits.test.method '{plan.test_method}'. Expected holdout, kfold, "
+            "leave-group-out or external."
+        )
+    masks = []
+    for _, test in splitter.split(None, strata, ids):
+        m = np.zeros(n, dtype=bool)
+        m[test] = True
+        masks.append(m)
+    return masks
+
+
+def _inner_splits(
+    plan: SplitPlan, strata: np.ndarray, test: np.ndarray, n_outer: int, repeat: int, outer: int
+) -> list[np.ndarray]:
+    """Validation masks over development groups for one outer split (empty: no validation)."""
+    n = len(strata)
+    train_ids = np.flatnonzero(~test)
+    method = plan.validation_method
+    if method == "none" or len(train_ids) < 2:
+        return [np.zeros(n, dtype=bool)]
+    seed = repeat_seed(plan.seed, repeat, 1 + outer)
+    stratify = bool(plan.stratify)
+    sub = strata[train_ids]
+    if method == "kfold" and n_outer == 1:
+        folds = plan.validation_folds or 5
+        splitter: Any = GroupKFold(folds, stratify=stratify, random_state=seed)
+    else:
+        size = (
+            1.0 / (plan.validation_folds or 5)
+            if method == "kfold"
+            else (plan.validation_size or 0.2)
+        )
+        splitter = GroupHoldout(size, stratify=stratify, random_state=seed)
+    masks = []
+    for _, val in splitter.split(None, sub, np.arange(len(train_ids))):
+        m = np.zeros(n, dtype=bool)
+        m[train_ids[val]] = True
+        masks.append(m)
+    return masks
+
+
+def split_table(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
+    """The split table of a cohort table under a plan (see the module doc)."""
+    import pandas as pd
+
+    if table.empty:
+        raise UserError("Cannot split an empty cohort table (no row left after the filters?).")
+    _check_columns(table, plan)
+    order = np.lexsort(
+        tuple(
+            table[c].astype("string").fillna("").to_numpy(dtype=str) for c in reversed(ID_COLUMNS)
+        )
+    )
+    base = table.iloc[order].reset_index(drop=True)
+    dev = (base["role"] == "development").to_numpy()
+    ext_mask = ~dev
+    if not dev.any():
+        raise UserError("No development cohort: nothing to train on (all cohorts are external).")
+    if plan.test_method == "external" and not ext_mask.any():
+        raise UserError("splits.test.method is 'external' but no external-test cohort has rows.")
+
+    d = base[dev]
+    keys = group_keys(d, plan.group)
+    group_code, _ = pd.factorize(keys, sort=True)
+    # A group's covariates and held-out level are those of its first session.
+    first_pos = (
+        pd.DataFrame({"g": group_code, "s": d["session_index"].to_numpy(), "i": np.arange(len(d))})
+        .sort_values(["g", "s", "i"], kind="stable")
+        .drop_duplicates("g")["i"]
+        .to_numpy()
+    )
+    first = d.iloc[first_pos]
+    strata = _strata(first, plan.stratify, plan.n_bins)
+    logo = None
+    if plan.test_method == "leave-group-out":
+        logo = group_keys(first, plan.test_group).to_numpy(dtype=str)
+
+    baseline_only = plan.sessions == "baseline"
+    later = (base["session_index"].to_numpy() > 0) & base["session"].notna().to_numpy()
+    dev_rows = np.flatnonzero(dev)
+    ext_rows = np.flatnonzero(ext_mask)
+    ext_cohorts = base["cohort"].astype("string").to_numpy(dtype=object)
+
+    partition_names = ["train", "validation", "test"]
+    ext_ids = sorted(set(ext_cohorts[ext_rows])) if len(ext_rows) else []
+    partition_names += [c for c in ext_ids if c not in partition_names]
+    ext_code = np.full(len(base), DROPPED, dtype=np.int16)
+    if len(ext_rows):
+        lookup = {c: partition_names.index(c) for c in ext_ids}
+        ext_code[ext_rows] = [lookup[c] for c in ext_cohorts[ext_rows]]
+        if baseline_only:
+            ext_code[ext_rows[later[ext_rows]]] = DROPPED
+
+    blocks: list[tuple[int, int, np.ndarray]] = []
+    for r in range(plan.repeats):
+        outers = _outer_splits(plan, strata, logo, r)
+        for o, test in enumerate(outers):
+            inners = _inner_splits(plan, strata, test, len(outers), r, o)
+            for i, val in enumerate(inners):
+                fold = i if len(outers) == 1 else o
+                g_part = np.where(test, TEST, np.where(val, VALIDATION, TRAIN)).astype(np.int16)
+                code = ext_code.copy()
+                code[dev_rows] = g_part[group_code]
+                if baseline_only:
+                    drop = dev_rows[(g_part[group_code] == TEST) & later[dev_rows]]
+                    code[drop] = DROPPED
+                blocks.append((r, fold, code))
+
+    ids = {c: base[c].astype("string").fillna("n/a") for c in ID_COLUMNS}
+    cats = {c: pd.factorize(ids[c], sort=False) for c in ID_COLUMNS}
+    frames_idx, repeats, folds, parts = [], [], [], []
+    for r, fold, code in blocks:
+        keep = np.flatnonzero(code != DROPPED)
+        frames_idx.append(keep)
+        repeats.append(np.full(len(keep), r, dtype=np.int64))
+        folds.append(np.full(len(keep), fold, dtype=np.int64))
+        parts.append(code[keep])
+    idx = np.concatenate(frames_idx)
+    out = pd.DataFrame(
+        {c: pd.Categorical.from_codes(cats[c][0][idx], categories=cats[c][1]) for c in ID_COLUMNS}
+    )
+    out["repeat"] = np.concatenate(repeats)
+    out["fold"] = np.concatenate(folds)
+    out["partition"] = pd.Categorical.from_codes(np.concatenate(parts), categories=partition_names)
+    return out
+
+
+def make_splits(loaded: LoadedSpec, cohort_table: Any) -> pd.DataFrame:
+    """The frozen split table of a spec's cohorts (``cohort_table``: a DataFrame or CohortTable).
+
+    Raises :class:`UserError` naming the spec line when the protocol cannot be applied to the
+    data (too few groups for the folds, a stratify column that does not exist...).
+    """
+    table = getattr(cohort_table, "table", cohort_table)
+    plan = SplitPlan.from_spec(loaded.spec.splits)
+    try:
+        return split_table(table, plan)
+    except UserError as exc:
+        line, _ = loaded.locate("splits")
+        raise UserError(f"{loaded.file}:{line}: splits: {exc.message}") from None

@@ -1,0 +1,298 @@
+"""Hierarchy-aware splitters in scikit-learn's style.
+
+Each splitter is a small class with ``split(X, y=None, groups=None)`` yielding ``(train, test)``
+index arrays and ``get_n_splits()``; its ``repr`` shows its parameters. ``groups`` holds, per
+sample, the id of the unit that must never be cut (a subject, a site, a dataset); ``y`` holds,
+per sample, the stratum to balance (label, or label and covariate bins combined). A group's
+stratum is the one of its **first sample**, so callers pass samples ordered by session (the
+baseline first).
+
+Allocation is systematic and fully vectorised: groups are ordered by (stratum, random key) and
+then dealt round-robin to folds (k-fold) or sampled at a regular step with a random phase
+(holdout). Each stratum is thus split in the requested proportions up to one group, and the
+whole allocation costs one sort. Randomness comes only from ``numpy.random.Generator(PCG64)``
+seeded explicitly, and ids are ordered by their text (never by ``hash``), so a seed gives the
+same split on every platform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from brainbench.errors import UserError
+from brainbench.registry_base import Registry
+
+SPLITTERS: Registry[type] = Registry("splitter")
+
+
+def _rng(random_state: Any) -> np.random.Generator:
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None:
+        random_state = 0
+    return np.random.Generator(np.random.PCG64(random_state))
+
+
+def _as_text(values: Any) -> np.ndarray:
+    """Text form of any ids (missing -> 'n/a'), as a fixed-width unicode array."""
+    import pandas as pd
+
+    s = pd.Series(np.asarray(values, dtype=object)).astype("string").fillna("n/a")
+    return s.to_numpy(dtype=str)
+
+
+def encode_groups(groups: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes of each sample's group (in sorted order of the ids), and each group's stratum code.
+
+    Returns ``(sample_group, group_stratum, group_ids)``.
+    """
+    if groups is None:
+        raise ValueError("The 'groups' parameter should not be None.")
+    g = np.asarray(groups)
+    if g.dtype.kind not in "iuU":
+        g = _as_text(g)
+    group_ids, first, inverse = np.unique(g, return_index=True, return_inverse=True)
+    if y is None:
+        strata = np.zeros(len(group_ids), dtype=np.int64)
+    else:
+        yy = np.asarray(y)
+        if len(yy) != len(g):
+            raise ValueError(
+                f"Found input variables with inconsistent numbers of samples: y has {len(yy)}, "
+                f"groups has {len(g)}."
+            )
+        if yy.dtype.kind not in "iuU":
+            yy = _as_text(yy)
+        _, strata = np.unique(yy[first], return_inverse=True)
+    return inverse.reshape(-1), strata.reshape(-1), group_ids
+
+
+def _ordered_groups(strata: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Group codes ordered by stratum, randomly within each stratum."""
+    key = rng.permutation(len(strata))
+    return np.lexsort((key, strata))
+
+
+def allocate_kfold(strata: np.ndarray, n_splits: int, rng: np.random.Generator) -> np.ndarray:
+    """Fold (0..n_splits-1) of each group: round-robin over groups ordered by stratum."""
+    order = _ordered_groups(strata, rng)
+    fold = np.empty(len(strata), dtype=np.int64)
+    offset = int(rng.integers(n_splits))
+    fold[order] = (np.arange(len(strata)) + offset) % n_splits
+    return fold
+
+
+def allocate_holdout(
+    strata: np.ndarray, test_size: float | int, rng: np.random.Generator
+) -> np.ndarray:
+    """Boolean mask of test groups: systematic sample at step G/n_test with a random phase."""
+    n = len(strata)
+    # Half up (not banker's rounding), so that 0.25 x 22 groups gives 6 on every platform.
+    n_test = int(test_size) if float(test_size) >= 1 else int(np.floor(n * float(test_size) + 0.5))
+    n_test = min(max(n_test, 1), n - 1)
+    order = _ordered_groups(strata, rng)
+    step = n / n_test
+    phase = rng.random() * step
+    pos = np.floor(phase + step * np.arange(n_test)).astype(np.int64)
+    test = np.zeros(n, dtype=bool)
+    test[order[np.minimum(pos, n - 1)]] = True
+    return test
+
+
+class _BaseSplitter:
+    _params: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{p}={getattr(self, p)!r}" for p in self._params)
+        return f"{type(self).__name__}({args})"
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        raise NotImplementedError
+
+    def split(
+        self, X: Any = None, y: Any = None, groups: Any = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(train, test)`` sample indices, sorted, one pair per split."""
+        g, strata, ids = encode_groups(groups, y if self._stratified() else None)
+        for test_groups in self._test_groups(strata, ids):
+            mask = test_groups[g]
+            yield np.flatnonzero(~mask), np.flatnonzero(mask)
+
+    def _stratified(self) -> bool:
+        return bool(getattr(self, "stratify", False))
+
+    def _test_groups(self, strata: np.ndarray, ids: np.ndarray) -> Iterator[np.ndarray]:
+        raise NotImplementedError
+
+
+@SPLITTERS.register("holdout")
+class GroupHoldout(_BaseSplitter):
+    """One grouped (and stratified) train/test split.
+
+    Parameters
+    ----------
+    test_size : float or int, default=0.2
+        Fraction of groups (0 < test_size < 1) or number of groups in the test set; at least
+        one group on each side.
+    stratify : bool, default=True
+        Balance the strata given as ``y`` (each group's stratum is that of its first sample).
+    random_state : int or numpy.random.Generator, default=None
+        Seed (None means 0: splits are always reproducible).
+    """
+
+    _params = ("test_size", "stratify", "random_state")
+
+    def __init__(
+        self, test_size: float | int = 0.2, *, stratify: bool = True, random_state: Any = None
+    ) -> None:
+        if not (
+            0 < float(test_size) < 1 or (float(test_size) >= 1 and int(test_size) == test_size)
+        ):
+            raise ValueError(
+                f"The 'test_size' parameter of GroupHoldout must be a float in (0, 1) or a "
+                f"positive int. Got {test_size!r} instead."
+            )
+        self.test_size = test_size
+        self.stratify = stratify
+        self.random_state = random_state
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        return 1
+
+    def _test_groups(self, strata: np.ndarray, ids: np.ndarray) -> Iterator[np.ndarray]:
+        if len(ids) < 2:
+            raise UserError(f"A holdout split needs at least 2 groups; the data has {len(ids)}.")
+        yield allocate_holdout(strata, self.test_size, _rng(self.random_state))
+
+
+@SPLITTERS.register("kfold")
+class GroupKFold(_BaseSplitter):
+    """Grouped (and stratified) k-fold: every group is in the test fold exactly once.
+
+    Parameters
+    ----------
+    n_splits : int, default=5
+        Number of folds (at least 2, at most the number of groups).
+    stratify : bool, default=True
+        Balance the strata given as ``y`` across folds.
+    random_state : int or numpy.random.Generator, default=None
+        Seed (None means 0).
+    """
+
+    _params = ("n_splits", "stratify", "random_state")
+
+    def __init__(self, n_splits: int = 5, *, stratify: bool = True, random_state: Any = None):
+        if int(n_splits) != n_splits or n_splits < 2:
+            raise ValueError(
+                f"The 'n_splits' parameter of GroupKFold must be an int >= 2. Got {n_splits!r} "
+                "instead."
+            )
+        self.n_splits = int(n_splits)
+        self.stratify = stratify
+        self.random_state = random_state
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        return self.n_splits
+
+    def folds(self, y: Any = None, groups: Any = None) -> np.ndarray:
+        """Fold of each sample (0..n_splits-1), in one vectorised pass."""
+        g, strata, ids = encode_groups(groups, y if self.stratify else None)
+        return self._group_folds(strata, ids)[g]
+
+    def _group_folds(self, strata: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        if len(ids) < self.n_splits:
+            raise UserError(
+                f"Cannot make {self.n_splits} folds from {len(ids)} group(s): each fold needs "
+                "at least one group. Lower the number of folds."
+            )
+        return allocate_kfold(strata, self.n_splits, _rng(self.random_state))
+
+    def _test_groups(self, strata: np.ndarray, ids: np.ndarray) -> Iterator[np.ndarray]:
+        fold = self._group_folds(strata, ids)
+        for k in range(self.n_splits):
+            yield fold == k
+
+
+@SPLITTERS.register("leave-group-out")
+class LeaveOneGroupOut(_BaseSplitter):
+    """Each group (site, scanner, dataset) is the test set once, in sorted order of the ids.
+
+    ``groups`` are the held-out level's ids (e.g. the site of each sample). Deterministic: no
+    seed. ``y`` is ignored.
+    """
+
+    _params = ()
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        if groups is None:
+            raise ValueError("The 'groups' parameter should not be None.")
+        return len(encode_groups(groups)[2])
+
+    def _test_groups(self, strata: np.ndarray, ids: np.ndarray) -> Iterator[np.ndarray]:
+        if len(ids) < 2:
+            raise UserError(
+                f"Leave-one-group-out needs at least 2 groups; the data has {len(ids)} "
+                f"({', '.join(map(str, ids))})."
+            )
+        for k in range(len(ids)):
+            mask = np.zeros(len(ids), dtype=bool)
+            mask[k] = True
+            yield mask
+
+
+class RepeatedSplitter(_BaseSplitter):
+    """Repeat a seeded splitter with independent seeds drawn from one ``random_state``.
+
+    Repeat ``r`` uses the seed ``SeedSequence([random_state, r])``: adding repeats never
+    changes the earlier ones.
+
+    Parameters
+    ----------
+    splitter_cls : type
+        :class:`GroupHoldout` or :class:`GroupKFold`.
+    n_repeats : int, default=10
+    random_state : int, default=None (0)
+    **params
+        Parameters of the splitter (``n_splits``, ``test_size``, ``stratify``).
+    """
+
+    def __init__(
+        self, splitter_cls: type, *, n_repeats: int = 10, random_state: Any = None, **params: Any
+    ) -> None:
+        if int(n_repeats) != n_repeats or n_repeats < 1:
+            raise ValueError(f"The 'n_repeats' parameter must be an int >= 1. Got {n_repeats!r}.")
+        self.splitter_cls = splitter_cls
+        self.n_repeats = int(n_repeats)
+        self.random_state = random_state
+        self.params = params
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return (
+            f"RepeatedSplitter({self.splitter_cls.__name__}, n_repeats={self.n_repeats}, "
+            f"random_state={self.random_state!r}{', ' + args if args else ''})"
+        )
+
+    def splitters(self) -> Iterator[_BaseSplitter]:
+        for r in range(self.n_repeats):
+            yield self.splitter_cls(**self.params, random_state=repeat_seed(self.random_state, r))
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        inner = self.splitter_cls(**self.params)
+        return self.n_repeats * inner.get_n_splits(X, y, groups)
+
+    def split(
+        self, X: Any = None, y: Any = None, groups: Any = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for splitter in self.splitters():
+            yield from splitter.split(X, y, groups)
+
+
+def repeat_seed(seed: Any, repeat: int, stream: int = 0) -> int:
+    """A 63-bit seed for repeat ``repeat`` (and sub-stream ``stream``) of a base seed."""
+    base = 0 if seed is None else int(seed)
+    ss = np.random.SeedSequence([base, int(repeat), int(stream)])
+    return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
