@@ -306,9 +306,6 @@ def read_bids_raw(
             f"(extensions {', '.join(IMAGE_EXTENSIONS)}). Is this a BIDS folder?"
         )
     table = pd.DataFrame(rows)
-    for f in sidecar_fields:
-        if f not in table.columns:
-            table[f] = None
     table["cohort_file"] = str(participants_path)
     table["cohort_row"] = pd.array([pd.NA] * len(table), dtype="Int64")
 
@@ -351,6 +348,9 @@ def read_bids_raw(
         sc = to_numbers(pd.concat(scan_tables, ignore_index=True).drop_duplicates("image"))
         cols = [c for c in sc.columns if c not in table.columns or c == "image"]
         table = table.merge(sc[cols], on="image", how="left")
+    absent = [f for f in SCANNER_FIELDS if f not in table.columns]
+    if absent:
+        table = pd.concat([table, pd.DataFrame(None, index=table.index, columns=absent)], axis=1)
     return table, findings, files
 
 

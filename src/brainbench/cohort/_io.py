@@ -60,10 +60,12 @@ def read_delimited(
     if not text.strip():
         raise UserError(f"{path}: the file is empty (expected a header line and rows).")
     try:
+        # header=None: a row longer than the header is an error, not a silent index column.
         df = pd.read_csv(
             io.StringIO(text),
             sep=sep,
             dtype=str,
+            header=None,
             keep_default_na=False,
             na_values=NA_VALUES,
             engine="c",
@@ -73,9 +75,11 @@ def read_delimited(
         raise UserError(f"{path}: cannot be parsed as {_sep_name(sep)}: {exc}") from None
     except pd.errors.EmptyDataError:
         raise UserError(f"{path}: the file is empty (expected a header line and rows).") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    dupes = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
-    if any(c.startswith("Unnamed: ") for c in df.columns):
+    header = ["" if pd.isna(c) else str(c).strip() for c in df.iloc[0]]
+    df = df.iloc[1:].reset_index(drop=True)
+    df.columns = header
+    dupes = sorted({c for c in header if c and header.count(c) > 1})
+    if any(not c for c in header):
         raise UserError(
             f"{path}:1: the header has an empty column name; is the separator "
             f"{_sep_name(sep)}? Columns read: {', '.join(df.columns)}."

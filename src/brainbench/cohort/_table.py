@@ -86,6 +86,8 @@ def _as_list(level: Level) -> list[str]:
 
 
 def detect_format(path: Path) -> str:
+    if not path.exists():
+        raise UserError(f"{path}: cohort not found (no such file or folder).")
     if path.is_dir():
         return "bids"
     suffix = path.suffix.lower()
@@ -154,9 +156,8 @@ def _id_strings(s: pd.Series) -> pd.Series:
     import pandas as pd
 
     if s.dtype.kind == "f":
-        non_na = s.dropna()
-        if len(non_na) and (non_na == non_na.round()).all():
-            s = s.astype("Int64")
+        # 3.0 -> "3", 1.5 -> "1.5": the same scanner whatever the other rows hold.
+        return s.astype("string").str.replace(r"\.0$", "", regex=True)
     if s.dtype == object:
         s = s.map(_scalar_id, na_action="ignore")
     return s.astype("string").str.strip().replace("", pd.NA)
