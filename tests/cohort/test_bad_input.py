@@ -76,7 +76,7 @@ def test_empty_cohort_after_filter(tmp_path):
 def test_filter_on_unknown_column(tmp_path):
     path = tmp_path / "m.tsv"
     path.write_text("participant_id\tdiagnosis\nsub-1\tCN\n")
-    with pytest.raises(UserError, match="diagnosys.*Did you mean 'diagnosis'"):
+    with pytest.raises(UserError, match=r"diagnosys.*Did you mean 'diagnosis'"):
         read_cohort(path, include="diagnosys == 'AD'")
 
 

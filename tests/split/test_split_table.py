@@ -175,7 +175,7 @@ def test_seeds_change_the_split():
 
 def test_errors_are_user_errors():
     table = make_table(10, seed=1)
-    with pytest.raises(UserError, match="splits.stratify names 'dx'"):
+    with pytest.raises(UserError, match=r"splits\.stratify names 'dx'"):
         split_table(table, SplitPlan(stratify=("dx",)))
     with pytest.raises(UserError, match="Cannot make 20 folds"):
         split_table(table, SplitPlan(test_method="kfold", test_folds=20))

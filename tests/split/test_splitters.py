@@ -68,7 +68,7 @@ def test_invariants(name, data, seed):
 def test_kfold_stratifies_each_stratum_within_one_group(data, seed):
     groups, y = data
     k = 3
-    uniq, first = np.unique(groups, return_index=True)
+    _, first = np.unique(groups, return_index=True)
     strata = y[first]
     folds = GroupKFold(k, random_state=seed).folds(y, groups)
     g_fold = folds[first]
