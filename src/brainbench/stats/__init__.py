@@ -1,1 +1,72 @@
-"""brainbench.stats."""
+"""brainbench.stats: metrics, hierarchy-aware confidence intervals, paired model comparisons,
+rankings across tasks and power.
+
+The public surface (everything else is private and may change):
+
+Reading
+    :func:`read_predictions` (Parquet/TSV/CSV -> checked DataFrame), :func:`infer_task`.
+Metrics
+    :data:`METRICS` (the registry), :func:`compute_metric`, :func:`metric_names`.
+Intervals
+    :func:`evaluate_predictions` (every model x metric, with ``groupby`` breakdowns),
+    :func:`confidence_interval` (one model), :class:`MetricResult`.
+Comparisons
+    :func:`compare_models` (paired, corrected, with Holm/BH and margin decisions),
+    :data:`COMPARISONS`, :func:`adjust_p_values`, :func:`decide`, :class:`ComparisonResult`,
+    :func:`delong_test`.
+Rankings
+    :func:`rank_models` (Friedman, Iman-Davenport, Nemenyi, Holm, Wilcoxon, rank stability),
+    :class:`RankResult`.
+Power
+    :func:`ci_half_width`, :func:`minimal_detectable_difference`.
+Simulation
+    :func:`simulate_predictions`, :func:`run_calibration`.
+"""
+
+from brainbench.stats._compare import COMPARISONS, adjust_p_values, compare_models, decide
+from brainbench.stats._data import ModelData, model_data
+from brainbench.stats._delong import delong_ci, delong_test
+from brainbench.stats._evaluate import compute_metric, confidence_interval, evaluate_predictions
+from brainbench.stats._io import Task, infer_task, read_predictions
+from brainbench.stats._metrics import METRICS, metric_names
+from brainbench.stats._power import ci_half_width, minimal_detectable_difference
+from brainbench.stats._rank import rank_models
+from brainbench.stats._results import ComparisonResult, MetricResult, RankResult, TestResult
+from brainbench.stats._simulate import simulate_predictions
+
+__all__ = [
+    "COMPARISONS",
+    "METRICS",
+    "ComparisonResult",
+    "MetricResult",
+    "ModelData",
+    "RankResult",
+    "Task",
+    "TestResult",
+    "adjust_p_values",
+    "ci_half_width",
+    "compare_models",
+    "compute_metric",
+    "confidence_interval",
+    "decide",
+    "delong_ci",
+    "delong_test",
+    "evaluate_predictions",
+    "infer_task",
+    "metric_names",
+    "minimal_detectable_difference",
+    "model_data",
+    "rank_models",
+    "read_predictions",
+    "run_calibration",
+    "simulate_predictions",
+]
+
+
+def __getattr__(name: str):
+    # The calibration study imports the comparison machinery lazily.
+    if name == "run_calibration":
+        from brainbench.stats._calibrate import run_calibration
+
+        return run_calibration
+    raise AttributeError(name)

@@ -1,0 +1,205 @@
+"""Shaping one model's unit frame into runs, units and a cluster design."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from brainbench.errors import UserError
+from brainbench.stats._io import LEVELS, RUN_COLUMNS, Task, unit_frame
+from brainbench.stats._metrics import Columns, Metric
+from brainbench.stats._resample import ClusterDesign
+
+EXCLUDED_PARTITIONS = ("validation", "train")
+
+
+def iter_groups(
+    df: pd.DataFrame, groupby: Sequence[str] | None, partitions: Sequence[str] | None
+) -> Iterator[tuple[str, dict[str, str], pd.DataFrame]]:
+    """Yield ``(partition, group, rows)`` for each partition and breakdown group."""
+    groupby = [g for g in (groupby or []) if g != "partition"]
+    for g in groupby:
+        if g not in df.columns:
+            raise UserError(
+                f"Cannot break results down by '{g}': the predictions table has no such column. "
+                f"Columns: {', '.join(df.columns)}."
+            )
+    if partitions is None:
+        parts = [p for p in pd.unique(df["partition"]) if p not in EXCLUDED_PARTITIONS]
+        if not parts:
+            raise UserError(
+                "The predictions table has only validation rows: nothing to evaluate (rows of "
+                "partition 'test' or an external-test cohort are needed)."
+            )
+    else:
+        parts = list(partitions)
+        missing = sorted(set(parts) - set(df["partition"]))
+        if missing:
+            raise UserError(f"No rows of partition(s) {', '.join(missing)}.")
+    for part in parts:
+        rows = df[df["partition"] == part]
+        if not groupby:
+            yield str(part), {}, rows
+            continue
+        for key, sub in rows.groupby(groupby, sort=True, dropna=False):
+            key = key if isinstance(key, tuple) else (key,)
+            yield str(part), {g: str(k) for g, k in zip(groupby, key, strict=True)}, sub
+
+
+def unit_id_columns(uf: pd.DataFrame, unit: str) -> list[str]:
+    depth = LEVELS.index(unit)
+    return [lvl for lvl in LEVELS[: depth + 1] if lvl in uf.columns]
+
+
+def unit_ids(uf: pd.DataFrame, unit: str) -> np.ndarray:
+    """A string id per row identifying the unit of analysis across runs.
+
+    Rows without any hierarchy id are their own unit (the id includes the run and row position).
+    """
+    cols = unit_id_columns(uf, unit)
+    if not cols:
+        run = uf[list(RUN_COLUMNS)].astype(str).agg("/".join, axis=1)
+        pos = uf.groupby(list(RUN_COLUMNS), sort=False).cumcount().astype(str)
+        return ("row:" + run + ":" + pos).to_numpy()
+    parts = uf[cols].astype(object).where(uf[cols].notna(), None)
+    ids = parts.astype(str).agg("|".join, axis=1).to_numpy()
+    # An all-missing id (no hierarchy ids at all on the row) is its own unit.
+    none_row = parts.isna().all(axis=1).to_numpy()
+    if none_row.any():
+        pos = uf.groupby(list(RUN_COLUMNS), sort=False).cumcount().astype(str).to_numpy()
+        run = uf[list(RUN_COLUMNS)].astype(str).agg("/".join, axis=1).to_numpy()
+        ids = np.where(none_row, "row:" + run + ":" + pos, ids)
+    return ids
+
+
+def run_columns(uf: pd.DataFrame, units: np.ndarray) -> list[str]:
+    """Pool folds into one run per (repeat, seed) when they partition the units, else not."""
+    frame = pd.DataFrame(
+        {"repeat": uf["repeat"], "seed": uf["seed"], "fold": uf["fold"], "u": units}
+    )
+    per = frame.groupby(["repeat", "seed", "u"], sort=False)["fold"].nunique()
+    if (per <= 1).all():
+        return ["repeat", "seed"]
+    return list(RUN_COLUMNS)
+
+
+@dataclass
+class ModelData:
+    """One model's predictions at the unit of analysis, ready for the estimators."""
+
+    model: str
+    task: Task
+    unit: str
+    frame: pd.DataFrame  # unit frame, with 'unit_id' and 'run' columns
+    run_cols: list[str]
+
+    @property
+    def runs(self) -> list:
+        return list(pd.unique(self.frame["run"]))
+
+    @property
+    def n_units(self) -> int:
+        return int(self.frame["unit_id"].nunique())
+
+    def columns(self, rows: np.ndarray | None = None) -> Columns:
+        f = self.frame if rows is None else self.frame.iloc[rows]
+        if self.task.type == "classification":
+            return Columns(
+                y=f["y"].to_numpy(dtype=np.int64),
+                pred=None if f["pred"].isna().any() else f["pred"].to_numpy(dtype=np.int64),
+                score=None if f["score"].isna().any() else f["score"].to_numpy(dtype=float),
+                n_classes=len(self.task.classes),
+                positive=len(self.task.classes) - 1,
+            )
+        return Columns(
+            y=f["y"].to_numpy(dtype=float), pred=f["pred"].to_numpy(dtype=float), n_classes=0
+        )
+
+
+def model_data(rows: pd.DataFrame, model: str, task: Task, unit: str) -> ModelData:
+    uf = unit_frame(rows, task, unit)
+    uf["unit_id"] = unit_ids(uf, unit)
+    run_cols = run_columns(uf, uf["unit_id"].to_numpy())
+    uf["run"] = uf[run_cols].astype(str).agg("/".join, axis=1)
+    dup = uf.duplicated(["run", "unit_id"])
+    if dup.any():
+        first = uf.loc[dup].iloc[0]
+        raise UserError(
+            f"Model '{model}': unit {first['unit_id']!r} appears more than once in run "
+            f"{first['run']} (repeat/fold/seed). Give the '{unit}' ids, or choose the unit of "
+            "analysis that identifies a row."
+        )
+    return ModelData(model, task, unit, uf.reset_index(drop=True), run_cols)
+
+
+def check_metric(md: ModelData, metric: Metric) -> None:
+    """UserError when the predictions cannot give ``metric``."""
+    if metric.task != md.task.type:
+        raise UserError(
+            f"The metric '{metric.name}' is a {metric.task} metric, but the task is {md.task.type}."
+        )
+    f = md.frame
+    if metric.needs == "pred" and f["pred"].isna().any():
+        raise UserError(
+            f"Model '{md.model}': '{metric.name}' needs predicted labels (a 'y_pred' column, "
+            "or probabilities in 'score' to threshold at 0.5)."
+        )
+    if metric.needs in ("score", "probability") and f["score"].isna().any():
+        raise UserError(
+            f"Model '{md.model}': '{metric.name}' needs a score of the positive class "
+            f"('score' or 'score_{md.task.positive}')."
+        )
+    if metric.needs == "probability" and not f["score"].between(0, 1).all():
+        raise UserError(
+            f"Model '{md.model}': '{metric.name}' needs probabilities, but some scores lie "
+            f"outside [0, 1] (range {f['score'].min():.4g} to {f['score'].max():.4g})."
+        )
+
+
+def design_for(
+    md: ModelData,
+    clusters: Sequence[str],
+    *,
+    stratify: bool,
+    frame: pd.DataFrame | None = None,
+) -> tuple[ClusterDesign, list[str]]:
+    """The cluster design over the rows of ``frame`` (default: the model's unit frame).
+
+    ``clusters`` lists hierarchy levels outer first; empty means each unit is its own cluster.
+    Rows without an id at a level are their own cluster at that level.
+    Returns the design and the names of its levels.
+    """
+    f = md.frame if frame is None else frame
+    unit = md.unit
+    names = []
+    levels = []
+    for c in clusters:
+        if c not in LEVELS:
+            raise UserError(f"Unknown cluster level '{c}'. Levels: {', '.join(LEVELS)}.")
+        if LEVELS.index(c) > LEVELS.index(unit):
+            raise UserError(
+                f"The cluster level '{c}' is finer than the unit of analysis '{unit}': "
+                "drop it from the clusters or choose a finer unit."
+            )
+        if c not in f.columns:
+            raise UserError(
+                f"Clusters include '{c}', but the predictions table has no '{c}' column."
+            )
+        ids = f[c].astype(object)
+        ids = np.where(ids.isna(), "\0" + f["unit_id"].astype(str), ids.astype(str))
+        levels.append(ids)
+        names.append(c)
+    if not levels:
+        # Without declared clusters each unit of analysis is its own cluster.
+        levels.append(f["unit_id"].to_numpy())
+        names.append(unit)
+    strata = None
+    if stratify and md.task.type == "classification":
+        atom_key = pd.Series(levels[-1]).astype(str)
+        pure = pd.DataFrame({"a": atom_key, "y": f["y"].to_numpy()}).groupby("a")["y"].nunique()
+        if (pure <= 1).all():
+            strata = f["y"].to_numpy()
+    return ClusterDesign(levels, strata=strata, names=names), names

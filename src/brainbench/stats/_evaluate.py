@@ -1,0 +1,395 @@
+"""Metrics with confidence intervals: :func:`evaluate_predictions`, :func:`confidence_interval`."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from brainbench.errors import (
+    BrainbenchWarning,
+    DegenerateResampleWarning,
+    FewClustersWarning,
+    SmallSampleWarning,
+    UserError,
+)
+from brainbench.stats._bootstrap import Block, Statistic, bca_interval, percentile_interval
+from brainbench.stats._data import ModelData, check_metric, design_for, iter_groups, model_data
+from brainbench.stats._delong import delong_ci
+from brainbench.stats._io import Task, infer_task
+from brainbench.stats._metrics import METRICS, get_metric
+from brainbench.stats._results import MetricResult
+
+CI_METHODS = ("hierarchical-bootstrap", "bootstrap", "delong", "none")
+INTERVALS = ("percentile", "bca")
+#: Below this many clusters at the outer level, a cluster bootstrap warns (its intervals are
+#: too narrow with few clusters: Cameron, Gelbach & Miller 2008, Rev. Econ. Stat. 90:414-427,
+#: doi:10.1162/rest.90.3.414).
+MIN_CLUSTERS = 8
+#: Below this many units, asymptotic and bootstrap intervals warn.
+MIN_UNITS = 30
+
+
+def _warn(messages: list[str], category: type[BrainbenchWarning], message: str) -> None:
+    messages.append(message)
+    warnings.warn(message, category, stacklevel=3)
+
+
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        from brainbench.registry_base import did_you_mean
+
+        raise UserError(
+            f"The {name} must be one of {', '.join(choices)}. Got '{value}' instead."
+            f"{did_you_mean(value, tuple(choices))}"
+        )
+
+
+def run_blocks(md: ModelData, metric, design, coef: float = 1.0) -> list[Block]:
+    """One block per run of ``md`` with coefficient ``coef / R`` (the mean over runs)."""
+    f = md.frame
+    runs = md.runs
+    atoms = design.row_atom
+    blocks = []
+    for run in runs:
+        rows = np.flatnonzero(f["run"].to_numpy() == run)
+        blocks.append(Block(metric, md.columns(rows), atoms[rows], coef / len(runs)))
+    return blocks
+
+
+def confidence_interval(
+    md: ModelData,
+    metric: str,
+    *,
+    method: str = "hierarchical-bootstrap",
+    interval: str = "percentile",
+    clusters: Sequence[str] = (),
+    level: float = 0.95,
+    resamples: int = 10_000,
+    seed: int = 0,
+    stratify: bool = True,
+    partition: str = "test",
+    group: dict[str, str] | None = None,
+) -> MetricResult:
+    """A metric of one model with its confidence interval.
+
+    Parameters
+    ----------
+    md
+        The model's predictions (see :func:`brainbench.stats.model_data`).
+    metric
+        A registered metric name.
+    method
+        ``hierarchical-bootstrap`` resamples ``clusters`` in order (outer first), keeping each
+        atom's rows together; ``bootstrap`` resamples units of analysis independently (the
+        naive interval when units are nested in subjects or sites); ``delong`` gives DeLong's
+        Wald interval of the AUROC (independent units, one run); ``none`` gives no interval.
+    interval
+        ``percentile`` or ``bca`` (bias-corrected and accelerated; the acceleration comes from
+        a delete-one-cluster jackknife over the outer clusters).
+    clusters
+        Hierarchy levels to resample, outer first, e.g. ``["site", "subject"]``; empty: each
+        unit is a cluster.
+    stratify
+        Resample within class at the innermost level when every cluster there has one class.
+
+    Notes
+    -----
+    With R runs (seeds, repeats; folds pooled when they partition the units) the estimate is the
+    mean of the R run metrics, and each resample reuses the same atom multiplicities in every
+    run. Resamples that leave the metric undefined (e.g. a class absent) are counted in
+    ``n_degenerate`` and excluded; a warning reports them.
+    """
+    _check_choice("CI method", method, CI_METHODS)
+    _check_choice("interval", interval, INTERVALS)
+    if not 0.5 < level < 1:
+        raise UserError(f"The confidence level must lie in (0.5, 1). Got {level}.")
+    m = get_metric(metric)
+    check_metric(md, m)
+    notes: list[str] = []
+    group = group or {}
+    if method == "delong" and metric != "auroc":
+        _warn(
+            notes,
+            BrainbenchWarning,
+            f"DeLong intervals exist for AUROC only; '{metric}' uses the bootstrap over units.",
+        )
+        method = "bootstrap"
+    level_clusters = list(clusters) if method == "hierarchical-bootstrap" else []
+    level_clusters = [c for c in level_clusters if c not in group]
+    design, names = design_for(md, level_clusters, stratify=stratify)
+    stat = Statistic(design, run_blocks(md, m, design))
+    estimate = stat.point()
+    n_runs = len(md.runs)
+    common = dict(
+        model=md.model,
+        metric=metric,
+        level=level,
+        n_units=md.n_units,
+        n_runs=n_runs,
+        partition=partition,
+        group=dict(group),
+        unit=md.unit,
+    )
+    if md.n_units < MIN_UNITS:
+        _warn(
+            notes,
+            SmallSampleWarning,
+            f"Only {md.n_units} {md.unit}s: the interval may be miscalibrated.",
+        )
+    if not np.isfinite(estimate):
+        present = sorted(set(md.frame["y"].astype(int))) if md.task.type != "regression" else []
+        missing = [c for i, c in enumerate(md.task.classes) if i not in present]
+        why = f" (class {', '.join(missing)} absent)" if missing else ""
+        _warn(notes, BrainbenchWarning, f"'{metric}' is undefined for model '{md.model}'{why}.")
+        return MetricResult(
+            estimate=float("nan"),
+            ci_low=float("nan"),
+            ci_high=float("nan"),
+            method=method,
+            interval=interval,
+            n_clusters=design.n_top,
+            clusters=design.n_clusters,
+            warnings=notes,
+            **common,
+        )
+    if method == "none" or resamples == 0:
+        return MetricResult(
+            estimate=estimate,
+            ci_low=float("nan"),
+            ci_high=float("nan"),
+            method="none",
+            interval="none",
+            n_clusters=design.n_top,
+            clusters=design.n_clusters,
+            warnings=notes,
+            **common,
+        )
+    if method == "delong":
+        if n_runs > 1:
+            raise UserError(
+                f"Model '{md.model}' has {n_runs} runs (seeds/repeats); a DeLong interval needs "
+                "one test set. Use the hierarchical bootstrap, or filter the table to one run."
+            )
+        if level_clusters or any(c in md.frame.columns for c in ("site", "subject")):
+            inner = md.frame.groupby("unit_id").size()
+            if (
+                md.unit == "image"
+                and "subject" in md.frame.columns
+                and (md.frame.groupby("subject").size().max() > 1)
+            ):
+                _warn(
+                    notes,
+                    BrainbenchWarning,
+                    "DeLong assumes independent units, but subjects "
+                    "contribute several images: use --unit subject or a cluster bootstrap.",
+                )
+            del inner
+        cols = md.columns()
+        est, lo, hi, _ = delong_ci(cols.y == cols.positive, cols.score, level)
+        return MetricResult(
+            estimate=est,
+            ci_low=lo,
+            ci_high=hi,
+            method="delong",
+            interval="wald",
+            n_clusters=md.n_units,
+            clusters={md.unit: md.n_units},
+            warnings=notes,
+            **common,
+        )
+    if (
+        method == "hierarchical-bootstrap"
+        and design.n_top < MIN_CLUSTERS
+        and len(names)
+        and (names[0] != md.unit)
+    ):
+        _warn(
+            notes,
+            FewClustersWarning,
+            f"Only {design.n_top} {names[0]} clusters: cluster "
+            f"bootstrap intervals tend to be too narrow with fewer than {MIN_CLUSTERS}.",
+        )
+    rng = np.random.default_rng(seed)
+    theta = stat.resample(resamples, rng)
+    ok = np.isfinite(theta)
+    n_bad = int((~ok).sum())
+    if n_bad:
+        _warn(
+            notes,
+            DegenerateResampleWarning,
+            f"{n_bad} of {resamples} resamples "
+            f"({100 * n_bad / resamples:.1f}%) left '{metric}' undefined and were excluded.",
+        )
+    good = theta[ok]
+    if len(good) < 2:
+        lo = hi = float("nan")
+    elif interval == "bca":
+        lo, hi, _, _ = bca_interval(good, estimate, stat.jackknife(), level)
+    else:
+        lo, hi = percentile_interval(good, level)
+    return MetricResult(
+        estimate=estimate,
+        ci_low=lo,
+        ci_high=hi,
+        method=method,
+        interval=interval,
+        n_clusters=design.n_top,
+        clusters=design.n_clusters,
+        n_resamples=resamples,
+        n_degenerate=n_bad,
+        seed=seed,
+        warnings=notes,
+        **common,
+    )
+
+
+def evaluate_predictions(
+    df: pd.DataFrame,
+    metrics: Sequence[str] | None = None,
+    *,
+    task: Task | None = None,
+    positive: str | None = None,
+    unit: str = "image",
+    method: str = "hierarchical-bootstrap",
+    interval: str = "percentile",
+    clusters: Sequence[str] = (),
+    level: float = 0.95,
+    resamples: int = 10_000,
+    seed: int = 0,
+    stratify: bool = True,
+    groupby: Sequence[str] | None = None,
+    partitions: Sequence[str] | None = None,
+    models: Sequence[str] | None = None,
+) -> list[MetricResult]:
+    """Metrics with confidence intervals for every model of a predictions table.
+
+    Parameters
+    ----------
+    df
+        The predictions table (:func:`brainbench.stats.read_predictions` or any DataFrame with
+        its columns; it is checked).
+    metrics
+        Metric names (default: balanced_accuracy and auroc when scores exist for
+        classification; mae and r2 for regression).
+    task, positive
+        The task (from a spec), or the positive class; see :func:`brainbench.stats.infer_task`.
+    unit
+        Unit of analysis: ``image``, ``session`` or ``subject`` (scores averaged per unit).
+    groupby
+        Breakdown columns (e.g. ``["site"]``, ``["dataset", "scanner"]``): one result per
+        group. Every partition (except ``validation``) is always reported separately.
+    partitions
+        Partitions to report (default: all but ``validation``).
+    Other parameters are those of :func:`confidence_interval`.
+
+    Returns
+    -------
+    list of MetricResult
+        One per (partition, group, model, metric), in that order.
+    """
+    from brainbench.stats._io import check_predictions
+
+    df = check_predictions(df, source="the predictions table")
+    if metrics:
+        for name in metrics:
+            get_metric(name)
+    if task is None:
+        task = infer_task(df, positive=positive, metrics=list(metrics) if metrics else None)
+    if not metrics:
+        metrics = default_metrics(df, task)
+    model_names = list(pd.unique(df["model"])) if models is None else list(models)
+    unknown = sorted(set(model_names) - set(df["model"]))
+    if unknown:
+        raise UserError(f"No predictions of model(s) {', '.join(unknown)}.")
+    results = []
+    for part, group, rows in iter_groups(df, groupby, partitions):
+        for model in model_names:
+            sub = rows[rows["model"] == model]
+            if sub.empty:
+                continue
+            md = model_data(sub, model, task, unit)
+            for name in metrics:
+                results.append(
+                    confidence_interval(
+                        md,
+                        name,
+                        method=method,
+                        interval=interval,
+                        clusters=clusters,
+                        level=level,
+                        resamples=resamples,
+                        seed=seed,
+                        stratify=stratify,
+                        partition=part,
+                        group=group,
+                    )
+                )
+    return results
+
+
+def default_metrics(df: pd.DataFrame, task: Task) -> list[str]:
+    if task.type == "regression":
+        return ["mae", "r2"]
+    out = ["balanced_accuracy"]
+    if any(c == "score" or c.startswith("score_") for c in df.columns):
+        out.append("auroc")
+    return out
+
+
+def compute_metric(
+    name: str,
+    y_true,
+    y_pred=None,
+    score=None,
+    *,
+    positive=None,
+    classes: Sequence | None = None,
+) -> float:
+    """One metric on arrays, without resampling (``NaN`` when undefined).
+
+    Classification labels are compared as strings; ``positive`` defaults to the last of
+    ``classes`` (or 1 for 0/1 labels).
+    """
+    m = get_metric(name)
+    if m.task == "regression":
+        from brainbench.stats._metrics import Columns
+
+        return m(Columns(y=np.asarray(y_true, float), pred=np.asarray(y_pred, float)))
+    y_s = pd.Series(np.asarray(y_true)).astype(str)
+    df = pd.DataFrame({"model": "m", "y_true": y_s})
+    if classes is None:
+        labels = sorted(
+            set(y_s)
+            | (set(pd.Series(np.asarray(y_pred)).astype(str)) if y_pred is not None else set())
+        )
+        task = infer_task(
+            df, positive=None if positive is None else str(positive), task_type="classification"
+        )
+        extra = [c for c in labels if c not in task.classes]
+        task = Task("classification", (*extra, *task.classes))
+    else:
+        task = infer_task(
+            df,
+            classes=[str(c) for c in classes],
+            positive=None if positive is None else str(positive),
+            task_type="classification",
+        )
+    code = {c: i for i, c in enumerate(task.classes)}
+    from brainbench.stats._metrics import Columns
+
+    cols = Columns(
+        y=y_s.map(code).to_numpy(dtype=np.int64),
+        pred=None
+        if y_pred is None
+        else pd.Series(np.asarray(y_pred)).astype(str).map(code).to_numpy(dtype=np.int64),
+        score=None if score is None else np.asarray(score, float),
+        n_classes=len(task.classes),
+        positive=len(task.classes) - 1,
+    )
+    return m(cols)
+
+
+__all__ = ["METRICS", "compute_metric", "confidence_interval", "evaluate_predictions"]

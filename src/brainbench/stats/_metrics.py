@@ -1,0 +1,571 @@
+"""Metrics as sufficient statistics, so that one code path serves point estimates and resamples.
+
+Most metrics of DESIGN.md are smooth functions of *sums* of per-prediction quantities: the
+confusion matrix, squared errors, the moments behind Pearson's r or R^2, the per-bin sums of the
+expected calibration error. Each such ("linear") metric gives
+
+* ``suff(cols) -> X`` with one row of sufficient statistics per prediction, and
+* ``finish(S) -> value`` mapping summed statistics ``S = w @ X`` to the metric (vectorised over
+  leading axes; ``NaN`` where the metric is undefined, e.g. sensitivity without positives).
+
+A bootstrap resample is then a vector of multiplicities ``w`` and its value ``finish(w @ X)``:
+the hierarchical bootstrap never materialises resampled tables. The two rank metrics (AUROC and
+average precision) take the multiplicities directly (``weighted(cols, W)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from brainbench.registry_base import Registry
+
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+
+#: Probabilities are clipped to [EPS, 1 - EPS] before taking logarithms (log loss).
+EPS = 1e-15
+#: Equal-width bins of the expected calibration error.
+ECE_BINS = 10
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The prediction columns a metric reads, at the unit of analysis.
+
+    Attributes
+    ----------
+    y
+        Classification: integer class codes ``0..K-1`` (``positive`` is the positive class).
+        Regression: true values.
+    pred
+        Predicted class codes, or predicted values for regression; ``None`` when absent.
+    score
+        Score (probability for ``brier``, ``log_loss``, ``ece``) of the positive class, or
+        ``None``.
+    n_classes
+        Number of classes ``K`` (classification).
+    positive
+        Code of the positive class (classification).
+    """
+
+    y: np.ndarray
+    pred: np.ndarray | None = None
+    score: np.ndarray | None = None
+    n_classes: int = 2
+    positive: int = 1
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, index: np.ndarray) -> Columns:
+        return Columns(
+            y=self.y[index],
+            pred=None if self.pred is None else self.pred[index],
+            score=None if self.score is None else self.score[index],
+            n_classes=self.n_classes,
+            positive=self.positive,
+        )
+
+    @property
+    def is_pos(self) -> np.ndarray:
+        return (self.y == self.positive).astype(float)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: how to compute it, from what, and what it needs.
+
+    Attributes
+    ----------
+    name
+        Name in specs and on the command line.
+    task
+        ``classification`` or ``regression``.
+    needs
+        ``pred`` (predicted labels/values), ``score`` (any ranking score) or ``probability``
+        (a score in [0, 1]).
+    higher_is_better
+        Direction, used by comparisons, margins and rankings.
+    suff, finish
+        Linear metrics: per-prediction sufficient statistics and their summary (see module doc).
+    weighted
+        Rank metrics: ``weighted(cols, W)`` with multiplicities ``W`` of shape ``(B, n)``.
+    per_unit
+        For tests on per-unit outcomes (mixed model, McNemar): ``per_unit(cols)`` returns the
+        contribution of each unit and a mask of the units that enter, such that the metric is
+        the mean of the contributions over the masked units; ``None`` when not decomposable.
+    binary_outcome
+        ``True`` when the per-unit contribution is correctness (0/1), as McNemar's test needs.
+    reference
+        Where the formula comes from.
+    """
+
+    name: str
+    task: str
+    needs: str
+    higher_is_better: bool
+    description: str
+    suff: Callable[[Columns], np.ndarray] | None = None
+    finish: Callable[[np.ndarray], np.ndarray] | None = None
+    weighted: Callable[[Columns, np.ndarray], np.ndarray] | None = None
+    per_unit: Callable[[Columns], tuple[np.ndarray, np.ndarray]] | None = None
+    binary_outcome: bool = False
+    reference: str = ""
+    bounds: tuple[float, float] = field(default=(-np.inf, np.inf))
+
+    @property
+    def linear(self) -> bool:
+        return self.suff is not None
+
+    def __call__(self, cols: Columns) -> float:
+        """The metric on all predictions (every weight 1); ``NaN`` when undefined."""
+        if self.linear:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return float(self.finish(self.suff(cols).sum(axis=0)))
+        return float(self.weighted(cols, np.ones((1, len(cols))))[0])
+
+    def on_weights(self, cols: Columns, W: np.ndarray) -> np.ndarray:
+        """The metric for each row of multiplicities ``W`` (shape ``(B, n)``)."""
+        if self.linear:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return self.finish(W @ self.suff(cols))
+        return self.weighted(cols, W)
+
+
+METRICS: Registry[Metric] = Registry("metric")
+
+
+def _add(metric: Metric) -> Metric:
+    return METRICS.add(metric.name, metric)
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.nan)
+
+
+# --------------------------------------------------------------------------------------------
+# Confusion-matrix metrics (binary: the positive class against the rest)
+# --------------------------------------------------------------------------------------------
+def _confusion(cols: Columns) -> np.ndarray:
+    """Columns tp, fn, fp, tn (one-hot per prediction)."""
+    pos = cols.y == cols.positive
+    ppos = cols.pred == cols.positive
+    return np.column_stack([pos & ppos, pos & ~ppos, ~pos & ppos, ~pos & ~ppos]).astype(float)
+
+
+def _tp_fn_fp_tn(S: np.ndarray) -> tuple[np.ndarray, ...]:
+    return S[..., 0], S[..., 1], S[..., 2], S[..., 3]
+
+
+def _sensitivity(S):
+    tp, fn, _, _ = _tp_fn_fp_tn(S)
+    return _div(tp, tp + fn)
+
+
+def _specificity(S):
+    _, _, fp, tn = _tp_fn_fp_tn(S)
+    return _div(tn, tn + fp)
+
+
+def _ppv(S):
+    tp, _, fp, _ = _tp_fn_fp_tn(S)
+    return _div(tp, tp + fp)
+
+
+def _npv(S):
+    _, fn, _, tn = _tp_fn_fp_tn(S)
+    return _div(tn, tn + fn)
+
+
+def _f1(S):
+    tp, fn, fp, _ = _tp_fn_fp_tn(S)
+    return _div(2 * tp, 2 * tp + fp + fn)
+
+
+def _mcc(S):
+    tp, fn, fp, tn = _tp_fn_fp_tn(S)
+    den = (tp + fp) * (tp + fn) * (tn + fp) * (tn + fn)
+    return _div(tp * tn - fp * fn, np.sqrt(np.maximum(den, 0.0)))
+
+
+def _correct(cols: Columns) -> np.ndarray:
+    return (cols.pred == cols.y).astype(float)
+
+
+def _per_class(cols: Columns) -> np.ndarray:
+    """Columns: correct predictions of class k (K columns), then count of class k (K columns)."""
+    K = cols.n_classes
+    onehot = (cols.y[:, None] == np.arange(K)[None, :]).astype(float)
+    return np.hstack([onehot * _correct(cols)[:, None], onehot])
+
+
+def _balanced_accuracy(S):
+    K = S.shape[-1] // 2
+    recall = _div(S[..., :K], S[..., K:])
+    # Undefined when a class of the full data is absent from the (re)sample.
+    return recall.mean(axis=-1)
+
+
+def _pu_balanced_accuracy(cols: Columns):
+    K = cols.n_classes
+    counts = np.bincount(cols.y, minlength=K).astype(float)
+    present = counts > 0
+    w = len(cols) / (present.sum() * np.where(present, counts, 1.0))
+    return _correct(cols) * w[cols.y], np.ones(len(cols), bool)
+
+
+_CM_REF = (
+    "Confusion-matrix definitions as in Maier-Hein et al. 2024, Metrics Reloaded, "
+    "Nat. Methods 21:195-212, doi:10.1038/s41592-023-02151-z."
+)
+
+_add(
+    Metric(
+        "balanced_accuracy",
+        CLASSIFICATION,
+        "pred",
+        True,
+        "Mean recall over the classes: (1/K) sum_k TP_k / n_k.",
+        suff=_per_class,
+        finish=_balanced_accuracy,
+        per_unit=_pu_balanced_accuracy,
+        reference="Brodersen et al. 2010, ICPR, doi:10.1109/ICPR.2010.764.",
+        bounds=(0.0, 1.0),
+    )
+)
+_add(
+    Metric(
+        "accuracy",
+        CLASSIFICATION,
+        "pred",
+        True,
+        "Fraction of correct predictions.",
+        suff=lambda c: np.column_stack([_correct(c), np.ones(len(c))]),
+        finish=lambda S: _div(S[..., 0], S[..., 1]),
+        per_unit=lambda c: (_correct(c), np.ones(len(c), bool)),
+        binary_outcome=True,
+        reference=_CM_REF,
+        bounds=(0.0, 1.0),
+    )
+)
+_add(
+    Metric(
+        "sensitivity",
+        CLASSIFICATION,
+        "pred",
+        True,
+        "TP / (TP + FN): recall of the positive class.",
+        suff=_confusion,
+        finish=_sensitivity,
+        per_unit=lambda c: (_correct(c), c.y == c.positive),
+        binary_outcome=True,
+        reference=_CM_REF,
+        bounds=(0.0, 1.0),
+    )
+)
+_add(
+    Metric(
+        "specificity",
+        CLASSIFICATION,
+        "pred",
+        True,
+        "TN / (TN + FP): recall of the negative class(es).",
+        suff=_confusion,
+        finish=_specificity,
+        per_unit=lambda c: (_correct(c), c.y != c.positive),
+        binary_outcome=True,
+        reference=_CM_REF,
+        bounds=(0.0, 1.0),
+    )
+)
+_add(
+    Metric(
+        "ppv",
+        CLASSIFICATION,
+        "pred",
+        True,
+        "TP / (TP + FP): positive predictive value (precision).",
+        suff=_confusion,
+        finish=_ppv,
+        reference=_CM_REF,
+        bounds=(0.0, 1.0),
+    )
+)
+_add(
+    Metric(
+        "npv",
+        CLASSIFICATION,
+        "pred",
+        True,
+        "TN / (TN + FN): negative predictive value.",
+        suff=_confusion,
+        finish=_npv,
+        reference=_CM_REF,
+        bounds=(0.0, 1.0),
+    )
+)
+_add(
+    Metric(
+        "f1",
+        CLASSIFICATION,
+        "pred",
+        True,
+        "2 TP / (2 TP + FP + FN).",
+        suff=_confusion,
+        finish=_f1,
+        reference=_CM_REF,
+        bounds=(0.0, 1.0),
+    )
+)
+_add(
+    Metric(
+        "mcc",
+        CLASSIFICATION,
+        "pred",
+        True,
+        "Matthews correlation: (TP TN - FP FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN)); "
+        "undefined (NaN) when a margin is empty.",
+        suff=_confusion,
+        finish=_mcc,
+        reference="Matthews 1975, Biochim. Biophys. Acta 405:442-451, "
+        "doi:10.1016/0005-2795(75)90109-9; Chicco & Jurman 2020, BMC Genomics 21:6, "
+        "doi:10.1186/s12864-019-6413-7.",
+        bounds=(-1.0, 1.0),
+    )
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Probability metrics
+# --------------------------------------------------------------------------------------------
+def _brier_suff(c: Columns) -> np.ndarray:
+    return np.column_stack([(c.score - c.is_pos) ** 2, np.ones(len(c))])
+
+
+def _log_loss_terms(c: Columns) -> np.ndarray:
+    p = np.clip(c.score, EPS, 1 - EPS)
+    y = c.is_pos
+    return -(y * np.log(p) + (1 - y) * np.log1p(-p))
+
+
+def _ece_suff(c: Columns) -> np.ndarray:
+    b = np.minimum((c.score * ECE_BINS).astype(int), ECE_BINS - 1)
+    onehot = (b[:, None] == np.arange(ECE_BINS)[None, :]).astype(float)
+    return np.hstack([onehot, onehot * c.is_pos[:, None], onehot * c.score[:, None]])
+
+
+def _ece_finish(S: np.ndarray) -> np.ndarray:
+    n_b = S[..., :ECE_BINS]
+    gap = np.abs(S[..., ECE_BINS : 2 * ECE_BINS] - S[..., 2 * ECE_BINS :])
+    return _div(gap.sum(axis=-1), n_b.sum(axis=-1))
+
+
+_add(
+    Metric(
+        "brier",
+        CLASSIFICATION,
+        "probability",
+        False,
+        "Mean squared difference between the positive-class probability and the outcome.",
+        suff=_brier_suff,
+        finish=lambda S: _div(S[..., 0], S[..., 1]),
+        per_unit=lambda c: ((c.score - c.is_pos) ** 2, np.ones(len(c), bool)),
+        reference="Brier 1950, Mon. Weather Rev. 78:1-3, "
+        "doi:10.1175/1520-0493(1950)078<0001:VOFEIT>2.0.CO;2.",
+        bounds=(0.0, 1.0),
+    )
+)
+_add(
+    Metric(
+        "log_loss",
+        CLASSIFICATION,
+        "probability",
+        False,
+        "Mean negative log-likelihood of the outcome, -[y log p + (1-y) log(1-p)], with p "
+        "clipped to [1e-15, 1 - 1e-15].",
+        suff=lambda c: np.column_stack([_log_loss_terms(c), np.ones(len(c))]),
+        finish=lambda S: _div(S[..., 0], S[..., 1]),
+        per_unit=lambda c: (_log_loss_terms(c), np.ones(len(c), bool)),
+        reference="Good 1952, J. R. Stat. Soc. B 14:107-114, "
+        "doi:10.1111/j.2517-6161.1952.tb00104.x.",
+        bounds=(0.0, np.inf),
+    )
+)
+_add(
+    Metric(
+        "ece",
+        CLASSIFICATION,
+        "probability",
+        False,
+        f"Expected calibration error of the positive-class probability, {ECE_BINS} equal-width "
+        "bins: sum_b (n_b / n) |mean(y)_b - mean(p)_b|.",
+        suff=_ece_suff,
+        finish=_ece_finish,
+        reference="Naeini, Cooper & Hauskrecht 2015, AAAI 29:2901-2907, "
+        "doi:10.1609/aaai.v29i1.9602; Guo et al. 2017, ICML, PMLR 70:1321-1330.",
+        bounds=(0.0, 1.0),
+    )
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Rank metrics: AUROC and average precision with multiplicities
+# --------------------------------------------------------------------------------------------
+def _grouped(cols: Columns, W: np.ndarray, descending: bool):
+    """Positive and negative weight per distinct score (sorted), shape (B, G) each."""
+    s = cols.score
+    order = np.argsort(-s if descending else s, kind="mergesort")
+    s_sorted = s[order]
+    starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])
+    pos = cols.is_pos[order]
+    Wo = np.asarray(W, dtype=float)[:, order]
+    P = np.add.reduceat(Wo * pos, starts, axis=1)
+    N = np.add.reduceat(Wo * (1 - pos), starts, axis=1)
+    return P, N
+
+
+def _auroc_weighted(cols: Columns, W: np.ndarray) -> np.ndarray:
+    P, N = _grouped(cols, W, descending=False)
+    below = np.cumsum(N, axis=1) - N
+    num = (P * (below + 0.5 * N)).sum(axis=1)
+    return _div(num, P.sum(axis=1) * N.sum(axis=1))
+
+
+def _ap_weighted(cols: Columns, W: np.ndarray) -> np.ndarray:
+    P, N = _grouped(cols, W, descending=True)
+    tp = np.cumsum(P, axis=1)
+    fp = np.cumsum(N, axis=1)
+    precision = _div(tp, tp + fp)
+    precision = np.where(np.isnan(precision), 0.0, precision)
+    return _div((P * precision).sum(axis=1), P.sum(axis=1))
+
+
+_add(
+    Metric(
+        "auroc",
+        CLASSIFICATION,
+        "score",
+        True,
+        "Area under the ROC curve: P(score of a positive > score of a negative), ties 1/2 "
+        "(the Mann-Whitney statistic).",
+        weighted=_auroc_weighted,
+        reference="Hanley & McNeil 1982, Radiology 143:29-36, doi:10.1148/radiology.143.1.7063747.",
+        bounds=(0.0, 1.0),
+    )
+)
+_add(
+    Metric(
+        "average_precision",
+        CLASSIFICATION,
+        "score",
+        True,
+        "Average precision: sum over distinct thresholds of (R_k - R_{k-1}) P_k "
+        "(no interpolation, as scikit-learn).",
+        weighted=_ap_weighted,
+        reference="Boyd, Eng & Page 2013, ECML PKDD, doi:10.1007/978-3-642-40994-3_29.",
+        bounds=(0.0, 1.0),
+    )
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Regression
+# --------------------------------------------------------------------------------------------
+def _centred(c: Columns) -> tuple[np.ndarray, np.ndarray]:
+    # One common shift (the mean of y) keeps the sums well conditioned and leaves R^2 and r
+    # unchanged (both are invariant to adding the same constant to y and the prediction).
+    y = c.y.astype(float)
+    p = c.pred.astype(float)
+    shift = y.mean() if len(y) else 0.0
+    return y - shift, p - shift
+
+
+def _moments(c: Columns) -> np.ndarray:
+    y, p = _centred(c)
+    return np.column_stack([np.ones(len(c)), y, p, y * y, p * p, y * p])
+
+
+def _r2(S):
+    n, sy, _sp, syy, spp, syp = (S[..., i] for i in range(6))
+    sse = syy - 2 * syp + spp
+    sst = syy - sy * sy / np.where(n > 0, n, 1)
+    return 1 - _div(sse, np.where(sst > 1e-12 * np.maximum(syy, 1e-300), sst, 0.0))
+
+
+def _pearson(S):
+    n, sy, sp, syy, spp, syp = (S[..., i] for i in range(6))
+    nn = np.where(n > 0, n, 1)
+    cov = syp - sy * sp / nn
+    vy = syy - sy * sy / nn
+    vp = spp - sp * sp / nn
+    den = np.sqrt(np.maximum(vy, 0) * np.maximum(vp, 0))
+    return np.clip(_div(cov, np.where(den > 1e-12 * np.sqrt(syy * spp + 1e-300), den, 0)), -1, 1)
+
+
+_add(
+    Metric(
+        "mae",
+        REGRESSION,
+        "pred",
+        False,
+        "Mean absolute error.",
+        suff=lambda c: np.column_stack([np.abs(c.pred - c.y), np.ones(len(c))]),
+        finish=lambda S: _div(S[..., 0], S[..., 1]),
+        per_unit=lambda c: (np.abs(c.pred - c.y).astype(float), np.ones(len(c), bool)),
+        reference="Willmott & Matsuura 2005, Clim. Res. 30:79-82, doi:10.3354/cr030079.",
+        bounds=(0.0, np.inf),
+    )
+)
+_add(
+    Metric(
+        "rmse",
+        REGRESSION,
+        "pred",
+        False,
+        "Root mean squared error.",
+        suff=lambda c: np.column_stack([(c.pred - c.y) ** 2, np.ones(len(c))]),
+        finish=lambda S: np.sqrt(_div(S[..., 0], S[..., 1])),
+        reference="Willmott & Matsuura 2005, Clim. Res. 30:79-82, doi:10.3354/cr030079.",
+        bounds=(0.0, np.inf),
+    )
+)
+_add(
+    Metric(
+        "r2",
+        REGRESSION,
+        "pred",
+        True,
+        "Coefficient of determination 1 - SSE / SST (SST around the mean of the true values).",
+        suff=_moments,
+        finish=_r2,
+        reference="Kvalseth 1985, Am. Stat. 39:279-285, doi:10.1080/00031305.1985.10479448.",
+        bounds=(-np.inf, 1.0),
+    )
+)
+_add(
+    Metric(
+        "pearson_r",
+        REGRESSION,
+        "pred",
+        True,
+        "Pearson correlation between true and predicted values.",
+        suff=_moments,
+        finish=_pearson,
+        reference="Pearson 1895, Proc. R. Soc. Lond. 58:240-242, doi:10.1098/rspl.1895.0041.",
+        bounds=(-1.0, 1.0),
+    )
+)
+
+
+def get_metric(name: str) -> Metric:
+    """The metric registered as ``name`` (UserError with a "did you mean" hint otherwise)."""
+    return METRICS.get(name)
+
+
+def metric_names(task: str | None = None) -> list[str]:
+    """Registered metric names, optionally those of one task type."""
+    return [n for n in METRICS if task is None or METRICS.get(n).task == task]

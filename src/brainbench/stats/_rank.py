@@ -1,0 +1,241 @@
+"""Ranking models across tasks or data sets (Demsar 2006) and rank stability.
+
+Demsar 2006, "Statistical comparisons of classifiers over multiple data sets", JMLR 7:1-30
+(jmlr.org/papers/v7/demsar06a.html), sections 3.2.2 (Friedman, Iman-Davenport, Nemenyi, Holm
+against a control) and 3.1.3 (Wilcoxon for two). Rank stability follows challengeR
+(Wiesenfarth et al. 2021, Sci. Rep. 11:2369, doi:10.1038/s41598-021-82017-6).
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from brainbench.errors import SmallSampleWarning, TiesWarning, UserError
+from brainbench.stats._compare import adjust_p_values
+from brainbench.stats._results import RankResult, TestResult
+
+
+def rank_matrix(scores: np.ndarray, lower_is_better: bool = False) -> np.ndarray:
+    """Ranks within each row (task) of an ``N x k`` score matrix, 1 = best, ties averaged."""
+    s = np.asarray(scores, dtype=float)
+    return sps.rankdata(s if lower_is_better else -s, axis=1)
+
+
+def friedman(ranks: np.ndarray) -> tuple[TestResult, TestResult]:
+    """Friedman's test and the Iman-Davenport F statistic from an ``N x k`` rank matrix.
+
+    chi2_F = 12 N / (k (k+1)) [sum_j R_j^2 - k (k+1)^2 / 4] with R_j the mean ranks
+    (Friedman 1937, J. Am. Stat. Assoc. 32:675-701, doi:10.1080/01621459.1937.10503522), chi2
+    with k - 1 df; F_F = (N - 1) chi2_F / (N (k - 1) - chi2_F) with (k - 1, (k - 1)(N - 1)) df
+    (Iman & Davenport 1980, Commun. Stat. A 9:571-595, doi:10.1080/03610928008827904).
+    Demsar 2006, eq. in section 3.2.2.
+    """
+    N, k = ranks.shape
+    R = ranks.mean(axis=0)
+    chi2 = 12 * N / (k * (k + 1)) * (np.sum(R**2) - k * (k + 1) ** 2 / 4)
+    p_chi = float(sps.chi2.sf(chi2, k - 1))
+    den = N * (k - 1) - chi2
+    ff = float((N - 1) * chi2 / den) if den > 0 else float("inf")
+    d1, d2 = k - 1, (k - 1) * (N - 1)
+    p_f = float(sps.f.sf(ff, d1, d2)) if np.isfinite(ff) else 0.0
+    return (
+        TestResult(float(chi2), p_chi, "friedman", df=float(k - 1)),
+        TestResult(ff, p_f, "iman-davenport", df=(float(d1), float(d2))),
+    )
+
+
+def nemenyi_cd(k: int, N: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Nemenyi critical difference CD = q_alpha sqrt(k (k+1) / (6 N)) (Nemenyi 1963; Demsar
+    2006, section 3.2.2), with q_alpha the studentized range quantile (k groups, infinite df)
+    divided by sqrt(2). Returns ``(cd, q_alpha)``."""
+    q = float(sps.studentized_range.ppf(1 - alpha, k, np.inf) / np.sqrt(2))
+    return q * np.sqrt(k * (k + 1) / (6 * N)), q
+
+
+def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
+    """Kendall's tau-b between two rankings (Kendall 1938, Biometrika 30:81-93,
+    doi:10.1093/biomet/30.1-2.81)."""
+    return float(sps.kendalltau(a, b).statistic)
+
+
+def rank_stability(
+    scores: np.ndarray,
+    models: list[str],
+    *,
+    lower_is_better: bool = False,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict:
+    """Bootstrap the tasks: mean-rank ranking in each resample, its distribution per model and
+    Kendall's tau to the full-data ranking (Wiesenfarth et al. 2021, challengeR)."""
+    N = scores.shape[0]
+    rng = np.random.default_rng(seed)
+    full = sps.rankdata(rank_matrix(scores, lower_is_better).mean(axis=0))
+    ranks = rank_matrix(scores, lower_is_better)
+    idx = rng.integers(0, N, (resamples, N))
+    mean_b = ranks[idx].mean(axis=1)  # (B, k)
+    rank_b = sps.rankdata(mean_b, axis=1)
+    taus = np.array([kendall_tau(full, r) for r in rank_b])
+    taus = taus[np.isfinite(taus)]
+    dist = {
+        m: {str(r): float(np.mean(rank_b[:, j] == r)) for r in np.unique(rank_b[:, j])}
+        for j, m in enumerate(models)
+    }
+    return {
+        "resamples": resamples,
+        "seed": seed,
+        "rank_distribution": dist,
+        "rank_ci": {
+            m: [float(np.quantile(rank_b[:, j], 0.025)), float(np.quantile(rank_b[:, j], 0.975))]
+            for j, m in enumerate(models)
+        },
+        "kendall_tau_mean": float(taus.mean()) if len(taus) else None,
+        "kendall_tau_median": float(np.median(taus)) if len(taus) else None,
+    }
+
+
+def rank_models(
+    table: pd.DataFrame,
+    *,
+    lower_is_better: bool = False,
+    alpha: float = 0.05,
+    stability_resamples: int = 1000,
+    seed: int = 0,
+) -> RankResult:
+    """Rank models over tasks: Friedman, Iman-Davenport, Nemenyi, Holm against the best,
+    pairwise Wilcoxon (Holm-corrected) and bootstrap rank stability.
+
+    Parameters
+    ----------
+    table
+        Long table with columns ``model``, ``task`` (or ``dataset``) and ``score`` (one row per
+        model and task), or a wide matrix (tasks as rows, models as columns).
+    lower_is_better
+        Rank the lowest score first (losses, errors).
+    """
+    wide = _wide(table)
+    models = [str(c) for c in wide.columns]
+    scores = wide.to_numpy(dtype=float)
+    N, k = scores.shape
+    if k < 2:
+        raise UserError(f"Ranking needs at least two models; found {k}.")
+    if N < 2:
+        raise UserError(f"Ranking needs at least two tasks or data sets; found {N}.")
+    notes: list[str] = []
+    ranks = rank_matrix(scores, lower_is_better)
+    R = ranks.mean(axis=0)
+    fr, idav = friedman(ranks)
+    cd, q = nemenyi_cd(k, N, alpha)
+    if N < 10 or k < 3:
+        msg = (
+            f"Friedman's chi-square approximation is rough with N={N} tasks and k={k} models "
+            "(Demsar 2006 suggests N > 10, k > 5); Iman-Davenport is less conservative."
+        )
+        notes.append(msg)
+        warnings.warn(msg, SmallSampleWarning, stacklevel=2)
+    if any(len(set(row)) < k for row in scores):
+        msg = "Ties within tasks: tied models share the average rank."
+        notes.append(msg)
+        warnings.warn(msg, TiesWarning, stacklevel=2)
+    se = np.sqrt(k * (k + 1) / (6 * N))
+    pairwise = []
+    w_p = []
+    for i, j in itertools.combinations(range(k), 2):
+        d = scores[:, i] - scores[:, j]
+        if np.all(d == 0):
+            wp, ws = 1.0, float("nan")
+        else:
+            res = sps.wilcoxon(d, zero_method="wilcox")
+            wp, ws = float(res.pvalue), float(res.statistic)
+        w_p.append(wp)
+        pairwise.append(
+            {
+                "a": models[i],
+                "b": models[j],
+                "rank_difference": float(R[i] - R[j]),
+                "nemenyi_significant": bool(abs(R[i] - R[j]) > cd),
+                "nemenyi_p": float(
+                    min(
+                        1.0, sps.studentized_range.sf(abs(R[i] - R[j]) / se * np.sqrt(2), k, np.inf)
+                    )
+                ),
+                "wilcoxon_statistic": ws,
+                "wilcoxon_p": wp,
+            }
+        )
+    for row, pa in zip(pairwise, adjust_p_values(w_p, "holm"), strict=True):
+        row["wilcoxon_p_holm"] = float(pa)
+    best = int(np.argmin(R))
+    z = [(R[j] - R[best]) / se for j in range(k) if j != best]
+    p = [float(2 * sps.norm.sf(abs(v))) for v in z]
+    holm = adjust_p_values(p, "holm")
+    others = [j for j in range(k) if j != best]
+    holm_rows = [
+        {
+            "model": models[j],
+            "best": models[best],
+            "z": float(zz),
+            "p": pp,
+            "p_holm": float(ph),
+            "significant": bool(ph < alpha),
+        }
+        for j, zz, pp, ph in zip(others, z, p, holm, strict=True)
+    ]
+    stability = (
+        rank_stability(
+            scores,
+            models,
+            lower_is_better=lower_is_better,
+            resamples=stability_resamples,
+            seed=seed,
+        )
+        if stability_resamples
+        else None
+    )
+    return RankResult(
+        models=models,
+        n_tasks=N,
+        mean_ranks={m: float(r) for m, r in zip(models, R, strict=True)},
+        friedman=fr,
+        iman_davenport=idav,
+        nemenyi={"cd": float(cd), "alpha": alpha, "q_alpha": q},
+        pairwise=pairwise,
+        holm_vs_best=holm_rows,
+        stability=stability,
+        lower_is_better=lower_is_better,
+        warnings=notes,
+    )
+
+
+def _wide(table: pd.DataFrame) -> pd.DataFrame:
+    cols = set(table.columns)
+    if {"model", "score"} <= cols:
+        task_col = "task" if "task" in cols else ("dataset" if "dataset" in cols else None)
+        if task_col is None:
+            raise UserError("The scores table needs a 'task' (or 'dataset') column.")
+        scores = pd.to_numeric(table["score"], errors="coerce")
+        if scores.isna().any() or not np.isfinite(scores).all():
+            raise UserError("The 'score' column must hold finite numbers.")
+        dup = table.duplicated([task_col, "model"])
+        if dup.any():
+            r = table.loc[dup].iloc[0]
+            raise UserError(
+                f"Model {r['model']!r} has several scores for {task_col} {r[task_col]!r}: give "
+                "one score per model and task (average seeds first)."
+            )
+        wide = table.assign(score=scores).pivot(index=task_col, columns="model", values="score")
+        wide = wide[list(pd.unique(table["model"]))]
+    else:
+        wide = table
+    if wide.isna().any().any():
+        missing = wide.isna().stack()
+        t, mdl = missing[missing].index[0]
+        raise UserError(
+            f"Model {mdl!r} has no score for task {t!r}: every model needs a score on every task."
+        )
+    return wide
