@@ -20,8 +20,10 @@ from brainbench.split._make import (
     SPLIT_COLUMNS,
     SplitPlan,
     group_keys,
+    group_strata,
     make_splits,
     split_table,
+    stratum_labels,
 )
 from brainbench.split._splitters import (
     SPLITTERS,
@@ -43,6 +45,7 @@ __all__ = [
     "SplitPlan",
     "balance_report",
     "group_keys",
+    "group_strata",
     "make_splits",
     "read_split_file",
     "repeat_seed",
@@ -50,5 +53,6 @@ __all__ = [
     "smd_continuous",
     "smd_proportion",
     "split_table",
+    "stratum_labels",
     "write_split_file",
 ]

@@ -139,22 +139,70 @@ def group_keys(table: pd.DataFrame, level: str) -> pd.Series:
     return key
 
 
+def stratum_labels(first: pd.DataFrame, columns: tuple[str, ...], n_bins: int = 4) -> pd.Series:
+    """One stratum label per group from its first row: categories as text, numbers cut into
+    ``n_bins`` quantile bins (``age[q2/4]``); ``''`` when nothing is stratified."""
+    import pandas as pd
+
+    labels = pd.Series("", index=first.index, dtype="string")
+    for i, col in enumerate(columns):
+        s = first[col]
+        if s.dtype.kind in "if" and s.nunique() > n_bins:
+            binned = pd.qcut(s, q=n_bins, labels=False, duplicates="drop")
+            text = (
+                f"{col}[q" + (binned.astype("Int64") + 1).astype("string") + f"/{n_bins}]"
+            ).fillna(f"{col}[n/a]")
+        else:
+            text = s.astype("string").fillna("n/a")
+        labels = text if i == 0 else labels + " | " + text
+    return labels
+
+
 def _strata(first: pd.DataFrame, columns: tuple[str, ...], n_bins: int) -> np.ndarray:
-    """One stratum label per group from its first row: categories as text, numbers binned."""
     import pandas as pd
 
     if not columns:
         return np.zeros(len(first), dtype=np.int64)
-    labels = pd.Series("", index=first.index, dtype="string")
-    for col in columns:
-        s = first[col]
-        if s.dtype.kind in "if" and s.nunique() > n_bins:
-            binned = pd.qcut(s, q=n_bins, labels=False, duplicates="drop")
-            text = binned.astype("Int64").astype("string").fillna("n/a")
-        else:
-            text = s.astype("string").fillna("n/a")
-        labels = labels + "|" + text
-    return pd.factorize(labels, sort=True)[0]
+    return pd.factorize(stratum_labels(first, columns, n_bins), sort=True)[0]
+
+
+def first_rows(table: pd.DataFrame, keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(group code of each row, position of each group's first row by session order)."""
+    import pandas as pd
+
+    code, _ = pd.factorize(keys, sort=True)
+    pos = (
+        pd.DataFrame(
+            {"g": code, "s": table["session_index"].to_numpy(), "i": np.arange(len(table))}
+        )
+        .sort_values(["g", "s", "i"], kind="stable")
+        .drop_duplicates("g")["i"]
+        .to_numpy()
+    )
+    return code, pos
+
+
+def group_strata(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
+    """The development groups of a plan: ``group``, ``stratum`` and ``n_rows``, one row each,
+    plus the first row's ``cohort_file``/``cohort_row`` where known."""
+    import pandas as pd
+
+    _check_columns(table, plan)
+    d = table[(table["role"] == "development").to_numpy()]
+    keys = group_keys(d, plan.group)
+    code, pos = first_rows(d, keys)
+    first = d.iloc[pos]
+    out = pd.DataFrame(
+        {
+            "group": keys.iloc[pos].to_numpy(),
+            "stratum": stratum_labels(first, plan.stratify, plan.n_bins).to_numpy(),
+            "n_rows": np.bincount(code, minlength=len(pos)),
+        }
+    )
+    for col in ("cohort_file", "cohort_row"):
+        if col in first.columns:
+            out[col] = first[col].to_numpy()
+    return out
 
 
 def _check_columns(table: pd.DataFrame, plan: SplitPlan) -> None:
@@ -264,14 +312,8 @@ def split_table(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
 
     d = base[dev]
     keys = group_keys(d, plan.group)
-    group_code, _ = pd.factorize(keys, sort=True)
     # A group's covariates and held-out level are those of its first session.
-    first_pos = (
-        pd.DataFrame({"g": group_code, "s": d["session_index"].to_numpy(), "i": np.arange(len(d))})
-        .sort_values(["g", "s", "i"], kind="stable")
-        .drop_duplicates("g")["i"]
-        .to_numpy()
-    )
+    group_code, first_pos = first_rows(d, keys)
     first = d.iloc[first_pos]
     strata = _strata(first, plan.stratify, plan.n_bins)
     logo = None
