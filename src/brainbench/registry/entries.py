@@ -56,7 +56,7 @@ class LoadedEntry:
         return None
 
 
-# -- where the registry is -------------------------------------------------------------------------
+# -- where the registry is --
 def default_root() -> Path:
     """The registry folder: ``$BRAINBENCH_REGISTRY``, else the nearest ``registry/`` above the
     working directory that holds ``models/``, else the one of the source tree."""
@@ -93,7 +93,7 @@ def resolve_entry_path(path: str | Path) -> Path:
     )
 
 
-# -- reading -----------------------------------------------------------------------------------------
+# -- reading --
 def _allowed_keys(loc: Loc) -> list[str]:
     """Field names (aliases) accepted at ``loc`` in the entry schema, for "did you mean"."""
     model: Any = ModelEntry
@@ -135,13 +135,35 @@ def _dotted(loc: Loc) -> str:
 _MISSING_RULES = {"license": "R411", "pretraining": "R413", "entrypoint": "R407"}
 
 
+def _clean_loc(doc: MarkedDocument, loc: tuple[Any, ...]) -> Loc:
+    """Keep the parts of a pydantic error location that are keys or indices of the document
+    (drops union member names such as ``list[...]`` or ``function-after[...]``)."""
+    out: list[str | int] = []
+    node = doc.data
+    for i, part in enumerate(loc):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
+            out.append(part)
+            node = node[part]
+        elif (
+            i == len(loc) - 1
+            and isinstance(node, dict)
+            and isinstance(part, str)
+            and not any(c in part for c in "[(")
+        ):
+            out.append(part)  # a missing field
+    return tuple(out)
+
+
 def validation_findings(doc: MarkedDocument, exc: ValidationError) -> list[Finding]:
-    """One finding per pydantic error, located at the YAML line and column."""
-    findings = []
+    """One finding per invalid location, at the YAML line and column."""
+    groups: dict[Loc, list[dict[str, Any]]] = {}
     for err in exc.errors(include_url=False):
-        loc = tuple(p for p in err["loc"] if isinstance(p, str | int))
-        # dict[str, X] errors carry the key; unions add the member type name: keep real keys.
-        loc = tuple(p for p in loc if not (isinstance(p, str) and p[:1].isupper()))
+        groups.setdefault(_clean_loc(doc, tuple(err["loc"])), []).append(err)
+    findings = []
+    for loc, errs in groups.items():
+        err = errs[0]
         kind = err["type"]
         rule = "R402"
         hint = None
@@ -159,11 +181,13 @@ def validation_findings(doc: MarkedDocument, exc: ValidationError) -> list[Findi
             if len(loc) == 1:
                 rule = _MISSING_RULES.get(key, rule)
         else:
-            msg = err["msg"]
-            if msg.startswith("Value error, "):
-                msg = msg[len("Value error, ") :]
-            message = f"{_dotted(loc) or 'model.yaml'}: {msg}"
-            if kind in ("string_pattern_mismatch",):
+            msgs = []
+            for e in errs:
+                m = e["msg"].removeprefix("Value error, ")
+                if m not in msgs:
+                    msgs.append(m)
+            message = f"{_dotted(loc) or 'model.yaml'}: " + "; or ".join(msgs[:3])
+            if len(msgs) > 1 or kind == "string_pattern_mismatch":
                 message += f" (got {err.get('input')!r})"
         line, column = doc.locate(loc)
         if line is None:
@@ -260,7 +284,7 @@ def find_entry(entry_id: str, root: Path | None = None) -> LoadedEntry:
     )
 
 
-# -- importing ---------------------------------------------------------------------------------------
+# -- importing --
 class ModelLoadError(UserError):
     """An entry's code could not be imported or its factory failed; carries the model's
     traceback (``model_traceback``) as evidence."""

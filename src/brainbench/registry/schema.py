@@ -137,7 +137,7 @@ class HyperParameter(_Strict):
         description="Value used unless the benchmark or the user overrides it."
     )
     description: str = Field(min_length=1, description="What it controls.")
-    search: list[Scalar] | SearchRange | None = Field(
+    search: list[Scalar | list[Scalar]] | SearchRange | None = Field(
         None,
         description="Search space for tuning on the validation partition: a list of choices or "
         "a numeric range. Omit when the parameter is not tuned.",

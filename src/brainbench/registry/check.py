@@ -1,0 +1,539 @@
+"""``brainbench registry check``: what a maintainer wants verified before merging an entry.
+
+Every check yields findings (``brainbench.validate.findings``), never raises on a bad entry.
+The entry's code runs only in a child process (:mod:`brainbench.registry._probe`), with a time
+limit; its traceback becomes the evidence of the finding.
+
+Checks (rule ids; CONTRIBUTING.md explains each):
+
+====  ==============================  ==================================================
+R401  entry-unreadable                model.yaml missing, not YAML, or not a mapping
+R402  entry-schema                    a field is missing, unknown or invalid
+R403  required-file-missing           README.md, CHANGELOG.md or the entrypoint module
+R404  id-not-folder-name              ``id`` differs from the folder name (or is duplicated)
+R405  version-not-bumped              the entry changed since REF, its version did not grow
+R406  changelog-missing-version       CHANGELOG.md has no section for the current version
+R407  entrypoint-import-failed        the module does not import, or lacks the factory
+R408  fit-or-predict-failed           the factory, fit or predict raised on random data
+R409  output-contract-broken          wrong output shape, NaN, probabilities not summing to 1
+R410  check-timed-out                 the import + fit + predict probe ran out of time
+R411  license-missing                 no licence, or an unrecognised one without a LICENSE file
+R412  file-too-large                  a file of the entry exceeds 25 MB
+R413  training-data-undeclared        no ``pretraining`` declaration
+R414  model-card-incomplete           README.md lacks a section (warning)
+====  ==============================  ==================================================
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from brainbench.registry._yaml import YamlLoadError, load_marked
+from brainbench.registry.entries import (
+    ENTRY_FILE,
+    LoadedEntry,
+    entry_folders,
+    parse_entry,
+)
+from brainbench.registry.schema import SEMVER, parse_version
+from brainbench.validate.findings import CheckResult, Finding, Severity
+
+MAX_FILE_BYTES = 25_000_000
+REQUIRED_FILES = ("README.md", "CHANGELOG.md")
+CARD_SECTIONS = ("expected cost", "training data", "references")
+LICENSE_FILES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "COPYING")
+DEFAULT_TIMEOUT = 300.0
+PROBE_SIZES = {"n_train": 8, "n_val": 4, "n_test": 3}
+
+#: Common SPDX licence ids (https://spdx.org/licenses/); others need a LICENSE file.
+KNOWN_SPDX = frozenset(
+    {
+        "0BSD",
+        "AFL-3.0",
+        "AGPL-3.0-only",
+        "AGPL-3.0-or-later",
+        "Apache-2.0",
+        "Artistic-2.0",
+        "BSD-2-Clause",
+        "BSD-3-Clause",
+        "BSD-3-Clause-Clear",
+        "BSD-4-Clause",
+        "BSL-1.0",
+        "CC-BY-4.0",
+        "CC-BY-NC-4.0",
+        "CC-BY-NC-SA-4.0",
+        "CC-BY-SA-4.0",
+        "CC0-1.0",
+        "CECILL-2.1",
+        "CECILL-B",
+        "CECILL-C",
+        "EPL-2.0",
+        "EUPL-1.2",
+        "GPL-2.0-only",
+        "GPL-2.0-or-later",
+        "GPL-3.0-only",
+        "GPL-3.0-or-later",
+        "ISC",
+        "LGPL-2.1-only",
+        "LGPL-2.1-or-later",
+        "LGPL-3.0-only",
+        "LGPL-3.0-or-later",
+        "MIT",
+        "MIT-0",
+        "MPL-2.0",
+        "NCSA",
+        "OSL-3.0",
+        "PostgreSQL",
+        "Python-2.0",
+        "Unlicense",
+        "Zlib",
+    }
+)
+SPDX_OPERATORS = frozenset({"AND", "OR", "WITH"})
+
+
+@dataclass
+class CheckOptions:
+    """How ``check`` runs.
+
+    Parameters
+    ----------
+    changed_since
+        Git ref to compare against for the version-bump check; None skips it.
+    run_code
+        Import the entry and fit/predict on random data in a child process.
+    timeout
+        Seconds allowed to that child process per entry.
+    """
+
+    changed_since: str | None = None
+    run_code: bool = True
+    timeout: float = DEFAULT_TIMEOUT
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def display(path: Path | str) -> str:
+    """``path`` relative to the working directory when it lies below it."""
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
+
+
+def _finding(
+    rule: str,
+    message: str,
+    file: Path | str,
+    *,
+    severity: Severity = Severity.ERROR,
+    hint: str | None = None,
+    line: int | None = None,
+    column: int | None = None,
+    path: str | None = None,
+) -> Finding:
+    return Finding(
+        rule=rule,
+        severity=severity,
+        message=message,
+        file=display(file),
+        path=path,
+        line=line,
+        column=column,
+        hint=hint,
+        reference="CONTRIBUTING.md#what-the-checks-say",
+    )
+
+
+def _evidence(text: str, limit: int = 30) -> str:
+    """The last ``limit`` lines of a traceback or log, indented under the message."""
+    lines = [ln for ln in text.rstrip().splitlines() if ln.strip()]
+    if len(lines) > limit:
+        lines = ["...", *lines[-limit:]]
+    return "\n".join("      | " + ln for ln in lines)
+
+
+# -- static checks --
+def check_files(folder: Path, loaded: LoadedEntry | None) -> Iterable[Finding]:
+    """Required files present; no file over 25 MB."""
+    for name in REQUIRED_FILES:
+        if not (folder / name).is_file():
+            yield _finding(
+                "R403",
+                f"missing {name}: the entry folder {display(folder)} has no {name}",
+                folder / ENTRY_FILE,
+                hint="README.md is the model card, CHANGELOG.md lists every version "
+                "(see registry/models/cnn3d-small for an example)",
+            )
+    if loaded is not None and loaded.module_file() is None:
+        module = loaded.entry.module.replace(".", "/")
+        line, col = loaded.doc.locate(("entrypoint",))
+        yield _finding(
+            "R403",
+            f"the entrypoint '{loaded.entry.entrypoint}' needs {module}.py in the entry folder, "
+            "which does not exist",
+            loaded.file,
+            line=line,
+            column=col,
+            path="entrypoint",
+            hint="put the model code next to model.yaml, or fix 'entrypoint: module:factory'",
+        )
+    for path in sorted(folder.rglob("*")):
+        if "__pycache__" in path.parts or not path.is_file():
+            continue
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            yield _finding(
+                "R412",
+                f"{path.relative_to(folder)} is {size / 1e6:.1f} MB, over the 25 MB limit",
+                path,
+                hint="host weights elsewhere and declare them under 'weights' (url + sha256)",
+            )
+
+
+def _spdx_ids(expression: str) -> list[str]:
+    tokens = expression.replace("(", " ").replace(")", " ").split()
+    return [t.removesuffix("+") for t in tokens if t not in SPDX_OPERATORS]
+
+
+def check_license(loaded: LoadedEntry) -> Iterable[Finding]:
+    """The licence is a known SPDX id, or a LICENSE file holds the text."""
+    unknown = [i for i in _spdx_ids(loaded.entry.license) if i not in KNOWN_SPDX]
+    has_file = any((loaded.folder / n).is_file() for n in LICENSE_FILES)
+    if unknown and not has_file:
+        line, col = loaded.doc.locate(("license",))
+        yield _finding(
+            "R411",
+            f"licence {', '.join(repr(u) for u in unknown)} is not a recognised SPDX id and "
+            "the entry has no LICENSE file",
+            loaded.file,
+            line=line,
+            column=col,
+            path="license",
+            hint="use an id from https://spdx.org/licenses/ (e.g. Apache-2.0, MIT), or add "
+            "the licence text as LICENSE",
+        )
+
+
+def check_identity(loaded: LoadedEntry) -> Iterable[Finding]:
+    if loaded.entry.id != loaded.folder.name:
+        line, col = loaded.doc.locate(("id",))
+        yield _finding(
+            "R404",
+            f"id '{loaded.entry.id}' differs from the folder name '{loaded.folder.name}'",
+            loaded.file,
+            line=line,
+            column=col,
+            path="id",
+            hint=f"rename the folder to registry/models/{loaded.entry.id}/ or change the id",
+        )
+
+
+_HEADING = re.compile(r"^#{1,6}\s+(.*\S)\s*$")
+
+
+def changelog_versions(text: str) -> list[str]:
+    """Versions named in CHANGELOG headings (``## [1.2.0] - 2026-01-01``, ``## 1.2.0``)."""
+    out = []
+    for line in text.splitlines():
+        m = _HEADING.match(line)
+        if not m:
+            continue
+        for token in re.findall(
+            r"v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)", m[1]
+        ):
+            if SEMVER.match(token):
+                out.append(token)
+    return out
+
+
+def check_changelog(loaded: LoadedEntry) -> Iterable[Finding]:
+    path = loaded.folder / "CHANGELOG.md"
+    if not path.is_file():
+        return
+    versions = changelog_versions(path.read_text(encoding="utf-8", errors="replace"))
+    if loaded.entry.version not in versions:
+        yield _finding(
+            "R406",
+            f"CHANGELOG.md has no section for version {loaded.entry.version}",
+            path,
+            hint=f"add a heading '## [{loaded.entry.version}] - YYYY-MM-DD' saying what changed",
+        )
+
+
+def check_model_card(loaded: LoadedEntry) -> Iterable[Finding]:
+    path = loaded.folder / "README.md"
+    if not path.is_file():
+        return
+    headings = [
+        m[1].lower()
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+        if (m := _HEADING.match(line))
+    ]
+    missing = [s for s in CARD_SECTIONS if not any(s in h for h in headings)]
+    if missing:
+        yield _finding(
+            "R414",
+            f"the model card lacks section(s): {', '.join(missing)}",
+            path,
+            severity=Severity.WARNING,
+            hint="a model card says what the model is, its expected cost, the data it saw "
+            "before the benchmark and what to cite",
+        )
+
+
+# -- the version bump --
+def _git(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def git_ref_exists(ref: str, cwd: Path) -> bool:
+    try:
+        proc = _git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0
+
+
+def changed_entry_folders(ref: str, root: Path) -> list[Path] | None:
+    """Entry folders under ``root/models`` that differ from the merge base with ``ref``
+    (committed, staged, unstaged or untracked); None when git cannot tell."""
+    models = root / "models"
+    cwd = models if models.is_dir() else root
+    try:
+        base = _git(["merge-base", ref, "HEAD"], cwd)
+        base_ref = base.stdout.strip() if base.returncode == 0 else ref
+        diff = _git(["diff", "--name-only", "--relative", base_ref, "--", "."], cwd)
+        untracked = _git(["ls-files", "--others", "--exclude-standard", "--", "."], cwd)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if diff.returncode != 0:
+        return None
+    names = {p.split("/")[0] for p in (diff.stdout + untracked.stdout).split() if "/" in p}
+    return sorted(models / n for n in names if (models / n / ENTRY_FILE).is_file())
+
+
+def check_version_bump(loaded: LoadedEntry, ref: str) -> Iterable[Finding]:
+    """When the entry differs from ``ref`` (merge base), its version must be greater."""
+    folder = loaded.folder.resolve()
+    try:
+        top = _git(["rev-parse", "--show-toplevel"], folder)
+        if top.returncode != 0:
+            return
+        base = _git(["merge-base", ref, "HEAD"], folder)
+        base_ref = base.stdout.strip() if base.returncode == 0 else ref
+        diff = _git(["diff", "--quiet", base_ref, "--", "."], folder)
+        untracked = _git(["ls-files", "--others", "--exclude-standard", "--", "."], folder)
+        changed = diff.returncode == 1 or bool(untracked.stdout.strip())
+        if not changed:
+            return
+        rel = folder.relative_to(Path(top.stdout.strip()).resolve()).as_posix()
+        old = _git(["show", f"{base_ref}:{rel}/{ENTRY_FILE}"], folder)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return
+    if old.returncode != 0:
+        return  # a new entry: R406 already asks for its CHANGELOG section
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as tmp:
+        tmp.write(old.stdout)
+    try:
+        old_doc = load_marked(tmp.name)
+    except YamlLoadError:
+        return
+    finally:
+        os.unlink(tmp.name)
+    old_version = old_doc.data.get("version") if isinstance(old_doc.data, dict) else None
+    try:
+        grew = parse_version(loaded.entry.version) > parse_version(str(old_version))
+    except ValueError:
+        return
+    if not grew:
+        line, col = loaded.doc.locate(("version",))
+        yield _finding(
+            "R405",
+            f"the entry changed since {ref} but its version is still {loaded.entry.version} "
+            f"(was {old_version})",
+            loaded.file,
+            line=line,
+            column=col,
+            path="version",
+            hint="bump the version (major if predictions change, minor for new options, patch "
+            "for fixes) and add a CHANGELOG.md section for it",
+        )
+
+
+# -- running the code --
+def run_probe(loaded: LoadedEntry, timeout: float) -> tuple[dict | None, str, int | None]:
+    """Run the probe in a fresh interpreter; (result or None, captured output, return code)."""
+    src = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
+    env.setdefault("PYTHONHASHSEED", "0")
+    with tempfile.TemporaryDirectory(prefix="brainbench-probe-") as tmp:
+        config = Path(tmp) / "config.json"
+        result_file = Path(tmp) / "result.json"
+        config.write_text(json.dumps({"folder": str(loaded.folder.resolve()), **PROBE_SIZES}))
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "brainbench.registry._probe", str(config), str(result_file)],
+                cwd=tmp,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            out = (exc.stdout or b"") + (exc.stderr or b"")
+            text = out.decode(errors="replace") if isinstance(out, bytes) else str(out)
+            return None, text, None
+        output = proc.stdout + proc.stderr
+        if not result_file.is_file():
+            return None, output, proc.returncode
+        return json.loads(result_file.read_text()), output, proc.returncode
+
+
+def check_code(loaded: LoadedEntry, options: CheckOptions) -> Iterable[Finding]:
+    """Import the entrypoint and fit/predict on random data, in a child process."""
+    if loaded.module_file() is None:
+        return  # R403 already says so
+    where = loaded.module_file() or loaded.file
+    start = time.perf_counter()
+    result, output, code = run_probe(loaded, options.timeout)
+    options.timings[loaded.id] = time.perf_counter() - start
+    if result is None:
+        if code is None:
+            yield _finding(
+                "R410",
+                f"importing, fitting and predicting on random data took over {options.timeout:g}"
+                f" s\n{_evidence(output)}",
+                where,
+                hint="make one epoch on a handful of images fast, or raise --timeout",
+            )
+        else:
+            yield _finding(
+                "R408",
+                f"the model process ended with exit code {code} before reporting"
+                f"\n{_evidence(output)}",
+                where,
+                hint="the model's code crashed the interpreter (or called sys.exit)",
+            )
+        return
+    if result.get("phase") in ("import", "entrypoint"):
+        line, col = loaded.doc.locate(("entrypoint",))
+        evidence = _evidence(result.get("traceback", ""))
+        yield _finding(
+            "R407",
+            f"entrypoint '{loaded.entry.entrypoint}': {result.get('error')}"
+            + (f"\n{evidence}" if evidence else ""),
+            where if result["phase"] == "import" else loaded.file,
+            line=None if result["phase"] == "import" else line,
+            column=None if result["phase"] == "import" else col,
+            hint="the module must import in a fresh Python with brainbench's dependencies only, "
+            "and define the factory named after the colon",
+        )
+        return
+    shape = list(loaded.entry.input.spatial_shape)
+    for task_type, out in result.get("tasks", {}).items():
+        if out.get("phase") == "done":
+            continue
+        if out.get("phase") == "output":
+            yield _finding(
+                "R409",
+                f"{task_type}: {out.get('error')} (input: {PROBE_SIZES['n_test']} random images "
+                f"of shape {[loaded.entry.input.channels, *shape]})",
+                where,
+                hint="predict returns (n, n_classes) probabilities in TaskInfo.classes order, "
+                "or (n,) values for regression",
+            )
+            continue
+        yield _finding(
+            "R408",
+            f"{task_type}: {out.get('phase')} raised {out.get('error')} (random images of shape "
+            f"{[loaded.entry.input.channels, *shape]}, one epoch)\n"
+            f"{_evidence(out.get('traceback', ''))}",
+            where,
+            hint=f"run the entry on random data locally: brainbench registry check {loaded.folder}",
+        )
+
+
+# -- driver --
+def check_entry(folder: Path, options: CheckOptions) -> CheckResult:
+    """Every check on one entry folder."""
+    result = CheckResult(files=[display(folder / ENTRY_FILE)])
+    loaded, findings = parse_entry(folder)
+    result.findings.extend(replace(f, file=display(f.file or folder)) for f in findings)
+    result.findings.extend(check_files(folder, loaded))
+    if loaded is None:
+        return result
+    for check in (check_identity, check_license, check_changelog, check_model_card):
+        result.findings.extend(check(loaded))
+    if options.changed_since is not None:
+        result.findings.extend(check_version_bump(loaded, options.changed_since))
+    if options.run_code:
+        result.findings.extend(check_code(loaded, options))
+    return result
+
+
+def check_duplicates(folders: Sequence[Path]) -> list[Finding]:
+    """Two folders declaring the same id."""
+    seen: dict[str, Path] = {}
+    out = []
+    for folder in folders:
+        loaded, _ = parse_entry(folder)
+        if loaded is None:
+            continue
+        if loaded.id in seen:
+            line, col = loaded.doc.locate(("id",))
+            out.append(
+                _finding(
+                    "R404",
+                    f"id '{loaded.id}' is already used by {seen[loaded.id]}",
+                    loaded.file,
+                    line=line,
+                    column=col,
+                    path="id",
+                )
+            )
+        else:
+            seen[loaded.id] = folder
+    return out
+
+
+def check_entries(folders: Sequence[Path], options: CheckOptions) -> CheckResult:
+    """Check several entry folders; one combined result."""
+    result = CheckResult()
+    for folder in folders:
+        result.extend(check_entry(folder, options))
+    result.findings.extend(check_duplicates(folders))
+    return result
+
+
+def unreadable(result: CheckResult) -> bool:
+    """True when some entry could not be read at all (exit code 2)."""
+    return any(f.rule == "R401" for f in result.findings)
+
+
+__all__ = [
+    "MAX_FILE_BYTES",
+    "CheckOptions",
+    "changed_entry_folders",
+    "changelog_versions",
+    "check_entries",
+    "check_entry",
+    "entry_folders",
+    "git_ref_exists",
+    "run_probe",
+    "unreadable",
+]
