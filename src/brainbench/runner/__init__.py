@@ -1,1 +1,111 @@
-"""brainbench.runner."""
+"""The runner: registered models on a benchmark's frozen splits, locally, on a GPU or on SLURM.
+
+>>> from brainbench.runner import run_benchmark                       # doctest: +SKIP
+>>> result = run_benchmark("spec/demo/ad-vs-cn-synthetic.yaml",       # doctest: +SKIP
+...                        ["voxel-linear", "cnn3d-small"], out="runs/demo", seeds=3)
+>>> result.summary()                                                  # doctest: +SKIP
+'6/6 unit(s) ok; run folder: runs/demo'
+
+A **unit** is one training run: (model, repeat, fold, seed). ``brainbench run`` validates the
+spec with its data (spec rules, cohort checks and data rules, waivers applied: the leakage audit)
+and refuses to run when an error remains or when a pinned split file's sha256 does not match;
+it freezes the splits, expands the units, executes them (``local``: N model processes on this
+machine; ``slurm``: one submitit array task per unit) and finalises the run folder.
+
+The run folder (the contract the statistics and the report read)
+------------------------------------------------------------------
+``predictions.parquet``
+    DESIGN.md's predictions table, one row per (model, repeat, fold, seed, image) and partition.
+    Columns: ``model`` (registry id), ``repeat``, ``fold``, ``seed`` (int64; ``seed`` is the seed
+    index 0..N-1, the same for every model so runs pair across models), ``partition``
+    (``validation``, ``test`` or the id of an external-test cohort), ``cohort``, ``dataset``,
+    ``site``, ``scanner``, ``subject``, ``session``, ``image`` (text, missing as null),
+    ``y_true`` and ``y_pred`` (class names for classification, floats for regression), and for
+    classification ``score_<class>`` per class in the spec's class order (probabilities, rows sum
+    to 1) and ``score`` (= the positive, last, class's probability). Rows are sorted by model,
+    repeat, fold, seed, partition, cohort, subject, session, image. Only complete units
+    contribute; a failed unit contributes no row (see ``provenance.json``).
+``cohort.parquet``
+    The cohort table used (every cohort, after the include filters): ``row``, the hierarchy ids,
+    ``cohort``, ``role``, ``image_path``, ``session_index``, the target and covariates (age,
+    sex, diagnosis...) and every source column (mixed columns as text), ``cohort_file`` /
+    ``cohort_row``. The report's Table 1 reads it.
+``splits.tsv``
+    The frozen split table (columns cohort, subject, session, image, repeat, fold, partition),
+    byte for byte as :func:`brainbench.split.write_split_file` writes it.
+``spec.yaml`` / ``spec.resolved.json``
+    A copy of the spec file, and the resolved spec (``extends`` merged, defaults filled) as
+    ``loaded.spec.model_dump(mode="json")``.
+``validation.json``
+    ``CheckResult.to_dict()`` of the validation with data (findings, waived findings).
+``provenance.json``
+    ``brainbench_version``, ``git_commit`` (``+dirty`` when the source tree is modified),
+    ``spec`` {id, version, sha256, file}, ``split_sha256`` (of ``splits.tsv``), ``split_origin``
+    (``generated`` or the pinned file), ``cohort_sha256`` (of the cohort table as canonical
+    TSV), ``predictions_sha256``, ``models`` [{id, version}], ``registry_root``, ``task``,
+    ``packages`` {python, numpy, scipy, pandas, pyarrow, scikit-learn, torch, monai, nibabel,
+    statsmodels, submitit, pydantic}, ``device`` {type, name, cuda, cudnn, cpu_count...},
+    ``executor``, ``host``, ``platform``, ``seeds`` {count, split_seed, per_unit}, ``deterministic``,
+    ``amp``, ``max_epochs``, ``hyperparameters``, ``started``, ``finished`` and ``units``: one
+    record per planned unit {id, model, repeat, fold, seed, rng_seed, status (ok | failed |
+    skipped), seconds, log, error, error_kind, output_sha256, started, finished, n_rows}.
+``units/<unit>.parquet`` and ``units/<unit>.json``
+    Each unit's prediction rows and record, each written atomically (temporary file, fsync,
+    ``os.replace``); the JSON is written last and holds the Parquet file's sha256, so a unit is
+    complete exactly when its JSON says ``ok`` and the hash matches. ``--resume`` skips those.
+``logs/<unit>.log``
+    The model's stdout, stderr and log messages, then the runner's notes (image errors, the
+    traceback of a failure) and the unit's status.
+``plan.json``
+    The units to run and the options that produced them (read by workers and ``--resume``).
+``slurm/``
+    submitit's job folders (slurm executor only).
+
+Sealed labels: the threat model
+-------------------------------
+Model code (a registry entry) runs in a separate *model host* process
+(:mod:`brainbench.runner._host`), started with a scrubbed environment (no ``BRAINBENCH_*``
+variable, no variable naming the spec, the run folder, a cohort file or an image folder) and an
+empty scratch folder as working directory. The host receives images as decoded arrays keyed by
+anonymous integers, covariates reduced to the whitelist of
+:func:`brainbench.registry.interface.covariate_frame` (hierarchy ids, age, sex), and labels for
+the training and validation partitions only; test and external-test labels stay in the runner
+process, which joins them to the scores after ``predict`` returns. The host's memory therefore
+never holds a test label, a cohort table, an image path or the spec, whatever the model does with
+its inputs, the dataset objects, the interpreter (stack frames, ``gc``) or its environment
+(``tests/runner/test_sealed.py`` runs a malicious entry that tries all of these).
+
+What this does **not** stop: code that searches the file system on its own (it runs as the
+same user, so it could find a ``participants.tsv`` by crawling the disk, or read the runner's
+command line from ``/proc``). Against an adversarial entry, run the model hosts in a container
+or sandbox that mounts only the code (see ``runner/README.md``); registry review by pull request
+is the other line of defence.
+"""
+
+from brainbench.runner._api import RunResult, run_benchmark
+from brainbench.runner._data import ImageError, ImageLoader
+from brainbench.runner._execute import RunState, run_units, unit_complete
+from brainbench.runner._executors import Profile, SlurmProfile, load_profile
+from brainbench.runner._finalize import finalize_run
+from brainbench.runner._prepare import InvalidSpec, RunOptions, prepare_run
+from brainbench.runner._units import Unit, expand_units, parse_unit_id
+
+__all__ = [
+    "ImageError",
+    "ImageLoader",
+    "InvalidSpec",
+    "Profile",
+    "RunOptions",
+    "RunResult",
+    "RunState",
+    "SlurmProfile",
+    "Unit",
+    "expand_units",
+    "finalize_run",
+    "load_profile",
+    "parse_unit_id",
+    "prepare_run",
+    "run_benchmark",
+    "run_units",
+    "unit_complete",
+]

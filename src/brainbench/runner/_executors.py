@@ -1,0 +1,225 @@
+"""Executors: ``local`` (this machine, N model hosts) and ``slurm`` (submitit job arrays).
+
+Both run the same function per unit (:func:`brainbench.runner._execute.run_units`) on a run
+folder prepared by :func:`brainbench.runner._prepare.prepare_run`; the driver then finalises
+the folder. A SLURM array task reads everything from the run folder, so the folder must be on
+a file system the compute nodes share.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from brainbench.errors import UserError
+from brainbench.runner._execute import execute_slurm_task, run_units
+from brainbench.runner._io import read_json
+
+PROFILE_DIR = Path(__file__).resolve().parents[3] / "runner"
+
+
+class SlurmProfile(BaseModel):
+    """Resources of one array task (one unit) and how the array is scheduled."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cluster: Literal["slurm", "local", "debug"] | None = Field(
+        None, description="submitit cluster: slurm (default when sbatch exists), local, debug."
+    )
+    partition: str | None = Field(None, description="SLURM partition (--partition).")
+    account: str | None = Field(None, description="Project account to charge (--account).")
+    qos: str | None = Field(None, description="Quality of service (--qos).")
+    constraint: str | None = Field(None, description="Node features (--constraint), e.g. v100.")
+    time_min: int = Field(60, ge=1, description="Wall-time limit of one unit, minutes.")
+    gpus_per_node: int = Field(0, ge=0, description="GPUs per array task.")
+    cpus_per_task: int = Field(4, ge=1, description="CPU cores per array task.")
+    mem_gb: float | None = Field(None, gt=0, description="Host memory per array task, GiB.")
+    array_parallelism: int = Field(16, ge=1, description="Array tasks running at once.")
+    max_num_timeout: int = Field(
+        3, ge=0, description="Requeues after pre-emption or time-out (units are atomic)."
+    )
+    setup: list[str] = Field(
+        default_factory=list, description="Shell lines run before python (module load...)."
+    )
+    container: str | None = Field(
+        None,
+        description="Command prefix that runs python in a container, e.g. "
+        "'apptainer exec --nv --bind $WORK brainbench.sif'; the job runs '<prefix> python'.",
+    )
+    python: str = Field("python", description="Python executable (inside the container).")
+    additional_parameters: dict[str, Any] = Field(
+        default_factory=dict, description="Other sbatch options, e.g. {hint: nomultithread}."
+    )
+
+
+class Profile(BaseModel):
+    """An execution profile (``runner/*.yaml``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Short name of the profile.")
+    description: str | None = Field(None, description="What machine it is for.")
+    executor: Literal["local", "slurm"] = Field("local", description="Default executor.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Default device.")
+    workers: int = Field(1, ge=1, description="local: model hosts running units in parallel.")
+    slurm: SlurmProfile = Field(default_factory=SlurmProfile, description="slurm executor.")
+
+
+def load_profile(path: str | Path | None) -> Profile:
+    """Read a profile file, or a shipped one by name (``local``, ``jean-zay``...)."""
+    import yaml
+
+    if path is None:
+        return Profile(name="default")
+    p = Path(path)
+    if not p.is_file():
+        shipped = PROFILE_DIR / f"{path}.yaml"
+        if shipped.is_file():
+            p = shipped
+        else:
+            names = (
+                sorted(f.stem for f in PROFILE_DIR.glob("*.yaml")) if PROFILE_DIR.is_dir() else []
+            )
+            raise UserError(
+                f"Execution profile '{path}' not found: give a YAML file or one of "
+                f"{', '.join(names) or 'the shipped profiles'}."
+            )
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"{p}: not valid YAML: {exc}") from None
+    try:
+        return Profile.model_validate(data or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise UserError(
+            f"{p}: {where}: {first['msg']} ({exc.error_count()} problem(s) in the profile)."
+        ) from None
+
+
+def run_local(
+    run_dir: Path, unit_ids: list[str] | None, *, workers: int, progress: Any
+) -> list[dict[str, Any]]:
+    return run_units(run_dir, unit_ids, workers=workers, progress=progress)
+
+
+class _UnitTask:
+    """A submitit callable: one unit per array task; requeued on pre-emption or time-out."""
+
+    def __call__(self, run_dir: str, unit_id: str) -> dict[str, Any]:
+        return execute_slurm_task(run_dir, unit_id)
+
+    def checkpoint(self, run_dir: str, unit_id: str) -> Any:
+        # Units are atomic: a requeued task simply runs its unit again (or skips it if done).
+        import submitit
+
+        return submitit.helpers.DelayedSubmission(self, run_dir, unit_id)
+
+
+def make_submitit_executor(run_dir: Path, profile: SlurmProfile) -> Any:
+    import submitit
+
+    python = profile.python
+    if profile.container:
+        python = f"{profile.container} {profile.python}"
+    kwargs: dict[str, Any] = {}
+    if profile.cluster in (None, "slurm"):
+        kwargs.update(slurm_python=python, slurm_max_num_timeout=profile.max_num_timeout)
+    executor = submitit.AutoExecutor(
+        folder=str(run_dir / "slurm" / "%j"), cluster=profile.cluster, **kwargs
+    )
+    params: dict[str, Any] = {
+        "name": f"brainbench-{run_dir.name}",
+        "timeout_min": profile.time_min,
+        "gpus_per_node": profile.gpus_per_node,
+        "cpus_per_task": profile.cpus_per_task,
+        "slurm_array_parallelism": profile.array_parallelism,
+    }
+    if profile.mem_gb is not None:
+        params["mem_gb"] = profile.mem_gb
+    for key in ("partition", "account", "qos", "constraint"):
+        value = getattr(profile, key)
+        if value is not None:
+            params[f"slurm_{key}"] = value
+    if profile.setup:
+        params["slurm_setup"] = list(profile.setup)
+    if profile.additional_parameters:
+        params["slurm_additional_parameters"] = dict(profile.additional_parameters)
+    executor.update_parameters(**params)
+    return executor
+
+
+def run_slurm(
+    run_dir: Path,
+    unit_ids: list[str],
+    *,
+    profile: SlurmProfile,
+    progress: Any,
+    poll_s: float = 2.0,
+) -> list[dict[str, Any]]:
+    """Submit one array task per unit, wait, and return the units' records.
+
+    A task that dies without writing its record (node failure, time-out beyond the requeues)
+    is recorded as failed with the submitit log folder.
+    """
+    if not unit_ids:
+        return []
+    executor = make_submitit_executor(run_dir, profile)
+    task = _UnitTask()
+    jobs = executor.map_array(task, [str(run_dir)] * len(unit_ids), list(unit_ids))
+    pending = dict(zip(unit_ids, jobs, strict=True))
+    started = {uid: progress.start_unit(_UnitLabel(uid)) if progress else None for uid in unit_ids}
+    records: list[dict[str, Any]] = []
+    while pending:
+        for uid, job in list(pending.items()):
+            if not job.done():
+                continue
+            del pending[uid]
+            meta = run_dir / "units" / f"{uid}.json"
+            try:
+                job.result()
+            except Exception as exc:
+                if not meta.is_file():
+                    rec = _lost_unit(run_dir, uid, job, exc)
+                    records.append(rec)
+                    if progress:
+                        progress.end_unit(started[uid], rec)
+                    continue
+            rec = read_json(meta) if meta.is_file() else _lost_unit(run_dir, uid, job, None)
+            records.append(rec)
+            if progress:
+                progress.end_unit(started[uid], rec)
+        if pending:
+            time.sleep(poll_s)
+    return records
+
+
+class _UnitLabel:
+    def __init__(self, uid: str) -> None:
+        self.id = uid
+
+
+def _lost_unit(run_dir: Path, uid: str, job: Any, exc: BaseException | None) -> dict[str, Any]:
+    from brainbench.runner._io import atomic_write_json
+    from brainbench.runner._units import parse_unit_id
+
+    model, repeat, fold, seed = parse_unit_id(uid)
+    folder = Path(str(getattr(job, "paths", None).folder)) if hasattr(job, "paths") else None
+    rec = {
+        "id": uid, "model": model, "repeat": repeat, "fold": fold, "seed": seed,
+        "status": "failed", "error_kind": "job",
+        "error": f"job {job.job_id} ended without a result"
+        + (f": {str(exc).strip().splitlines()[-1]}" if exc and str(exc).strip() else "")
+        + (f" (submitit logs in {folder})" if folder else ""),
+        "log": str(folder) if folder else None, "seconds": None, "output_sha256": None,
+    }  # fmt: skip
+    atomic_write_json(run_dir / "units" / f"{uid}.json", rec)
+    return rec
+
+
+__all__ = ["Profile", "SlurmProfile", "load_profile", "make_submitit_executor", "run_local",
+           "run_slurm"]  # fmt: skip
