@@ -255,7 +255,7 @@ class CohortInconsistent(DataRule):
                 file=f.file,
                 path=f.path,
                 line=f.line,
-                column=f.column,
+                column=f.column if f.column is not None or f.line is None else 1,
                 hint=f.hint or self.hint,
                 reference=f.reference or self.references[0],
             )
