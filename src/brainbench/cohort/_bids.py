@@ -340,18 +340,35 @@ def read_bids_raw(
 
     if session_tables:
         st = to_numbers(pd.concat(session_tables, ignore_index=True))
-        cols = [
-            c for c in st.columns if c not in table.columns or c in ("participant_id", "session_id")
-        ]
-        table = table.merge(st[cols], on=["participant_id", "session_id"], how="left")
+        st = st.drop_duplicates(["participant_id", "session_id"])
+        table = _merge_specific(table, st, ["participant_id", "session_id"])
     if scan_tables:
         sc = to_numbers(pd.concat(scan_tables, ignore_index=True).drop_duplicates("image"))
-        cols = [c for c in sc.columns if c not in table.columns or c == "image"]
-        table = table.merge(sc[cols], on="image", how="left")
+        table = _merge_specific(table, sc, ["image"])
     absent = [f for f in SCANNER_FIELDS if f not in table.columns]
     if absent:
         table = pd.concat([table, pd.DataFrame(None, index=table.index, columns=absent)], axis=1)
     return table, findings, files
+
+
+_RESERVED = frozenset(
+    {"participant_id", "session_id", "image", "image_path", "datatype", "suffix"}
+    | {"cohort_file", "cohort_row"}
+)
+
+
+def _merge_specific(table: pd.DataFrame, other: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Left-join ``other`` on ``keys``; a column in both takes the more specific value (the
+    session's age over the participant's), as BIDS inheritance does for sidecars."""
+    shared = [c for c in other.columns if c in table.columns and c not in keys]
+    overriding = [c for c in shared if c not in _RESERVED]
+    renamed = other.drop(columns=[c for c in shared if c in _RESERVED])
+    renamed = renamed.rename(columns={c: f"__{c}" for c in overriding})
+    merged = table.merge(renamed, on=keys, how="left")
+    for c in overriding:
+        specific = merged.pop(f"__{c}")
+        merged[c] = specific.where(specific.notna(), merged[c])
+    return merged
 
 
 def _scalar(value: Any) -> Any:
