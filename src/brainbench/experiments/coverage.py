@@ -1,0 +1,244 @@
+"""Experiment 4: coverage of bootstrap confidence intervals that ignore the hierarchy.
+
+Simulated test sets with site, subject and session random effects and a known true balanced
+accuracy (:func:`brainbench.stats.simulate_predictions`). For each design (number of sites x
+number of subjects) and replication, the statistics engine computes three 95% percentile
+intervals of the image-level balanced accuracy: the naive bootstrap that resamples images, the
+subject-cluster bootstrap, and the hierarchical bootstrap that resamples sites, then subjects
+within sites (Saravanan et al. 2020; Field & Welsh 2007). Coverage is the share of intervals
+that contain the truth.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from brainbench.experiments._common import (
+    ExperimentResult,
+    Finding,
+    binomial_se,
+    markdown_table,
+    pct,
+)
+from brainbench.experiments._stats import (
+    CLASSES,
+    interval,
+    prepare,
+    simulate_predictions,
+    true_balanced_accuracy,
+)
+
+NUMBER = 4
+SLUG = "ci-coverage"
+TITLE = "Confidence intervals that ignore subjects and sites"
+QUESTION = (
+    "How often does a nominal 95% interval of balanced accuracy contain the truth when the "
+    "bootstrap resamples images, subjects, or sites then subjects?"
+)
+
+METHODS: dict[str, list[str]] = {
+    "naive (images)": [],
+    "subject cluster": ["subject"],
+    "site + subject": ["site", "subject"],
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": {"sites": [4, 16], "subjects": [96], "replications": 100, "resamples": 300},
+    "full": {
+        "sites": [4, 8, 16, 32],
+        "subjects": [64, 128, 256],
+        "replications": 500,
+        "resamples": 1000,
+    },
+}
+#: Random effects of the simulator (logit scale) and the model's logits of a correct answer.
+DESIGN: dict[str, Any] = {
+    "mu": {"model": (2.5, 2.5)},
+    "sd_site": 0.6,
+    "sd_subject": 2.0,
+    "sd_session": 0.3,
+    "sessions_per_subject": 3,
+}
+
+
+def simulate(params: dict[str, Any], seed: int) -> pd.DataFrame:
+    """One row per (design, method): coverage, its Monte Carlo error and the mean width."""
+    rows = []
+    root = np.random.SeedSequence(seed)
+    grid = [(s, n) for n in params["subjects"] for s in params["sites"]]
+    truth = true_balanced_accuracy(**DESIGN)
+    for (sites, subjects), child in zip(grid, root.spawn(len(grid)), strict=True):
+        rng = np.random.default_rng(child)
+        hits: dict[str, list[bool]] = {m: [] for m in METHODS}
+        widths: dict[str, list[float]] = {m: [] for m in METHODS}
+        estimates = []
+        for _ in range(params["replications"]):
+            df = simulate_predictions(
+                n_sites=sites,
+                subjects_per_site=_spread(subjects, sites),
+                seed=rng,
+                classes=CLASSES,
+                **DESIGN,
+            )
+            md = prepare(df)
+            boot_seed = int(rng.integers(2**31))
+            for method, levels in METHODS.items():
+                est, lo, hi = interval(
+                    md,
+                    "balanced_accuracy",
+                    clusters=levels,
+                    resamples=params["resamples"],
+                    seed=boot_seed,
+                )
+                hits[method].append(bool(lo <= truth <= hi))
+                widths[method].append(hi - lo)
+            estimates.append(est)
+        for method in METHODS:
+            cov = float(np.mean(hits[method]))
+            rows.append(
+                {
+                    "sites": sites,
+                    "subjects": subjects,
+                    "images": subjects * DESIGN["sessions_per_subject"],
+                    "method": method,
+                    "coverage": cov,
+                    "coverage_se": binomial_se(cov, len(hits[method])),
+                    "mean_width": float(np.mean(widths[method])),
+                    "ideal_width": 3.92 * float(np.std(estimates, ddof=1)),
+                    "truth": truth,
+                    "replications": len(hits[method]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _spread(total: int, sites: int) -> list[int]:
+    """``total`` subjects over ``sites`` as evenly as possible."""
+    base, extra = divmod(total, sites)
+    return [base + (k < extra) for k in range(sites)]
+
+
+def plot(table: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    subjects = sorted(table["subjects"].unique())
+    fig, axes = plt.subplots(
+        1, len(subjects), figsize=(4.2 * len(subjects), 3.6), sharey=True, squeeze=False
+    )
+    for ax, n in zip(axes[0], subjects, strict=True):
+        sub = table[table["subjects"] == n]
+        for method, marker in zip(METHODS, "osD", strict=True):
+            m = sub[sub["method"] == method].sort_values("sites")
+            ax.errorbar(
+                m["sites"],
+                m["coverage"],
+                yerr=1.96 * m["coverage_se"],
+                marker=marker,
+                capsize=3,
+                label=method,
+            )
+        ax.axhline(0.95, color="k", ls="--", lw=1)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(sub["sites"].unique()))
+        ax.set_xticklabels([str(s) for s in sorted(sub["sites"].unique())])
+        ax.set_xlabel("number of sites")
+        ax.set_title(f"{n} subjects x {DESIGN['sessions_per_subject']} sessions")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("coverage of nominal 95% CI")
+    axes[0][0].legend(loc="lower right", fontsize=8)
+    fig.suptitle("Balanced accuracy: CI coverage by bootstrap design", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def conclude(table: pd.DataFrame) -> tuple[str, list[Finding], bool]:
+    by = table.groupby("method")["coverage"]
+    naive, subject, hier = (by.mean()[m] for m in METHODS)
+    worst_naive = table[table["method"] == "naive (images)"]["coverage"].min()
+    h = table[table["method"] == "site + subject"]
+    many = h[h["sites"] >= 8]
+    few = h[h["sites"] == h["sites"].min()]
+    s = table[table["method"] == "subject cluster"]
+    s_many_sites = s[s["sites"] == s["sites"].max()]["coverage"].mean()
+    s_few_sites = s[s["sites"] == s["sites"].min()]["coverage"].mean()
+    findings = [
+        Finding("naive image bootstrap, mean coverage", naive, pct(naive)),
+        Finding("subject-cluster bootstrap", subject, pct(subject)),
+        Finding("site + subject bootstrap", hier, pct(hier)),
+    ]
+    text = (
+        f"Across {table[['sites', 'subjects']].drop_duplicates().shape[0]} designs, nominal 95% "
+        f"intervals covered the true balanced accuracy {pct(naive)} of the time when the "
+        f"bootstrap resampled images (as low as {pct(worst_naive)}), {pct(subject)} when it "
+        f"resampled subjects and {pct(hier)} when it resampled sites then subjects. "
+    )
+    text += (
+        f"The subject-cluster bootstrap covered {pct(s_few_sites)} with "
+        f"{int(s['sites'].min())} sites and {pct(s_many_sites)} with {int(s['sites'].max())}"
+        + (
+            ": ignoring the site level costs more when each site weighs more. "
+            if s_few_sites < s_many_sites
+            else ". "
+        )
+    )
+    if len(many):
+        text += (
+            f"With 8 or more sites the hierarchical bootstrap covered "
+            f"{pct(many['coverage'].min())} to {pct(many['coverage'].max())}; "
+        )
+    few_cov = float(few["coverage"].mean())
+    few_sites = int(few["sites"].iloc[0])
+    if few_cov < 0.93:
+        text += (
+            f"with only {few_sites} sites it covered {pct(few_cov)}: a bootstrap over few "
+            "clusters is itself too narrow, so report the number of sites next to the interval."
+        )
+    else:
+        text += f"with only {few_sites} sites it still covered {pct(few_cov)}."
+    expected = bool(naive < subject <= hier + 0.02 and naive < hier)
+    return text, findings, expected
+
+
+def run(params: dict[str, Any], out_dir: Path, seed: int) -> ExperimentResult:
+    table = simulate(params, seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot(table, out_dir / "coverage.png")
+    text, findings, expected = conclude(table)
+    wide = table.pivot_table(
+        index=["sites", "subjects"], columns="method", values="coverage"
+    ).reset_index()[["sites", "subjects", *METHODS]]
+    return ExperimentResult(
+        number=NUMBER,
+        slug=SLUG,
+        title=TITLE,
+        question=QUESTION,
+        preset="",
+        seed=seed,
+        params={**params, "design": DESIGN, "metric": "balanced_accuracy", "level": 0.95},
+        table=table,
+        findings=findings,
+        expected=expected,
+        conclusion=text,
+        figures=["coverage.png"],
+        sections={
+            "Coverage by design": markdown_table(wide),
+            "Simulation model": (
+                "`brainbench.stats.simulate_predictions`: an image is classified correctly with "
+                "probability expit(mu + u_site + v_subject + w_session), sd "
+                f"{DESIGN['sd_site']}/{DESIGN['sd_subject']}/{DESIGN['sd_session']}, mu = "
+                f"{DESIGN['mu']['model'][0]}; the true (super-population) balanced accuracy is "
+                f"{table['truth'].iloc[0]:.4f}. Subjects are spread evenly over sites, labels "
+                f"drawn per subject with prevalence 0.5, {DESIGN['sessions_per_subject']} "
+                "sessions (images) per subject. `ideal_width` is the width a calibrated interval "
+                "should have (3.92 x the Monte Carlo SD of the estimate)."
+            ),
+        },
+    )
