@@ -159,6 +159,8 @@ def _print_summary(result, *, quiet: bool) -> None:
 @click.option("--max-epochs", type=click.IntRange(1), default=None,
               help="Cap the CNN's epochs (default: 8, or 20 with --full).")  # fmt: skip
 @click.option("--overwrite", is_flag=True, help="Replace a demo folder written before.")
+@click.option("--spec", "spec_file", type=click.Path(path_type=Path), default=None, hidden=True,
+              help="Another spec over the demo cohorts (tests).")  # fmt: skip
 @click.option("--quiet", "-q", is_flag=True, help="Less output.")
 def demo(
     out: Path,
@@ -167,6 +169,7 @@ def demo(
     preset: str | None,
     max_epochs: int | None,
     overwrite: bool,
+    spec_file: Path | None,
     quiet: bool,
 ) -> int:
     """Synthetic cohort -> validate (and reject a leaky variant) -> run -> evidence sheet.
@@ -186,6 +189,7 @@ def demo(
         max_epochs=max_epochs,
         overwrite=overwrite,
         quiet=quiet,
+        spec_file=spec_file,
         echo=lambda s: click.echo(s, err=False),
     )
     sys.stdout.flush()
