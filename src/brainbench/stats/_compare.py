@@ -661,7 +661,30 @@ def mixed(pair: Pair, opts: Options) -> ComparisonResult:
         )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = fit_mixed(frame, top, clusters[1:])
+        try:
+            fit = fit_mixed(frame, top, clusters[1:])
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            fit = None
+            failure = str(exc)
+    if fit is None:
+        _warn(
+            notes,
+            ConvergenceWarning,
+            f"MixedLM could not be fitted ({failure}); use the paired bootstrap.",
+        )
+        nan = float("nan")
+        return _result(
+            pair,
+            "mixed",
+            estimate=float(frame["d"].mean()),
+            ci_low=nan,
+            ci_high=nan,
+            statistic=None,
+            p_value=None,
+            level=opts.level,
+            n_clusters=int(n_top),
+            warnings=notes,
+        )
     for w in caught:
         if "converge" in str(w.message).lower() or "boundary" in str(w.message).lower():
             _warn(notes, ConvergenceWarning, f"MixedLM: {w.message}")

@@ -57,7 +57,8 @@ def unit_id_columns(uf: pd.DataFrame, unit: str) -> list[str]:
 def unit_ids(uf: pd.DataFrame, unit: str) -> np.ndarray:
     """A string id per row identifying the unit of analysis across runs.
 
-    Rows without any hierarchy id are their own unit (the id includes the run and row position).
+    Rows without any hierarchy id are their own unit (the id includes the run and row position);
+    images without an ``image`` id are numbered in row order within their subject and run.
     """
     cols = unit_id_columns(uf, unit)
     if not cols:
@@ -65,7 +66,12 @@ def unit_ids(uf: pd.DataFrame, unit: str) -> np.ndarray:
         pos = uf.groupby(list(RUN_COLUMNS), sort=False).cumcount().astype(str)
         return ("row:" + run + ":" + pos).to_numpy()
     parts = uf[cols].astype(object).where(uf[cols].notna(), None)
-    ids = parts.astype(str).agg("|".join, axis=1).to_numpy()
+    ids = parts.astype(str).agg("|".join, axis=1)
+    if unit not in uf.columns:
+        # Images without ids: the k-th row of a subject (in a run) is its k-th image.
+        pos = uf.assign(_id=ids).groupby([*RUN_COLUMNS, "_id"], sort=False).cumcount()
+        ids = ids + "|#" + pos.astype(str)
+    ids = ids.to_numpy()
     # An all-missing id (no hierarchy ids at all on the row) is its own unit.
     none_row = parts.isna().all(axis=1).to_numpy()
     if none_row.any():

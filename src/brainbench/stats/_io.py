@@ -164,6 +164,14 @@ class Task:
         return self.classes[-1] if self.classes else None
 
 
+def _natural(label: str) -> tuple:
+    """Sort key: numbers by value, then other labels alphabetically."""
+    try:
+        return (0, float(label), "")
+    except ValueError:
+        return (1, 0.0, label)
+
+
 def _label_strings(s: pd.Series) -> pd.Series:
     return s.astype(str)
 
@@ -203,7 +211,7 @@ def infer_task(
         if "y_pred" not in df.columns:
             raise UserError("Regression metrics need a 'y_pred' column of predicted values.")
         return Task(REGRESSION)
-    found = sorted(_label_strings(y).unique())
+    found = sorted(_label_strings(y).unique(), key=_natural)
     if classes is not None:
         classes = [str(c) for c in classes]
         unknown = sorted(set(found) - set(classes))

@@ -1,0 +1,255 @@
+"""Paired comparisons: formulas by hand, statsmodels agreement, pairing and decisions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+from scipy import stats as sps
+
+from brainbench.errors import UserError
+from brainbench.stats import COMPARISONS, adjust_p_values, compare_models
+from brainbench.stats._compare import kfold_structure, mixed_frame, pair_models
+from brainbench.stats._data import model_data
+from brainbench.stats._io import Task
+from brainbench.stats._metrics import METRICS
+
+from .conftest import cv_predictions
+
+ISSUE_METHODS = {"paired-t", "corrected-t", "corrected-repeated-kfold-t", "delong", "mcnemar",
+                 "bootstrap", "mixed", "bayes", "wilcoxon", "probability"}  # fmt: skip
+
+
+def test_registry_holds_the_spec_methods():
+    assert set(COMPARISONS) == ISSUE_METHODS
+    from typing import get_args
+
+    from brainbench.spec.models import ComparisonMethod
+
+    assert set(get_args(ComparisonMethod)) == ISSUE_METHODS
+
+
+def _fold_differences(df, metric="accuracy"):
+    m = METRICS.get(metric)
+    out = []
+    for _, g in df.groupby(["repeat", "fold"]):
+        vals = {}
+        for model, gm in g.groupby("model"):
+            y = gm["y_true"].to_numpy()
+            pred = (gm["score"].to_numpy() >= 0.5).astype(int)
+            from brainbench.stats._metrics import Columns
+
+            vals[model] = m(Columns(y=y, pred=pred))
+        out.append(vals["A"] - vals["B"])
+    return np.array(out)
+
+
+def test_corrected_t_by_hand():
+    df = cv_predictions(n=60, k=5, repeats=4, shift=0.3, seed=1)
+    d = _fold_differences(df)
+    J = len(d)
+    assert J == 20
+    t = d.mean() / np.sqrt((1 / J + 1 / 4) * d.var(ddof=1))
+    (res,) = compare_models(df, "accuracy", "corrected-t", unit="subject")
+    assert_allclose(res.estimate, d.mean(), rtol=1e-12)
+    assert_allclose(res.statistic, t, rtol=1e-12)
+    assert_allclose(res.p_value, 2 * sps.t.sf(abs(t), J - 1), rtol=1e-10)
+    assert res.df == J - 1 and res.extra["test_train_ratio"] == pytest.approx(0.25)
+    (bf,) = compare_models(df, "accuracy", "corrected-repeated-kfold-t", unit="subject")
+    assert_allclose(bf.statistic, t, rtol=1e-12)  # same formula with J = k r
+    assert bf.extra["k"] == 5 and bf.extra["repeats"] == 4
+    (naive,) = compare_models(df, "accuracy", "paired-t", unit="subject")
+    assert_allclose(naive.statistic, sps.ttest_1samp(d, 0).statistic, rtol=1e-12)
+    assert abs(naive.statistic) > abs(res.statistic)
+
+
+def test_seeds_are_averaged_within_a_split():
+    df = cv_predictions(n=40, k=4, repeats=2, seeds=3, seed=2)
+    (res,) = compare_models(df, "accuracy", "corrected-t", unit="subject")
+    assert res.extra["n_splits"] == 8
+    (p,) = compare_models(df, "accuracy", "probability", unit="subject")
+    assert p.extra["n_runs"] == 24
+    assert 0 <= p.extra["p_a_better"] <= 1
+
+
+def test_bayes_correlated_t_by_hand():
+    df = cv_predictions(n=60, k=5, repeats=4, shift=0.2, seed=3)
+    d = _fold_differences(df)
+    n, rho, rope = len(d), 1 / 5, 0.02
+    post = sps.t(n - 1, loc=d.mean(), scale=np.sqrt((1 / n + rho / (1 - rho)) * d.var(ddof=1)))
+    (res,) = compare_models(df, "accuracy", "bayes", unit="subject", rope=rope)
+    assert_allclose(res.extra["p_left"], post.cdf(-rope), rtol=1e-10)
+    assert_allclose(res.extra["p_right"], post.sf(rope), rtol=1e-10)
+    assert_allclose(sum(res.extra[k] for k in ("p_left", "p_rope", "p_right")), 1.0)
+    assert res.p_value is None and res.p_adjusted is None
+    assert res.decision in {"superior", "inferior", "equivalent", "inconclusive"}
+
+
+def test_corrected_t_needs_kfold_or_ratio():
+    df = cv_predictions(n=40, k=4, repeats=2, seed=4)
+    df = df[~((df["repeat"] == 0) & (df["subject"] == "s0"))]  # folds no longer partition
+    with pytest.raises(UserError, match="test-train-ratio"):
+        compare_models(df, "accuracy", "corrected-t", unit="subject")
+    (res,) = compare_models(df, "accuracy", "corrected-t", unit="subject", test_train_ratio=0.25)
+    assert res.extra["test_train_ratio"] == 0.25
+
+
+def test_kfold_structure_detection():
+    df = cv_predictions(n=30, k=3, repeats=2, seed=5)
+    md = model_data(df[df.model == "A"], "A", Task("classification", ("0", "1")), "subject")
+    assert kfold_structure(md) == (3, 2)
+
+
+def test_mcnemar_matches_statsmodels(hier):
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    df = hier[hier.model.isin(["A", "B"])]
+    (res,) = compare_models(df, "accuracy", "mcnemar", positive="AD")
+    a = (df[df.model == "A"]["y_pred"] == df[df.model == "A"]["y_true"]).to_numpy()
+    b = (df[df.model == "B"]["y_pred"] == df[df.model == "B"]["y_true"]).to_numpy()
+    table = [[np.sum(a & b), np.sum(a & ~b)], [np.sum(~a & b), np.sum(~a & ~b)]]
+    ref = mcnemar(table, exact=False, correction=True)
+    assert_allclose(res.statistic, ref.statistic, rtol=1e-12)
+    assert_allclose(res.p_value, ref.pvalue, rtol=1e-12)
+    assert_allclose(res.estimate, a.mean() - b.mean(), rtol=1e-12)
+
+
+def test_mixed_agrees_with_statsmodels_fitted_directly(hier):
+    import statsmodels.formula.api as smf
+
+    df = hier[hier.model.isin(["A", "C"])]
+    (res,) = compare_models(df, "accuracy", "mixed", positive="AD", clusters=["site", "subject"])
+    a = df[df.model == "A"].reset_index(drop=True)
+    c = df[df.model == "C"].reset_index(drop=True)
+    frame = pd.DataFrame(
+        {
+            "d": (a.y_pred == a.y_true).astype(float) - (c.y_pred == c.y_true).astype(float),
+            "site": a.site,
+            "subject": a.subject,
+        }
+    )
+    fit = smf.mixedlm(
+        "d ~ 1",
+        frame,
+        groups=frame["site"],
+        re_formula="1",  # the site intercept (without it, vc_formula drops it)
+        vc_formula={"subject": "0 + C(subject)"},
+    ).fit(reml=True, method=["lbfgs", "bfgs", "cg"])
+    assert_allclose(res.estimate, fit.fe_params.iloc[0], rtol=1e-6)
+    assert_allclose(res.statistic, fit.tvalues.iloc[0], rtol=1e-6)
+    assert_allclose(res.p_value, fit.pvalues.iloc[0], rtol=1e-6)
+    assert_allclose(res.estimate, frame["d"].mean(), atol=1e-2)
+    assert res.n_clusters == 10
+
+
+def test_mixed_frame_balanced_accuracy_contributions_average_to_the_metric(hier):
+    task = Task("classification", ("CN", "AD"))
+    a = model_data(hier[hier.model == "A"], "A", task, "image")
+    b = model_data(hier[hier.model == "B"], "B", task, "image")
+    pair = pair_models(a, b, METRICS.get("balanced_accuracy"))
+    frame = mixed_frame(pair, ["site"])
+    m = METRICS.get("balanced_accuracy")
+    assert_allclose(frame["d"].mean(), m(a.columns()) - m(b.columns()), rtol=1e-12)
+
+
+def test_paired_bootstrap_difference(hier):
+    df = hier[hier.model.isin(["A", "C"])]
+    (res,) = compare_models(
+        df,
+        "balanced_accuracy",
+        "bootstrap",
+        positive="AD",
+        clusters=["site", "subject"],
+        resamples=1000,
+    )
+    m = METRICS.get("balanced_accuracy")
+    task = Task("classification", ("CN", "AD"))
+    a = model_data(df[df.model == "A"], "A", task, "image")
+    c = model_data(df[df.model == "C"], "C", task, "image")
+    assert_allclose(res.estimate, m(a.columns()) - m(c.columns()))
+    assert res.ci_low < res.estimate < res.ci_high
+    assert res.p_value < 0.05 and res.decision == "inferior"
+
+
+def test_unpaired_models_are_refused(hier):
+    df = hier[hier.model.isin(["A", "B"])]
+    df = df[~((df.model == "B") & (df.subject == df.subject.iloc[0]))]
+    with pytest.raises(UserError, match="not paired"):
+        compare_models(df, "balanced_accuracy", "bootstrap", positive="AD", resamples=10)
+
+
+def test_metric_not_decomposable_for_mixed(hier):
+    with pytest.raises(UserError, match="per-unit"):
+        compare_models(hier, "auroc", "mixed", positive="AD", clusters=["site"])
+
+
+def test_single_test_set_refused_by_fold_tests(hier):
+    with pytest.raises(UserError, match="at least 2"):
+        compare_models(hier, "accuracy", "corrected-t", positive="AD")
+
+
+def test_unknown_method_suggests():
+    with pytest.raises(UserError, match="Did you mean 'corrected-t'"):
+        COMPARISONS.get("corected-t")
+
+
+def test_holm_and_bh_match_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.array([0.01, 0.04, 0.03, 0.005, 0.2, 0.5])
+    for ours, theirs in (("holm", "holm"), ("bh", "fdr_bh")):
+        assert_allclose(adjust_p_values(p, ours), multipletests(p, method=theirs)[1], rtol=1e-12)
+    assert np.isnan(adjust_p_values([0.01, None], "holm")[1])
+    assert_allclose(adjust_p_values([0.01, None], "holm")[0], 0.01)
+
+
+def test_correction_applies_across_pairs(hier):
+    res = compare_models(hier, "accuracy", "mcnemar", positive="AD", correction="holm")
+    assert len(res) == 3
+    raw = [r.p_value for r in res]
+    assert_allclose([r.p_adjusted for r in res], adjust_p_values(raw, "holm"))
+    ref = compare_models(hier, "accuracy", "mcnemar", positive="AD", reference="A")
+    assert [(r.a, r.b) for r in ref] == [("B", "A"), ("C", "A")]
+
+
+def test_decisions_against_a_margin():
+    from brainbench.stats import ComparisonResult, decide
+
+    def res(lo, hi, p=0.001, higher=True):
+        return ComparisonResult(
+            "a", "b", "m", "bootstrap", (lo + hi) / 2, lo, hi, 0.0, p, higher_is_better=higher
+        )
+
+    assert decide(res(0.02, 0.08), alpha=0.05, margin=0.01, hypothesis="superiority") == "superior"
+    assert (
+        decide(res(0.0, 0.08, p=0.2), alpha=0.05, margin=0.0, hypothesis="superiority")
+        == "inconclusive"
+    )
+    assert (
+        decide(res(-0.005, 0.03), alpha=0.05, margin=0.01, hypothesis="non-inferiority")
+        == "non-inferior"
+    )
+    assert (
+        decide(res(-0.004, 0.004), alpha=0.05, margin=0.01, hypothesis="equivalence")
+        == "equivalent"
+    )
+    # Lower is better (e.g. brier): a negative difference favours a.
+    assert (
+        decide(res(-0.08, -0.02, higher=False), alpha=0.05, margin=0.01, hypothesis="superiority")
+        == "superior"
+    )
+
+
+def test_groupby_breakdown_per_site(hier):
+    res = compare_models(
+        hier[hier.model.isin(["A", "B"])],
+        "accuracy",
+        "bootstrap",
+        positive="AD",
+        clusters=["site", "subject"],
+        groupby=["site"],
+        resamples=200,
+    )
+    assert len(res) == 10 and {r.group["site"] for r in res} == set(hier.site)
+    assert all(r.extra["clusters"] == {"subject": 12} for r in res)
