@@ -1,0 +1,537 @@
+"""The protocol the report follows, and the statistics it needs, computed once and shared.
+
+:class:`Analysis` reads the spec's pre-registered protocol (or documented defaults when there is
+no spec), and computes lazily, through :mod:`brainbench.report._stats`, what the sections show.
+Every deviation from the protocol that the report itself makes is recorded in
+:attr:`Analysis.deviations`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from brainbench.errors import UserError
+from brainbench.report import _stats
+from brainbench.report._run import RunData
+
+HIERARCHY_BREAKDOWNS = ("dataset", "site", "scanner")
+BASELINE_PREFIX = "demographics"
+DEFAULT_RESAMPLES = 2000
+
+
+@dataclass
+class Deviation:
+    """A departure from the pre-registered protocol, with where it comes from."""
+
+    kind: str  # metric, seeds, folds, failed-unit, spec-hash, ...
+    message: str
+    severity: str = "warning"  # warning | error (the run cannot support the protocol)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "severity": self.severity, "message": self.message}
+
+
+class Analysis:
+    """The protocol and the numbers of one report.
+
+    Parameters
+    ----------
+    run
+        The run data.
+    resamples
+        Bootstrap resamples; None: the spec's (or 2000 without a spec). A value different from
+        the spec's is a deviation.
+    seed
+        Seed of every bootstrap.
+    """
+
+    def __init__(self, run: RunData, *, resamples: int | None = None, seed: int = 0) -> None:
+        self.run = run
+        self.seed = int(seed)
+        self.deviations: list[Deviation] = []
+        self.engine_warnings: list[str] = []
+        self.engine_errors: list[str] = []
+        spec = run.spec
+        df = run.predictions
+        protocol = spec.protocol if spec is not None else None
+        if spec is not None:
+            if spec.task.type == "classification":
+                self.task = _stats.make_task("classification", spec.task.classes)
+            else:
+                self.task = _stats.make_task("regression")
+        else:
+            self.task = _stats.infer_task(df)
+        self.is_classification = self.task.type == "classification"
+        if protocol is not None:
+            self.primary = protocol.primary_metric
+            self.secondary = [m for m in protocol.metrics if m != self.primary]
+            self.unit = protocol.unit_of_analysis
+            conf = protocol.confidence
+            self.ci_method, self.interval, self.level = conf.method, conf.interval, conf.level
+            self.clusters = list(conf.clusters)
+            self.spec_resamples: int | None = conf.resamples
+            self.comparison = protocol.comparison
+            self.seeds_declared: int | None = protocol.seeds
+            self.models_declared = list(protocol.models)
+            self.breakdown = list(spec.reporting.breakdown)
+        else:
+            has_score = any(c == "score" or c.startswith("score_") for c in df.columns)
+            if self.is_classification:
+                self.primary = "balanced_accuracy"
+                self.secondary = ["auroc"] if has_score else []
+            else:
+                self.primary, self.secondary = "mae", ["r2"]
+            self.unit = "subject" if "subject" in df.columns else "image"
+            self.ci_method, self.interval, self.level = "hierarchical-bootstrap", "percentile", 0.95
+            self.clusters = [c for c in ("site", "subject") if c in df.columns]
+            if self.unit == "image" and "subject" not in df.columns:
+                self.clusters = [c for c in self.clusters if c != "subject"]
+            self.spec_resamples = None
+            self.comparison = None
+            self.seeds_declared = None
+            self.models_declared = []
+            self.breakdown = []
+        self.clusters = self._usable_clusters(self.clusters)
+        self.resamples = int(
+            resamples
+            if resamples is not None
+            else (self.spec_resamples if self.spec_resamples is not None else DEFAULT_RESAMPLES)
+        )
+        present = list(pd.unique(df["model"]))
+        order = [m for m in self.models_declared if m in present]
+        self.models = order + sorted(m for m in present if m not in order)
+        parts = list(pd.unique(df["partition"]))
+        self.partitions = (["test"] if "test" in parts else []) + sorted(
+            p for p in parts if p != "test"
+        )
+        self.main_partition = self.partitions[0]
+        self.external = [p for p in self.partitions if p != "test"]
+        self.baseline = next((m for m in self.models if m.startswith(BASELINE_PREFIX)), None)
+        self.frame = self._with_covariates(df)
+        self.redundant_levels: dict[str, str] = {}
+        self._check_protocol()
+
+    # -- setup --------------------------------------------------------------------------------
+    def _usable_clusters(self, clusters: list[str]) -> list[str]:
+        from brainbench.spec import LEVELS
+
+        df = self.run.predictions
+        depth = LEVELS.index(self.unit) if self.unit in LEVELS else len(LEVELS)
+        usable = []
+        for c in clusters:
+            if c not in df.columns or df[c].isna().all():
+                self.deviations.append(
+                    Deviation(
+                        "clusters",
+                        f"The protocol resamples '{c}' clusters, but the predictions have no '{c}' "
+                        "ids: the intervals resample the remaining levels only.",
+                    )
+                )
+                continue
+            if c in LEVELS and LEVELS.index(c) > depth:
+                continue
+            usable.append(c)
+        return usable
+
+    def _with_covariates(self, df: pd.DataFrame) -> pd.DataFrame:
+        """The predictions with the cohort covariates the breakdowns name (sex, age group...)."""
+        wanted = [b for b in self.breakdown if b not in df.columns]
+        cohort = self.run.cohort
+        if not wanted or cohort is None:
+            return df
+        keys = [k for k in ("subject", "session", "image") if k in df.columns and k in cohort]
+        if not keys:
+            return df
+        cols = [c for c in wanted if c in cohort.columns]
+        if not cols:
+            return df
+        extra = cohort[keys + cols].copy()
+        for k in keys:
+            extra[k] = extra[k].astype(str)
+        extra = extra.drop_duplicates(keys)
+        left = df.copy()
+        for k in keys:
+            left[k] = left[k].astype(str)
+        merged = left.merge(extra, on=keys, how="left")
+        for c in cols:
+            merged[c] = merged[c].astype(object).where(merged[c].notna(), "unknown").astype(str)
+        return merged
+
+    def _check_protocol(self) -> None:
+        run, df = self.run, self.run.predictions
+        if self.spec_resamples is not None and self.resamples != self.spec_resamples:
+            self.deviations.append(
+                Deviation(
+                    "resamples",
+                    f"The intervals use {self.resamples} bootstrap resamples; the protocol "
+                    "declares "
+                    f"{self.spec_resamples}.",
+                )
+            )
+        if run.spec is None:
+            self.deviations.append(
+                Deviation(
+                    "no-spec",
+                    "No spec: there is no pre-registered protocol. The report uses its defaults "
+                    f"(primary metric {self.primary}, unit {self.unit}, clusters "
+                    f"{', '.join(self.clusters) or 'none'}, {self.level:.0%} intervals).",
+                )
+            )
+        for label, h in run.spec_hashes.items():
+            if run.run_spec_sha256 and h != run.run_spec_sha256:
+                self.deviations.append(
+                    Deviation(
+                        "spec-hash",
+                        f"The spec hash does not match: the run was made with spec sha256 "
+                        f"{run.run_spec_sha256[:12]}..., but {label} has sha256 {h[:12]}.... "
+                        "The predictions may not follow this protocol.",
+                        severity="error",
+                    )
+                )
+        hashes = set(run.spec_hashes.values())
+        if len(hashes) > 1 and not run.run_spec_sha256:
+            self.deviations.append(
+                Deviation(
+                    "spec-hash",
+                    "The --spec given differs from the spec stored in the run.",
+                    severity="error",
+                )
+            )
+        for m in self.models_declared:
+            if m not in self.models:
+                self.deviations.append(
+                    Deviation(
+                        "model-missing",
+                        f"Model '{m}' is declared in the protocol but has no predictions.",
+                        severity="error",
+                    )
+                )
+        for m in self.models:
+            if self.models_declared and m not in self.models_declared:
+                self.deviations.append(
+                    Deviation(
+                        "model-extra", f"Model '{m}' has predictions but is not in the protocol."
+                    )
+                )
+        main = df[df["partition"] == self.main_partition]
+        all_splits = set(map(tuple, main[["repeat", "fold"]].drop_duplicates().to_numpy()))
+        if run.splits is not None and {"repeat", "fold"} <= set(run.splits.columns):
+            all_splits |= set(
+                map(tuple, run.splits[["repeat", "fold"]].drop_duplicates().astype(int).to_numpy())
+            )
+        for m in self.models:
+            rows = main[main["model"] == m]
+            if rows.empty:
+                self.deviations.append(
+                    Deviation(
+                        "partition-missing",
+                        f"Model '{m}' has no predictions on the {self.main_partition} partition.",
+                        severity="error",
+                    )
+                )
+                continue
+            splits = set(map(tuple, rows[["repeat", "fold"]].drop_duplicates().to_numpy()))
+            lacking = sorted(all_splits - splits)
+            if lacking:
+                names = ", ".join(f"repeat {r} fold {f}" for r, f in lacking)
+                self.deviations.append(
+                    Deviation(
+                        "folds",
+                        f"Model '{m}' lacks predictions for {names}: its estimate averages "
+                        f"{len(splits)} of {len(all_splits)} splits.",
+                        severity="error",
+                    )
+                )
+            seeds = rows.groupby(["repeat", "fold"])["seed"].nunique()
+            if self.seeds_declared is not None and seeds.min() < self.seeds_declared:
+                self.deviations.append(
+                    Deviation(
+                        "seeds",
+                        f"Model '{m}' has {int(seeds.min())} seed(s) in some split (at most "
+                        f"{int(seeds.max())}); the protocol declares {self.seeds_declared}.",
+                        severity="error",
+                    )
+                )
+        for u in run.units:
+            if str(u.get("status", "ok")).lower() not in ("ok", "done", "success", "completed"):
+                self.deviations.append(
+                    Deviation(
+                        "failed-unit",
+                        f"Unit {u.get('model')} repeat {u.get('repeat', 0)} fold {u.get('fold')} "
+                        f"seed {u.get('seed')} {u.get('status')}"
+                        + (f": {u.get('error')}" if u.get("error") else "")
+                        + (f" (log: {u.get('log')})" if u.get("log") else "")
+                        + ".",
+                        severity="error",
+                    )
+                )
+        v = run.validation
+        if v is not None and not v.get("valid", True):
+            n = sum(1 for f in v.get("findings", []) if f.get("severity") == "error")
+            self.deviations.append(
+                Deviation(
+                    "leakage-audit",
+                    f"The spec did not pass validation ({n} error finding(s)): see the leakage "
+                    "audit.",
+                    severity="error",
+                )
+            )
+        if self.comparison is not None and len(self.models) > 1:
+            pass
+        elif len(self.models) > 1 and run.spec is not None:
+            self.deviations.append(
+                Deviation(
+                    "comparison",
+                    "The protocol declares no model comparison; the report compares the models "
+                    "with a paired hierarchical bootstrap of the difference (Holm-corrected), "
+                    "which "
+                    "is not pre-registered.",
+                )
+            )
+
+    # -- comparison protocol ---------------------------------------------------------------
+    @property
+    def comparison_method(self) -> str:
+        return self.comparison.method if self.comparison is not None else "bootstrap"
+
+    @property
+    def comparison_kwargs(self) -> dict[str, Any]:
+        c = self.comparison
+        out = {
+            "method": self.comparison_method,
+            "alpha": c.alpha if c is not None else 0.05,
+            "correction": c.correction if c is not None else "holm",
+            "margin": c.margin if c is not None else 0.0,
+            "hypothesis": c.hypothesis if c is not None else "superiority",
+        }
+        if c is not None and c.rope is not None:
+            out["rope"] = c.rope
+        return out
+
+    def _common(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "unit": self.unit,
+            "clusters": self.clusters,
+            "level": self.level,
+            "resamples": self.resamples,
+            "seed": self.seed,
+        }
+
+    def _ci(self) -> dict[str, Any]:
+        return {**self._common(), "method": self.ci_method, "interval": self.interval}
+
+    def _note(self, collected: _stats.Collected, where: str) -> _stats.Collected:
+        for w in collected.warnings:
+            msg = f"{where}: {w}"
+            if msg not in self.engine_warnings:
+                self.engine_warnings.append(msg)
+        for e in collected.errors:
+            msg = f"{where}: {e}"
+            if msg not in self.engine_errors:
+                self.engine_errors.append(msg)
+        return collected
+
+    # -- results ----------------------------------------------------------------------------
+    @cached_property
+    def overall(self) -> _stats.Collected:
+        """Every metric of every model on every partition, with intervals."""
+        return self._note(
+            _stats.evaluate(
+                self.frame,
+                [self.primary, *self.secondary],
+                partitions=self.partitions,
+                models=self.models,
+                **self._ci(),
+            ),
+            "metrics",
+        )
+
+    def result(self, model: str, metric: str, partition: str | None = None) -> Any:
+        partition = partition or self.main_partition
+        for r in self.overall.results:
+            if (
+                r.model == model
+                and r.metric == metric
+                and r.partition == partition
+                and not (r.group)
+            ):
+                return r
+        return None
+
+    @cached_property
+    def breakdown_levels(self) -> list[str]:
+        """Levels to break the primary metric down by (redundant ones left out, see
+        :attr:`redundant_levels`)."""
+        levels = [c for c in HIERARCHY_BREAKDOWNS if c in self.frame.columns]
+        for b in self.breakdown:
+            if b in self.frame.columns and b not in levels:
+                levels.append(b)
+        out = []
+        f = self.frame
+        for lv in levels:
+            if f[lv].isna().all():
+                continue
+            per_part = f.groupby("partition")[lv].nunique(dropna=False)
+            if (per_part <= 1).all():
+                self.redundant_levels[lv] = (
+                    f"one {lv} per partition: the per-partition results (section 5) say it all"
+                )
+                continue
+            twin = next((o for o in out if _same_grouping(f, lv, o)), None)
+            if twin is not None:
+                self.redundant_levels[lv] = f"the {lv} groups coincide with the {twin} groups"
+                continue
+            out.append(lv)
+        return out
+
+    @cached_property
+    def missing_breakdowns(self) -> list[str]:
+        return [b for b in self.breakdown if b not in self.frame.columns]
+
+    @cached_property
+    def breakdowns(self) -> dict[str, _stats.Collected]:
+        """The primary metric per group of each breakdown level, every partition."""
+        out = {}
+        for level in self.breakdown_levels:
+            frame = self.frame
+            if frame[level].isna().any():
+                frame = frame.copy()
+                frame[level] = frame[level].astype(object).where(frame[level].notna(), "unknown")
+            out[level] = self._note(
+                _stats.evaluate(
+                    frame,
+                    [self.primary],
+                    groupby=[level],
+                    partitions=self.partitions,
+                    models=self.models,
+                    **self._ci(),
+                ),
+                f"per {level}",
+            )
+        return out
+
+    @cached_property
+    def comparisons(self) -> _stats.Collected:
+        """All pairs of models on the main partition, best-estimate first in each pair."""
+        models = self.ranked_models
+        if len(models) < 2:
+            return _stats.Collected()
+        return self._note(
+            _stats.compare(
+                self.frame[self.frame["partition"] == self.main_partition],
+                self.primary,
+                _stats.all_pairs(models),
+                **self._common(),
+                **self.comparison_kwargs,
+            ),
+            "comparisons",
+        )
+
+    @cached_property
+    def baseline_comparisons(self) -> _stats.Collected:
+        """Each model against the demographics-only baseline, on every partition."""
+        if self.baseline is None:
+            return _stats.Collected()
+        pairs = [(m, self.baseline) for m in self.models if m != self.baseline]
+        if not pairs:
+            return _stats.Collected()
+        out = _stats.Collected()
+        for part in self.partitions:
+            got = _stats.compare(
+                self.frame[self.frame["partition"] == part],
+                self.primary,
+                pairs,
+                **self._common(),
+                **self.comparison_kwargs,
+            )
+            for r in got.results:
+                if getattr(r, "partition", part) != part:
+                    import dataclasses
+
+                    r = dataclasses.replace(r, partition=part)
+                out.results.append(r)
+            out.warnings.extend(got.warnings)
+            out.errors.extend(got.errors)
+        return self._note(out, "confound baseline")
+
+    @cached_property
+    def ranked_models(self) -> list[str]:
+        """Models ordered by their primary estimate on the main partition (best first)."""
+        metric = _stats.get_metric(self.primary)
+
+        def key(m: str) -> tuple[int, float, str]:
+            r = self.result(m, self.primary)
+            est = r.estimate if r is not None and _stats.finite(r.estimate) else None
+            if est is None:
+                return (1, 0.0, m)
+            return (0, -est if metric.higher_is_better else est, m)
+
+        return sorted(self.models, key=key)
+
+    @cached_property
+    def ranks(self) -> tuple[dict | None, list[str]]:
+        if len(self.models) < 2:
+            return None, ["a ranking needs at least two models"]
+        res, notes = _stats.rank_stability(
+            self.frame[self.frame["partition"] == self.main_partition],
+            self.primary,
+            models=self.ranked_models,
+            **self._common(),
+        )
+        for n in notes:
+            msg = f"ranking: {n}"
+            if msg not in self.engine_warnings:
+                self.engine_warnings.append(msg)
+        return res, notes
+
+    @cached_property
+    def runs(self) -> pd.DataFrame:
+        """The primary metric per run (model, partition, repeat, fold, seed)."""
+        try:
+            return _stats.per_run(
+                self.frame,
+                self.primary,
+                task=self.task,
+                unit=self.unit,
+                partitions=self.partitions,
+                models=self.models,
+            )
+        except UserError as exc:
+            self.engine_errors.append(f"per-run metrics: {exc.message}")
+            return pd.DataFrame(
+                columns=["model", "partition", "repeat", "fold", "seed", "estimate"]
+            )
+
+    @cached_property
+    def has_probabilities(self) -> bool:
+        if not self.is_classification:
+            return False
+        score = _stats.positive_score(self.frame, self.task)
+        return score is not None and bool(np.all((score >= 0) & (score <= 1)))
+
+    @cached_property
+    def calibration(self) -> _stats.Collected:
+        if not self.has_probabilities:
+            return _stats.Collected()
+        return self._note(
+            _stats.evaluate(
+                self.frame,
+                ["brier", "ece"],
+                partitions=self.partitions,
+                models=self.models,
+                **self._ci(),
+            ),
+            "calibration",
+        )
+
+
+def _same_grouping(f: pd.DataFrame, a: str, b: str) -> bool:
+    """True when the two columns define the same partition of the rows."""
+    pairs = f[[a, b]].astype(str).drop_duplicates()
+    return bool(pairs[a].is_unique and pairs[b].is_unique)

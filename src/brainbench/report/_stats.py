@@ -1,0 +1,306 @@
+"""The report's only door to the statistics engine (:mod:`brainbench.stats`).
+
+Every number with an interval or a p-value comes from :mod:`brainbench.stats`. This module maps
+the report's questions onto the engine's public functions and collects the engine's typed
+warnings, so that the report can state them. The few descriptive summaries the engine does not
+offer (standardised mean differences of Table 1, the spread of per-run metrics, reliability
+bins) live in :mod:`brainbench.report._descriptive`, documented as such.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from brainbench import stats as _engine
+from brainbench.errors import BrainbenchWarning, UserError
+
+
+def _get(name: str) -> Any:
+    """A public name of :mod:`brainbench.stats`, or None when this build lacks it."""
+    return getattr(_engine, name, None)
+
+
+def _private(module: str, name: str) -> Any:
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(f"brainbench.stats.{module}"), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def _api(name: str, module: str) -> Any:
+    fn = _get(name) or _private(module, name)
+    if fn is None:
+        raise UserError(
+            f"This build of brainbench.stats has no '{name}': the report cannot compute it."
+        )
+    return fn
+
+
+def check_predictions(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
+    return _api("check_predictions", "_io")(df, source=source)
+
+
+def infer_task(df: pd.DataFrame, **kwargs: Any) -> Any:
+    return _api("infer_task", "_io")(df, **kwargs)
+
+
+def make_task(task_type: str, classes: Sequence[str] = ()) -> Any:
+    return _api("Task", "_io")(task_type, tuple(str(c) for c in classes))
+
+
+def get_metric(name: str) -> Any:
+    return _api("get_metric", "_metrics")(name)
+
+
+def positive_score(df: pd.DataFrame, task: Any) -> np.ndarray | None:
+    return _api("positive_score", "_io")(df, task)
+
+
+def unit_frame(df: pd.DataFrame, task: Any, unit: str) -> pd.DataFrame:
+    return _api("unit_frame", "_io")(df, task, unit)
+
+
+@dataclass
+class Collected:
+    """Results and the warnings the engine raised while computing them."""
+
+    results: list[Any] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _record(fn, *args: Any, **kwargs: Any) -> tuple[Any, list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", BrainbenchWarning)
+        out = fn(*args, **kwargs)
+    return out, [str(w.message) for w in caught if issubclass(w.category, BrainbenchWarning)]
+
+
+def evaluate(df: pd.DataFrame, metrics: Sequence[str], **kwargs: Any) -> Collected:
+    """:func:`brainbench.stats.evaluate_predictions`, one metric at a time.
+
+    A metric the predictions cannot give (no probabilities for the Brier score, say) becomes an
+    entry of ``errors`` instead of stopping the report.
+    """
+    fn = _api("evaluate_predictions", "_evaluate")
+    out = Collected()
+    for metric in metrics:
+        try:
+            res, notes = _record(fn, df, [metric], **kwargs)
+        except UserError as exc:
+            out.errors.append(f"{metric}: {exc.message}")
+            continue
+        out.results.extend(res)
+        out.warnings.extend(notes)
+    return out
+
+
+def per_run(
+    df: pd.DataFrame,
+    metric: str,
+    *,
+    task: Any,
+    unit: str,
+    partitions: Sequence[str],
+    models: Sequence[str],
+) -> pd.DataFrame:
+    """The metric of every run (no interval), per model and partition.
+
+    A run is what the engine averages over (:func:`brainbench.stats.model_data`): one
+    (repeat, fold, seed), or one (repeat, seed) when the folds partition the units (k-fold
+    cross-validation, folds pooled; ``fold`` is then -1).
+    """
+    m = get_metric(metric)
+    model_data = _api("model_data", "_data")
+    rows = []
+    for part in partitions:
+        sub = df[df["partition"] == part]
+        for name in models:
+            mine = sub[sub["model"] == name]
+            if mine.empty:
+                continue
+            try:
+                md, _ = _record(model_data, mine, name, task, unit)
+            except UserError:
+                continue
+            f = md.frame
+            for key, idx in f.groupby(md.run_cols, sort=True).indices.items():
+                key = key if isinstance(key, tuple) else (key,)
+                ids = dict(zip(md.run_cols, key, strict=True))
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    value = float(m(md.columns(np.asarray(idx))))
+                rows.append(
+                    {
+                        "model": name,
+                        "partition": part,
+                        "repeat": int(ids.get("repeat", 0)),
+                        "fold": int(ids.get("fold", -1)),
+                        "seed": int(ids.get("seed", 0)),
+                        "estimate": value,
+                    }
+                )
+    return pd.DataFrame(rows, columns=["model", "partition", "repeat", "fold", "seed", "estimate"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparisons and rank stability
+# ---------------------------------------------------------------------------------------------
+def compare(
+    df: pd.DataFrame,
+    metric: str,
+    pairs: Sequence[tuple[str, str]],
+    **kwargs: Any,
+) -> Collected:
+    """Paired comparisons ``a - b`` of each pair, with the protocol's method and correction.
+
+    Uses :func:`brainbench.stats.compare_models`. Paired methods need both models on the same
+    runs: the rows are first restricted to the (repeat, fold, seed) runs that every compared
+    model has, and ``warnings`` says so when runs were dropped.
+    """
+    fn = _get("compare_models")
+    out = Collected()
+    if fn is None:
+        out.errors.append("this build of brainbench.stats has no compare_models")
+        return out
+    models = sorted({m for p in pairs for m in p})
+    df, dropped = common_runs(df, models)
+    if dropped:
+        out.warnings.append(
+            f"{dropped} run(s) (repeat, fold, seed) lacking for some model were left out so "
+            "that every comparison is paired on the same runs."
+        )
+    try:
+        res, notes = _record(fn, df, metric, pairs=list(pairs), **kwargs)
+    except UserError as exc:
+        out.errors.append(exc.message)
+        return out
+    out.results.extend(res)
+    out.warnings.extend(notes)
+    return out
+
+
+def common_runs(df: pd.DataFrame, models: Sequence[str]) -> tuple[pd.DataFrame, int]:
+    """Rows of ``models`` restricted to the runs all of them have; and how many runs were cut."""
+    cols = ["partition", "repeat", "fold", "seed"]
+    df = df[df["model"].isin(models)]
+    runs = df[["model", *cols]].drop_duplicates()
+    counts = runs.groupby(cols).size()
+    keep = counts[counts == len(models)].index
+    all_runs = len(counts)
+    if len(keep) == all_runs:
+        return df, 0
+    key = pd.MultiIndex.from_frame(df[cols])
+    return df[key.isin(keep)], all_runs - len(keep)
+
+
+def rank_stability(
+    df: pd.DataFrame,
+    metric: str,
+    *,
+    models: Sequence[str],
+    task: Any,
+    unit: str,
+    clusters: Sequence[str],
+    resamples: int,
+    seed: int,
+    level: float = 0.95,
+) -> tuple[dict | None, list[str]]:
+    """Bootstrap rank distribution of the models on one test set.
+
+    Each hierarchical bootstrap resample (the engine's :class:`ClusterDesign`, shared by every
+    model so the resamples are paired) recomputes every model's metric (the mean over its runs,
+    as :func:`brainbench.stats.evaluate_predictions` does); models are ranked in each resample
+    (1 = best, ties averaged). Returns the rank distribution per model, rank intervals at
+    ``level``, and Kendall's tau-b between each resample's ranking and the full-data ranking
+    (Wiesenfarth et al. 2021, Sci. Rep. 11:2369, doi:10.1038/s41598-021-82017-6).
+
+    The engine ranks across tasks only (:func:`brainbench.stats.rank_models`); this adapter
+    composes its per-benchmark counterpart from the engine's pieces.
+    """
+    from scipy.stats import kendalltau, rankdata
+
+    from brainbench.stats import model_data
+    from brainbench.stats._bootstrap import Statistic
+    from brainbench.stats._compare import pair_models
+    from brainbench.stats._data import check_metric, design_for
+    from brainbench.stats._evaluate import run_blocks
+
+    notes: list[str] = []
+    m = get_metric(metric)
+    df, dropped = common_runs(df, models)
+    if dropped:
+        notes.append(f"{dropped} run(s) lacking for some model were left out of the ranking.")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", BrainbenchWarning)
+            mds = []
+            for name in models:
+                md = model_data(df[df["model"] == name], name, task, unit)
+                check_metric(md, m)
+                mds.append(md)
+            first = mds[0]
+            aligned = [first] + [pair_models(first, md, m).b for md in mds[1:]]
+            design, _ = design_for(first, list(clusters), stratify=True)
+            stats = [Statistic(design, run_blocks(md, m, design)) for md in aligned]
+            full = np.array([s.point() for s in stats])
+            W = design.weights(resamples, np.random.default_rng(seed))
+            values = np.column_stack([s.from_weights(W) for s in stats])
+        notes.extend(str(w.message) for w in caught if issubclass(w.category, BrainbenchWarning))
+    except UserError as exc:
+        return None, [*notes, exc.message]
+    sign = -1.0 if m.higher_is_better else 1.0
+    ok = np.isfinite(values).all(axis=1)
+    if (~ok).any():
+        notes.append(
+            f"{int((~ok).sum())} of {resamples} resamples left a model's metric "
+            "undefined and were excluded from the ranking."
+        )
+    values = values[ok]
+    if len(values) == 0 or not np.isfinite(full).all():
+        return None, [*notes, "the metric is undefined for some model: no ranking"]
+    ranks = rankdata(sign * values, axis=1)
+    full_rank = rankdata(sign * full)
+    taus = np.array([kendalltau(full_rank, r).statistic for r in ranks], dtype=float)
+    taus = taus[np.isfinite(taus)]
+    k = len(models)
+    alpha = (1 - level) / 2
+    dist, ci = {}, {}
+    for j, name in enumerate(models):
+        counts = np.array([np.mean(np.isclose(ranks[:, j], r)) for r in range(1, k + 1)])
+        dist[name] = [float(c) for c in counts]
+        ci[name] = [
+            float(np.quantile(ranks[:, j], alpha, method="inverted_cdf")),
+            float(np.quantile(ranks[:, j], 1 - alpha, method="inverted_cdf")),
+        ]
+    return {
+        "models": list(models),
+        "metric": metric,
+        "full_rank": {n: float(r) for n, r in zip(models, full_rank, strict=True)},
+        "mean_rank": {n: float(ranks[:, j].mean()) for j, n in enumerate(models)},
+        "rank_distribution": dist,
+        "rank_ci": ci,
+        "p_first": {n: float(np.mean(ranks[:, j] == 1)) for j, n in enumerate(models)},
+        "kendall_tau_mean": float(taus.mean()) if len(taus) else None,
+        "kendall_tau_median": float(np.median(taus)) if len(taus) else None,
+        "resamples": int(resamples),
+        "resamples_used": len(values),
+        "seed": int(seed),
+        "clusters": design.n_clusters,
+    }, notes
+
+
+def all_pairs(models: Sequence[str]) -> list[tuple[str, str]]:
+    return list(itertools.combinations(models, 2))
+
+
+def finite(x: Any) -> bool:
+    return x is not None and isinstance(x, (int, float, np.floating)) and bool(np.isfinite(x))

@@ -1,0 +1,114 @@
+"""``write_report``: run directories in, evidence sheet out."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from brainbench import __version__
+from brainbench.report._analysis import Analysis
+from brainbench.report._context import ReportContext
+from brainbench.report._figures import FigureWriter
+from brainbench.report._model import UNAVAILABLE, Section, json_ready, ordered_sections
+from brainbench.report._render import render_html, render_json, render_markdown
+from brainbench.report._run import RunData, read_runs
+
+
+def build_sections(
+    run: RunData, out_dir: Path, *, resamples: int | None, seed: int
+) -> tuple[list[Section], Analysis]:
+    """Build every registered section in order (each sees the ones before it)."""
+    analysis = Analysis(run, resamples=resamples, seed=seed)
+    ctx = ReportContext(run=run, analysis=analysis, figures=FigureWriter(out_dir))
+    # Sections whose numbers the conclusions read are built first; order of output is kept.
+    specs = ordered_sections()
+    built: dict[str, Section] = {}
+    for spec in sorted(specs, key=lambda s: (s.id == "conclusions", s.number)):
+        sec = spec.build(ctx)
+        built[spec.id] = sec
+        ctx.sections[spec.id] = sec
+    sections = [built[s.id] for s in specs]
+    extra = []
+    if analysis.engine_warnings:
+        extra.append("Warnings from the statistics engine: " + " | ".join(analysis.engine_warnings))
+    if extra:
+        prov = built.get("provenance")
+        if prov is not None:
+            prov.text.extend(extra)
+            prov.data["engine_warnings"] = list(analysis.engine_warnings)
+    return sections, analysis
+
+
+def write_report(
+    run_dirs: Sequence[str | Path] | str | Path,
+    out_dir: str | Path,
+    spec: str | Path | None = None,
+    *,
+    resamples: int | None = None,
+    seed: int = 0,
+) -> Path:
+    """Write the evidence sheet of one benchmark's run(s).
+
+    Parameters
+    ----------
+    run_dirs
+        One or more run directories written by ``brainbench run`` (or predictions files made
+        by another tool, e.g. converted with ``brainbench convert clinicadl``). Predictions of
+        several directories are pooled (each model in one directory only).
+    out_dir
+        Folder to write: ``evidence.html`` (self-contained), ``evidence.md``,
+        ``evidence.json`` and ``figures/*.png|svg``. Created if needed; old figures removed.
+    spec
+        The benchmark spec; default: the spec stored in the run directory.
+    resamples
+        Bootstrap resamples of every interval; default: the spec's.
+    seed
+        Seed of every bootstrap (same inputs and seed: byte-identical outputs).
+
+    Returns
+    -------
+    Path
+        The path of ``evidence.html``.
+
+    Raises
+    ------
+    UserError
+        When nothing sensible can be written (no predictions, unreadable spec...).
+    """
+    if isinstance(run_dirs, (str, Path)):
+        run_dirs = [run_dirs]
+    run = read_runs([Path(p) for p in run_dirs], spec)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "figures").is_dir():
+        shutil.rmtree(out / "figures")
+    sections, analysis = build_sections(run, out, resamples=resamples, seed=seed)
+    ident = sections[0].data
+    title = f"{ident.get('benchmark')} {ident.get('version')}"
+    if ident.get("title"):
+        title += f" — {ident['title']}"
+    n_unavailable = sum(s.status == UNAVAILABLE for s in sections)
+    subtitle = (
+        f"{len(analysis.models)} model(s); primary metric {analysis.primary} at the "
+        f"{analysis.unit} level; tier: {run.tier}; {len(analysis.deviations)} deviation(s) from "
+        f"the protocol; {n_unavailable} section(s) unavailable."
+    )
+    header = {
+        "title": title,
+        "subtitle": subtitle,
+        "brainbench_version": __version__,
+        "benchmark": {"id": ident.get("benchmark"), "version": ident.get("version")},
+        "tier": run.tier,
+        "primary_metric": analysis.primary,
+        "unit_of_analysis": analysis.unit,
+        "settings": json_ready(
+            {"resamples": analysis.resamples, "seed": analysis.seed, "level": analysis.level}
+        ),
+        "sources": [p.name for p in run.sources],
+    }
+    (out / "evidence.json").write_text(render_json(sections, header), encoding="utf-8")
+    (out / "evidence.md").write_text(render_markdown(sections, header), encoding="utf-8")
+    html = out / "evidence.html"
+    html.write_text(render_html(sections, header), encoding="utf-8")
+    return html

@@ -1,0 +1,147 @@
+"""``brainbench report``, ``brainbench leaderboard`` and ``brainbench convert``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--spec",
+    type=click.Path(path_type=Path),
+    help="The benchmark spec (default: the spec stored in the run directory).",
+)
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder to write evidence.html, evidence.md, evidence.json and figures/ into.",
+)
+@click.option(
+    "--resamples",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Bootstrap resamples of every interval (default: the spec's; a different value is "
+    "reported as a deviation).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every bootstrap.")
+def report(
+    run_dirs: tuple[Path, ...], spec: Path | None, out: Path, resamples: int | None, seed: int
+) -> None:
+    """Write the evidence sheet of RUN_DIRS (run directories or predictions files).
+
+    Sections whose inputs are missing (predictions made by another tool, no provenance, no
+    cohort table) are marked as such; a report is refused only when nothing sensible can be
+    written (no predictions).
+    """
+    from brainbench.report._write import write_report
+
+    html = write_report(list(run_dirs), out, spec=spec, resamples=resamples, seed=seed)
+    click.echo(
+        f"wrote {html}, {html.with_suffix('.md').name}, {html.with_suffix('.json').name} "
+        f"and {html.parent / 'figures'}"
+    )
+
+
+@click.command()
+@click.argument("reports_dir", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Folder to write index.html and index.md into.",
+)
+@click.option(
+    "--resamples",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Bootstrap resamples of the rank intervals across benchmarks.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+def leaderboard(reports_dir: Path, out: Path, resamples: int, seed: int) -> None:
+    """Rank models across the evidence sheets (evidence.json) found under REPORTS_DIR."""
+    from brainbench.report._leaderboard import write_leaderboard
+
+    path = write_leaderboard(reports_dir, out, resamples=resamples, seed=seed)
+    click.echo(f"wrote {path} and {path.with_suffix('.md').name}")
+
+
+@click.group()
+def convert() -> None:
+    """Convert other tools' predictions into brainbench's predictions table."""
+
+
+@convert.command("clinicadl")
+@click.argument("tsv", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The predictions table to write (.parquet, .tsv or .csv).",
+)
+@click.option("--model", default=None, help="Model name (default: from the MAPS path).")
+@click.option(
+    "--classes",
+    default=None,
+    help="Class names for labels 0,1,... negative first, e.g. 'CN,AD' (default: the labels).",
+)
+@click.option(
+    "--partition",
+    default="test",
+    show_default=True,
+    help="Partition of these rows: test, or an external-test cohort id.",
+)
+@click.option(
+    "--fold",
+    type=int,
+    default=None,
+    help="Fold (default: from a 'split-N' folder in the path, else 0).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the run.")
+@click.option(
+    "--site-from",
+    "site_from",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A TSV with participant_id (and session_id) and site / scanner / dataset "
+    "columns to attach the hierarchy.",
+)
+def clinicadl(
+    tsv: tuple[Path, ...],
+    out: Path,
+    model: str | None,
+    classes: str | None,
+    partition: str,
+    fold: int | None,
+    seed: int,
+    site_from: Path | None,
+) -> None:
+    """Convert ClinicaDL prediction TSVs (<MAPS>/split-N/best-<metric>/<group>/
+    <group>_<mode>_level_prediction.tsv) into one predictions table. See docs/report.md for
+    the column mapping."""
+    from brainbench.report._convert import convert_clinicadl
+
+    path, n = convert_clinicadl(
+        list(tsv),
+        out,
+        model=model,
+        classes=[c.strip() for c in classes.split(",")] if classes else None,
+        partition=partition,
+        fold=fold,
+        seed=seed,
+        hierarchy=site_from,
+    )
+    click.echo(f"wrote {n} prediction(s) to {path}")
+
+
+__all__ = ["convert", "leaderboard", "report"]
