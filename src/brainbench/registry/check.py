@@ -52,7 +52,7 @@ REQUIRED_FILES = ("README.md", "CHANGELOG.md")
 CARD_SECTIONS = ("expected cost", "training data", "references")
 LICENSE_FILES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "COPYING")
 DEFAULT_TIMEOUT = 300.0
-PROBE_SIZES = {"n_train": 8, "n_val": 4, "n_test": 3}
+PROBE_SIZES = {"n_train": 4, "n_val": 2, "n_test": 3}
 
 #: Common SPDX licence ids (https://spdx.org/licenses/); others need a LICENSE file.
 KNOWN_SPDX = frozenset(
