@@ -209,6 +209,27 @@ def test_file_round_trip_and_hash(tmp_path):
         read_split_file(path, sha256=digest)
 
 
+def test_split_bytes_equal_pandas_to_csv():
+    import io
+
+    from brainbench.split._files import split_tsv_bytes
+
+    table = make_table(30, n_external=4, seed=8)
+    table.loc[2, "session"] = pd.NA
+    s = split_table(table, SplitPlan(test_method="kfold", test_folds=3, seed=2))
+    buf = io.StringIO()
+    s.to_csv(buf, sep="\t", index=False, na_rep="n/a", lineterminator="\n")
+    assert split_tsv_bytes(s) == buf.getvalue().encode()
+    as_text = s.astype({c: "string" for c in ("cohort", "subject", "session", "image")})
+    as_text.loc[0, "image"] = pd.NA
+    buf = io.StringIO()
+    as_text.to_csv(buf, sep="\t", index=False, na_rep="n/a", lineterminator="\n")
+    assert split_tsv_bytes(as_text) == buf.getvalue().encode()
+    as_text.loc[1, "subject"] = "a\tb"
+    with pytest.raises(ValueError, match="tab or a line break"):
+        split_tsv_bytes(as_text)
+
+
 def test_read_split_file_errors(tmp_path):
     p = tmp_path / "s.tsv"
     p.write_text("cohort\tsubject\n")

@@ -107,13 +107,22 @@ def test_sample_order_does_not_change_the_groups_split():
 
 def test_reference_split_is_stable_across_platforms():
     # A regression guard: PCG64 streams are platform-independent, so this must never change.
-    groups = np.arange(12)
-    y = np.array([0, 1] * 6)
+    sizes = [1, 2, 3, 1, 2, 3, 1, 2, 3, 4, 1, 1]
+    groups = np.repeat(np.arange(12), sizes)
+    y = np.repeat(np.array([0, 1] * 6), sizes)
     folds = GroupKFold(3, random_state=2024).folds(y, groups)
-    assert folds.tolist() == REFERENCE_FOLDS
+    assert folds.tolist() == [0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0] + [1, 1, 1] + [2] * 9
+    ((_, test),) = GroupHoldout(0.25, random_state=7).split(None, y, groups)
+    assert test.tolist() == [0, 9, 10, 11, 23]
 
 
-REFERENCE_FOLDS = [2, 1, 1, 0, 0, 1, 2, 2, 1, 0, 0, 2]
+def test_kfold_spreads_group_sizes():
+    # groups of 1 to 8 samples in one stratum: the snake deal evens the samples per fold
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(1, 9, 300)
+    groups = np.repeat(np.arange(300), sizes)
+    counts = [len(t) for _, t in GroupKFold(5, random_state=1).split(groups=groups)]
+    assert max(counts) - min(counts) <= 0.03 * np.mean(counts)
 
 
 def test_repr_and_registry():

@@ -225,6 +225,7 @@ def _check_columns(table: pd.DataFrame, plan: SplitPlan) -> None:
 def _outer_splits(
     plan: SplitPlan,
     strata: np.ndarray,
+    sizes: np.ndarray,
     logo_keys: np.ndarray | None,
     repeat: int,
 ) -> list[np.ndarray]:
@@ -232,19 +233,14 @@ def _outer_splits(
     n = len(strata)
     seed = repeat_seed(plan.seed, repeat, 0)
     stratify = bool(plan.stratify)
-    ids = np.arange(n)
     if plan.test_method == "holdout":
         splitter: Any = GroupHoldout(plan.test_size or 0.2, stratify=stratify, random_state=seed)
     elif plan.test_method == "kfold":
         splitter = GroupKFold(plan.test_folds or 5, stratify=stratify, random_state=seed)
     elif plan.test_method == "leave-group-out":
-        splitter = LeaveOneGroupOut()
-        masks = []
-        for _, test in splitter.split(None, None, logo_keys):
-            m = np.zeros(n, dtype=bool)
-            m[test] = True
-            masks.append(m)
-        return masks
+        _, codes = np.unique(logo_keys, return_inverse=True)
+        held_out = list(LeaveOneGroupOut().test_masks(np.zeros(codes.max() + 1), sizes))
+        return [mask[codes] for mask in held_out]
     elif plan.test_method == "external":
         return [np.zeros(n, dtype=bool)]
     else:
@@ -252,16 +248,17 @@ def _outer_splits(
             f"Unknown splits.test.method '{plan.test_method}'. Expected holdout, kfold, "
             "leave-group-out or external."
         )
-    masks = []
-    for _, test in splitter.split(None, strata, ids):
-        m = np.zeros(n, dtype=bool)
-        m[test] = True
-        masks.append(m)
-    return masks
+    return list(splitter.test_masks(strata, sizes))
 
 
 def _inner_splits(
-    plan: SplitPlan, strata: np.ndarray, test: np.ndarray, n_outer: int, repeat: int, outer: int
+    plan: SplitPlan,
+    strata: np.ndarray,
+    sizes: np.ndarray,
+    test: np.ndarray,
+    n_outer: int,
+    repeat: int,
+    outer: int,
 ) -> list[np.ndarray]:
     """Validation masks over development groups for one outer split (empty: no validation)."""
     n = len(strata)
@@ -283,7 +280,7 @@ def _inner_splits(
         )
         splitter = GroupHoldout(size, stratify=stratify, random_state=seed)
     masks = []
-    for _, val in splitter.split(None, sub, np.arange(len(train_ids))):
+    for val in splitter.test_masks(sub, sizes[train_ids]):
         m = np.zeros(n, dtype=bool)
         m[train_ids[val]] = True
         masks.append(m)
@@ -316,6 +313,7 @@ def split_table(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
     group_code, first_pos = first_rows(d, keys)
     first = d.iloc[first_pos]
     strata = _strata(first, plan.stratify, plan.n_bins)
+    sizes = np.bincount(group_code, minlength=len(first_pos))
     logo = None
     if plan.test_method == "leave-group-out":
         logo = group_keys(first, plan.test_group).to_numpy(dtype=str)
@@ -338,9 +336,9 @@ def split_table(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
 
     blocks: list[tuple[int, int, np.ndarray]] = []
     for r in range(plan.repeats):
-        outers = _outer_splits(plan, strata, logo, r)
+        outers = _outer_splits(plan, strata, sizes, logo, r)
         for o, test in enumerate(outers):
-            inners = _inner_splits(plan, strata, test, len(outers), r, o)
+            inners = _inner_splits(plan, strata, sizes, test, len(outers), r, o)
             for i, val in enumerate(inners):
                 fold = i if len(outers) == 1 else o
                 g_part = np.where(test, TEST, np.where(val, VALIDATION, TRAIN)).astype(np.int16)

@@ -70,30 +70,66 @@ def encode_groups(groups: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray, n
     return inverse.reshape(-1), strata.reshape(-1), group_ids
 
 
-def _ordered_groups(strata: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Group codes ordered by stratum, randomly within each stratum."""
+def size_bins(sizes: np.ndarray) -> np.ndarray:
+    """Coarse size classes (a factor sqrt(2) wide): groups of similar size stay shuffled."""
+    return np.floor(2 * np.log2(np.maximum(np.asarray(sizes, dtype=float), 1))).astype(np.int64)
+
+
+def _ordered_groups(
+    strata: np.ndarray, rng: np.random.Generator, sizes: np.ndarray | None = None
+) -> np.ndarray:
+    """Group codes ordered by stratum, then by decreasing size class, randomly within."""
     key = rng.permutation(len(strata))
-    return np.lexsort((key, strata))
+    if sizes is None:
+        return np.lexsort((key, strata))
+    return np.lexsort((key, -size_bins(sizes), strata))
 
 
-def allocate_kfold(strata: np.ndarray, n_splits: int, rng: np.random.Generator) -> np.ndarray:
-    """Fold (0..n_splits-1) of each group: round-robin over groups ordered by stratum."""
-    order = _ordered_groups(strata, rng)
-    fold = np.empty(len(strata), dtype=np.int64)
-    offset = int(rng.integers(n_splits))
-    fold[order] = (np.arange(len(strata)) + offset) % n_splits
+def allocate_kfold(
+    strata: np.ndarray,
+    n_splits: int,
+    rng: np.random.Generator,
+    sizes: np.ndarray | None = None,
+) -> np.ndarray:
+    """Fold (0..n_splits-1) of each group.
+
+    Groups are ordered by (stratum, decreasing size class, random) and dealt in a snake
+    (0..k-1, k-1..0, ...) inside each stratum, so large and small groups spread evenly. Each
+    stratum's last, incomplete round goes to the folds next in a global cursor, so every
+    stratum is split within one group of even, and so is the whole set of groups.
+    """
+    n, k = len(strata), int(n_splits)
+    order = _ordered_groups(strata, rng, sizes)
+    s_sorted = strata[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(s_sorted)) + 1]
+    lengths = np.diff(np.r_[starts, n])
+    r = np.arange(n) - np.repeat(starts, lengths)
+    q, t = r // k, r % k
+    rem = lengths % k
+    cursor = (int(rng.integers(k)) + np.r_[0, np.cumsum(rem)[:-1]]) % k
+    full = q < np.repeat(lengths // k, lengths)
+    even = q % 2 == 0
+    within = np.where(
+        full, np.where(even, t, k - 1 - t), np.where(even, t, np.repeat(rem, lengths) - 1 - t)
+    )
+    fold = np.empty(n, dtype=np.int64)
+    fold[order] = (np.repeat(cursor, lengths) + within) % k
     return fold
 
 
 def allocate_holdout(
-    strata: np.ndarray, test_size: float | int, rng: np.random.Generator
+    strata: np.ndarray,
+    test_size: float | int,
+    rng: np.random.Generator,
+    sizes: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Boolean mask of test groups: systematic sample at step G/n_test with a random phase."""
+    """Boolean mask of test groups: a systematic sample at step G/n_test with a random phase
+    over groups ordered by (stratum, decreasing size class, random)."""
     n = len(strata)
     # Half up (not banker's rounding), so that 0.25 x 22 groups gives 6 on every platform.
     n_test = int(test_size) if float(test_size) >= 1 else int(np.floor(n * float(test_size) + 0.5))
     n_test = min(max(n_test, 1), n - 1)
-    order = _ordered_groups(strata, rng)
+    order = _ordered_groups(strata, rng, sizes)
     step = n / n_test
     phase = rng.random() * step
     pos = np.floor(phase + step * np.arange(n_test)).astype(np.int64)
@@ -116,15 +152,18 @@ class _BaseSplitter:
         self, X: Any = None, y: Any = None, groups: Any = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(train, test)`` sample indices, sorted, one pair per split."""
-        g, strata, ids = encode_groups(groups, y if self._stratified() else None)
-        for test_groups in self._test_groups(strata, ids):
+        g, strata, _ = encode_groups(groups, y if self._stratified() else None)
+        sizes = np.bincount(g, minlength=len(strata))
+        for test_groups in self.test_masks(strata, sizes):
             mask = test_groups[g]
             yield np.flatnonzero(~mask), np.flatnonzero(mask)
 
     def _stratified(self) -> bool:
         return bool(getattr(self, "stratify", False))
 
-    def _test_groups(self, strata: np.ndarray, ids: np.ndarray) -> Iterator[np.ndarray]:
+    def test_masks(self, strata: np.ndarray, sizes: np.ndarray) -> Iterator[np.ndarray]:
+        """Boolean test masks over groups, one per split, from each group's stratum code and
+        size (samples per group). ``split`` is this, broadcast to samples."""
         raise NotImplementedError
 
 
@@ -162,10 +201,10 @@ class GroupHoldout(_BaseSplitter):
     def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
         return 1
 
-    def _test_groups(self, strata: np.ndarray, ids: np.ndarray) -> Iterator[np.ndarray]:
-        if len(ids) < 2:
-            raise UserError(f"A holdout split needs at least 2 groups; the data has {len(ids)}.")
-        yield allocate_holdout(strata, self.test_size, _rng(self.random_state))
+    def test_masks(self, strata: np.ndarray, sizes: np.ndarray) -> Iterator[np.ndarray]:
+        if len(strata) < 2:
+            raise UserError(f"A holdout split needs at least 2 groups; the data has {len(strata)}.")
+        yield allocate_holdout(strata, self.test_size, _rng(self.random_state), sizes)
 
 
 @SPLITTERS.register("kfold")
@@ -199,19 +238,20 @@ class GroupKFold(_BaseSplitter):
 
     def folds(self, y: Any = None, groups: Any = None) -> np.ndarray:
         """Fold of each sample (0..n_splits-1), in one vectorised pass."""
-        g, strata, ids = encode_groups(groups, y if self.stratify else None)
-        return self._group_folds(strata, ids)[g]
+        g, strata, _ = encode_groups(groups, y if self.stratify else None)
+        return self.group_folds(strata, np.bincount(g, minlength=len(strata)))[g]
 
-    def _group_folds(self, strata: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        if len(ids) < self.n_splits:
+    def group_folds(self, strata: np.ndarray, sizes: np.ndarray | None = None) -> np.ndarray:
+        """Fold of each group from its stratum code and size."""
+        if len(strata) < self.n_splits:
             raise UserError(
-                f"Cannot make {self.n_splits} folds from {len(ids)} group(s): each fold needs "
-                "at least one group. Lower the number of folds."
+                f"Cannot make {self.n_splits} folds from {len(strata)} group(s): each fold "
+                "needs at least one group. Lower the number of folds."
             )
-        return allocate_kfold(strata, self.n_splits, _rng(self.random_state))
+        return allocate_kfold(strata, self.n_splits, _rng(self.random_state), sizes)
 
-    def _test_groups(self, strata: np.ndarray, ids: np.ndarray) -> Iterator[np.ndarray]:
-        fold = self._group_folds(strata, ids)
+    def test_masks(self, strata: np.ndarray, sizes: np.ndarray) -> Iterator[np.ndarray]:
+        fold = self.group_folds(strata, sizes)
         for k in range(self.n_splits):
             yield fold == k
 
@@ -231,14 +271,13 @@ class LeaveOneGroupOut(_BaseSplitter):
             raise ValueError("The 'groups' parameter should not be None.")
         return len(encode_groups(groups)[2])
 
-    def _test_groups(self, strata: np.ndarray, ids: np.ndarray) -> Iterator[np.ndarray]:
-        if len(ids) < 2:
+    def test_masks(self, strata: np.ndarray, sizes: np.ndarray) -> Iterator[np.ndarray]:
+        if len(strata) < 2:
             raise UserError(
-                f"Leave-one-group-out needs at least 2 groups; the data has {len(ids)} "
-                f"({', '.join(map(str, ids))})."
+                f"Leave-one-group-out needs at least 2 groups; the data has {len(strata)}."
             )
-        for k in range(len(ids)):
-            mask = np.zeros(len(ids), dtype=bool)
+        for k in range(len(strata)):
+            mask = np.zeros(len(strata), dtype=bool)
             mask[k] = True
             yield mask
 

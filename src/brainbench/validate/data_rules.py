@@ -967,19 +967,38 @@ class TestSetTooSmall(DataRule):
                         path="protocol.comparison.margin",
                     )
 
-    def _units(self, ctx: DataContext, rows: pd.DataFrame) -> pd.DataFrame:
+    @staticmethod
+    def _keys(ctx: DataContext) -> list[str]:
         unit = ctx.loaded.spec.protocol.unit_of_analysis
-        keys = {"subject": ["cohort", "subject"], "session": ["cohort", "subject", "session"]}
-        keys["image"] = ["cohort", "subject", "session", "image"]
-        return rows.drop_duplicates(keys[unit])
+        return {
+            "subject": ["cohort", "subject"],
+            "session": ["cohort", "subject", "session"],
+            "image": ["cohort", "subject", "session", "image"],
+        }[unit]
 
-    def _test_sets(self, ctx: DataContext) -> Iterator[tuple[str, pd.DataFrame, list[int], list]]:
+    def _units(self, ctx: DataContext, rows: pd.DataFrame) -> pd.DataFrame:
+        keys = self._keys(ctx)
+        return rows.sort_values([*keys, "session_index"], kind="stable").drop_duplicates(keys)
+
+    def _test_sets(self, ctx: DataContext) -> list[tuple[str, pd.DataFrame, list[int], list]]:
+        """(name, units, units per class, clusters) of each test set; cached on the context
+        (D306 and D307 share it)."""
+        cached = ctx.__dict__.get("_brainbench_test_sets")
+        if cached is not None:
+            return cached
+        out = list(self._compute_test_sets(ctx))
+        ctx.__dict__["_brainbench_test_sets"] = out
+        return out
+
+    def _compute_test_sets(
+        self, ctx: DataContext
+    ) -> Iterator[tuple[str, pd.DataFrame, list[int], list]]:
         spec = ctx.loaded.spec
         table = ctx.cohort
         target = spec.task.target
         classes = [str(c) for c in spec.task.classes or []]
         clusters = list(spec.protocol.confidence.clusters)
-        ids = ["cohort", "subject", "session", "image"]
+        keys = self._keys(ctx)
 
         def per_class(units: pd.DataFrame) -> list[int]:
             if spec.task.type != "classification" or target not in units.columns:
@@ -989,13 +1008,13 @@ class TestSetTooSmall(DataRule):
 
         splits = ctx.splits
         if splits is not None and len(splits):
-            key = table.astype({c: "string" for c in ids})
+            first = self._units(ctx, table).astype({c: "string" for c in keys})
             s = splits[splits["repeat"] == splits["repeat"].min()]
-            s = s.astype({c: "string" for c in ids})
-            for part in sorted(set(s["partition"].astype(str)) - {"train", "validation"}):
-                rows = s[s["partition"] == part][ids].drop_duplicates()
-                merged = rows.merge(key, on=ids, how="left")
-                units = self._units(ctx, merged)
+            s = s[~s["partition"].isin(["train", "validation"])][[*keys, "partition"]]
+            s = s.drop_duplicates().astype({c: "string" for c in [*keys, "partition"]})
+            for part in sorted(set(s["partition"].astype(str))):
+                rows = s[s["partition"] == part][keys].drop_duplicates()
+                units = rows.merge(first, on=keys, how="left")
                 name = "test set" if part == "test" else f"external-test cohort '{part}'"
                 yield name, units, per_class(units), clusters
             return
