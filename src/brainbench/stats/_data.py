@@ -54,6 +54,15 @@ def unit_id_columns(uf: pd.DataFrame, unit: str) -> list[str]:
     return [lvl for lvl in LEVELS[: depth + 1] if lvl in uf.columns]
 
 
+def _join(frame: pd.DataFrame, cols: list[str]) -> pd.Series:
+    """Vectorised ``"|".join`` of string columns (missing ids become empty strings)."""
+    out = None
+    for c in cols:
+        part = frame[c].astype(object).where(frame[c].notna(), "").astype(str)
+        out = part if out is None else out + "|" + part
+    return out
+
+
 def unit_ids(uf: pd.DataFrame, unit: str) -> np.ndarray:
     """A string id per row identifying the unit of analysis across runs.
 
@@ -61,24 +70,20 @@ def unit_ids(uf: pd.DataFrame, unit: str) -> np.ndarray:
     images without an ``image`` id are numbered in row order within their subject and run.
     """
     cols = unit_id_columns(uf, unit)
+    run = _join(uf, list(RUN_COLUMNS))
+    pos = uf.groupby(list(RUN_COLUMNS), sort=False).cumcount().astype(str)
     if not cols:
-        run = uf[list(RUN_COLUMNS)].astype(str).agg("/".join, axis=1)
-        pos = uf.groupby(list(RUN_COLUMNS), sort=False).cumcount().astype(str)
         return ("row:" + run + ":" + pos).to_numpy()
-    parts = uf[cols].astype(object).where(uf[cols].notna(), None)
-    ids = parts.astype(str).agg("|".join, axis=1)
+    ids = _join(uf, cols)
     if unit not in uf.columns:
         # Images without ids: the k-th row of a subject (in a run) is its k-th image.
-        pos = uf.assign(_id=ids).groupby([*RUN_COLUMNS, "_id"], sort=False).cumcount()
-        ids = ids + "|#" + pos.astype(str)
-    ids = ids.to_numpy()
-    # An all-missing id (no hierarchy ids at all on the row) is its own unit.
-    none_row = parts.isna().all(axis=1).to_numpy()
+        k = uf.assign(_id=ids).groupby([*RUN_COLUMNS, "_id"], sort=False).cumcount()
+        ids = ids + "|#" + k.astype(str)
+    # A row with no hierarchy id at all is its own unit.
+    none_row = uf[cols].isna().all(axis=1)
     if none_row.any():
-        pos = uf.groupby(list(RUN_COLUMNS), sort=False).cumcount().astype(str).to_numpy()
-        run = uf[list(RUN_COLUMNS)].astype(str).agg("/".join, axis=1).to_numpy()
-        ids = np.where(none_row, "row:" + run + ":" + pos, ids)
-    return ids
+        ids = ids.where(~none_row, "row:" + run + ":" + pos)
+    return ids.to_numpy()
 
 
 def run_columns(uf: pd.DataFrame, units: np.ndarray) -> list[str]:
@@ -129,7 +134,7 @@ def model_data(rows: pd.DataFrame, model: str, task: Task, unit: str) -> ModelDa
     uf = unit_frame(rows, task, unit)
     uf["unit_id"] = unit_ids(uf, unit)
     run_cols = run_columns(uf, uf["unit_id"].to_numpy())
-    uf["run"] = uf[run_cols].astype(str).agg("/".join, axis=1)
+    uf["run"] = _join(uf, run_cols).str.replace("|", "/", regex=False)
     dup = uf.duplicated(["run", "unit_id"])
     if dup.any():
         first = uf.loc[dup].iloc[0]

@@ -209,6 +209,7 @@ class ClusterDesign:
         one).
         """
         X_atoms = np.asarray(X_atoms, dtype=float)
+        t = None
         if engine == "auto":
             engine = "index"
             if not self.flat and self.n_atoms >= 64:
@@ -217,7 +218,7 @@ class ClusterDesign:
                     engine = "types"
         out = np.empty((n_resamples, X_atoms.shape[1]))
         if engine == "types":
-            X_t, g_t, m_t = self.types(X_atoms)
+            X_t, g_t, m_t = t if t is not None else self.types(X_atoms)
             chunk = chunk or max(1, BLOCK_ELEMENTS // max(len(m_t), 1))
             done = 0
             while done < n_resamples:
@@ -246,11 +247,15 @@ class ClusterDesign:
         for j in range(int(rank.max()) + 1):
             t = np.flatnonzero(rank == j)
             g = g_t[t]
-            p = m_t[t] / mass[g]
-            draw = rng.binomial(remaining[:, g], np.minimum(p, 1.0)[None, :])
-            counts[:, t] = draw
-            remaining[:, g] -= draw
-            mass[g] -= m_t[t]
+            last = m_t[t] >= mass[g]  # the last type of its group takes what remains
+            if last.any():
+                counts[:, t[last]] = remaining[:, g[last]]
+            t, g = t[~last], g[~last]
+            if len(t):
+                draw = rng.binomial(remaining[:, g], (m_t[t] / mass[g])[None, :])
+                counts[:, t] = draw
+                remaining[:, g] -= draw
+                mass[g] -= m_t[t]
         return counts
 
     # ------------------------------------------------------------------ jackknife

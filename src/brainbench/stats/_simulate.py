@@ -49,6 +49,50 @@ def true_balanced_accuracy(
     return 0.5 * (logit_normal_mean(mu_neg, sigma) + logit_normal_mean(mu_pos, sigma))
 
 
+def simulate_arrays(
+    rng: np.random.Generator,
+    *,
+    n_sites: int,
+    subjects_per_site: int | Sequence[int],
+    sessions_per_subject: int = 1,
+    images_per_session: int = 1,
+    prevalence: float = 0.5,
+    mu: dict[str, tuple[float, float]],
+    sd_site: float = 0.5,
+    sd_subject: float = 0.8,
+    sd_session: float = 0.0,
+    model_sd_site: float = 0.0,
+    model_sd_subject: float = 0.0,
+) -> dict[str, np.ndarray]:
+    """The arrays behind :func:`simulate_predictions` (integer ids, one score per model)."""
+    sizes = (
+        np.full(n_sites, subjects_per_site)
+        if np.isscalar(subjects_per_site)
+        else np.asarray(subjects_per_site)
+    )
+    site_of_subj = np.repeat(np.arange(n_sites), sizes)
+    n_subj = len(site_of_subj)
+    y_subj = (rng.random(n_subj) < prevalence).astype(int)
+    u = rng.normal(0, sd_site, n_sites)
+    v = rng.normal(0, sd_subject, n_subj)
+    n_ses = n_subj * sessions_per_subject
+    subj_of_ses = np.repeat(np.arange(n_subj), sessions_per_subject)
+    w = rng.normal(0, sd_session, n_ses)
+    subj = np.repeat(subj_of_ses, images_per_session)
+    ses = np.repeat(np.arange(n_ses), images_per_session)
+    site = site_of_subj[subj]
+    y = y_subj[subj]
+    shared = u[site] + v[subj] + w[ses]
+    out = {"site": site, "subject": subj, "session": ses, "y": y}
+    for name, (mu_neg, mu_pos) in mu.items():
+        a_site = rng.normal(0, model_sd_site, n_sites)
+        a_subj = rng.normal(0, model_sd_subject, n_subj)
+        margin = np.where(y == 1, mu_pos, mu_neg) + shared + a_site[site] + a_subj[subj]
+        margin = margin + rng.logistic(0, 1, len(y))
+        out[f"score_{name}"] = expit(np.where(y == 1, margin, -margin))
+    return out
+
+
 def simulate_predictions(
     *,
     n_sites: int = 10,
@@ -85,33 +129,25 @@ def simulate_predictions(
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     mu = mu or {"A": (1.0, 1.0)}
-    sizes = (
-        np.full(n_sites, subjects_per_site)
-        if np.isscalar(subjects_per_site)
-        else np.asarray(subjects_per_site)
+    arr = simulate_arrays(
+        rng,
+        n_sites=n_sites,
+        subjects_per_site=subjects_per_site,
+        sessions_per_subject=sessions_per_subject,
+        images_per_session=images_per_session,
+        prevalence=prevalence,
+        mu=mu,
+        sd_site=sd_site,
+        sd_subject=sd_subject,
+        sd_session=sd_session,
+        model_sd_site=model_sd_site,
+        model_sd_subject=model_sd_subject,
     )
-    site_of_subj = np.repeat(np.arange(n_sites), sizes)
-    n_subj = len(site_of_subj)
-    y_subj = (rng.random(n_subj) < prevalence).astype(int)
-    u = rng.normal(0, sd_site, n_sites)
-    v = rng.normal(0, sd_subject, n_subj)
-    n_ses = n_subj * sessions_per_subject
-    subj_of_ses = np.repeat(np.arange(n_subj), sessions_per_subject)
-    w = rng.normal(0, sd_session, n_ses)
-    subj_of_img = np.repeat(subj_of_ses, images_per_session)
-    ses_of_img = np.repeat(np.arange(n_ses), images_per_session)
-    n_img = len(subj_of_img)
-    site_of_img = site_of_subj[subj_of_img]
-    y = y_subj[subj_of_img]
-    shared = u[site_of_img] + v[subj_of_img] + w[ses_of_img]
+    n_img = len(arr["y"])
+    labels = np.array(classes)
     frames = []
-    for name, (mu_neg, mu_pos) in mu.items():
-        a_site = rng.normal(0, model_sd_site, n_sites)
-        a_subj = rng.normal(0, model_sd_subject, n_subj)
-        e = rng.logistic(0, 1, n_img)
-        margin = np.where(y == 1, mu_pos, mu_neg) + shared + a_site[site_of_img]
-        margin = margin + a_subj[subj_of_img] + e
-        score = expit(np.where(y == 1, margin, -margin))
+    for name in mu:
+        score = arr[f"score_{name}"]
         frames.append(
             pd.DataFrame(
                 {
@@ -120,12 +156,12 @@ def simulate_predictions(
                     "fold": 0,
                     "seed": 0,
                     "partition": "test",
-                    "site": [f"site{s:02d}" for s in site_of_img],
-                    "subject": [f"sub{j:05d}" for j in subj_of_img],
-                    "session": [f"ses{k % sessions_per_subject}" for k in ses_of_img],
+                    "site": [f"site{s:02d}" for s in arr["site"]],
+                    "subject": [f"sub{j:05d}" for j in arr["subject"]],
+                    "session": [f"ses{k % sessions_per_subject}" for k in arr["session"]],
                     "image": np.arange(n_img).astype(str),
-                    "y_true": np.array(classes)[y],
-                    "y_pred": np.array(classes)[(score >= 0.5).astype(int)],
+                    "y_true": labels[arr["y"]],
+                    "y_pred": labels[(score >= 0.5).astype(int)],
                     "score": score,
                 }
             )
