@@ -371,7 +371,9 @@ def cohort(ctx: ReportContext, sec: Section) -> Section:
     elif "partition" in df.columns:
         part = df[["subject", "partition"]].astype(str).drop_duplicates("subject")
     if part is not None:
-        merged = subj.merge(part, on="subject", how="left")
+        merged = subj.drop(columns=["partition"], errors="ignore").merge(
+            part, on="subject", how="left"
+        )
         merged["partition"] = merged["partition"].fillna("not in splits")
         counts = pd.crosstab(merged["partition"], merged[label]).reindex(
             columns=classes or None, fill_value=0
@@ -480,6 +482,14 @@ def audit(ctx: ReportContext, sec: Section) -> Section:
     return sec
 
 
+def _seeds_text(seeds: Any) -> str:
+    if isinstance(seeds, dict):
+        return "; ".join(f"{k}: {v}" for k, v in seeds.items() if not isinstance(v, (dict, list)))
+    if isinstance(seeds, (list, tuple)):
+        return ", ".join(map(str, seeds)) or "n/a"
+    return "n/a" if seeds is None else str(seeds)
+
+
 def _where(f: dict[str, Any]) -> str:
     loc = f.get("file") or ""
     if f.get("line"):
@@ -517,10 +527,13 @@ def provenance(ctx: ReportContext, sec: Section) -> Section:
         )
     )
     rows = [
-        ["Seeds", ", ".join(map(str, prov.get("seeds") or [])) or "n/a"],
+        ["Seeds", _seeds_text(prov.get("seeds"))],
         ["Deterministic algorithms", str(prov.get("deterministic", "n/a"))],
         ["Host", str(prov.get("host", "n/a"))],
-        ["Device", ", ".join(f"{k}: {v}" for k, v in (prov.get("device") or {}).items())],
+        [
+            "Device",
+            ", ".join(f"{k}: {v}" for k, v in (prov.get("device") or {}).items() if v is not None),
+        ],
         ["Run directories", ", ".join(s.name for s in run.sources)],
     ]
     sec.tables.append(Table("environment", "Environment", ["Field", "Value"], rows))

@@ -1,0 +1,123 @@
+"""Bad input: stated in the report where it applies, a clear error where nothing can be written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from brainbench.errors import UserError
+from brainbench.report import write_report
+from tests.report.fixture import make_run_dir
+
+FAST = 50  # resamples: these tests check statements, not intervals
+
+
+def _sections(out: Path) -> dict[str, dict]:
+    doc = json.loads((out / "evidence.json").read_text())
+    return {s["id"]: s for s in doc["sections"]}
+
+
+def test_empty_predictions_is_a_clear_error(tmp_path: Path) -> None:
+    run = make_run_dir(tmp_path / "run")
+    df = pd.read_parquet(run / "predictions.parquet")
+    df.iloc[:0].to_parquet(run / "predictions.parquet")
+    with pytest.raises(UserError, match="is empty: no model made a prediction"):
+        write_report([run], tmp_path / "out", resamples=FAST)
+    assert not (tmp_path / "out" / "evidence.html").exists()
+
+
+def test_no_predictions_and_only_validation_rows(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UserError, match="has no predictions table"):
+        write_report([empty], tmp_path / "out")
+    with pytest.raises(UserError, match="does not exist"):
+        write_report([tmp_path / "nowhere"], tmp_path / "out")
+    run = make_run_dir(tmp_path / "run")
+    df = pd.read_parquet(run / "predictions.parquet")
+    df[df["partition"] == "validation"].to_parquet(run / "predictions.parquet")
+    with pytest.raises(UserError, match="only validation rows"):
+        write_report([run], tmp_path / "out")
+
+
+def test_same_model_in_two_run_dirs_is_refused(tmp_path: Path) -> None:
+    a = make_run_dir(tmp_path / "a")
+    b = make_run_dir(tmp_path / "b")
+    with pytest.raises(UserError, match="has predictions in both"):
+        write_report([a, b], tmp_path / "out")
+
+
+def test_protocol_deviations_are_stated(tmp_path: Path) -> None:
+    """Fewer seeds than declared, a model missing a fold, a failed unit, a spec hash mismatch."""
+    run = make_run_dir(
+        tmp_path / "run",
+        seeds=2,
+        drop={"model": "cnn3d-small", "fold": 2},
+        failed_unit=("voxel-linear", 1, 0),
+        spec_sha256="f" * 64,
+    )
+    out = tmp_path / "out"
+    write_report([run], out, resamples=FAST)
+    secs = _sections(out)
+    devs = secs["protocol"]["data"]["deviations"]
+    kinds = {d["kind"] for d in devs}
+    assert {"seeds", "folds", "failed-unit", "spec-hash", "resamples"} <= kinds
+    msgs = " ".join(d["message"] for d in devs)
+    assert "Model 'cnn3d-small' lacks predictions for repeat 0 fold 2" in msgs
+    assert "has 1 seed(s) in some split" in msgs  # voxel-linear fold 1 lost seed 0
+    assert "protocol declares 3" in msgs
+    assert "CUDA out of memory" in msgs and "fffffffffffff"[:12] in msgs
+    assert all(d["severity"] == "error" for d in devs if d["kind"] != "resamples")
+    cannot = " ".join(secs["conclusions"]["data"]["cannot"])
+    assert "serious deviation(s) from the pre-registered protocol" in cannot
+    md = (out / "evidence.md").read_text()
+    assert "The spec hash does not match" in md
+    # Comparisons stay paired: runs lacking for some model are left out, and it is said.
+    comp = secs["comparisons"]
+    assert comp["data"]["results"], comp["text"]
+    assert any("left out" in t for t in comp["tables"][0]["notes"])
+
+
+def test_predictions_only_with_a_metric_undefined_in_a_subgroup(tmp_path: Path) -> None:
+    """Self-reported predictions (no spec, cohort, audit or provenance) where one site has a
+    single class: the sections that need the missing files say so; the undefined per-site
+    metric is stated, not crashed on."""
+    run = make_run_dir(tmp_path / "run")
+    df = pd.read_parquet(run / "predictions.parquet")
+    df = df[df["model"] != "demographics-logreg"]
+    s2 = (df["site"] == "S2") & (df["partition"] == "test")
+    df.loc[s2, "y_true"] = "AD"
+    df = df.drop(columns=["y_pred", "score_CN", "score_AD"])
+    preds = tmp_path / "preds.tsv"
+    df.to_csv(preds, sep="\t", index=False)
+    out = tmp_path / "out"
+    # Labels CN/AD without a spec: the positive class cannot be guessed -> a clear error.
+    with pytest.raises(UserError, match="Which class is positive"):
+        write_report([preds], out, resamples=FAST)
+    df["y_true"] = (df["y_true"] == "AD").astype(int)
+    df.to_csv(preds, sep="\t", index=False)
+    write_report([preds], out, resamples=FAST)
+    secs = _sections(out)
+    assert secs["identity"]["status"] == "partial"
+    assert secs["audit"]["status"] == "unavailable"
+    assert any("validation.json" in m for m in secs["audit"]["missing"])
+    assert secs["provenance"]["status"] == "unavailable"
+    assert secs["confound"]["status"] == "unavailable"
+    assert secs["cohort"]["status"] == "partial"
+    kinds = {d["kind"] for d in secs["protocol"]["data"]["deviations"]}
+    assert "no-spec" in kinds
+    gen = secs["generalisation"]
+    site = {
+        (r["group"]["site"], r["model"]): r
+        for r in gen["data"]["levels"]["site"]["results"]
+        if r["partition"] == "test"
+    }
+    assert site[("S2", "cnn3d-small")]["estimate"] is None
+    assert any("undefined for cnn3d-small on site S2" in t for t in gen["text"])
+    cannot = " ".join(secs["conclusions"]["data"]["cannot"])
+    assert "self-reported" in cannot and "no spec" in cannot.lower()
+    html = (out / "evidence.html").read_text()
+    assert 'data-status="unavailable"' in html and "Missing:" in html
