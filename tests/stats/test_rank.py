@@ -90,3 +90,16 @@ def test_bad_score_tables():
     )
     with pytest.raises(UserError, match="no score"):
         rank_models(missing)
+
+
+def test_bootstrap_ranks_on_predictions(hier):
+    from brainbench.stats import bootstrap_ranks
+
+    res = bootstrap_ranks(
+        hier, "balanced_accuracy", positive="AD", clusters=["site", "subject"], resamples=300
+    )
+    assert res["full_ranks"]["C"] == 1.0  # C is the best model by construction
+    assert res["p_best"]["C"] > 0.9
+    for dist in res["rank_distribution"].values():
+        assert sum(dist.values()) == pytest.approx(1.0)
+    assert 0 < res["kendall_tau_mean"] <= 1

@@ -15,8 +15,9 @@ Comparisons
     :data:`COMPARISONS`, :func:`adjust_p_values`, :func:`decide`, :class:`ComparisonResult`,
     :func:`delong_test`.
 Rankings
-    :func:`rank_models` (Friedman, Iman-Davenport, Nemenyi, Holm, Wilcoxon, rank stability),
-    :class:`RankResult`.
+    :func:`rank_models` (Friedman, Iman-Davenport, Nemenyi, Holm, Wilcoxon, rank stability
+    over tasks), :func:`bootstrap_ranks` (rank stability of the models of one predictions
+    table under the hierarchical bootstrap), :class:`RankResult`.
 Power
     :func:`ci_half_width`, :func:`minimal_detectable_difference`.
 Simulation
@@ -30,7 +31,7 @@ from brainbench.stats._evaluate import compute_metric, confidence_interval, eval
 from brainbench.stats._io import Task, infer_task, read_predictions
 from brainbench.stats._metrics import METRICS, metric_names
 from brainbench.stats._power import ci_half_width, minimal_detectable_difference
-from brainbench.stats._rank import rank_models
+from brainbench.stats._rank import bootstrap_ranks, rank_models
 from brainbench.stats._results import ComparisonResult, MetricResult, RankResult, TestResult
 from brainbench.stats._simulate import simulate_predictions
 
@@ -44,6 +45,7 @@ __all__ = [
     "Task",
     "TestResult",
     "adjust_p_values",
+    "bootstrap_ranks",
     "ci_half_width",
     "compare_models",
     "compute_metric",

@@ -18,7 +18,7 @@ from brainbench.errors import (
 from brainbench.stats._bootstrap import Block, Statistic, bca_interval, percentile_interval
 from brainbench.stats._data import ModelData, check_metric, design_for, iter_groups, model_data
 from brainbench.stats._delong import delong_ci
-from brainbench.stats._io import Task, infer_task
+from brainbench.stats._io import LEVELS, Task, infer_task
 from brainbench.stats._metrics import METRICS, get_metric
 from brainbench.stats._results import MetricResult
 
@@ -119,6 +119,22 @@ def confidence_interval(
         method = "bootstrap"
     level_clusters = list(clusters) if method == "hierarchical-bootstrap" else []
     level_clusters = [c for c in level_clusters if c not in group]
+    if method == "hierarchical-bootstrap" and not level_clusters:
+        method = "bootstrap"  # no cluster declared: each unit is its own cluster
+    if method in ("bootstrap", "delong"):
+        finer = [
+            lvl
+            for lvl in ("subject", "session")
+            if lvl in md.frame.columns and LEVELS.index(lvl) < LEVELS.index(md.unit)
+        ]
+        if finer and md.frame.groupby(finer[0]).size().max() > 1:
+            _warn(
+                notes,
+                BrainbenchWarning,
+                f"Several {md.unit}s per {finer[0]} are resampled "
+                f"as independent units: declare clusters (e.g. --clusters {finer[0]}) or "
+                f"use --unit {finer[0]} (rule S204).",
+            )
     design, names = design_for(md, level_clusters, stratify=stratify)
     stat = Statistic(design, run_blocks(md, m, design))
     estimate = stat.point()
@@ -173,20 +189,6 @@ def confidence_interval(
                 f"Model '{md.model}' has {n_runs} runs (seeds/repeats); a DeLong interval needs "
                 "one test set. Use the hierarchical bootstrap, or filter the table to one run."
             )
-        if level_clusters or any(c in md.frame.columns for c in ("site", "subject")):
-            inner = md.frame.groupby("unit_id").size()
-            if (
-                md.unit == "image"
-                and "subject" in md.frame.columns
-                and (md.frame.groupby("subject").size().max() > 1)
-            ):
-                _warn(
-                    notes,
-                    BrainbenchWarning,
-                    "DeLong assumes independent units, but subjects "
-                    "contribute several images: use --unit subject or a cluster bootstrap.",
-                )
-            del inner
         cols = md.columns()
         est, lo, hi, _ = delong_ci(cols.y == cols.positive, cols.score, level)
         return MetricResult(

@@ -239,3 +239,77 @@ def _wide(table: pd.DataFrame) -> pd.DataFrame:
             f"Model {mdl!r} has no score for task {t!r}: every model needs a score on every task."
         )
     return wide
+
+
+def bootstrap_ranks(
+    df: pd.DataFrame,
+    metric: str,
+    *,
+    task=None,
+    positive: str | None = None,
+    unit: str = "image",
+    clusters: tuple[str, ...] | list[str] = (),
+    resamples: int = 1000,
+    seed: int = 0,
+    partition: str | None = None,
+) -> dict:
+    """Rank stability of the models of one predictions table under the hierarchical bootstrap.
+
+    Every model is evaluated on the same resamples (shared cluster multiplicities, so models
+    must be paired); each resample ranks the models (1 = best, ties averaged). Returns the
+    rank distribution per model, the probability of ranking first, 95% rank intervals and
+    Kendall's tau between each resample's ranking and the full-data ranking (challengeR's
+    bootstrap rank stability; Wiesenfarth et al. 2021, doi:10.1038/s41598-021-82017-6).
+    """
+    from brainbench.stats._bootstrap import Statistic
+    from brainbench.stats._compare import pair_models
+    from brainbench.stats._data import check_metric, design_for, iter_groups, model_data
+    from brainbench.stats._evaluate import run_blocks
+    from brainbench.stats._io import check_predictions, infer_task
+    from brainbench.stats._metrics import get_metric
+
+    df = check_predictions(df)
+    m = get_metric(metric)
+    task = task or infer_task(df, positive=positive, metrics=[metric])
+    parts = list(iter_groups(df, None, [partition] if partition else None))
+    _, _, rows = parts[0]
+    models = [str(x) for x in pd.unique(rows["model"])]
+    if len(models) < 2:
+        raise UserError("Rank stability needs at least two models.")
+    data = [model_data(rows[rows["model"] == x], x, task, unit) for x in models]
+    for d in data:
+        check_metric(d, m)
+    data = [data[0]] + [pair_models(data[0], d, m).b for d in data[1:]]
+    design, _ = design_for(data[0], list(clusters), stratify=True)
+    stats = [Statistic(design, run_blocks(d, m, design)) for d in data]
+    sign = -1.0 if m.higher_is_better else 1.0
+    full = sps.rankdata([sign * s.point() for s in stats])
+    rng = np.random.default_rng(seed)
+    values = []
+    for W in design.iter_weights(resamples, rng):
+        values.append(np.column_stack([s.from_weights(W) for s in stats]))
+    vals = np.vstack(values)
+    ok = np.all(np.isfinite(vals), axis=1)
+    ranks = sps.rankdata(sign * vals[ok], axis=1)
+    taus = np.array([kendall_tau(full, r) for r in ranks])
+    taus = taus[np.isfinite(taus)]
+    return {
+        "metric": metric,
+        "resamples": resamples,
+        "n_degenerate": int((~ok).sum()),
+        "seed": seed,
+        "clusters": design.n_clusters,
+        "full_ranks": {x: float(r) for x, r in zip(models, full, strict=True)},
+        "rank_distribution": {
+            x: {str(r): float(np.mean(ranks[:, j] == r)) for r in np.unique(ranks[:, j])}
+            for j, x in enumerate(models)
+        },
+        "p_best": {
+            x: float(np.mean(ranks[:, j] == ranks.min(axis=1))) for j, x in enumerate(models)
+        },
+        "rank_ci": {
+            x: [float(np.quantile(ranks[:, j], 0.025)), float(np.quantile(ranks[:, j], 0.975))]
+            for j, x in enumerate(models)
+        },
+        "kendall_tau_mean": float(taus.mean()) if len(taus) else None,
+    }
