@@ -1,0 +1,77 @@
+"""Fixtures of the runner's tests: tiny synthetic cohorts, a test registry, one baseline run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+TINY_SPEC = HERE / "data" / "tiny.yaml"
+FAST_MODELS = ["demographics-logreg", "voxel-linear"]
+FAULTY_MODES = ("fit-error", "oom", "crash", "bad-output", "images")
+
+
+def make_cohorts(root: Path) -> Path:
+    """The demo's two cohorts at the tiny size (about 10 s)."""
+    from brainbench.runner._demo import cohort_configs, relabel_subjects
+    from brainbench.synth import generate_cohort
+
+    for name, cfg in cohort_configs("tiny", 1).items():
+        res = generate_cohort(root / name, cfg)
+        if name == "ext":
+            relabel_subjects(res.path, "X")
+    return root
+
+
+@pytest.fixture(scope="session")
+def cohorts(tmp_path_factory) -> Path:
+    """Folder holding ``dev/`` and ``ext/``; BRAINBENCH_DEMO_DATA points to it."""
+    root = make_cohorts(tmp_path_factory.mktemp("cohorts"))
+    old = os.environ.get("BRAINBENCH_DEMO_DATA")
+    os.environ["BRAINBENCH_DEMO_DATA"] = str(root)
+    yield root
+    if old is None:
+        os.environ.pop("BRAINBENCH_DEMO_DATA", None)
+    else:
+        os.environ["BRAINBENCH_DEMO_DATA"] = old
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory) -> Path:
+    """A registry with the real entries and the test entries (sneaky, faulty-<mode>)."""
+    root = tmp_path_factory.mktemp("registry")
+    models = root / "models"
+    models.mkdir()
+    for entry in (REPO / "registry" / "models").iterdir():
+        if (entry / "model.yaml").is_file():
+            (models / entry.name).symlink_to(entry)
+    template = (HERE / "registry" / "entry.yaml.in").read_text()
+    entries = {"sneaky": ("sneaky.py", "A malicious entry that looks for the test labels.")}
+    for mode in FAULTY_MODES:
+        entries[f"faulty-{mode}"] = ("faulty.py", f"An entry that fails on purpose ({mode}).")
+    for entry_id, (code, description) in entries.items():
+        folder = models / entry_id
+        folder.mkdir()
+        (folder / "model.yaml").write_text(
+            template.replace("{id}", entry_id).replace("{description}", description)
+        )
+        shutil.copy(HERE / "registry" / code, folder / "model.py")
+    return root
+
+
+@pytest.fixture(scope="session")
+def baseline_run(cohorts, registry, tmp_path_factory):
+    """One uninterrupted run of the fast models with 2 seeds (shared by several tests)."""
+    from brainbench.runner import run_benchmark
+
+    out = tmp_path_factory.mktemp("baseline") / "run"
+    result = run_benchmark(
+        TINY_SPEC, FAST_MODELS, out=out, seeds=2, device="cpu", max_epochs=1,
+        registry_root=registry,
+    )  # fmt: skip
+    assert result.ok, result.failed
+    return result

@@ -1,0 +1,135 @@
+"""Failing units: broken images and faulty models fail their unit, with a log; others go on."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainbench.runner import ImageError, ImageLoader, run_benchmark
+from brainbench.runner._execute import run_units
+from brainbench.runner._finalize import finalize_run
+from brainbench.runner._prepare import RunOptions, prepare_run
+
+from .conftest import TINY_SPEC
+
+
+def _images(root: Path) -> list[Path]:
+    return sorted(root.glob("dev/sub-*/ses-*/anat/*_T1w.nii.gz"))
+
+
+def _break(path: Path, how: str) -> None:
+    if how == "truncated":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "not-gzip":
+        path.write_bytes(b"this is not a NIfTI file")
+    elif how in ("nan", "shape"):
+        img = nib.load(str(path))
+        arr = np.asarray(img.dataobj, dtype=np.float32)
+        if how == "nan":
+            arr[2, 3, 4] = np.nan
+        else:
+            arr = arr[:-2]
+        nib.save(nib.Nifti1Image(arr, img.affine), str(path))
+    elif how == "missing":
+        path.unlink()
+
+
+@pytest.fixture
+def broken_cohorts(cohorts, tmp_path, monkeypatch) -> Path:
+    root = tmp_path / "cohorts"
+    shutil.copytree(cohorts, root)
+    monkeypatch.setenv("BRAINBENCH_DEMO_DATA", str(root))
+    return root
+
+
+@pytest.mark.parametrize(
+    ("how", "problem"),
+    [
+        ("truncated", "cannot be decoded"),
+        ("not-gzip", "cannot be decoded"),
+        ("nan", "NaN or infinite"),
+        ("shape", "has shape (1, 48, 59, 48)"),
+        ("missing", "file not found"),
+    ],
+)
+def test_loader_names_the_file_and_the_problem(cohorts, tmp_path, how, problem):
+    src = _images(cohorts)[0]
+    path = tmp_path / src.name
+    shutil.copy(src, path)
+    shape = (1, *nib.load(str(src)).shape)
+    assert ImageLoader(shape).load(path).shape == shape
+    _break(path, how)
+    with pytest.raises(ImageError) as info:
+        ImageLoader(shape).load(path)
+    assert str(path) in str(info.value)
+    assert problem in str(info.value)
+
+
+def test_broken_images_fail_their_units_only(broken_cohorts, registry, tmp_path):
+    images = _images(broken_cohorts)
+    out, plan, _ = prepare_run(
+        TINY_SPEC, tmp_path / "run",
+        RunOptions(models=["faulty-images", "demographics-logreg"], seeds=1, device="cpu",
+                   registry_root=str(registry)),
+    )  # fmt: skip
+    broken = {"truncated": images[0], "nan": images[3], "shape": images[5], "missing": images[7]}
+    for how, path in broken.items():
+        _break(path, how)
+    records = {r["id"]: r for r in run_units(out)}
+    prov = finalize_run(out)
+    status = {u["model"]: u["status"] for u in prov["units"]}
+    assert status == {"faulty-images": "failed", "demographics-logreg": "ok"}
+    failed = records["faulty-images__r0-f0-s0"]
+    assert failed["error_kind"] == "image"
+    assert any(str(p) in failed["error"] for p in broken.values()), failed["error"]
+    log = (out / failed["log"]).read_text()
+    named = [how for how, p in broken.items() if str(p) in log]
+    assert len(named) >= 2, log  # every broken image the model asked for is named
+    df = pd.read_parquet(out / "predictions.parquet")
+    assert set(df["model"]) == {"demographics-logreg"}
+
+
+def test_faulty_models_fail_with_logs_and_the_run_goes_on(cohorts, registry, tmp_path):
+    models = ["faulty-fit-error", "faulty-crash", "faulty-oom", "faulty-bad-output",
+              "demographics-logreg"]  # fmt: skip
+    result = run_benchmark(
+        TINY_SPEC, models, out=tmp_path / "run", seeds=1, device="cpu", registry_root=registry
+    )
+    assert not result.ok
+    units = {u["model"]: u for u in result.units}
+    assert units["demographics-logreg"]["status"] == "ok"  # after a crash, a fresh host
+    expected = {
+        "faulty-fit-error": ("model", "failed on purpose"),
+        "faulty-crash": ("crash", "died (signal 9)"),
+        "faulty-oom": ("cuda-oom", "out of memory"),
+        "faulty-bad-output": ("bad-output", "do not sum to 1"),
+    }
+    for model, (kind, text) in expected.items():
+        u = units[model]
+        assert u["status"] == "failed"
+        assert u["error_kind"] == kind, u
+        assert text in u["error"], u["error"]
+        log = (result.run_dir / u["log"]).read_text()
+        assert "status: failed" in log
+    fit_log = (result.run_dir / units["faulty-fit-error"]["log"]).read_text()
+    assert "Traceback" in fit_log and "faulty" in fit_log
+    assert "failed" in result.summary()
+
+
+def test_cli_exit_status_when_a_unit_fails(cohorts, registry, tmp_path, capsys):
+    from brainbench.cli import main
+
+    argv = ["run", str(TINY_SPEC), "-m", "faulty-fit-error", "-m", "demographics-logreg",
+            "--seeds", "1", "--out", str(tmp_path / "run"), "--registry", str(registry), "-q"]  # fmt: skip
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 3
+    err = capsys.readouterr().err
+    assert "1/2 unit(s) ok" in err and "failed faulty-fit-error__r0-f0-s0" in err
