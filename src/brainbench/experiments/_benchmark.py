@@ -198,12 +198,14 @@ def evaluate_arm(
     return pd.DataFrame(rows)
 
 
-def publish_arms(run_dirs: dict[str, Path], out_dir: Path) -> dict[str, str]:
-    """Copy each arm's evidence files under ``out_dir/runs/<arm>`` and write the evidence sheet.
+def publish_arms(
+    run_dirs: dict[str, Path], out_dir: Path, *, resamples: int | None = None, seed: int = 0
+) -> dict[str, str]:
+    """Copy each arm's evidence files under ``out_dir/runs/<arm>`` and write its evidence sheet
+    (:func:`brainbench.report.write_report`) under ``out_dir/evidence/<arm>``.
 
-    Returns notes: ``{"report": path or why it is missing}``.
+    Returns ``{"report": what was written, or why nothing was}``.
     """
-    notes: dict[str, str] = {}
     for arm, run_dir in run_dirs.items():
         dest = out_dir / "runs" / arm
         dest.mkdir(parents=True, exist_ok=True)
@@ -213,16 +215,24 @@ def publish_arms(run_dirs: dict[str, Path], out_dir: Path) -> dict[str, str]:
     try:
         from brainbench.report import write_report
     except ImportError:
-        notes["report"] = "the report generator (brainbench.report.write_report) is not available"
-        return notes
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", BrainbenchWarning)
-            sheet = write_report(list(run_dirs.values()), out_dir / "evidence")
-        notes["report"] = str(Path(sheet).relative_to(out_dir)) if sheet else "evidence/"
-    except (UserError, OSError, ValueError, KeyError) as exc:
-        notes["report"] = f"the report generator failed: {exc}"
-    return notes
+        return {"report": "not written (brainbench.report.write_report is not available)"}
+    sheets, errors = [], []
+    for arm, run_dir in run_dirs.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", BrainbenchWarning)
+                sheet = write_report(
+                    [run_dir], out_dir / "evidence" / arm, resamples=resamples, seed=seed
+                )
+            md = Path(sheet).with_suffix(".md")
+            shown = md if md.is_file() else Path(sheet)
+            sheets.append(f"[{arm}]({shown.relative_to(out_dir)})")
+        except (UserError, OSError, ValueError, KeyError) as exc:
+            errors.append(f"{arm}: the report generator failed ({exc})")
+    text = ", ".join(sheets) if sheets else "not written"
+    if errors:
+        text += "; " + "; ".join(errors)
+    return {"report": text}
 
 
 def ci_text(row: pd.Series) -> str:

@@ -191,7 +191,10 @@ def run(params: dict[str, Any], out_dir: Path, seed: int) -> ExperimentResult:
             ignore_index=True,
         )
         notes = publish_arms(
-            {spec.removesuffix(".yaml"): runs[arm] for arm, spec in ARMS.items()}, out_dir
+            {spec.removesuffix(".yaml"): runs[arm] for arm, spec in ARMS.items()},
+            out_dir,
+            resamples=params["resamples"],
+            seed=seed,
         )
     plot(table, out_dir / "late_split.png")
     text, findings, expected = conclude(table)
