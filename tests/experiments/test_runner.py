@@ -1,0 +1,92 @@
+"""The experiment runner, CLI and shared pieces (fast)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from brainbench.errors import UserError
+from brainbench.experiments import EXPERIMENTS, run_experiment
+from brainbench.experiments._common import (
+    ExperimentResult,
+    Finding,
+    markdown_table,
+    write_result,
+    write_summary,
+)
+from brainbench.experiments.cli import experiments
+
+
+def _result(number: int, preset: str = "quick") -> ExperimentResult:
+    return ExperimentResult(
+        number=number,
+        slug=f"exp{number}",
+        title=f"Experiment {number}",
+        question="Q?",
+        preset=preset,
+        seed=1,
+        params={"x": 1},
+        table=pd.DataFrame({"a": [1.0, float("nan")], "b": ["u", "v"]}),
+        findings=[Finding("coverage", 0.5, "50.0%")],
+        expected=True,
+        conclusion="It covered 50.0%.",
+    )
+
+
+def test_every_experiment_module_has_its_contract():
+    import importlib
+
+    for number, name in EXPERIMENTS.items():
+        module = importlib.import_module(name)
+        assert number == module.NUMBER
+        assert set(module.PRESETS) == {"quick", "full"}
+        assert callable(module.run)
+        assert module.TITLE and module.QUESTION.endswith("?")
+
+
+def test_write_result_and_summary(tmp_path):
+    for n in (4, 6):
+        write_result(_result(n), tmp_path)
+    data = json.loads((tmp_path / "04-exp4" / "results.json").read_text())
+    assert data["table"][1]["a"] is None  # NaN is JSON null
+    summary = write_summary(tmp_path).read_text()
+    assert "[4](04-exp4/README.md)" in summary and "[6](06-exp6/README.md)" in summary
+    assert "coverage: **50.0%**" in summary
+    assert "quick" in summary and "Note" in summary
+
+
+def test_markdown_table_formats_floats():
+    text = markdown_table(pd.DataFrame({"x": [0.12345], "y": ["a"]}))
+    assert "| 0.123 | a |" in text
+
+
+def test_unknown_experiment_and_preset(tmp_path):
+    with pytest.raises(UserError, match="no experiment 9"):
+        run_experiment(9, "quick", tmp_path)
+    with pytest.raises(UserError, match="Unknown preset"):
+        run_experiment(4, "huge", tmp_path)
+
+
+def test_cli_rejects_unknown_experiment(tmp_path):
+    res = CliRunner().invoke(experiments, ["--only", "9", "-o", str(tmp_path)])
+    assert res.exit_code != 0
+    proc = subprocess.run(
+        [sys.executable, "-m", "brainbench.experiments", "--only", "9", "-o", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "no experiment 9" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_help_lists_presets():
+    res = CliRunner().invoke(experiments, ["--help"])
+    assert res.exit_code == 0
+    assert "quick" in res.output and "full" in res.output and "--only" in res.output
