@@ -405,3 +405,35 @@ def plot_calibration(res: dict[str, Any], path: str) -> None:
     fig.suptitle(res["command"], fontsize=9)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def render_markdown(res: dict[str, Any]) -> str:
+    """The tables of benchmarks/stats/README.md."""
+    out = [
+        f"Command: `{res['command']}`",
+        "",
+        "| CI method (balanced accuracy) | sites | subjects | coverage of 95% CI | MC s.e. "
+        "| mean width |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in res["coverage"]:
+        out.append(
+            f"| {r['method']} | {r['sites']} | {r['subjects']} | "
+            f"{100 * r['coverage']:.1f}% | {100 * r['mc_se']:.1f} | "
+            f"{r['mean_width']:.3f} |"
+        )
+    for key, title in (
+        ("type1_test_set", "Comparison on one test set"),
+        ("type1_cv", "Comparison over CV folds (10 x 10-fold)"),
+    ):
+        out += [
+            "",
+            f"| {title} | type-I error at alpha = 0.05 | MC s.e. | replicates |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for r in res[key]:
+            out.append(
+                f"| {r['method']} | {100 * r['rate']:.1f}% | {100 * r['mc_se']:.1f} | "
+                f"{r['replicates']} |"
+            )
+    return "\n".join(out)

@@ -187,6 +187,7 @@ def design_for(
     unit = md.unit
     names = []
     levels = []
+    unit_codes = pd.factorize(f["unit_id"])[0]
     for c in clusters:
         if c not in LEVELS:
             raise UserError(f"Unknown cluster level '{c}'. Levels: {', '.join(LEVELS)}.")
@@ -199,18 +200,26 @@ def design_for(
             raise UserError(
                 f"Clusters include '{c}', but the predictions table has no '{c}' column."
             )
-        ids = f[c].astype(object)
-        ids = np.where(ids.isna(), "\0" + f["unit_id"].astype(str), ids.astype(str))
-        levels.append(ids)
+        codes, uniques = pd.factorize(f[c])  # NaN -> -1
+        # A row without an id at this level is its own cluster (one per unit of analysis).
+        codes = np.where(codes < 0, len(uniques) + unit_codes, codes)
+        levels.append(codes)
         names.append(c)
     if not levels:
         # Without declared clusters each unit of analysis is its own cluster.
-        levels.append(f["unit_id"].to_numpy())
+        levels.append(unit_codes)
         names.append(unit)
     strata = None
     if stratify and md.task.type == "classification":
-        atom_key = pd.Series(levels[-1]).astype(str)
-        pure = pd.DataFrame({"a": atom_key, "y": f["y"].to_numpy()}).groupby("a")["y"].nunique()
-        if (pure <= 1).all():
-            strata = f["y"].to_numpy()
+        atom = levels[0].astype(np.int64)
+        for lv in levels[1:]:
+            atom = pd.factorize(atom * (int(lv.max()) + 1) + lv)[0]
+        y = f["y"].to_numpy()
+        n = int(atom.max()) + 1
+        lo = np.full(n, np.inf)
+        hi = np.full(n, -np.inf)
+        np.minimum.at(lo, atom, y)
+        np.maximum.at(hi, atom, y)
+        if np.all(lo == hi):
+            strata = y
     return ClusterDesign(levels, strata=strata, names=names), names

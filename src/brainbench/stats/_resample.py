@@ -81,16 +81,17 @@ class ClusterDesign:
         codes = []
         key = np.zeros(n_rows, dtype=np.int64)
         for ids in levels:
-            # Nested key: (outer key, id) so that ids are read within their parent.
-            frame = pd.DataFrame({"p": key, "i": pd.Series(ids).astype(str).to_numpy()})
-            key = frame.groupby(["p", "i"], sort=False).ngroup().to_numpy()
+            # Nested key: (outer key, id) so that ids are read within their parent; codes are
+            # numbered in order of first appearance.
+            i_codes, uniques = pd.factorize(np.asarray(ids))
+            key = pd.factorize(key * max(len(uniques), 1) + i_codes)[0].astype(np.int64)
             codes.append(key.copy())
         self.row_atom = codes[-1]
         self.n_atoms = int(self.row_atom.max()) + 1 if n_rows else 0
         self.stratified = strata is not None
         atom_stratum = None
         if strata is not None:
-            s_codes = pd.factorize(pd.Series(strata).astype(str))[0]
+            s_codes = pd.factorize(np.asarray(strata))[0]
             atom_stratum = np.full(self.n_atoms, -1)
             atom_stratum[self.row_atom] = s_codes
             check = np.zeros(self.n_atoms, dtype=bool)
