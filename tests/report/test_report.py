@@ -196,3 +196,42 @@ def test_figures_are_byte_stable(tmp_path: Path) -> None:
         paths.append((tmp_path / name / f.png, tmp_path / name / f.svg))
     assert paths[0][0].read_bytes() == paths[1][0].read_bytes()
     assert paths[0][1].read_bytes() == paths[1][1].read_bytes()
+
+
+def test_regression_predictions_without_spec(tmp_path: Path) -> None:
+    """A regression table (brain age) made elsewhere: no spec, lower-is-better MAE."""
+    import numpy as np
+    import pandas as pd
+
+    from brainbench.report import write_report
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for model, noise in (("small-error", 2.0), ("large-error", 6.0)):
+        for seed in range(2):
+            for s in range(40):
+                y = 50 + 0.7 * s
+                rows.append(
+                    {
+                        "model": model,
+                        "seed": seed,
+                        "partition": "test",
+                        "site": f"S{s % 4}",
+                        "subject": f"sub-{s:02d}",
+                        "y_true": y,
+                        "y_pred": y + rng.normal(0, noise),
+                    }
+                )
+    preds = tmp_path / "brain_age.csv"
+    pd.DataFrame(rows).to_csv(preds, index=False)
+    write_report([preds], tmp_path / "out", resamples=50)
+    doc = json.loads((tmp_path / "out" / "evidence.json").read_text())
+    secs = {s["id"]: s for s in doc["sections"]}
+    assert doc["primary_metric"] == "mae"
+    assert secs["calibration"]["status"] == "unavailable"
+    comp = secs["comparisons"]["data"]["results"][0]
+    assert comp["a"] == "small-error" and comp["estimate"] < 0
+    text = " ".join(secs["comparisons"]["text"])
+    if comp["decision"] == "superior":
+        assert "lies below 0" in text
+    assert secs["ranking"]["data"]["full_rank"]["small-error"] == 1.0

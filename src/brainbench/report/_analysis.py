@@ -30,7 +30,8 @@ class Deviation:
 
     kind: str  # metric, seeds, folds, failed-unit, spec-hash, ...
     message: str
-    severity: str = "warning"  # warning | error (the run cannot support the protocol)
+    #: note (an addition), warning (a departure), error (the run cannot support the protocol)
+    severity: str = "warning"
 
     def to_dict(self) -> dict[str, str]:
         return {"kind": self.kind, "severity": self.severity, "message": self.message}
@@ -270,6 +271,26 @@ class Analysis:
                         severity="error",
                     )
                 )
+        if run.spec is not None and self.has_probabilities:
+            declared = {self.primary, *self.secondary}
+            for m in ("brier", "ece"):
+                if m not in declared:
+                    self.deviations.append(
+                        Deviation(
+                            "metric",
+                            f"{m} is reported in the calibration section but is not among the "
+                            "protocol's metrics (a description, not a pre-registered endpoint).",
+                        )
+                    )
+        if len(self.models) > 1 and run.spec is not None:
+            self.deviations.append(
+                Deviation(
+                    "descriptive",
+                    "Bootstrap ranks and Kendall's tau (ranking section) and the spreads of the "
+                    "variance section are descriptive additions, not pre-registered tests.",
+                    severity="note",
+                )
+            )
         v = run.validation
         if v is not None and not v.get("valid", True):
             n = sum(1 for f in v.get("findings", []) if f.get("severity") == "error")

@@ -74,7 +74,10 @@ def read_entry(path: Path) -> Entry:
         partition=part,
         tier=doc.get("tier", "self-reported"),
         higher_is_better=hib,
-        deviations=len(_section(doc, "protocol").get("data", {}).get("deviations", [])),
+        deviations=sum(
+            d.get("severity") != "note"
+            for d in _section(doc, "protocol").get("data", {}).get("deviations", [])
+        ),
     )
     for r in primary.get("results", []):
         if r.get("metric") != metric or r.get("partition") != part or r.get("group"):

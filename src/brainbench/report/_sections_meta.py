@@ -169,13 +169,20 @@ def protocol(ctx: ReportContext, sec: Section) -> Section:
         )
     )
     devs = an.deviations
-    if devs:
+    real = [d for d in devs if d.severity != "note"]
+    if real:
         n_err = sum(d.severity == "error" for d in devs)
         sec.text.append(
-            f"{len(devs)} deviation(s) from the protocol"
+            f"{len(real)} deviation(s) from the protocol"
             + (f", {n_err} of which undermine the pre-registered analysis" if n_err else "")
             + ". Results below must be read with them in mind."
         )
+    elif devs:
+        sec.text.append(
+            "No deviation from the pre-registered protocol was found; the report "
+            "adds the descriptive analyses noted below."
+        )
+    if devs:
         sec.tables.append(
             Table(
                 "deviations",

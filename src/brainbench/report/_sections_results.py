@@ -331,20 +331,25 @@ def _decision_text(r: Any, an) -> str:
         if p is not None and r.correction != ("none")
         else (f" (p = {pval(p)})" if p is not None else "")
     )
+    up = f"above {'the margin ' + num(margin) if margin else '0'}"
+    down = f"below {'-' + num(margin) if margin else '0'}"
+    if not r.higher_is_better:  # lower is better: a better model has a negative difference
+        up, down = down, up
     if d == "superior":
         return (
             f"{r.a} is shown better than {r.b} on {metric}: the {lvl} CI of the difference, "
-            f"{ci}, lies above {'the margin ' + num(margin) if margin else '0'}{ptxt}."
+            f"{ci}, lies {up}{ptxt}."
         )
     if d == "inferior":
         return (
             f"{r.a} is shown worse than {r.b} on {metric}: the {lvl} CI of the difference, "
-            f"{ci}, lies below {'-' + num(margin) if margin else '0'}{ptxt}."
+            f"{ci}, lies {down}{ptxt}."
         )
     if d == "non-inferior":
         return (
             f"{r.a} is shown non-inferior to {r.b} on {metric} (margin {num(margin)}): the "
-            f"{lvl} CI of the difference, {ci}, lies above -{num(margin)}."
+            f"{lvl} CI of the difference, {ci}, lies "
+            + (f"above -{num(margin)}." if r.higher_is_better else f"below {num(margin)}.")
         )
     if d == "equivalent":
         return (

@@ -91,7 +91,8 @@ def write_report(
     n_unavailable = sum(s.status == UNAVAILABLE for s in sections)
     subtitle = (
         f"{len(analysis.models)} model(s); primary metric {analysis.primary} at the "
-        f"{analysis.unit} level; tier: {run.tier}; {len(analysis.deviations)} deviation(s) from "
+        f"{analysis.unit} level; tier: {run.tier}; "
+        f"{sum(d.severity != 'note' for d in analysis.deviations)} deviation(s) from "
         f"the protocol; {n_unavailable} section(s) unavailable."
     )
     header = {
