@@ -304,3 +304,29 @@ def test_workflow_runs_the_tested_command():
     assert "brainbench registry check --changed-since origin/main" in workflow
     assert "fetch-depth: 0" in workflow
     assert (REPO / "CONTRIBUTING.md").is_file()
+
+
+def _blocks(text: str, lang: str) -> list[str]:
+    parts = text.split(f"```{lang}\n")[1:]
+    return [p.split("```", 1)[0] for p in parts]
+
+
+def test_contributing_example_entry_passes_check(tmp_path):
+    """The model.yaml and model.py of CONTRIBUTING.md are a working entry."""
+    guide = (REPO / "CONTRIBUTING.md").read_text()
+    (yaml_text,) = [b for b in _blocks(guide, "yaml") if "brainbench-model" in b]
+    (code,) = [b for b in _blocks(guide, "python") if "def build" in b]
+    folder = write_entry(tmp_path / "models", "my-model", yaml_text=yaml_text, model_py=code)
+    result = check_entry(folder, CheckOptions())
+    assert result.findings == [], [f.message for f in result.findings]
+    rules = {line.split("|")[1].strip() for line in guide.splitlines() if line.startswith("| R4")}
+    import re
+
+    documented = set(re.findall(r"^(R4\d\d) ", check_module_doc(), re.M))
+    assert rules == documented
+
+
+def check_module_doc() -> str:
+    from brainbench.registry import check
+
+    return check.__doc__ or ""

@@ -146,3 +146,15 @@ def test_demographics_ignores_images_and_uses_age():
     old = pd.DataFrame({"age": [85.0, 55.0], "sex": ["F", None]})
     scores = model.predict(UnlabelledImageSet(np.zeros((2, 1, 1, 1, 1), np.float32), old))
     assert scores[0, 1] > 0.5 > scores[1, 1]
+
+
+@pytest.mark.parametrize("kind", ["none", "zscore-image", "minmax-image", "zscore-train"])
+def test_torch_normalisation_matches_numpy(kind):
+    import torch
+
+    from brainbench.registry.interface import ArrayImages
+    from brainbench.registry.normalisation import IntensityNormaliser
+
+    x = np.random.default_rng(0).normal(3, 2, size=(3, 2, 5, 6, 7)).astype(np.float32)
+    norm = IntensityNormaliser(kind).fit(ArrayImages(x))
+    np.testing.assert_allclose(norm.apply_torch(torch.from_numpy(x)).numpy(), norm(x), atol=1e-5)

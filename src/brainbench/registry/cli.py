@@ -33,9 +33,17 @@ def registry(ctx: click.Context, root: Path | None) -> None:
 @click.pass_context
 def list_(ctx: click.Context, fmt: str) -> None:
     """Id, version, framework and task types of every readable entry."""
-    from brainbench.registry.entries import all_entries, default_root
+    from brainbench.registry.entries import all_entries, default_root, entry_folders
 
     root = _root(ctx) or default_root()
+    entries = all_entries(root)
+    skipped = len(entry_folders(root)) - len(entries)
+    if skipped:
+        click.echo(
+            f"note: {skipped} entr{'y' if skipped == 1 else 'ies'} could not be read; "
+            "run 'brainbench registry check' to see why",
+            err=True,
+        )
     rows = [
         {
             "id": e.entry.id,
@@ -44,7 +52,7 @@ def list_(ctx: click.Context, fmt: str) -> None:
             "task_types": list(e.entry.task_types),
             "title": e.entry.title,
         }
-        for e in all_entries(root)
+        for e in entries
     ]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
@@ -203,6 +211,8 @@ def check(
 
     options = CheckOptions(changed_since=ref, run_code=not no_run, timeout=timeout)
     result = check_entries(folders, options)
+    for entry_id, seconds in options.timings.items():
+        notes.append(f"{entry_id}: import, fit and predict on random data in {seconds:.1f} s")
     for note in notes:
         click.echo(f"note: {note}", err=True)
     click.echo(render_json(result) if fmt == "json" else render_text(result))

@@ -6,7 +6,7 @@ images; ``__call__`` is applied to batches ``(b, C, X, Y, Z)`` of any partition.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -75,6 +75,31 @@ class IntensityNormaliser:
             raise RuntimeError("IntensityNormaliser('zscore-train') used before fit()")
         shape = (1, -1) + (1,) * len(axes)
         return (x - self.mean_.reshape(shape)) / np.maximum(self.std_.reshape(shape), _EPS)
+
+    def apply_torch(self, x: Any) -> Any:
+        """The same normalisation on a torch tensor ``(b, C, X, Y, Z)``, on its device.
+
+        Used by the torch training loop so that normalisation runs on the GPU; only tensor
+        methods are called, so this module does not import torch.
+        """
+        x = x.float()
+        dims = tuple(range(2, x.ndim))
+        if self.kind == "none":
+            return x
+        if self.kind == "zscore-image":
+            mean = x.mean(dim=dims, keepdim=True)
+            std = x.std(dim=dims, keepdim=True, unbiased=False)
+            return (x - mean) / std.clamp_min(_EPS)
+        if self.kind == "minmax-image":
+            lo = x.amin(dim=dims, keepdim=True)
+            hi = x.amax(dim=dims, keepdim=True)
+            return (x - lo) / (hi - lo).clamp_min(_EPS)
+        if self.mean_ is None or self.std_ is None:
+            raise RuntimeError("IntensityNormaliser('zscore-train') used before fit()")
+        shape = (1, -1) + (1,) * len(dims)
+        mean = x.new_tensor(self.mean_).reshape(shape)
+        std = x.new_tensor(np.maximum(self.std_, _EPS)).reshape(shape)
+        return (x - mean) / std
 
     def __repr__(self) -> str:
         return f"IntensityNormaliser(kind={self.kind!r})"

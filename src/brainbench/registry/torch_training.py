@@ -168,10 +168,22 @@ class TorchImageModel:
         self._target_std = 1.0
 
     # -- helpers -------------------------------------------------------------------------------
-    def _to_tensor(self, batch: np.ndarray) -> torch.Tensor:
+    def _to_tensor(self, batch: np.ndarray, rng: np.random.Generator | None = None) -> torch.Tensor:
+        """Host batch -> normalised (and, in training, augmented) tensor on the device.
+
+        Normalisation and augmentation run on the device: on a GPU the host only stacks and
+        copies (pinned memory, asynchronous copy).
+        """
         assert self.normaliser_ is not None
-        x = torch.from_numpy(np.ascontiguousarray(self.normaliser_(batch)))
-        return x.to(self._device, non_blocking=True)
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+        if self._device.type == "cuda":
+            x = x.pin_memory().to(self._device, non_blocking=True)
+        x = self.normaliser_.apply_torch(x)
+        if rng is not None and "flip-x" in self.config.augmentation:
+            flip = torch.from_numpy(rng.random(len(batch)) < 0.5).to(x.device)
+            if bool(flip.any()):
+                x = torch.where(flip.view(-1, *([1] * (x.ndim - 1))), x.flip(2), x)
+        return x
 
     def _targets(self, labels: np.ndarray) -> torch.Tensor:
         if self.task.type == "classification":
@@ -190,14 +202,6 @@ class TorchImageModel:
             weight = torch.as_tensor(w, dtype=torch.float32, device=self._device)
         ce = nn.CrossEntropyLoss(weight=weight)
         return lambda out, y: ce(out.float(), y)
-
-    def _augment(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        if "flip-x" in self.config.augmentation:
-            flip = rng.random(len(batch)) < 0.5
-            if flip.any():
-                batch = batch.copy()
-                batch[flip] = batch[flip][:, :, ::-1]
-        return batch
 
     def _autocast(self):
         if self._amp:
@@ -256,8 +260,7 @@ class TorchImageModel:
             running, seen = 0.0, 0
             for idx in _batches(len(train), self.config.batch_size, order):
                 batch = np.stack([train.images[int(i)] for i in idx])
-                batch = self._augment(batch, rng)
-                x = self._to_tensor(batch)
+                x = self._to_tensor(batch, rng)
                 y = self._targets(train.labels[idx])
                 optimiser.zero_grad(set_to_none=True)
                 with self._autocast():
