@@ -124,7 +124,9 @@ def make_ctx(
 
 
 def fired(rule_id, ctx):
-    return list(get_rule(rule_id).check(ctx))
+    found = list(get_rule(rule_id).check(ctx))
+    # The cohorts of these tests list image paths that do not exist: D301 says so once.
+    return [f for f in found if "do not exist" not in f.message]
 
 
 # --------------------------------------------------------------------------- context
@@ -213,6 +215,13 @@ def test_d301_same_image_content_under_different_ids(tmp_path):
     (f,) = fired("D301", make_ctx(tmp_path, dev, ext))
     assert f.severity is Severity.ERROR and "identical content" in f.message
     assert "ext/ext-0000" in f.message and "dev/sub-0003" in f.message
+
+
+def test_d301_reports_missing_image_files(tmp_path):
+    ctx = make_ctx(tmp_path, cohort_rows(10, sessions=1))
+    (f,) = list(get_rule("D301").check(ctx))
+    assert "10 image file(s) of the cohort table do not exist" in f.message
+    assert f.severity is Severity.WARNING and f.line == 2
 
 
 def test_d301_site_split_across_partitions(tmp_path):

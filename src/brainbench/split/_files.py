@@ -63,13 +63,14 @@ def split_tsv_bytes(splits: pd.DataFrame) -> bytes:
             codes = s.cat.codes.to_numpy()
             arr = pa.DictionaryArray.from_arrays(
                 pa.array(codes, mask=codes < 0), pa.array(cats, type=pa.string())
-            ).cast(pa.string())
+            )
         else:
             arr = pa.array(s.astype("string").to_numpy(dtype=object, na_value=None), pa.string())
-        arr = pc.fill_null(arr, "n/a")
-        if pc.any(pc.match_substring_regex(arr, r"[\t\n\r]")).as_py():
+            arr = arr.dictionary_encode()
+        # Checked once per distinct value, not once per row.
+        if pc.any(pc.match_substring_regex(arr.dictionary, r"[\t\n\r]")).as_py():
             raise ValueError(f"split table column '{col}' holds a tab or a line break")
-        columns[col] = arr
+        columns[col] = pc.fill_null(arr.cast(pa.string()), "n/a")
     out = pa.BufferOutputStream()
     pcsv.write_csv(
         pa.table(columns),

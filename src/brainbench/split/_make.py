@@ -294,12 +294,10 @@ def split_table(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
     if table.empty:
         raise UserError("Cannot split an empty cohort table (no row left after the filters?).")
     _check_columns(table, plan)
-    order = np.lexsort(
-        tuple(
-            table[c].astype("string").fillna("").to_numpy(dtype=str) for c in reversed(ID_COLUMNS)
-        )
-    )
-    base = table.iloc[order].reset_index(drop=True)
+    # Ids sorted by code point (Arrow strings), missing first: the same order everywhere.
+    keys = pd.DataFrame({c: table[c].astype("string[pyarrow]") for c in ID_COLUMNS})
+    order = keys.sort_values(list(ID_COLUMNS), kind="stable", na_position="first").index
+    base = table.loc[order].reset_index(drop=True)
     dev = (base["role"] == "development").to_numpy()
     ext_mask = ~dev
     if not dev.any():

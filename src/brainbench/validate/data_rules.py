@@ -189,6 +189,18 @@ def _sides(partition: pd.Series) -> np.ndarray:
     return np.where(p.isin(["train", "validation"]).to_numpy(dtype=bool), "train", "test")
 
 
+def _codes(col: pd.Series) -> np.ndarray:
+    """Integer codes of a categorical or text column (missing: -1 -> its own code)."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy().astype(np.int64)
+    else:
+        codes = pd.factorize(col, use_na_sentinel=True)[0].astype(np.int64)
+    return codes + 1
+
+
 def _examples(values: Any, limit: int = 3) -> str:
     items = [str(v) for v in list(values)[:limit]]
     more = len(list(values)) - limit
@@ -264,45 +276,64 @@ class CohortInconsistent(DataRule):
 # ----------------------------------------------------------------------------- D301
 
 
-def _hash_images(table: pd.DataFrame) -> pd.Series:
+def _stat_sizes(paths: list[str]) -> list[int]:
+    """File sizes (-1: missing or unreadable), with threads: stat releases the GIL, and on the
+    network file systems of clusters latency dominates."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    def size(p: str) -> int:
+        try:
+            return os.stat(p).st_size
+        except OSError:
+            return -1
+
+    if len(paths) < 2000:
+        return [size(p) for p in paths]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(size, paths, chunksize=512))
+
+
+def _hash_images(table: pd.DataFrame) -> tuple[pd.Series, int, str | None]:
     """sha256 of image files that share their size with another subject's non-empty file.
 
     Files are compared by size first (a stat), so only candidates are read. Empty files carry
-    no content and are never matched; missing files are skipped. Index: the table's.
+    no content and are never matched; missing files are counted. Returns (hashes indexed like
+    the table, number of missing files, one missing path).
     """
     import hashlib
-    import os
 
+    import numpy as np
     import pandas as pd
 
     if "image_path" not in table.columns:
-        return pd.Series(dtype="string")
+        return pd.Series(dtype="string"), 0, None
     paths = table["image_path"].dropna().astype(str)
-    sizes = {}
-    for idx, p in paths.items():
-        try:
-            st = os.stat(p)
-        except OSError:
-            continue
-        if st.st_size > 0:
-            sizes[idx] = st.st_size
-    if not sizes:
-        return pd.Series(dtype="string")
-    size = pd.Series(sizes)
-    subj = (
-        table.loc[size.index, "cohort"].astype(str)
-        + "/"
-        + table.loc[size.index, "subject"].astype(str)
+    sizes = np.asarray(_stat_sizes(paths.tolist()), dtype=np.int64)
+    missing = sizes < 0
+    example = paths.iloc[int(np.flatnonzero(missing)[0])] if missing.any() else None
+    keep = sizes > 0
+    if not keep.any():
+        return pd.Series(dtype="string"), int(missing.sum()), example
+    idx = paths.index[keep]
+    df = pd.DataFrame(
+        {
+            "size": sizes[keep],
+            "unit": table.loc[idx, "cohort"].astype(str)
+            + "/"
+            + table.loc[idx, "subject"].astype(str),
+        },
+        index=idx,
     )
-    shared = size.groupby(size).transform(lambda s: subj.loc[s.index].nunique() > 1).astype(bool)
+    shared = df.groupby("size")["unit"].transform("nunique").to_numpy() > 1
     out = {}
-    for idx in size.index[shared.to_numpy()]:
+    for i in df.index[shared]:
         digest = hashlib.sha256()
-        with open(paths.loc[idx], "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
+        with open(paths.loc[i], "rb") as fh:
+            for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
                 digest.update(block)
-        out[idx] = digest.hexdigest()
-    return pd.Series(out, dtype="string")
+        out[i] = digest.hexdigest()
+    return pd.Series(out, dtype="string"), int(missing.sum()), example
 
 
 @register_rule
@@ -346,26 +377,31 @@ class SubjectInTrainAndTest(DataRule):
         import numpy as np
 
         spec = ctx.loaded.spec
-        s = splits[["cohort", "subject", "repeat", "fold", "partition"]].copy()
-        s["row"] = np.arange(len(s)) + 2
-        units = s.drop_duplicates(["repeat", "fold", "cohort", "subject", "partition"])
-        n = units.groupby(["repeat", "fold", "cohort", "subject"], sort=True)["partition"].nunique()
-        leaks = n[n > 1]
-        if len(leaks):
-            (r, f, cohort, subject) = leaks.index[0]
-            rows = s[
-                (s["repeat"] == r) & (s["fold"] == f) & (s["cohort"] == cohort)
-                & (s["subject"] == subject)
-            ]  # fmt: skip
-            parts = sorted(set(rows["partition"].astype(str)))
-            n_subj = leaks.reset_index()[["cohort", "subject"]].drop_duplicates().shape[0]
+        # Integer codes throughout: millions of split rows are checked in a few passes.
+        cohort_c = _codes(splits["cohort"])
+        subject_c = _codes(splits["subject"])
+        part_c = _codes(splits["partition"])
+        unit = cohort_c * (int(subject_c.max()) + 1) + subject_c
+        rf = splits["repeat"].to_numpy(np.int64) * (int(splits["fold"].max()) + 1)
+        rf = rf + splits["fold"].to_numpy(np.int64)
+        key = rf * (int(unit.max()) + 1) + unit
+        pairs = np.unique(key * (int(part_c.max()) + 1) + part_c)
+        owners, counts = np.unique(pairs // (int(part_c.max()) + 1), return_counts=True)
+        leaking = owners[counts > 1]
+        if len(leaking):
+            rows = np.flatnonzero(key == leaking[0])
+            first = splits.iloc[rows]
+            r, f = int(first["repeat"].iloc[0]), int(first["fold"].iloc[0])
+            cohort, subject = first["cohort"].iloc[0], first["subject"].iloc[0]
+            parts = sorted(set(first["partition"].astype(str)))
+            n_subj = len(np.unique(leaking % (int(unit.max()) + 1)))
             yield self.finding(
                 ctx,
                 f"{n_subj} subject(s) have rows in several partitions of one split; e.g. "
                 f"subject {subject} of cohort {cohort} is in {', '.join(parts)} "
                 f"(repeat {r}, fold {f})",
                 file=split_file,
-                line=int(rows["row"].iloc[0]) if located else None,
+                line=int(rows[0]) + 2 if located else None,
                 path=None if located else "splits",
             )
         group = spec.splits.group
@@ -423,7 +459,19 @@ class SubjectInTrainAndTest(DataRule):
         )
 
     def _across_content(self, ctx, table, splits) -> Iterator[Finding]:
-        hashes = _hash_images(table)
+        hashes, n_missing, example_missing = _hash_images(table)
+        if n_missing:
+            rows = table[table["image_path"].astype("string") == example_missing]
+            file, line, _ = _where(rows)
+            yield self.finding(
+                ctx,
+                f"{n_missing} image file(s) of the cohort table do not exist (e.g. "
+                f"{example_missing}); their content could not be compared across subjects",
+                file=file,
+                line=line,
+                severity=Severity.WARNING,
+                hint="fix the image paths (relative to the manifest file), or mount the data",
+            )
         if hashes.empty:
             return
         t = table.loc[hashes.index, ["cohort", "subject", "session", "image", "role"]].copy()
