@@ -115,3 +115,12 @@ def test_unknown_format_or_missing_path(tmp_path):
     (tmp_path / "x.parquet").write_text("")
     with pytest.raises(UserError, match="cannot tell the cohort format"):
         read_cohort(tmp_path / "x.parquet")
+
+
+def test_participant_ids_without_prefix(bids):
+    root = bids({"sub-01": {"sex": "F", "sessions": ["ses-1"]}})
+    (root / "participants.tsv").write_text("participant_id\tsex\n01\tF\n")
+    ct = read_cohort(root)
+    assert ct.table["sex"].tolist() == ["F"]
+    (f,) = [f for f in ct.findings if f.rule == "cohort/participant-id-without-prefix"]
+    assert f.line == 2

@@ -228,6 +228,21 @@ def read_bids_raw(
                 f"{', '.join(participants.columns)}); BIDS requires it."
             )
         participants.insert(0, "_line", range(2, len(participants) + 2))
+        ids = participants["participant_id"].astype("string")
+        bare = ids.notna() & ~ids.str.startswith("sub-").fillna(True)
+        if bare.any():
+            participants["participant_id"] = ids.where(~bare, "sub-" + ids)
+            findings.append(
+                cohort_finding(
+                    "participant-id-without-prefix",
+                    f"{int(bare.sum())} participant_id value(s) lack the 'sub-' prefix (e.g. "
+                    f"'{ids[bare].iloc[0]}'); read as 'sub-{ids[bare].iloc[0]}'",
+                    file=str(participants_path),
+                    line=int(participants.loc[bare, "_line"].iloc[0]),
+                    severity=Severity.WARNING,
+                    hint="BIDS participant_id values are the folder names: sub-<label>.",
+                )
+            )
         dup = participants[participants["participant_id"].duplicated(keep=False)]
         if len(dup):
             first = dup.iloc[0]
