@@ -287,7 +287,7 @@ def test_unknown_ref_is_a_user_error(repo: Path):
 def test_reference_entries_pass_check():
     """The four reference entries, through the same command CI runs (fresh processes)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "brainbench", "registry", "check", "--format", "json"]
+        [sys.executable, "-m", "brainbench", "registry", "check", "--format", "json", "-j", "2"]
         + [str(REPO / "registry" / "models" / i) for i in REFERENCE_IDS],
         capture_output=True,
         text=True,

@@ -60,6 +60,19 @@ def test_unlabelled_set_has_no_labels_anywhere():
     assert list(test.covariates.columns) == ["site", "subject", "age", "sex"]
 
 
+def test_numpy_images_are_wrapped_read_only_float32():
+    raw = np.zeros((2, 1, 3, 3, 3), dtype=np.float64)
+    data = UnlabelledImageSet(raw)
+    assert isinstance(data.images, ArrayImages)
+    assert data.images[0].dtype == np.float32
+    with pytest.raises(ValueError):
+        data.images[0][0, 0, 0, 0] = 7.0
+    same = UnlabelledImageSet(raw.astype(np.float32))
+    with pytest.raises(ValueError):
+        same.images[1][0, 0, 0, 0] = 7.0  # a read-only view of the caller's buffer
+    assert raw.max() == 0.0
+
+
 def test_without_labels_and_subset_keep_images_drop_labels():
     train = LabelledImageSet(_images(4), _table(4), [0, 1, 0, 1])
     assert train.labels.dtype == np.int64 and not train.labels.flags.writeable

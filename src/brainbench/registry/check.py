@@ -113,11 +113,14 @@ class CheckOptions:
         Import the entry and fit/predict on random data in a child process.
     timeout
         Seconds allowed to that child process per entry.
+    jobs
+        Entries checked at the same time (each in its own process).
     """
 
     changed_since: str | None = None
     run_code: bool = True
     timeout: float = DEFAULT_TIMEOUT
+    jobs: int = 1
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -514,8 +517,15 @@ def check_duplicates(folders: Sequence[Path]) -> list[Finding]:
 def check_entries(folders: Sequence[Path], options: CheckOptions) -> CheckResult:
     """Check several entry folders; one combined result."""
     result = CheckResult()
-    for folder in folders:
-        result.extend(check_entry(folder, options))
+    if options.jobs > 1 and len(folders) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=options.jobs) as pool:
+            results = list(pool.map(lambda f: check_entry(f, options), folders))
+    else:
+        results = [check_entry(f, options) for f in folders]
+    for one in results:
+        result.extend(one)
     result.findings.extend(check_duplicates(folders))
     return result
 

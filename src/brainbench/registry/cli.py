@@ -155,6 +155,14 @@ def show(ctx: click.Context, model_id: str, fmt: str) -> None:
     show_default=True,
     help="Seconds allowed per entry to import, fit one epoch and predict on random data.",
 )
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Entries checked in parallel (each probe is its own process).",
+)
 @click.pass_context
 def check(
     ctx: click.Context,
@@ -163,6 +171,7 @@ def check(
     fmt: str,
     no_run: bool,
     timeout: float,
+    jobs: int,
 ) -> None:
     """Check registry entries as CI does for a pull request.
 
@@ -209,7 +218,7 @@ def check(
         if not folders:
             raise UserError(f"no registry entries in {root / 'models'}: give entry folders.")
 
-    options = CheckOptions(changed_since=ref, run_code=not no_run, timeout=timeout)
+    options = CheckOptions(changed_since=ref, run_code=not no_run, timeout=timeout, jobs=jobs)
     result = check_entries(folders, options)
     for entry_id, seconds in options.timings.items():
         notes.append(f"{entry_id}: import, fit and predict on random data in {seconds:.1f} s")

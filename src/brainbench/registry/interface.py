@@ -153,7 +153,9 @@ class ArrayImages:
         self._data = data
 
     def __getitem__(self, i: int) -> np.ndarray:
-        return np.asarray(self._data[i], dtype=np.float32)
+        view = np.asarray(self._data[i], dtype=np.float32).view()
+        view.setflags(write=False)  # models get read-only arrays, never the caller's buffer
+        return view
 
     def __len__(self) -> int:
         return len(self._data)
@@ -274,7 +276,7 @@ class ImageSet:
     def __init__(self, images: Any, covariates: pd.DataFrame | None = None) -> None:
         import pandas as pd
 
-        if not isinstance(images, ImageSource):
+        if isinstance(images, np.ndarray | list | tuple) or not isinstance(images, ImageSource):
             images = ArrayImages(images)
         if covariates is None:
             covariates = pd.DataFrame(index=range(len(images)))
@@ -411,6 +413,8 @@ class FitContext:
     on_epoch
         Called after every epoch as ``on_epoch(epoch, train_loss, val_metric)`` with a 1-based
         epoch, the mean training loss and the validation loss (None without validation).
+        Models without epochs may never call it (or, like the scikit-learn helper, once per
+        hyper-parameter value tried, with a NaN training loss).
     logger
         Where models write messages (the runner routes it to the unit's log file).
     """
