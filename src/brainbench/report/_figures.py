@@ -121,11 +121,11 @@ def forest(
 
 
 def significance_map(
-    models: Sequence[str], cells: dict[tuple[str, str], tuple[float | None, str]], alpha: float
+    models: Sequence[str], cells: dict[tuple[str, str], tuple[float | None, bool]]
 ) -> plt.Figure:
-    """Pairwise map: row model vs column model, coloured when the row is shown better.
+    """Pairwise map: row model vs column model, dark where the row model is shown better.
 
-    ``cells[(a, b)] = (p_adjusted, decision)`` for ``a`` compared with ``b``.
+    ``cells[(a, b)] = (p_adjusted, a_shown_better)``; the cell prints the adjusted p-value.
     """
     with matplotlib.rc_context(RC):
         k = len(models)
@@ -134,8 +134,8 @@ def significance_map(
         for i, a in enumerate(models):
             for j, b in enumerate(models):
                 if (a, b) in cells:
-                    p, _ = cells[(a, b)]
-                    grid[i, j] = 1.0 if p is not None and p < alpha else 0.0
+                    _, better = cells[(a, b)]
+                    grid[i, j] = 1.0 if better else 0.0
         from matplotlib.colors import ListedColormap
 
         ax.imshow(
@@ -246,6 +246,12 @@ def variance_bars(models: Sequence[str], sources: dict[str, Sequence[float]]) ->
         ax.set_yticklabels(models)
         ax.invert_yaxis()
         ax.set_xlabel("standard deviation of the metric")
-        ax.legend(loc="lower right", frameon=False, fontsize=7.5)
+        ax.legend(
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.18),
+            ncol=len(names),
+            frameon=False,
+            fontsize=7.5,
+        )
         fig.tight_layout()
     return fig

@@ -446,31 +446,25 @@ def comparisons(ctx: ReportContext, sec: Section) -> Section:
     )
     for r in got.results:
         sec.text.append(_decision_text(r, an))
-    # Show the real adjusted p in every cell; colour only where the row model is shown better.
-    shown: dict[tuple[str, str], tuple[float | None, str]] = {}
+    shown: dict[tuple[str, str], tuple[float | None, bool]] = {}
     for r in got.results:
         p = r.p_adjusted if r.p_adjusted is not None else r.p_value
-        shown[(r.a, r.b)] = (
-            p if r.decision == "superior" else _not_sig(p, kw["alpha"]),
-            r.decision,
-        )
-        shown[(r.b, r.a)] = (
-            p if r.decision == "inferior" else _not_sig(p, kw["alpha"]),
-            r.decision,
-        )
-    fig = F.significance_map(an.ranked_models, shown, kw["alpha"])
+        shown[(r.a, r.b)] = (p, r.decision == "superior")
+        shown[(r.b, r.a)] = (p, r.decision == "inferior")
+    fig = F.significance_map(an.ranked_models, shown)
     sec.figures.append(
         ctx.figures.save(
             fig,
             "significance_map",
             "Significance map",
             alt="Significance map: a grid of models against models; a dark cell means the row "
-            f"model is shown better than the column model on {label} ({kw['correction']}-"
-            f"adjusted p below {kw['alpha']}); cells give adjusted p-values. "
+            f"model is shown better than the column model on {label} (the protocol's decision: "
+            f"{kw['correction']}-adjusted p below {kw['alpha']} and the interval beyond the "
+            f"margin {kw['margin']}); cells give adjusted p-values. "
             + ("; ".join(f"{r.a} vs {r.b}: {r.decision}" for r in got.results))
             + ".",
-            caption="Dark: the row model is shown better than the column model (adjusted p-value "
-            "in the cell).",
+            caption="Dark: the row model is shown better than the column model (decision "
+            "'superior'); each cell gives the adjusted p-value of the pair.",
         )
     )
     frows = [
@@ -495,12 +489,6 @@ def comparisons(ctx: ReportContext, sec: Section) -> Section:
     )
     sec.data = {"settings": kw, "results": [r.to_dict() for r in got.results]}
     return sec
-
-
-def _not_sig(p: float | None, alpha: float) -> float | None:
-    if p is None:
-        return None
-    return max(p, alpha) if p < alpha else p
 
 
 # ---------------------------------------------------------------------------------------------
