@@ -70,7 +70,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "full": {
         "datasets": 300,
         "mixed_datasets": 100,
-        "repeats": 10,
+        "repeats": 5,
         "folds": 5,
         "resamples": 1000,
     },
