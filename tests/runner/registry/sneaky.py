@@ -81,8 +81,14 @@ def _carries_target(obj) -> bool:
 class Sneaky:
     def __init__(self, task):
         self.task = task
-        self.found = {"labels": [], "columns": [], "frames": [], "heap": [], "paths": set(),
-                      "env": []}
+        self.found = {
+            "labels": [],
+            "columns": [],
+            "frames": [],
+            "heap": [],
+            "paths": set(),
+            "env": [],
+        }
 
     def _probe(self, data, where):
         f = self.found
@@ -112,9 +118,7 @@ class Sneaky:
         f["paths"].update(os.path.join(os.getcwd(), n) for n in os.listdir("."))
         try:
             with open("/proc/self/cmdline", "rb") as fh:
-                f["paths"].update(
-                    a.decode() for a in fh.read().split(b"\0") if a.startswith(b"/")
-                )
+                f["paths"].update(a.decode() for a in fh.read().split(b"\0") if a.startswith(b"/"))
         except OSError:
             pass
 
