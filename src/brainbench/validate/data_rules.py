@@ -288,10 +288,15 @@ def _stat_sizes(paths: list[str]) -> list[int]:
         except OSError:
             return -1
 
+    def sizes(chunk: list[str]) -> list[int]:
+        return [size(p) for p in chunk]
+
     if len(paths) < 2000:
-        return [size(p) for p in paths]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(size, paths, chunksize=512))
+        return sizes(paths)
+    step = -(-len(paths) // 8)
+    chunks = [paths[i : i + step] for i in range(0, len(paths), step)]
+    with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+        return [s for part in pool.map(sizes, chunks) for s in part]
 
 
 def _hash_images(table: pd.DataFrame) -> tuple[pd.Series, int, str | None]:
