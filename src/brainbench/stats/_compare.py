@@ -387,6 +387,13 @@ def wilcoxon(pair: Pair, opts: Options) -> ComparisonResult:
     d = split_differences(pair)
     _need_splits(d, "wilcoxon", 5)
     notes: list[str] = []
+    if kfold_structure(pair.a) is not None:
+        _warn(
+            notes,
+            BrainbenchWarning,
+            "Wilcoxon over overlapping cross-validation folds is "
+            "anti-conservative (it ignores the folds' correlation); use corrected-t.",
+        )
     if (d == 0).any() or d.duplicated().any():
         _warn(
             notes,
@@ -407,7 +414,12 @@ def probability(pair: Pair, opts: Options) -> ComparisonResult:
     ``extra["p_a_better"]`` is the fraction of runs (repeat, fold, seed) in which a's metric
     beats b's (ties count 1/2), with a percentile bootstrap interval over runs; the p-value is
     the two-sided exact sign test of P = 1/2 (ties dropped). ``estimate`` is the mean
-    difference over runs.
+    difference over runs; ``ci_low``/``ci_high`` give the central ``level`` range of the per-run
+    differences (their spread across seeds and splits, not an interval of the mean).
+
+    The sign test treats runs as independent: over cross-validation folds, whose training sets
+    overlap, it is anti-conservative (see the calibration study), and a warning says so. Use
+    P(A>B) to describe variability; base decisions on corrected-t, bayes or the bootstrap.
     """
     d = split_differences(pair, average_seeds=False).to_numpy()
     if len(d) < 2:
@@ -423,6 +435,14 @@ def probability(pair: Pair, opts: Options) -> ComparisonResult:
     notes: list[str] = []
     if len(d) < 10:
         _warn(notes, SmallSampleWarning, f"P(A>B) from only {len(d)} runs.")
+    if kfold_structure(pair.a) is not None:
+        _warn(
+            notes,
+            BrainbenchWarning,
+            "The runs are cross-validation folds with overlapping "
+            "training sets: the sign test's p-value is anti-conservative; decide with "
+            "corrected-t or bayes.",
+        )
     return _result(
         pair,
         "probability",
