@@ -98,7 +98,7 @@ def test_cnn_early_stopping_restores_best_epoch():
     model = load_model(
         "cnn3d-small",
         task,
-        {"epochs": 8, "batch_size": 4, "patience": 1, "learning_rate": 0.05},
+        {"epochs": 4, "batch_size": 4, "patience": 1, "learning_rate": 0.05},
         root=ROOT,
     )
     model.fit(train, val, FitContext(seed=0))

@@ -26,12 +26,12 @@ Rules both sides rely on:
 * **Images** are ``float32`` arrays of shape ``(task.channels, *task.spatial_shape)``, one per
   image, reached through ``image_set.images[i]``. The object behind ``images`` (an
   :class:`ImageSource`) is the runner's: it loads lazily and caches, so that each volume is
-  decoded once per run. :class:`ArrayImages` and :class:`CachedImages` are ready-made sources.
-  Models must not modify the arrays they receive (copy first).
+  decoded once per run. :class:`ArrayImages` and :class:`CachedImages` are ready-made sources;
+  both hand out read-only arrays (models copy before modifying).
 * **Covariates** are a :class:`pandas.DataFrame` with one row per image, in the same order as the
   images, and only these columns (absent ones allowed): the hierarchy ids ``dataset``, ``site``,
   ``scanner``, ``subject``, ``session``, ``image`` (strings) and the covariates ``age`` (float,
-  years) and ``sex`` (``"F"``/``"M"``, missing as NaN). Never a label or target column:
+  years) and ``sex`` (``"F"``/``"M"``, missing as ``<NA>``). Never a label or target column:
   :func:`covariate_frame` builds the frame from a whitelist (:data:`COVARIATE_COLUMNS`).
 * **Labels** exist only on :class:`LabelledImageSet` (training and validation partitions), as a
   separate numpy array: ``int64`` class indices into ``task.classes`` for classification,
@@ -42,6 +42,14 @@ Rules both sides rely on:
   the training partition only. The helpers in :mod:`brainbench.registry.torch_training` and
   :mod:`brainbench.registry.features` do both.
 * **Seeds and devices** come from :class:`FitContext`; a model must not choose its own device.
+* **Sealed test labels** (runner side): what an :class:`UnlabelledImageSet` holds must not lead
+  to labels either. Give :class:`CachedImages` a loader that closes over image paths only (not
+  the cohort table with its target column), and build covariates with :func:`covariate_frame`.
+  To score the validation partition, pass ``validation.without_labels()``.
+* **Processes**: models are not meant to be pickled; build each with :func:`load_model` in the
+  process that fits it (entry modules are imported under private names, see
+  :mod:`brainbench.registry.entries`). Torch models built on the shared loop expose
+  ``history_`` (losses per epoch, best epoch, seconds) after ``fit`` for provenance.
 """
 
 from __future__ import annotations
