@@ -121,16 +121,26 @@ class _UnitTask:
 
 
 def make_submitit_executor(run_dir: Path, profile: SlurmProfile) -> Any:
+    import shutil
+
     import submitit
+
+    if profile.cluster in (None, "slurm") and shutil.which("sbatch") is None:
+        raise UserError(
+            "--executor slurm: no SLURM here (sbatch is not on PATH). Run on a cluster's login "
+            "node, or set 'cluster: local' under 'slurm:' in the profile to run the same job "
+            "arrays on this machine."
+        )
+    cluster = profile.cluster or "slurm"
 
     python = profile.python
     if profile.container:
         python = f"{profile.container} {profile.python}"
     kwargs: dict[str, Any] = {}
-    if profile.cluster in (None, "slurm"):
+    if cluster == "slurm":
         kwargs.update(slurm_python=python, slurm_max_num_timeout=profile.max_num_timeout)
     executor = submitit.AutoExecutor(
-        folder=str(run_dir / "slurm" / "%j"), cluster=profile.cluster, **kwargs
+        folder=str(run_dir / "slurm" / "%j"), cluster=cluster, **kwargs
     )
     params: dict[str, Any] = {
         "name": f"brainbench-{run_dir.name}",
