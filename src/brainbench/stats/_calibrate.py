@@ -384,7 +384,7 @@ def plot_calibration(res: dict[str, Any], path: str) -> None:
     ax.set_xlim(40, 100)
     ax.set_xlabel("coverage of 95% CI (%)")
     ax.set_title("CI coverage, balanced accuracy")
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.1), ncol=4)
     for ax, key, title in (
         (axes[1], "type1_test_set", "Type-I error, one test set"),
         (axes[2], "type1_cv", "Type-I error, over CV folds"),

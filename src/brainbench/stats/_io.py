@@ -234,10 +234,10 @@ def infer_task(
             )
         negatives = [c for c in found if c != positive]
         return Task("classification", (*negatives, positive))
-    if set(found) <= {"0", "1"} or set(found) <= {"False", "True"}:
-        pos = "1" if "1" in set(found) | {"1"} and set(found) <= {"0", "1"} else "True"
-        neg = "0" if pos == "1" else "False"
-        return Task("classification", (neg, pos))
+    if set(found) <= {"0", "1"}:
+        return Task("classification", ("0", "1"))
+    if set(found) <= {"False", "True"}:
+        return Task("classification", ("False", "True"))
     raise UserError(
         f"Which class is positive? 'y_true' holds {', '.join(found)}: give --positive CLASS "
         "(or a spec whose task.classes lists the positive class last)."
