@@ -98,7 +98,9 @@ def plot(table: pd.DataFrame, path: Path) -> None:
 
     t = table[table["metric"] == "balanced_accuracy"]
     models = list(dict.fromkeys(t["model"]))
-    conditions = list(dict.fromkeys(t["condition"]))
+    order = ["random split (test)", "leave-site-out (test)"]
+    conditions = [c for c in order if c in set(t["condition"])]
+    conditions += [c for c in dict.fromkeys(t["condition"]) if c not in conditions]
     fig, ax = plt.subplots(figsize=(7.2, 3.8))
     width = 0.8 / len(conditions)
     for j, cond in enumerate(conditions):
@@ -109,9 +111,9 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     ax.axhline(0.5, color="k", lw=0.8, ls=":")
     ax.set_xticks(np.arange(len(models)))
     ax.set_xticklabels(models, fontsize=8)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.2)
     ax.set_ylabel("balanced accuracy (95% CI)")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", ncol=3)
     ax.set_title("Label confounded with site", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

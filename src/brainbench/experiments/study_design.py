@@ -115,12 +115,21 @@ def plot(table: pd.DataFrame, path: Path) -> None:
                 m["error_95_half_range"],
                 ls=":",
                 color=color,
-                label=f"{metric}: 95% range of the error / 2",
+                label=f"{label.split(',')[0]}: spread of the estimates (95% range / 2)",
             )
     for t in TARGETS:
         ax.axhline(t, color="grey", lw=0.8, ls="--")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+
+    sizes = sorted(table["subjects"].unique())
+    ax.xaxis.set_major_locator(FixedLocator(sizes))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_locator(FixedLocator([0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3]))
+    ax.yaxis.set_minor_locator(NullLocator())
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(ScalarFormatter())
     ax.set_xlabel("test subjects")
     ax.set_ylabel("95% CI half-width")
     ax.set_title("CI half-width vs test-set size", fontsize=10)
