@@ -556,7 +556,8 @@ def paired_bootstrap(pair: Pair, opts: Options) -> ComparisonResult:
 
     Both models share each resample's cluster multiplicities (Davison & Hinkley 1997, ch. 3.8
     and 4.4, doi:10.1017/CBO9780511802843; Saravanan et al. 2020, PMC7906290). Percentile or
-    BCa interval; p-value from :func:`~brainbench.stats._bootstrap.bootstrap_p_value`.
+    BCa interval; p-value from :func:`~brainbench.stats._bootstrap.bootstrap_p_value`;
+    ``statistic`` is the estimate over its bootstrap standard error (a z-like score).
     """
     from brainbench.stats._evaluate import run_blocks
 
@@ -588,13 +589,15 @@ def paired_bootstrap(pair: Pair, opts: Options) -> ComparisonResult:
         lo, hi, _, _ = bca_interval(good, est, stat.jackknife(), opts.level)
     else:
         lo, hi = percentile_interval(good, opts.level)
+    sd = float(good.std(ddof=1)) if len(good) > 1 else float("nan")
+    z = est / sd if sd > 0 else float("nan")
     return _result(
         pair,
         "bootstrap",
         estimate=est,
         ci_low=lo,
         ci_high=hi,
-        statistic=est,
+        statistic=z,
         p_value=bootstrap_p_value(good),
         level=opts.level,
         n_clusters=design.n_top,
