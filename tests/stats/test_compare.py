@@ -253,3 +253,14 @@ def test_groupby_breakdown_per_site(hier):
     )
     assert len(res) == 10 and {r.group["site"] for r in res} == set(hier.site)
     assert all(r.extra["clusters"] == {"subject": 12} for r in res)
+
+
+def test_corrected_t_refuses_a_fixed_holdout_test_set(hier):
+    # Five training folds all predicting the same test subjects.
+    df = pd.concat([hier[hier.model.isin(["A", "B"])].assign(fold=f) for f in range(5)])
+    with pytest.raises(UserError, match="same units"):
+        compare_models(df, "accuracy", "corrected-t", positive="AD", test_train_ratio=0.25)
+    (res,) = compare_models(
+        df, "accuracy", "bootstrap", positive="AD", resamples=200, clusters=["site", "subject"]
+    )
+    assert res.n_runs == 5

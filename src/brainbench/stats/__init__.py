@@ -4,9 +4,12 @@ rankings across tasks and power.
 The public surface (everything else is private and may change):
 
 Reading
-    :func:`read_predictions` (Parquet/TSV/CSV -> checked DataFrame), :func:`infer_task`.
+    :func:`read_predictions` (Parquet/TSV/CSV -> checked DataFrame), :func:`check_predictions`
+    (the same checks on a DataFrame), :func:`infer_task`, :func:`model_data` (one model's
+    predictions at the unit of analysis, with runs and unit ids).
 Metrics
-    :data:`METRICS` (the registry), :func:`compute_metric`, :func:`metric_names`.
+    :data:`METRICS` (the registry), :func:`get_metric`, :func:`compute_metric`,
+    :func:`metric_names`.
 Intervals
     :func:`evaluate_predictions` (every model x metric, with ``groupby`` breakdowns),
     :func:`confidence_interval` (one model), :class:`MetricResult`.
@@ -28,8 +31,8 @@ from brainbench.stats._compare import COMPARISONS, adjust_p_values, compare_mode
 from brainbench.stats._data import ModelData, model_data
 from brainbench.stats._delong import delong_ci, delong_test
 from brainbench.stats._evaluate import compute_metric, confidence_interval, evaluate_predictions
-from brainbench.stats._io import Task, infer_task, read_predictions
-from brainbench.stats._metrics import METRICS, metric_names
+from brainbench.stats._io import Task, check_predictions, infer_task, read_predictions
+from brainbench.stats._metrics import METRICS, get_metric, metric_names
 from brainbench.stats._power import ci_half_width, minimal_detectable_difference
 from brainbench.stats._rank import bootstrap_ranks, rank_models
 from brainbench.stats._results import ComparisonResult, MetricResult, RankResult, TestResult
@@ -46,6 +49,7 @@ __all__ = [
     "TestResult",
     "adjust_p_values",
     "bootstrap_ranks",
+    "check_predictions",
     "ci_half_width",
     "compare_models",
     "compute_metric",
@@ -54,6 +58,7 @@ __all__ = [
     "delong_ci",
     "delong_test",
     "evaluate_predictions",
+    "get_metric",
     "infer_task",
     "metric_names",
     "minimal_detectable_difference",

@@ -158,7 +158,20 @@ def kfold_structure(md: ModelData) -> tuple[int, int] | None:
     return ks.pop(), f["repeat"].nunique()
 
 
+def fixed_test_set(md: ModelData) -> bool:
+    """True when every (repeat, fold) split tests the same units (a holdout test set)."""
+    sets = {frozenset(g) for _, g in md.frame.groupby(["repeat", "fold"], sort=False)["unit_id"]}
+    return md.frame.groupby(["repeat", "fold"]).ngroups > 1 and len(sets) == 1
+
+
 def _ratio(pair: Pair, opts: Options, method: str) -> float:
+    if fixed_test_set(pair.a):
+        raise UserError(
+            f"{method} corrects for train/test splits that resample the data, but every split "
+            "here tests the same units (a holdout test set, with several training folds or "
+            "seeds): the variation across splits ignores the test set's sampling variance. Use "
+            "bootstrap (paired, hierarchical; runs are averaged) or mixed."
+        )
     if opts.test_train_ratio is not None:
         return float(opts.test_train_ratio)
     kr = kfold_structure(pair.a)
