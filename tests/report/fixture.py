@@ -178,6 +178,7 @@ def make_run_dir(
     drop: dict[str, object] | None = None,
     failed_unit: tuple[str, int, int] | None = None,
     spec_sha256: str | None = None,
+    comparison: str = "bootstrap",
 ) -> Path:
     """Write the fixture run directory into ``path`` (created) and return it.
 
@@ -191,6 +192,8 @@ def make_run_dir(
         ``(model, fold, seed)`` recorded as failed in the provenance (and its rows removed).
     spec_sha256
         Hash recorded in the provenance instead of the spec's own (a mismatch).
+    comparison
+        The spec's ``protocol.comparison.method``.
     """
     from brainbench.spec import load_spec
 
@@ -214,7 +217,9 @@ def make_run_dir(
     preds.to_parquet(path / "predictions.parquet", index=False)
     cohort.to_parquet(path / "cohort.parquet", index=False)
     splits.to_csv(path / "splits.tsv", sep="\t", index=False)
-    (path / "spec.yaml").write_text(SPEC_YAML)
+    (path / "spec.yaml").write_text(
+        SPEC_YAML.replace("comparison: {method: bootstrap", f"comparison: {{method: {comparison}")
+    )
     loaded = load_spec(path / "spec.yaml")
     (path / "spec.resolved.json").write_text(
         json.dumps(loaded.spec.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"

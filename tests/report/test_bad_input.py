@@ -67,7 +67,7 @@ def test_protocol_deviations_are_stated(tmp_path: Path) -> None:
     assert {"seeds", "folds", "failed-unit", "spec-hash", "resamples"} <= kinds
     msgs = " ".join(d["message"] for d in devs)
     assert "Model 'cnn3d-small' lacks predictions for repeat 0 fold 2" in msgs
-    assert "has 1 seed(s) in some split" in msgs  # voxel-linear fold 1 lost seed 0
+    assert "voxel-linear' has 1 to 2 seed(s) per split" in msgs  # voxel-linear fold 1 lost seed 0
     assert "protocol declares 3" in msgs
     assert "CUDA out of memory" in msgs and "fffffffffffff"[:12] in msgs
     serious = {"seeds", "folds", "failed-unit", "spec-hash"}
@@ -122,3 +122,21 @@ def test_predictions_only_with_a_metric_undefined_in_a_subgroup(tmp_path: Path) 
     assert "self-reported" in cannot and "no spec" in cannot.lower()
     html = (out / "evidence.html").read_text()
     assert 'data-status="unavailable"' in html and "Missing:" in html
+
+
+def test_protocol_method_that_cannot_apply_falls_back_and_says_so(tmp_path: Path) -> None:
+    """corrected-t needs several splits; with one fold the report uses the paired bootstrap
+    and records the deviation."""
+    run = make_run_dir(tmp_path / "run", comparison="corrected-t")
+    df = pd.read_parquet(run / "predictions.parquet")
+    df[df["fold"] == 0].to_parquet(run / "predictions.parquet")
+    out = tmp_path / "out"
+    write_report([run], out, resamples=FAST)
+    secs = _sections(out)
+    devs = {d["kind"]: d for d in secs["protocol"]["data"]["deviations"]}
+    assert "corrected-t cannot be applied" in devs["comparison-method"]["message"]
+    assert "folds" in devs  # folds 1 and 2 are missing for every model
+    comp = secs["comparisons"]["data"]
+    assert comp["settings"]["method"] == "bootstrap"
+    assert {r["method"] for r in comp["results"]} == {"bootstrap"}
+    assert any("could not be applied" in t for t in secs["comparisons"]["text"])

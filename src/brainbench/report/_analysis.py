@@ -22,6 +22,8 @@ from brainbench.report._run import RunData
 HIERARCHY_BREAKDOWNS = ("dataset", "site", "scanner")
 BASELINE_PREFIX = "demographics"
 DEFAULT_RESAMPLES = 2000
+#: Comparison method when the spec declares none, or when its method cannot apply.
+FALLBACK_METHOD = "bootstrap"
 
 
 @dataclass
@@ -115,6 +117,7 @@ class Analysis:
         self.baseline = next((m for m in self.models if m.startswith(BASELINE_PREFIX)), None)
         self.frame = self._with_covariates(df)
         self.redundant_levels: dict[str, str] = {}
+        self.comparison_fallback: str | None = None
         self._check_protocol()
 
     # -- setup --------------------------------------------------------------------------------
@@ -253,8 +256,8 @@ class Analysis:
                 self.deviations.append(
                     Deviation(
                         "seeds",
-                        f"Model '{m}' has {int(seeds.min())} seed(s) in some split (at most "
-                        f"{int(seeds.max())}); the protocol declares {self.seeds_declared}.",
+                        f"Model '{m}' has {_span(seeds)} seed(s) per split; the protocol "
+                        f"declares {self.seeds_declared}.",
                         severity="error",
                     )
                 )
@@ -318,7 +321,31 @@ class Analysis:
     # -- comparison protocol ---------------------------------------------------------------
     @property
     def comparison_method(self) -> str:
-        return self.comparison.method if self.comparison is not None else "bootstrap"
+        """The method applied: the protocol's, unless it cannot apply (see :meth:`_compare`)."""
+        if self.comparison_fallback is not None:
+            return FALLBACK_METHOD
+        return self.comparison.method if self.comparison is not None else FALLBACK_METHOD
+
+    def _compare(self, frame: pd.DataFrame, pairs: list[tuple[str, str]]) -> _stats.Collected:
+        """Paired comparisons with the protocol's method; when the engine says that method
+        cannot apply to these predictions (e.g. a test over folds with a single split), the
+        paired hierarchical bootstrap instead, recorded as a deviation."""
+        got = _stats.compare(frame, self.primary, pairs, **self._common(), **self.comparison_kwargs)
+        if got.results or not got.errors or self.comparison_method == FALLBACK_METHOD:
+            return got
+        reason = got.errors[0]
+        self.comparison_fallback = reason
+        self.deviations.append(
+            Deviation(
+                "comparison-method",
+                f"The protocol's comparison method {self.comparison.method} cannot be applied to "
+                f"these predictions ({reason}). The report compares the models with the paired "
+                "hierarchical bootstrap of the difference instead (not pre-registered).",
+            )
+        )
+        return _stats.compare(
+            frame, self.primary, pairs, **self._common(), **self.comparison_kwargs
+        )
 
     @property
     def comparison_kwargs(self) -> dict[str, Any]:
@@ -329,6 +356,7 @@ class Analysis:
             "correction": c.correction if c is not None else "holm",
             "margin": c.margin if c is not None else 0.0,
             "hypothesis": c.hypothesis if c is not None else "superiority",
+            "interval": self.interval,
         }
         if c is not None and c.rope is not None:
             out["rope"] = c.rope
@@ -444,12 +472,9 @@ class Analysis:
         if len(models) < 2:
             return _stats.Collected()
         return self._note(
-            _stats.compare(
+            self._compare(
                 self.frame[self.frame["partition"] == self.main_partition],
-                self.primary,
                 _stats.all_pairs(models),
-                **self._common(),
-                **self.comparison_kwargs,
             ),
             "comparisons",
         )
@@ -464,13 +489,7 @@ class Analysis:
             return _stats.Collected()
         out = _stats.Collected()
         for part in self.partitions:
-            got = _stats.compare(
-                self.frame[self.frame["partition"] == part],
-                self.primary,
-                pairs,
-                **self._common(),
-                **self.comparison_kwargs,
-            )
+            got = self._compare(self.frame[self.frame["partition"] == part], pairs)
             for r in got.results:
                 if getattr(r, "partition", part) != part:
                     import dataclasses
@@ -556,3 +575,8 @@ def _same_grouping(f: pd.DataFrame, a: str, b: str) -> bool:
     """True when the two columns define the same partition of the rows."""
     pairs = f[[a, b]].astype(str).drop_duplicates()
     return bool(pairs[a].is_unique and pairs[b].is_unique)
+
+
+def _span(counts: pd.Series) -> str:
+    lo, hi = int(counts.min()), int(counts.max())
+    return str(lo) if lo == hi else f"{lo} to {hi}"

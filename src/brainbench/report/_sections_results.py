@@ -39,8 +39,9 @@ def _undefined_reason(r: Any) -> str:
 
 
 def _errors(sec: Section, collected: _stats.Collected, what: str) -> None:
-    for e in collected.errors:
+    for e in dict.fromkeys(collected.errors):
         sec.text.append(f"Not computed ({what}): {e}")
+        sec.missing.append(f"{what}: {e}")
         sec.status = PARTIAL
 
 
@@ -419,6 +420,12 @@ def comparisons(ctx: ReportContext, sec: Section) -> Section:
             else " (Not pre-registered: the spec declares no comparison.)"
         )
     )
+    if an.comparison_fallback is not None and an.comparison is not None:
+        sec.text.append(
+            f"The protocol's method, {an.comparison.method}, could not be applied: "
+            f"{an.comparison_fallback} The paired hierarchical bootstrap is used instead "
+            "(a deviation, section 2)."
+        )
     _errors(sec, got, "comparisons")
     if not got.results:
         sec.status = UNAVAILABLE

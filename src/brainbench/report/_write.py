@@ -24,7 +24,9 @@ def build_sections(
     # Sections whose numbers the conclusions read are built first; order of output is kept.
     specs = ordered_sections()
     built: dict[str, Section] = {}
-    for spec in sorted(specs, key=lambda s: (s.id == "conclusions", s.number)):
+    # The protocol section lists deviations found while computing the others: built last but one.
+    late = {"protocol": 1, "conclusions": 2}
+    for spec in sorted(specs, key=lambda s: (late.get(s.id, 0), s.number)):
         sec = spec.build(ctx)
         built[spec.id] = sec
         ctx.sections[spec.id] = sec
