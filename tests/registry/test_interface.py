@@ -224,3 +224,19 @@ def test_demographic_matrix_codes_sex():
     cov = covariate_frame(pd.DataFrame({"age": [70, None], "sex": ["F", "male"]}))
     m = demographic_matrix(cov)
     assert m[0].tolist() == [70.0, 1.0] and np.isnan(m[1, 0]) and m[1, 1] == 0.0
+
+
+def test_pretraining_conflicts(tmp_path):
+    from brainbench.registry import pretraining_conflicts
+
+    text = (
+        (write_entry(tmp_path / "x") / "model.yaml")
+        .read_text()
+        .replace("  cohorts: []", "  cohorts: [UKBB, adni]")
+        .replace(
+            "sklearn", "sklearn\nweights: {url: 'https://x.org/w.pt', sha256: '" + "a" * 64 + "'}"
+        )
+    )
+    folder = write_entry(tmp_path / "y", yaml_text=text)
+    loaded = read_entry(folder)
+    assert pretraining_conflicts(loaded, ["aibl", "ADNI", "ukbb"]) == ["ADNI", "ukbb"]

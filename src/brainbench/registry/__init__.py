@@ -16,6 +16,7 @@ from brainbench.registry.entries import (
     all_entries,
     default_root,
     find_entry,
+    pretraining_conflicts,
     read_entry,
 )
 from brainbench.registry.interface import (
@@ -55,6 +56,7 @@ __all__ = [
     "default_root",
     "find_entry",
     "load_model",
+    "pretraining_conflicts",
     "read_entry",
     "resolve_hyperparameters",
 ]

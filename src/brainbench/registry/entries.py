@@ -15,6 +15,7 @@ import os
 import sys
 import traceback
 import types
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -284,6 +285,17 @@ def find_entry(entry_id: str, root: Path | None = None) -> LoadedEntry:
     )
 
 
+def pretraining_conflicts(loaded: LoadedEntry, cohorts: Iterable[str]) -> list[str]:
+    """Cohorts among ``cohorts`` (e.g. a benchmark's test and external-test cohort ids or
+    dataset names) that the entry declares it saw before the benchmark (case-insensitive).
+
+    The runner and ``validate`` (rule L104, biased transfer learning) use it to refuse a model
+    whose pretraining data overlaps a benchmark's test data.
+    """
+    seen = {c.strip().lower() for c in loaded.entry.pretraining.cohorts}
+    return [c for c in cohorts if c.strip().lower() in seen]
+
+
 # -- importing --
 class ModelLoadError(UserError):
     """An entry's code could not be imported or its factory failed; carries the model's
@@ -363,6 +375,7 @@ __all__ = [
     "import_factory",
     "model_traceback",
     "parse_entry",
+    "pretraining_conflicts",
     "read_entry",
     "resolve_entry_path",
 ]
