@@ -70,8 +70,13 @@ def baseline_run(cohorts, registry, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("baseline") / "run"
     result = run_benchmark(
-        TINY_SPEC, FAST_MODELS, out=out, seeds=2, device="cpu", max_epochs=1,
+        TINY_SPEC,
+        FAST_MODELS,
+        out=out,
+        seeds=2,
+        device="cpu",
+        max_epochs=1,
         registry_root=registry,
-    )  # fmt: skip
+    )
     assert result.ok, result.failed
     return result

@@ -21,9 +21,15 @@ def test_slurm_executor_through_submitit_local(baseline_run, registry, tmp_path)
     )
     model = FAST_MODELS[0]  # one model, two seeds: two array tasks
     result = run_benchmark(
-        TINY_SPEC, [model], out=tmp_path / "run", seeds=2, max_epochs=1, device="cpu",
-        profile=profile, registry_root=registry,
-    )  # fmt: skip
+        TINY_SPEC,
+        [model],
+        out=tmp_path / "run",
+        seeds=2,
+        max_epochs=1,
+        device="cpu",
+        profile=profile,
+        registry_root=registry,
+    )
     assert result.ok, result.failed
     assert result.provenance["executor"] == "slurm"
     assert len(list((tmp_path / "run" / "slurm").glob("*/*_submitted.pkl"))) == 2
@@ -36,9 +42,15 @@ def test_slurm_executor_through_submitit_local(baseline_run, registry, tmp_path)
 
 def test_local_workers_give_the_same_predictions(baseline_run, registry, tmp_path):
     result = run_benchmark(
-        TINY_SPEC, FAST_MODELS, out=tmp_path / "run", seeds=2, max_epochs=1, device="cpu",
-        workers=2, registry_root=registry,
-    )  # fmt: skip
+        TINY_SPEC,
+        FAST_MODELS,
+        out=tmp_path / "run",
+        seeds=2,
+        max_epochs=1,
+        device="cpu",
+        workers=2,
+        registry_root=registry,
+    )
     assert result.ok
     pd.testing.assert_frame_equal(
         pd.read_parquet(tmp_path / "run" / "predictions.parquet"),
@@ -74,9 +86,16 @@ def test_submitit_sbatch_script_follows_the_profile(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     ex = make_submitit_executor(tmp_path, profile)
     script = ex._executor._make_submission_file_text("python -m x", "uid")
-    for line in ("--partition=gpu_p13", "--qos=qos_gpu-t3", "--account=abc@v100",
-                 "--constraint=v100-32g", "--hint=nomultithread", "--gpus-per-node=1",
-                 "--cpus-per-task=10", "module load singularity"):  # fmt: skip
+    for line in (
+        "--partition=gpu_p13",
+        "--qos=qos_gpu-t3",
+        "--account=abc@v100",
+        "--constraint=v100-32g",
+        "--hint=nomultithread",
+        "--gpus-per-node=1",
+        "--cpus-per-task=10",
+        "module load singularity",
+    ):
         assert line in script, line
     assert "singularity exec --nv" in ex._executor.python
 

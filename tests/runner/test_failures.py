@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import shutil
 from pathlib import Path
 
@@ -74,11 +73,16 @@ def test_loader_names_the_file_and_the_problem(cohorts, tmp_path, how, problem):
 
 def test_broken_images_fail_their_units_only(broken_cohorts, registry, tmp_path):
     images = _images(broken_cohorts)
-    out, plan, _ = prepare_run(
-        TINY_SPEC, tmp_path / "run",
-        RunOptions(models=["faulty-images", "demographics-logreg"], seeds=1, device="cpu",
-                   registry_root=str(registry)),
-    )  # fmt: skip
+    out, _, _ = prepare_run(
+        TINY_SPEC,
+        tmp_path / "run",
+        RunOptions(
+            models=["faulty-images", "demographics-logreg"],
+            seeds=1,
+            device="cpu",
+            registry_root=str(registry),
+        ),
+    )
     broken = {"truncated": images[0], "nan": images[3], "shape": images[5], "missing": images[7]}
     for how, path in broken.items():
         _break(path, how)
@@ -97,8 +101,13 @@ def test_broken_images_fail_their_units_only(broken_cohorts, registry, tmp_path)
 
 
 def test_faulty_models_fail_with_logs_and_the_run_goes_on(cohorts, registry, tmp_path):
-    models = ["faulty-fit-error", "faulty-crash", "faulty-oom", "faulty-bad-output",
-              "demographics-logreg"]  # fmt: skip
+    models = [
+        "faulty-fit-error",
+        "faulty-crash",
+        "faulty-oom",
+        "faulty-bad-output",
+        "demographics-logreg",
+    ]
     result = run_benchmark(
         TINY_SPEC, models, out=tmp_path / "run", seeds=1, device="cpu", registry_root=registry
     )
@@ -126,8 +135,21 @@ def test_faulty_models_fail_with_logs_and_the_run_goes_on(cohorts, registry, tmp
 def test_cli_exit_status_when_a_unit_fails(cohorts, registry, tmp_path, capsys):
     from brainbench.cli import main
 
-    argv = ["run", str(TINY_SPEC), "-m", "faulty-fit-error", "-m", "demographics-logreg",
-            "--seeds", "1", "--out", str(tmp_path / "run"), "--registry", str(registry), "-q"]  # fmt: skip
+    argv = [
+        "run",
+        str(TINY_SPEC),
+        "-m",
+        "faulty-fit-error",
+        "-m",
+        "demographics-logreg",
+        "--seeds",
+        "1",
+        "--out",
+        str(tmp_path / "run"),
+        "--registry",
+        str(registry),
+        "-q",
+    ]
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 3

@@ -19,9 +19,27 @@ from .conftest import FAST_MODELS, TINY_SPEC
 
 
 def _cli(out, registry, *extra):
-    return [sys.executable, "-m", "brainbench", "run", str(TINY_SPEC), *sum((["-m", m] for m in
-            FAST_MODELS), []), "--seeds", "2", "--max-epochs", "1", "--device", "cpu", "--out",
-            str(out), "--registry", str(registry), "-q", *extra]  # fmt: skip
+    models = [arg for m in FAST_MODELS for arg in ("-m", m)]
+    return [
+        sys.executable,
+        "-m",
+        "brainbench",
+        "run",
+        str(TINY_SPEC),
+        *models,
+        "--seeds",
+        "2",
+        "--max-epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--registry",
+        str(registry),
+        "-q",
+        *extra,
+    ]
 
 
 def test_sigkill_then_resume_equals_uninterrupted(baseline_run, registry, tmp_path):
@@ -42,12 +60,19 @@ def test_sigkill_then_resume_equals_uninterrupted(baseline_run, registry, tmp_pa
 
     # Without --resume the folder is refused; with it, only the missing units run.
     with pytest.raises(UserError, match="--resume"):
-        run_benchmark(TINY_SPEC, FAST_MODELS, out=out, seeds=2, max_epochs=1,
-                      registry_root=registry)  # fmt: skip
+        run_benchmark(
+            TINY_SPEC, FAST_MODELS, out=out, seeds=2, max_epochs=1, registry_root=registry
+        )
     result = run_benchmark(
-        TINY_SPEC, FAST_MODELS, out=out, seeds=2, max_epochs=1, resume=True, device="cpu",
+        TINY_SPEC,
+        FAST_MODELS,
+        out=out,
+        seeds=2,
+        max_epochs=1,
+        resume=True,
+        device="cpu",
         registry_root=registry,
-    )  # fmt: skip
+    )
     assert result.ok and result.skipped == len(done)
     assert {r["id"] for r in result.executed}.isdisjoint(done)
 
@@ -62,14 +87,28 @@ def test_sigkill_then_resume_equals_uninterrupted(baseline_run, registry, tmp_pa
 
 def test_resume_refuses_changed_options(baseline_run, registry):
     with pytest.raises(UserError, match="Cannot resume"):
-        run_benchmark(TINY_SPEC, FAST_MODELS, out=baseline_run.run_dir, seeds=2, max_epochs=3,
-                      resume=True, registry_root=registry)  # fmt: skip
+        run_benchmark(
+            TINY_SPEC,
+            FAST_MODELS,
+            out=baseline_run.run_dir,
+            seeds=2,
+            max_epochs=3,
+            resume=True,
+            registry_root=registry,
+        )
 
 
 def test_resume_of_a_complete_run_runs_nothing(baseline_run, registry):
     before = (baseline_run.run_dir / "predictions.parquet").read_bytes()
-    result = run_benchmark(TINY_SPEC, FAST_MODELS, out=baseline_run.run_dir, seeds=2,
-                           max_epochs=1, resume=True, registry_root=registry)  # fmt: skip
+    result = run_benchmark(
+        TINY_SPEC,
+        FAST_MODELS,
+        out=baseline_run.run_dir,
+        seeds=2,
+        max_epochs=1,
+        resume=True,
+        registry_root=registry,
+    )
     assert result.executed == [] and result.skipped == 4
     assert (baseline_run.run_dir / "predictions.parquet").read_bytes() == before
 
@@ -82,8 +121,9 @@ def test_a_corrupted_unit_output_is_rerun(baseline_run, registry, tmp_path):
     victim = sorted((out / "units").glob("*.parquet"))[0]
     victim.write_bytes(victim.read_bytes()[:100])  # a torn write the hash detects
     (out / "units" / ".leftover.parquet.tmp").write_bytes(b"partial")  # ignored
-    result = run_benchmark(TINY_SPEC, FAST_MODELS, out=out, seeds=2, max_epochs=1, resume=True,
-                           registry_root=registry)  # fmt: skip
+    result = run_benchmark(
+        TINY_SPEC, FAST_MODELS, out=out, seeds=2, max_epochs=1, resume=True, registry_root=registry
+    )
     assert [r["id"] for r in result.executed] == [victim.stem]
     pd.testing.assert_frame_equal(
         pd.read_parquet(out / "predictions.parquet"),

@@ -14,8 +14,11 @@ def test_expansion_is_the_full_product_in_model_order():
     assert len(units) == 2 * 3 * 3
     assert [u.model for u in units[:9]] == ["b"] * 9
     assert [(u.repeat, u.fold, u.seed) for u in units[:4]] == [
-        (0, 0, 0), (0, 0, 1), (0, 0, 2), (0, 1, 0),
-    ]  # fmt: skip
+        (0, 0, 0),
+        (0, 0, 1),
+        (0, 0, 2),
+        (0, 1, 0),
+    ]
     assert len({u.id for u in units}) == len(units)
 
 

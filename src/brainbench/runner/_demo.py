@@ -1,4 +1,4 @@
-"""``brainbench demo``: synthetic cohorts -> validation (and a leaky spec rejected) -> run -> report."""
+"""``brainbench demo``: synthetic cohorts, validation (a leaky spec rejected), run, report."""
 
 from __future__ import annotations
 
@@ -84,8 +84,12 @@ def _markdown_summary(run_dir: Path, out: Path, spec_file: Path) -> Path:
         resamples=min(spec.protocol.confidence.resamples, 2000),
         partitions=sorted(set(df["partition"]) - {"validation"}),
     )
-    lines = [f"# Evidence summary: {spec.title}", "", "| model | partition | metric | estimate "
-             "| 95% CI |", "| --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines = [
+        f"# Evidence summary: {spec.title}",
+        "",
+        "| model | partition | metric | estimate | 95% CI |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for r in results:
         d = r.to_dict()
         lo, hi = d.get("ci_low"), d.get("ci_high")
@@ -167,8 +171,11 @@ def run_demo(
     echo(f"[3/5] Validating the leaky variant {leaky}")
     leaky_result, _ = validate_path(leaky, data=False)
     echo("      " + render_text(leaky_result, color=False).replace("\n", "\n      "))
-    echo("      -> rejected before any GPU hour is spent" if not leaky_result.valid else
-         "      !! the leaky variant was NOT rejected")  # fmt: skip
+    echo(
+        "      -> rejected before any GPU hour is spent"
+        if not leaky_result.valid
+        else "      !! the leaky variant was NOT rejected"
+    )
 
     # 3. Run.
     run_dir = out / "run"

@@ -8,6 +8,7 @@ receive the scores, join the labels the runner kept, write ``units/<unit>.parque
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -209,10 +210,8 @@ class ModelHost:
 
     def close(self) -> None:
         if self.conn is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self.conn.send(("stop",))
-            except OSError:
-                pass
             self.conn.close()
             self.conn = None
         if self.proc is not None:
@@ -241,7 +240,7 @@ def sensitive_paths(state: RunState) -> list[str]:
     return sorted(out)
 
 
-# -- one unit ------------------------------------------------------------------------------------------
+# -- one unit -------------------------------------------------------------------------------
 def unit_paths(run_dir: Path, unit: Unit) -> tuple[Path, Path, Path]:
     return (
         run_dir / "units" / f"{unit.id}.parquet",
@@ -428,8 +427,17 @@ def execute_unit(
     status_line = f"status: {record['status']}" + (
         f" ({record['error_kind']}): {record['error']}" if record["error"] else ""
     )
-    text = "\n".join([*log[:1], "--- model output ---", model_log.rstrip(), "--- runner ---",
-                      *log[1:], status_line, ""])  # fmt: skip
+    text = "\n".join(
+        [
+            *log[:1],
+            "--- model output ---",
+            model_log.rstrip(),
+            "--- runner ---",
+            *log[1:],
+            status_line,
+            "",
+        ]
+    )
     atomic_write_bytes(log_path, text.encode("utf-8"))
     if record["status"] != "ok":
         parquet.unlink(missing_ok=True)
@@ -499,9 +507,14 @@ def run_units(
                         progress.epoch(_t, e, loss, val)
 
                 rec = execute_unit(
-                    state, unit, host, loader, device=device, num_threads=threads,
+                    state,
+                    unit,
+                    host,
+                    loader,
+                    device=device,
+                    num_threads=threads,
                     on_epoch=on_epoch,
-                )  # fmt: skip
+                )
                 with lock:
                     records.append(rec)
                 if progress is not None:

@@ -220,16 +220,29 @@ def _lost_unit(run_dir: Path, uid: str, job: Any, exc: BaseException | None) -> 
     model, repeat, fold, seed = parse_unit_id(uid)
     folder = Path(str(getattr(job, "paths", None).folder)) if hasattr(job, "paths") else None
     rec = {
-        "id": uid, "model": model, "repeat": repeat, "fold": fold, "seed": seed,
-        "status": "failed", "error_kind": "job",
+        "id": uid,
+        "model": model,
+        "repeat": repeat,
+        "fold": fold,
+        "seed": seed,
+        "status": "failed",
+        "error_kind": "job",
         "error": f"job {job.job_id} ended without a result"
         + (f": {str(exc).strip().splitlines()[-1]}" if exc and str(exc).strip() else "")
         + (f" (submitit logs in {folder})" if folder else ""),
-        "log": str(folder) if folder else None, "seconds": None, "output_sha256": None,
-    }  # fmt: skip
+        "log": str(folder) if folder else None,
+        "seconds": None,
+        "output_sha256": None,
+    }
     atomic_write_json(run_dir / "units" / f"{uid}.json", rec)
     return rec
 
 
-__all__ = ["Profile", "SlurmProfile", "load_profile", "make_submitit_executor", "run_local",
-           "run_slurm"]  # fmt: skip
+__all__ = [
+    "Profile",
+    "SlurmProfile",
+    "load_profile",
+    "make_submitit_executor",
+    "run_local",
+    "run_slurm",
+]

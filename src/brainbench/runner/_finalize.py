@@ -38,12 +38,17 @@ def git_commit() -> str | None:
     try:
         commit = subprocess.run(
             ["git", "-C", str(src), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout.strip()  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no", "--", "src"],
-            capture_output=True, text=True, timeout=10,
-        ).stdout.strip()  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("+dirty" if dirty else "") if commit else None
@@ -83,12 +88,24 @@ def collect(run_dir: Path, units: list[Unit]) -> tuple[pd.DataFrame, list[dict[s
         meta = run_dir / "units" / f"{u.id}.json"
         parquet = run_dir / "units" / f"{u.id}.parquet"
         base = {
-            "id": u.id, "model": u.model, "repeat": u.repeat, "fold": u.fold, "seed": u.seed,
+            "id": u.id,
+            "model": u.model,
+            "repeat": u.repeat,
+            "fold": u.fold,
+            "seed": u.seed,
             "rng_seed": u.rng_seed,
-        }  # fmt: skip
+        }
         if not meta.is_file():
-            records.append({**base, "status": "skipped", "seconds": None, "log": None,
-                            "error": "not run", "output_sha256": None})  # fmt: skip
+            records.append(
+                {
+                    **base,
+                    "status": "skipped",
+                    "seconds": None,
+                    "log": None,
+                    "error": "not run",
+                    "output_sha256": None,
+                }
+            )
             continue
         info = read_json(meta)
         rec = {

@@ -39,30 +39,71 @@ def _parse_hyperparameters(items: tuple[str, ...], models: list[str]) -> dict[st
 
 @click.command(name="run")
 @click.argument("spec", type=click.Path(path_type=Path))
-@click.option("--model", "-m", "models", multiple=True, help="Registry id (repeat for several);"
-              " default: the spec's protocol.models.")  # fmt: skip
-@click.option("--seeds", type=click.IntRange(1), default=None,
-              help="Training runs per model and fold (default: protocol.seeds).")  # fmt: skip
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
-              help="auto: CUDA when available (default: the profile's, else auto).")  # fmt: skip
-@click.option("--executor", type=click.Choice(["local", "slurm"]), default=None,
-              help="local (default) or slurm (submitit job arrays, one task per unit).")  # fmt: skip
-@click.option("--workers", type=click.IntRange(1), default=None,
-              help="local: units run in parallel, each in its own model process.")  # fmt: skip
-@click.option("--profile", default=None,
-              help="Execution profile: a YAML file or a shipped name (local, slurm-generic, "
-              "jean-zay).")  # fmt: skip
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Run folder (default: runs/<spec id>-<spec version>).")  # fmt: skip
+@click.option(
+    "--model",
+    "-m",
+    "models",
+    multiple=True,
+    help="Registry id (repeat for several); default: the spec's protocol.models.",
+)
+@click.option(
+    "--seeds",
+    type=click.IntRange(1),
+    default=None,
+    help="Training runs per model and fold (default: protocol.seeds).",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default=None,
+    help="auto: CUDA when available (default: the profile's, else auto).",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "slurm"]),
+    default=None,
+    help="local (default) or slurm (submitit job arrays, one task per unit).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=None,
+    help="local: units run in parallel, each in its own model process.",
+)
+@click.option(
+    "--profile",
+    default=None,
+    help="Execution profile: a YAML file or a shipped name (local, slurm-generic, jean-zay).",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Run folder (default: runs/<spec id>-<spec version>).",
+)
 @click.option("--resume", is_flag=True, help="Finish a run folder: skip the units complete.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; failures and summary only.")
-@click.option("--max-epochs", type=click.IntRange(1), default=None,
-              help="Cap every model's epochs (quick runs).")  # fmt: skip
+@click.option(
+    "--max-epochs",
+    type=click.IntRange(1),
+    default=None,
+    help="Cap every model's epochs (quick runs).",
+)
 @click.option("--deterministic", is_flag=True, help="Deterministic algorithms (slower).")
-@click.option("--hp", "hps", multiple=True, metavar="MODEL.NAME=VALUE",
-              help="Override a hyper-parameter of one model.")  # fmt: skip
-@click.option("--registry", "registry_root", type=click.Path(path_type=Path), default=None,
-              help="Registry folder (default: $BRAINBENCH_REGISTRY or ./registry).")  # fmt: skip
+@click.option(
+    "--hp",
+    "hps",
+    multiple=True,
+    metavar="MODEL.NAME=VALUE",
+    help="Override a hyper-parameter of one model.",
+)
+@click.option(
+    "--registry",
+    "registry_root",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Registry folder (default: $BRAINBENCH_REGISTRY or ./registry).",
+)
 def run(
     spec: Path,
     models: tuple[str, ...],
@@ -149,18 +190,39 @@ def _print_summary(result, *, quiet: bool) -> None:
 
 
 @click.command(name="demo")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("brainbench-demo"),
-              show_default=True, help="Folder for the cohort, the run and the report.")  # fmt: skip
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("brainbench-demo"),
+    show_default=True,
+    help="Folder for the cohort, the run and the report.",
+)
 @click.option("--full", is_flag=True, help="A larger cohort (longer: tens of minutes on CPU).")
-@click.option("--seeds", type=click.IntRange(1), default=3, show_default=True,
-              help="Training runs per model.")  # fmt: skip
-@click.option("--preset", type=click.Choice(["tiny", "demo", "full"]), default=None,
-              hidden=True, help="Synthetic cohort preset (tests use tiny).")  # fmt: skip
-@click.option("--max-epochs", type=click.IntRange(1), default=None,
-              help="Cap the CNN's epochs (default: 8, or 20 with --full).")  # fmt: skip
+@click.option(
+    "--seeds", type=click.IntRange(1), default=3, show_default=True, help="Training runs per model."
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["tiny", "demo", "full"]),
+    default=None,
+    hidden=True,
+    help="Synthetic cohort preset (tests use tiny).",
+)
+@click.option(
+    "--max-epochs",
+    type=click.IntRange(1),
+    default=None,
+    help="Cap the CNN's epochs (default: 8, or 20 with --full).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a demo folder written before.")
-@click.option("--spec", "spec_file", type=click.Path(path_type=Path), default=None, hidden=True,
-              help="Another spec over the demo cohorts (tests).")  # fmt: skip
+@click.option(
+    "--spec",
+    "spec_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    hidden=True,
+    help="Another spec over the demo cohorts (tests).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Less output.")
 def demo(
     out: Path,

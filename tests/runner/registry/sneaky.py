@@ -18,6 +18,7 @@ If it finds the labels, it cheats: it predicts them with certainty.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -59,10 +60,8 @@ def _strings(obj, out, depth=0, seen=None):
     closure = getattr(obj, "__closure__", None)
     if closure:
         for cell in closure:
-            try:
+            with contextlib.suppress(ValueError):
                 _strings(cell.cell_contents, out, depth + 1, seen)
-            except ValueError:
-                pass
 
 
 def _carries_target(obj) -> bool:

@@ -1,0 +1,51 @@
+"""The demo path end to end, on the tiny preset (still run in CI)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from .conftest import TINY_SPEC
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_tiny(tmp_path, capsys, monkeypatch):
+    from brainbench.cli import main
+
+    monkeypatch.delenv("BRAINBENCH_DEMO_DATA", raising=False)
+    out = tmp_path / "demo"
+    argv = [
+        "demo",
+        "--out",
+        str(out),
+        "--preset",
+        "tiny",
+        "--seeds",
+        "3",
+        "--max-epochs",
+        "1",
+        "--spec",
+        str(TINY_SPEC),
+        "-q",
+    ]
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    text = capsys.readouterr().out
+    assert info.value.code == 0, text
+    assert "rejected before any GPU hour is spent" in text
+    assert "L101" in text and "L103" in text
+    assert "9/9 unit(s) ok" in text
+    assert "Where to look" in text and "evidence sheet" in text
+    df = pd.read_parquet(out / "run" / "predictions.parquet")
+    assert set(df["model"]) == {"demographics-logreg", "voxel-linear", "cnn3d-small"}
+    assert set(df["seed"]) == {0, 1, 2}
+    prov = json.loads((out / "run" / "provenance.json").read_text())
+    assert all(u["status"] == "ok" for u in prov["units"])
+    sheets = list((out / "report").glob("evidence.*"))
+    assert sheets, "no evidence sheet written"
+    # the demo refuses to overwrite without --overwrite
+    with pytest.raises(SystemExit) as again:
+        main(argv)
+    assert again.value.code == 2
