@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
 from brainbench.stats import compare_models, delong_ci, delong_test, evaluate_predictions
@@ -74,3 +76,26 @@ def test_delong_refuses_multiple_runs(asah_predictions):
     both = __import__("pandas").concat([df.assign(seed=0), df2])
     with pytest.raises(UserError, match="one test set"):
         compare_models(both, "auroc", "delong", positive="Poor", unit="subject")
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), m=st.integers(2, 30), n=st.integers(2, 30))
+def test_delong_matches_sklearn_and_explicit_placements(seed, m, n):
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    a = np.round(rng.normal(size=m + n), 1)  # ties on purpose
+    b = np.round(a + rng.normal(size=m + n), 1)
+    y = np.r_[np.ones(m, bool), np.zeros(n, bool)]
+    auc_a, auc_b, z, p, lo, hi = delong_test(y, a, b)
+    assert_allclose([auc_a, auc_b], [roc_auc_score(y, a), roc_auc_score(y, b)], rtol=1e-12)
+    assert 0 <= p <= 1 and lo <= auc_a - auc_b + 1e-12 and auc_a - auc_b <= hi + 1e-12
+
+    def placements(s):
+        psi = (s[y][:, None] > s[~y][None, :]) + 0.5 * (s[y][:, None] == s[~y][None, :])
+        return psi.mean(axis=1), psi.mean(axis=0)
+
+    (a10, a01), (b10, b01) = placements(a), placements(b)
+    var = np.var(a10 - b10, ddof=1) / m + np.var(a01 - b01, ddof=1) / n
+    if var > 1e-14:
+        assert_allclose(z, (auc_a - auc_b) / np.sqrt(var), rtol=1e-8)

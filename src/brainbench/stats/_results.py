@@ -145,6 +145,8 @@ class ComparisonResult:
 class TestResult:
     """A test statistic with its p-value (Friedman, Iman-Davenport, Wilcoxon...)."""
 
+    __test__ = False  # not a pytest test class
+
     statistic: float
     p_value: float
     method: str
