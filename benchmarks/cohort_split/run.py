@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -94,7 +95,7 @@ def run_one(n: int, sklearn_limit: int) -> dict:
     from brainbench.validate.data_rules import CohortDataContext
     from brainbench.validate.rule import iter_rules
 
-    out: dict = {"sessions": n}
+    out: dict = {"sessions": n, "load_average_1min": os.getloadavg()[0], "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         write_cohort(tmp / "cohort.tsv", n)
