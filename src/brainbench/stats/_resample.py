@@ -229,6 +229,17 @@ class ClusterDesign:
                 done += c
             return out
         done = 0
+        if self.flat and X_atoms.shape[1] <= 8:
+            # Same draws as scipy.stats.bootstrap; gathering a few columns beats bincount.
+            chunk = chunk or self.chunk_size()
+            n = self.n_atoms
+            while done < n_resamples:
+                c = min(chunk, n_resamples - done)
+                idx = rng.integers(0, n, (c, n))
+                for k in range(X_atoms.shape[1]):
+                    out[done : done + c, k] = X_atoms[:, k][idx].sum(axis=1)
+                done += c
+            return out
         for W in self.iter_weights(n_resamples, rng, chunk):
             out[done : done + len(W)] = W @ X_atoms
             done += len(W)
