@@ -38,6 +38,25 @@ def _undefined_reason(r: Any) -> str:
     return "undefined"
 
 
+def _why(r: Any) -> str:
+    """Why a metric is undefined, without the model's name (for grouping)."""
+    reason = _undefined_reason(r)
+    if "(" in reason and reason.endswith(").") and "absent" in reason:
+        return reason[reason.rindex("(") + 1 : -2]
+    return "undefined in this group"
+
+
+def _undefined_text(label: str, level: str, items: list[tuple[str, str, str, str]]) -> list[str]:
+    """One sentence per (group, partition): which models, and why (e.g. a class absent)."""
+    by: dict[tuple[str, str, str], list[str]] = {}
+    for g, part, model, why in items:
+        by.setdefault((g, part, why), []).append(model)
+    return [
+        f"{label} is undefined on {level} {g} ({part}) for {', '.join(models)}: {why}."
+        for (g, part, why), models in by.items()
+    ]
+
+
 def _errors(sec: Section, collected: _stats.Collected, what: str) -> None:
     for e in dict.fromkeys(collected.errors):
         sec.text.append(f"Not computed ({what}): {e}")
@@ -201,10 +220,7 @@ def generalisation(ctx: ReportContext, sec: Section) -> Section:
             )
             groups.append(r.model)
             if not defined:
-                undefined.append(
-                    f"{label} is undefined for {r.model} on {level} {g} "
-                    f"({r.partition}): {_undefined_reason(r)}"
-                )
+                undefined.append((g, r.partition, r.model, _why(r)))
         n_groups = len({str(r.group.get(level)) for r in results})
         sec.tables.append(
             Table(
@@ -223,7 +239,7 @@ def generalisation(ctx: ReportContext, sec: Section) -> Section:
                 notes=fn.notes(),
             )
         )
-        sec.text.extend(undefined)
+        sec.text.extend(_undefined_text(label, level, undefined))
         if frows:
             lows = [r[1] for r in frows if np.isfinite(r[1])]
             fig = F.forest(frows, xlabel=f"{label} ({_level(an)} CI)", groups=groups)
