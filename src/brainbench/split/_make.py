@@ -297,7 +297,9 @@ def split_table(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
     # Ids sorted by code point (Arrow strings), missing first: the same order everywhere.
     keys = pd.DataFrame({c: table[c].astype("string[pyarrow]") for c in ID_COLUMNS})
     order = keys.sort_values(list(ID_COLUMNS), kind="stable", na_position="first").index
-    base = table.loc[order].reset_index(drop=True)
+    needed = [*ID_COLUMNS, "role", "session_index", *plan.stratify]
+    needed += [lvl for lvl in GROUP_LEVELS if lvl in table.columns]
+    base = table.loc[order, list(dict.fromkeys(needed))].reset_index(drop=True)
     dev = (base["role"] == "development").to_numpy()
     ext_mask = ~dev
     if not dev.any():
