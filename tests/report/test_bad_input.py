@@ -59,9 +59,12 @@ def test_protocol_deviations_are_stated(tmp_path: Path) -> None:
         failed_unit=("voxel-linear", 1, 0),
         spec_sha256="f" * 64,
     )
+    (run / "validation.json").write_text("{not json")  # an unreadable optional file
     out = tmp_path / "out"
     write_report([run], out, resamples=FAST)
     secs = _sections(out)
+    assert secs["audit"]["status"] == "unavailable"
+    assert any("validation.json could not be read" in t for t in secs["provenance"]["text"])
     devs = secs["protocol"]["data"]["deviations"]
     kinds = {d["kind"] for d in devs}
     assert {"seeds", "folds", "failed-unit", "spec-hash", "resamples"} <= kinds

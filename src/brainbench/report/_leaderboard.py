@@ -127,7 +127,10 @@ def across(entries: list[Entry], resamples: int, seed: int) -> tuple[dict | None
                 continue
             score = m["estimate"] if e.higher_is_better else -m["estimate"]
             rows.append({"model": m["model"], "task": e.key, "score": score})
-    table = pd.DataFrame(rows, columns=["model", "task", "score"])
+    # Several sheets of one benchmark (e.g. a self-reported model added later): first wins.
+    table = pd.DataFrame(rows, columns=["model", "task", "score"]).drop_duplicates(
+        ["model", "task"]
+    )
     tasks = table["task"].nunique()
     if tasks < 2:
         return None, (

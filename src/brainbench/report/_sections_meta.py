@@ -371,9 +371,11 @@ def cohort(ctx: ReportContext, sec: Section) -> Section:
             )
     # Partitions.
     part = None
-    if run.splits is not None and "partition" in run.splits.columns:
-        sp = run.splits
-        first = sp[(sp.get("repeat", 0) == sp["repeat"].min()) & (sp["fold"] == sp["fold"].min())]
+    if run.splits is not None and {"partition", "subject"} <= set(run.splits.columns):
+        first = run.splits
+        for col in ("repeat", "fold"):
+            if col in first.columns:
+                first = first[first[col] == first[col].min()]
         part = first.drop_duplicates("subject")[["subject", "partition"]].astype(str)
     elif "partition" in df.columns:
         part = df[["subject", "partition"]].astype(str).drop_duplicates("subject")
