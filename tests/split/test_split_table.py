@@ -183,6 +183,10 @@ def test_errors_are_user_errors():
         split_table(table.assign(site=pd.NA), SplitPlan(group="site"))
     with pytest.raises(UserError, match="no external-test cohort"):
         split_table(table, SplitPlan(test_method="external"))
+    ext = make_table(10, n_external=2, seed=1)
+    ext["cohort"] = ext["cohort"].replace({"ext": "test"})
+    with pytest.raises(UserError, match="also a partition name"):
+        split_table(ext, SplitPlan())
 
 
 def test_file_round_trip_and_hash(tmp_path):

@@ -326,7 +326,13 @@ def split_table(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
 
     partition_names = ["train", "validation", "test"]
     ext_ids = sorted(set(ext_cohorts[ext_rows])) if len(ext_rows) else []
-    partition_names += [c for c in ext_ids if c not in partition_names]
+    clash = [c for c in ext_ids if c in partition_names]
+    if clash:
+        raise UserError(
+            f"External-test cohort id '{clash[0]}' is also a partition name of the split table "
+            "(train, validation, test): rename the cohort."
+        )
+    partition_names += ext_ids
     ext_code = np.full(len(base), DROPPED, dtype=np.int16)
     if len(ext_rows):
         lookup = {c: partition_names.index(c) for c in ext_ids}
