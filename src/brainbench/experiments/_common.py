@@ -293,7 +293,30 @@ def write_summary(out_dir: Path) -> Path:
         "",
     ]
     for r in results:
-        lines += [f"**{r['number']}. {r['title']}.** {r['conclusion']}", ""]
+        lines += [
+            f"**{r['number']}. {r['title']}.** *{r['question']}* {r['conclusion']}",
+            "",
+        ]
+    lines += [
+        "## How the experiments are built",
+        "",
+        "- **1-3, benchmarks.** Each arm is a spec of `spec/experiments/` run by the runner "
+        "(`brainbench.runner.run_benchmark`) on synthetic cohorts from `brainbench.synth`, "
+        "evaluated with the spec's own protocol (`brainbench.stats.evaluate_predictions`, "
+        "hierarchical bootstrap over sites and subjects) and written up by the report generator "
+        "(`evidence/<spec>/`). Each arm's predictions, provenance, leakage audit and split table "
+        "are kept in `runs/<spec>/`. The leaky arms validate only through their waivers (L101, "
+        "L102), whose reason every report shows.",
+        "- **4-6, simulation studies.** Test sets simulated by `brainbench.stats."
+        "simulate_predictions` (site, subject and session random effects, known truth) or "
+        "cross-validated learners on simulated features (5); every interval and test is the "
+        "statistics engine's (`confidence_interval`, the registered comparison methods).",
+        "- Fixed seeds: `--seed` (default "
+        f"{DEFAULT_SEED}) seeds everything; the same command gives the same numbers.",
+        "- `--preset quick` is CI-sized (a few minutes on 2 cores; `tests/experiments` runs the "
+        "simulations); `--preset full` gives the published figures (under an hour on 2 cores).",
+        "",
+    ]
     if any(r["preset"] != "full" for r in results):
         lines += [
             "> **Note.** Results of the `quick` preset are CI-sized (few replications): their "
