@@ -60,7 +60,7 @@ class Statistic:
             return self.from_sums(W @ self._X)
         out = 0.0
         for b in self.blocks:
-            out = out + b.coef * b.metric.on_weights(b.cols, W[:, b.atoms])
+            out = out + b.coef * b.metric.on_weights(b.cols, W, b.atoms)
         return np.asarray(out, dtype=float)
 
     def point(self) -> float:

@@ -92,7 +92,8 @@ class Metric:
     suff, finish
         Linear metrics: per-prediction sufficient statistics and their summary (see module doc).
     weighted
-        Rank metrics: ``weighted(cols, W)`` with multiplicities ``W`` of shape ``(B, n)``.
+        Rank metrics: ``weighted(cols, W, atoms=None)`` with multiplicities ``W`` of shape
+        ``(B, n)`` (or per atom, with ``atoms`` mapping rows to atoms).
     per_unit
         For tests on per-unit outcomes (mixed model, McNemar): ``per_unit(cols)`` returns the
         contribution of each unit and a mask of the units that enter, such that the metric is
@@ -110,7 +111,7 @@ class Metric:
     description: str
     suff: Callable[[Columns], np.ndarray] | None = None
     finish: Callable[[np.ndarray], np.ndarray] | None = None
-    weighted: Callable[[Columns, np.ndarray], np.ndarray] | None = None
+    weighted: Callable[..., np.ndarray] | None = None
     per_unit: Callable[[Columns], tuple[np.ndarray, np.ndarray]] | None = None
     binary_outcome: bool = False
     reference: str = ""
@@ -127,12 +128,16 @@ class Metric:
                 return float(self.finish(self.suff(cols).sum(axis=0)))
         return float(self.weighted(cols, np.ones((1, len(cols))))[0])
 
-    def on_weights(self, cols: Columns, W: np.ndarray) -> np.ndarray:
-        """The metric for each row of multiplicities ``W`` (shape ``(B, n)``)."""
+    def on_weights(
+        self, cols: Columns, W: np.ndarray, atoms: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The metric for each row of multiplicities ``W`` (shape ``(B, n)``); with ``atoms``
+        (the atom of each row), ``W`` holds multiplicities per atom instead."""
         if self.linear:
+            Wr = W if atoms is None else W[:, atoms]
             with np.errstate(divide="ignore", invalid="ignore"):
-                return self.finish(W @ self.suff(cols))
-        return self.weighted(cols, W)
+                return self.finish(Wr @ self.suff(cols))
+        return self.weighted(cols, W, atoms)
 
 
 METRICS: Registry[Metric] = Registry("metric")
@@ -415,28 +420,55 @@ _add(
 # --------------------------------------------------------------------------------------------
 # Rank metrics: AUROC and average precision with multiplicities
 # --------------------------------------------------------------------------------------------
-def _grouped(cols: Columns, W: np.ndarray, descending: bool):
-    """Positive and negative weight per distinct score (sorted), shape (B, G) each."""
+_PREP: dict[tuple[int, bool], tuple] = {}
+
+
+def _prepared(cols: Columns, descending: bool):
+    """Sort order, tie-group starts (None without ties) and sorted labels, cached per Columns
+    object (a bootstrap calls the metric once per chunk on the same rows)."""
+    key = (id(cols), descending)
+    hit = _PREP.get(key)
+    if hit is not None and hit[0] is cols:
+        return hit[1]
     s = cols.score
     order = np.argsort(-s if descending else s, kind="mergesort")
     s_sorted = s[order]
-    starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])
-    pos = cols.is_pos[order]
-    Wo = np.asarray(W, dtype=float)[:, order]
-    P = np.add.reduceat(Wo * pos, starts, axis=1)
-    N = np.add.reduceat(Wo * (1 - pos), starts, axis=1)
+    ties = s_sorted[1:] == s_sorted[:-1]
+    starts = np.flatnonzero(np.r_[True, ~ties]) if ties.any() else None
+    prep = (order, starts, cols.is_pos[order].astype(bool))
+    if len(_PREP) > 256:
+        _PREP.clear()
+    _PREP[key] = (cols, prep)
+    return prep
+
+
+def _grouped(cols: Columns, W: np.ndarray, descending: bool, atoms: np.ndarray | None = None):
+    """Positive and negative weight per distinct score (sorted), shape (B, G) each.
+
+    ``W`` holds multiplicities per row, or per atom when ``atoms`` maps rows to atoms (one
+    gather instead of two).
+    """
+    order, starts, pos = _prepared(cols, descending)
+    idx = order if atoms is None else np.asarray(atoms)[order]
+    Wo = np.asarray(W, dtype=float)[:, idx]
+    P = np.where(pos[None, :], Wo, 0.0)
+    N = Wo - P
+    if starts is not None:
+        P = np.add.reduceat(P, starts, axis=1)
+        N = np.add.reduceat(N, starts, axis=1)
     return P, N
 
 
-def _auroc_weighted(cols: Columns, W: np.ndarray) -> np.ndarray:
-    P, N = _grouped(cols, W, descending=False)
-    below = np.cumsum(N, axis=1) - N
-    num = (P * (below + 0.5 * N)).sum(axis=1)
+def _auroc_weighted(cols: Columns, W: np.ndarray, atoms: np.ndarray | None = None) -> np.ndarray:
+    P, N = _grouped(cols, W, descending=False, atoms=atoms)
+    below = np.cumsum(N, axis=1)
+    below -= 0.5 * N  # negatives strictly below, plus half of the tied ones
+    num = np.einsum("ij,ij->i", P, below)
     return _div(num, P.sum(axis=1) * N.sum(axis=1))
 
 
-def _ap_weighted(cols: Columns, W: np.ndarray) -> np.ndarray:
-    P, N = _grouped(cols, W, descending=True)
+def _ap_weighted(cols: Columns, W: np.ndarray, atoms: np.ndarray | None = None) -> np.ndarray:
+    P, N = _grouped(cols, W, descending=True, atoms=atoms)
     tp = np.cumsum(P, axis=1)
     fp = np.cumsum(N, axis=1)
     precision = _div(tp, tp + fp)

@@ -147,15 +147,18 @@ class ClusterDesign:
             idx = rng.integers(0, lvl.n, (c, lvl.n))
             offs = (np.arange(c)[:, None] * lvl.n + idx).ravel()
             return np.bincount(offs, minlength=c * lvl.n).reshape(c, lvl.n)
-        draws = parent_counts[:, lvl.group_parent] * lvl.size[None, :]  # (c, G)
-        flat_draws = draws.ravel()
-        total = int(flat_draws.sum())
-        g_of = np.repeat(np.tile(np.arange(lvl.n_groups), c), flat_draws)
-        b_of = np.repeat(np.arange(c), draws.sum(axis=1))
-        u = rng.random(total)
-        pos = lvl.start[g_of] + (u * lvl.size[g_of]).astype(np.int64)
-        child = lvl.members[pos]
-        return np.bincount(b_of * lvl.n + child, minlength=c * lvl.n).reshape(c, lvl.n)
+        draws = (parent_counts[:, lvl.group_parent] * lvl.size[None, :]).ravel()  # (c * G)
+        # Children are counted in group-sorted positions (groups contiguous), then put back
+        # in cluster order: a draw lands at base(b, g) + floor(u * size(g)).
+        base = (np.arange(c)[:, None] * lvl.n + lvl.start[None, :]).ravel()
+        size = np.broadcast_to(lvl.size.astype(float), (c, lvl.n_groups)).ravel()
+        u = rng.random(int(draws.sum()))
+        u *= np.repeat(size, draws)
+        pos = np.repeat(base, draws) + u.astype(np.int64)
+        counts = np.bincount(pos, minlength=c * lvl.n).reshape(c, lvl.n)
+        out = np.empty_like(counts)
+        out[:, lvl.members] = counts
+        return out
 
     def _parent_counts(self, c: int, rng) -> np.ndarray:
         """Counts of the clusters one level above the atoms (the root when single-level)."""
