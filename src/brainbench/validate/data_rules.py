@@ -79,6 +79,8 @@ MODEL_CORRELATION = 0.5
 DEFAULT_HALF_WIDTH = 0.10
 POWER = 0.80
 MIN_RANDOM_EFFECT_GROUPS = 5
+MIN_CONFOUND_SUBJECTS = 30
+"""Below this many subjects, a large Cramér's V (D302) is a warning, not an error."""
 
 
 @dataclass
@@ -556,8 +558,9 @@ class SiteConfoundedWithLabel(DataRule):
         "For each declared level among dataset, site and scanner with at least two values, "
         "cross-tabulates subjects (their first session) by level and class and computes the "
         "bias-corrected Cramér's V (Bergsma 2013) on the counts. V >= 0.3 is a warning, V >= 0.5 "
-        "an error. A class absent from a level holding at least 5 subjects is a warning, and an "
-        "error when that level is held out by leave-group-out (its test fold lacks the class)."
+        "an error (a warning below 30 subjects, where V is too noisy to block a design). A "
+        "class absent from a level holding at least 5 subjects is a warning, and an error "
+        "when that level is held out by leave-group-out (its test fold lacks the class)."
     )
     why = (
         "When acquisition site predicts the diagnosis, a network can reach high accuracy by "
@@ -599,7 +602,9 @@ class SiteConfoundedWithLabel(DataRule):
                 top = tab.div(tab.sum(axis=1), axis=0).max(axis=1).sort_values(ascending=False)
                 worst = top.index[0]
                 file, line, _ = _where(dev[dev[level] == worst])
-                severity = Severity.ERROR if v >= 0.5 else Severity.WARNING
+                n_subjects = int(tab.to_numpy().sum())
+                large = n_subjects >= MIN_CONFOUND_SUBJECTS
+                severity = Severity.ERROR if v >= 0.5 and large else Severity.WARNING
                 counts = ", ".join(f"{c} {int(tab.loc[worst].get(c, 0))}" for c in tab.columns)
                 yield self.finding(
                     ctx,
