@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from brainbench.experiments._common import ExperimentResult, Finding, markdown_table, num
+from brainbench.experiments._common import ExperimentResult, Finding, markdown_table, num, pct
 from brainbench.experiments._stats import (
     CLASSES,
     interval,
@@ -25,6 +25,7 @@ from brainbench.experiments._stats import (
     simulate_predictions,
     true_metric,
 )
+from brainbench.stats import ci_half_width
 
 NUMBER = 6
 SLUG = "ci-width-vs-test-size"
@@ -77,6 +78,7 @@ def simulate(params: dict[str, Any], seed: int) -> pd.DataFrame:
                     "method": method,
                     "truth": truth[metric],
                     "mean_half_width": float(np.mean(arr[:, 2] - arr[:, 1]) / 2),
+                    "planned_half_width": ci_half_width(metric, n, value=truth[metric]),
                     "error_95_half_range": float((hi_err - lo_err) / 2),
                     "coverage": float(
                         np.mean((arr[:, 1] <= truth[metric]) & (truth[metric] <= arr[:, 2]))
@@ -117,6 +119,16 @@ def plot(table: pd.DataFrame, path: Path) -> None:
                 color=color,
                 label=f"{label.split(',')[0]}: spread of the estimates (95% range / 2)",
             )
+    for metric, color in (("balanced_accuracy", "C0"), ("auroc", "C1")):
+        m = table[(table["metric"] == metric) & (table["method"] == "bootstrap")]
+        ax.plot(
+            m["subjects"],
+            m["planned_half_width"],
+            ls="--",
+            lw=0.9,
+            color=color,
+            label=f"{metric.replace('_', ' ')}: planning formula (stats.ci_half_width)",
+        )
     for t in TARGETS:
         ax.axhline(t, color="grey", lw=0.8, ls="--")
     ax.set_xscale("log")
@@ -161,9 +173,12 @@ def conclude(table: pd.DataFrame) -> tuple[str, list[Finding], bool]:
         f"n = {int(small['subjects'])} and +-{num(big['mean_half_width'], 3)} at "
         f"n = {int(big['subjects'])}; the fit c/sqrt(n) gives +-{num(hw100, 3)} at n = 100, "
         + ("in line with" if agrees else "to compare with")
-        + " Varoquaux's +-10% at n = 100. The intervals are honest: at "
+        + f" Varoquaux's +-10% at n = 100. The bootstrap intervals covered the truth "
+        f"{pct(float(ba['coverage'].mean()))} of the time; at "
         f"n = {int(small['subjects'])} the estimates themselves fell within "
-        f"+-{num(small['error_95_half_range'], 3)} of the truth 95% of the time. A claim of "
+        f"+-{num(small['error_95_half_range'], 3)} of the truth 95% of the time, and the "
+        "statistics engine's planning formula (`ci_half_width`) predicted "
+        f"+-{num(small['planned_half_width'], 3)}. A claim of "
         f"+-0.10 needs about {n10:.0f} test subjects, a claim of +-0.05 about {n05:.0f} (AUROC of "
         f"{num(auc['truth'].iloc[0], 2)}: about {a05:.0f}). Subjects, not images: sessions of the "
         "same subject add far less (experiment 4)."
