@@ -68,7 +68,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "resamples": 300,
     },
     "full": {
-        "datasets": 300,
+        "datasets": 250,
         "mixed_datasets": 100,
         "repeats": 5,
         "folds": 5,

@@ -51,7 +51,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "full": {
         "sites": [4, 8, 16, 32],
         "subjects": [64, 128, 256],
-        "replications": 500,
+        "replications": 400,
         "resamples": 1000,
     },
 }
