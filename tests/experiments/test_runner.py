@@ -90,3 +90,28 @@ def test_cli_help_lists_presets():
     res = CliRunner().invoke(experiments, ["--help"])
     assert res.exit_code == 0
     assert "quick" in res.output and "full" in res.output and "--only" in res.output
+
+
+def test_a_failing_experiment_does_not_stop_the_others(tmp_path, monkeypatch):
+    import types
+
+    from brainbench.experiments import _runner
+
+    def fake(number, fail):
+        mod = types.ModuleType(f"fake_exp{number}")
+        mod.NUMBER, mod.SLUG, mod.PRESETS = number, f"exp{number}", {"quick": {}, "full": {}}
+
+        def run(params, out_dir, seed):
+            if fail:
+                raise RuntimeError("a unit failed")
+            return _result(number)
+
+        mod.run = run
+        monkeypatch.setitem(sys.modules, mod.__name__, mod)
+        return mod.__name__
+
+    monkeypatch.setattr(_runner, "EXPERIMENTS", {1: fake(1, True), 2: fake(2, False)})
+    with pytest.raises(_runner.ExperimentsFailed, match="a unit failed") as info:
+        _runner.run_experiments(None, "quick", tmp_path)
+    assert [r.number for r in info.value.results] == [2]
+    assert "[2](02-exp2/README.md)" in (tmp_path / "README.md").read_text()

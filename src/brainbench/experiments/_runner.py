@@ -69,13 +69,32 @@ def run_experiments(
     for n in numbers:
         _module(n)  # fail before any work on an unknown number
     results = []
+    failed: list[tuple[int, BaseException]] = []
     for n in numbers:
         if progress:
             progress(f"experiment {n} ({preset})...")
-        result = run_experiment(n, preset, out_dir, seed)
+        try:
+            result = run_experiment(n, preset, out_dir, seed)
+        except (UserError, RuntimeError, OSError, ValueError) as exc:
+            # One experiment failing (a runner unit, a missing stage) must not lose the others.
+            failed.append((n, exc))
+            if progress:
+                progress(f"experiment {n}: FAILED ({type(exc).__name__}: {exc})")
+            continue
         if progress:
             verdict = {True: "as expected", False: "NOT as expected", None: ""}[result.expected]
             progress(f"experiment {n}: {result.elapsed_s:.0f} s, {verdict}")
         results.append(result)
     write_summary(Path(out_dir))
+    if failed:
+        names = ", ".join(f"{n} ({type(e).__name__}: {e})" for n, e in failed)
+        raise ExperimentsFailed(f"Experiment(s) failed: {names}.", results)
     return results
+
+
+class ExperimentsFailed(UserError):
+    """Some experiments failed; ``results`` holds those that completed."""
+
+    def __init__(self, message: str, results: list[ExperimentResult]) -> None:
+        super().__init__(message, exit_code=1)
+        self.results = results
