@@ -115,3 +115,15 @@ def test_a_failing_experiment_does_not_stop_the_others(tmp_path, monkeypatch):
         _runner.run_experiments(None, "quick", tmp_path)
     assert [r.number for r in info.value.results] == [2]
     assert "[2](02-exp2/README.md)" in (tmp_path / "README.md").read_text()
+
+
+def test_same_seed_same_numbers(tmp_path):
+    from brainbench.experiments import coverage
+
+    params = {"sites": [4], "subjects": [24], "replications": 4, "resamples": 50}
+    a = coverage.run(params, tmp_path / "a", seed=3)
+    b = coverage.run(params, tmp_path / "b", seed=3)
+    c = coverage.run(params, tmp_path / "c", seed=4)
+    pd.testing.assert_frame_equal(a.table, b.table)
+    assert a.conclusion == b.conclusion
+    assert not a.table["mean_width"].equals(c.table["mean_width"])
