@@ -127,7 +127,7 @@ def confidence_interval(
             for lvl in ("subject", "session")
             if lvl in md.frame.columns and LEVELS.index(lvl) < LEVELS.index(md.unit)
         ]
-        if finer and md.frame.groupby(finer[0]).size().max() > 1:
+        if finer and md.frame.groupby(["run", finer[0]]).size().max() > 1:
             _warn(
                 notes,
                 BrainbenchWarning,
