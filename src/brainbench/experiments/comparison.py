@@ -68,11 +68,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "resamples": 300,
     },
     "full": {
-        "datasets": 250,
+        "datasets": 200,
         "mixed_datasets": 100,
         "repeats": 5,
         "folds": 5,
-        "resamples": 1000,
+        "resamples": 500,
     },
 }
 
