@@ -13,6 +13,7 @@ from brainbench.errors import (
     DegenerateResampleWarning,
     FewClustersWarning,
     SmallSampleWarning,
+    TiesWarning,
     UserError,
 )
 from brainbench.stats._bootstrap import Block, Statistic, bca_interval, percentile_interval
@@ -149,6 +150,15 @@ def confidence_interval(
         group=dict(group),
         unit=md.unit,
     )
+    if m.needs == "score" and md.task.type == "classification":
+        n_distinct = md.frame["score"].nunique()
+        if n_distinct < max(2, 0.1 * len(md.frame)):
+            _warn(
+                notes,
+                TiesWarning,
+                f"Only {n_distinct} distinct scores for {len(md.frame)} predictions: tied "
+                f"pairs count 1/2 in '{metric}', and its curve has few operating points.",
+            )
     if md.n_units < MIN_UNITS:
         _warn(
             notes,
