@@ -178,3 +178,23 @@ def test_statistic_runs_are_averaged(hier):
     )[0]
     assert_allclose(stat.point(), one.estimate)
     assert percentile_interval(theta, 0.9)[0] < stat.point()
+
+
+def test_warnings_for_ties_and_ignored_subjects(asah_predictions, hier):
+    res = evaluate_predictions(asah_predictions, ["auroc"], positive="Poor", resamples=50)
+    by = {r.model: r for r in res}
+    assert any("distinct scores" in w for w in by["wfns"].warnings)  # 5-level ordinal score
+    assert not any("distinct scores" in w for w in by["s100b"].warnings)
+    (naive,) = evaluate_predictions(
+        hier, ["accuracy"], positive="AD", models=["A"], method="bootstrap", resamples=50
+    )
+    assert any("S204" in w for w in naive.warnings)
+    (few,) = evaluate_predictions(
+        hier[hier.site.isin(["site00", "site01", "site02"])],
+        ["accuracy"],
+        positive="AD",
+        models=["A"],
+        clusters=["site", "subject"],
+        resamples=50,
+    )
+    assert any("Only 3 site clusters" in w for w in few.warnings)
