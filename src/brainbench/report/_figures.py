@@ -110,7 +110,7 @@ def forest(
                 reference, color="#555555", linestyle="--", linewidth=1, label=reference_label
             )
             if reference_label:
-                ax.legend(loc="lower right", frameon=False, fontsize=8)
+                ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False, fontsize=8)
         ax.set_yticks(range(n))
         ax.set_yticklabels([r[0] for r in rows][::-1])
         ax.set_ylim(-0.7, n - 0.3)

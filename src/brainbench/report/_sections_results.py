@@ -904,6 +904,12 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
             f"{num(best.estimate)}, {_level(an)} CI {_ci_text(best)} "
             f"({best.n_units} {an.unit}s, {best.n_clusters} top-level clusters)."
         )
+        few = next((w for w in best.warnings if "clusters" in w and "narrow" in w), None)
+        if few:
+            cannot.append(
+                f"{few} Every interval of this report resamples those clusters: with so few, "
+                "the intervals and p-values overstate the certainty."
+            )
         wide = [
             m
             for m in ranked
@@ -914,8 +920,11 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
                 f"The intervals of {', '.join(wide)} are wider than 0.2: the test set "
                 "is too small to pin down their performance."
             )
-    # Comparisons.
+    # Comparisons (those with the baseline are stated by the baseline's own sentences).
+    with_baseline = bool(an.baseline_comparisons.results)
     for r in an.comparisons.results:
+        if with_baseline and an.baseline in (r.a, r.b):
+            continue
         text = _decision_text(r, an)
         (
             can
@@ -933,7 +942,7 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
             )
         else:
             cannot.append(
-                f"{r.a} is not shown to beat the demographics-only baseline "
+                f"{r.a} is not shown to beat the demographics-only baseline {r.b} "
                 f"(difference {num(r.estimate)}, CI {interval(r.ci_low, r.ci_high)}): "
                 "its performance may come from age, sex or site alone."
             )

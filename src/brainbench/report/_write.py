@@ -10,7 +10,13 @@ from brainbench import __version__
 from brainbench.report._analysis import Analysis
 from brainbench.report._context import ReportContext
 from brainbench.report._figures import FigureWriter
-from brainbench.report._model import UNAVAILABLE, Section, json_ready, ordered_sections
+from brainbench.report._model import (
+    UNAVAILABLE,
+    Section,
+    Table,
+    json_ready,
+    ordered_sections,
+)
 from brainbench.report._render import render_html, render_json, render_markdown
 from brainbench.report._run import RunData, read_runs
 
@@ -31,14 +37,18 @@ def build_sections(
         built[spec.id] = sec
         ctx.sections[spec.id] = sec
     sections = [built[s.id] for s in specs]
-    extra = []
-    if analysis.engine_warnings:
-        extra.append("Warnings from the statistics engine: " + " | ".join(analysis.engine_warnings))
-    if extra:
-        prov = built.get("provenance")
-        if prov is not None:
-            prov.text.extend(extra)
-            prov.data["engine_warnings"] = list(analysis.engine_warnings)
+    prov = built.get("provenance")
+    if analysis.engine_warnings and prov is not None:
+        rows = [w.split(": ", 1) if ": " in w else ["", w] for w in analysis.engine_warnings]
+        prov.tables.append(
+            Table(
+                "engine_warnings",
+                "Warnings of the statistics engine (also in each table's notes)",
+                ["Where", "Warning"],
+                rows,
+            )
+        )
+        prov.data["engine_warnings"] = list(analysis.engine_warnings)
     return sections, analysis
 
 
