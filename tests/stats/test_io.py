@@ -67,7 +67,7 @@ def test_non_integer_folds():
 def test_positive_class_needed_and_checked():
     df = _table()
     with pytest.raises(UserError, match="--positive"):
-        infer_task(df)
+        infer_task(df.rename(columns={"score_AD": "score"}))
     with pytest.raises(UserError, match="Did you mean 'AD'"):
         infer_task(df, positive="ADD")
     assert infer_task(df, positive="AD").classes == ("CN", "AD")
@@ -137,3 +137,12 @@ def test_regression_end_to_end():
     for r in res:
         assert r.ci_low <= r.estimate <= r.ci_high, r.metric
     assert any("clusters" in w for w in res[0].warnings)  # 4 sites only
+
+
+def test_positive_class_named_by_the_score_columns():
+    df = _table()
+    assert infer_task(df).classes == ("CN", "AD")  # the only score_<class> column
+    both = df.assign(score_CN=1 - df["score_AD"], score=df["score_AD"])
+    assert infer_task(both).classes == ("CN", "AD")  # score == score_AD (the runner's table)
+    with pytest.raises(UserError, match="--positive"):
+        infer_task(both.drop(columns="score"))

@@ -188,7 +188,8 @@ def infer_task(
 
     Without a spec: numeric targets with more than 10 distinct values, or regression metrics,
     mean regression; otherwise classification, where labels {0, 1} (or {False, True}) take 1 as
-    positive and any other pair of labels needs ``positive``.
+    positive; other labels take the class the score columns name (the only ``score_<class>``
+    column, or the one equal to ``score``), else ``positive`` is required.
     """
     from brainbench.stats._metrics import METRICS, REGRESSION
 
@@ -238,10 +239,28 @@ def infer_task(
         return Task("classification", ("0", "1"))
     if set(found) <= {"False", "True"}:
         return Task("classification", ("False", "True"))
+    pos = _positive_from_scores(df, found)
+    if pos is not None:
+        return Task("classification", (*[c for c in found if c != pos], pos))
     raise UserError(
         f"Which class is positive? 'y_true' holds {', '.join(found)}: give --positive CLASS "
         "(or a spec whose task.classes lists the positive class last)."
     )
+
+
+def _positive_from_scores(df: pd.DataFrame, labels: list[str]) -> str | None:
+    """The positive class as the score columns name it (DESIGN.md: ``score`` is the score of
+    the positive class): the only ``score_<label>`` column, or the one equal to ``score``."""
+    named = [c for c in labels if f"score_{c}" in df.columns]
+    if len(named) == 1 and "score" not in df.columns:
+        return named[0]
+    if "score" in df.columns:
+        same = [
+            c for c in named if np.array_equal(df[f"score_{c}"].to_numpy(), df["score"].to_numpy())
+        ]
+        if len(same) == 1:
+            return same[0]
+    return None
 
 
 # --------------------------------------------------------------------------------------------
