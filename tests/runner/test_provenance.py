@@ -82,6 +82,15 @@ def test_run_folder_files_and_provenance(baseline_run):
         assert (run / u["log"]).is_file()
 
 
+def test_each_volume_is_decoded_once_per_run(baseline_run):
+    units = {u["id"]: u for u in baseline_run.units}
+    first, second = units["voxel-linear__r0-f0-s0"], units["voxel-linear__r0-f0-s1"]
+    splits = pd.read_csv(baseline_run.run_dir / "splits.tsv", sep="\t")
+    assert first["images_sent"] == len(splits)  # every image of the fold, once
+    assert second["images_sent"] == 0  # the model host kept them
+    assert units["demographics-logreg__r0-f0-s0"]["images_sent"] == 0  # never asked
+
+
 def test_predictions_table_columns(baseline_run):
     df = pd.read_parquet(baseline_run.run_dir / "predictions.parquet")
     for col in (

@@ -325,6 +325,7 @@ def execute_unit(
         "output_sha256": None,
     }
     image_errors: dict[int, str] = {}
+    sent = [0]
 
     def provide(keys: list[int]) -> tuple[dict[int, np.ndarray], dict[int, str]]:
         paths = state.cohort["image_path"].iloc[keys].astype("string").fillna("").tolist()
@@ -340,6 +341,7 @@ def execute_unit(
         got, errs = loader.load_many([paths[i] for i in todo])
         for j, arr in got.items():
             arrays[keys[todo[j]]] = arr
+        sent[0] += len(got)
         for j, err in errs.items():
             errors[keys[todo[j]]] = str(err)
         for k, msg in errors.items():
@@ -421,6 +423,7 @@ def execute_unit(
         record["error_kind"] = "runner"
         record["error"] = f"{type(exc).__name__}: {exc}"
         log.append(traceback.format_exc().rstrip())
+    record["images_sent"] = sent[0]  # decoded images sent to the host (0: all cached there)
     record["seconds"] = round(time.perf_counter() - t0, 3)
     record["finished"] = utc_now()
     model_log = host.log_text()

@@ -119,6 +119,7 @@ def collect(run_dir: Path, units: list[Unit]) -> tuple[pd.DataFrame, list[dict[s
             "started": info.get("started"),
             "finished": info.get("finished"),
             "n_rows": info.get("n_rows"),
+            "images_sent": info.get("images_sent"),
         }
         if rec["status"] == "ok":
             if not parquet.is_file() or sha256_path(parquet) != rec["output_sha256"]:
