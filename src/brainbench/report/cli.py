@@ -97,9 +97,9 @@ def convert() -> None:
 )
 @click.option(
     "--partition",
-    default="test",
-    show_default=True,
-    help="Partition of these rows: test, or an external-test cohort id.",
+    default=None,
+    help="Partition of these rows: test, or an external-test cohort id (default: from each "
+    "file's name: test, validation, or the data group's name).",
 )
 @click.option(
     "--fold",
@@ -121,7 +121,7 @@ def clinicadl(
     out: Path,
     model: str | None,
     classes: str | None,
-    partition: str,
+    partition: str | None,
     fold: int | None,
     seed: int,
     site_from: Path | None,
