@@ -95,6 +95,7 @@ def _designs(arr: dict) -> dict[str, ClusterDesign]:
     y = arr["y"]
     return {
         "hierarchical": ClusterDesign([arr["site"], arr["subject"]], strata=y),
+        "site": ClusterDesign([arr["site"]]),  # outer level only (Davison & Hinkley, 3.8)
         "subject": ClusterDesign([arr["subject"]], strata=y),
         "image": ClusterDesign([np.arange(len(y))], strata=y),
     }
@@ -112,6 +113,7 @@ def _coverage(rng, n_sites: int, reps: int, B: int, level: float = 0.95) -> list
     names = [
         "hierarchical-bootstrap percentile [site, subject]",
         "hierarchical-bootstrap bca [site, subject]",
+        "cluster bootstrap [site] (outer level only)",
         "cluster bootstrap [subject] (ignores sites)",
         "bootstrap [image] (naive)",
     ]
@@ -135,10 +137,12 @@ def _coverage(rng, n_sites: int, reps: int, B: int, level: float = 0.95) -> list
             if key == "hierarchical":
                 out[names[0]] = percentile_interval(theta, level)
                 out[names[1]] = bca_interval(theta, stat.point(), stat.jackknife(), level)[:2]
-            elif key == "subject":
+            elif key == "site":
                 out[names[2]] = percentile_interval(theta, level)
-            else:
+            elif key == "subject":
                 out[names[3]] = percentile_interval(theta, level)
+            else:
+                out[names[4]] = percentile_interval(theta, level)
         for n, (lo, hi) in out.items():
             hits[n].append(lo <= truth <= hi)
             widths[n].append(hi - lo)
@@ -179,6 +183,7 @@ def _null_test_set(rng, reps: int, B: int, mixed_reps: int) -> list[dict]:
             theta = stat.resample(B, rng)
             label = {
                 "hierarchical": "bootstrap [site, subject]",
+                "site": "bootstrap [site] (outer level only)",
                 "subject": "bootstrap [subject] (ignores sites)",
                 "image": "bootstrap [image] (naive)",
             }[key]
