@@ -91,7 +91,9 @@ def check_predictions(df: pd.DataFrame, *, source: str = "the predictions table"
     for col in ["model", "y_true"]:
         if df[col].isna().any():
             row = int(np.flatnonzero(df[col].isna().to_numpy())[0])
-            raise UserError(f"{source}: column '{col}' is empty in row {row + 2} (and maybe more).")
+            raise UserError(
+                f"{source}: column '{col}' is empty in data row {row + 1} (and maybe more)."
+            )
     for col in scores:
         values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(values)
