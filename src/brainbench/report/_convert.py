@@ -160,8 +160,6 @@ def convert_clinicadl(
     """
     if isinstance(tsvs, (str, Path)):
         tsvs = [tsvs]
-    if partition == "test" and len(tsvs) > 1:
-        partition = None  # infer per file; the CLI default must not merge groups
     frames = [
         _read_one(Path(p), model=model, classes=classes, partition=partition, fold=fold, seed=seed)
         for p in tsvs
