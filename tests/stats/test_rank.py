@@ -103,3 +103,5 @@ def test_bootstrap_ranks_on_predictions(hier):
     for dist in res["rank_distribution"].values():
         assert sum(dist.values()) == pytest.approx(1.0)
     assert 0 < res["kendall_tau_mean"] <= 1
+    assert res["p_better"]["C"]["A"] > 0.9
+    assert res["p_better"]["A"]["C"] == pytest.approx(1 - res["p_better"]["C"]["A"])

@@ -257,8 +257,9 @@ def bootstrap_ranks(
 
     Every model is evaluated on the same resamples (shared cluster multiplicities, so models
     must be paired); each resample ranks the models (1 = best, ties averaged). Returns the
-    rank distribution per model, the probability of ranking first, 95% rank intervals and
-    Kendall's tau between each resample's ranking and the full-data ranking (challengeR's
+    rank distribution per model, the probability of ranking first, 95% rank intervals, the
+    probability that each model beats each other one (``p_better``, a significance map's data)
+    and Kendall's tau between each resample's ranking and the full-data ranking (challengeR's
     bootstrap rank stability; Wiesenfarth et al. 2021, doi:10.1038/s41598-021-82017-6).
     """
     from brainbench.stats._bootstrap import Statistic
@@ -312,4 +313,15 @@ def bootstrap_ranks(
             for j, x in enumerate(models)
         },
         "kendall_tau_mean": float(taus.mean()) if len(taus) else None,
+        # P(row model beats column model) over resamples: the data of a significance map.
+        "p_better": {
+            x: {
+                y: float(
+                    np.mean(ranks[:, i] < ranks[:, j]) + 0.5 * np.mean(ranks[:, i] == ranks[:, j])
+                )
+                for j, y in enumerate(models)
+                if j != i
+            }
+            for i, x in enumerate(models)
+        },
     }
