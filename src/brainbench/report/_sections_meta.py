@@ -500,7 +500,7 @@ def _seeds_text(seeds: Any) -> str:
 
 
 def _where(f: dict[str, Any]) -> str:
-    loc = f.get("file") or ""
+    loc = Path(f["file"]).name if f.get("file") else ""  # portable: no machine paths
     if f.get("line"):
         loc += f":{f['line']}"
     msg = f"{f.get('message')}"
