@@ -1,0 +1,12 @@
+from pathlib import Path
+
+import pytest
+
+from brainbench.synth import SynthConfig, SynthResult, generate_cohort
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
+    """The tiny preset, generated once for the whole test session (do not modify it)."""
+    out: Path = tmp_path_factory.mktemp("synth") / "tiny"
+    return generate_cohort(out, SynthConfig.preset("tiny"))
