@@ -339,6 +339,25 @@ def test_metric_standard_errors():
     assert design_effect([2, 8], 0.1) == pytest.approx(1 + (68 / 10 - 1) * 0.1)
 
 
+def test_planned_standard_errors_match_simulation():
+    rng = np.random.default_rng(0)
+    n_neg, n_pos, v = 60, 40, 0.8
+    sens = rng.binomial(n_pos, v, 20000) / n_pos
+    spec = rng.binomial(n_neg, v, 20000) / n_neg
+    se, _ = metric_standard_error("balanced_accuracy", [n_neg, n_pos], 100, v)
+    assert se == pytest.approx(np.std((sens + spec) / 2), rel=0.03)
+    # Hanley & McNeil on a binormal model with AUROC 0.8 (their approximation: within 10 %)
+    from scipy.stats import norm
+
+    shift = math.sqrt(2) * norm.ppf(0.8)
+    aucs = []
+    for _ in range(2000):
+        neg, pos = rng.normal(0, 1, n_neg), rng.normal(shift, 1, n_pos)
+        aucs.append((pos[:, None] > neg[None, :]).mean())
+    se, _ = metric_standard_error("auroc", [n_neg, n_pos], 100, 0.8)
+    assert se == pytest.approx(np.std(aucs), rel=0.1)
+
+
 def test_d306_small_test_set(tmp_path):
     small = make_ctx(tmp_path, cohort_rows(60), test="{method: holdout, size: 0.2}")
     (f,) = fired("D306", small)
