@@ -166,14 +166,15 @@ def significance_map(
     return fig
 
 
-def blob_plot(models: Sequence[str], dist: dict[str, Sequence[float]]) -> plt.Figure:
-    """Rank distribution per model: circle area proportional to P(rank = r)."""
+def blob_plot(models: Sequence[str], dist: dict[str, dict[str, float]]) -> plt.Figure:
+    """Rank distribution per model: circle area proportional to P(rank = r) (``dist[model]``
+    maps a rank, possibly a tied half rank such as ``"1.5"``, to its probability)."""
     with matplotlib.rc_context(RC):
         k = len(models)
         fig, ax = _new(1.6 + 0.9 * k, 2.6)
         for i, m in enumerate(models):
-            probs = np.asarray(dist.get(m, []), dtype=float)
-            for r, p in enumerate(probs, start=1):
+            items = sorted((float(r), float(p)) for r, p in dist.get(m, {}).items())
+            for r, p in items:
                 if p > 0:
                     ax.scatter(
                         [i],
@@ -183,8 +184,9 @@ def blob_plot(models: Sequence[str], dist: dict[str, Sequence[float]]) -> plt.Fi
                         alpha=0.8,
                         edgecolors="none",
                     )
-            if len(probs):
-                median = int(np.searchsorted(np.cumsum(probs), 0.5) + 1)
+            if items:
+                cum = np.cumsum([p for _, p in items])
+                median = items[min(int(np.searchsorted(cum, 0.5)), len(items) - 1)][0]
                 ax.plot([i - 0.25, i + 0.25], [median, median], color="#222222", linewidth=1)
         ax.set_xticks(range(k))
         ax.set_xticklabels(models, rotation=20, ha="right")

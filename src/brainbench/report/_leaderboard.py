@@ -197,7 +197,7 @@ def write_leaderboard(
                         "95% CI",
                         "Rank",
                         "Rank interval (bootstrap)",
-                        "P(first)",
+                        "P(best)",
                         "Tier",
                     ],
                     rows,

@@ -542,7 +542,7 @@ def ranking(ctx: ReportContext, sec: Section) -> Section:
             "ranks",
             f"Ranks by {label} ({an.main_partition}) over {res['resamples_used']} "
             "bootstrap resamples",
-            ["Model", "Rank", "Mean bootstrap rank", f"{_level(an)} rank interval", "P(first)"],
+            ["Model", "Rank", "Mean bootstrap rank", f"{_level(an)} rank interval", "P(best)"],
             rows,
         )
     )
@@ -554,7 +554,7 @@ def ranking(ctx: ReportContext, sec: Section) -> Section:
         f"by all models). Kendall's tau between the bootstrap rankings and the full-data "
         f"ranking: mean {num(tau, 2)}"
         + (" (a stable ranking)." if stable else " (the ranking is not stable).")
-        + f" {first} ranks first in {pct(res['p_first'][first])} of the resamples."
+        + f" {first} ranks first (ties included) in {pct(res['p_first'][first])} of the resamples."
     )
     for n in notes:
         sec.text.append(f"Note: {n}")
@@ -566,7 +566,7 @@ def ranking(ctx: ReportContext, sec: Section) -> Section:
             "Bootstrap rank distribution",
             alt="Blob plot of each model's bootstrap rank distribution: circle area is the share "
             "of resamples giving the model that rank; "
-            + "; ".join(f"{m} first in {pct(res['p_first'][m])}" for m in models)
+            + "; ".join(f"{m} first (or tied) in {pct(res['p_first'][m])}" for m in models)
             + ".",
             caption="Rank distribution over bootstrap resamples (area: frequency; bar: median).",
         )
@@ -957,11 +957,11 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
         top = max(res["models"], key=lambda m: res["p_first"][m])
         if res["p_first"][top] >= 0.95:
             can.append(
-                f"{top} ranks first in {pct(res['p_first'][top])} of the bootstrap resamples."
+                f"{top} ranks first (ties included) in {pct(res['p_first'][top])} of the bootstrap resamples."
             )
         else:
             cannot.append(
-                f"The ranking is uncertain: {top} ranks first in only "
+                f"The ranking is uncertain: {top} ranks first (ties included) in only "
                 f"{pct(res['p_first'][top])} of the bootstrap resamples (Kendall's "
                 f"tau {num(res.get('kendall_tau_mean'), 2)})."
             )

@@ -216,85 +216,52 @@ def rank_stability(
 ) -> tuple[dict | None, list[str]]:
     """Bootstrap rank distribution of the models on one test set.
 
-    Each hierarchical bootstrap resample (the engine's :class:`ClusterDesign`, shared by every
-    model so the resamples are paired) recomputes every model's metric (the mean over its runs,
-    as :func:`brainbench.stats.evaluate_predictions` does); models are ranked in each resample
-    (1 = best, ties averaged). Returns the rank distribution per model, rank intervals at
-    ``level``, and Kendall's tau-b between each resample's ranking and the full-data ranking
-    (Wiesenfarth et al. 2021, Sci. Rep. 11:2369, doi:10.1038/s41598-021-82017-6).
-
-    The engine ranks across tasks only (:func:`brainbench.stats.rank_models`); this adapter
-    composes its per-benchmark counterpart from the engine's pieces.
+    :func:`brainbench.stats.bootstrap_ranks` (every model on the same hierarchical bootstrap
+    resamples; Wiesenfarth et al. 2021), on the runs every model has, reshaped for the report:
+    models in ``models`` order, the rank distribution as ``{rank: probability}``, the mean
+    bootstrap rank, P(first), rank intervals and Kendall's tau.
     """
-    from scipy.stats import kendalltau, rankdata
-
-    from brainbench.stats import model_data
-    from brainbench.stats._bootstrap import Statistic
-    from brainbench.stats._compare import pair_models
-    from brainbench.stats._data import check_metric, design_for
-    from brainbench.stats._evaluate import run_blocks
-
+    fn = _api("bootstrap_ranks", "_rank")
     notes: list[str] = []
-    m = get_metric(metric)
-    df, dropped = common_runs(df, models)
+    df, dropped = common_runs(df[df["model"].isin(models)], models)
     if dropped:
         notes.append(f"{dropped} run(s) lacking for some model were left out of the ranking.")
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", BrainbenchWarning)
-            mds = []
-            for name in models:
-                md = model_data(df[df["model"] == name], name, task, unit)
-                check_metric(md, m)
-                mds.append(md)
-            first = mds[0]
-            aligned = [first] + [pair_models(first, md, m).b for md in mds[1:]]
-            design, _ = design_for(first, list(clusters), stratify=True)
-            stats = [Statistic(design, run_blocks(md, m, design)) for md in aligned]
-            full = np.array([s.point() for s in stats])
-            W = design.weights(resamples, np.random.default_rng(seed))
-            values = np.column_stack([s.from_weights(W) for s in stats])
-        notes.extend(str(w.message) for w in caught if issubclass(w.category, BrainbenchWarning))
+        res, caught = _record(
+            fn,
+            df,
+            metric,
+            task=task,
+            unit=unit,
+            clusters=tuple(clusters),
+            resamples=resamples,
+            seed=seed,
+        )
     except UserError as exc:
         return None, [*notes, exc.message]
-    sign = -1.0 if m.higher_is_better else 1.0
-    ok = np.isfinite(values).all(axis=1)
-    if (~ok).any():
+    notes.extend(caught)
+    used = int(res["resamples"]) - int(res.get("n_degenerate", 0))
+    if res.get("n_degenerate"):
         notes.append(
-            f"{int((~ok).sum())} of {resamples} resamples left a model's metric "
-            "undefined and were excluded from the ranking."
+            f"{res['n_degenerate']} of {res['resamples']} resamples left a model's "
+            "metric undefined and were excluded from the ranking."
         )
-    values = values[ok]
-    if len(values) == 0 or not np.isfinite(full).all():
-        return None, [*notes, "the metric is undefined for some model: no ranking"]
-    ranks = rankdata(sign * values, axis=1)
-    full_rank = rankdata(sign * full)
-    taus = np.array([kendalltau(full_rank, r).statistic for r in ranks], dtype=float)
-    taus = taus[np.isfinite(taus)]
-    k = len(models)
-    alpha = (1 - level) / 2
-    dist, ci = {}, {}
-    for j, name in enumerate(models):
-        counts = np.array([np.mean(np.isclose(ranks[:, j], r)) for r in range(1, k + 1)])
-        dist[name] = [float(c) for c in counts]
-        ci[name] = [
-            float(np.quantile(ranks[:, j], alpha, method="inverted_cdf")),
-            float(np.quantile(ranks[:, j], 1 - alpha, method="inverted_cdf")),
-        ]
+    dist = {m: {float(r): float(p) for r, p in res["rank_distribution"][m].items()} for m in models}
     return {
         "models": list(models),
         "metric": metric,
-        "full_rank": {n: float(r) for n, r in zip(models, full_rank, strict=True)},
-        "mean_rank": {n: float(ranks[:, j].mean()) for j, n in enumerate(models)},
-        "rank_distribution": dist,
-        "rank_ci": ci,
-        "p_first": {n: float(np.mean(ranks[:, j] == 1)) for j, n in enumerate(models)},
-        "kendall_tau_mean": float(taus.mean()) if len(taus) else None,
-        "kendall_tau_median": float(np.median(taus)) if len(taus) else None,
-        "resamples": int(resamples),
-        "resamples_used": len(values),
-        "seed": int(seed),
-        "clusters": design.n_clusters,
+        "full_rank": {m: float(res["full_ranks"][m]) for m in models},
+        "mean_rank": {m: float(sum(r * p for r, p in dist[m].items())) for m in models},
+        "rank_distribution": {m: {f"{r:g}": p for r, p in sorted(dist[m].items())} for m in models},
+        "rank_ci": {m: list(res["rank_ci"][m]) for m in models},
+        "p_first": {m: float(res["p_best"][m]) for m in models},
+        "p_better": res.get("p_better"),
+        "kendall_tau_mean": res.get("kendall_tau_mean"),
+        "resamples": int(res["resamples"]),
+        "resamples_used": used,
+        "seed": int(res["seed"]),
+        "clusters": res.get("clusters"),
+        "method": "brainbench.stats.bootstrap_ranks",
     }, notes
 
 
