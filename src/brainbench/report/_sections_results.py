@@ -957,7 +957,8 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
         top = max(res["models"], key=lambda m: res["p_first"][m])
         if res["p_first"][top] >= 0.95:
             can.append(
-                f"{top} ranks first (ties included) in {pct(res['p_first'][top])} of the bootstrap resamples."
+                f"{top} ranks first (ties included) in {pct(res['p_first'][top])} of the "
+                "bootstrap resamples."
             )
         else:
             cannot.append(
