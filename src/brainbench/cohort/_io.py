@@ -102,6 +102,9 @@ def to_numbers(df: pd.DataFrame, *, keep_text: Collection[str] = ()) -> pd.DataF
         non_na = s.dropna()
         if non_na.empty:
             continue
+        # A text column usually shows it in its first values: skip the full conversion.
+        if pd.to_numeric(non_na.iloc[:64], errors="coerce").isna().any():
+            continue
         num = pd.to_numeric(non_na, errors="coerce")
         if num.notna().all():
             df[col] = pd.to_numeric(s, errors="coerce")
