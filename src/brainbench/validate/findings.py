@@ -117,7 +117,9 @@ def render_text(result: CheckResult, *, color: bool | None = None) -> str:
         lines.append(_style(file, "1", color))
         for f in sorted(findings, key=lambda x: (x.line or 0, x.rule)):
             sev = _style(f.severity.value, "31" if f.severity is Severity.ERROR else "33", color)
-            where = f"{f.line}:{f.column}" if f.line is not None else "-"
+            where = "-" if f.line is None else str(f.line)
+            if f.line is not None and f.column is not None:
+                where += f":{f.column}"
             path = f" [{f.path}]" if f.path else ""
             lines.append(f"  {where}  {sev}  {_style(f.rule, '1', color)}  {f.message}{path}")
             if f.hint:
