@@ -25,6 +25,24 @@ Power
     :func:`ci_half_width`, :func:`minimal_detectable_difference`.
 Simulation
     :func:`simulate_predictions`, :func:`run_calibration`.
+
+Every result is a frozen dataclass (estimate, ci_low, ci_high, statistic, p_value, method,
+n_units, n_clusters, warnings, ``to_dict()``); the typed warnings of :mod:`brainbench.errors`
+are both emitted and listed in ``warnings``.
+
+Examples
+--------
+>>> from brainbench.stats import (compare_models, evaluate_predictions, read_predictions,
+...                               simulate_predictions)
+>>> df = simulate_predictions(n_sites=8, subjects_per_site=15, mu={"A": (1, 1), "B": (2, 2)})
+>>> res = evaluate_predictions(df, ["balanced_accuracy"], positive="AD", unit="subject",
+...                            clusters=["site", "subject"], resamples=500, groupby=None)
+>>> [(r.model, r.method, r.n_clusters) for r in res]
+[('A', 'hierarchical-bootstrap', 8), ('B', 'hierarchical-bootstrap', 8)]
+>>> (cmp,) = compare_models(df, "balanced_accuracy", "bootstrap", positive="AD",
+...                         clusters=["site", "subject"], resamples=500)
+>>> cmp.a, cmp.b, cmp.estimate < 0
+('A', 'B', True)
 """
 
 from brainbench.stats._compare import COMPARISONS, adjust_p_values, compare_models, decide
