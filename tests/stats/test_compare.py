@@ -115,6 +115,7 @@ def test_mcnemar_matches_statsmodels(hier):
     assert_allclose(res.estimate, a.mean() - b.mean(), rtol=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore::statsmodels.tools.sm_exceptions.ConvergenceWarning")
 def test_mixed_agrees_with_statsmodels_fitted_directly(hier):
     import statsmodels.formula.api as smf
 
