@@ -66,12 +66,16 @@ class SynthConfig:
         Probability that a participant is male.
     class_proportions : tuple of float or None, default=None
         Proportions of the classes (``CN`` first, then ``AD`` and/or ``PD``); None is equal.
-    ad_effect : float, default=0.35
+    ad_effect : float, default=0.45
         Mean baseline fraction of grey matter lost at the centre of the medial-temporal regions
-        (hippocampus, amygdala, entorhinal cortex) in AD participants.
+        (hippocampus, amygdala, entorhinal cortex) in AD participants; weaker in the inferior
+        temporal, posterior cingulate and temporoparietal cortex, with some global grey-matter
+        loss and ventricle enlargement. At the default, a logistic regression on the 4 mm
+        voxels of the demo preset's baseline images reaches a cross-validated AUROC of about
+        0.75 (AD vs CN, 80 participants).
     ad_progression : float, default=0.06
         Mean further fraction lost per year in AD participants.
-    pd_effect : float, default=0.35
+    pd_effect : float, default=0.45
         Mean baseline fraction of grey matter lost at the centre of the basal ganglia and
         substantia nigra regions in PD participants.
     pd_progression : float, default=0.04
@@ -110,9 +114,9 @@ class SynthConfig:
     age_gap: float = 0.0
     male_fraction: float = 0.5
     class_proportions: tuple[float, ...] | None = None
-    ad_effect: float = 0.35
+    ad_effect: float = 0.45
     ad_progression: float = 0.06
-    pd_effect: float = 0.35
+    pd_effect: float = 0.45
     pd_progression: float = 0.04
     age_effect: float = 1.0
     sex_effect: float = 1.0

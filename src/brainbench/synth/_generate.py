@@ -17,7 +17,7 @@ import pandas as pd
 from brainbench.errors import UserError
 from brainbench.synth._bids import nifti_bytes, write_gzip, write_json, write_tsv
 from brainbench.synth._config import GENERATOR_VERSION, SynthConfig
-from brainbench.synth._plan import Plan, build_plan
+from brainbench.synth._plan import AD_GLOBAL_GM_LOSS, AD_VENTRICLE_EXPANSION, Plan, build_plan
 from brainbench.synth._render import (
     AD_REGIONS,
     DEFORMATION_LENGTH_MM,
@@ -25,6 +25,7 @@ from brainbench.synth._render import (
     GM_FIELD_LENGTH_MM,
     GM_FIELD_SD,
     MTA_REGIONS,
+    MTA_SIZE_SD,
     PD_REGIONS,
     ROI_THRESHOLD,
     VENTRICLES,
@@ -51,6 +52,7 @@ TRUTH_COLUMNS = (
     "ad_atrophy",
     "pd_atrophy",
     "gm_age_factor",
+    "gm_disease_factor",
     "ventricle_expansion",
     "head_scale",
     "intensity_scale",
@@ -304,6 +306,7 @@ def _write(root: Path, plan: Plan, progress: Callable[[int, int], None] | None) 
                     "ad_atrophy": session.ad_atrophy,
                     "pd_atrophy": session.pd_atrophy,
                     "gm_age_factor": session.gm_age_factor,
+                    "gm_disease_factor": session.gm_disease_factor,
                     "ventricle_expansion": session.ventricle_expansion,
                     "head_scale": subject.head_scale,
                     "intensity_scale": round(scanner.intensity_scale * session.intensity_jitter, 2),
@@ -370,7 +373,8 @@ def _truth(plan: Plan, rows: list[dict]) -> dict[str, Any]:
             "regions": [r.to_dict() for r in AD_REGIONS],
             "severity_mean": cfg.ad_effect,
             "progression_per_year_mean": cfg.ad_progression,
-            "extra_ventricle_expansion_per_amount": 0.15,
+            "global_gm_loss_per_amount": AD_GLOBAL_GM_LOSS,
+            "extra_ventricle_expansion_per_amount": AD_VENTRICLE_EXPANSION,
             "mta_regions": [r.name for r in MTA_REGIONS],
             "cohens_d_baseline_mta_gm_ml": effect("AD", "mta_gm_ml"),
             "cohens_d_baseline_mta_gm_over_tiv": effect("AD", "mta_gm_ml", over_tiv=True),
@@ -403,6 +407,7 @@ def _truth(plan: Plan, rows: list[dict]) -> dict[str, Any]:
         "gm_log_field_sd": GM_FIELD_SD * cfg.anatomy_variation,
         "gm_field_length_mm": GM_FIELD_LENGTH_MM,
         "session_shift_sd_mm": 0.5,
+        "mta_log_size_sd": MTA_SIZE_SD * cfg.anatomy_variation,
     }
     affected = [s.participant_id for s in plan.subjects if s.affected]
     cn_age = subjects.loc[subjects["diagnosis"] == "CN", "age"].to_numpy(dtype=float)
@@ -469,6 +474,7 @@ def _truth(plan: Plan, rows: list[dict]) -> dict[str, Any]:
                         "ad_atrophy": x.ad_atrophy,
                         "pd_atrophy": x.pd_atrophy,
                         "gm_age_factor": x.gm_age_factor,
+                        "gm_disease_factor": x.gm_disease_factor,
                         "ventricle_expansion": x.ventricle_expansion,
                         "shift_mm": list(x.shift_mm),
                         "intensity_jitter": x.intensity_jitter,

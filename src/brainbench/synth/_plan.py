@@ -60,6 +60,10 @@ SEQUENCES: dict[str, dict[str, float | str]] = {
     },
 }
 
+#: Global grey-matter fraction lost per unit of AD atrophy amount, and extra ventricle expansion.
+AD_GLOBAL_GM_LOSS = 0.08
+AD_VENTRICLE_EXPANSION = 0.3
+
 # Tissue intensities (CSF, GM, WM) relative to white matter of a reference 3 T scanner.
 CONTRAST_3T = (0.20, 0.55, 0.88)
 CONTRAST_15T = (0.26, 0.62, 0.84)
@@ -128,6 +132,7 @@ class Session:
     ad_atrophy: float  # peak grey-matter fraction lost in the medial-temporal regions
     pd_atrophy: float  # peak grey-matter fraction lost in the basal ganglia regions
     gm_age_factor: float  # global grey-matter factor from ageing (1 = none)
+    gm_disease_factor: float  # global grey-matter factor from the disease (1 = none)
     ventricle_expansion: float
     shift_mm: tuple[float, float, float]  # small registration error of this session
     intensity_jitter: float  # multiplicative, around 1
@@ -298,9 +303,12 @@ def build_plan(cfg: SynthConfig) -> Plan:
                     ad_atrophy=_r(amount if diagnosis == "AD" else 0.0),
                     pd_atrophy=_r(amount if diagnosis == "PD" else 0.0),
                     gm_age_factor=_r(1.0 - cfg.age_effect * 0.02 * decades),
+                    gm_disease_factor=_r(
+                        1.0 - (AD_GLOBAL_GM_LOSS * amount if diagnosis == "AD" else 0.0)
+                    ),
                     ventricle_expansion=_r(
                         max(0.0, cfg.age_effect * 0.05 * decades)
-                        + (0.15 * amount if diagnosis == "AD" else 0.0)
+                        + (AD_VENTRICLE_EXPANSION * amount if diagnosis == "AD" else 0.0)
                     ),
                     shift_mm=tuple(_r(v, 3) for v in rng.normal(0.0, 0.5, size=3)),  # type: ignore[arg-type]
                     intensity_jitter=_r(np.exp(cfg.site_effect * rng.normal(0.0, 0.02))),

@@ -62,12 +62,13 @@ def _bilateral(name: str, c: tuple[float, float, float], s: tuple[float, float, 
 
 #: Alzheimer-like pattern: medial temporal lobe first (MNI152 coordinates, mm).
 AD_REGIONS: tuple[Region, ...] = (
-    *_bilateral("hippocampus", (28.0, -22.0, -14.0), (5.0, 11.0, 5.0), 1.0),
-    *_bilateral("amygdala", (23.0, -5.0, -19.0), (5.0, 5.0, 5.0), 0.8),
-    *_bilateral("entorhinal", (24.0, -12.0, -30.0), (5.0, 6.0, 5.0), 0.7),
+    *_bilateral("hippocampus", (28.0, -22.0, -14.0), (6.0, 13.0, 6.0), 1.0),
+    *_bilateral("amygdala", (23.0, -5.0, -19.0), (6.0, 6.0, 6.0), 0.8),
+    *_bilateral("entorhinal", (24.0, -12.0, -30.0), (6.0, 7.0, 6.0), 0.7),
     # Weaker spread beyond the medial temporal lobe, as in typical AD.
-    *_bilateral("inferior_temporal", (50.0, -20.0, -24.0), (8.0, 20.0, 8.0), 0.4),
-    *_bilateral("posterior_cingulate", (6.0, -52.0, 30.0), (6.0, 12.0, 10.0), 0.35),
+    *_bilateral("inferior_temporal", (50.0, -20.0, -24.0), (9.0, 22.0, 9.0), 0.5),
+    *_bilateral("posterior_cingulate", (6.0, -52.0, 30.0), (7.0, 14.0, 11.0), 0.4),
+    *_bilateral("temporoparietal", (46.0, -58.0, 28.0), (10.0, 12.0, 10.0), 0.35),
 )
 #: The medial-temporal regions whose grey matter the truth measures (``mta_gm_ml``).
 MTA_REGIONS: tuple[Region, ...] = AD_REGIONS[:6]
@@ -88,6 +89,8 @@ DEFORMATION_SD_MM = 2.0
 DEFORMATION_LENGTH_MM = 30.0
 GM_FIELD_SD = 0.05
 GM_FIELD_LENGTH_MM = 15.0
+#: Natural between-subject variation of medial-temporal grey matter (log sd, healthy people).
+MTA_SIZE_SD = 0.07
 
 
 def _profile(q: np.ndarray, regions: tuple[Region, ...], side_weights=None) -> np.ndarray:
@@ -147,6 +150,7 @@ def smooth_fields(rng: np.random.Generator, grid: Grid, n: int, length: float) -
 class SubjectFields:
     displacement: np.ndarray  # (3, X, Y, Z) mm
     gm_log_factor: np.ndarray  # (X, Y, Z)
+    mta_log_size: float  # the subject's own medial-temporal size (log factor)
 
 
 def subject_fields(grid: Grid, plan: Plan, subject: Subject) -> SubjectFields:
@@ -157,7 +161,8 @@ def subject_fields(grid: Grid, plan: Plan, subject: Subject) -> SubjectFields:
     disp *= np.float32(DEFORMATION_SD_MM * cfg.anatomy_variation)
     gm = smooth_fields(rng, grid, 1, GM_FIELD_LENGTH_MM)[0]
     gm *= np.float32(GM_FIELD_SD * cfg.anatomy_variation)
-    return SubjectFields(displacement=disp, gm_log_factor=gm)
+    mta = float(rng.normal(0.0, MTA_SIZE_SD * cfg.anatomy_variation))
+    return SubjectFields(displacement=disp, gm_log_factor=gm, mta_log_size=mta)
 
 
 def _bias_field(points: np.ndarray, coef: tuple[float, ...]) -> np.ndarray:
@@ -195,14 +200,19 @@ def render(
             c = np.asarray(reg.center_mm, dtype=np.float32)[:, None, None, None]
             phi = _profile(q, (reg,))
             q -= np.float32(session.ventricle_expansion) * (q - c) * phi
-    index = q - tpl.affine[:3, 3].astype(np.float32)[:, None, None, None]  # 1 mm voxels
+    origin = grid.maps_origin.astype(np.float32)[:, None, None, None]
+    index = (q - origin) / np.float32(grid.maps_step)  # voxels of the prepared maps
     sampled = [
         ndimage.map_coordinates(grid.maps[k], index, order=1, mode="constant", cval=0.0)
         for k in range(4)
     ]
     gm, wm, csf, texture = sampled
 
-    log_factor = fields.gm_log_factor + np.float32(np.log(session.gm_age_factor))
+    log_factor = fields.gm_log_factor + np.float32(
+        np.log(session.gm_age_factor * session.gm_disease_factor)
+    )
+    if fields.mta_log_size != 0.0:
+        log_factor += np.float32(fields.mta_log_size) * np.minimum(_profile(q, MTA_REGIONS), 1.0)
     factor = np.exp(log_factor)
     sides = {-1: 1.0 + subject.asymmetry, 1: 1.0 - subject.asymmetry}
     if session.ad_atrophy > 0:

@@ -2,8 +2,8 @@
 
 The 1 mm T1, grey-matter and white-matter templates are read straight from nilearn's package
 data (importing nilearn itself takes over a second); a cerebrospinal-fluid map is the brain mask
-less grey and white matter. For an output resolution of ``r`` mm the maps are smoothed with a
-Gaussian of full width ``r`` mm, so that sampling them on the coarser grid does not alias.
+less grey and white matter. For an output resolution of ``r`` mm the maps are block-averaged and
+smoothed to a Gaussian blur of full width ``r`` mm, so that sampling them does not alias.
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ class Grid:
     shape: tuple[int, int, int]
     affine: np.ndarray
     axes_mm: tuple[np.ndarray, np.ndarray, np.ndarray]
-    maps: np.ndarray  # (4, X, Y, Z) float32 at 1 mm: gm, wm, csf, residual, smoothed
+    maps: np.ndarray  # (4, X, Y, Z) float32: gm, wm, csf, residual, smoothed
+    maps_origin: np.ndarray  # mm coordinates of the maps' first voxel
+    maps_step: float  # mm between the maps' voxels
     templates: Templates
 
     @property
@@ -148,9 +150,24 @@ def grid_shape(n_1mm: tuple[int, ...], resolution: float) -> tuple[int, int, int
     return tuple(int(np.floor((n - 1) / resolution + 1e-9)) + 1 for n in n_1mm)  # type: ignore[return-value]
 
 
+def _block_mean(arr: np.ndarray, step: int) -> np.ndarray:
+    if step == 1:
+        return arr
+    n = [d // step * step for d in arr.shape]
+    view = arr[: n[0], : n[1], : n[2]].reshape(
+        n[0] // step, step, n[1] // step, step, n[2] // step, step
+    )
+    return view.mean(axis=(1, 3, 5), dtype=np.float32)
+
+
 @lru_cache(maxsize=2)
 def prepare_grid(resolution: float) -> Grid:
-    """The output grid at ``resolution`` mm and the template maps smoothed for it."""
+    """The output grid at ``resolution`` mm and the template maps prepared for it.
+
+    The 1 mm maps are block-averaged to ``step = floor(r / 2)`` mm (at least two samples per
+    output voxel remain), then smoothed so that the total blur is a Gaussian of full width
+    ``r`` mm, which keeps the later trilinear sampling on the ``r`` mm grid from aliasing.
+    """
     tpl = load_templates()
     shape = grid_shape(tpl.full_shape, resolution)
     origin = tpl.full_origin
@@ -158,18 +175,23 @@ def prepare_grid(resolution: float) -> Grid:
     affine[:3, :3] = np.diag([resolution] * 3)
     affine[:3, 3] = origin
     axes = tuple(origin[i] + resolution * np.arange(shape[i]) for i in range(3))
-    sigma = np.sqrt(max(resolution**2 - 1.0, 0.0)) / 2.3548  # FWHM r mm, less the 1 mm voxel
-    maps = np.empty((4, *tpl.gm.shape), dtype=np.float32)
-    for k, arr in enumerate((tpl.gm, tpl.wm, tpl.csf, tpl.residual)):
+    step = max(1, int(np.floor(resolution / 2.0 + 1e-9)))
+    sigma = np.sqrt(max(resolution**2 - step**2, 0.0)) / 2.3548 / step  # in `step` voxels
+    maps = []
+    for arr in (tpl.gm, tpl.wm, tpl.csf, tpl.residual):
+        block = _block_mean(arr, step)
         if sigma > 0.05:
-            ndimage.gaussian_filter(arr, sigma, output=maps[k], mode="constant", truncate=3.0)
-        else:
-            maps[k] = arr
+            block = ndimage.gaussian_filter(block, sigma, mode="constant", truncate=3.0)
+        maps.append(block)
+    # Centre of the first block, in mm.
+    maps_origin = tpl.affine[:3, 3] + (step - 1) / 2.0
     return Grid(
         resolution=resolution,
         shape=shape,
         affine=affine,
         axes_mm=axes,  # type: ignore[arg-type]
-        maps=maps,
+        maps=np.stack(maps).astype(np.float32, copy=False),
+        maps_origin=maps_origin,
+        maps_step=float(step),
         templates=tpl,
     )
