@@ -461,3 +461,49 @@ class AccuracyAsPrimary(Rule):
             yield self.finding(
                 ctx, "accuracy is the primary metric", path="protocol.primary_metric"
             )
+
+
+@register_rule
+class CorrectedTWithoutResampledTests(Rule):
+    id = "S207"
+    name = "corrected-t-without-resampled-test-sets"
+    summary = "A corrected resampled t-test is declared, but every run predicts the same test set."
+    what = (
+        "Flags `corrected-t` or `corrected-repeated-kfold-t` when the test partition is a single "
+        "holdout or the external cohorts: there are no train/test resamples to average over."
+    )
+    why = (
+        "Nadeau & Bengio's correction (variance factor 1/J + n_test/n_train) and Bouckaert & "
+        "Frank's repeated k-fold version model the variability of J resampled test sets. With one "
+        "fixed test set the runs differ only by seed, the correction has no meaning, and the "
+        "test would mistake training noise for sampling variance of the test subjects."
+    )
+    example = (
+        "splits:\n  test: {method: holdout, size: 0.2}\n"
+        "protocol:\n  comparison: {method: corrected-t}"
+    )
+    use_instead = (
+        "protocol:\n  comparison: {method: bootstrap}   # paired hierarchical bootstrap of the "
+        "difference on the one test set (or a kfold test with corrected-t)"
+    )
+    references = (NADEAU_BENGIO_2003, BOUCKAERT_FRANK_2004)
+    hint = (
+        "use bootstrap (paired, hierarchical) or mixed on a single test set; corrected-t needs "
+        "a kfold test"
+    )
+
+    def check(self, ctx: SpecContext) -> Iterator[Finding]:
+        spec = ctx.loaded.spec
+        comparison = spec.protocol.comparison
+        if comparison is None:
+            return
+        if comparison.method not in ("corrected-t", "corrected-repeated-kfold-t"):
+            return
+        test = spec.splits.test
+        if test.method in ("holdout", "external"):
+            yield self.finding(
+                ctx,
+                f"{comparison.method} needs resampled test sets, but the test partition is "
+                f"a single {test.method} set",
+                path="protocol.comparison.method",
+            )
