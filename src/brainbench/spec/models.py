@@ -32,25 +32,8 @@ CLASSIFICATION_METRICS: tuple[str, ...] = (
     "ece",
 )
 REGRESSION_METRICS: tuple[str, ...] = ("mae", "rmse", "r2", "pearson_r")
-MetricName = Literal[
-    "balanced_accuracy",
-    "accuracy",
-    "sensitivity",
-    "specificity",
-    "ppv",
-    "npv",
-    "f1",
-    "mcc",
-    "auroc",
-    "average_precision",
-    "brier",
-    "log_loss",
-    "ece",
-    "mae",
-    "rmse",
-    "r2",
-    "pearson_r",
-]
+# Literal over the two tuples (a tuple subscript spreads into the Literal's values).
+MetricName = Literal[CLASSIFICATION_METRICS + REGRESSION_METRICS]  # type: ignore[valid-type]
 ComparisonMethod = Literal[
     "paired-t",
     "corrected-t",
