@@ -39,7 +39,7 @@ def test_malformed_yaml(tmp_path):
     assert f.file.endswith("model.yaml") and f.line is not None
     result = _cli("check", str(folder))
     assert result.exit_code == 2
-    assert "R401" in result.output and "malformed YAML" in result.output
+    assert "R401" in result.output and "not valid YAML" in result.output
 
 
 def test_missing_entrypoint_module(tmp_path):

@@ -111,7 +111,7 @@ def test_malformed_yaml_is_located(tmp_path):
     text = _yaml(**{"  unit: image": "  unit: [image"})
     (f,) = _findings(tmp_path, text)
     assert f.rule == "R401"
-    assert f.message.startswith("malformed YAML")
+    assert f.message.startswith("not valid YAML")
     assert f.line is not None and f.line >= _line_of(text, "unit: [image")
 
 

@@ -25,12 +25,23 @@ Position = tuple[str, int, int]  # file, 1-based line, 1-based column
 PathKey = tuple[str | int, ...]
 
 
+class YamlError(UserError):
+    """A YAML file that cannot be read or parsed; ``line``/``column`` (1-based) when known."""
+
+    def __init__(self, file: str, reason: str, mark: Any = None) -> None:
+        self.file = file
+        self.reason = reason
+        self.line = None if mark is None else mark.line + 1
+        self.column = None if mark is None else mark.column + 1
+        super().__init__(f"{_where(file, mark)}: {reason}")
+
+
 @dataclass
 class YamlDocument:
     """A parsed YAML mapping with the position of every key and sequence item."""
 
     file: str
-    data: dict[str, Any]
+    data: Any
     positions: dict[PathKey, Position] = field(default_factory=dict)
 
 
@@ -64,35 +75,33 @@ def _where(file: str, mark: Any) -> str:
 
 
 def read_text(path: Path) -> str:
-    """Read a spec file as UTF-8 text, with one-paragraph errors for every way that fails."""
+    """Read a YAML file as UTF-8 text, with one-paragraph errors for every way that fails."""
+    file = str(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise UserError(f"{path}: file not found. Check the path.") from None
+        raise YamlError(file, "file not found. Check the path.") from None
     except IsADirectoryError:
-        raise UserError(f"{path}: is a directory; give a YAML spec file.") from None
+        raise YamlError(file, "is a directory; give a YAML file.") from None
     except OSError as exc:
-        raise UserError(f"{path}: cannot be read ({exc.strerror}).") from None
+        raise YamlError(file, f"cannot be read ({exc.strerror}).") from None
     if len(raw) > MAX_BYTES:
-        raise UserError(f"{path}: {len(raw)} bytes is too large for a spec (limit {MAX_BYTES}).")
+        raise YamlError(file, f"{len(raw)} bytes is too large (limit {MAX_BYTES}).")
     if b"\x00" in raw:
-        raise UserError(f"{path}: is a binary file, not a YAML spec.")
+        raise YamlError(file, "is a binary file, not YAML.")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UserError(
-            f"{path}: is not UTF-8 text (byte {exc.start}); save the spec as UTF-8."
-        ) from None
+        raise YamlError(file, f"is not UTF-8 text (byte {exc.start}); save it as UTF-8.") from None
 
 
-def load_yaml_mapping(path: Path) -> YamlDocument:
-    """Parse one YAML file whose top level must be a mapping.
+def load_yaml_document(path: Path) -> YamlDocument:
+    """Parse one YAML file (any top-level value; ``None`` when empty) with positions.
 
     Raises
     ------
-    UserError
-        Unreadable, empty, not YAML, a bomb, too deep, duplicate keys, or not a mapping; the
-        message names the file, line and column.
+    YamlError
+        Unreadable, not YAML, a bomb, too deep, or duplicate keys; names the file, line, column.
     """
     text = read_text(path)
     file = str(path)
@@ -100,30 +109,37 @@ def load_yaml_mapping(path: Path) -> YamlDocument:
     try:
         node = loader.get_single_node()
     except _Refused as exc:
-        raise UserError(
-            f"{_where(file, exc.mark)}: refused: {exc.reason} (a YAML bomb or a generated file?)."
+        raise YamlError(
+            file, f"refused: {exc.reason} (a YAML bomb or a generated file?).", exc.mark
         ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or "invalid YAML"
-        raise UserError(f"{_where(file, mark)}: not valid YAML: {problem}.") from None
+        raise YamlError(file, f"not valid YAML: {problem}.", mark) from None
     except yaml.YAMLError as exc:
-        raise UserError(f"{file}: not valid YAML: {exc}.") from None
+        raise YamlError(file, f"not valid YAML: {exc}.") from None
     except RecursionError:
-        raise UserError(f"{file}: nesting is too deep (limit {MAX_DEPTH} levels).") from None
+        raise YamlError(file, f"nesting is too deep (limit {MAX_DEPTH} levels).") from None
     finally:
         loader.dispose()
-    if node is None:
-        raise UserError(f"{file}: the file is empty; a spec starts with 'brainbench: 1'.")
-    doc = YamlDocument(file=file, data={})
-    converter = _Converter(file, loader, doc.positions)
-    value = converter.convert(node, (), 0)
-    if not isinstance(value, dict):
+    doc = YamlDocument(file=file, data=None)
+    if node is not None:
+        doc.data = _Converter(file, loader, doc.positions).convert(node, (), 0)
+        doc.positions.setdefault((), (file, node.start_mark.line + 1, node.start_mark.column + 1))
+    return doc
+
+
+def load_yaml_mapping(path: Path) -> YamlDocument:
+    """Parse a spec file, whose top level must be a mapping (see :func:`load_yaml_document`)."""
+    doc = load_yaml_document(path)
+    if doc.data is None:
+        raise YamlError(doc.file, "the file is empty; a spec starts with 'brainbench: 1'.")
+    if not isinstance(doc.data, dict):
+        _, line, column = doc.positions[()]
         raise UserError(
-            f"{_where(file, node.start_mark)}: the top level of a spec must be a mapping "
-            f"(key: value lines), not a {type(value).__name__}."
+            f"{doc.file}:{line}:{column}: the top level must be a mapping (key: value lines), "
+            f"not a {type(doc.data).__name__}."
         )
-    doc.data = value
     return doc
 
 
@@ -137,14 +153,14 @@ class _Converter:
     def convert(self, node: yaml.Node, path: PathKey, depth: int) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise UserError(
-                f"{_where(self.file, node.start_mark)}: refused: the document expands to more "
-                f"than {MAX_NODES} values (a YAML bomb?)."
+            raise YamlError(
+                self.file,
+                f"refused: the document expands to more than {MAX_NODES} values (a YAML bomb?).",
+                node.start_mark,
             )
         if depth > MAX_DEPTH:
-            raise UserError(
-                f"{_where(self.file, node.start_mark)}: nesting is too deep "
-                f"(limit {MAX_DEPTH} levels)."
+            raise YamlError(
+                self.file, f"nesting is too deep (limit {MAX_DEPTH} levels).", node.start_mark
             )
         if isinstance(node, yaml.MappingNode):
             self.loader.flatten_mapping(node)  # merge keys (<<)
@@ -152,15 +168,16 @@ class _Converter:
             for key_node, value_node in node.value:
                 key = self._scalar(key_node)
                 if not isinstance(key, str | int | float | bool) or key is None:
-                    raise UserError(
-                        f"{_where(self.file, key_node.start_mark)}: a mapping key must be a "
-                        "plain scalar."
+                    raise YamlError(
+                        self.file, "a mapping key must be a plain scalar.", key_node.start_mark
                     )
                 key = str(key)
                 if key in out:
-                    raise UserError(
-                        f"{_where(self.file, key_node.start_mark)}: duplicate key '{key}' "
-                        "(YAML forbids it; the second value would silently win)."
+                    raise YamlError(
+                        self.file,
+                        f"duplicate key '{key}' (YAML forbids it; the second value would "
+                        "silently win).",
+                        key_node.start_mark,
                     )
                 child = (*path, key)
                 mark = key_node.start_mark
@@ -179,13 +196,12 @@ class _Converter:
 
     def _scalar(self, node: yaml.Node) -> Any:
         if not isinstance(node, yaml.ScalarNode):
-            raise UserError(
-                f"{_where(self.file, node.start_mark)}: a mapping key must be a plain scalar."
-            )
+            raise YamlError(self.file, "a mapping key must be a plain scalar.", node.start_mark)
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
-            raise UserError(
-                f"{_where(self.file, node.start_mark)}: {exc.problem} (only plain YAML values "
-                "are allowed in a spec)."
+            raise YamlError(
+                self.file,
+                f"{exc.problem} (only plain YAML values are allowed here).",
+                node.start_mark,
             ) from None
