@@ -57,6 +57,16 @@ def _undefined_text(label: str, level: str, items: list[tuple[str, str, str, str
     ]
 
 
+def _chance_level(an) -> float | None:
+    """The metric of a classifier that ignores its input, where it does not depend on the
+    class balance: balanced accuracy 1/K, AUROC 0.5."""
+    if an.primary == "balanced_accuracy" and an.is_classification:
+        return 1.0 / len(an.task.classes)
+    if an.primary == "auroc":
+        return 0.5
+    return None
+
+
 def _errors(sec: Section, collected: _stats.Collected, what: str) -> None:
     for e in dict.fromkeys(collected.errors):
         sec.text.append(f"Not computed ({what}): {e}")
@@ -900,10 +910,25 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
     if ranked:
         best = an.result(ranked[0], an.primary)
         can.append(
-            f"{ranked[0]} has the best {label} on {an.main_partition}: "
+            f"{ranked[0]} has the highest point estimate of {label} on {an.main_partition}: "
             f"{num(best.estimate)}, {_level(an)} CI {_ci_text(best)} "
-            f"({best.n_units} {an.unit}s, {best.n_clusters} top-level clusters)."
+            f"({best.n_units} {an.unit}s, {best.n_clusters} top-level clusters); whether it "
+            "is better than the others is stated by the comparisons below."
         )
+        chance = _chance_level(an)
+        if chance is not None:
+            for m in ranked:
+                r = an.result(m, an.primary)
+                if _stats.finite(r.ci_low) and r.ci_low > chance:
+                    can.append(
+                        f"{m} performs above chance ({label} {num(chance, 2)}): "
+                        f"its {_level(an)} CI is {_ci_text(r)}."
+                    )
+                elif _stats.finite(r.ci_low):
+                    cannot.append(
+                        f"{m} is not shown to perform above chance: the {_level(an)} "
+                        f"CI of its {label}, {_ci_text(r)}, includes {num(chance, 2)}."
+                    )
         few = next((w for w in best.warnings if "clusters" in w and "narrow" in w), None)
         if few:
             cannot.append(
