@@ -38,6 +38,7 @@ class Entry:
     higher_is_better: bool
     models: list[dict[str, Any]] = field(default_factory=list)
     deviations: int = 0
+    audit: str = "not run"  # passed | FAILED | not run
 
     @property
     def key(self) -> str:
@@ -66,6 +67,11 @@ def read_entry(path: Path) -> Entry:
     except UserError:
         hib = True
     bench = doc.get("benchmark", {})
+    audit_sec = _section(doc, "audit")
+    if audit_sec.get("status") == "unavailable" or not audit_sec:
+        audit = "not run"
+    else:
+        audit = "passed" if audit_sec.get("data", {}).get("valid", True) else "FAILED"
     entry = Entry(
         path=path,
         benchmark=str(bench.get("id")),
@@ -74,6 +80,7 @@ def read_entry(path: Path) -> Entry:
         partition=part,
         tier=doc.get("tier", "self-reported"),
         higher_is_better=hib,
+        audit=audit,
         deviations=sum(
             d.get("severity") != "note"
             for d in _section(doc, "protocol").get("data", {}).get("deviations", [])
@@ -138,10 +145,14 @@ def across(entries: list[Entry], resamples: int, seed: int) -> tuple[dict | None
             f"{tasks}. Each benchmark's own rank intervals are shown instead."
         )
     wide = table.pivot(index="task", columns="model", values="score")
-    common = wide.dropna(axis=1)
-    if common.shape[1] < 2:
-        return None, "Fewer than two models were evaluated on every benchmark: no joint ranking."
+    common = complete_block(wide)
+    if common is None:
+        return None, (
+            "No two models were evaluated on the same two benchmarks: no joint "
+            "ranking. Each benchmark's own rank intervals are shown instead."
+        )
     dropped = sorted(set(wide.columns) - set(common.columns))
+    left_tasks = sorted(set(wide.index) - set(common.index))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", BrainbenchWarning)
         try:
@@ -150,8 +161,37 @@ def across(entries: list[Entry], resamples: int, seed: int) -> tuple[dict | None
             return None, exc.message
     note = " ".join(str(w.message) for w in caught)
     if dropped:
-        note += f" Left out (not evaluated on every benchmark): {', '.join(dropped)}."
+        note += (
+            f" Models left out of the joint ranking (not on those benchmarks): "
+            f"{', '.join(dropped)}."
+        )
+    if left_tasks:
+        note += f" Benchmarks left out of it (lacking one of its models): {', '.join(left_tasks)}."
     return res.to_dict(), note.strip()
+
+
+def complete_block(wide: pd.DataFrame) -> pd.DataFrame | None:
+    """The largest complete (benchmarks x models) block, chosen greedily.
+
+    Models are taken in decreasing number of benchmarks; a model joins while the benchmarks
+    holding every chosen model stay two or more and the block (benchmarks x models) does not
+    shrink. None when no block of at least 2 x 2 exists.
+    """
+    have = wide.notna()
+    order = sorted(wide.columns, key=lambda m: (-int(have[m].sum()), str(m)))
+    chosen: list[str] = []
+    tasks = list(wide.index)
+    for m in order:
+        rows = [t for t in tasks if have.loc[t, m]]
+        if len(rows) < 2:
+            continue
+        if len(chosen) >= 2 and len(rows) * (len(chosen) + 1) < len(tasks) * len(chosen):
+            continue
+        chosen.append(m)
+        tasks = rows
+    if len(chosen) < 2 or len(tasks) < 2:
+        return None
+    return wide.loc[tasks, chosen]
 
 
 def write_leaderboard(
@@ -184,6 +224,7 @@ def write_leaderboard(
             f"{e.key}: {e.metric.replace('_', ' ')} on {e.partition} "
             f"({'higher' if e.higher_is_better else 'lower'} is better)"
             + (f"; {e.deviations} deviation(s) from the protocol" if e.deviations else "")
+            + f"; leakage audit {e.audit}"
         )
         tables.append(
             (
@@ -214,9 +255,9 @@ def write_leaderboard(
             rows.append([m, num(r, 2), f"[{rci[0]:g}, {rci[1]:g}]" if rci else "n/a"])
         joint_table = Table(
             "across",
-            f"Mean rank over {joint['n_tasks']} benchmarks (Friedman p = "
-            f"{pval(joint['friedman']['p_value'])}, Iman-Davenport p = "
-            f"{pval(joint['iman_davenport']['p_value'])}, Nemenyi CD = "
+            f"Mean rank over {joint['n_tasks']} benchmarks (Friedman p "
+            f"{_p(joint['friedman']['p_value'])}, Iman-Davenport p "
+            f"{_p(joint['iman_davenport']['p_value'])}, Nemenyi CD = "
             f"{num(joint['nemenyi']['cd'], 2)})",
             ["Model", "Mean rank", "Rank interval (bootstrap over benchmarks)"],
             rows,
@@ -234,6 +275,8 @@ def write_leaderboard(
                         "metric": e.metric,
                         "partition": e.partition,
                         "tier": e.tier,
+                        "audit": e.audit,
+                        "deviations": e.deviations,
                         "models": e.models,
                         "evidence": os.path.relpath(e.path, out),
                     }
@@ -251,6 +294,11 @@ def write_leaderboard(
     html = out / "index.html"
     html.write_text(_html(tables, joint_table, note), encoding="utf-8")
     return html
+
+
+def _p(p: float | None) -> str:
+    text = pval(p)
+    return text.replace("<", "< ") if text.startswith("<") else f"= {text}"
 
 
 def _markdown(tables, joint: Table | None, note: str) -> str:
