@@ -124,5 +124,11 @@ def test_result_object(tiny):
     assert tiny.n_subjects == 8
     assert list(tiny.participants.columns) == ["participant_id", "age", "sex", "diagnosis", "site"]
     assert tiny.truth_dir == tiny.path / TRUTH_DIR
-    assert "tiny" not in repr(tiny) or True
     assert "SynthResult(" in repr(tiny)
+
+
+def test_load_truth_refuses_other_folders(tmp_path):
+    from brainbench.errors import UserError
+
+    with pytest.raises(UserError, match="not a cohort written by brainbench synth"):
+        load_truth(tmp_path)

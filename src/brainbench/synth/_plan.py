@@ -61,7 +61,7 @@ SEQUENCES: dict[str, dict[str, float | str]] = {
 }
 
 #: Global grey-matter fraction lost per unit of AD atrophy amount, and extra ventricle expansion.
-AD_GLOBAL_GM_LOSS = 0.08
+AD_GLOBAL_GM_LOSS = 0.04
 AD_VENTRICLE_EXPANSION = 0.3
 
 # Tissue intensities (CSF, GM, WM) relative to white matter of a reference 3 T scanner.
