@@ -48,12 +48,16 @@ The run folder (the contract the statistics and the report read)
     ``executor``, ``host``, ``platform``, ``seeds`` {count, split_seed, per_unit},
     ``deterministic``, ``amp``, ``max_epochs``, ``hyperparameters``, ``started``, ``finished``
     and ``units``: one record per planned unit {id, model, repeat, fold, seed, rng_seed,
-    status (ok | failed | skipped), seconds, log, error, error_kind, output_sha256, started,
-    finished, n_rows}.
+    status (ok | failed | skipped), seconds, log, error, error_kind (image | model |
+    model-load | cuda-oom | crash | bad-output | runner | job), output_sha256, started,
+    finished, n_rows, images_sent}.
 ``units/<unit>.parquet`` and ``units/<unit>.json``
     Each unit's prediction rows and record, each written atomically (temporary file, fsync,
     ``os.replace``); the JSON is written last and holds the Parquet file's sha256, so a unit is
     complete exactly when its JSON says ``ok`` and the hash matches. ``--resume`` skips those.
+    The JSON also keeps the model's ``history`` (losses per epoch, best epoch), ``epoch_times``
+    ([wall s, CPU s] per epoch, measured in the model process) and ``images_sent`` (volumes
+    decoded for this unit; 0 when the model process had them cached already).
 ``logs/<unit>.log``
     The model's stdout, stderr and log messages, then the runner's notes (image errors, the
     traceback of a failure) and the unit's status.

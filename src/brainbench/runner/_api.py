@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from brainbench.errors import UserError
 from brainbench.runner._execute import resolve_device, unit_complete
 from brainbench.runner._executors import Profile, load_profile, run_local, run_slurm
 from brainbench.runner._finalize import finalize_run
@@ -73,6 +74,11 @@ def run_benchmark(
     device = device or prof.device
     executor = executor or prof.executor
     workers = workers or prof.workers
+    if device == "cuda" and executor == "local" and resolve_device("auto") != "cuda":
+        raise UserError(
+            "--device cuda: torch sees no CUDA device here (torch.cuda.is_available() is "
+            "False). Use --device auto or cpu, or run on a GPU machine."
+        )
     options = RunOptions(
         models=list(models),
         seeds=seeds,

@@ -402,6 +402,7 @@ def execute_unit(
             record["output_sha256"] = atomic_write_parquet(parquet, df)
             record["n_rows"] = len(df)
             record["history"] = info.get("history")
+            record["epoch_times"] = info.get("epoch_times")
             record["status"] = "ok"
         else:
             _, kind, text, tb = reply

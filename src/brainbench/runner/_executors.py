@@ -182,7 +182,7 @@ def run_slurm(
     task = _UnitTask()
     jobs = executor.map_array(task, [str(run_dir)] * len(unit_ids), list(unit_ids))
     pending = dict(zip(unit_ids, jobs, strict=True))
-    started = {uid: progress.start_unit(_UnitLabel(uid)) if progress else None for uid in unit_ids}
+    started = dict.fromkeys(unit_ids)  # one bar for the array; no per-unit epoch bars
     records: list[dict[str, Any]] = []
     while pending:
         for uid, job in list(pending.items()):
@@ -206,11 +206,6 @@ def run_slurm(
         if pending:
             time.sleep(poll_s)
     return records
-
-
-class _UnitLabel:
-    def __init__(self, uid: str) -> None:
-        self.id = uid
 
 
 def _lost_unit(run_dir: Path, uid: str, job: Any, exc: BaseException | None) -> dict[str, Any]:

@@ -161,7 +161,13 @@ def run_unit(msg: dict[str, Any], link: _Link) -> tuple:
             vk, vc, vl = msg["validation"]
             validation = LabelledImageSet(HostImages(vk, link), vc, vl)
 
+        clock = [time.perf_counter(), time.process_time()]
+        epoch_times: list[tuple[float, float]] = []
+
         def on_epoch(epoch: int, loss: float, val: float | None) -> None:
+            wall, cpu = time.perf_counter(), time.process_time()
+            epoch_times.append((round(wall - clock[0], 4), round(cpu - clock[1], 4)))
+            clock[:] = [wall, cpu]
             link.conn.send(("epoch", epoch, loss, val))
 
         ctx = FitContext(
@@ -190,6 +196,8 @@ def run_unit(msg: dict[str, Any], link: _Link) -> tuple:
         info = {
             "seconds": time.perf_counter() - start,
             "history": history.to_dict() if hasattr(history, "to_dict") else None,
+            # per epoch: (wall seconds, CPU seconds of this process), epoch 1 includes loading
+            "epoch_times": epoch_times,
         }
         return ("done", scores, info)
     except ImageUnavailable as exc:
@@ -226,6 +234,9 @@ def _die_with_parent() -> None:
 def main(fd: int) -> int:
     """Serve units until the runner closes the socket or says ``stop``."""
     _die_with_parent()
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the runner, which stops us
     if os.getppid() == 1:  # the runner died before we could ask
         return 0
     conn = Connection(fd)

@@ -58,7 +58,8 @@ class RichProgress:
 
     def end_unit(self, task_id: Any, record: dict[str, Any]) -> None:
         with self._lock:
-            self.progress.remove_task(task_id)
+            if task_id is not None:
+                self.progress.remove_task(task_id)
             ok = record["status"] == "ok"
             if not ok:
                 self.failed += 1
