@@ -53,7 +53,7 @@ protocol:
   metrics: [auroc, sensitivity, specificity, brier]
   unit_of_analysis: subject
   confidence:
-    {method: hierarchical-bootstrap, level: 0.95, resamples: 1000, clusters: [site, subject]}
+    {method: hierarchical-bootstrap, level: 0.95, resamples: 2000, clusters: [site, subject]}
   comparison: {method: bootstrap, alpha: 0.05, correction: holm, margin: 0.02}
   seeds: 3
   models: [demographics-logreg, voxel-linear, cnn3d-small]
@@ -229,15 +229,15 @@ def make_run_dir(
         "files": ["spec.yaml"],
         "findings": [
             {
-                "rule": "S205",
+                "rule": "D303",
                 "severity": "warning",
-                "message": "1000 bootstrap resamples are few for a 95% interval",
-                "file": "spec.yaml",
-                "path": "protocol.confidence.resamples",
-                "line": 42,
-                "column": 3,
-                "hint": "Use at least 2000 resamples.",
-                "reference": "Efron & Tibshirani 1993",
+                "message": "'age' differs between AD and CN: SMD = +0.73",
+                "file": "participants.tsv",
+                "path": None,
+                "line": None,
+                "column": None,
+                "hint": "match the classes on the covariate, or report adjusted results",
+                "reference": "Austin 2009, doi:10.1002/sim.3697",
             }
         ],
         "waived": [

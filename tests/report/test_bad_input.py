@@ -63,7 +63,9 @@ def test_protocol_deviations_are_stated(tmp_path: Path) -> None:
     out = tmp_path / "out"
     write_report([run], out, resamples=FAST)
     secs = _sections(out)
-    assert secs["audit"]["status"] == "unavailable"
+    # The spec rules are re-checked; the data rules' outcome is unknown.
+    assert secs["audit"]["status"] == "partial"
+    assert any("validation.json" in m for m in secs["audit"]["missing"])
     assert any("validation.json could not be read" in t for t in secs["provenance"]["text"])
     devs = secs["protocol"]["data"]["deviations"]
     kinds = {d["kind"] for d in devs}
@@ -147,3 +149,20 @@ def test_protocol_method_that_cannot_apply_falls_back_and_says_so(tmp_path: Path
     assert comp["settings"]["method"] == "bootstrap"
     assert {r["method"] for r in comp["results"]} == {"bootstrap"}
     assert any("could not be applied" in t for t in secs["comparisons"]["text"])
+
+
+def test_spec_rules_are_rechecked_against_the_current_catalogue(tmp_path: Path) -> None:
+    """validation.json says valid, but the spec compares models by a naive paired t-test over
+    folds (S201): the report re-runs the spec rules and says the audit fails."""
+    run = make_run_dir(tmp_path / "run", comparison="paired-t")
+    df = pd.read_parquet(run / "predictions.parquet")
+    df[df["model"] != "demographics-logreg"].to_parquet(run / "predictions.parquet")
+    out = tmp_path / "out"
+    write_report([run], out, resamples=FAST)
+    secs = _sections(out)
+    audit = secs["audit"]
+    assert audit["data"]["valid"] is False and audit["data"]["newly_failing"] == ["S201"]
+    assert any("S201 fail on the current rule catalogue" in t for t in audit["text"])
+    s201 = next(r for r in audit["data"]["rules"] if r["rule"] == "S201")
+    assert s201["status"] == "failed" and s201["rechecked"]
+    assert "failed the leakage audit" in " ".join(secs["conclusions"]["data"]["cannot"])

@@ -60,6 +60,7 @@ class RunData:
     missing: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     spec_hashes: dict[str, str] = field(default_factory=dict)
+    loaded_spec: Any = None  # brainbench.spec.LoadedSpec of ``spec``, for re-running spec rules
 
     @property
     def tier(self) -> str:
@@ -107,17 +108,17 @@ def _read_table(path: Path, notes: list[str]) -> pd.DataFrame | None:
         return None
 
 
-def _load_spec_file(path: Path) -> tuple[Any, str]:
+def _load_spec_file(path: Path) -> tuple[Any, str, Any]:
     from brainbench.spec import load_spec
 
     loaded = load_spec(path)
-    return loaded.spec, loaded.sha256
+    return loaded.spec, loaded.sha256, loaded
 
 
-def _load_resolved(path: Path, notes: list[str]) -> tuple[Any, str] | None:
+def _load_resolved(path: Path, notes: list[str]) -> tuple[Any, str, Any] | None:
     from pydantic import ValidationError
 
-    from brainbench.spec import Spec
+    from brainbench.spec import LoadedSpec, Spec
 
     data = _read_json(path, notes)
     if data is None:
@@ -128,7 +129,7 @@ def _load_resolved(path: Path, notes: list[str]) -> tuple[Any, str] | None:
     except ValidationError as exc:
         notes.append(f"{path} does not follow the spec schema ({exc.error_count()} error(s)).")
         return None
-    return spec, spec_sha256(spec)
+    return spec, spec_sha256(spec), LoadedSpec(spec=spec, file=path, data=data)
 
 
 def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -> RunData:
@@ -149,7 +150,7 @@ def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -
     missing: dict[str, str] = {}
     frames = []
     cohorts, splits, validations, provenance = [], [], [], []
-    run_spec: tuple[Any, str, str] | None = None
+    run_spec: tuple[Any, str, str, Any] | None = None
     owner: dict[str, Path] = {}
     for src in sources:
         if not src.exists():
@@ -208,14 +209,14 @@ def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -
         if run_spec is None:
             if (folder / "spec.yaml").exists():
                 try:
-                    s, h = _load_spec_file(folder / "spec.yaml")
-                    run_spec = (s, h, str(folder / "spec.yaml"))
+                    s, h, ld = _load_spec_file(folder / "spec.yaml")
+                    run_spec = (s, h, str(folder / "spec.yaml"), ld)
                 except UserError as exc:
                     notes.append(f"{folder / 'spec.yaml'} could not be used: {exc.message}")
             if run_spec is None and (folder / "spec.resolved.json").exists():
                 got = _load_resolved(folder / "spec.resolved.json", notes)
                 if got is not None:
-                    run_spec = (got[0], got[1], str(folder / "spec.resolved.json"))
+                    run_spec = (got[0], got[1], str(folder / "spec.resolved.json"), got[2])
 
     predictions = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     kept = ~predictions["partition"].isin(["validation", "train"])
@@ -232,13 +233,13 @@ def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -
     data.validation = _merge_validation(validations) if validations else None
     data.provenance = provenance
     if spec is not None:
-        s, h = _load_spec_file(Path(spec))
-        data.spec, data.spec_sha256, data.spec_file = s, h, str(spec)
+        s, h, ld = _load_spec_file(Path(spec))
+        data.spec, data.spec_sha256, data.spec_file, data.loaded_spec = s, h, str(spec), ld
         data.spec_hashes["--spec"] = h
         if run_spec is not None:
             data.spec_hashes[run_spec[2]] = run_spec[1]
     elif run_spec is not None:
-        data.spec, data.spec_sha256, data.spec_file = run_spec
+        data.spec, data.spec_sha256, data.spec_file, data.loaded_spec = run_spec
         data.spec_hashes[run_spec[2]] = run_spec[1]
     for p in provenance:
         h = (p.get("spec") or {}).get("sha256")

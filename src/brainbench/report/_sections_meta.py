@@ -418,7 +418,8 @@ def audit(ctx: ReportContext, sec: Section) -> Section:
 
     v = ctx.run.validation
     rules = list(iter_rules())
-    if v is None:
+    fresh = _recheck_spec_rules(ctx)
+    if v is None and fresh is None:
         sec.status = UNAVAILABLE
         sec.missing.append(
             "validation.json: the spec was not audited for this run; run "
@@ -432,19 +433,34 @@ def audit(ctx: ReportContext, sec: Section) -> Section:
                 [[r.id, r.name, r.kind, "not run", r.summary] for r in rules],
             )
         )
-        sec.data = {"rules": [{"rule": r.id, "status": "not run"} for r in rules]}
+        sec.data = {"valid": None, "rules": [{"rule": r.id, "status": "not run"} for r in rules]}
         return sec
+    if v is None:
+        sec.status = PARTIAL
+        sec.missing.append(
+            "validation.json: the data rules were not run for this run (`brainbench validate "
+            "SPEC --data`); the spec rules were re-checked by this report"
+        )
+    v = v or {"valid": True, "findings": [], "waived": []}
     findings = v.get("findings", []) or []
     waived = v.get("waived", []) or []
     declared_run = v.get("rules")
     data_ran = bool(v.get("data")) or any(
         str(f.get("rule", "")).startswith("D") for f in [*findings, *waived]
     )
-    rows, data = [], []
+    rows, data, newly = [], [], []
     for r in rules:
         mine = [f for f in findings if f.get("rule") == r.id]
         mine_w = [w for w in waived if w.get("rule") == r.id]
         ran = (r.id in declared_run) if declared_run is not None else (r.kind == "spec" or data_ran)
+        rechecked = fresh is not None and r.kind == "spec"
+        if rechecked:
+            now, now_w = fresh["findings"].get(r.id, []), fresh["waived"].get(r.id, [])
+            if any(f["severity"] == "error" for f in now) and not any(
+                f.get("severity") == "error" for f in mine
+            ):
+                newly.append(r.id)
+            mine, mine_w, ran = now, now_w, True
         if mine:
             worst = "error" if any(f.get("severity") == "error" for f in mine) else "warning"
             status = "failed" if worst == "error" else "warning"
@@ -460,7 +476,14 @@ def audit(ctx: ReportContext, sec: Section) -> Section:
             status, detail = "not run", f"{r.summary} (data rules need `validate --data`)"
         rows.append([r.id, r.name, r.kind, status, detail])
         data.append(
-            {"rule": r.id, "name": r.name, "status": status, "findings": mine, "waived": mine_w}
+            {
+                "rule": r.id,
+                "name": r.name,
+                "status": status,
+                "findings": mine,
+                "waived": mine_w,
+                "rechecked": rechecked,
+            }
         )
     known = {r.id for r in rules}
     for f in findings:
@@ -473,22 +496,51 @@ def audit(ctx: ReportContext, sec: Section) -> Section:
             "Every rule of the catalogue and its outcome",
             ["Rule", "Name", "Kind", "Status", "Detail"],
             rows,
+            notes=[
+                "Spec rules are re-checked by this report against the current catalogue; "
+                "data rules come from the run's validation.json."
+            ]
+            if fresh
+            else [],
         )
     )
     counts = {
         s: sum(1 for d in data if d["status"] == s)
         for s in ("passed", "failed", "warning", "waived", "not run")
     }
-    verdict = "passed" if v.get("valid", True) else "FAILED"
+    valid = bool(v.get("valid", True)) and not newly
+    verdict = "passed" if valid else "FAILED"
     sec.text.append(
         f"The design {verdict} the audit: {counts['passed']} rule(s) passed, "
         f"{counts['failed']} failed, {counts['warning']} warned, {counts['waived']} waived, "
         f"{counts['not run']} not run."
     )
+    if newly:
+        sec.text.append(
+            f"Rule(s) {', '.join(newly)} fail on the current rule catalogue but are not reported "
+            "as errors in the run's validation.json (the rules were added or changed since the "
+            "run, or its audit was incomplete)."
+        )
     for w in waived:
         sec.text.append(f"Waiver of {w.get('rule')}: {w.get('waiver_reason')}")
-    sec.data = {"valid": bool(v.get("valid", True)), "counts": counts, "rules": data}
+    sec.data = {"valid": valid, "counts": counts, "newly_failing": newly, "rules": data}
     return sec
+
+
+def _recheck_spec_rules(ctx: ReportContext) -> dict[str, dict[str, list]] | None:
+    """The spec rules of the current catalogue on the report's spec, waivers applied."""
+    loaded = ctx.run.loaded_spec
+    if loaded is None:
+        return None
+    from brainbench.validate.engine import apply_waivers, run_spec_rules
+
+    result = apply_waivers(loaded, run_spec_rules(loaded))
+    out: dict[str, dict[str, list]] = {"findings": {}, "waived": {}}
+    for f in result.findings:
+        out["findings"].setdefault(f.rule, []).append(f.to_dict())
+    for w in result.waived:
+        out["waived"].setdefault(w.finding.rule, []).append(w.to_dict())
+    return out
 
 
 def _seeds_text(seeds: Any) -> str:

@@ -878,8 +878,8 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
     cannot: list[str] = []
     label = metric_label(an.primary)
     errors = [d for d in an.deviations if d.severity == "error"]
-    v = run.validation
-    if v is not None and not v.get("valid", True):
+    audit = ctx.sections.get("audit")
+    if audit is not None and audit.data.get("valid") is False:
         cannot.append(
             "The design failed the leakage audit (section 4): the estimates may be "
             "inflated by leakage, and no claim about the models should rest on them."
