@@ -165,4 +165,6 @@ def test_spec_rules_are_rechecked_against_the_current_catalogue(tmp_path: Path) 
     assert any("S201 fail on the current rule catalogue" in t for t in audit["text"])
     s201 = next(r for r in audit["data"]["rules"] if r["rule"] == "S201")
     assert s201["status"] == "failed" and s201["rechecked"]
-    assert "failed the leakage audit" in " ".join(secs["conclusions"]["data"]["cannot"])
+    assert "audit rejects the design or its statistical protocol (S201" in " ".join(
+        secs["conclusions"]["data"]["cannot"]
+    )

@@ -523,7 +523,14 @@ def audit(ctx: ReportContext, sec: Section) -> Section:
         )
     for w in waived:
         sec.text.append(f"Waiver of {w.get('rule')}: {w.get('waiver_reason')}")
-    sec.data = {"valid": valid, "counts": counts, "newly_failing": newly, "rules": data}
+    failed = [d["rule"] for d in data if d["status"] == "failed"]
+    sec.data = {
+        "valid": valid,
+        "counts": counts,
+        "failed": failed,
+        "newly_failing": newly,
+        "rules": data,
+    }
     return sec
 
 

@@ -880,10 +880,22 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
     errors = [d for d in an.deviations if d.severity == "error"]
     audit = ctx.sections.get("audit")
     if audit is not None and audit.data.get("valid") is False:
-        cannot.append(
-            "The design failed the leakage audit (section 4): the estimates may be "
-            "inflated by leakage, and no claim about the models should rest on them."
-        )
+        failed = audit.data.get("failed") or []
+        leaky = [r for r in failed if r.startswith("L") or r == "D301"]
+        other = [r for r in failed if r not in leaky]
+        if leaky or not failed:
+            cannot.append(
+                "The design failed the leakage audit (section 4"
+                + (f": {', '.join(leaky)}" if leaky else "")
+                + "): the estimates may be inflated by leakage, and no claim about the models "
+                "should rest on them."
+            )
+        if other:
+            cannot.append(
+                f"The audit rejects the design or its statistical protocol ({', '.join(other)}, "
+                "section 4): the pre-registered analysis is unsound as declared, so the "
+                "conclusions that rest on it are not confirmatory."
+            )
     if errors:
         cannot.append(
             f"{len(errors)} serious deviation(s) from the pre-registered protocol "
