@@ -112,7 +112,7 @@ def test_leaderboard_across_benchmarks(report_dir: Path, tmp_path: Path) -> None
     assert "Mean rank over 2 benchmarks" in md and "Friedman p " in md
     assert "other-benchmark 2.0.0" in md and "fixture-ad-vs-cn 1.2.0" in md
     assert "self-reported" in md and "reproduced" in md
-    assert "Rank interval" in md and "leakage audit passed" in md
+    assert "Rank interval" in md and "audit passed" in md
     assert 'href="../reports/fixture/evidence.html"' in page
     assert page.count("<table>") == 3 and page.count("<th") >= 3 * 3
     board = json.loads((tmp_path / "board" / "leaderboard.json").read_text())

@@ -71,7 +71,11 @@ def read_entry(path: Path) -> Entry:
     if audit_sec.get("status") == "unavailable" or not audit_sec:
         audit = "not run"
     else:
-        audit = "passed" if audit_sec.get("data", {}).get("valid", True) else "FAILED"
+        adata = audit_sec.get("data", {})
+        failed = ", ".join(adata.get("failed") or [])
+        audit = (
+            "passed" if adata.get("valid", True) else (f"FAILED ({failed})" if failed else "FAILED")
+        )
     entry = Entry(
         path=path,
         benchmark=str(bench.get("id")),
@@ -224,7 +228,7 @@ def write_leaderboard(
             f"{e.key}: {e.metric.replace('_', ' ')} on {e.partition} "
             f"({'higher' if e.higher_is_better else 'lower'} is better)"
             + (f"; {e.deviations} deviation(s) from the protocol" if e.deviations else "")
-            + f"; leakage audit {e.audit}"
+            + f"; audit {e.audit}"
         )
         tables.append(
             (
