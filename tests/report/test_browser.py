@@ -78,3 +78,16 @@ def test_evidence_sheet_renders_in_chromium(report_dir: Path, tmp_path: Path) ->
     keep = report_dir / "screenshot.png"
     shutil.copyfile(shot, keep)
     print(f"screenshot: {shot}")
+
+
+def test_leaderboard_renders_in_chromium(report_dir: Path, tmp_path: Path) -> None:
+    from brainbench.report import write_leaderboard
+
+    reports = tmp_path / "reports" / "fixture"
+    reports.mkdir(parents=True)
+    shutil.copyfile(report_dir / "evidence.json", reports / "evidence.json")
+    html = write_leaderboard(tmp_path / "reports", tmp_path / "board", resamples=50)
+    page = browser.load(html)
+    assert page.console == [], page.console
+    assert "brainbench leaderboard" in page.dom and page.dom.count("<th") >= 7
+    assert "cnn3d-small" in page.dom and "reproduced" in page.dom

@@ -235,3 +235,22 @@ def test_regression_predictions_without_spec(tmp_path: Path) -> None:
     if comp["decision"] == "superior":
         assert "lies below 0" in text
     assert secs["ranking"]["data"]["full_rank"]["small-error"] == 1.0
+
+
+def test_the_whole_sheet_is_byte_stable(run_dir: Path, report_dir: Path, tmp_path: Path) -> None:
+    """Same inputs and seed: every file (HTML, Markdown, JSON, PNG, SVG) is byte-identical."""
+    from brainbench.report import write_report
+
+    from .conftest import RESAMPLES, SEED
+
+    again = tmp_path / "again"
+    write_report([run_dir], again, resamples=RESAMPLES, seed=SEED)
+    first = sorted(
+        p.relative_to(report_dir)
+        for p in report_dir.rglob("*")
+        if p.is_file() and p.name != "screenshot.png"
+    )
+    second = sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
+    assert first == second
+    for rel in first:
+        assert (report_dir / rel).read_bytes() == (again / rel).read_bytes(), rel
