@@ -696,6 +696,12 @@ def variance(ctx: ReportContext, sec: Section) -> Section:
     if not np.isfinite(seed_sd).any():
         sec.status = PARTIAL
         sec.missing.append("a single seed per split: training variance is not measured")
+    if not np.isfinite(split_sd).any():
+        sec.status = PARTIAL
+        sec.missing.append(
+            "a single training split (repeat, fold) per model: the variance between training "
+            "splits is not measured (declare repeats or k-fold validation to measure it)"
+        )
     if site_level is None:
         sec.status = PARTIAL
         sec.missing.append("no site ids: between-site variance is not measured")
