@@ -305,16 +305,13 @@ class Analysis:
                     severity="error",
                 )
             )
-        if self.comparison is not None and len(self.models) > 1:
-            pass
-        elif len(self.models) > 1 and run.spec is not None:
+        if self.comparison is None and len(self.models) > 1 and run.spec is not None:
             self.deviations.append(
                 Deviation(
                     "comparison",
                     "The protocol declares no model comparison; the report compares the models "
                     "with a paired hierarchical bootstrap of the difference (Holm-corrected), "
-                    "which "
-                    "is not pre-registered.",
+                    "which is not pre-registered.",
                 )
             )
 

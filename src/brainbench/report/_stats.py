@@ -27,17 +27,8 @@ def _get(name: str) -> Any:
     return getattr(_engine, name, None)
 
 
-def _private(module: str, name: str) -> Any:
-    import importlib
-
-    try:
-        return getattr(importlib.import_module(f"brainbench.stats.{module}"), name)
-    except (ImportError, AttributeError):
-        return None
-
-
-def _api(name: str, module: str) -> Any:
-    fn = _get(name) or _private(module, name)
+def _api(name: str) -> Any:
+    fn = _get(name)
     if fn is None:
         raise UserError(
             f"This build of brainbench.stats has no '{name}': the report cannot compute it."
@@ -46,27 +37,40 @@ def _api(name: str, module: str) -> Any:
 
 
 def check_predictions(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
-    return _api("check_predictions", "_io")(df, source=source)
+    return _api("check_predictions")(df, source=source)
 
 
 def infer_task(df: pd.DataFrame, **kwargs: Any) -> Any:
-    return _api("infer_task", "_io")(df, **kwargs)
+    return _api("infer_task")(df, **kwargs)
 
 
 def make_task(task_type: str, classes: Sequence[str] = ()) -> Any:
-    return _api("Task", "_io")(task_type, tuple(str(c) for c in classes))
+    return _api("Task")(task_type, tuple(str(c) for c in classes))
 
 
 def get_metric(name: str) -> Any:
-    return _api("get_metric", "_metrics")(name)
+    return _api("get_metric")(name)
 
 
 def positive_score(df: pd.DataFrame, task: Any) -> np.ndarray | None:
-    return _api("positive_score", "_io")(df, task)
+    """The positive class's score column as DESIGN.md names it (``score_<positive>``, else
+    ``score``, else one minus the negative class's score for two classes), or None."""
+    if task.type != "classification":
+        return None
+    if f"score_{task.positive}" in df.columns:
+        return df[f"score_{task.positive}"].to_numpy(dtype=float)
+    if "score" in df.columns:
+        return df["score"].to_numpy(dtype=float)
+    if len(task.classes) == 2 and f"score_{task.classes[0]}" in df.columns:
+        return 1.0 - df[f"score_{task.classes[0]}"].to_numpy(dtype=float)
+    return None
 
 
 def unit_frame(df: pd.DataFrame, task: Any, unit: str) -> pd.DataFrame:
-    return _api("unit_frame", "_io")(df, task, unit)
+    """One model's predictions at the unit of analysis (``y`` class code, ``score``), per run:
+    the frame of :func:`brainbench.stats.model_data`."""
+    model = str(df["model"].iloc[0])
+    return _api("model_data")(df, model, task, unit).frame
 
 
 @dataclass
@@ -91,7 +95,7 @@ def evaluate(df: pd.DataFrame, metrics: Sequence[str], **kwargs: Any) -> Collect
     A metric the predictions cannot give (no probabilities for the Brier score, say) becomes an
     entry of ``errors`` instead of stopping the report.
     """
-    fn = _api("evaluate_predictions", "_evaluate")
+    fn = _api("evaluate_predictions")
     out = Collected()
     for metric in metrics:
         try:
@@ -120,7 +124,7 @@ def per_run(
     cross-validation, folds pooled; ``fold`` is then -1).
     """
     m = get_metric(metric)
-    model_data = _api("model_data", "_data")
+    model_data = _api("model_data")
     rows = []
     for part in partitions:
         sub = df[df["partition"] == part]
@@ -221,7 +225,7 @@ def rank_stability(
     models in ``models`` order, the rank distribution as ``{rank: probability}``, the mean
     bootstrap rank, P(first), rank intervals and Kendall's tau.
     """
-    fn = _api("bootstrap_ranks", "_rank")
+    fn = _api("bootstrap_ranks")
     notes: list[str] = []
     df, dropped = common_runs(df[df["model"].isin(models)], models)
     if dropped:
