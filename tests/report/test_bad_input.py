@@ -168,3 +168,28 @@ def test_spec_rules_are_rechecked_against_the_current_catalogue(tmp_path: Path) 
     assert "audit rejects the design or its statistical protocol (S201" in " ".join(
         secs["conclusions"]["data"]["cannot"]
     )
+
+
+def test_two_run_dirs_pooled_with_a_self_reported_model(tmp_path: Path) -> None:
+    """A run of the runner plus another tool's predictions of one more model: pooled, and the
+    tier is stated per model (mixed)."""
+    run = make_run_dir(tmp_path / "run")
+    df = pd.read_parquet(run / "predictions.parquet")
+    df[df["model"] != "cnn3d-small"].to_parquet(run / "predictions.parquet")
+    other = tmp_path / "other.parquet"
+    df[df["model"] == "cnn3d-small"].assign(model="their-cnn").to_parquet(other)
+    out = tmp_path / "out"
+    write_report([run, other], out, resamples=FAST)
+    doc = json.loads((out / "evidence.json").read_text())
+    secs = {s["id"]: s for s in doc["sections"]}
+    assert doc["tier"] == "mixed"
+    tiers = secs["identity"]["data"]["model_tiers"]
+    assert tiers == {
+        "demographics-logreg": "reproduced",
+        "voxel-linear": "reproduced",
+        "their-cnn": "self-reported",
+    }
+    kinds = {d["kind"] for d in secs["protocol"]["data"]["deviations"]}
+    assert {"model-missing", "model-extra"} <= kinds  # cnn3d-small declared, their-cnn not
+    assert len(secs["comparisons"]["data"]["results"]) == 3
+    assert any("their-cnn are self-reported" in t for t in secs["conclusions"]["data"]["cannot"])

@@ -90,6 +90,7 @@ def read_entry(path: Path) -> Entry:
             for d in _section(doc, "protocol").get("data", {}).get("deviations", [])
         ),
     )
+    model_tiers = _section(doc, "identity").get("data", {}).get("model_tiers") or {}
     for r in primary.get("results", []):
         if r.get("metric") != metric or r.get("partition") != part or r.get("group"):
             continue
@@ -104,6 +105,7 @@ def read_entry(path: Path) -> Entry:
                 "rank": (ranks.get("full_rank") or {}).get(m),
                 "rank_ci": (ranks.get("rank_ci") or {}).get(m),
                 "p_first": (ranks.get("p_first") or {}).get(m),
+                "tier": model_tiers.get(m, entry.tier),
             }
         )
     key = (
@@ -221,7 +223,7 @@ def write_leaderboard(
                     num(m["rank"], 1) if m.get("rank") is not None else "n/a",
                     f"[{rci[0]:g}, {rci[1]:g}]" if rci else "n/a",
                     f"{100 * m['p_first']:.0f}%" if m.get("p_first") is not None else "n/a",
-                    e.tier,
+                    m.get("tier") or e.tier,
                 ]
             )
         caption = (

@@ -64,10 +64,26 @@ class RunData:
 
     @property
     def tier(self) -> str:
-        """``reproduced`` when the runner made every prediction, else ``self-reported``."""
-        if self.provenance and all(p.get("units") for p in self.provenance):
+        """``reproduced`` when the runner made every model's predictions, ``self-reported``
+        when it made none, ``mixed`` otherwise (see :attr:`model_tiers`)."""
+        tiers = set(self.model_tiers.values())
+        if tiers == {"reproduced"}:
             return "reproduced"
-        return "self-reported"
+        return "self-reported" if tiers <= {"self-reported"} else "mixed"
+
+    @property
+    def model_tiers(self) -> dict[str, str]:
+        """Per model: ``reproduced`` when a provenance.json of the runner records completed
+        work units of it, else ``self-reported``."""
+        ran = {
+            str(u.get("model"))
+            for u in self.units
+            if str(u.get("status", "")).lower() in ("ok", "done", "success", "completed")
+        }
+        return {
+            str(m): ("reproduced" if str(m) in ran else "self-reported")
+            for m in pd.unique(self.predictions["model"])
+        }
 
     @property
     def units(self) -> list[dict[str, Any]]:

@@ -13,6 +13,19 @@ from brainbench.report._descriptive import smd_binary, smd_continuous
 from brainbench.report._model import PARTIAL, UNAVAILABLE, Section, Table, section
 
 
+def _tier_text(run: Any) -> str:
+    if run.tier == "reproduced":
+        return "reproduced by the brainbench runner"
+    if run.tier == "self-reported":
+        return "self-reported predictions (not reproduced by the runner)"
+    mine = [m for m, t in run.model_tiers.items() if t == "reproduced"]
+    theirs = [m for m, t in run.model_tiers.items() if t != "reproduced"]
+    return (
+        f"mixed: {', '.join(mine)} reproduced by the brainbench runner; "
+        f"{', '.join(theirs)} self-reported"
+    )
+
+
 def _short(h: str | None) -> str:
     return h or "n/a"
 
@@ -53,6 +66,7 @@ def identity(ctx: ReportContext, sec: Section) -> Section:
         "host": prov.get("host"),
         "device": dev if prov else None,
         "tier": run.tier,
+        "model_tiers": run.model_tiers,
         "models": models,
         "sources": [s.name for s in run.sources],
     }
@@ -70,12 +84,7 @@ def identity(ctx: ReportContext, sec: Section) -> Section:
         ["Run", f"{info['started'] or 'n/a'} to {info['finished'] or 'n/a'}"],
         ["Host and hardware", f"{info['host'] or 'n/a'}; {info['device'] or 'n/a'}"],
         ["Models", model_text or "n/a"],
-        [
-            "Tier",
-            "reproduced by the brainbench runner"
-            if run.tier == "reproduced"
-            else "self-reported predictions (not reproduced by the runner)",
-        ],
+        ["Tier", _tier_text(run)],
     ]
     sec.tables.append(Table("identity", "What was run, by whom, on what", ["Field", "Value"], rows))
     sec.text.append(

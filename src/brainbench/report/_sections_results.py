@@ -914,7 +914,13 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
             "There is no spec: the analysis was not pre-registered, so every result "
             "below is exploratory."
         )
-    if run.tier != "reproduced":
+    if run.tier == "mixed":
+        theirs = [m for m, t in run.model_tiers.items() if t != "reproduced"]
+        cannot.append(
+            f"The predictions of {', '.join(theirs)} are self-reported (not reproduced by the "
+            "brainbench runner): the report cannot vouch for how they were made."
+        )
+    elif run.tier != "reproduced":
         cannot.append(
             "The predictions are self-reported (not reproduced by the brainbench "
             "runner): the report cannot vouch for how they were made."
