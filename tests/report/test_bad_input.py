@@ -193,3 +193,13 @@ def test_two_run_dirs_pooled_with_a_self_reported_model(tmp_path: Path) -> None:
     assert {"model-missing", "model-extra"} <= kinds  # cnn3d-small declared, their-cnn not
     assert len(secs["comparisons"]["data"]["results"]) == 3
     assert any("their-cnn are self-reported" in t for t in secs["conclusions"]["data"]["cannot"])
+
+
+def test_labels_outside_the_spec_classes_is_a_clear_error(tmp_path: Path) -> None:
+    run = make_run_dir(tmp_path / "run")
+    df = pd.read_parquet(run / "predictions.parquet")
+    df["y_true"] = (df["y_true"] == "AD").astype(int)
+    preds = tmp_path / "preds.parquet"
+    df.to_parquet(preds)
+    with pytest.raises(UserError, match=r"not the spec's classes \(CN, AD\).*--classes CN,AD"):
+        write_report([preds], tmp_path / "out", spec=run / "spec.yaml", resamples=FAST)

@@ -65,6 +65,16 @@ class Analysis:
         if spec is not None:
             if spec.task.type == "classification":
                 self.task = _stats.make_task("classification", spec.task.classes)
+                found = {str(v) for v in pd.unique(df["y_true"])}
+                unknown = sorted(found - set(self.task.classes))
+                if unknown:
+                    raise UserError(
+                        f"The predictions' labels ({', '.join(sorted(found))}) are not the "
+                        f"spec's classes ({', '.join(self.task.classes)}): "
+                        f"{', '.join(unknown)} unknown. Map the labels (e.g. `brainbench "
+                        "convert clinicadl --classes "
+                        f"{','.join(self.task.classes)}`) or give the right --spec."
+                    )
             else:
                 self.task = _stats.make_task("regression")
         else:
