@@ -9,6 +9,11 @@ peak GPU memory. Prints one JSON object on stdout.
     python benchmarks/runner/gpu_check.py                       # defaults, ~1-2 minutes on a GPU
     python benchmarks/runner/gpu_check.py --batch 4 --steps 10  # smaller
     python benchmarks/runner/gpu_check.py --cpu-smoke           # check the script on a CPU
+    python benchmarks/runner/gpu_check.py --runner              # also brainbench run on CUDA
+
+``--runner`` (needs brainbench installed) adds an end-to-end check of the runner on the GPU:
+a tiny synthetic cohort, ``brainbench run --device cuda`` of cnn3d-small (AMP on), and the
+unit's status, epoch times and device as the run's provenance records them.
 
 Exit status 0 on success, 1 when no CUDA device is available (unless --cpu-smoke).
 """
@@ -102,6 +107,45 @@ def bench(args, device, amp: bool) -> dict:
     }
 
 
+def runner_check(epochs: int = 3) -> dict:
+    """brainbench run of cnn3d-small on CUDA over a tiny synthetic cohort (AMP on)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from brainbench.runner import run_benchmark
+    from brainbench.runner._demo import cohort_configs, demo_spec_dir, relabel_subjects
+    from brainbench.synth import generate_cohort
+
+    work = Path(tempfile.mkdtemp(prefix="brainbench-gpu-check-"))
+    for name, cfg in cohort_configs("demo", 1).items():
+        res = generate_cohort(work / "data" / name, cfg.replace(subjects=max(cfg.subjects // 2, 8)))
+        if name == "ext":
+            relabel_subjects(res.path, "X")
+    os.environ["BRAINBENCH_DEMO_DATA"] = str(work / "data")
+    t0 = time.perf_counter()
+    result = run_benchmark(
+        demo_spec_dir() / "ad-vs-cn-synthetic.yaml",
+        ["cnn3d-small"],
+        out=work / "run",
+        seeds=1,
+        device="cuda",
+        max_epochs=epochs,
+    )
+    prov = result.provenance
+    unit = json.loads((work / "run" / "units" / "cnn3d-small__r0-f0-s0.json").read_text())
+    return {
+        "ok": result.ok,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "device": prov["device"],
+        "amp": prov["amp"],
+        "unit_status": unit["status"],
+        "unit_error": unit.get("error"),
+        "epoch_times_wall_cpu": unit.get("epoch_times"),
+        "run_dir": str(work / "run"),
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
@@ -111,6 +155,7 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--cpu-smoke", action="store_true", help="tiny run on CPU (no AMP)")
+    parser.add_argument("--runner", action="store_true", help="also brainbench run on CUDA")
     args = parser.parse_args(argv)
 
     import monai
@@ -154,6 +199,11 @@ def main(argv=None) -> int:
             results.append({"amp": amp, "error": f"CUDA out of memory: {str(exc)[:200]}"})
             torch.cuda.empty_cache()
     report["results"] = results
+    if args.runner:
+        try:
+            report["runner"] = runner_check()
+        except Exception as exc:  # report, do not hide, a failure of the runner path
+            report["runner"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
     ok = [r for r in results if "error" not in r]
     if len(ok) == 2:
         report["amp_speedup_train"] = round(

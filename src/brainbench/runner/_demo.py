@@ -34,6 +34,8 @@ def cohort_configs(preset: str, seeds: int) -> dict[str, Any]:
     from brainbench.synth import SynthConfig
 
     dev = SynthConfig.preset(preset, seed=0).replace(name="brainbench demo: development cohort")
+    if preset == "full":  # 300 subjects, 6 sites, CN/AD/PD; 4 mm keeps the CNN CPU-feasible
+        dev = dev.replace(resolution=4.0)
     n_ext = max(8, dev.subjects // 3)
     ext = SynthConfig.preset(
         preset,
@@ -41,6 +43,7 @@ def cohort_configs(preset: str, seeds: int) -> dict[str, Any]:
         subjects=n_ext,
         sites=max(2, dev.sites // 2),
         sessions=1,
+        resolution=dev.resolution,
     ).replace(name="brainbench demo: external-test cohort")
     return {"dev": dev, "ext": ext}
 

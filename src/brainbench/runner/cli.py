@@ -197,7 +197,11 @@ def _print_summary(result, *, quiet: bool) -> None:
     show_default=True,
     help="Folder for the cohort, the run and the report.",
 )
-@click.option("--full", is_flag=True, help="A larger cohort (longer: tens of minutes on CPU).")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="A larger cohort: 300 subjects, 6 sites (about 30-60 minutes on 2 cores).",
+)
 @click.option(
     "--seeds", type=click.IntRange(1), default=3, show_default=True, help="Training runs per model."
 )
