@@ -33,6 +33,14 @@ def render_json(sections: list[Section], header: dict[str, Any]) -> str:
     )
 
 
+def key_findings(sections: list[Section], n: int = 3) -> tuple[list[str], list[str]]:
+    """The first ``n`` sentences of what can and cannot be concluded (section 12)."""
+    concl = next((s for s in sections if s.id == "conclusions"), None)
+    if concl is None:
+        return [], []
+    return list(concl.data.get("can", []))[:n], list(concl.data.get("cannot", []))[:n]
+
+
 def render_html(sections: list[Section], header: dict[str, Any]) -> str:
     import jinja2
 
@@ -47,7 +55,10 @@ def render_html(sections: list[Section], header: dict[str, Any]) -> str:
             for f in s.figures
         ]
         view.append({**s.to_dict(), "figures": figs})
+    can, cannot = key_findings(sections)
     return tpl.render(
+        can=can,
+        cannot=cannot,
         sections=view,
         css=_template("style.css"),
         title=header["title"],
@@ -62,6 +73,14 @@ def _md_cell(value: str) -> str:
 
 def render_markdown(sections: list[Section], header: dict[str, Any]) -> str:
     out = [f"# Evidence sheet: {header['title']}", "", header["subtitle"], ""]
+    can, cannot = key_findings(sections)
+    if can or cannot:
+        out += ["## Key findings", "", "(All of them in [section 12](#conclusions).)", ""]
+        if can:
+            out += ["**Supported by the evidence**", ""] + [f"- {t}" for t in can] + [""]
+        if cannot:
+            out += ["**Not supported, or limits of the evidence**", ""]
+            out += [f"- {t}" for t in cannot] + [""]
     out.append("## Contents")
     out.append("")
     for s in sections:

@@ -937,7 +937,7 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
             f"{ranked[0]} has the highest point estimate of {label} on {an.main_partition}: "
             f"{num(best.estimate)}, {_level(an)} CI {_ci_text(best)} "
             f"({best.n_units} {an.unit}s, {best.n_clusters} top-level clusters); whether it "
-            "is better than the others is stated by the comparisons below."
+            "is better than the others is for the comparisons to say."
         )
         chance = _chance_level(an)
         if chance is not None:
