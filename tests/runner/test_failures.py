@@ -127,6 +127,7 @@ def test_faulty_models_fail_with_logs_and_the_run_goes_on(cohorts, registry, tmp
         assert text in u["error"], u["error"]
         log = (result.run_dir / u["log"]).read_text()
         assert "status: failed" in log
+        assert "fit faulty" in log  # the model's own output, kept even when its process died
     fit_log = (result.run_dir / units["faulty-fit-error"]["log"]).read_text()
     assert "Traceback" in fit_log and "faulty" in fit_log
     assert "failed" in result.summary()

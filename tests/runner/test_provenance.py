@@ -177,3 +177,17 @@ def test_unknown_model_is_a_user_error(cohorts, registry, tmp_path):
 
     with pytest.raises(UserError, match="Did you mean 'voxel-linear'"):
         run_benchmark(TINY_SPEC, ["voxel-linaer"], out=tmp_path / "run", registry_root=registry)
+
+
+def test_unknown_hyperparameter_is_refused_before_any_unit(cohorts, registry, tmp_path):
+    from brainbench.errors import UserError
+
+    with pytest.raises(UserError, match="no hyper-parameter 'lerning_rate'"):
+        run_benchmark(
+            TINY_SPEC,
+            ["cnn3d-small"],
+            out=tmp_path / "run",
+            registry_root=registry,
+            hyperparameters={"cnn3d-small": {"lerning_rate": 0.1}},
+        )
+    assert not (tmp_path / "run" / "units").exists()

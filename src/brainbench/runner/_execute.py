@@ -181,6 +181,8 @@ class ModelHost:
     ) -> tuple:
         """Send a unit, serve image requests and epochs, return the final message."""
         assert self.conn is not None
+        if self.scratch is not None:
+            (self.scratch / "unit.log").unlink(missing_ok=True)  # no stale log of a prior unit
         self.conn.send(("unit", message))
         while True:
             try:
@@ -326,6 +328,7 @@ def execute_unit(
     }
     image_errors: dict[int, str] = {}
     sent = [0]
+    model_log: str | None = None
 
     def provide(keys: list[int]) -> tuple[dict[int, np.ndarray], dict[int, str]]:
         paths = state.cohort["image_path"].iloc[keys].astype("string").fillna("").tolist()
@@ -415,10 +418,12 @@ def execute_unit(
             if tb:
                 log.append(tb.rstrip())
             if kind == "cuda-oom":
+                model_log = host.log_text()
                 host.close()
     except HostDied as exc:
         record["error_kind"] = "crash"
         record["error"] = str(exc)
+        model_log = host.log_text()
         host.close()
     except Exception as exc:  # a runner-side problem with this unit: record it, go on
         record["error_kind"] = "runner"
@@ -427,7 +432,8 @@ def execute_unit(
     record["images_sent"] = sent[0]  # decoded images sent to the host (0: all cached there)
     record["seconds"] = round(time.perf_counter() - t0, 3)
     record["finished"] = utc_now()
-    model_log = host.log_text()
+    if model_log is None:
+        model_log = host.log_text()
     status_line = f"status: {record['status']}" + (
         f" ({record['error_kind']}): {record['error']}" if record["error"] else ""
     )

@@ -141,15 +141,22 @@ def task_info(loaded: LoadedSpec, cohort_table: pd.DataFrame, splits: pd.DataFra
     return TaskInfo(**kwargs)
 
 
-def check_models(models: list[str], task: Any, registry_root: Path | None) -> dict[str, str]:
-    """Each model's registry version; UserError for an unknown model or one unfit for the task."""
+def check_models(
+    models: list[str],
+    task: Any,
+    registry_root: Path | None,
+    hyperparameters: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, str]:
+    """Each model's registry version; UserError for an unknown model, one unfit for the task,
+    or an unknown hyper-parameter (before any unit runs)."""
     from brainbench.registry.entries import find_entry
-    from brainbench.registry.loading import check_task_fits
+    from brainbench.registry.loading import check_task_fits, resolve_hyperparameters
 
     versions = {}
     for m in models:
         loaded = find_entry(m, registry_root)
         check_task_fits(loaded, task)
+        resolve_hyperparameters(loaded, (hyperparameters or {}).get(m))
         versions[m] = loaded.entry.version
     return versions
 
@@ -188,7 +195,7 @@ def prepare_run(
 
     registry_root = Path(options.registry_root) if options.registry_root else default_root()
     task = task_info(loaded, cohort.table, splits)
-    versions = check_models(options.models, task, registry_root)
+    versions = check_models(options.models, task, registry_root, options.hyperparameters)
     seeds = options.seeds if options.seeds is not None else spec.protocol.seeds
     units = expand_units(
         options.models, split_folds(splits), seeds, split_seed=int(spec.splits.seed)
