@@ -45,12 +45,14 @@ The run folder (the contract the statistics and the report read)
     TSV), ``predictions_sha256``, ``models`` [{id, version}], ``registry_root``, ``task``,
     ``packages`` {python, numpy, scipy, pandas, pyarrow, scikit-learn, torch, monai, nibabel,
     statsmodels, submitit, pydantic}, ``device`` {type, name, cuda, cudnn, cpu_count...},
-    ``executor``, ``host``, ``platform``, ``seeds`` {count, split_seed, per_unit},
+    ``executor``, ``host`` (the driver), ``unit_hosts`` (where units ran), ``platform``,
+    ``seeds`` {count, split_seed, per_unit},
     ``deterministic``, ``amp``, ``max_epochs``, ``hyperparameters``, ``started``, ``finished``
     and ``units``: one record per planned unit {id, model, repeat, fold, seed, rng_seed,
     status (ok | failed | skipped), seconds, log, error, error_kind (image | model |
     model-load | cuda-oom | crash | bad-output | runner | job), output_sha256, started,
-    finished, n_rows, images_sent}.
+    finished, n_rows, images_sent, host, device (its name)}. With the slurm executor,
+    ``device`` is the compute nodes' (from the first complete unit), not the driver's.
 ``units/<unit>.parquet`` and ``units/<unit>.json``
     Each unit's prediction rows and record, each written atomically (temporary file, fsync,
     ``os.replace``); the JSON is written last and holds the Parquet file's sha256, so a unit is

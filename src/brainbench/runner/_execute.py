@@ -311,6 +311,7 @@ def execute_unit(
     device: str,
     num_threads: int | None,
     on_epoch: Callable[[int, float, float | None], None] | None = None,
+    where: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run one unit in ``host`` and write its outputs; returns its JSON record."""
     parquet, meta, log_path = unit_paths(state.run_dir, unit)
@@ -325,6 +326,7 @@ def execute_unit(
         "error": None,
         "error_kind": None,
         "output_sha256": None,
+        **(where or {}),
     }
     image_errors: dict[int, str] = {}
     sent = [0]
@@ -498,6 +500,9 @@ def run_units(
     cache = 0 if workers == 1 else 4 << 30
     loader = ImageLoader(shape, cache_bytes=cache, threads=min(4, cores))
     sensitive = sensitive_paths(state)
+    from brainbench.runner._finalize import device_info
+
+    where = {"host": socket.gethostname(), "device": device_info(device)}
     hosts = [ModelHost(sensitive, threads) for _ in range(workers)]
     records: list[dict[str, Any]] = []
     lock = threading.Lock()
@@ -524,6 +529,7 @@ def run_units(
                     device=device,
                     num_threads=threads,
                     on_epoch=on_epoch,
+                    where=where,
                 )
                 with lock:
                     records.append(rec)

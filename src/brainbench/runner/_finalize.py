@@ -120,6 +120,8 @@ def collect(run_dir: Path, units: list[Unit]) -> tuple[pd.DataFrame, list[dict[s
             "finished": info.get("finished"),
             "n_rows": info.get("n_rows"),
             "images_sent": info.get("images_sent"),
+            "host": info.get("host"),
+            "device": (info.get("device") or {}).get("name"),
         }
         if rec["status"] == "ok":
             if not parquet.is_file() or sha256_path(parquet) != rec["output_sha256"]:
@@ -145,6 +147,15 @@ def finalize_run(run_dir: str | Path, *, device: str = "cpu", executor: str = "l
     units = plan_units(plan)
     df, records = collect(run_dir, units)
     predictions_sha = atomic_write_parquet(run_dir / "predictions.parquet", df)
+    dev = device_info(device)
+    if executor == "slurm":  # the driver ran no unit: report the compute nodes' device
+        for u in units:
+            meta = run_dir / "units" / f"{u.id}.json"
+            info = read_json(meta) if meta.is_file() else {}
+            if info.get("status") == "ok" and isinstance(info.get("device"), dict):
+                dev = info["device"]
+                break
+    hosts = sorted({r["host"] for r in records if r.get("host")})
     provenance = {
         "brainbench_version": __version__,
         "git_commit": git_commit(),
@@ -157,9 +168,10 @@ def finalize_run(run_dir: str | Path, *, device: str = "cpu", executor: str = "l
         "registry_root": plan.get("registry_root"),
         "task": plan["task"],
         "packages": package_versions(),
-        "device": device_info(device),
+        "device": dev,
         "executor": executor,
         "host": socket.gethostname(),
+        "unit_hosts": hosts,
         "platform": platform.platform(),
         "seeds": {
             "count": plan["seeds"],
