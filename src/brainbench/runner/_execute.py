@@ -201,12 +201,12 @@ class ModelHost:
             else:
                 return msg
 
-    def log_text(self) -> str:
+    def log_text(self, name: str = "unit.log") -> str:
+        """The model's output of the current unit (or the host's own output: ``host.out``)."""
         if self.scratch is None:
             return ""
-        path = self.scratch / "unit.log"
         try:
-            return path.read_text(errors="replace")
+            return (self.scratch / name).read_text(errors="replace")
         except OSError:
             return ""
 
@@ -426,6 +426,9 @@ def execute_unit(
         record["error_kind"] = "crash"
         record["error"] = str(exc)
         model_log = host.log_text()
+        early = host.log_text("host.out").strip()
+        if early:  # the process died before or outside the unit (import error, killed...)
+            log.append("model process output:\n" + early[-20000:])
         host.close()
     except Exception as exc:  # a runner-side problem with this unit: record it, go on
         record["error_kind"] = "runner"
