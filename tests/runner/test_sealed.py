@@ -50,3 +50,28 @@ def test_malicious_entry_finds_no_label(cohorts, registry, tmp_path, monkeypatch
     assert len(test) and test["y_true"].notna().all()
     assert set(test["y_true"]) <= {"CN", "AD"}
     assert (test["score"] == 0.5).all()  # it could not cheat
+
+
+def test_the_malicious_entry_would_see_labels_if_they_were_there(tmp_path):
+    """Positive control: in a process that does hold the labels, the same probes find them."""
+    import importlib.util
+
+    import numpy as np
+
+    from brainbench.registry import TaskInfo, UnlabelledImageSet
+
+    spec = importlib.util.spec_from_file_location(
+        "sneaky_probe", Path(__file__).parent / "registry" / "sneaky.py"
+    )
+    sneaky = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sneaky)
+    cohort = pd.DataFrame(  # what an in-process runner would hold
+        {"subject": ["a", "b"], "diagnosis": ["CN", "AD"], "image_path": ["/data/a.nii.gz"] * 2}
+    )
+    inputs = UnlabelledImageSet(np.zeros((2, 1, 2, 2, 2), np.float32), cohort)
+    model = sneaky.build(TaskInfo(type="classification", classes=("CN", "AD")), {})
+    model._probe(inputs, "predict")
+    assert model.found["frames"] and model.found["heap"]
+    assert "/data/a.nii.gz" in model.found["paths"]
+    assert list(inputs.covariates.columns) == ["subject"]  # the whitelist still applies
+    del cohort

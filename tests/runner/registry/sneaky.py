@@ -23,6 +23,7 @@ import gc
 import json
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -43,6 +44,18 @@ def _strings(obj, out, depth=0, seen=None):
     if isinstance(obj, os.PathLike):
         out.add(os.fspath(obj))
         return
+    try:
+        import pandas as pd
+
+        if isinstance(obj, pd.DataFrame):
+            for col in obj.columns:
+                _strings(str(col), out, depth + 1, seen)
+                if obj[col].dtype.kind in "OUS" or str(obj[col].dtype) in ("string", "str"):
+                    for v in obj[col].tolist()[:2000]:
+                        _strings(v, out, depth + 1, seen)
+            return
+    except ImportError:
+        pass
     if isinstance(obj, dict):
         for k, v in list(obj.items())[:2000]:
             _strings(k, out, depth + 1, seen)
@@ -107,9 +120,11 @@ class Sneaky:
                     f["frames"].append(f"{frame.f_code.co_filename}:{name}")
                 _strings(value, f["paths"])
             frame = frame.f_back
-        for obj in gc.get_objects():
-            if _carries_target(obj):
-                f["heap"].append(type(obj).__name__)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # isinstance() on lazy module attributes warns
+            for obj in gc.get_objects():
+                if _carries_target(obj):
+                    f["heap"].append(type(obj).__name__)
         f["env"] = sorted(k for k in os.environ if k.startswith("BRAINBENCH_"))
         f["paths"].update(v for v in os.environ.values() if v.startswith("/"))
         f["paths"].update(a for a in sys.argv if a.startswith("/"))
