@@ -67,6 +67,10 @@ The run folder (the contract the statistics and the report read)
     The units to run and the options that produced them (read by workers and ``--resume``).
 ``slurm/``
     submitit's job folders (slurm executor only).
+``cache/``
+    slurm executor only: decoded, checked images as ``.npy`` (keyed by path, size and mtime),
+    so that every array task reuses what another decoded; images only, no label. The local
+    executor caches in memory (in each model process, and in the runner with ``--workers``).
 
 Sealed labels: the threat model
 -------------------------------

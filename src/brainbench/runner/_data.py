@@ -74,10 +74,19 @@ class ImageLoader:
         cache, so the runner needs one only when several hosts share the images.
     threads
         Decoding threads for :meth:`load_many` (gzip and nibabel release the GIL in part).
+    disk_cache
+        A folder where decoded, checked arrays are kept as ``.npy`` (keyed by the file's path,
+        size and modification time), so that separate processes (SLURM array tasks, a resumed
+        run) decode each volume once per run. None: no disk cache.
     """
 
     def __init__(
-        self, image_shape: Sequence[int], *, cache_bytes: int = 0, threads: int = 2
+        self,
+        image_shape: Sequence[int],
+        *,
+        cache_bytes: int = 0,
+        threads: int = 2,
+        disk_cache: str | Path | None = None,
     ) -> None:
         from monai.transforms import LoadImage
 
@@ -94,7 +103,17 @@ class ImageLoader:
         self._cached = 0
         self._lock = threading.Lock()
         self._threads = max(1, int(threads))
+        self._disk = Path(disk_cache) if disk_cache is not None else None
         self.decoded = 0
+
+    def _disk_path(self, p: Path) -> Path | None:
+        if self._disk is None:
+            return None
+        import hashlib
+
+        st = p.stat()
+        key = f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}|{self.image_shape}"
+        return self._disk / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npy"
 
     def load(self, path: str | Path) -> np.ndarray:
         """The image at ``path`` as read-only float32 ``(C, X, Y, Z)``; ImageError otherwise."""
@@ -105,6 +124,15 @@ class ImageLoader:
         p = Path(key)
         if not p.is_file():
             raise ImageError(key, "file not found" if not p.exists() else "not a regular file")
+        cached = self._disk_path(p)
+        if cached is not None and cached.is_file():
+            try:
+                arr = np.load(cached)
+                if arr.shape == self.image_shape and arr.dtype == np.float32:
+                    arr.setflags(write=False)
+                    return self._keep(key, arr)
+            except (OSError, ValueError):
+                pass  # a damaged cache entry: decode again
         try:
             data = self._load(key)
         except Exception as exc:
@@ -127,6 +155,18 @@ class ImageLoader:
         arr.setflags(write=False)
         with self._lock:
             self.decoded += 1
+        if cached is not None:
+            import io
+
+            from brainbench.runner._io import atomic_write_bytes
+
+            buf = io.BytesIO()
+            np.save(buf, arr)
+            atomic_write_bytes(cached, buf.getvalue())
+        return self._keep(key, arr)
+
+    def _keep(self, key: str, arr: np.ndarray) -> np.ndarray:
+        with self._lock:
             if self._cache_bytes and self._cached + arr.nbytes <= self._cache_bytes:
                 self._cache[key] = arr
                 self._cached += arr.nbytes

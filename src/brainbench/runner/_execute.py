@@ -479,12 +479,14 @@ def run_units(
     workers: int = 1,
     progress: Any = None,
     skip_complete: bool = True,
+    disk_cache: bool = False,
 ) -> list[dict[str, Any]]:
     """Execute units of a prepared run folder (all of the plan's, or ``unit_ids``).
 
     ``workers`` model hosts run units in parallel (threads in this process drive them; the
     models run in their own processes). Units already complete are skipped when
-    ``skip_complete``. Returns the JSON records of the units executed.
+    ``skip_complete``. ``disk_cache`` keeps decoded images in ``RUN_DIR/cache/`` for other
+    processes (SLURM array tasks). Returns the JSON records of the units executed.
     """
     state = RunState.load(run_dir)
     units = plan_units(state.plan)
@@ -501,7 +503,12 @@ def run_units(
     threads = max(1, cores // workers)
     shape = (state.task.channels, *state.task.spatial_shape)
     cache = 0 if workers == 1 else 4 << 30
-    loader = ImageLoader(shape, cache_bytes=cache, threads=min(4, cores))
+    loader = ImageLoader(
+        shape,
+        cache_bytes=cache,
+        threads=min(4, cores),
+        disk_cache=state.run_dir / "cache" if disk_cache else None,
+    )
     sensitive = sensitive_paths(state)
     from brainbench.runner._finalize import device_info
 
@@ -554,7 +561,7 @@ def run_units(
 
 def execute_slurm_task(run_dir: str, unit_id: str) -> dict[str, Any]:
     """Entry point of one SLURM array task (one unit); skips a unit already complete."""
-    recs = run_units(run_dir, [unit_id], workers=1)
+    recs = run_units(run_dir, [unit_id], workers=1, disk_cache=True)
     if recs:
         return recs[0]
     return {"id": unit_id, "status": "ok", "skipped": True}
