@@ -33,6 +33,11 @@ ALLOWED = {"dataset", "site", "scanner", "subject", "session", "image", "age", "
 
 def _strings(obj, out, depth=0, seen=None):
     """Absolute-path-like strings reachable from obj (a few levels deep)."""
+    with contextlib.suppress(Exception):  # objects that refuse iteration or attributes
+        _walk(obj, out, depth, seen)
+
+
+def _walk(obj, out, depth=0, seen=None):
     seen = set() if seen is None else seen
     if id(obj) in seen or depth > 4:
         return
@@ -87,7 +92,10 @@ def _carries_target(obj) -> bool:
             return True
     except Exception:
         pass
-    return isinstance(obj, dict) and TARGET in obj
+    try:
+        return isinstance(obj, dict) and TARGET in obj
+    except Exception:  # odd dict subclasses (torch namespaces) refuse `in`
+        return False
 
 
 class Sneaky:
