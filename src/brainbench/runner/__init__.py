@@ -72,6 +72,19 @@ The run folder (the contract the statistics and the report read)
     so that every array task reuses what another decoded; images only, no label. The local
     executor caches in memory (in each model process, and in the runner with ``--workers``).
 
+Seeds, determinism, devices
+---------------------------
+Each unit trains from ``rng_seed = sha256("split_seed:repeat:fold:seed") mod 2^31-1``: the same
+for every model of one (repeat, fold, seed), so runs pair across models. The model process seeds
+python's ``random``, numpy and torch (CPU and CUDA) with it before ``fit`` and passes it in
+``FitContext``; there are no data-loader worker processes to seed (images come from the model
+process's cache). ``--deterministic`` sets ``torch.use_deterministic_algorithms``, cuDNN
+deterministic mode and ``CUBLAS_WORKSPACE_CONFIG`` (on CPU the same unit already gives
+bit-identical predictions: ``tests/runner/test_reproducible.py``). ``--device auto`` picks CUDA
+when torch sees a GPU; mixed precision (float16 autocast + GradScaler) is on for CUDA only.
+Images are decoded by MONAI's ``LoadImage`` (nibabel reader, channel first, float32; no random
+transform) in the runner process, checked (shape, NaN/inf), and decoded once per run.
+
 Sealed labels: the threat model
 -------------------------------
 Model code (a registry entry) runs in a separate *model host* process
