@@ -58,3 +58,18 @@ def test_expansion_errors(models, folds, seeds, match):
 def test_bad_unit_id():
     with pytest.raises(ValueError, match="not a unit id"):
         parse_unit_id("cnn3d-small-r0")
+
+
+def test_dry_run_lists_units_and_writes_nothing(cohorts, registry, tmp_path, monkeypatch, capsys):
+    from brainbench.cli import main
+
+    from .conftest import TINY_SPEC
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["run", str(TINY_SPEC), "--dry-run", "--seeds", "2", "--registry", str(registry)]
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "6 unit(s)" in out and "cnn3d-small__r0-f0-s1" in out
+    assert list(tmp_path.iterdir()) == []

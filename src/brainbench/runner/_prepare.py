@@ -277,6 +277,21 @@ def prepare_run(
     return out, plan, result
 
 
+def plan_only(spec_path: str | Path, options: RunOptions) -> tuple[list[Unit], CheckResult, Any]:
+    """Validate and expand the units without writing anything (``brainbench run --dry-run``)."""
+    from brainbench.registry.entries import default_root
+
+    loaded, cohort, splits, result, _ = load_and_validate(Path(spec_path))
+    registry_root = Path(options.registry_root) if options.registry_root else default_root()
+    task = task_info(loaded, cohort.table, splits)
+    check_models(options.models, task, registry_root, options.hyperparameters)
+    seeds = options.seeds if options.seeds is not None else loaded.spec.protocol.seeds
+    units = expand_units(
+        options.models, split_folds(splits), seeds, split_seed=int(loaded.spec.splits.seed)
+    )
+    return units, result, task
+
+
 def _split_bytes(splits: pd.DataFrame, writer: Any) -> bytes:
     """The split file's bytes, written by the split module's own writer."""
     import tempfile
@@ -304,6 +319,7 @@ __all__ = [
     "canonical_sha256",
     "join_keys",
     "load_and_validate",
+    "plan_only",
     "plan_units",
     "prepare_run",
     "task_info",

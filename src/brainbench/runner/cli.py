@@ -97,6 +97,7 @@ def _parse_hyperparameters(items: tuple[str, ...], models: list[str]) -> dict[st
     metavar="MODEL.NAME=VALUE",
     help="Override a hyper-parameter of one model.",
 )
+@click.option("--dry-run", is_flag=True, help="Validate and list the units; write and run nothing.")
 @click.option(
     "--registry",
     "registry_root",
@@ -118,6 +119,7 @@ def run(
     max_epochs: int | None,
     deterministic: bool,
     hps: tuple[str, ...],
+    dry_run: bool,
     registry_root: Path | None,
 ) -> int:
     """Run registered models on the frozen splits of the benchmark SPEC.
@@ -150,6 +152,9 @@ def run(
             f"under protocol.models in {spec}."
         )
     out = out or Path("runs") / f"{loaded.spec.id}-{loaded.spec.version}"
+    if dry_run:
+        hp = _parse_hyperparameters(hps, model_list)
+        return _dry_run(spec, model_list, seeds, hp, registry_root)
     try:
         result = run_benchmark(
             spec,
@@ -173,6 +178,30 @@ def run(
         return EXIT_INVALID
     _print_summary(result, quiet=quiet)
     return 0 if result.ok else EXIT_UNITS_FAILED
+
+
+def _dry_run(spec, models, seeds, hyperparameters, registry_root) -> int:
+    from brainbench.runner._prepare import InvalidSpec, RunOptions, plan_only
+
+    options = RunOptions(
+        models=models,
+        seeds=seeds,
+        hyperparameters=hyperparameters,
+        registry_root=str(registry_root) if registry_root else None,
+    )
+    try:
+        units, result, task = plan_only(spec, options)
+    except InvalidSpec as exc:
+        _print_invalid(exc.result)
+        return EXIT_INVALID
+    click.echo(
+        f"{spec}: valid ({len(result.findings)} warning(s), {len(result.waived)} waived); "
+        f"{task.type} {list(task.classes) or ''} on images {list(task.spatial_shape)}; "
+        f"{len(units)} unit(s):"
+    )
+    for u in units:
+        click.echo(f"  {u.id}  (rng seed {u.rng_seed})")
+    return 0
 
 
 def _print_summary(result, *, quiet: bool) -> None:
