@@ -60,6 +60,7 @@ def run_benchmark(
     quiet: bool = True,
     max_epochs: int | None = None,
     deterministic: bool = False,
+    amp: bool = True,
     hyperparameters: dict[str, dict[str, Any]] | None = None,
     registry_root: str | Path | None = None,
     progress: Any = None,
@@ -85,6 +86,7 @@ def run_benchmark(
         device=device,
         max_epochs=max_epochs,
         deterministic=deterministic,
+        amp=amp,
         hyperparameters=hyperparameters or {},
         registry_root=str(registry_root) if registry_root else None,
     )

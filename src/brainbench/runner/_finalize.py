@@ -179,7 +179,7 @@ def finalize_run(run_dir: str | Path, *, device: str = "cpu", executor: str = "l
             "per_unit": "rng_seed = sha256('split_seed:repeat:fold:seed') mod 2^31-1",
         },
         "deterministic": plan["options"]["deterministic"],
-        "amp": bool(plan.get("amp", True)) and device == "cuda",
+        "amp": bool(plan.get("amp", True)) and dev.get("type") == "cuda",
         "max_epochs": plan["options"]["max_epochs"],
         "hyperparameters": plan["options"]["hyperparameters"],
         "started": plan["started"],

@@ -56,6 +56,7 @@ class RunOptions:
         return {
             "max_epochs": self.max_epochs,
             "deterministic": self.deterministic,
+            "amp": self.amp,
             "hyperparameters": self.hyperparameters,
         }
 

@@ -90,6 +90,7 @@ def _parse_hyperparameters(items: tuple[str, ...], models: list[str]) -> dict[st
     help="Cap every model's epochs (quick runs).",
 )
 @click.option("--deterministic", is_flag=True, help="Deterministic algorithms (slower).")
+@click.option("--no-amp", is_flag=True, help="CUDA: train in float32 (default: mixed precision).")
 @click.option(
     "--hp",
     "hps",
@@ -118,6 +119,7 @@ def run(
     quiet: bool,
     max_epochs: int | None,
     deterministic: bool,
+    no_amp: bool,
     hps: tuple[str, ...],
     dry_run: bool,
     registry_root: Path | None,
@@ -169,6 +171,7 @@ def run(
             quiet=quiet,
             max_epochs=max_epochs,
             deterministic=deterministic,
+            amp=not no_amp,
             hyperparameters=_parse_hyperparameters(hps, model_list),
             registry_root=registry_root,
         )
