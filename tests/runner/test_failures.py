@@ -156,3 +156,20 @@ def test_cli_exit_status_when_a_unit_fails(cohorts, registry, tmp_path, capsys):
     assert info.value.code == 3
     err = capsys.readouterr().err
     assert "1/2 unit(s) ok" in err and "failed faulty-fit-error__r0-f0-s0" in err
+
+
+def test_a_hanging_unit_is_stopped_by_the_timeout(cohorts, registry, tmp_path):
+    result = run_benchmark(
+        TINY_SPEC,
+        ["faulty-hang", "demographics-logreg"],
+        out=tmp_path / "run",
+        seeds=1,
+        device="cpu",
+        unit_timeout_min=0.1,
+        registry_root=registry,
+    )
+    units = {u["model"]: u for u in result.units}
+    assert units["faulty-hang"]["status"] == "failed"
+    assert units["faulty-hang"]["error_kind"] == "timeout"
+    assert units["faulty-hang"]["seconds"] < 60
+    assert units["demographics-logreg"]["status"] == "ok"

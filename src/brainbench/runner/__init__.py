@@ -50,7 +50,7 @@ The run folder (the contract the statistics and the report read)
     ``deterministic``, ``amp``, ``max_epochs``, ``hyperparameters``, ``started``, ``finished``
     and ``units``: one record per planned unit {id, model, repeat, fold, seed, rng_seed,
     status (ok | failed | skipped), seconds, log, error, error_kind (image | model |
-    model-load | cuda-oom | crash | bad-output | runner | job), output_sha256, started,
+    model-load | cuda-oom | crash | timeout | bad-output | runner | job), output_sha256, started,
     finished, n_rows, images_sent, host, device (its name)}. With the slurm executor,
     ``device`` is the compute nodes' (from the first complete unit), not the driver's.
 ``units/<unit>.parquet`` and ``units/<unit>.json``

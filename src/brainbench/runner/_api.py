@@ -61,6 +61,7 @@ def run_benchmark(
     max_epochs: int | None = None,
     deterministic: bool = False,
     amp: bool = True,
+    unit_timeout_min: float | None = None,
     hyperparameters: dict[str, dict[str, Any]] | None = None,
     registry_root: str | Path | None = None,
     progress: Any = None,
@@ -87,6 +88,7 @@ def run_benchmark(
         max_epochs=max_epochs,
         deterministic=deterministic,
         amp=amp,
+        unit_timeout_s=None if unit_timeout_min is None else 60.0 * unit_timeout_min,
         hyperparameters=hyperparameters or {},
         registry_root=str(registry_root) if registry_root else None,
     )

@@ -137,6 +137,10 @@ class HostDied(RuntimeError):
     pass
 
 
+class UnitTimeout(RuntimeError):
+    pass
+
+
 class ModelHost:
     """A model host child process (:mod:`brainbench.runner._host`) and its socket."""
 
@@ -178,13 +182,22 @@ class ModelHost:
         message: dict[str, Any],
         provide: Callable[[list[int]], tuple[dict[int, np.ndarray], dict[int, str]]],
         on_epoch: Callable[[int, float, float | None], None] | None,
+        timeout_s: float | None = None,
     ) -> tuple:
-        """Send a unit, serve image requests and epochs, return the final message."""
+        """Send a unit, serve image requests and epochs, return the final message.
+
+        Raises HostDied when the process dies, UnitTimeout after ``timeout_s`` seconds.
+        """
         assert self.conn is not None
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         if self.scratch is not None:
             (self.scratch / "unit.log").unlink(missing_ok=True)  # no stale log of a prior unit
         self.conn.send(("unit", message))
         while True:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.conn.poll(left):
+                    raise UnitTimeout(f"the unit ran longer than {timeout_s:g} s: stopped")
             try:
                 msg = self.conn.recv()
             except (EOFError, OSError, ConnectionResetError):
@@ -209,6 +222,13 @@ class ModelHost:
             return (self.scratch / name).read_text(errors="replace")
         except OSError:
             return ""
+
+    def kill(self) -> None:
+        """Stop a process that does not answer (timeout), then clean up."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.close()
 
     def close(self) -> None:
         if self.conn is not None:
@@ -397,7 +417,8 @@ def execute_unit(
         if message["registry_root"] is not None:
             message["registry_root"] = Path(message["registry_root"])
         host.ensure()
-        reply = host.exchange(message, provide, on_epoch)
+        timeout = state.plan.get("unit_timeout_s")
+        reply = host.exchange(message, provide, on_epoch, timeout_s=timeout)
         if reply[0] == "done":
             scores, info = reply[1], reply[2]
             frames = [
@@ -422,6 +443,11 @@ def execute_unit(
             if kind == "cuda-oom":
                 model_log = host.log_text()
                 host.close()
+    except UnitTimeout as exc:
+        record["error_kind"] = "timeout"
+        record["error"] = str(exc)
+        model_log = host.log_text()
+        host.kill()
     except HostDied as exc:
         record["error_kind"] = "crash"
         record["error"] = str(exc)

@@ -50,6 +50,7 @@ class RunOptions:
     amp: bool = True
     hyperparameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     registry_root: str | None = None
+    unit_timeout_s: float | None = None
 
     def identity(self) -> dict[str, Any]:
         """The options that change predictions (a resume must not change them)."""
@@ -258,6 +259,7 @@ def prepare_run(
         "options": options.identity(),
         "device": options.device,
         "amp": options.amp,
+        "unit_timeout_s": options.unit_timeout_s,
         "registry_root": str(registry_root.resolve()),
         "task": {
             "type": task.type,

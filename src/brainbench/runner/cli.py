@@ -92,6 +92,13 @@ def _parse_hyperparameters(items: tuple[str, ...], models: list[str]) -> dict[st
 @click.option("--deterministic", is_flag=True, help="Deterministic algorithms (slower).")
 @click.option("--no-amp", is_flag=True, help="CUDA: train in float32 (default: mixed precision).")
 @click.option(
+    "--unit-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="MINUTES",
+    help="Stop a unit (marked failed: timeout) that runs longer than this.",
+)
+@click.option(
     "--hp",
     "hps",
     multiple=True,
@@ -120,6 +127,7 @@ def run(
     max_epochs: int | None,
     deterministic: bool,
     no_amp: bool,
+    unit_timeout: float | None,
     hps: tuple[str, ...],
     dry_run: bool,
     registry_root: Path | None,
@@ -172,6 +180,7 @@ def run(
             max_epochs=max_epochs,
             deterministic=deterministic,
             amp=not no_amp,
+            unit_timeout_min=unit_timeout,
             hyperparameters=_parse_hyperparameters(hps, model_list),
             registry_root=registry_root,
         )

@@ -2,7 +2,7 @@
 
 Modes: ``fit-error`` (raises in fit), ``oom`` (a CUDA out-of-memory error), ``crash`` (the
 process dies: SIGKILL to itself), ``bad-output`` (probabilities that do not sum to one),
-``images`` (touches every image, so a broken image fails it).
+``images`` (touches every image, so a broken image fails it), ``hang`` (never returns).
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ class Faulty:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         if MODE == "crash":
             os.kill(os.getpid(), signal.SIGKILL)
+        if MODE == "hang":
+            import time
+
+            time.sleep(600)
         for i in range(len(train)):
             train.images[i]
 
