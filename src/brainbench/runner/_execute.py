@@ -352,7 +352,13 @@ def execute_unit(
     sent = [0]
     model_log: str | None = None
 
+    allowed: set[int] = set()  # the images of this unit's partitions, nothing else
+
     def provide(keys: list[int]) -> tuple[dict[int, np.ndarray], dict[int, str]]:
+        foreign = [k for k in keys if k not in allowed]
+        if foreign:
+            log.append(f"the model asked for {len(foreign)} image(s) outside its partitions")
+            return {}, {int(k): "not an image of this unit" for k in foreign}
         paths = state.cohort["image_path"].iloc[keys].astype("string").fillna("").tolist()
         arrays, errors = {}, {}
         missing = [i for i, p in enumerate(paths) if not p]
@@ -376,6 +382,7 @@ def execute_unit(
 
     try:
         parts = state.partitions(unit)
+        allowed.update(int(k) for rows in parts.values() for k in rows)
         train_rows = parts.get(TRAIN, np.zeros(0, np.int64))
         y_train, ok_train = state.labels(train_rows)
         if not ok_train.all():
