@@ -92,7 +92,8 @@ Model code (a registry entry) runs in a separate *model host* process
 variable, no variable naming the spec, the run folder, a cohort file or an image folder) and an
 empty scratch folder as working directory. The host receives images as decoded arrays keyed by
 anonymous integers, covariates reduced to the whitelist of
-:func:`brainbench.registry.interface.covariate_frame` (hierarchy ids, age, sex), and labels for
+:func:`brainbench.registry.interface.covariate_frame` (hierarchy ids, with image ids reduced to
+file names, age, sex), and labels for
 the training and validation partitions only; test and external-test labels stay in the runner
 process, which joins them to the scores after ``predict`` returns. The host's memory therefore
 never holds a test label, a cohort table, an image path or the spec, whatever the model does with

@@ -284,9 +284,14 @@ def unit_complete(run_dir: Path, unit: Unit) -> bool:
 
 
 def _covariates(state: RunState, rows: np.ndarray) -> pd.DataFrame:
+    """The whitelisted covariates; image ids reduced to file names (a manifest's image id is
+    its path, which would show the model where the cohort's tables live)."""
     from brainbench.registry.interface import covariate_frame
 
-    return covariate_frame(state.cohort.iloc[rows])
+    cov = covariate_frame(state.cohort.iloc[rows])
+    if "image" in cov.columns:
+        cov["image"] = cov["image"].str.replace(r"^.*[/\\]", "", regex=True)
+    return cov
 
 
 def _prediction_rows(

@@ -119,6 +119,10 @@ class Sneaky:
         extra = sorted(set(data.covariates.columns) - ALLOWED)
         if extra:
             f["columns"].append(f"{where}: {extra}")
+        if "image" in data.covariates.columns:
+            dirs = [v for v in data.covariates["image"].dropna() if "/" in str(v)]
+            if dirs:
+                f["columns"].append(f"{where}: image ids with folders, e.g. {dirs[0]}")
         _strings(data, f["paths"])
         _strings(data.images, f["paths"])
         frame = sys._getframe(1)
