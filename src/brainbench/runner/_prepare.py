@@ -93,9 +93,9 @@ def load_and_validate(spec_path: Path) -> tuple[LoadedSpec, Any, pd.DataFrame, C
     from brainbench.cohort import load_cohorts
     from brainbench.spec import load_spec
     from brainbench.split import make_splits, read_split_file
+    from brainbench.validate.data_rules import CohortDataContext
     from brainbench.validate.engine import apply_waivers, run_data_rules, run_spec_rules
     from brainbench.validate.findings import CheckResult
-    from brainbench.validate.rule import DataContext
 
     loaded = load_spec(spec_path)
     spec_findings = run_spec_rules(loaded)
@@ -110,9 +110,17 @@ def load_and_validate(spec_path: Path) -> tuple[LoadedSpec, Any, pd.DataFrame, C
     else:
         splits = make_splits(loaded, cohort)
         origin = "generated"
-    ctx = DataContext(loaded=loaded, cohort=cohort.table, splits=splits)
+    # Reading findings go through rule D300, so a waiver can silence them as in `validate --data`.
+    ctx = CohortDataContext(
+        loaded=loaded,
+        cohort=cohort.table,
+        splits=splits,
+        findings=list(cohort.findings),
+        split_file=None if pinned is None else loaded.resolve_path(pinned.path),
+        splits_generated=pinned is None,
+    )
     data_findings = run_data_rules(ctx)
-    result = apply_waivers(loaded, [*spec_findings, *cohort.findings, *data_findings])
+    result = apply_waivers(loaded, [*spec_findings, *data_findings])
     if not isinstance(result, CheckResult) or not result.valid:
         raise InvalidSpec(result)
     return loaded, cohort, splits, result, origin
