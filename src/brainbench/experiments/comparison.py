@@ -68,11 +68,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "resamples": 300,
     },
     "full": {
-        "datasets": 200,
-        "mixed_datasets": 100,
+        "datasets": 400,
+        "mixed_datasets": 200,
         "repeats": 5,
         "folds": 5,
-        "resamples": 500,
+        "resamples": 1000,
     },
 }
 

@@ -51,8 +51,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "full": {
         "sites": [4, 8, 16, 32],
         "subjects": [64, 128, 256],
-        "replications": 300,
-        "resamples": 500,
+        "replications": 500,
+        "resamples": 1000,
     },
 }
 #: Random effects of the simulator (logit scale) and the model's logits of a correct answer.

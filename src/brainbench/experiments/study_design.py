@@ -38,8 +38,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"sizes": [50, 200, 800], "replications": 40, "resamples": 300},
     "full": {
         "sizes": [25, 50, 100, 200, 400, 800, 1600],
-        "replications": 200,
-        "resamples": 500,
+        "replications": 300,
+        "resamples": 1000,
     },
 }
 # Independent subjects, one image each: the width comes from the sample size alone.

@@ -50,8 +50,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "subjects": 120,
         "sites": 4,
         "sessions": 3,
-        # cnn3d-small is left out: about 5 min per arm for 160 images at 8 epochs on 2 cores.
-        "models": ["demographics-logreg", "voxel-linear"],
+        "models": ["demographics-logreg", "voxel-linear", "cnn3d-small"],
+        "max_epochs": 8,
         "resamples": 2000,
     },
 }
