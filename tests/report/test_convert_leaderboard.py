@@ -121,6 +121,18 @@ def test_leaderboard_across_benchmarks(report_dir: Path, tmp_path: Path) -> None
         write_leaderboard(tmp_path / "board", tmp_path / "x")
 
 
+def test_leaderboard_shows_waived_rules(report_dir: Path, tmp_path: Path) -> None:
+    doc = json.loads((report_dir / "evidence.json").read_text())
+    for s in doc["sections"]:
+        if s["id"] == "audit":
+            s["data"]["rules"].append({"rule": "L101", "status": "waived", "findings": []})
+    (tmp_path / "reports" / "waived").mkdir(parents=True)
+    (tmp_path / "reports" / "waived" / "evidence.json").write_text(json.dumps(doc))
+    write_leaderboard(tmp_path / "reports", tmp_path / "board", resamples=10)
+    md = (tmp_path / "board" / "index.md").read_text()
+    assert "audit passed with 2 waiver(s) (D302, L101)" in md  # the fixture waives D302
+
+
 def test_cli_contract(report_dir: Path, run_dir: Path, tmp_path: Path, capsys) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -76,6 +76,10 @@ def read_entry(path: Path) -> Entry:
         audit = (
             "passed" if adata.get("valid", True) else (f"FAILED ({failed})" if failed else "FAILED")
         )
+        # A waived rule is not a passed rule: a leaderboard reader must see it next to the score.
+        waived = [r["rule"] for r in adata.get("rules", []) if r.get("status") == "waived"]
+        if waived:
+            audit += f" with {len(waived)} waiver(s) ({', '.join(waived)})"
     entry = Entry(
         path=path,
         benchmark=str(bench.get("id")),
