@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from brainbench.hashing import sha256_file
 from brainbench.runner._data import ImageLoader
 from brainbench.runner._io import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_parquet,
     read_json,
-    sha256_path,
 )
 from brainbench.runner._prepare import PLAN_FILE, join_keys, plan_units, utc_now
 from brainbench.runner._units import Unit
@@ -280,7 +280,7 @@ def unit_complete(run_dir: Path, unit: Unit) -> bool:
         info = read_json(meta)
     except (OSError, ValueError):
         return False
-    return info.get("status") == "ok" and info.get("output_sha256") == sha256_path(parquet)
+    return info.get("status") == "ok" and info.get("output_sha256") == sha256_file(parquet)
 
 
 def _covariates(state: RunState, rows: np.ndarray) -> pd.DataFrame:

@@ -12,7 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from brainbench.runner._io import atomic_write_json, atomic_write_parquet, read_json, sha256_path
+from brainbench.hashing import sha256_file
+from brainbench.runner._io import atomic_write_json, atomic_write_parquet, read_json
 from brainbench.runner._prepare import PLAN_FILE, plan_units, utc_now
 from brainbench.runner._units import Unit
 
@@ -124,7 +125,7 @@ def collect(run_dir: Path, units: list[Unit]) -> tuple[pd.DataFrame, list[dict[s
             "device": (info.get("device") or {}).get("name"),
         }
         if rec["status"] == "ok":
-            if not parquet.is_file() or sha256_path(parquet) != rec["output_sha256"]:
+            if not parquet.is_file() or sha256_file(parquet) != rec["output_sha256"]:
                 rec["status"] = "failed"
                 rec["error"] = f"{parquet.name} is missing or does not match its recorded sha256"
             else:

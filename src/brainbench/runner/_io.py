@@ -18,14 +18,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_path(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def atomic_write_bytes(path: str | Path, data: bytes) -> str:
     """Write ``data`` to ``path`` through a temporary sibling, fsync and ``os.replace``.
 
@@ -96,5 +88,4 @@ __all__ = [
     "parquet_safe",
     "read_json",
     "sha256_bytes",
-    "sha256_path",
 ]

@@ -410,8 +410,3 @@ class Spec(StrictModel):
                 "splits.test.method is 'external' but no cohort has role 'external-test'"
             )
         return self
-
-    @property
-    def level_source(self) -> dict[str, FieldRef | None]:
-        """Each hierarchy level and where its id comes from (None: absent)."""
-        return {level: getattr(self.hierarchy, level) for level in LEVELS if level != "image"}

@@ -9,24 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from brainbench.errors import UserError
+from brainbench.hashing import sha256_file
 from brainbench.split._make import SPLIT_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes (read in 1 MiB blocks)."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found.") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a folder, expected a file.") from None
-    return digest.hexdigest()
 
 
 def write_split_file(splits: pd.DataFrame, path: str | Path) -> str:

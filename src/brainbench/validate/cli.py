@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from brainbench.errors import UserError
-
 
 @click.command()
 @click.argument("specs", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -67,4 +65,4 @@ def _rule_dict(rule: object) -> dict[str, object]:
     return out
 
 
-__all__ = ["UserError", "rules", "validate"]
+__all__ = ["rules", "validate"]

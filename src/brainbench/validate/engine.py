@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from brainbench.errors import UserError
+from brainbench.hashing import sha256_file
 from brainbench.spec import LoadedSpec, SpecError, load_spec
 from brainbench.validate.findings import CheckResult, Finding, Severity, WaivedFinding
 from brainbench.validate.rule import DataContext, SpecContext, get_rule, iter_rules
@@ -13,14 +13,6 @@ from brainbench.validate.rule import DataContext, SpecContext, get_rule, iter_ru
 UNREADABLE = "E000"
 SPLIT_FILE = "E002"
 WAIVER = "E003"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def run_spec_rules(loaded: LoadedSpec) -> list[Finding]:

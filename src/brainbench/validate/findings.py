@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
@@ -139,13 +139,6 @@ def render_text(result: CheckResult, *, color: bool | None = None) -> str:
     return "\n".join(lines)
 
 
-def summarize(findings: Iterable[Finding]) -> dict[str, int]:
-    counts = {"error": 0, "warning": 0}
-    for f in findings:
-        counts[f.severity.value] += 1
-    return counts
-
-
 __all__: Sequence[str] = [
     "CheckResult",
     "Finding",
@@ -153,5 +146,4 @@ __all__: Sequence[str] = [
     "WaivedFinding",
     "render_json",
     "render_text",
-    "summarize",
 ]
