@@ -120,7 +120,7 @@ def true_metric(metric: str, n: int = 200_000, seed: int = 1, **design) -> float
 
 def true_balanced_accuracy(**design) -> float:
     """The simulator's exact population balanced accuracy (Gauss-Hermite quadrature)."""
-    from brainbench.stats._simulate import true_balanced_accuracy as exact
+    from brainbench.stats import true_balanced_accuracy as exact
 
     (mu_neg, mu_pos), *_ = design["mu"].values()
     keys = ("sd_site", "sd_subject", "sd_session", "model_sd_site", "model_sd_subject")
@@ -155,9 +155,8 @@ def compare_prepared(
     (:data:`brainbench.stats.COMPARISONS`) as :func:`brainbench.stats.compare_models` does,
     without reshaping the tables at every call.
     """
-    from brainbench.stats import COMPARISONS
+    from brainbench.stats import COMPARISONS, get_metric
     from brainbench.stats._compare import Options, pair_models
-    from brainbench.stats._metrics import get_metric
 
     opts = Options(level=level, clusters=tuple(clusters), resamples=resamples, seed=seed)
     with warnings.catch_warnings():

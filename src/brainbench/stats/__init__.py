@@ -54,7 +54,7 @@ from brainbench.stats._metrics import METRICS, get_metric, metric_names
 from brainbench.stats._power import ci_half_width, minimal_detectable_difference
 from brainbench.stats._rank import bootstrap_ranks, rank_models
 from brainbench.stats._results import ComparisonResult, MetricResult, RankResult, TestResult
-from brainbench.stats._simulate import simulate_predictions
+from brainbench.stats._simulate import simulate_predictions, true_balanced_accuracy
 
 __all__ = [
     "COMPARISONS",
@@ -85,6 +85,7 @@ __all__ = [
     "read_predictions",
     "run_calibration",
     "simulate_predictions",
+    "true_balanced_accuracy",
 ]
 
 
