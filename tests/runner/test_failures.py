@@ -52,7 +52,7 @@ def broken_cohorts(cohorts, tmp_path, monkeypatch) -> Path:
     ("how", "problem"),
     [
         ("truncated", "cannot be decoded"),
-        ("not-gzip", "cannot be decoded"),
+        ("not-gzip", "is named .gz but is not gzip-compressed"),
         ("nan", "NaN or infinite"),
         ("shape", "has shape (1, 48, 59, 48)"),
         ("missing", "file not found"),
