@@ -244,7 +244,8 @@ def prepare_run(
         started = previous.get("started", utc_now())
     else:
         started = utc_now()
-        atomic_write_bytes(out / "spec.yaml", spec_path.read_bytes())
+        for name, raw in loaded.snapshot().items():  # spec.yaml, and its parts if it extends
+            atomic_write_bytes(out / name, raw)
         atomic_write_json(out / "spec.resolved.json", spec.model_dump(mode="json"))
         atomic_write_bytes(out / "splits.tsv", split_bytes)
         atomic_write_parquet(out / "cohort.parquet", cohort_df)

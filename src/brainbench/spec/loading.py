@@ -80,6 +80,37 @@ class LoadedSpec:
         path = Path(expand_env(text, where=str(self.file)))
         return path if path.is_absolute() else (self.file.parent / path)
 
+    def snapshot(self) -> dict[str, bytes]:
+        """The files a run folder keeps so that the spec loads there alone, by relative name.
+
+        Without ``extends``, ``spec.yaml`` is the file's bytes. With it, ``spec.yaml`` is the
+        resolved spec (every file merged, ``extends`` dropped: it would name files outside the
+        run folder), ``spec.parts/`` holds a copy of each file and ``spec.parts.json`` their
+        original paths and sha256.
+        """
+        if len(self.files) == 1:
+            return {"spec.yaml": self.file.read_bytes()}
+        import json
+
+        import yaml
+
+        header = (
+            f"# The spec {self.file} resolved by brainbench: it and the files it extends merged\n"
+            "# (see spec.parts.json). Its sha256 (resolved) is that of the original.\n"
+        )
+        resolved = {k: v for k, v in self.data.items() if k != "extends"}
+        out = {"spec.yaml": (header + yaml.safe_dump(resolved, sort_keys=False)).encode()}
+        parts = []
+        for i, path in enumerate(self.files):
+            raw = path.read_bytes()
+            copy = f"spec.parts/{i:02d}-{path.name}"
+            out[copy] = raw
+            digest = hashlib.sha256(raw).hexdigest()
+            parts.append({"file": str(path), "copy": copy, "sha256": digest})
+        index = {"resolved_sha256": self.sha256, "parts": parts}
+        out["spec.parts.json"] = (json.dumps(index, indent=2) + "\n").encode()
+        return out
+
     @property
     def sha256(self) -> str:
         """Hash of the resolved spec (after ``extends``), independent of formatting."""
