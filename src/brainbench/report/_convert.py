@@ -1,4 +1,4 @@
-"""Converting other tools' predictions into the predictions table (DESIGN.md).
+"""Converting other tools' predictions into the predictions table (docs/design.md).
 
 ClinicaDL (``clinicadl predict`` / the MAPS folders of ``clinicadl train``) writes one TSV per
 split and data group, ``<MAPS>/split-<N>/best-<metric>/<group>/<group>_<mode>_level_prediction.tsv``

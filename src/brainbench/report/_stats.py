@@ -53,7 +53,7 @@ def get_metric(name: str) -> Any:
 
 
 def positive_score(df: pd.DataFrame, task: Any) -> np.ndarray | None:
-    """The positive class's score column as DESIGN.md names it (``score_<positive>``, else
+    """The positive class's score column as docs/design.md names it (``score_<positive>``, else
     ``score``, else one minus the negative class's score for two classes), or None."""
     if task.type != "classification":
         return None

@@ -15,7 +15,8 @@ machine; ``slurm``: one submitit array task per unit) and finalises the run fold
 The run folder (the contract the statistics and the report read)
 ------------------------------------------------------------------
 ``predictions.parquet``
-    DESIGN.md's predictions table, one row per (model, repeat, fold, seed, image) and partition.
+    The predictions table of docs/design.md, one row per (model, repeat, fold, seed, image) and
+    partition.
     Columns: ``model`` (registry id), ``repeat``, ``fold``, ``seed`` (int64; ``seed`` is the seed
     index 0..N-1, the same for every model so runs pair across models), ``partition``
     (``validation``, ``test`` or the id of an external-test cohort), ``cohort``, ``dataset``,

@@ -1,4 +1,4 @@
-"""Reading the predictions table (DESIGN.md) and shaping it for the statistics.
+"""Reading the predictions table (docs/design.md) and shaping it for the statistics.
 
 The table is long: one row per (model, repeat, fold, seed, image). This module checks it, picks
 the task and the positive class, aggregates predictions to the unit of analysis, and builds the
@@ -17,7 +17,7 @@ import pandas as pd
 
 from brainbench.errors import UserError
 
-#: Hierarchy levels, outer to inner (DESIGN.md).
+#: Hierarchy levels, outer to inner (docs/design.md).
 LEVELS: tuple[str, ...] = ("dataset", "site", "scanner", "subject", "session", "image")
 RUN_COLUMNS: tuple[str, ...] = ("repeat", "fold", "seed")
 UNIT_LEVELS = {"image": "image", "session": "session", "subject": "subject"}
@@ -46,7 +46,7 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
     Parameters
     ----------
     path
-        The file. Its columns follow DESIGN.md, "The predictions table": ``model``,
+        The file. Its columns follow docs/design.md, "The predictions table": ``model``,
         ``y_true`` and at least one of ``y_pred``, ``score`` or ``score_<class>`` are required;
         ``repeat``, ``fold``, ``seed`` default to 0 and ``partition`` to ``test``; the hierarchy
         columns (``dataset``, ``site``, ``scanner``, ``subject``, ``session``, ``image``) are
@@ -78,7 +78,7 @@ def check_predictions(df: pd.DataFrame, *, source: str = "the predictions table"
     if missing:
         raise UserError(
             f"{source} lacks the column(s) {', '.join(missing)}. Found: {', '.join(df.columns)}. "
-            "See DESIGN.md, 'The predictions table'."
+            "See docs/design.md, 'The predictions table'."
         )
     scores = score_columns(df)
     if "y_pred" not in df.columns and not scores:
@@ -251,7 +251,7 @@ def infer_task(
 
 
 def _positive_from_scores(df: pd.DataFrame, labels: list[str]) -> str | None:
-    """The positive class as the score columns name it (DESIGN.md: ``score`` is the score of
+    """The positive class as the score columns name it (docs/design.md: ``score`` is the score of
     the positive class): the only ``score_<label>`` column, or the one equal to ``score``."""
     named = [c for c in labels if f"score_{c}" in df.columns]
     if len(named) == 1 and "score" not in df.columns:

@@ -1,6 +1,6 @@
 """Metrics as sufficient statistics, so that one code path serves point estimates and resamples.
 
-Most metrics of DESIGN.md are smooth functions of *sums* of per-prediction quantities: the
+Most metrics of docs/design.md are smooth functions of *sums* of per-prediction quantities: the
 confusion matrix, squared errors, the moments behind Pearson's r or R^2, the per-bin sums of the
 expected calibration error. Each such ("linear") metric gives
 

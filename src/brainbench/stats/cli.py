@@ -229,7 +229,7 @@ def evaluate(
 ):
     """Metrics of every model in PRED with hierarchy-aware confidence intervals.
 
-    PRED is a predictions table (Parquet, TSV or CSV; DESIGN.md). Without --clusters (or a
+    PRED is a predictions table (Parquet, TSV or CSV; docs/design.md). Without --clusters (or a
     spec declaring them) each unit is its own cluster.
     """
     from brainbench.stats._evaluate import evaluate_predictions
