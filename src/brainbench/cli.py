@@ -87,14 +87,19 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: exit statuses of :mod:`brainbench.errors`, never a traceback on stderr.
+    """Entry point of ``brainbench``: see :func:`run_command`."""
+    run_command(cli, argv, prog_name="brainbench")
 
-    A user's mistake is one paragraph and exit 2; a bug is one line naming the saved traceback
-    log and exit 70.
+
+def run_command(command: click.Command, argv: list[str] | None, *, prog_name: str) -> None:
+    """Run a click command with the exit statuses of :mod:`brainbench.errors`, never a traceback.
+
+    A user's mistake is one paragraph on stderr and exit 2 (or the error's own status); a bug
+    is one line naming the saved traceback log and exit 70.
     """
     try:
         # Without standalone mode click returns the exit status of click.exceptions.Exit.
-        status = cli.main(args=argv, prog_name="brainbench", standalone_mode=False)
+        status = command.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except UserError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(exc.exit_code)
@@ -109,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         sys.exit(0)
     except Exception as exc:  # a bug: keep the traceback in a file, show one line
-        log = save_traceback(exc, context=" ".join(["brainbench", *(argv or sys.argv[1:])]))
+        log = save_traceback(exc, context=" ".join([prog_name, *(argv or sys.argv[1:])]))
         click.echo(f"error: {internal_error_message(exc, log)}", err=True)
         sys.exit(EXIT_INTERNAL)
     sys.exit(status if isinstance(status, int) else 0)
