@@ -200,7 +200,9 @@ def main() -> None:
                 counts["tracebacks"] += 1
             elif found:
                 counts["other_problems"] += 1
-            examples.extend(f"case {index} ({report['kind']}): {p}" for p in found[:1])
+            for problem in found[:1]:
+                examples.append(f"case {index} ({report['kind']}): {problem}")
+                print(examples[-1], file=sys.stderr, flush=True)
             if (index + 1) % 1000 == 0:
                 print(f"{index + 1} cases, {dict(counts)}", file=sys.stderr, flush=True)
     finally:

@@ -218,3 +218,12 @@ def test_a_bug_in_one_file_of_a_batch_keeps_the_others(tmp_path, capsys, monkeyp
     assert [r["exit_code"] for r in results] == [70, 0]
     assert results[0]["findings"][0]["rule"] == "E070"
     assert "the traceback is in" in results[0]["findings"][0]["message"]
+
+
+def test_merge_key_of_a_scalar(tmp_path):
+    # found by benchmarks/robustness/fuzz_specs.py (a ConstructorError escaped)
+    spec = tmp_path / "merge.yaml"
+    spec.write_text(BASE.replace("task:\n", "task:\n  <<: text\n", 1))
+    finding, unreadable = only_finding(spec)
+    assert unreadable and finding.line == 7
+    assert finding.message.startswith("a merge key '<<' expected a mapping or list of mappings")

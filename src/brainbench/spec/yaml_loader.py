@@ -217,7 +217,14 @@ class _Converter:
                 self.file, f"nesting is too deep (limit {MAX_DEPTH} levels).", node.start_mark
             )
         if isinstance(node, yaml.MappingNode):
-            self.loader.flatten_mapping(node)  # merge keys (<<)
+            try:
+                self.loader.flatten_mapping(node)  # merge keys (<<)
+            except yaml.constructor.ConstructorError as exc:
+                raise YamlError(
+                    self.file,
+                    f"a merge key '<<' {exc.problem} (write '<<: *anchor' of a mapping).",
+                    exc.problem_mark,
+                ) from None
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
                 key = self._scalar(key_node)
