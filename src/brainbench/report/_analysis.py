@@ -82,6 +82,8 @@ class Analysis:
         self.deviations: list[Deviation] = []
         self.engine_warnings: list[str] = []
         self.engine_errors: list[str] = []
+        #: True when the task has no meaningful positive class (multi-class, no spec).
+        self.positive_free = False
         spec = run.spec
         df = run.predictions
         protocol = spec.protocol if spec is not None else None
@@ -101,7 +103,13 @@ class Analysis:
             else:
                 self.task = _stats.make_task("regression")
         else:
-            self.task = _stats.infer_task(df)
+            try:
+                self.task = _stats.infer_task(df)
+            except UserError:
+                # A multi-class table without a spec or a score column naming a positive class:
+                # balanced accuracy and accuracy need none (the score metrics are left out).
+                self.task = _stats.infer_task(df, metrics=["balanced_accuracy", "accuracy"])
+                self.positive_free = True
         self.is_classification = self.task.type == "classification"
         if protocol is not None:
             self.primary = protocol.primary_metric
@@ -116,7 +124,9 @@ class Analysis:
             self.models_declared = list(protocol.models)
             self.breakdown = list(spec.reporting.breakdown)
         else:
-            has_score = any(c == "score" or c.startswith("score_") for c in df.columns)
+            has_score = not self.positive_free and any(
+                c == "score" or c.startswith("score_") for c in df.columns
+            )
             if self.is_classification:
                 self.primary = "balanced_accuracy"
                 self.secondary = ["auroc"] if has_score else []
@@ -784,7 +794,7 @@ class Analysis:
 
     @cached_property
     def has_probabilities(self) -> bool:
-        if not self.is_classification:
+        if not self.is_classification or self.positive_free:
             return False
         score = _stats.positive_score(self.frame, self.task)
         return score is not None and bool(np.all((score >= 0) & (score <= 1)))
