@@ -182,7 +182,7 @@ class Analysis:
         deviation (the spec should have said).
         """
         self.endpoint_correction = "holm"
-        mode = declared.on if declared is not None else None
+        mode = declared.test_set if declared is not None else None
         if declared is not None:
             self.endpoint_correction = declared.correction
         if mode == "test" and self.internal is None:

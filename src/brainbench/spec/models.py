@@ -322,13 +322,14 @@ class Comparison(StrictModel):
 class PrimaryResult(StrictModel):
     """Which test set carries the primary result when there are several (external cohorts)."""
 
-    on: Literal["test", "cohort", "each-external", "pooled-external"] = Field(
+    # Not `on`: YAML 1.1 reads a bare `on` key as the boolean true.
+    test_set: Literal["test", "cohort", "each-external", "pooled-external"] = Field(
         description="test: the internal test partition; cohort: the external-test cohort named "
         "in `cohort`; each-external: every external-test cohort is a separate primary endpoint, "
         "with `correction` across them; pooled-external: the external-test cohorts pooled into "
         "one test set."
     )
-    cohort: str | None = Field(None, description="on: cohort: the external-test cohort's id.")
+    cohort: str | None = Field(None, description="test_set: cohort: the external-test cohort's id.")
     correction: Literal["holm", "bh", "none"] = Field(
         "holm",
         description="each-external: multiplicity correction across the cohorts' comparisons.",
@@ -336,8 +337,8 @@ class PrimaryResult(StrictModel):
 
     @model_validator(mode="after")
     def _cohort_named(self) -> PrimaryResult:
-        if (self.on == "cohort") != (self.cohort is not None):
-            raise ValueError("primary_result: give `cohort` exactly when `on` is 'cohort'")
+        if (self.test_set == "cohort") != (self.cohort is not None):
+            raise ValueError("primary_result: give `cohort` exactly when `test_set` is 'cohort'")
         return self
 
 
@@ -445,17 +446,18 @@ class Spec(StrictModel):
         if pr is None:
             return
         external = [c.id for c in self.cohorts if c.role == "external-test"]
-        if pr.on == "test" and self.splits.test.method == "external":
+        if pr.test_set == "test" and self.splits.test.method == "external":
             raise ValueError(
-                "protocol.primary_result.on is 'test' but splits.test.method is 'external': "
+                "protocol.primary_result.test_set is 'test' but splits.test.method is 'external': "
                 "there is no internal test partition (name an external cohort, each-external "
                 "or pooled-external)"
             )
-        if pr.on != "test" and not external:
+        if pr.test_set != "test" and not external:
             raise ValueError(
-                f"protocol.primary_result.on is '{pr.on}' but no cohort has role 'external-test'"
+                f"protocol.primary_result.test_set is '{pr.test_set}' but no cohort has role "
+                "'external-test'"
             )
-        if pr.on == "cohort" and pr.cohort not in external:
+        if pr.test_set == "cohort" and pr.cohort not in external:
             raise ValueError(
                 f"protocol.primary_result.cohort '{pr.cohort}' is not an external-test cohort "
                 f"(external-test cohorts: {', '.join(external)})"
