@@ -319,6 +319,29 @@ class Comparison(StrictModel):
     )
 
 
+class PrimaryResult(StrictModel):
+    """Which test set carries the primary result when there are several (external cohorts)."""
+
+    # Not `on`: YAML 1.1 reads a bare `on` key as the boolean true.
+    test_set: Literal["test", "cohort", "each-external", "pooled-external"] = Field(
+        description="test: the internal test partition; cohort: the external-test cohort named "
+        "in `cohort`; each-external: every external-test cohort is a separate primary endpoint, "
+        "with `correction` across them; pooled-external: the external-test cohorts pooled into "
+        "one test set."
+    )
+    cohort: str | None = Field(None, description="test_set: cohort: the external-test cohort's id.")
+    correction: Literal["holm", "bh", "none"] = Field(
+        "holm",
+        description="each-external: multiplicity correction across the cohorts' comparisons.",
+    )
+
+    @model_validator(mode="after")
+    def _cohort_named(self) -> PrimaryResult:
+        if (self.test_set == "cohort") != (self.cohort is not None):
+            raise ValueError("primary_result: give `cohort` exactly when `test_set` is 'cohort'")
+        return self
+
+
 class Protocol(StrictModel):
     """The pre-registered statistical analysis."""
 
@@ -339,6 +362,12 @@ class Protocol(StrictModel):
         gt=0,
         lt=1,
         description="Largest acceptable CI half-width of the primary metric (checked by D306).",
+    )
+    primary_result: PrimaryResult | None = Field(
+        None,
+        description="Which test set the primary result is on; default: the internal test "
+        "partition, or with `test: {method: external}` the one external-test cohort (several: "
+        "each one a separate endpoint, Holm-corrected, reported as not pre-registered).",
     )
 
 
@@ -409,4 +438,27 @@ class Spec(StrictModel):
             raise ValueError(
                 "splits.test.method is 'external' but no cohort has role 'external-test'"
             )
+        self._check_primary_result()
         return self
+
+    def _check_primary_result(self) -> None:
+        pr = self.protocol.primary_result
+        if pr is None:
+            return
+        external = [c.id for c in self.cohorts if c.role == "external-test"]
+        if pr.test_set == "test" and self.splits.test.method == "external":
+            raise ValueError(
+                "protocol.primary_result.test_set is 'test' but splits.test.method is 'external': "
+                "there is no internal test partition (name an external cohort, each-external "
+                "or pooled-external)"
+            )
+        if pr.test_set != "test" and not external:
+            raise ValueError(
+                f"protocol.primary_result.test_set is '{pr.test_set}' but no cohort has role "
+                "'external-test'"
+            )
+        if pr.test_set == "cohort" and pr.cohort not in external:
+            raise ValueError(
+                f"protocol.primary_result.cohort '{pr.cohort}' is not an external-test cohort "
+                f"(external-test cohorts: {', '.join(external)})"
+            )

@@ -598,7 +598,9 @@ def paired_bootstrap(pair: Pair, opts: Options) -> ComparisonResult:
             "difference undefined and were excluded.",
         )
     good = theta[ok]
-    if opts.interval == "bca":
+    if len(good) < 2:  # every resample undefined (e.g. a class absent): no interval, no test
+        lo = hi = float("nan")
+    elif opts.interval == "bca":
         lo, hi, _, _ = bca_interval(good, est, stat.jackknife(), opts.level)
     else:
         lo, hi = percentile_interval(good, opts.level)

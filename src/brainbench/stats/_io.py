@@ -178,6 +178,10 @@ def _label_strings(s: pd.Series) -> pd.Series:
     return s.astype(str)
 
 
+#: Metrics that treat every class alike, so a multi-class table needs no positive class.
+CLASS_SYMMETRIC = frozenset({"balanced_accuracy", "accuracy"})
+
+
 def infer_task(
     df: pd.DataFrame,
     *,
@@ -191,7 +195,8 @@ def infer_task(
     Without a spec: numeric targets with more than 10 distinct values, or regression metrics,
     mean regression; otherwise classification, where labels {0, 1} (or {False, True}) take 1 as
     positive; other labels take the class the score columns name (the only ``score_<class>``
-    column, or the one equal to ``score``), else ``positive`` is required.
+    column, or the one equal to ``score``), else ``positive`` is required unless every metric
+    asked for is one of :data:`CLASS_SYMMETRIC` (the classes then keep their natural order).
     """
     from brainbench.stats._metrics import METRICS, REGRESSION
 
@@ -244,6 +249,9 @@ def infer_task(
     pos = _positive_from_scores(df, found)
     if pos is not None:
         return Task("classification", (*[c for c in found if c != pos], pos))
+    if metrics and all(m in CLASS_SYMMETRIC for m in metrics):
+        # Balanced accuracy and accuracy treat every class alike: no positive class needed.
+        return Task("classification", tuple(found))
     raise UserError(
         f"Which class is positive? 'y_true' holds {', '.join(found)}: give --positive CLASS "
         "(or a spec whose task.classes lists the positive class last)."
