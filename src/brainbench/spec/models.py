@@ -351,10 +351,29 @@ class Reporting(StrictModel):
 
 
 class Waiver(StrictModel):
-    """Silences one rule, with a reason that every report shows."""
+    """Silences one rule, with a reason that every report shows; optionally only the findings
+    within a scope (cohorts, ids, fingerprints), every other finding of the rule stays."""
 
     rule: str = Field(pattern=r"^[A-Z]\d{3}$", description="Rule id, e.g. D302.")
     reason: str = Field(min_length=10, description="Why the rule does not apply here.")
+    cohorts: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Only findings about these cohorts (ids, or dataset names for pretraining); "
+        "a finding that names no cohort, or another one, stays.",
+    )
+    ids: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Only findings about these subject or image ids (e.g. a known reuse of a "
+        "subject id by two cohorts); a finding naming any other id stays.",
+    )
+    fingerprints: list[Annotated[str, Field(pattern=r"^[0-9a-f]{12}$")]] | None = Field(
+        None,
+        min_length=1,
+        description="Only the findings with these fingerprints (printed by `brainbench "
+        "validate` under each finding).",
+    )
 
 
 class Spec(StrictModel):
