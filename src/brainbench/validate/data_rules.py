@@ -402,6 +402,7 @@ class SubjectInTrainAndTest(DataRule):
             cohort, subject = first["cohort"].iloc[0], first["subject"].iloc[0]
             parts = sorted(set(first["partition"].astype(str)))
             n_subj = len(np.unique(leaking % (int(unit.max()) + 1)))
+            involved = splits.iloc[np.flatnonzero(np.isin(key, leaking))]
             yield self.finding(
                 ctx,
                 f"{n_subj} subject(s) have rows in several partitions of one split; e.g. "
@@ -410,6 +411,8 @@ class SubjectInTrainAndTest(DataRule):
                 file=split_file,
                 line=int(rows[0]) + 2 if located else None,
                 path=None if located else "splits",
+                cohorts=involved["cohort"].astype(str).unique(),
+                ids=involved["subject"].astype(str).unique(),
             )
         group = spec.splits.group
         coarser = [lvl for lvl in ("dataset", "site", "scanner") if lvl == group]
@@ -428,11 +431,13 @@ class SubjectInTrainAndTest(DataRule):
             bad = n[n > 1]
             if len(bad):
                 r, f, gid = bad.index[0]
+                cut = m[m["_g"].isin(bad.index.get_level_values(2))]
                 yield self.finding(
                     ctx,
                     f"{len(bad)} {group} unit(s) are split across partitions although "
                     f"splits.group is '{group}'; e.g. {gid} (repeat {r}, fold {f})",
                     path="splits.group",
+                    cohorts=cut["cohort"].astype(str).unique(),
                 )
 
     def _across_ids(self, ctx, table, splits) -> Iterator[Finding]:
@@ -462,7 +467,10 @@ class SubjectInTrainAndTest(DataRule):
             file=file,
             line=line,
             severity=Severity.WARNING,
-            hint="check whether the cohorts share participants; exclude them from one cohort",
+            hint="check whether the cohorts share participants; exclude them from one cohort, "
+            "or, for ids reused by different people, waive D301 for those ids only",
+            cohorts=cohorts,
+            ids=crossing,
         )
 
     def _across_content(self, ctx, table, splits) -> Iterator[Finding]:
@@ -506,6 +514,7 @@ class SubjectInTrainAndTest(DataRule):
         if not bad:
             return
         example = t[t["sha256"] == bad[0]]
+        involved = t[t["sha256"].isin(bad)]
         file, line, _ = _where(table.loc[example.index])
         yield self.finding(
             ctx,
@@ -514,6 +523,8 @@ class SubjectInTrainAndTest(DataRule):
             f"sha256 {bad[0][:12]}... ({_examples(example['image'], 2)})",
             file=file,
             line=line,
+            cohorts=involved["cohort"].astype(str).unique(),
+            ids=involved["image"].astype(str).unique(),
         )
 
 
@@ -615,6 +626,7 @@ class SiteConfoundedWithLabel(DataRule):
                     line=line,
                     severity=severity,
                     path=f"hierarchy.{level}" if file is None else None,
+                    cohorts=dev.loc[dev[level] == worst, "cohort"].astype(str).unique(),
                 )
             sizes = tab.sum(axis=1)
             for value in tab.index:
@@ -635,6 +647,7 @@ class SiteConfoundedWithLabel(DataRule):
                     file=file,
                     line=line,
                     severity=Severity.ERROR if held_out else Severity.WARNING,
+                    cohorts=dev.loc[dev[level] == value, "cohort"].astype(str).unique(),
                 )
 
 
@@ -761,6 +774,7 @@ class LabelsMissingOrUnknown(DataRule):
                     file=file or str(ctx.loaded.file),
                     line=1 if file else None,
                     path=None if file else "task.target",
+                    cohorts=(str(cohort),),
                 )
                 continue
             values = part[target]
@@ -772,6 +786,7 @@ class LabelsMissingOrUnknown(DataRule):
                     f"cohort '{cohort}': {int(missing.sum())} row(s) have no '{target}' ({lines})",
                     file=f2,
                     line=line,
+                    cohorts=(str(cohort),),
                 )
             if spec.task.type == "classification":
                 classes = [str(c) for c in spec.task.classes or []]
@@ -787,6 +802,7 @@ class LabelsMissingOrUnknown(DataRule):
                         f"({lines})",
                         file=f2,
                         line=line,
+                        cohorts=(str(cohort),),
                     )
             else:
                 num = pd.to_numeric(values, errors="coerce")
@@ -799,6 +815,7 @@ class LabelsMissingOrUnknown(DataRule):
                         f"regression target '{target}' ({lines})",
                         file=f2,
                         line=line,
+                        cohorts=(str(cohort),),
                     )
 
 
@@ -984,6 +1001,7 @@ class TestSetTooSmall(DataRule):
             n = len(units)
             if n == 0:
                 continue
+            tested = units["cohort"].dropna().astype(str).unique()
             se, formula = metric_standard_error(metric, n_per_class, n)
             deff, deff_text = self._deff(ctx, units, clusters)
             half = z * se * math.sqrt(deff)
@@ -1001,6 +1019,7 @@ class TestSetTooSmall(DataRule):
                     ctx,
                     f"{what} exceeds protocol.ci_half_width = {declared:g}",
                     path="protocol.ci_half_width",
+                    cohorts=tested,
                 )
             elif declared is None and half > DEFAULT_HALF_WIDTH:
                 yield self.finding(
@@ -1008,6 +1027,7 @@ class TestSetTooSmall(DataRule):
                     f"{what} exceeds {DEFAULT_HALF_WIDTH:g}",
                     path="protocol.primary_metric",
                     severity=Severity.WARNING,
+                    cohorts=tested,
                 )
             comparison = protocol.comparison
             if comparison is not None and comparison.margin > 0:
@@ -1023,6 +1043,7 @@ class TestSetTooSmall(DataRule):
                         f"correlation {MODEL_CORRELATION}), larger than comparison.margin = "
                         f"{comparison.margin:g}: the declared margin cannot be detected",
                         path="protocol.comparison.margin",
+                        cohorts=tested,
                     )
 
     @staticmethod
@@ -1167,4 +1188,5 @@ class TooFewRandomEffectGroups(DataRule):
                         f"{MIN_RANDOM_EFFECT_GROUPS} are needed to estimate a {level} variance)",
                         path="protocol.confidence.clusters",
                         severity=Severity.ERROR if n < 2 else None,
+                        cohorts=units["cohort"].dropna().astype(str).unique(),
                     )

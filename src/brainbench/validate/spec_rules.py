@@ -206,6 +206,7 @@ class BiasedTransferLearning(Rule):
                     f"pretraining cohort '{cohort}' is also tested (its subjects reach a test "
                     "partition)",
                     path=f"training.pretraining.cohorts.{i}",
+                    cohorts=(cohort,),
                 )
 
 
@@ -248,6 +249,7 @@ class CohortBothRoles(Rule):
                         f"cohorts '{other.id}' ({other.role}) and '{cohort.id}' ({cohort.role}) "
                         f"read the same source '{cohort.source.path}'",
                         path=f"cohorts.{i}.source.path",
+                        cohorts=(other.id, cohort.id),
                     )
             seen_paths.setdefault(key, i)
 
