@@ -434,3 +434,17 @@ def test_data_rules_module_does_not_import_pandas():
     code = "import sys, brainbench.validate.data_rules; print('pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_declared_class_without_subjects_is_one_error(tmp_path):
+    """Issue 12: a 3-class spec whose middle class has no subject gave a D302 warning per site;
+    now it is one D304 error on task.classes and D302 is silent."""
+    ctx = make_ctx(tmp_path, cohort_rows(120))
+    path = tmp_path / "spec.yaml"
+    path.write_text(path.read_text().replace("classes: [CN, AD]", "classes: [CN, MCI, AD]"))
+    ctx = load_data_context(load_spec(path))
+    assert fired("D302", ctx) == []
+    (f,) = fired("D304", ctx)
+    assert f.severity is Severity.ERROR and f.path == "task.classes" and f.line is not None
+    assert "declares MCI, but no development subject has that 'diagnosis'" in f.message
+    assert "MCI 0" in f.message

@@ -602,6 +602,8 @@ class SiteConfoundedWithLabel(DataRule):
         classes = [str(c) for c in spec.task.classes or []]
         keep = labels.isin(classes).fillna(False).to_numpy()
         subj, labels = subj[keep], labels[keep]
+        # A class no development subject has is one D304 error, not a warning per site.
+        classes = [c for c in classes if (labels == c).any()]
         logo = spec.splits.test.group if spec.splits.test.method == "leave-group-out" else None
         for level in ("dataset", "site", "scanner"):
             values = subj[level]
@@ -746,8 +748,9 @@ class LabelsMissingOrUnknown(DataRule):
     summary = "Labels are missing or outside task.classes (or not numeric, for regression)."
     what = (
         "Checks the target column in every cohort: it must exist, every row needs a label, and "
-        "a classification label must be one of task.classes (a regression target a number). "
-        "Rows are named in their cohort file."
+        "a classification label must be one of task.classes (a regression target a number), "
+        "and every declared class needs development subjects (one error names the empty "
+        "classes; D302 then leaves them out). Rows are named in their cohort file."
     )
     why = (
         "Rows with an unknown label are silently dropped or mis-encoded by many training "
@@ -765,6 +768,7 @@ class LabelsMissingOrUnknown(DataRule):
         spec = ctx.loaded.spec
         target = spec.task.target
         table = ctx.cohort
+        yield from self._empty_classes(ctx)
         for cohort, part in table.groupby("cohort", sort=True):
             file, _, _ = _where(part)
             if target not in part.columns or part[target].isna().all():
@@ -817,6 +821,30 @@ class LabelsMissingOrUnknown(DataRule):
                         line=line,
                         cohorts=(str(cohort),),
                     )
+
+    def _empty_classes(self, ctx: DataContext) -> Iterator[Finding]:
+        """One error for the classes of task.classes that no development subject has."""
+        spec = ctx.loaded.spec
+        target = spec.task.target
+        dev = ctx.cohort[ctx.cohort["role"] == "development"]
+        if spec.task.type != "classification" or dev.empty or target not in dev.columns:
+            return
+        labels = _label_text(_subjects(dev)[target])
+        classes = [str(c) for c in spec.task.classes or []]
+        counts = {c: int((labels == c).sum()) for c in classes}
+        empty = [c for c in classes if counts[c] == 0]
+        if not empty or len(empty) == len(classes):
+            return  # no label at all: the per-cohort checks below say so
+        shown = ", ".join(f"{c} {n}" for c, n in counts.items())
+        yield self.finding(
+            ctx,
+            f"task.classes declares {', '.join(empty)}, but no development subject has that "
+            f"'{target}' (subjects per class: {shown}): the class can be neither learned nor "
+            "tested, and its per-class metrics are undefined",
+            path="task.classes",
+            hint="remove the class from task.classes, or fix the include filter that drops it",
+            cohorts=dev["cohort"].astype(str).unique(),
+        )
 
 
 # ----------------------------------------------------------------------------- D305
