@@ -6,9 +6,17 @@ carries a description, which becomes the JSON Schema that editors use for comple
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 FORMAT_VERSION = 1
 
@@ -337,9 +345,26 @@ class Protocol(StrictModel):
     ci_half_width: float | None = Field(
         None,
         gt=0,
-        lt=1,
-        description="Largest acceptable CI half-width of the primary metric (checked by D306).",
+        description="Largest acceptable CI half-width of the primary metric, in the metric's "
+        "units: on its own scale for a bounded metric (below half its range, e.g. < 0.5 for "
+        "balanced accuracy), in the target's units for MAE and RMSE (checked by D306).",
     )
+
+    @model_validator(mode="after")
+    def _half_width_on_the_metric_scale(self) -> Protocol:
+        if self.ci_half_width is None:
+            return self
+        # Imported here: the metric table pulls in numpy/pandas, which plain specs never need.
+        from brainbench.stats import metric_info
+
+        info = metric_info(self.primary_metric)
+        low, high = info.bounds
+        if info.bounded and self.ci_half_width >= (high - low) / 2:
+            raise ValueError(
+                f"ci_half_width {self.ci_half_width:g} is not below half the range of "
+                f"{self.primary_metric} [{low:g}, {high:g}]: such an interval excludes nothing"
+            )
+        return self
 
 
 class Reporting(StrictModel):
@@ -374,6 +399,16 @@ class Waiver(StrictModel):
         description="Only the findings with these fingerprints (printed by `brainbench "
         "validate` under each finding).",
     )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_scope(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # An unscoped waiver dumps as in earlier releases, so the spec's sha256 (which run
+        # folders and reports record) does not change with this addition.
+        out = handler(self)
+        for key in ("cohorts", "ids", "fingerprints"):
+            if out.get(key) is None:
+                out.pop(key, None)
+        return out
 
 
 class Spec(StrictModel):

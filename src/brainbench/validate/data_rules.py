@@ -931,7 +931,11 @@ def design_effect(cluster_sizes: Any, icc: float) -> float:
 
 
 def metric_standard_error(
-    metric: str, n_per_class: list[int], n: int, value: float = PLANNING_VALUE
+    metric: str,
+    n_per_class: list[int],
+    n: int,
+    value: float = PLANNING_VALUE,
+    error_sd: float = 1.0,
 ) -> tuple[float, str]:
     """Planned standard error of a metric on ``n`` independent units, and the formula used.
 
@@ -943,7 +947,9 @@ def metric_standard_error(
       ``SE^2 = (A(1-A) + (n1-1)(Q1-A^2) + (n0-1)(Q2-A^2)) / (n1 n0)``, ``Q1 = A/(2-A)``,
       ``Q2 = 2A^2/(1+A)``;
     - Pearson r and R2: Fisher's z, ``SE_z = 1/sqrt(n-3)`` mapped back at r = 0.5;
-    - MAE, RMSE: relative SE for normal errors, ``sqrt((pi/2 - 1)/n)`` and ``1/sqrt(2n)``;
+    - MAE, RMSE, in the target's units, for normal errors of SD ``error_sd`` (sigma): the
+      absolute error has SD ``sigma sqrt(1 - 2/pi)``, so ``SE(MAE) = sigma sqrt((1 - 2/pi)/n)``;
+      ``SE(RMSE) = sigma / sqrt(2n)`` (delta method on ``Var(s^2) = 2 sigma^4 / n``);
     - other metrics (F1, MCC, Brier, log loss, ECE): the balanced-accuracy formula, as an
       approximation.
     """
@@ -972,9 +978,10 @@ def metric_standard_error(
             se = (hi**2 - lo**2) / (2 * 1.959964)
         return se, "Fisher z at r = 0.5"
     if metric == "mae":
-        return math.sqrt((math.pi / 2 - 1) / max(n, 1)), "relative SE of the MAE (normal errors)"
+        se = error_sd * math.sqrt((1 - 2 / math.pi) / max(n, 1))
+        return se, "SE of the MAE for normal errors"
     if metric == "rmse":
-        return 1 / math.sqrt(2 * max(n, 1)), "relative SE of the RMSE (normal errors)"
+        return error_sd / math.sqrt(2 * max(n, 1)), "SE of the RMSE for normal errors"
     counts = [c for c in n_per_class if c > 0] or [max(n, 1)]
     var = sum(v * (1 - v) / c for c in counts) / len(counts) ** 2
     label = "per-class binomial (balanced accuracy)"
@@ -993,12 +1000,15 @@ class TestSetTooSmall(DataRule):
         "the units of analysis per class and computes the expected half-width of the "
         "confidence interval of the primary metric, z * SE * sqrt(deff), with SE from the "
         "metric's formula (per-class binomial for balanced accuracy, Hanley & McNeil 1982 for "
-        "AUROC...) at an assumed value of 0.80, and deff Kish's design effect for the clusters "
-        "of protocol.confidence.clusters (ICC 0.05 within sites/scanners/datasets, 0.5 within "
-        "subjects). An error when it exceeds protocol.ci_half_width, a warning above 0.10 "
-        "when none is declared. With a comparison margin, the minimal detectable difference "
-        "of two models on the same test set, (z_(1-alpha/2) + z_0.8) * SE * sqrt(2(1-rho)) * "
-        "sqrt(deff) with rho = 0.5, must not exceed the margin (an error)."
+        "AUROC...) at an assumed value of 0.80 (r = 0.5 for correlations; for MAE and RMSE, in "
+        "the target's units, normal errors with the SD of the target over development "
+        "subjects, an upper bound), and deff Kish's design effect for the clusters of "
+        "protocol.confidence.clusters (ICC 0.05 within sites/scanners/datasets, 0.5 within "
+        "subjects). An error when it exceeds protocol.ci_half_width, a warning above 0.10 when "
+        "none is declared (bounded metrics only). The minimal detectable difference of two "
+        "models on the same test set, (z_(1-alpha/2) + z_0.8) * SE * sqrt(2(1-rho)) * "
+        "sqrt(deff) with rho = 0.5, must not exceed comparison.margin (an error; an explicit "
+        "margin of 0 fails too, a margin left out is a warning naming the MDD)."
     )
     why = (
         "Varoquaux (2018) showed that error bars on small test sets are about +/-10% at "
@@ -1018,28 +1028,47 @@ class TestSetTooSmall(DataRule):
     hint = "enlarge the test set or relax protocol.ci_half_width / comparison.margin"
 
     def check(self, ctx: DataContext) -> Iterator[Finding]:
-        from scipy.stats import norm
+        from brainbench.stats import metric_info
 
         spec = ctx.loaded.spec
         protocol = spec.protocol
         level = protocol.confidence.level
         z = _z(level)
         metric = protocol.primary_metric
+        info = metric_info(metric)
+        error_sd = 1.0
+        if info.in_target_units:
+            error_sd = self._target_sd(ctx)
+            if not error_sd > 0:
+                return  # no spread in the target: D304 names unusable values
         for name, units, n_per_class, clusters in self._test_sets(ctx):
             n = len(units)
             if n == 0:
                 continue
             tested = units["cohort"].dropna().astype(str).unique()
-            se, formula = metric_standard_error(metric, n_per_class, n)
+            se, formula = metric_standard_error(metric, n_per_class, n, error_sd=error_sd)
             deff, deff_text = self._deff(ctx, units, clusters)
             half = z * se * math.sqrt(deff)
-            counts = "/".join(str(c) for c in n_per_class) if n_per_class else str(n)
             unit = protocol.unit_of_analysis
+            if n_per_class:
+                counts = "/".join(str(c) for c in n_per_class)
+                size = f"{n} {unit}s ({counts} per class)"
+            else:
+                size = f"{n} {unit}s"
+            if info.in_target_units:
+                target = spec.task.target
+                assumed = (
+                    f"in the units of '{target}'; error SD {error_sd:.3g}, the SD of "
+                    f"'{target}' over development subjects: the error of predicting the mean, "
+                    "so an upper bound for any useful model (the half-width scales with it)"
+                )
+            elif metric in ("pearson_r", "r2"):
+                assumed = f"assumed r = {PLANNING_R}"
+            else:
+                assumed = f"assumed value {PLANNING_VALUE}"
             what = (
-                f"{name}: {n} {unit}s ({counts} per class), expected {level:.0%} CI half-width "
-                f"of {metric} = {half:.3f} ({formula}, assumed value "
-                f"{PLANNING_R if metric in ('pearson_r', 'r2') else PLANNING_VALUE}, "
-                f"design effect {deff:.2f}{deff_text})"
+                f"{name}: {size}, expected {level:.0%} CI half-width of {metric} = "
+                f"{half:.3g} ({formula}, {assumed}; design effect {deff:.2f}{deff_text})"
             )
             declared = protocol.ci_half_width
             if declared is not None and half > declared:
@@ -1049,7 +1078,7 @@ class TestSetTooSmall(DataRule):
                     path="protocol.ci_half_width",
                     cohorts=tested,
                 )
-            elif declared is None and half > DEFAULT_HALF_WIDTH:
+            elif declared is None and not info.in_target_units and half > DEFAULT_HALF_WIDTH:
                 yield self.finding(
                     ctx,
                     f"{what} exceeds {DEFAULT_HALF_WIDTH:g}",
@@ -1057,22 +1086,83 @@ class TestSetTooSmall(DataRule):
                     severity=Severity.WARNING,
                     cohorts=tested,
                 )
-            comparison = protocol.comparison
-            if comparison is not None and comparison.margin > 0:
-                alpha = comparison.alpha
-                factor = float(norm.ppf(1 - alpha / 2) + norm.ppf(POWER))
-                se_diff = se * math.sqrt(2 * (1 - MODEL_CORRELATION)) * math.sqrt(deff)
-                mdd = factor * se_diff
-                if mdd > comparison.margin:
-                    yield self.finding(
-                        ctx,
-                        f"{name}: the minimal detectable difference in {metric} between two "
-                        f"models is {mdd:.3f} (alpha {alpha:g}, power {POWER:.0%}, model "
-                        f"correlation {MODEL_CORRELATION}), larger than comparison.margin = "
-                        f"{comparison.margin:g}: the declared margin cannot be detected",
-                        path="protocol.comparison.margin",
-                        cohorts=tested,
-                    )
+            yield from self._margin(ctx, name, metric, se * math.sqrt(deff), tested)
+
+    def _margin(
+        self, ctx: DataContext, name: str, metric: str, se: float, tested: Any
+    ) -> Iterator[Finding]:
+        """The minimal detectable difference against comparison.margin.
+
+        A margin of 0 declared explicitly says that any difference matters: no test set
+        detects every difference, so it fails like any margin below the MDD. A margin left
+        out is a warning that names the MDD. Non-inferiority and equivalence need a margin.
+        """
+        from scipy.stats import norm
+
+        comparison = ctx.loaded.spec.protocol.comparison
+        if comparison is None:
+            return
+        margin = comparison.margin
+        if margin == 0 and comparison.hypothesis != "superiority":
+            yield self.finding(
+                ctx,
+                f"a {comparison.hypothesis} claim is declared with comparison.margin = 0: the "
+                "claim is defined only against a margin > 0",
+                path="protocol.comparison.margin",
+                hint="declare the largest difference that does not matter (comparison.margin)",
+            )
+            return
+        alpha = comparison.alpha
+        factor = float(norm.ppf(1 - alpha / 2) + norm.ppf(POWER))
+        mdd = factor * se * math.sqrt(2 * (1 - MODEL_CORRELATION))
+        detect = (
+            f"{name}: the minimal detectable difference in {metric} between two models is "
+            f"{mdd:.3g} (alpha {alpha:g}, power {POWER:.0%}, model correlation "
+            f"{MODEL_CORRELATION})"
+        )
+        if margin > 0 and mdd > margin:
+            yield self.finding(
+                ctx,
+                f"{detect}, larger than comparison.margin = {margin:g}: the declared margin "
+                "cannot be detected",
+                path="protocol.comparison.margin",
+                cohorts=tested,
+            )
+        elif margin == 0 and "margin" in comparison.model_fields_set:
+            yield self.finding(
+                ctx,
+                f"{detect}, while comparison.margin = 0 declares that any difference matters: "
+                "differences below it will mostly go undetected",
+                path="protocol.comparison.margin",
+                hint=f"declare the smallest difference that matters (at least {mdd:.3g}), "
+                "or enlarge the test set",
+                cohorts=tested,
+            )
+        elif margin == 0:
+            yield self.finding(
+                ctx,
+                f"{detect}; no comparison.margin is declared, so smaller differences will "
+                "mostly go undetected and a 'no difference' cannot be read as equivalence",
+                path="protocol.comparison",
+                severity=Severity.WARNING,
+                hint=f"declare the smallest difference that matters (comparison.margin, at "
+                f"least {mdd:.3g})",
+                cohorts=tested,
+            )
+
+    @staticmethod
+    def _target_sd(ctx: DataContext) -> float:
+        """SD of the regression target over development subjects (their first session)."""
+        import pandas as pd
+
+        target = ctx.loaded.spec.task.target
+        dev = ctx.cohort[ctx.cohort["role"] == "development"]
+        if dev.empty:
+            dev = ctx.cohort
+        if target not in dev.columns:
+            return float("nan")
+        values = pd.to_numeric(_subjects(dev)[target], errors="coerce").dropna()
+        return float(values.std(ddof=1)) if len(values) > 1 else float("nan")
 
     @staticmethod
     def _keys(ctx: DataContext) -> list[str]:
