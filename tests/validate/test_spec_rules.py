@@ -186,3 +186,26 @@ def test_target_source_columns_and_leaking_covariates():
     assert leaking_covariates(spec) == {"age": {"age"}}
     spec = load_spec(ROOT / "spec/examples/sound-base.yaml").spec
     assert leaking_covariates(spec) == {}
+
+
+def test_l104_reads_the_pretraining_that_registry_entries_declare(tmp_path, monkeypatch):
+    """Issue 12: L104 saw only the spec's own pretraining list, never the entries'."""
+    import shutil
+
+    models = tmp_path / "registry" / "models"
+    shutil.copytree(ROOT / "registry/models/demographics-logreg", models / "pretrained-on-ext")
+    yaml = models / "pretrained-on-ext" / "model.yaml"
+    yaml.write_text(
+        yaml.read_text()
+        .replace("id: demographics-logreg", "id: pretrained-on-ext")
+        .replace("  cohorts: []\n", "  cohorts: [EXT, ukbb]\n")
+    )
+    monkeypatch.setenv("BRAINBENCH_REGISTRY", str(tmp_path / "registry"))
+    (tmp_path / "base.yaml").write_text((ROOT / "spec/examples/sound-base.yaml").read_text())
+    path = tmp_path / "s.yaml"
+    path.write_text("extends: base.yaml\nprotocol: {models: [pretrained-on-ext]}\n")
+    result, _ = validate_path(path)
+    [finding] = result.findings
+    assert finding.rule == "L104" and finding.path == "protocol.models.0"
+    assert "model 'pretrained-on-ext' declares pretraining on 'ext'" in finding.message
+    assert finding.cohorts == ("ext",) and finding.line is not None

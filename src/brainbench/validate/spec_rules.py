@@ -15,6 +15,7 @@ from brainbench.validate.findings import Finding, Severity
 from brainbench.validate.rule import Rule, SpecContext, register_rule
 
 if TYPE_CHECKING:
+    from brainbench.registry.entries import LoadedEntry
     from brainbench.spec.models import Spec
 
 WEN_2020 = "Wen et al. 2020, Medical Image Analysis 63:101694, doi:10.1016/j.media.2020.101694"
@@ -168,6 +169,17 @@ class NoIndependentTest(Rule):
             )
 
 
+def _registry_entry(model: str) -> LoadedEntry | None:
+    """The registry entry of ``model``; None when unknown (the runner names that error)."""
+    from brainbench.errors import UserError
+    from brainbench.registry.entries import find_entry
+
+    try:
+        return find_entry(model)
+    except UserError:
+        return None
+
+
 def tested_cohorts(spec: Spec) -> set[str]:
     """Ids of the cohorts whose subjects reach a test partition: the external-test cohorts, and
     the development cohorts unless the test is external only."""
@@ -183,8 +195,10 @@ class BiasedTransferLearning(Rule):
     name = "pretraining-on-test-data"
     summary = "Pretraining data overlap the test or external-test cohorts."
     what = (
-        "Flags pretraining cohorts that are external-test cohorts, or development cohorts from "
-        "which the test partition is drawn."
+        "Flags pretraining cohorts (`training.pretraining`, and the `pretraining.cohorts` that "
+        "the registry entries of `protocol.models` declare) that are external-test cohorts, or "
+        "development cohorts from which the test partition is drawn. `brainbench run` checks "
+        "the entries it runs again, with the dataset names found in the data."
     )
     why = (
         "A network pretrained on the subjects it is later tested on has seen the test images: "
@@ -197,6 +211,8 @@ class BiasedTransferLearning(Rule):
     hint = "pretrain on data disjoint from every test and external-test cohort"
 
     def check(self, ctx: SpecContext) -> Iterator[Finding]:
+        from brainbench.registry.entries import pretraining_conflicts
+
         spec = ctx.loaded.spec
         tested = tested_cohorts(spec)
         for i, cohort in enumerate(spec.training.pretraining.cohorts):
@@ -206,6 +222,19 @@ class BiasedTransferLearning(Rule):
                     f"pretraining cohort '{cohort}' is also tested (its subjects reach a test "
                     "partition)",
                     path=f"training.pretraining.cohorts.{i}",
+                    cohorts=(cohort,),
+                )
+        for i, model in enumerate(spec.protocol.models):
+            entry = _registry_entry(model)
+            if entry is None:
+                continue
+            for cohort in pretraining_conflicts(entry, sorted(tested)):
+                yield self.finding(
+                    ctx,
+                    f"model '{model}' declares pretraining on '{cohort}' ({entry.file}), a "
+                    "cohort this benchmark tests",
+                    path=f"protocol.models.{i}",
+                    hint="choose an entry pretrained on other data",
                     cohorts=(cohort,),
                 )
 
@@ -313,8 +342,6 @@ class TargetAsCovariate(Rule):
     )
 
     def check(self, ctx: SpecContext) -> Iterator[Finding]:
-        from brainbench.errors import UserError
-        from brainbench.registry.entries import find_entry
         from brainbench.validate.target_proxies import (
             entry_covariates,
             leaking_covariates,
@@ -324,11 +351,10 @@ class TargetAsCovariate(Rule):
         spec = ctx.loaded.spec
         target = spec.task.target
         for i, model in enumerate(spec.protocol.models):
-            try:
-                entry = find_entry(model).entry
-            except UserError:
-                continue  # an unknown model is the runner's error, named there
-            for cov, columns in read_leaks(spec, entry_covariates(entry)).items():
+            entry = _registry_entry(model)
+            if entry is None:
+                continue
+            for cov, columns in read_leaks(spec, entry_covariates(entry.entry)).items():
                 yield self.finding(
                     ctx,
                     f"model '{model}' reads covariate '{cov}', which carries the target "

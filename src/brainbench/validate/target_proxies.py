@@ -16,13 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from brainbench.spec.models import LEVELS
+from brainbench.registry.interface import COVARIATE_COLUMNS, HIERARCHY_COLUMNS
 
 if TYPE_CHECKING:
     from brainbench.spec.models import Spec
-
-#: Covariates a model may receive that are not hierarchy ids (see ``covariate_frame``).
-DEMOGRAPHIC_COVARIATES: tuple[str, ...] = ("age", "sex")
 
 
 def target_source_columns(spec: Spec) -> set[str]:
@@ -38,12 +35,10 @@ def covariate_sources(spec: Spec) -> dict[str, set[str]]:
     read from the columns of those names.
     """
     out: dict[str, set[str]] = {}
-    for level in LEVELS:
-        ref = getattr(spec.hierarchy, level, None)
+    for name in COVARIATE_COLUMNS:
+        ref = getattr(spec.hierarchy, name, None) if name in HIERARCHY_COLUMNS else None
         fields = [] if ref is None else [ref] if isinstance(ref, str) else list(ref)
-        out[level] = {level, *fields}
-    for name in DEMOGRAPHIC_COVARIATES:
-        out[name] = {name}
+        out[name] = {name, *fields}
     return out
 
 
@@ -72,7 +67,6 @@ def read_leaks(spec: Spec, covariates: Iterable[str]) -> dict[str, set[str]]:
 
 
 __all__ = [
-    "DEMOGRAPHIC_COVARIATES",
     "covariate_sources",
     "entry_covariates",
     "leaking_covariates",
