@@ -289,6 +289,8 @@ def _covariates(state: RunState, rows: np.ndarray) -> pd.DataFrame:
     from brainbench.registry.interface import covariate_frame
 
     cov = covariate_frame(state.cohort.iloc[rows])
+    # Covariates carrying the target never reach a model (rule L107; see runner/_audit.py).
+    cov = cov.drop(columns=state.plan.get("withheld_covariates", []), errors="ignore")
     if "image" in cov.columns:
         cov["image"] = cov["image"].str.replace(r"^.*[/\\]", "", regex=True)
     return cov

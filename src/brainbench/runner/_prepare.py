@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from brainbench.errors import UserError
+from brainbench.runner._audit import audit_entries
 from brainbench.runner._io import (
     atomic_write_bytes,
     atomic_write_json,
@@ -99,7 +100,7 @@ def load_and_validate(spec_path: Path) -> tuple[LoadedSpec, Any, pd.DataFrame, C
 
     loaded = load_spec(spec_path)
     spec_findings = run_spec_rules(loaded)
-    early = apply_waivers(loaded, list(spec_findings))
+    early = apply_waivers(loaded, list(spec_findings), data_checked=False)
     if not early.valid:
         raise InvalidSpec(early)
     cohort = load_cohorts(loaded)
@@ -206,6 +207,9 @@ def prepare_run(
     registry_root = Path(options.registry_root) if options.registry_root else default_root()
     task = task_info(loaded, cohort.table, splits)
     versions = check_models(options.models, task, registry_root, options.hyperparameters)
+    audit = audit_entries(
+        loaded, cohort.table, options.models, registry_root, options.hyperparameters
+    )
     seeds = options.seeds if options.seeds is not None else spec.protocol.seeds
     units = expand_units(
         options.models, split_folds(splits), seeds, split_seed=int(spec.splits.seed)
@@ -281,6 +285,8 @@ def prepare_run(
             "target": task.target,
         },
         "models": [{"id": m, "version": versions[m]} for m in options.models],
+        "withheld_covariates": audit.withheld_covariates,
+        "deviations": audit.deviations,
         "seeds": seeds,
         "units": [u.to_dict() for u in units],
         "started": started,
@@ -297,6 +303,7 @@ def plan_only(spec_path: str | Path, options: RunOptions) -> tuple[list[Unit], C
     registry_root = Path(options.registry_root) if options.registry_root else default_root()
     task = task_info(loaded, cohort.table, splits)
     check_models(options.models, task, registry_root, options.hyperparameters)
+    audit_entries(loaded, cohort.table, options.models, registry_root, options.hyperparameters)
     seeds = options.seeds if options.seeds is not None else loaded.spec.protocol.seeds
     units = expand_units(
         options.models, split_folds(splits), seeds, split_seed=int(loaded.spec.splits.seed)

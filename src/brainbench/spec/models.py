@@ -6,9 +6,17 @@ carries a description, which becomes the JSON Schema that editors use for comple
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 FORMAT_VERSION = 1
 
@@ -360,8 +368,9 @@ class Protocol(StrictModel):
     ci_half_width: float | None = Field(
         None,
         gt=0,
-        lt=1,
-        description="Largest acceptable CI half-width of the primary metric (checked by D306).",
+        description="Largest acceptable CI half-width of the primary metric, in the metric's "
+        "units: on its own scale for a bounded metric (below half its range, e.g. < 0.5 for "
+        "balanced accuracy), in the target's units for MAE and RMSE (checked by D306).",
     )
     primary_result: PrimaryResult | None = Field(
         None,
@@ -369,6 +378,22 @@ class Protocol(StrictModel):
         "partition, or with `test: {method: external}` the one external-test cohort (several: "
         "each one a separate endpoint, Holm-corrected, reported as not pre-registered).",
     )
+
+    @model_validator(mode="after")
+    def _half_width_on_the_metric_scale(self) -> Protocol:
+        if self.ci_half_width is None:
+            return self
+        # Imported here: the metric table pulls in numpy/pandas, which plain specs never need.
+        from brainbench.stats import metric_info
+
+        info = metric_info(self.primary_metric)
+        low, high = info.bounds
+        if info.bounded and self.ci_half_width >= (high - low) / 2:
+            raise ValueError(
+                f"ci_half_width {self.ci_half_width:g} is not below half the range of "
+                f"{self.primary_metric} [{low:g}, {high:g}]: such an interval excludes nothing"
+            )
+        return self
 
 
 class Reporting(StrictModel):
@@ -380,10 +405,39 @@ class Reporting(StrictModel):
 
 
 class Waiver(StrictModel):
-    """Silences one rule, with a reason that every report shows."""
+    """Silences one rule, with a reason that every report shows; optionally only the findings
+    within a scope (cohorts, ids, fingerprints), every other finding of the rule stays."""
 
     rule: str = Field(pattern=r"^[A-Z]\d{3}$", description="Rule id, e.g. D302.")
     reason: str = Field(min_length=10, description="Why the rule does not apply here.")
+    cohorts: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Only findings about these cohorts (ids, or dataset names for pretraining); "
+        "a finding that names no cohort, or another one, stays.",
+    )
+    ids: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Only findings about these subject or image ids (e.g. a known reuse of a "
+        "subject id by two cohorts); a finding naming any other id stays.",
+    )
+    fingerprints: list[Annotated[str, Field(pattern=r"^[0-9a-f]{12}$")]] | None = Field(
+        None,
+        min_length=1,
+        description="Only the findings with these fingerprints (printed by `brainbench "
+        "validate` under each finding).",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_scope(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # An unscoped waiver dumps as in earlier releases, so the spec's sha256 (which run
+        # folders and reports record) does not change with this addition.
+        out = handler(self)
+        for key in ("cohorts", "ids", "fingerprints"):
+            if out.get(key) is None:
+                out.pop(key, None)
+        return out
 
 
 class Spec(StrictModel):
