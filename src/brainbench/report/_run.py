@@ -115,12 +115,12 @@ def _read_json(path: Path, notes: list[str]) -> dict[str, Any] | None:
 
 
 def _read_table(path: Path, notes: list[str]) -> pd.DataFrame | None:
+    from brainbench.stats import read_table
+
     try:
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path, sep="\t" if path.suffix in (".tsv", ".txt") else ",")
-    except (OSError, ValueError) as exc:
-        notes.append(f"{path.name} could not be read ({exc}); it is treated as missing.")
+        return read_table(path, "table")
+    except UserError as exc:
+        notes.append(f"{path.name} could not be read ({exc.message}); it is treated as missing.")
         return None
 
 
@@ -157,7 +157,7 @@ def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -
         A source does not exist, has no predictions table, or the predictions cannot be used
         (no rows, missing columns), or two sources hold predictions of the same model.
     """
-    from brainbench.report._stats import check_predictions
+    from brainbench.report._stats import read_predictions
 
     sources = [Path(s) for s in sources]
     if not sources:
@@ -187,15 +187,7 @@ def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -
                     ".tsv or .csv): nothing to report. Run `brainbench run`, or convert another "
                     "tool's predictions with `brainbench convert`."
                 )
-        raw = _read_table(pred_path, notes)
-        if raw is None:
-            raise UserError(f"Cannot read the predictions table {pred_path}: {notes.pop()}")
-        if len(raw) == 0:
-            raise UserError(
-                f"The predictions table {pred_path} is empty: no model made a prediction, so "
-                "there is nothing to report. Check the run's provenance.json for failed units."
-            )
-        table = check_predictions(raw, source=str(pred_path))
+        table = read_predictions(pred_path)
         for model in pd.unique(table["model"]):
             if model in owner and owner[model] != src:
                 raise UserError(

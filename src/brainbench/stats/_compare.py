@@ -18,6 +18,7 @@ from scipy import stats as sps
 from brainbench.errors import (
     BrainbenchWarning,
     ConvergenceWarning,
+    DegenerateResampleWarning,
     FewClustersWarning,
     SmallSampleWarning,
     TiesWarning,
@@ -598,6 +599,13 @@ def paired_bootstrap(pair: Pair, opts: Options) -> ComparisonResult:
             "difference undefined and were excluded.",
         )
     good = theta[ok]
+    if len(good) < 2:
+        _warn(
+            notes,
+            DegenerateResampleWarning,
+            "The difference is not estimable: fewer than two resamples define it (one class "
+            "only in the test set?). No interval or p-value.",
+        )
     if opts.interval == "bca":
         lo, hi, _, _ = bca_interval(good, est, stat.jackknife(), opts.level)
     else:
