@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from brainbench.errors import UserError
+from brainbench.hashing import sha256_file
 
 PREDICTION_FILES = ("predictions.parquet", "predictions.tsv", "predictions.csv")
 PREDICTION_SUFFIXES = (".parquet", ".pq", ".tsv", ".csv", ".txt")
@@ -61,6 +62,8 @@ class RunData:
     notes: list[str] = field(default_factory=list)
     spec_hashes: dict[str, str] = field(default_factory=dict)
     loaded_spec: Any = None  # brainbench.spec.LoadedSpec of ``spec``, for re-running spec rules
+    #: sha256 of each source's predictions file: binds the sheet to the run folder it reports.
+    predictions_sha256: list[str] = field(default_factory=list)
 
     @property
     def tier(self) -> str:
@@ -168,6 +171,7 @@ def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -
     cohorts, splits, validations, provenance = [], [], [], []
     run_spec: tuple[Any, str, str, Any] | None = None
     owner: dict[str, Path] = {}
+    hashes: list[str] = []
     for src in sources:
         if not src.exists():
             raise UserError(f"The run directory {src} does not exist.")
@@ -188,6 +192,7 @@ def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -
                     "tool's predictions with `brainbench convert`."
                 )
         table = read_predictions(pred_path)
+        hashes.append(sha256_file(pred_path))
         for model in pd.unique(table["model"]):
             if model in owner and owner[model] != src:
                 raise UserError(
@@ -236,6 +241,7 @@ def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -
     predictions = predictions[kept].reset_index(drop=True)
 
     data = RunData(sources=sources, predictions=predictions, notes=notes, missing=missing)
+    data.predictions_sha256 = hashes
     data.cohort = pd.concat(cohorts, ignore_index=True) if cohorts else None
     data.splits = pd.concat(splits, ignore_index=True) if splits else None
     data.validation = _merge_validation(validations) if validations else None
