@@ -196,3 +196,22 @@ def test_tier_comes_from_the_run_folder_not_from_the_sheet(
     tiers, board = _tiers(tmp_path, report_dir, run.parent)
     assert set(tiers.values()) == {"unverified"}
     assert "splits.tsv does not hash" in board["verification"][0]
+
+
+def test_evidence_markdown_carries_no_raw_html_from_names() -> None:
+    """A model or site named ``<script>...`` reached evidence.md raw (issue 13)."""
+    from brainbench.report._model import Section, Table
+    from brainbench.report._render import render_markdown
+
+    name = "<script>alert(1)</script>"
+    sec = Section(
+        id="primary",
+        number=5,
+        title="Primary",
+        text=[f"Model {name} is first."],
+        missing=[f"site {name}"],
+        tables=[Table("t", f"by site {name}", ["Model", "Site"], [[name, "<b>S1</b>"]])],
+    )
+    md = render_markdown([sec], {"title": name, "subtitle": "s", "brainbench_version": "0"})
+    assert "<script" not in md and "<b>" not in md and "&lt;script>alert(1)&lt;/script>" in md
+    assert '<a id="primary"></a>' in md  # the renderer's own anchors stay
