@@ -36,8 +36,9 @@ def _api(name: str) -> Any:
     return fn
 
 
-def check_predictions(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
-    return _api("check_predictions")(df, source=source)
+def read_predictions(path: Any) -> pd.DataFrame:
+    """The engine's predictions reader: the same limits and checks as ``evaluate``."""
+    return _api("read_predictions")(path)
 
 
 def infer_task(df: pd.DataFrame, **kwargs: Any) -> Any:
