@@ -8,6 +8,7 @@ from pathlib import Path
 import nibabel as nib
 import pandas as pd
 import pytest
+
 from brainbench.cli import main
 from brainbench.runner._api import run_benchmark
 from brainbench.synth import SynthConfig, generate_cohort
@@ -78,9 +79,7 @@ def test_smci_vs_pmci_runs_end_to_end(stand_ins, monkeypatch, tmp_path, capsys):
     assert not run.failed
     predictions = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
     assert set(predictions["y_true"].dropna()) <= {"sMCI", "pMCI"}
-    assert set(predictions["partition"]) >= {"test", "aibl"} or "aibl" in set(
-        predictions["cohort"]
-    )
+    assert set(predictions["partition"]) >= {"test", "aibl"} or "aibl" in set(predictions["cohort"])
     # One baseline session per subject, the labels those of the synthetic conversion months.
     cohort = pd.read_parquet(tmp_path / "run" / "cohort.parquet")
     assert (cohort.groupby(["cohort", "subject"]).size() == 1).all()
