@@ -3,6 +3,7 @@ TSV written by ``brainbench synth --layout caps``): validate --data, dry-run, ru
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nibabel as nib
@@ -77,6 +78,8 @@ def test_smci_vs_pmci_runs_end_to_end(stand_ins, monkeypatch, tmp_path, capsys):
         spec, ["demographics-logreg"], out=tmp_path / "run", seeds=1, device="cpu", quiet=True
     )
     assert not run.failed
+    plan = json.loads((tmp_path / "run" / "plan.json").read_text())
+    assert [c["name"] for c in plan["task"]["covariates"]] == ["education", "apoe4"]
     predictions = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
     assert set(predictions["y_true"].dropna()) <= {"sMCI", "pMCI"}
     assert set(predictions["partition"]) >= {"test", "aibl"} or "aibl" in set(predictions["cohort"])

@@ -1,4 +1,4 @@
-"""demographics-logreg: age and sex only, the confound baseline.
+"""demographics-logreg: age, sex and the spec's clinical covariates, the confound baseline.
 
 A deep model that does not beat this baseline has not shown that it learned anatomy: in many
 cohorts age alone separates Alzheimer's disease from controls well above chance.
@@ -24,8 +24,10 @@ def _estimator(task: TaskInfo):
 
 
 def build(task: TaskInfo, hyperparameters: dict[str, Any]) -> SklearnFeatureModel:
-    """Factory: logistic regression (classification) or linear regression on age and sex."""
-    columns = tuple(hyperparameters.get("covariates", ["age", "sex"]))
+    """Factory: logistic regression (classification) or linear regression on age, sex and the
+    covariates the spec declares (``task.covariates``), unless ``covariates`` names others."""
+    chosen = hyperparameters.get("covariates")
+    columns = tuple(chosen) if chosen else ("age", "sex", *task.covariates)
     return SklearnFeatureModel(
         task,
         DemographicFeatures(columns),

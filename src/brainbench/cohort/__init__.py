@@ -190,6 +190,7 @@ def load_cohorts(loaded: LoadedSpec, *, check: bool = True) -> CohortTable:
                 f = Finding(**{**f.__dict__, "file": str(loaded.file), "line": line,
                                "column": col, "path": f"cohorts.{i}.include"})  # fmt: skip
             findings.append(f)
+        findings.extend(_covariate_findings(loaded, i, ct.table))
         parts.append(ct.table)
         files.extend(ct.files)
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(LEVELS))
@@ -228,6 +229,46 @@ def _suffixes(source: Any, modality: str | None) -> tuple[str, ...] | None:
     if source.format == "caps":
         return ("T1w",) if source.preprocessing == "t1-linear" else ("pet",)
     return (modality,) if source.format == "bids" and modality else None
+
+
+def _covariate_findings(loaded: LoadedSpec, i: int, table: pd.DataFrame) -> list[Finding]:
+    """A declared covariate that a cohort lacks, or a numeric one holding text, is an error."""
+    import pandas as pd
+
+    out = []
+    cid = loaded.spec.cohorts[i].id
+    for k, cov in enumerate(getattr(loaded.spec, "covariates", ())):
+        line, _ = loaded.locate(f"covariates.{k}.name")
+        where = {"file": str(loaded.file), "line": line, "path": f"covariates.{k}"}
+        if cov.name not in table.columns:
+            out.append(
+                cohort_finding(
+                    "missing-column",
+                    f"covariate '{cov.name}' is not a column of cohort '{cid}'",
+                    hint="Add the column to the cohort's table (participants.tsv, sessions.tsv, "
+                    "the label TSV) or remove the covariate.",
+                    **where,
+                )
+            )
+            continue
+        if cov.type != "numeric":
+            continue
+        values = table[cov.name]
+        bad = values.notna() & pd.to_numeric(values, errors="coerce").isna()
+        if bad.any():
+            row = table[bad.to_numpy()].iloc[0]
+            line = row.get("cohort_row")
+            out.append(
+                cohort_finding(
+                    "not-numeric",
+                    f"numeric covariate '{cov.name}' of cohort '{cid}' holds text in "
+                    f"{int(bad.sum())} row(s) (e.g. '{row[cov.name]}')",
+                    file=None if pd.isna(row.get("cohort_file")) else str(row["cohort_file"]),
+                    line=None if line is None or pd.isna(line) else int(line),
+                    hint="Fix the values, write missing ones as n/a, or declare it categorical.",
+                )
+            )
+    return out
 
 
 def _drop_exact_duplicates(table: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding]]:
