@@ -56,6 +56,7 @@ def read_cohort(
     caps: CapsLayout | None = None,
     labels: Sequence[Any] = (),
     target: str | None = None,
+    entities: dict[str, str] | None = None,
 ) -> CohortTable:
     """Read one cohort into a cohort table.
 
@@ -88,6 +89,8 @@ def read_cohort(
         subject's baseline row (:mod:`~brainbench.cohort._labels`).
     target
         The task's target: subjects that a derived label of this name excludes are dropped.
+    entities
+        BIDS: keep only images with these entities (``{"space": ..., "desc": ..., "res": ...}``).
     """
     from brainbench.cohort._labels import derive_conversion_label
 
@@ -101,6 +104,7 @@ def read_cohort(
         suffixes=suffixes,
         sidecar_fields=fields,
         id_columns=fields,
+        entities=entities,
     )
     cid = cohort_id or (path.name if path.is_dir() else path.stem)
     if caps is not None:
@@ -179,6 +183,7 @@ def load_cohorts(loaded: LoadedSpec, *, check: bool = True) -> CohortTable:
                 caps=caps,
                 labels=getattr(spec, "labels", ()),
                 target=spec.task.target,
+                entities=_entities(c.source),
             )
         except UserError as exc:
             where = "include" if "include filter" in exc.message else "source"
@@ -221,6 +226,12 @@ def _caps_layout(root: Path, source: Any) -> CapsLayout:
         tracer=source.tracer,
         suvr_region=source.suvr_region,
     )
+
+
+def _entities(source: Any) -> dict[str, str] | None:
+    """The BIDS entities a source chooses (derivatives: space, desc, res), or None."""
+    chosen = {k: getattr(source, k, None) for k in ("space", "desc", "res")}
+    return {k: v for k, v in chosen.items() if v} or None
 
 
 def _suffixes(source: Any, modality: str | None) -> tuple[str, ...] | None:

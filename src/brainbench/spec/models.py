@@ -160,6 +160,9 @@ class Source(StrictModel):
     @model_validator(mode="after")
     def _format_fields(self) -> Source:
         caps_only = ("preprocessing", "tracer", "suvr_region", "labels", "bids")
+        entities = [f for f in ("space", "desc", "res") if getattr(self, f) is not None]
+        if entities and self.format != "bids":
+            raise ValueError(f"{', '.join(entities)}: only for format 'bids' (BIDS entities)")
         if self.format != "caps":
             given = [f for f in caps_only if getattr(self, f) is not None]
             if given:
@@ -177,9 +180,8 @@ class Source(StrictModel):
             raise ValueError("a pet-linear caps source needs 'tracer' and 'suvr_region'")
         if self.preprocessing == "t1-linear" and pet != (None, None):
             raise ValueError("'tracer' and 'suvr_region' are for pet-linear only")
-        given = [f for f in ("space", "desc", "res", "image_column") if getattr(self, f)]
-        if given:
-            raise ValueError(f"{', '.join(given)}: not for format 'caps' (its names are fixed)")
+        if self.image_column is not None:
+            raise ValueError("image_column: not for format 'caps' (its file names are fixed)")
         return self
 
 
