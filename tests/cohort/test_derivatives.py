@@ -42,3 +42,35 @@ def test_space_and_desc_choose_the_image(tmp_path):
 def test_a_raw_dataset_keeps_every_image(tmp_path):
     ct = read_cohort(derivative(tmp_path / "d", kind="raw"), suffixes=("T1w",))
     assert len(ct.table) == 8
+
+
+SPEC = """\
+brainbench: 1
+id: two
+version: 1.0.0
+title: t
+task: {{type: classification, target: diagnosis, classes: [CN, AD]}}
+cohorts:
+  - {{id: a, role: development, source: {{format: tsv, path: a.tsv}}}}
+  - {{id: b, role: external-test, source: {{format: tsv, path: b.tsv}}}}
+hierarchy: {{site: site{shared}}}
+splits: {{group: subject, test: {{method: external}}, seed: 1}}
+protocol: {{primary_metric: balanced_accuracy}}
+"""
+
+
+def test_site_ids_are_qualified_by_cohort_unless_shared(tmp_path):
+    from brainbench.cohort import load_cohorts
+    from brainbench.spec import load_spec
+
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.tsv").write_text(
+            "participant_id\tsite\tdiagnosis\nsub-1\t1\tCN\nsub-2\tn/a\tAD\n"
+        )
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.format(shared=""))
+    sites = load_cohorts(load_spec(spec)).table["site"]
+    assert sites.isna().tolist() == [False, True, False, True]  # a missing site stays missing
+    assert sites.dropna().tolist() == ["a/1", "b/1"]
+    spec.write_text(SPEC.format(shared=", shared_sites: true"))
+    assert load_cohorts(load_spec(spec)).table["site"].dropna().tolist() == ["1", "1"]

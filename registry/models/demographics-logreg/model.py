@@ -24,10 +24,10 @@ def _estimator(task: TaskInfo):
 
 
 def build(task: TaskInfo, hyperparameters: dict[str, Any]) -> SklearnFeatureModel:
-    """Factory: logistic regression (classification) or linear regression on age, sex and the
-    covariates the spec declares (``task.covariates``), unless ``covariates`` names others."""
-    chosen = hyperparameters.get("covariates")
-    columns = tuple(chosen) if chosen else ("age", "sex", *task.covariates)
+    """Factory: logistic regression (classification) or linear regression on the ``covariates``
+    hyper-parameter (age, sex) and the covariates the spec declares (``task.covariates``)."""
+    chosen = hyperparameters.get("covariates") or ["age", "sex"]
+    columns = tuple(dict.fromkeys([*chosen, *task.covariates]))
     return SklearnFeatureModel(
         task,
         DemographicFeatures(columns),

@@ -148,7 +148,9 @@ def read_cohort(
 def load_cohorts(loaded: LoadedSpec, *, check: bool = True) -> CohortTable:
     """Read every cohort of a spec, map the spec's hierarchy, apply the include filters.
 
-    A BIDS cohort keeps the images whose suffix is ``task.input.modality``. Problems in the data
+    A BIDS cohort keeps the images whose suffix is ``task.input.modality``. With several cohorts,
+    site ids are qualified by the cohort id (``adni/1``) unless ``hierarchy.shared_sites``.
+    Problems in the data
     are findings located in the cohort files; an include filter that names an unknown column,
     or a cohort path that does not exist, raises :class:`UserError` naming the spec line.
     """
@@ -196,6 +198,10 @@ def load_cohorts(loaded: LoadedSpec, *, check: bool = True) -> CohortTable:
                                "column": col, "path": f"cohorts.{i}.include"})  # fmt: skip
             findings.append(f)
         findings.extend(_covariate_findings(loaded, i, ct.table))
+        if len(spec.cohorts) > 1 and not getattr(spec.hierarchy, "shared_sites", True):
+            # Site 1 of ADNI is not site 1 of AIBL: ids are qualified unless declared shared.
+            site = ct.table["site"]
+            ct.table["site"] = (c.id + "/" + site).where(site.notna(), site)
         parts.append(ct.table)
         files.extend(ct.files)
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(LEVELS))

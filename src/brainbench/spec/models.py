@@ -291,6 +291,12 @@ class Hierarchy(StrictModel):
     scanner: FieldRef | None = Field(None, description="Scanner (nested in a site).")
     subject: FieldRef = Field("participant_id", description="Subject (participant) id.")
     session: FieldRef | None = Field("session_id", description="Session (visit) id.")
+    shared_sites: bool = Field(
+        False,
+        description="false (default): with several cohorts, site ids are qualified by the cohort "
+        "id (adni/1 and aibl/1 are different sites); true: equal site ids of different cohorts "
+        "are the same site.",
+    )
 
 
 class SplitTest(StrictModel):
