@@ -6,9 +6,17 @@ carries a description, which becomes the JSON Schema that editors use for comple
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 FORMAT_VERSION = 1
 
@@ -63,6 +71,24 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class GrownModel(StrictModel):
+    """A model that gained fields after format 1 was published: a field of ``ADDED`` left at its
+    default is not dumped, so the spec's sha256 (recorded by run folders and reports) stays
+    that of earlier releases."""
+
+    ADDED: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_added_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out = handler(self)
+        for key in self.ADDED:
+            if key in out and getattr(self, key) == type(self).model_fields[key].get_default(
+                call_default_factory=True
+            ):
+                out.pop(key)
+        return out
+
+
 class InputSpec(StrictModel):
     """What a model sees."""
 
@@ -103,8 +129,12 @@ class Task(StrictModel):
         return self
 
 
-class Source(StrictModel):
+class Source(GrownModel):
     """Where a cohort's data is read from."""
+
+    ADDED: ClassVar[tuple[str, ...]] = (
+        "preprocessing", "crop", "tracer", "suvr_region", "labels", "bids", "space", "desc", "res"
+    )  # fmt: skip
 
     format: Literal["bids", "tsv", "csv", "caps"] = Field(
         description="bids: a BIDS folder (participants.tsv, sessions.tsv, sidecars); tsv/csv: a "
@@ -281,8 +311,10 @@ class Cohort(StrictModel):
         return value
 
 
-class Hierarchy(StrictModel):
+class Hierarchy(GrownModel):
     """Where each level's id comes from, outer to inner. A level left out is absent."""
+
+    ADDED: ClassVar[tuple[str, ...]] = ("shared_sites",)
 
     dataset: FieldRef | None = Field(
         None, description="Dataset id column or field; default: the cohort id."
@@ -496,8 +528,10 @@ class Waiver(StrictModel):
     reason: str = Field(min_length=10, description="Why the rule does not apply here.")
 
 
-class Spec(StrictModel):
+class Spec(GrownModel):
     """A brainbench benchmark spec."""
+
+    ADDED: ClassVar[tuple[str, ...]] = ("labels", "covariates")
 
     model_config = ConfigDict(
         extra="forbid",
