@@ -142,6 +142,7 @@ def task_info(loaded: LoadedSpec, cohort_table: pd.DataFrame, splits: pd.DataFra
         "unit": spec.task.input.unit,
         "modality": spec.task.input.modality,
         "target": spec.task.target,
+        "covariates": tuple(c.name for c in getattr(spec, "covariates", ())),
     }
     if len(paths):
         try:
@@ -283,6 +284,7 @@ def prepare_run(
             "unit": task.unit,
             "modality": task.modality,
             "target": task.target,
+            "covariates": [c.model_dump() for c in getattr(spec, "covariates", ())],
         },
         "models": [{"id": m, "version": versions[m]} for m in options.models],
         "withheld_covariates": audit.withheld_covariates,
