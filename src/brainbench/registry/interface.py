@@ -95,6 +95,12 @@ class TaskInfo:
         Modality of the images (BIDS suffix), e.g. ``T1w``.
     target
         Name of the target (informative only; labels never travel in covariates).
+    unit_shape
+        For ``unit`` slice, patch or roi: the shape of one model input, channels first
+        (slice ``(C, H, W)``, patch ``(C, p, p, p)``, roi ``(C, X, Y, Z)``). The runner cuts
+        the units from each image (``brainbench.runner._input_units``), hands the model one
+        input per unit, and averages the outputs of an image's units. Empty for ``image``:
+        inputs are then ``(channels, *spatial_shape)``.
     """
 
     type: TaskType
@@ -105,8 +111,10 @@ class TaskInfo:
     unit: Literal["image", "slice", "patch", "roi"] = "image"
     modality: str = "T1w"
     target: str | None = None
+    unit_shape: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "unit_shape", tuple(int(s) for s in self.unit_shape))
         if self.type not in ("classification", "regression"):
             raise ValueError(
                 f"task type must be 'classification' or 'regression', got {self.type!r}"
