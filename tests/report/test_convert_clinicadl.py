@@ -182,6 +182,8 @@ def test_no_labels_then_labels_from_split_tsv(tmp_path, capsys):
     assert "no true label" not in capsys.readouterr().out
     df = pd.read_parquet(tmp_path / "f.parquet")
     assert (df["y_true"].to_numpy() == split["diagnosis"].to_numpy()).all()
+    with pytest.raises(UserError, match="gives diagnosis AD, MCI, not among the classes"):
+        convert_clinicadl(tsv, tmp_path / "h.parquet", labels_from=labels)
     with pytest.raises(SystemExit) as exc:
         main(["convert", "clinicadl", str(tsv), "-o", str(tmp_path / "g.parquet")])
     assert exc.value.code == 0

@@ -363,7 +363,17 @@ def _fill_labels(df: pd.DataFrame, path: Path, column: str) -> pd.DataFrame:
     if not pd.api.types.is_string_dtype(df["y_true"]) and df["y_true"].dtype != object:
         merged.loc[empty, "y_true"] = pd.to_numeric(merged.loc[empty, column], errors="coerce")
     else:
-        merged.loc[empty, "y_true"] = merged.loc[empty, column]
+        names = [c[len("score_") :] for c in df.columns if c.startswith("score_")]
+        known = set(names or df["y_pred"].astype(str))
+        filled = merged.loc[empty, column].dropna()
+        foreign = sorted(set(filled) - known)
+        if foreign:
+            raise UserError(
+                f"The label table {path} gives {column} {', '.join(foreign)}, not among the "
+                f"classes of the predictions ({', '.join(sorted(known))}); name the classes "
+                "with --classes, or keep only the task's rows in the table."
+            )
+        merged.loc[empty, "y_true"] = filled
     still = merged["y_true"].isna()
     if still.any():
         first = merged.loc[still].iloc[0]
