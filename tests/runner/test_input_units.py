@@ -243,7 +243,7 @@ def test_roi_run_weighted(cohorts, unit_registry, tmp_path):
         run_benchmark(bad, ["unit-logreg-roi"], out=tmp_path / "bad", registry_root=unit_registry)
 
 
-def test_unit_mismatch_and_l101_refused_before_any_unit(cohorts, unit_registry, tmp_path):
+def test_unit_mismatch_and_l101_refused_before_any_unit(cohorts, unit_registry, tmp_path, capsys):
     from brainbench.runner import run_benchmark
     from brainbench.runner._prepare import InvalidSpec
 
@@ -251,6 +251,12 @@ def test_unit_mismatch_and_l101_refused_before_any_unit(cohorts, unit_registry, 
     with pytest.raises(UserError, match=r"takes input unit 'image'.*gives 'slice'"):
         run_benchmark(spec, ["voxel-linear"], out=tmp_path / "a", registry_root=unit_registry)
     assert not (tmp_path / "a" / "units").exists()
+    from brainbench.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["run", str(spec), "-m", "unit-logreg", "--dry-run", "--registry", str(unit_registry)])
+    assert exc.value.code == 0
+    assert "cut into slices of [1, " in capsys.readouterr().out
     img = _spec(tmp_path, "i", "{modality: T1w, unit: image}")
     with pytest.raises(UserError, match=r"takes input unit 'slice'.*gives 'image'"):
         run_benchmark(img, ["unit-logreg"], out=tmp_path / "b", registry_root=unit_registry)
