@@ -276,3 +276,16 @@ def test_unit_mismatch_and_l101_refused_before_any_unit(cohorts, unit_registry, 
     found = [f for f in info.value.result.findings if f.rule == "L101"]
     assert any("slices are split by image" in f.message for f in found)
     assert not (tmp_path / "e" / "units").exists()
+
+
+def test_registry_check_feeds_units_to_a_unit_entry(unit_registry):
+    """`brainbench registry check` runs a slice entry on slices (channels, X, Y)."""
+    from brainbench.registry.check import run_probe
+    from brainbench.registry.entries import find_entry
+
+    result, output, code = run_probe(find_entry("unit-logreg", unit_registry), 120)
+    assert code == 0, output
+    assert {t: r.get("error") for t, r in result["tasks"].items()} == {
+        "classification": None,
+        "regression": None,
+    }
