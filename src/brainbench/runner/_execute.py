@@ -29,6 +29,7 @@ import pandas as pd
 
 from brainbench.hashing import sha256_file
 from brainbench.runner._data import ImageLoader
+from brainbench.runner._input_units import input_units_message
 from brainbench.runner._io import (
     atomic_write_bytes,
     atomic_write_json,
@@ -429,6 +430,7 @@ def execute_unit(
             "max_epochs": state.plan["options"]["max_epochs"],
             "amp": bool(state.plan.get("amp", True)) and device == "cuda",
             "num_threads": num_threads,
+            "input_units": input_units_message(state.plan.get("input_units")),
         }
         if message["registry_root"] is not None:
             message["registry_root"] = Path(message["registry_root"])

@@ -150,7 +150,10 @@ def task_info(loaded: LoadedSpec, cohort_table: pd.DataFrame, splits: pd.DataFra
             kwargs.update(spatial_shape=shape, voxel_spacing=zooms, channels=channels)
         except ValueError:
             pass  # no header readable: image models fail per unit, naming the files
-    return TaskInfo(**kwargs)
+    from brainbench.runner._input_units import plan_input_units, with_unit_shape
+
+    task = TaskInfo(**kwargs)
+    return with_unit_shape(task, plan_input_units(loaded, task))
 
 
 def check_models(
@@ -197,6 +200,7 @@ def prepare_run(
         Unreadable input, unknown model, a run folder in use without ``resume`` or one
         prepared from other inputs or options.
     """
+    from brainbench.runner._input_units import plan_input_units
     from brainbench.split import write_split_file
 
     spec_path = Path(spec_path)
@@ -286,6 +290,7 @@ def prepare_run(
             "target": task.target,
             "covariates": [c.model_dump() for c in getattr(spec, "covariates", ())],
         },
+        "input_units": plan_input_units(loaded, task),
         "models": [{"id": m, "version": versions[m]} for m in options.models],
         "withheld_covariates": audit.withheld_covariates,
         "deviations": audit.deviations,

@@ -89,6 +89,68 @@ class GrownModel(StrictModel):
         return out
 
 
+class SliceInput(StrictModel):
+    """How slices are cut from each image (ClinicaDL ``prepare-data slice``; same defaults)."""
+
+    direction: Literal["sagittal", "coronal", "axial"] = Field(
+        "sagittal",
+        description="Axis cut across: sagittal (first image axis), coronal (second) or axial "
+        "(third), as ClinicaDL's slice_direction 0, 1, 2.",
+    )
+    discarded: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]] = Field(
+        (0, 0),
+        description="Slices dropped at the beginning and at the end of that axis (ClinicaDL's "
+        "discarded_slices).",
+    )
+    mode: Literal["rgb", "single"] = Field(
+        "rgb",
+        description="'rgb': each slice repeated on 3 channels (for 2D networks pretrained on "
+        "photographs), 'single': one channel per image channel (ClinicaDL's slice_mode).",
+    )
+
+
+class PatchInput(StrictModel):
+    """How cubic patches are cut from each image (ClinicaDL ``prepare-data patch``)."""
+
+    size: int = Field(50, ge=1, description="Edge of a cubic patch in voxels.")
+    stride: int = Field(
+        50, ge=1, description="Step between patch origins in voxels (smaller than size: overlap)."
+    )
+
+
+class RoiInput(StrictModel):
+    """Regions of interest: binary masks, or labels of an atlas, on the images' voxel grid."""
+
+    masks: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Binary mask files (NIfTI, 0/1, the images' shape), one region each; "
+        "relative paths are resolved from the spec's folder.",
+    )
+    atlas: str | None = Field(
+        None,
+        description="A label atlas (NIfTI, the images' shape) whose `labels` are the regions.",
+    )
+    labels: list[int] | None = Field(
+        None, min_length=1, description="Atlas labels used as regions (with `atlas`)."
+    )
+    crop: bool = Field(
+        True,
+        description="Crop each region to its bounding box (ClinicaDL's default); false keeps the "
+        "whole masked image. Boxes of different sizes are zero-padded to the largest.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RoiInput:
+        if (self.masks is None) == (self.atlas is None):
+            raise ValueError("give either 'masks' or 'atlas' (with 'labels'), not both or none")
+        if self.atlas is not None and not self.labels:
+            raise ValueError("'atlas' needs 'labels': the atlas values used as regions")
+        if self.masks is not None and self.labels is not None:
+            raise ValueError("'labels' goes with 'atlas', not with 'masks'")
+        return self
+
+
 class InputSpec(StrictModel):
     """What a model sees."""
 
@@ -98,6 +160,40 @@ class InputSpec(StrictModel):
         description="What one model input is: a whole 3D image, a 2D slice, a 3D patch or a "
         "region of interest. Slices and patches of one image must never be split apart (L101).",
     )
+    slices: SliceInput | None = Field(
+        None, description="unit: slice only: direction, discarded slices, channels."
+    )
+    patches: PatchInput | None = Field(None, description="unit: patch only: size and stride.")
+    roi: RoiInput | None = Field(
+        None, description="unit: roi (required there): the regions, from masks or an atlas."
+    )
+    aggregation: Literal["mean", "weighted"] = Field(
+        "mean",
+        description="How the runner turns a model's per-unit outputs into one prediction per "
+        "image: 'mean' (soft vote: mean of the class probabilities; mean value for "
+        "regression) or 'weighted' (ClinicaDL's soft voting: each unit position weighted by "
+        "its accuracy on the validation partition; classification only).",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_unit_options(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Whole-image specs dump (and hash: LoadedSpec.sha256) as before these options existed.
+        data = handler(self)
+        for key in ("slices", "patches", "roi"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        if self.unit == "image" and data.get("aggregation") == "mean":
+            data.pop("aggregation", None)
+        return data
+
+    @model_validator(mode="after")
+    def _unit_options(self) -> InputSpec:
+        for name, unit in (("slices", "slice"), ("patches", "patch"), ("roi", "roi")):
+            if getattr(self, name) is not None and self.unit != unit:
+                raise ValueError(f"'{name}' is for unit: {unit}, the unit is {self.unit}")
+        if self.unit == "roi" and self.roi is None:
+            raise ValueError("unit: roi needs 'roi' (masks, or an atlas with labels)")
+        return self
 
 
 class Task(StrictModel):
@@ -126,6 +222,11 @@ class Task(StrictModel):
                 raise ValueError("'classes' lists a class twice")
         elif self.classes is not None:
             raise ValueError("a regression task takes no 'classes'")
+        if self.type == "regression" and self.input.aggregation == "weighted":
+            raise ValueError(
+                "input.aggregation 'weighted' weighs units by validation accuracy: "
+                "classification only (use 'mean' for regression)"
+            )
         return self
 
 
