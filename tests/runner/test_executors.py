@@ -50,12 +50,26 @@ def test_local_workers_give_the_same_predictions(baseline_run, registry, tmp_pat
         device="cpu",
         workers=2,
         registry_root=registry,
+        image_cache_gb=0,  # --no-cache
     )
     assert result.ok
     pd.testing.assert_frame_equal(
         pd.read_parquet(tmp_path / "run" / "predictions.parquet"),
         pd.read_parquet(baseline_run.run_dir / "predictions.parquet"),
     )
+    assert not (tmp_path / "run" / "cache").exists()
+
+
+def test_the_local_executor_keeps_decoded_images_by_default(baseline_run):
+    """The disk cache is on for every executor: one .npy per image the image model read,
+    and the plan holds the orientation every image is checked against."""
+    import json
+
+    plan = json.loads((baseline_run.run_dir / "plan.json").read_text())
+    assert plan["image_cache_bytes"] is None and plan["orientation"] == ["R", "A", "S"]
+    cohort = pd.read_parquet(baseline_run.run_dir / "cohort.parquet")
+    entries = list((baseline_run.run_dir / "cache").glob("*.npy"))
+    assert 0 < len(entries) <= cohort["image_path"].notna().sum()
 
 
 @pytest.mark.parametrize("name", ["local", "slurm-generic", "jean-zay"])

@@ -75,9 +75,12 @@ The run folder (the contract the statistics and the report read)
 ``slurm/``
     submitit's job folders (slurm executor only).
 ``cache/``
-    slurm executor only: decoded, checked images as ``.npy`` (keyed by path, size and mtime),
-    so that every array task reuses what another decoded; images only, no label. The local
-    executor caches in memory (in each model process, and in the runner with ``--workers``).
+    Decoded, checked images as ``.npy`` (keyed by a hash of the resolved path, size, mtime and
+    expected shape), every executor, so that SLURM array tasks, parallel model hosts and a
+    resumed run decode each image once; images only, no label. Capped at 16 GiB (or half the
+    free disk space if less; ``--cache-gb`` to change): past the cap images are decoded but
+    not stored. ``--no-cache`` turns it off. Delete the folder freely (it only saves time);
+    it holds image data, so leave it out when sharing a run folder.
 
 Seeds, determinism, devices
 ---------------------------
@@ -89,8 +92,12 @@ process's cache). ``--deterministic`` sets ``torch.use_deterministic_algorithms`
 deterministic mode and ``CUBLAS_WORKSPACE_CONFIG`` (on CPU the same unit already gives
 bit-identical predictions: ``tests/runner/test_reproducible.py``). ``--device auto`` picks CUDA
 when torch sees a GPU; mixed precision (float16 autocast + GradScaler) is on for CUDA only.
-Images are decoded by MONAI's ``LoadImage`` (nibabel reader, channel first, float32; no random
-transform) in the runner process, checked (shape, NaN/inf), and decoded once per run.
+Images are read in the runner process (:func:`brainbench.runner._data.read_image`): the NIfTI
+header first (shape, voxel type, decoded size and orientation checked before any voxel is
+decoded, so a small file announcing a huge volume costs nothing), then the voxels with nibabel
+(channel first, float32, the same arrays as MONAI's ``LoadImage``; no random transform), NaN
+and infinity checked, each image decoded once per run. Every image must share the modal
+orientation of the run's images (axis codes of the affine, stored in ``plan.json``).
 
 Sealed labels: the threat model
 -------------------------------

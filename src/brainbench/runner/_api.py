@@ -62,6 +62,7 @@ def run_benchmark(
     deterministic: bool = False,
     amp: bool = True,
     unit_timeout_min: float | None = None,
+    image_cache_gb: float | None = None,
     hyperparameters: dict[str, dict[str, Any]] | None = None,
     registry_root: str | Path | None = None,
     progress: Any = None,
@@ -89,6 +90,7 @@ def run_benchmark(
         deterministic=deterministic,
         amp=amp,
         unit_timeout_s=None if unit_timeout_min is None else 60.0 * unit_timeout_min,
+        image_cache_gb=image_cache_gb,
         hyperparameters=hyperparameters or {},
         registry_root=str(registry_root) if registry_root else None,
     )

@@ -21,6 +21,7 @@ problem raises :class:`ImageError` with a one-line message naming the file.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import shutil
@@ -242,10 +243,21 @@ def header_geometry(
 ) -> tuple[tuple[int, ...], tuple[float, ...], tuple[str, ...]] | None:
     """Shape, voxel size and axis codes from a NIfTI header (nothing decoded); None if
     unreadable."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _header_geometry(str(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _header_geometry(path: str, size: int, mtime_ns: int):
+    """Cached by file identity: ``prepare_run`` reads the headers for the geometry and for the
+    orientation (a changed file has another size or modification time)."""
     import nibabel as nib
 
     try:
-        img = nib.load(str(path))
+        img = nib.load(path)
         shape = tuple(int(s) for s in img.shape)
         zooms = tuple(float(z) for z in img.header.get_zooms())
         codes = tuple(str(c) for c in nib.aff2axcodes(img.affine))

@@ -37,6 +37,7 @@ from brainbench.runner._io import (
     read_json,
 )
 from brainbench.runner._prepare import PLAN_FILE, join_keys, plan_units, utc_now
+from brainbench.runner._threads import available_cores, thread_budget, thread_environment
 from brainbench.runner._units import Unit
 
 HIERARCHY = ("dataset", "site", "scanner", "subject", "session", "image")
@@ -129,8 +130,7 @@ def _clean_env(sensitive: Sequence[str], threads: int) -> dict[str, str]:
         env[k] = v
     src = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[var] = str(threads)
+    env.update(thread_environment(threads))
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -523,14 +523,15 @@ def run_units(
     workers: int = 1,
     progress: Any = None,
     skip_complete: bool = True,
-    disk_cache: bool = False,
+    disk_cache: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Execute units of a prepared run folder (all of the plan's, or ``unit_ids``).
 
     ``workers`` model hosts run units in parallel (threads in this process drive them; the
     models run in their own processes). Units already complete are skipped when
     ``skip_complete``. ``disk_cache`` keeps decoded images in ``RUN_DIR/cache/`` for other
-    processes (SLURM array tasks). Returns the JSON records of the units executed.
+    processes (SLURM array tasks, a resumed run); None: as the plan says (on unless the run
+    was started with ``--no-cache``). Returns the JSON records of the units executed.
     """
     state = RunState.load(run_dir)
     units = plan_units(state.plan)
@@ -543,15 +544,19 @@ def run_units(
         return []
     device = resolve_device(state.plan.get("device", "auto"))
     workers = max(1, min(int(workers), len(units)))
-    cores = os.cpu_count() or 1
-    threads = max(1, cores // workers)
+    cores = max(1, int(available_cores()))
+    threads = thread_budget(workers)
     shape = (state.task.channels, *state.task.spatial_shape)
     cache = 0 if workers == 1 else 4 << 30
+    cap = state.plan.get("image_cache_bytes")
+    on = cap != 0 if disk_cache is None else disk_cache
     loader = ImageLoader(
         shape,
         cache_bytes=cache,
         threads=min(4, cores),
-        disk_cache=state.run_dir / "cache" if disk_cache else None,
+        disk_cache=state.run_dir / "cache" if on else None,
+        disk_cache_bytes=cap or None,
+        orientation=state.plan.get("orientation"),
     )
     sensitive = sensitive_paths(state)
     from brainbench.runner._finalize import device_info
@@ -605,7 +610,7 @@ def run_units(
 
 def execute_slurm_task(run_dir: str, unit_id: str) -> dict[str, Any]:
     """Entry point of one SLURM array task (one unit); skips a unit already complete."""
-    recs = run_units(run_dir, [unit_id], workers=1, disk_cache=True)
+    recs = run_units(run_dir, [unit_id], workers=1)
     if recs:
         return recs[0]
     return {"id": unit_id, "status": "ok", "skipped": True}

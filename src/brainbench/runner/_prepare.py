@@ -52,6 +52,8 @@ class RunOptions:
     hyperparameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     registry_root: str | None = None
     unit_timeout_s: float | None = None
+    #: Cap of the decoded-image disk cache in GiB (None: the default cap; 0: no disk cache).
+    image_cache_gb: float | None = None
 
     def identity(self) -> dict[str, Any]:
         """The options that change predictions (a resume must not change them)."""
@@ -127,15 +129,32 @@ def load_and_validate(spec_path: Path) -> tuple[LoadedSpec, Any, pd.DataFrame, C
     return loaded, cohort, splits, result, origin
 
 
+def run_image_paths(cohort_table: pd.DataFrame, splits: pd.DataFrame) -> pd.Series:
+    """The image paths of the rows the splits use."""
+    used = set(join_keys(splits))
+    keys = join_keys(cohort_table)
+    return cohort_table.loc[keys.isin(used).to_numpy(), "image_path"].dropna()
+
+
+def image_cache_plan(options: RunOptions, paths: pd.Series) -> dict[str, Any]:
+    """The loader's settings stored in the plan: the disk cache cap (bytes; None: default;
+    0: off) and the images' modal orientation, which every image must share."""
+    from brainbench.runner._data import common_orientation
+
+    gb = options.image_cache_gb
+    return {
+        "image_cache_bytes": None if gb is None else int(gb * (1 << 30)),
+        "orientation": common_orientation(list(paths.astype(str))) if len(paths) else None,
+    }
+
+
 def task_info(loaded: LoadedSpec, cohort_table: pd.DataFrame, splits: pd.DataFrame):
     """The TaskInfo of a run: classes from the spec, geometry from the images' headers."""
     from brainbench.registry.interface import TaskInfo
     from brainbench.runner._data import common_geometry
 
     spec = loaded.spec
-    used = set(join_keys(splits))
-    keys = join_keys(cohort_table)
-    paths = cohort_table.loc[keys.isin(used).to_numpy(), "image_path"].dropna()
+    paths = run_image_paths(cohort_table, splits)
     kwargs: dict[str, Any] = {
         "type": spec.task.type,
         "classes": tuple(spec.task.classes or ()) if spec.task.type == "classification" else (),
@@ -278,6 +297,7 @@ def prepare_run(
         "device": options.device,
         "amp": options.amp,
         "unit_timeout_s": options.unit_timeout_s,
+        **image_cache_plan(options, run_image_paths(cohort.table, splits)),
         "registry_root": str(registry_root.resolve()),
         "task": {
             "type": task.type,

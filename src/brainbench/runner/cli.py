@@ -99,6 +99,18 @@ def _parse_hyperparameters(items: tuple[str, ...], models: list[str]) -> dict[st
     help="Stop a unit (marked failed: timeout) that runs longer than this.",
 )
 @click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Do not keep decoded images in RUN_DIR/cache/ (default: kept, so that a resumed run "
+    "and SLURM tasks decode each image once).",
+)
+@click.option(
+    "--cache-gb",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Cap of RUN_DIR/cache/ in GiB (default: 16, or half the free disk space if less).",
+)
+@click.option(
     "--hp",
     "hps",
     multiple=True,
@@ -128,6 +140,8 @@ def run(
     deterministic: bool,
     no_amp: bool,
     unit_timeout: float | None,
+    no_cache: bool,
+    cache_gb: float | None,
     hps: tuple[str, ...],
     dry_run: bool,
     registry_root: Path | None,
@@ -181,6 +195,7 @@ def run(
             deterministic=deterministic,
             amp=not no_amp,
             unit_timeout_min=unit_timeout,
+            image_cache_gb=0.0 if no_cache else cache_gb,
             hyperparameters=_parse_hyperparameters(hps, model_list),
             registry_root=registry_root,
         )
