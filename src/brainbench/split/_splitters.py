@@ -44,6 +44,34 @@ def _as_text(values: Any) -> np.ndarray:
     return s.to_numpy(dtype=str)
 
 
+def sorted_codes(values: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(text, return_index=True, return_inverse=True)`` of the ids' text form
+    (:func:`_as_text`), without sorting every sample's text.
+
+    Each id column is factorised once (hashing, in order of first appearance), only the
+    distinct ids are converted to text and sorted, and the samples' codes are mapped to the
+    sorted order: the same sorted ids, first indices and codes, so a seed still gives the same
+    split on every platform, at a fraction of the cost when ids repeat (sessions of a
+    subject) or are many.
+    """
+    import pandas as pd
+
+    v = np.asarray(values)
+    if v.dtype.kind in "iu":
+        ids, first, inverse = np.unique(v, return_index=True, return_inverse=True)
+        return ids, first, inverse.reshape(-1)
+    codes, uniques = pd.factorize(v if v.dtype.kind == "U" else v.astype(object))
+    text = _as_text(np.asarray(uniques, dtype=object))
+    if len(codes) and codes.min() < 0:  # missing ids: one 'n/a' id, as _as_text writes them
+        text = np.append(text, "n/a")
+        codes = np.where(codes < 0, len(text) - 1, codes)
+    ids, to_sorted = np.unique(text, return_inverse=True)  # also merges 1 and '1'
+    inverse = to_sorted.reshape(-1)[codes]
+    first = np.empty(len(ids), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(len(inverse) - 1, -1, -1)  # the earliest index wins
+    return ids, first, inverse
+
+
 def encode_groups(groups: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Codes of each sample's group (in sorted order of the ids), and each group's stratum code.
 
@@ -51,23 +79,21 @@ def encode_groups(groups: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray, n
     """
     if groups is None:
         raise ValueError("The 'groups' parameter should not be None.")
-    g = np.asarray(groups)
-    if g.dtype.kind not in "iuU":
-        g = _as_text(g)
-    group_ids, first, inverse = np.unique(g, return_index=True, return_inverse=True)
+    group_ids, first, inverse = sorted_codes(groups)
     if y is None:
         strata = np.zeros(len(group_ids), dtype=np.int64)
     else:
         yy = np.asarray(y)
-        if len(yy) != len(g):
+        if len(yy) != len(inverse):
             raise ValueError(
                 f"Found input variables with inconsistent numbers of samples: y has {len(yy)}, "
-                f"groups has {len(g)}."
+                f"groups has {len(inverse)}."
             )
+        yy = yy[first]  # a group's stratum is its first sample's
         if yy.dtype.kind not in "iuU":
             yy = _as_text(yy)
-        _, strata = np.unique(yy[first], return_inverse=True)
-    return inverse.reshape(-1), strata.reshape(-1), group_ids
+        _, strata = np.unique(yy, return_inverse=True)
+    return inverse, strata.reshape(-1), group_ids
 
 
 def size_bins(sizes: np.ndarray) -> np.ndarray:
