@@ -3,7 +3,7 @@
 Only the runner (never the model code) sees image paths. An image is read in three steps:
 
 1. the file itself: it exists, is not empty, and a ``.gz`` name holds gzip data;
-2. the NIfTI header, decompressed alone (the first 540 bytes): number of dimensions, shape,
+2. the NIfTI header, decompressed alone (348 bytes, 540 for NIfTI-2): dimensions, shape,
    voxel type and the decoded size are checked against the task *before* any voxel is
    decoded, so that a small file whose header claims a huge volume (a gzip bomb) costs
    nothing; with an expected orientation, the axis codes of the header's affine too;
@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ import numpy as np
 MAX_IMAGE_BYTES = 2 << 30
 #: Default cap of the decoded-image disk cache: 16 GiB, or half the free space if less.
 DEFAULT_CACHE_BYTES = 16 << 30
-_HEADER_BYTES = 540  # NIfTI-2 header; NIfTI-1's 348 plus extension flags fit in it
+_HEADER_BYTES = 540  # a NIfTI-2 header (NIfTI-1: 348)
 
 
 class ImageError(Exception):
@@ -77,70 +78,87 @@ def _parse_header(head: bytes, path: str):
     )
 
 
-def _decompress(raw: bytes, n: int, path: str) -> tuple[bytes, zlib._Decompress]:
-    """The first ``n`` bytes of the gzip data ``raw`` and the stream to continue from."""
-    z = zlib.decompressobj(wbits=31)
-    try:
-        return z.decompress(raw, n), z
-    except zlib.error as exc:
-        raise ImageError(
-            path, f"cannot be decoded: corrupted gzip data ({_one_line(exc)})"
-        ) from None
+class _Gzip:
+    """A gzip stream read forward in steps of a known size (all members, as ``gzip`` does)."""
+
+    def __init__(self, raw: bytes, path: str) -> None:
+        self.path = path
+        self._z = zlib.decompressobj(wbits=31)
+        self._tail = raw
+
+    def read(self, n: int) -> bytes:
+        """The next ``n`` decompressed bytes (fewer where the data end)."""
+        parts: list[bytes] = []
+        have = 0
+        while have < n:
+            try:
+                out = self._z.decompress(self._tail, n - have)
+            except zlib.error as exc:
+                raise ImageError(
+                    self.path, f"cannot be decoded: corrupted gzip data ({_one_line(exc)})"
+                ) from None
+            self._tail = self._z.unconsumed_tail
+            if not out:
+                if not (self._z.eof and self._z.unused_data):
+                    break
+                # The next member of a multi-member gzip file.
+                self._tail = self._z.unused_data
+                self._z = zlib.decompressobj(wbits=31)
+                continue
+            parts.append(out)
+            have += len(out)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def _read_checked(path: str, expected: tuple[int, ...] | None, orientation: tuple[str, ...] | None):
-    """``(header, bytes)``: the header checked against ``expected`` (channels first) and
-    ``orientation`` before the voxels are decompressed, then the bytes up to the last voxel."""
+def _read_checked(
+    path: str, expected: tuple[int, ...] | None, orientation: tuple[str, ...] | None
+) -> tuple[Any, bytes, bytes]:
+    """``(header, header bytes, voxel bytes)``: the header checked against ``expected``
+    (channels first) and ``orientation`` before any voxel is decompressed; then the voxels
+    alone, in one piece (no copy of the volume to join it to its header)."""
     p = Path(path)
     if not p.is_file():
         raise ImageError(path, "file not found" if not p.exists() else "not a regular file")
     with open(p, "rb") as fh:
-        start = fh.read(_HEADER_BYTES)
+        start = fh.read(2)
         if not start:
             raise ImageError(path, "is empty (0 bytes): copy or export it again")
-        gz = start[:2] == b"\x1f\x8b"
+        gz = start == b"\x1f\x8b"
         if path.endswith(".gz") and not gz:
             raise ImageError(
                 path,
-                f"is named .gz but is not gzip-compressed (it starts with {start[:4]!r}): "
-                "rename it to .nii if it is an uncompressed NIfTI, or compress it with gzip",
+                f"is named .gz but is not gzip-compressed (it starts with "
+                f"{start + fh.read(2)!r}): rename it to .nii if it is an uncompressed NIfTI, or "
+                "compress it with gzip",
             )
         if gz:
-            raw = start + fh.read()
-            head, z = _decompress(raw, _HEADER_BYTES, path)
+            stream = _Gzip(start + fh.read(), path)
+            read = stream.read
         else:
-            head = start
+            fh.seek(0)
+            read = fh.read
+        head = read(348)  # a NIfTI-1 header; NIfTI-2 announces 540 bytes in its first 4
+        if len(head) >= 4 and 540 in (
+            int.from_bytes(head[:4], "little"),
+            int.from_bytes(head[:4], "big"),
+        ):
+            head += read(_HEADER_BYTES - len(head))
         header = _parse_header(head, path)
         need = _check_header(header, path, expected, orientation)
-        if gz:
-            parts = [head]
-            have = len(head)
-            while have < need:
-                try:
-                    out = z.decompress(z.unconsumed_tail, need - have)
-                except zlib.error as exc:
-                    raise ImageError(
-                        path, f"cannot be decoded: corrupted gzip data ({_one_line(exc)})"
-                    ) from None
-                if not out:
-                    if not (z.eof and z.unused_data):
-                        break
-                    # The next member of a multi-member gzip file.
-                    out, z = _decompress(z.unused_data, need - have, path)
-                    if not out:
-                        break
-                parts.append(out)
-                have += len(out)
-            data = b"".join(parts)
-        else:
-            data = head + fh.read(max(0, need - len(head)))
-    if len(data) < need:
+        offset = int(header.get_data_offset())
+        if offset < len(head):
+            raise ImageError(
+                path, f"has a voxel offset ({offset}) inside its own header: the file is damaged"
+            )
+        read(offset - len(head))  # the header extensions, if any
+        voxels = read(need - offset)
+    if len(voxels) < need - offset:
         raise ImageError(
             path,
-            f"cannot be decoded: truncated, the header announces {need:,} bytes up to the last "
-            f"voxel and the file holds {len(data):,} once decompressed; copy it again",
+            f"cannot be decoded: truncated, the header announces {need - offset:,} bytes of "
+            f"voxels and the file holds {len(voxels):,}; copy it again",
         )
-    return header, data
+    return header, head, voxels
 
 
 def _spatial_and_channels(shape: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -210,7 +228,7 @@ def read_image(
     import nibabel as nib
 
     key = str(path)
-    header, data = _read_checked(
+    header, head, voxels = _read_checked(
         key,
         None if expected is None else tuple(int(s) for s in expected),
         None if orientation is None else tuple(orientation),
@@ -218,13 +236,11 @@ def read_image(
     shape = header.get_data_shape()
     slope, inter = header.get_slope_inter()
     if slope in (None, 1.0) and inter in (None, 0.0):
-        raw = np.frombuffer(
-            data, dtype=header.get_data_dtype(), count=int(np.prod(shape, dtype=np.int64)),
-            offset=int(header.get_data_offset()),
-        ).reshape(shape, order="F")  # fmt: skip
+        raw = np.frombuffer(voxels, dtype=header.get_data_dtype()).reshape(shape, order="F")
     else:  # scaled data: nibabel's own scaling rules (dtype promotion included)
         klass = nib.Nifti2Image if isinstance(header, nib.Nifti2Header) else nib.Nifti1Image
-        raw = np.asanyarray(klass.from_bytes(data).dataobj)
+        pad = bytes(int(header.get_data_offset()) - len(head))
+        raw = np.asanyarray(klass.from_bytes(head + pad + voxels).dataobj)
     if raw.ndim == 4:
         raw = np.moveaxis(raw, -1, 0)
     arr = np.ascontiguousarray(raw, dtype=np.float32)
