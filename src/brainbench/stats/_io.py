@@ -401,6 +401,20 @@ def _label_strings(s: pd.Series) -> pd.Series:
     return s.astype(str)
 
 
+def _label_codes(s: pd.Series, code: dict[str, int]) -> pd.Series:
+    """``_label_strings(s).map(code)`` (missing labels: NaN), converting only the distinct
+    labels to text: one factorisation of the column, then a look-up per distinct label.
+    Mixed object columns (1 and 1.0 are equal but print differently) take the per-row path."""
+    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) not in ("string", "empty"):
+        return _label_strings(s).map(code)
+    codes, uniques = pd.factorize(s)
+    mapped = _label_strings(pd.Series(uniques)).map(code).to_numpy(dtype=float)
+    values = np.append(mapped, np.nan)[codes]  # code -1 (missing) -> the appended NaN
+    if not np.isnan(values).any():
+        values = values.astype(np.int64)
+    return pd.Series(values, index=s.index)
+
+
 #: Metrics that treat every class alike, so a multi-class table needs no positive class.
 CLASS_SYMMETRIC = frozenset({"balanced_accuracy", "accuracy"})
 
@@ -547,10 +561,10 @@ def unit_frame(df: pd.DataFrame, task: Task, unit: str = "image") -> pd.DataFram
             out[level] = df[level].to_numpy()
     if task.type == "classification":
         code = {c: i for i, c in enumerate(task.classes)}
-        y = _label_strings(df["y_true"]).map(code)
+        y = _label_codes(df["y_true"], code)
         out["y"] = y.to_numpy()
         if "y_pred" in df.columns:
-            pred = _label_strings(df["y_pred"]).map(code)
+            pred = _label_codes(df["y_pred"], code)
             if pred.isna().any():
                 bad = sorted(_label_strings(df["y_pred"])[pred.isna()].unique())[:5]
                 raise UserError(
