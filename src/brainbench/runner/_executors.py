@@ -8,6 +8,7 @@ a file system the compute nodes share.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -196,6 +197,13 @@ def run_slurm(
         known = [journal[u]["job_id"] for u in unit_ids if u in journal]
         still = queued_tasks(known) or {}
         adopted = [u for u in unit_ids if u in journal and journal[u]["job_id"] in still]
+        if adopted:
+            print(
+                f"slurm: {len(adopted)} unit(s) still queued from an earlier driver adopted "
+                "(waited for, not submitted again)",
+                file=sys.stderr,
+                flush=True,
+            )
     to_submit = [u for u in unit_ids if u not in adopted]
     submitted = time.time()
     jobs = (
