@@ -236,3 +236,38 @@ def test_cancelled_array_fails_clearly_then_resume_completes(
     )
     assert done.returncode == 0, done.stderr
     _same_as_baseline(out, baseline_run)
+
+
+def test_unit_over_its_time_limit_is_requeued_then_failed_with_its_log(
+    slurm_cluster, cohorts, registry, tmp_path
+):
+    out = tmp_path / "run"
+    # A one-minute limit, signalled 45 s before it: the hanging unit requeues itself once, hangs
+    # again, and then ends as failed (submitit's max_num_timeout), with its log.
+    profile = _profile(tmp_path, 1, time_min=1, max_num_timeout=1, signal_delay_s=45)
+    driver = _start(_run_args(out, profile, registry, "--seeds", "1", models=("faulty-hang",)))
+
+    def requeued() -> str | None:
+        journal = read_journal(out)
+        jobs = [e["job_id"] for e in journal.values()]
+        states = queued_tasks(jobs) or {}
+        return next((j for j, s in states.items() if s == "PENDING" and _restarts(j)), None)
+
+    job = _wait_for(requeued, timeout=200, what="the task to requeue itself")
+    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+    _, err = driver.communicate(timeout=300)
+    assert driver.returncode == 3, err
+    assert "Traceback" not in err
+    (unit,) = _units(out)
+    assert unit["status"] == "failed"
+    assert unit["slurm"]["requeues"] == 1
+    assert "timed-out too many times" in unit["error"]
+    assert "timed-out too many times" in (out / unit["log"]).read_text()
+
+
+def _restarts(job: str) -> int:
+    show = subprocess.run(
+        ["scontrol", "show", "job", job], capture_output=True, text=True, check=False
+    ).stdout
+    found = [int(w.split("=")[1]) for w in show.split() if w.startswith("Restarts=")]
+    return found[0] if found else 0

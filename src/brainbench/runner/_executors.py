@@ -49,6 +49,12 @@ class SlurmProfile(BaseModel):
     max_num_timeout: int = Field(
         3, ge=0, description="Requeues after pre-emption or time-out (units are atomic)."
     )
+    signal_delay_s: int = Field(
+        90,
+        ge=0,
+        description="Seconds before the time limit SLURM signals a task, which then requeues "
+        "itself (max_num_timeout times); SLURM may signal up to a minute earlier.",
+    )
     setup: list[str] = Field(
         default_factory=list, description="Shell lines run before python (module load...)."
     )
@@ -157,6 +163,8 @@ def make_submitit_executor(run_dir: Path, profile: SlurmProfile) -> Any:
         "cpus_per_task": profile.cpus_per_task,
         "slurm_array_parallelism": profile.array_parallelism,
     }
+    if cluster == "slurm":
+        params["slurm_signal_delay_s"] = profile.signal_delay_s
     if profile.mem_gb is not None:
         params["mem_gb"] = profile.mem_gb
     for key in ("partition", "account", "qos", "constraint"):
