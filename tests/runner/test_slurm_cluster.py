@@ -29,9 +29,13 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def slurm_cluster(tmp_path_factory) -> Iterator[str]:
-    state = tmp_path_factory.mktemp("slurm-state")
-    env = {**os.environ, "BRAINBENCH_SLURM_DIR": str(state)}
+def slurm_state(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("slurm-state")
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster(slurm_state) -> Iterator[str]:
+    env = {**os.environ, "BRAINBENCH_SLURM_DIR": str(slurm_state)}
     reason = None
     if sys.platform != "linux":
         reason = "SLURM tests need Linux"
@@ -271,3 +275,31 @@ def _restarts(job: str) -> int:
     ).stdout
     found = [int(w.split("=")[1]) for w in show.split() if w.startswith("Restarts=")]
     return found[0] if found else 0
+
+
+def test_runner_readme_cluster_commands_run_as_written(slurm_cluster, slurm_state, tmp_path):
+    """The runner README's local-cluster block, run line by line (last: it stops the cluster)."""
+    readme = (REPO / "runner" / "README.md").read_text()
+    block = readme.split("<!-- cluster-commands")[1].split("```bash\n")[1].split("```")[0]
+    for name in ("scripts", "spec", "runner"):
+        (tmp_path / name).symlink_to(REPO / name)
+    env = {
+        **os.environ,
+        "BRAINBENCH_SLURM_DIR": str(slurm_state),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "idle" in done.stdout
+    provenance = json.loads((tmp_path / "runs" / "slurm-smoke" / "provenance.json").read_text())
+    assert provenance["executor"] == "slurm"
+    assert [u["status"] for u in provenance["units"]] == ["ok", "ok"]
+    assert all(u["slurm"]["node"] for u in provenance["units"])
