@@ -119,8 +119,9 @@ def test_cli_json_contract_and_exit_codes(tmp_path):
     result = runner.invoke(cli, ["validate", "--format", "json", leaky])
     assert result.exit_code == 1
     data = json.loads(result.output)
-    assert set(data) == {"valid", "files", "findings", "waived"}
-    assert data["valid"] is False and data["files"] == [leaky]
+    assert set(data) == {"valid", "exit_code", "files", "findings", "waived", "results"}
+    assert data["valid"] is False and data["files"] == [leaky] and data["exit_code"] == 1
+    assert [r["file"] for r in data["results"]] == [leaky]
     keys = {"rule", "severity", "message", "file", "path", "line", "column", "hint", "reference"}
     assert keys <= set(data["findings"][0])
     good = str(ROOT / "spec/benchmarks/brain-age.yaml")
@@ -129,7 +130,9 @@ def test_cli_json_contract_and_exit_codes(tmp_path):
     bad.write_bytes(b"\x00\x00")
     result = runner.invoke(cli, ["validate", "--format", "json", good, str(bad)])
     assert result.exit_code == 2
-    assert json.loads(result.output)["findings"][0]["rule"] == "E000"
+    data = json.loads(result.output)
+    assert data["findings"][0]["rule"] == "E000"
+    assert [(r["file"], r["exit_code"]) for r in data["results"]] == [(good, 0), (str(bad), 2)]
 
 
 def test_rules_command(tmp_path):

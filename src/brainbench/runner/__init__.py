@@ -15,7 +15,8 @@ machine; ``slurm``: one submitit array task per unit) and finalises the run fold
 The run folder (the contract the statistics and the report read)
 ------------------------------------------------------------------
 ``predictions.parquet``
-    DESIGN.md's predictions table, one row per (model, repeat, fold, seed, image) and partition.
+    The predictions table of docs/design.md, one row per (model, repeat, fold, seed, image) and
+    partition.
     Columns: ``model`` (registry id), ``repeat``, ``fold``, ``seed`` (int64; ``seed`` is the seed
     index 0..N-1, the same for every model so runs pair across models), ``partition``
     (``validation``, ``test`` or the id of an external-test cohort), ``cohort``, ``dataset``,
@@ -35,7 +36,10 @@ The run folder (the contract the statistics and the report read)
     byte for byte as :func:`brainbench.split.write_split_file` writes it.
 ``spec.yaml`` / ``spec.resolved.json``
     A copy of the spec file, and the resolved spec (``extends`` merged, defaults filled) as
-    ``loaded.spec.model_dump(mode="json")``.
+    ``loaded.spec.model_dump(mode="json")``. When the spec uses ``extends``, ``spec.yaml`` is
+    the merged spec (so it loads in the run folder alone, with the same sha256),
+    ``spec.parts/`` holds a copy of every file merged and ``spec.parts.json`` their original
+    paths and sha256 (:meth:`brainbench.spec.LoadedSpec.snapshot`).
 ``validation.json``
     ``CheckResult.to_dict()`` of the validation with data (findings, waived findings).
 ``provenance.json``

@@ -142,6 +142,7 @@ def task_info(loaded: LoadedSpec, cohort_table: pd.DataFrame, splits: pd.DataFra
         "unit": spec.task.input.unit,
         "modality": spec.task.input.modality,
         "target": spec.task.target,
+        "covariates": tuple(c.name for c in getattr(spec, "covariates", ())),
     }
     if len(paths):
         try:
@@ -149,7 +150,10 @@ def task_info(loaded: LoadedSpec, cohort_table: pd.DataFrame, splits: pd.DataFra
             kwargs.update(spatial_shape=shape, voxel_spacing=zooms, channels=channels)
         except ValueError:
             pass  # no header readable: image models fail per unit, naming the files
-    return TaskInfo(**kwargs)
+    from brainbench.runner._input_units import plan_input_units, with_unit_shape
+
+    task = TaskInfo(**kwargs)
+    return with_unit_shape(task, plan_input_units(loaded, task))
 
 
 def check_models(
@@ -196,6 +200,7 @@ def prepare_run(
         Unreadable input, unknown model, a run folder in use without ``resume`` or one
         prepared from other inputs or options.
     """
+    from brainbench.runner._input_units import plan_input_units
     from brainbench.split import write_split_file
 
     spec_path = Path(spec_path)
@@ -248,7 +253,8 @@ def prepare_run(
         started = previous.get("started", utc_now())
     else:
         started = utc_now()
-        atomic_write_bytes(out / "spec.yaml", spec_path.read_bytes())
+        for name, raw in loaded.snapshot().items():  # spec.yaml, and its parts if it extends
+            atomic_write_bytes(out / name, raw)
         atomic_write_json(out / "spec.resolved.json", spec.model_dump(mode="json"))
         atomic_write_bytes(out / "splits.tsv", split_bytes)
         atomic_write_parquet(out / "cohort.parquet", cohort_df)
@@ -282,7 +288,9 @@ def prepare_run(
             "unit": task.unit,
             "modality": task.modality,
             "target": task.target,
+            "covariates": [c.model_dump() for c in getattr(spec, "covariates", ())],
         },
+        "input_units": plan_input_units(loaded, task),
         "models": [{"id": m, "version": versions[m]} for m in options.models],
         "withheld_covariates": audit.withheld_covariates,
         "deviations": audit.deviations,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from brainbench.errors import UserError
 from brainbench.hashing import sha256_file
 from brainbench.spec import LoadedSpec, SpecError, load_spec
+from brainbench.spec.yaml_loader import YamlError
 from brainbench.validate.findings import CheckResult, Finding, Severity, WaivedFinding
 from brainbench.validate.rule import DataContext, SpecContext, get_rule, iter_rules
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from brainbench.spec.models import Spec, Waiver
 
 UNREADABLE = "E000"
+INTERNAL = "E070"  # a bug in brainbench while checking this file (exit 70)
 SPLIT_FILE = "E002"
 WAIVER = "E003"
 
@@ -41,7 +43,6 @@ def _check_split_file(loaded: LoadedSpec) -> list[Finding]:
     if pinned is None:
         return []
     file, line, column = loaded.locate_full("splits.file.path")
-    path = loaded.resolve_path(pinned.path)
 
     def finding(message: str, hint: str) -> Finding:
         return Finding(
@@ -56,7 +57,14 @@ def _check_split_file(loaded: LoadedSpec) -> list[Finding]:
             reference="brainbench split (frozen split files)",
         )
 
-    if not path.is_file():
+    try:
+        path = loaded.resolve_path(pinned.path)
+        exists = path.is_file()
+    except UserError as exc:  # an unset ${VAR}: this spec's finding, not the batch's end
+        return [finding(exc.message, "set the variable, or give the path a default")]
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        return [finding(f"split file {pinned.path[:80]!r}: {exc.strerror}", "fix the path")]
+    if not exists:
         return [finding(f"pinned split file {path} does not exist", "run `brainbench split`")]
     if pinned.sha256 is None:
         return [
@@ -166,23 +174,41 @@ def apply_waivers(
 def validate_path(
     path: Path, *, data: bool = False, against: Path | None = None
 ) -> tuple[CheckResult, bool]:
-    """Validate one spec file; returns the result and whether the input was unreadable."""
+    """Validate one spec file; returns the result and whether an input was unreadable.
+
+    A problem with any input (this spec, the files it extends, ``against``, the cohorts) is a
+    finding ``E000`` of this file's result, never an exception, so a batch goes on to the next.
+    """
     try:
         loaded = load_spec(path)
     except SpecError as exc:
         return CheckResult(files=[str(path)], findings=list(exc.findings)), False
     except UserError as exc:
-        finding = Finding(
-            rule=UNREADABLE, severity=Severity.ERROR, message=exc.message, file=str(path)
-        )
-        return CheckResult(files=[str(path)], findings=[finding]), True
-    findings = run_spec_rules(loaded)
-    if against is not None:
-        from brainbench.validate.versioning import check_version
+        return CheckResult(files=[str(path)], findings=[unreadable_finding(path, exc)]), True
+    try:
+        findings = run_spec_rules(loaded)
+        if against is not None:
+            from brainbench.validate.versioning import check_version
 
-        findings.extend(check_version(load_spec(against), loaded))
-    if data:
-        from brainbench.validate.data_rules import load_data_context
+            findings.extend(check_version(load_spec(against), loaded))
+        if data:
+            from brainbench.validate.data_rules import load_data_context
 
-        findings.extend(run_data_rules(load_data_context(loaded)))
+            findings.extend(run_data_rules(load_data_context(loaded)))
+    except UserError as exc:
+        return CheckResult(files=[str(path)], findings=[unreadable_finding(path, exc)]), True
     return apply_waivers(loaded, findings, data_checked=data), False
+
+
+def unreadable_finding(path: Path, exc: UserError) -> Finding:
+    """The finding ``E000`` for an input that cannot be read, located when the error says where."""
+    if isinstance(exc, YamlError):  # the file may be one that the spec extends
+        return Finding(
+            rule=UNREADABLE,
+            severity=Severity.ERROR,
+            message=exc.reason,
+            file=exc.file,
+            line=exc.line,
+            column=exc.column,
+        )
+    return Finding(rule=UNREADABLE, severity=Severity.ERROR, message=exc.message, file=str(path))

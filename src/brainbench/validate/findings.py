@@ -94,11 +94,18 @@ class WaivedFinding:
 
 @dataclass
 class CheckResult:
-    """Findings of a check over one or more files."""
+    """Findings of a check over one or more files.
+
+    ``status`` is set when a file could not be checked at all: 2 an input is unreadable, 70 an
+    internal error; it outranks the findings in :attr:`exit_code`. A result built by
+    :meth:`extend` keeps each file's own result in ``parts``.
+    """
 
     files: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     waived: list[WaivedFinding] = field(default_factory=list)
+    status: int = 0
+    parts: list[CheckResult] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -106,20 +113,30 @@ class CheckResult:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.valid else 1
+        """0 valid, 1 an error finding remains, 2 an input is unreadable, 70 an internal error."""
+        return self.status or (0 if self.valid else 1)
 
     def extend(self, other: CheckResult) -> None:
         self.files.extend(f for f in other.files if f not in self.files)
         self.findings.extend(other.findings)
         self.waived.extend(other.waived)
+        self.status = max(self.status, other.status)
+        self.parts.extend(other.parts or [other])
 
-    def to_dict(self) -> dict[str, Any]:
+    def _own(self) -> dict[str, Any]:
         return {
             "valid": self.valid,
-            "files": list(self.files),
+            "exit_code": self.exit_code,
             "findings": [f.to_dict() for f in self.findings],
             "waived": [w.to_dict() for w in self.waived],
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"files": list(self.files), **self._own()}
+        if self.parts:
+            # one entry per file checked, so a batch's consumer need not regroup the findings
+            out["results"] = [{"file": ", ".join(p.files), **p._own()} for p in self.parts]
+        return out
 
 
 def render_json(result: CheckResult) -> str:
