@@ -109,9 +109,7 @@ def test_entry_pretrained_on_a_tested_cohort_is_refused(cohorts, tmp_path):
 def test_entry_for_another_input_unit_is_refused(cohorts, tmp_path):
     root = tmp_path / "registry"
     _entry(root, "slice-model", {"  unit: image": "  unit: slice"})
-    with pytest.raises(
-        UserError, match=r"declares input unit 'slice'.*task\.input\.unit is 'image'"
-    ):
+    with pytest.raises(UserError, match=r"takes input unit 'slice'.*gives 'image'"):
         plan_only(TINY_SPEC, RunOptions(models=["slice-model"], registry_root=str(root)))
 
 
