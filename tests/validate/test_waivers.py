@@ -84,6 +84,11 @@ def test_fingerprint_is_printed_and_stable(tmp_path):
     out = CliRunner().invoke(cli, ["validate", "--data", str(spec)]).output
     for f in _d301(a):
         assert f"fingerprint: {f.fingerprint}" in out
+    # A finding already waived shows its fingerprint too, to narrow the waiver down.
+    result = _with_waivers(spec, "{rule: D301, reason: every D301 finding is known and accepted}")
+    out = CliRunner().invoke(cli, ["validate", "--data", str(spec)]).output
+    for w in result.waived:
+        assert f"(fingerprint {w.finding.fingerprint}): every D301" in out
 
 
 def test_data_rule_waiver_is_not_unused_in_a_spec_only_validation(tmp_path):

@@ -177,7 +177,9 @@ def render_text(result: CheckResult, *, color: bool | None = None) -> str:
                 lines.append(f"      fingerprint: {f.fingerprint}")
     for w in result.waived:
         f = w.finding
-        lines.append(f"  waived {f.rule} in {f.location()}: {w.reason}")
+        lines.append(
+            f"  waived {f.rule} in {f.location()} (fingerprint {f.fingerprint}): {w.reason}"
+        )
     n_err = sum(f.severity is Severity.ERROR for f in result.findings)
     n_warn = len(result.findings) - n_err
     status = "valid" if result.valid else "invalid"
