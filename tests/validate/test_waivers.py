@@ -103,3 +103,23 @@ def test_data_rule_waiver_is_not_unused_in_a_spec_only_validation(tmp_path):
     assert unused == ["waiver for S206 is unused: the rule raised nothing"]
     out = CliRunner().invoke(cli, ["validate", str(spec)]).output
     assert "D301 is unused" not in out
+
+
+def test_fingerprint_names_what_the_finding_is_about():
+    from brainbench.validate.findings import Finding
+
+    def f(message, **kw):
+        return Finding(rule="D302", severity=Severity.WARNING, message=message, **kw)
+
+    # By ids when it names some (counts in the message may change), else by the message.
+    a = f("2 subjects leak", cohorts=("dev",), ids=("sub-1",))
+    assert a.fingerprint == f("3 subjects leak", cohorts=("dev",), ids=("sub-1",)).fingerprint
+    assert a.fingerprint != f("2 subjects leak", cohorts=("dev",), ids=("sub-2",)).fingerprint
+    site = f("site S1 has no subject of class AD", cohorts=("dev",))
+    assert site.fingerprint != f("site S2 has no subject of class AD", cohorts=("dev",)).fingerprint
+    # The same finding on another machine: folders of absolute paths do not count.
+    assert (
+        f("image /home/a/data/x.nii.gz is empty").fingerprint
+        == f("image /scratch/b/x.nii.gz is empty").fingerprint
+    )
+    assert len(a.fingerprint) == 12 and a.to_dict()["fingerprint"] == a.fingerprint

@@ -57,10 +57,12 @@ class Finding:
         """A short stable id of what the finding is about, for a waiver's ``fingerprints``.
 
         sha256 of the rule, the spec path, and the cohorts and ids the finding names (its
-        message when it names none, with folders of absolute paths removed so that the same
-        finding has the same fingerprint on every machine); the first 12 hex digits.
+        message when it names no id, with folders of absolute paths removed so that the same
+        finding has the same fingerprint on every machine); the first 12 hex digits. A finding
+        whose message carries measured values (a Cramér's V, a half-width) gets a new
+        fingerprint when the data change, so a waiver by fingerprint never follows it silently.
         """
-        if self.cohorts or self.ids:
+        if self.ids:
             what = "\x1f".join([*sorted(self.cohorts), "|", *sorted(self.ids)])
         else:
             what = _ABSOLUTE_DIRS.sub("", self.message)
