@@ -117,3 +117,13 @@ def _tiny_waivers() -> list[str]:
     """The tiny spec's own waivers (a spec's waivers list replaces its base's)."""
     lines = TINY_SPEC.read_text().split("waivers:\n", 1)[1].splitlines()
     return [line.strip()[2:] for line in lines if line.strip().startswith("- ")]
+
+
+def test_run_summary_prints_the_deviations(capsys):
+    from brainbench.runner._api import RunResult
+    from brainbench.runner.cli import _print_summary
+
+    message = "covariate 'age' carries the target 'age' (column age) and was withheld"
+    provenance = {"units": [], "deviations": [{"rule": "L107", "message": message}]}
+    _print_summary(RunResult(Path("run"), provenance, 0, 0), quiet=True)
+    assert f"deviation (L107): {message}" in capsys.readouterr().err
