@@ -125,5 +125,5 @@ def test_run_summary_prints_the_deviations(capsys):
 
     message = "covariate 'age' carries the target 'age' (column age) and was withheld"
     provenance = {"units": [], "deviations": [{"rule": "L107", "message": message}]}
-    _print_summary(RunResult(Path("run"), provenance, 0, 0), quiet=True)
+    _print_summary(RunResult(Path("run"), provenance), quiet=True)
     assert f"deviation (L107): {message}" in capsys.readouterr().err
