@@ -314,7 +314,9 @@ class TargetAsCovariate(Rule):
     what = (
         "Flags a model of `protocol.models` whose registry entry declares that it reads a "
         "covariate (its `covariates` hyper-parameter) carrying the target: the target column "
-        "itself or a column it is derived from (e.g. `age` in a brain-age regression). Warns "
+        "itself or a column it is derived from (e.g. `age` in a brain-age regression, the "
+        "diagnosis column of a conversion label of `labels`), and a declared covariate "
+        "(`covariates`) that is such a column. Warns "
         "when the target is the source of a hierarchy level, whose ids reach every model. "
         "The runner withholds such covariates from every model in any case and records a "
         "deviation in provenance.json."
@@ -361,6 +363,15 @@ class TargetAsCovariate(Rule):
                     f"'{target}' (column {', '.join(sorted(columns))}): it would predict the "
                     "target from itself",
                     path=f"protocol.models.{i}",
+                )
+        for i, covariate in enumerate(spec.covariates):
+            if covariate.name in leaking_covariates(spec):
+                yield self.finding(
+                    ctx,
+                    f"declared covariate '{covariate.name}' is a column the target '{target}' is "
+                    "derived from: every model would receive the label's source",
+                    path=f"covariates.{i}",
+                    hint="remove it from `covariates`",
                 )
         for cov in leaking_covariates(spec):
             if cov in LEVELS:

@@ -7,8 +7,9 @@ target is derived from (a regression target's source, the dates of a time-derive
 target extends it there and both the rule and the runner follow.
 
 The covariates a model may receive are :data:`brainbench.registry.interface.COVARIATE_COLUMNS`
-(hierarchy ids, ``age``, ``sex``); :func:`covariate_sources` says which cohort columns each of
-them is read from under a spec's ``hierarchy``.
+(hierarchy ids, ``age``, ``sex``) and the clinical covariates the spec declares
+(``covariates``); :func:`covariate_sources` says which cohort columns each of them is read from
+under a spec's ``hierarchy``.
 """
 
 from __future__ import annotations
@@ -23,22 +24,33 @@ if TYPE_CHECKING:
 
 
 def target_source_columns(spec: Spec) -> set[str]:
-    """Every cohort column the target is, or is derived from (never a model covariate)."""
-    return {spec.task.target}
+    """Every cohort column the target is, or is derived from (never a model covariate).
+
+    The target column itself and, when the target is a label of ``labels`` (e.g. sMCI vs pMCI
+    from the longitudinal diagnosis), the columns that label is computed from: its diagnosis
+    column (``from``) and its months column when one is named.
+    """
+    out = {spec.task.target}
+    for label in getattr(spec, "labels", ()):
+        if label.name == spec.task.target:
+            out |= {label.from_, *([label.months] if label.months else [])}
+    return out
 
 
 def covariate_sources(spec: Spec) -> dict[str, set[str]]:
     """For each covariate a model may receive, the cohort columns it is read from.
 
     A hierarchy level's id comes from the column (or sidecar fields) ``hierarchy`` maps it to,
-    and from a column of the level's own name when the table has one; ``age`` and ``sex`` are
-    read from the columns of those names.
+    and from a column of the level's own name when the table has one; ``age``, ``sex`` and the
+    declared covariates are read from the columns of those names.
     """
     out: dict[str, set[str]] = {}
     for name in COVARIATE_COLUMNS:
         ref = getattr(spec.hierarchy, name, None) if name in HIERARCHY_COLUMNS else None
         fields = [] if ref is None else [ref] if isinstance(ref, str) else list(ref)
         out[name] = {name, *fields}
+    for covariate in getattr(spec, "covariates", ()):
+        out.setdefault(covariate.name, {covariate.name})
     return out
 
 
