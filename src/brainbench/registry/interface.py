@@ -98,6 +98,12 @@ class TaskInfo:
     covariates
         The clinical covariates the spec declares besides age and sex (``mmse``, ``apoe4``...):
         columns of every covariate frame, numeric ones as float, categorical ones as text.
+    unit_shape
+        For ``unit`` slice, patch or roi: the shape of one model input, channels first
+        (slice ``(C, H, W)``, patch ``(C, p, p, p)``, roi ``(C, X, Y, Z)``). The runner cuts
+        the units from each image (``brainbench.runner._input_units``), hands the model one
+        input per unit, and averages the outputs of an image's units. Empty for ``image``:
+        inputs are then ``(channels, *spatial_shape)``.
     """
 
     type: TaskType
@@ -109,8 +115,10 @@ class TaskInfo:
     modality: str = "T1w"
     target: str | None = None
     covariates: tuple[str, ...] = ()
+    unit_shape: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "unit_shape", tuple(int(s) for s in self.unit_shape))
         if self.type not in ("classification", "regression"):
             raise ValueError(
                 f"task type must be 'classification' or 'regression', got {self.type!r}"

@@ -89,6 +89,68 @@ class GrownModel(StrictModel):
         return out
 
 
+class SliceInput(StrictModel):
+    """How slices are cut from each image (ClinicaDL ``prepare-data slice``; same defaults)."""
+
+    direction: Literal["sagittal", "coronal", "axial"] = Field(
+        "sagittal",
+        description="Axis cut across: sagittal (first image axis), coronal (second) or axial "
+        "(third), as ClinicaDL's slice_direction 0, 1, 2.",
+    )
+    discarded: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]] = Field(
+        (0, 0),
+        description="Slices dropped at the beginning and at the end of that axis (ClinicaDL's "
+        "discarded_slices).",
+    )
+    mode: Literal["rgb", "single"] = Field(
+        "rgb",
+        description="'rgb': each slice repeated on 3 channels (for 2D networks pretrained on "
+        "photographs), 'single': one channel per image channel (ClinicaDL's slice_mode).",
+    )
+
+
+class PatchInput(StrictModel):
+    """How cubic patches are cut from each image (ClinicaDL ``prepare-data patch``)."""
+
+    size: int = Field(50, ge=1, description="Edge of a cubic patch in voxels.")
+    stride: int = Field(
+        50, ge=1, description="Step between patch origins in voxels (smaller than size: overlap)."
+    )
+
+
+class RoiInput(StrictModel):
+    """Regions of interest: binary masks, or labels of an atlas, on the images' voxel grid."""
+
+    masks: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Binary mask files (NIfTI, 0/1, the images' shape), one region each; "
+        "relative paths are resolved from the spec's folder.",
+    )
+    atlas: str | None = Field(
+        None,
+        description="A label atlas (NIfTI, the images' shape) whose `labels` are the regions.",
+    )
+    labels: list[int] | None = Field(
+        None, min_length=1, description="Atlas labels used as regions (with `atlas`)."
+    )
+    crop: bool = Field(
+        True,
+        description="Crop each region to its bounding box (ClinicaDL's default); false keeps the "
+        "whole masked image. Boxes of different sizes are zero-padded to the largest.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RoiInput:
+        if (self.masks is None) == (self.atlas is None):
+            raise ValueError("give either 'masks' or 'atlas' (with 'labels'), not both or none")
+        if self.atlas is not None and not self.labels:
+            raise ValueError("'atlas' needs 'labels': the atlas values used as regions")
+        if self.masks is not None and self.labels is not None:
+            raise ValueError("'labels' goes with 'atlas', not with 'masks'")
+        return self
+
+
 class InputSpec(StrictModel):
     """What a model sees."""
 
@@ -98,6 +160,40 @@ class InputSpec(StrictModel):
         description="What one model input is: a whole 3D image, a 2D slice, a 3D patch or a "
         "region of interest. Slices and patches of one image must never be split apart (L101).",
     )
+    slices: SliceInput | None = Field(
+        None, description="unit: slice only: direction, discarded slices, channels."
+    )
+    patches: PatchInput | None = Field(None, description="unit: patch only: size and stride.")
+    roi: RoiInput | None = Field(
+        None, description="unit: roi (required there): the regions, from masks or an atlas."
+    )
+    aggregation: Literal["mean", "weighted"] = Field(
+        "mean",
+        description="How the runner turns a model's per-unit outputs into one prediction per "
+        "image: 'mean' (soft vote: mean of the class probabilities; mean value for "
+        "regression) or 'weighted' (ClinicaDL's soft voting: each unit position weighted by "
+        "its accuracy on the validation partition; classification only).",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_unit_options(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Whole-image specs dump (and hash: LoadedSpec.sha256) as before these options existed.
+        data = handler(self)
+        for key in ("slices", "patches", "roi"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        if self.unit == "image" and data.get("aggregation") == "mean":
+            data.pop("aggregation", None)
+        return data
+
+    @model_validator(mode="after")
+    def _unit_options(self) -> InputSpec:
+        for name, unit in (("slices", "slice"), ("patches", "patch"), ("roi", "roi")):
+            if getattr(self, name) is not None and self.unit != unit:
+                raise ValueError(f"'{name}' is for unit: {unit}, the unit is {self.unit}")
+        if self.unit == "roi" and self.roi is None:
+            raise ValueError("unit: roi needs 'roi' (masks, or an atlas with labels)")
+        return self
 
 
 class Task(StrictModel):
@@ -126,6 +222,11 @@ class Task(StrictModel):
                 raise ValueError("'classes' lists a class twice")
         elif self.classes is not None:
             raise ValueError("a regression task takes no 'classes'")
+        if self.type == "regression" and self.input.aggregation == "weighted":
+            raise ValueError(
+                "input.aggregation 'weighted' weighs units by validation accuracy: "
+                "classification only (use 'mean' for regression)"
+            )
         return self
 
 
@@ -493,6 +594,29 @@ class Comparison(StrictModel):
     )
 
 
+class PrimaryResult(StrictModel):
+    """Which test set carries the primary result when there are several (external cohorts)."""
+
+    # Not `on`: YAML 1.1 reads a bare `on` key as the boolean true.
+    test_set: Literal["test", "cohort", "each-external", "pooled-external"] = Field(
+        description="test: the internal test partition; cohort: the external-test cohort named "
+        "in `cohort`; each-external: every external-test cohort is a separate primary endpoint, "
+        "with `correction` across them; pooled-external: the external-test cohorts pooled into "
+        "one test set."
+    )
+    cohort: str | None = Field(None, description="test_set: cohort: the external-test cohort's id.")
+    correction: Literal["holm", "bh", "none"] = Field(
+        "holm",
+        description="each-external: multiplicity correction across the cohorts' comparisons.",
+    )
+
+    @model_validator(mode="after")
+    def _cohort_named(self) -> PrimaryResult:
+        if (self.test_set == "cohort") != (self.cohort is not None):
+            raise ValueError("primary_result: give `cohort` exactly when `test_set` is 'cohort'")
+        return self
+
+
 class Protocol(StrictModel):
     """The pre-registered statistical analysis."""
 
@@ -511,9 +635,32 @@ class Protocol(StrictModel):
     ci_half_width: float | None = Field(
         None,
         gt=0,
-        lt=1,
-        description="Largest acceptable CI half-width of the primary metric (checked by D306).",
+        description="Largest acceptable CI half-width of the primary metric, in the metric's "
+        "units: on its own scale for a bounded metric (below half its range, e.g. < 0.5 for "
+        "balanced accuracy), in the target's units for MAE and RMSE (checked by D306).",
     )
+    primary_result: PrimaryResult | None = Field(
+        None,
+        description="Which test set the primary result is on; default: the internal test "
+        "partition, or with `test: {method: external}` the one external-test cohort (several: "
+        "each one a separate endpoint, Holm-corrected, reported as not pre-registered).",
+    )
+
+    @model_validator(mode="after")
+    def _half_width_on_the_metric_scale(self) -> Protocol:
+        if self.ci_half_width is None:
+            return self
+        # Imported here: the metric table pulls in numpy/pandas, which plain specs never need.
+        from brainbench.stats import metric_info
+
+        info = metric_info(self.primary_metric)
+        low, high = info.bounds
+        if info.bounded and self.ci_half_width >= (high - low) / 2:
+            raise ValueError(
+                f"ci_half_width {self.ci_half_width:g} is not below half the range of "
+                f"{self.primary_metric} [{low:g}, {high:g}]: such an interval excludes nothing"
+            )
+        return self
 
 
 class Reporting(StrictModel):
@@ -525,10 +672,39 @@ class Reporting(StrictModel):
 
 
 class Waiver(StrictModel):
-    """Silences one rule, with a reason that every report shows."""
+    """Silences one rule, with a reason that every report shows; optionally only the findings
+    within a scope (cohorts, ids, fingerprints), every other finding of the rule stays."""
 
     rule: str = Field(pattern=r"^[A-Z]\d{3}$", description="Rule id, e.g. D302.")
     reason: str = Field(min_length=10, description="Why the rule does not apply here.")
+    cohorts: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Only findings about these cohorts (ids, or dataset names for pretraining); "
+        "a finding that names no cohort, or another one, stays.",
+    )
+    ids: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Only findings about these subject or image ids (e.g. a known reuse of a "
+        "subject id by two cohorts); a finding naming any other id stays.",
+    )
+    fingerprints: list[Annotated[str, Field(pattern=r"^[0-9a-f]{12}$")]] | None = Field(
+        None,
+        min_length=1,
+        description="Only the findings with these fingerprints (printed by `brainbench "
+        "validate` under each finding).",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_scope(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # An unscoped waiver dumps as in earlier releases, so the spec's sha256 (which run
+        # folders and reports record) does not change with this addition.
+        out = handler(self)
+        for key in ("cohorts", "ids", "fingerprints"):
+            if out.get(key) is None:
+                out.pop(key, None)
+        return out
 
 
 class Spec(GrownModel):
@@ -608,4 +784,27 @@ class Spec(GrownModel):
             raise ValueError(
                 "splits.test.method is 'external' but no cohort has role 'external-test'"
             )
+        self._check_primary_result()
         return self
+
+    def _check_primary_result(self) -> None:
+        pr = self.protocol.primary_result
+        if pr is None:
+            return
+        external = [c.id for c in self.cohorts if c.role == "external-test"]
+        if pr.test_set == "test" and self.splits.test.method == "external":
+            raise ValueError(
+                "protocol.primary_result.test_set is 'test' but splits.test.method is 'external': "
+                "there is no internal test partition (name an external cohort, each-external "
+                "or pooled-external)"
+            )
+        if pr.test_set != "test" and not external:
+            raise ValueError(
+                f"protocol.primary_result.test_set is '{pr.test_set}' but no cohort has role "
+                "'external-test'"
+            )
+        if pr.test_set == "cohort" and pr.cohort not in external:
+            raise ValueError(
+                f"protocol.primary_result.cohort '{pr.cohort}' is not an external-test cohort "
+                f"(external-test cohorts: {', '.join(external)})"
+            )
