@@ -99,7 +99,22 @@ def audit_entries(
             + "\n  - ".join(problems)
         )
     target = spec.task.target
+    declared = {c.name for c in getattr(spec, "covariates", ())}
     for cov, columns in leaking.items():
+        waiver = waiver_covers(spec, "L107") if cov in declared else None
+        if waiver is not None:
+            # A declared covariate kept on purpose (L107 waived): handed over, and recorded.
+            audit.deviations.append(
+                {
+                    "rule": "L107",
+                    "kind": "covariate-kept",
+                    "covariates": [cov],
+                    "models": sorted(readers.get(cov, [])),
+                    "message": f"covariate '{cov}' carries the target '{target}' and was "
+                    f"handed to every model; allowed by the spec's waiver: {waiver.reason}",
+                }
+            )
+            continue
         audit.withheld_covariates.append(cov)
         who = readers.get(cov, [])
         audit.deviations.append(

@@ -269,9 +269,10 @@ class Source(GrownModel):
     )
     labels: str | None = Field(
         None,
-        description="caps: a TSV with one row per session (participant_id, session_id, "
-        "diagnosis, age, sex...), such as `clinicadl tsvtools get-labels` writes; relative to "
-        "the spec file, ${VAR} expanded.",
+        description="caps or bids: a TSV with one row per session (participant_id, session_id, "
+        "diagnosis, age, sex...), such as `clinicadl tsvtools get-labels` writes, listing the "
+        "sessions and their labels (images from the CAPS or BIDS folder); relative to the spec "
+        "file, ${VAR} expanded.",
     )
     bids: str | None = Field(
         None,
@@ -290,7 +291,9 @@ class Source(GrownModel):
 
     @model_validator(mode="after")
     def _format_fields(self) -> Source:
-        caps_only = ("preprocessing", "tracer", "suvr_region", "labels", "bids")
+        caps_only = ("preprocessing", "tracer", "suvr_region", "bids")
+        if self.labels is not None and self.format not in ("caps", "bids"):
+            raise ValueError("labels: only for format 'caps' or 'bids' (it lists the sessions)")
         entities = [f for f in ("space", "desc", "res") if getattr(self, f) is not None]
         if entities and self.format != "bids":
             raise ValueError(f"{', '.join(entities)}: only for format 'bids' (BIDS entities)")

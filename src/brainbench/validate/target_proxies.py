@@ -7,9 +7,9 @@ target is derived from (a regression target's source, the dates of a time-derive
 target extends it there and both the rule and the runner follow.
 
 The covariates a model may receive are :data:`brainbench.registry.interface.COVARIATE_COLUMNS`
-(hierarchy ids, ``age``, ``sex``) and the clinical covariates the spec declares
-(``covariates``); :func:`covariate_sources` says which cohort columns each of them is read from
-under a spec's ``hierarchy``.
+(hierarchy ids, ``age``, ``sex``) and the spec's declared ``covariates``;
+:func:`covariate_sources` says which cohort columns each of them is read from under a spec's
+``hierarchy``.
 """
 
 from __future__ import annotations
@@ -23,17 +23,33 @@ if TYPE_CHECKING:
     from brainbench.spec.models import Spec
 
 
+#: Clinical scores that define a dementia diagnosis: ADNI's diagnostic criteria are ranges of
+#: the MMSE and the CDR (Petersen et al. 2010, Neurology 74:201-209), so either score hands a
+#: diagnosis label (or a conversion label derived from it) to a model.
+DIAGNOSIS_SCORES = frozenset(
+    {"mmse", "mmscore", "cdr", "cdr_sb", "cdrsb", "cdglobal", "cdr_global"}
+)
+#: Target columns that hold a clinical diagnosis (ClinicaDL's and BIDS conventions).
+DIAGNOSIS_TARGETS = frozenset({"diagnosis", "dx", "dx_bl", "diagnosis_bl", "group", "label"})
+
+
 def target_source_columns(spec: Spec) -> set[str]:
     """Every cohort column the target is, or is derived from (never a model covariate).
 
-    The target column itself and, when the target is a label of ``labels`` (e.g. sMCI vs pMCI
-    from the longitudinal diagnosis), the columns that label is computed from: its diagnosis
-    column (``from``) and its months column when one is named.
+    A time-derived label (``labels:``) adds the diagnosis column it reads and its months
+    column; a diagnosis target (or a label derived from one) adds the clinical scores that
+    define the diagnosis (:data:`DIAGNOSIS_SCORES`, as the spec spells them in ``covariates``).
     """
-    out = {spec.task.target}
-    for label in getattr(spec, "labels", ()):
-        if label.name == spec.task.target:
-            out |= {label.from_, *([label.months] if label.months else [])}
+    target = spec.task.target
+    out = {target}
+    label = next((lb for lb in getattr(spec, "labels", ()) if lb.name == target), None)
+    if label is not None:
+        out |= {label.from_, *([label.months] if label.months else [])}
+    if label is not None or target.lower() in DIAGNOSIS_TARGETS:
+        out |= set(DIAGNOSIS_SCORES)
+        out |= {
+            c.name for c in getattr(spec, "covariates", ()) if c.name.lower() in DIAGNOSIS_SCORES
+        }
     return out
 
 
@@ -49,8 +65,9 @@ def covariate_sources(spec: Spec) -> dict[str, set[str]]:
         ref = getattr(spec.hierarchy, name, None) if name in HIERARCHY_COLUMNS else None
         fields = [] if ref is None else [ref] if isinstance(ref, str) else list(ref)
         out[name] = {name, *fields}
-    for covariate in getattr(spec, "covariates", ()):
-        out.setdefault(covariate.name, {covariate.name})
+    # The clinical covariates the spec declares reach every model from their own column.
+    for cov in getattr(spec, "covariates", ()):
+        out.setdefault(cov.name, set()).add(cov.name)
     return out
 
 
