@@ -230,24 +230,25 @@ def _roi_masks(loaded: LoadedSpec, spatial: tuple[int, ...]) -> tuple[list[str],
     names: list[str] = []
     files: list[Path] = []
 
-    def check_shape(path: Path, data: np.ndarray) -> None:
+    def read(text: str, field: str) -> tuple[Path, np.ndarray]:
+        path = loaded.resolve_path(text)
+        if not path.is_file():
+            raise UserError(
+                f"The file {path} named in task.input.roi.{field} does not exist (relative "
+                "paths are read from the spec's folder)."
+            )
+        data = _load_volume(path)
         if tuple(data.shape) != tuple(spatial):
             raise UserError(
-                f"The region file {path} (task.input.roi) has shape {list(data.shape)}, the "
-                f"images {list(spatial)}: masks and atlases must be on the images' voxel grid "
-                "(resample them to one image of the cohort first)."
+                f"The region file {path} (task.input.roi.{field}) has shape "
+                f"{list(data.shape)}, the images {list(spatial)}: masks and atlases must be on "
+                "the images' voxel grid (resample them to one image of the cohort first)."
             )
+        return path, data
 
     if roi.masks is not None:
         for text in roi.masks:
-            path = loaded.resolve_path(text)
-            if not path.is_file():
-                raise UserError(
-                    f"The mask {path} named in task.input.roi.masks does not exist (relative "
-                    "paths are read from the spec's folder)."
-                )
-            data = _load_volume(path)
-            check_shape(path, data)
+            path, data = read(text, "masks")
             values = sorted(set(np.unique(data).tolist()))
             if not set(values) <= {0.0, 1.0}:
                 shown = ", ".join(f"{v:g}" for v in values[:5]) + (
@@ -262,19 +263,11 @@ def _roi_masks(loaded: LoadedSpec, spatial: tuple[int, ...]) -> tuple[list[str],
             files.append(path)
             masks.append(data > 0.5)
     else:
-        path = loaded.resolve_path(str(roi.atlas))
-        if not path.is_file():
-            raise UserError(
-                f"The atlas {path} named in task.input.roi.atlas does not exist (relative paths "
-                "are read from the spec's folder)."
-            )
-        data = _load_volume(path)
-        check_shape(path, data)
+        path, data = read(str(roi.atlas), "atlas")
         for label in roi.labels or []:
-            mask = np.rint(data) == label
             names.append(f"label-{label}")
             files.append(path)
-            masks.append(mask)
+            masks.append(np.rint(data) == label)
     for name, file, mask in zip(names, files, masks, strict=True):
         if not mask.any():
             raise UserError(
@@ -288,6 +281,8 @@ def plan_input_units(loaded: LoadedSpec, task: TaskInfo) -> dict[str, Any] | Non
     """The run's unit plan for ``plan.json`` (None for whole images), checked against the
     images' geometry before any unit runs. UserError: no unit fits, a region file is missing,
     unreadable, not binary, empty or not on the images' grid."""
+    from brainbench.spec.models import PatchInput, SliceInput
+
     inp = loaded.spec.task.input
     if inp.unit == "image":
         return None
@@ -295,14 +290,14 @@ def plan_input_units(loaded: LoadedSpec, task: TaskInfo) -> dict[str, Any] | Non
     geometry = "x".join(str(s) for s in task.spatial_shape)
     files: list[str] = []
     if inp.unit == "slice":
-        s = inp.slices
+        s = inp.slices or SliceInput()  # ClinicaDL's defaults when the spec says nothing
         plan = UnitPlan(
             unit="slice",
             image_shape=image_shape,
             aggregation=inp.aggregation,
-            direction=DIRECTIONS[s.direction] if s else 0,
-            discarded=tuple(s.discarded) if s else (0, 0),  # type: ignore[arg-type]
-            rgb=(s.mode == "rgb") if s else True,
+            direction=DIRECTIONS[s.direction],
+            discarded=tuple(s.discarded),  # type: ignore[arg-type]
+            rgb=s.mode == "rgb",
         )
         if plan.count == 0:
             raise UserError(
@@ -311,13 +306,13 @@ def plan_input_units(loaded: LoadedSpec, task: TaskInfo) -> dict[str, Any] | Non
                 "Discard fewer."
             )
     elif inp.unit == "patch":
-        p = inp.patches
+        p = inp.patches or PatchInput()
         plan = UnitPlan(
             unit="patch",
             image_shape=image_shape,
             aggregation=inp.aggregation,
-            patch_size=p.size if p else 50,
-            stride=p.stride if p else 50,
+            patch_size=p.size,
+            stride=p.stride,
         )
         if plan.count == 0:
             raise UserError(
