@@ -91,7 +91,7 @@ def test_convert_clinicadl_bad_input(tmp_path: Path) -> None:
         convert_clinicadl(good, tmp_path / "p.parquet", classes=["a", "b", "c"])
 
 
-def test_leaderboard_across_benchmarks(report_dir: Path, tmp_path: Path) -> None:
+def test_leaderboard_across_benchmarks(report_dir: Path, run_dir: Path, tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     a = reports / "fixture"
     a.mkdir(parents=True)
@@ -101,13 +101,15 @@ def test_leaderboard_across_benchmarks(report_dir: Path, tmp_path: Path) -> None
     doc["benchmark"] = {"id": "other-benchmark", "version": "2.0.0"}
     doc["tier"] = "self-reported"
     for s in doc["sections"]:
+        if s["id"] == "identity":
+            s["data"]["model_tiers"] = {}
         if s["id"] == "primary":
             for r in s["data"]["results"]:
                 if r["model"] == "voxel-linear":
                     r["estimate"] = 0.99
     (reports / "other").mkdir()
     (reports / "other" / "evidence.json").write_text(json.dumps(doc))
-    html = write_leaderboard(reports, tmp_path / "board", resamples=100)
+    html = write_leaderboard(reports, tmp_path / "board", resamples=100, runs=[run_dir])
     md = (tmp_path / "board" / "index.md").read_text()
     page = html.read_text()
     assert "Mean rank over 2 benchmarks" in md and "Friedman p " in md

@@ -1,4 +1,4 @@
-"""Converting other tools' predictions into the predictions table (DESIGN.md).
+"""Converting other tools' predictions into the predictions table (docs/design.md).
 
 ClinicaDL writes one TSV per split, selection metric and data group, in one of two layouts:
 

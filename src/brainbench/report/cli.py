@@ -66,11 +66,20 @@ def report(
     help="Bootstrap resamples of the rank intervals across benchmarks.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-def leaderboard(reports_dir: Path, out: Path, resamples: int, seed: int) -> None:
+@click.option(
+    "--runs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Folder holding the sheets' run folders (repeatable; REPORTS_DIR is always searched). "
+    "A model is listed reproduced only when its run folder is found and checks out.",
+)
+def leaderboard(
+    reports_dir: Path, out: Path, resamples: int, seed: int, runs: tuple[Path, ...]
+) -> None:
     """Rank models across the evidence sheets (evidence.json) found under REPORTS_DIR."""
     from brainbench.report._leaderboard import write_leaderboard
 
-    path = write_leaderboard(reports_dir, out, resamples=resamples, seed=seed)
+    path = write_leaderboard(reports_dir, out, resamples=resamples, seed=seed, runs=runs)
     click.echo(f"wrote {path} and {path.with_suffix('.md').name}")
 
 

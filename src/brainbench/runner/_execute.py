@@ -71,6 +71,7 @@ class RunState:
             unit=t["unit"],
             modality=t["modality"],
             target=t["target"],
+            covariates=tuple(c["name"] for c in t.get("covariates", ())),
         )
         cohort = pd.read_parquet(run_dir / "cohort.parquet")
         splits = read_split_file(run_dir / "splits.tsv", sha256=plan["split_sha256"])
@@ -289,7 +290,10 @@ def _covariates(state: RunState, rows: np.ndarray) -> pd.DataFrame:
     its path, which would show the model where the cohort's tables live)."""
     from brainbench.registry.interface import covariate_frame
 
-    cov = covariate_frame(state.cohort.iloc[rows])
+    declared = [(c["name"], c["type"]) for c in state.plan["task"].get("covariates", ())]
+    cov = covariate_frame(state.cohort.iloc[rows], declared)
+    # Covariates carrying the target never reach a model (rule L107; see runner/_audit.py).
+    cov = cov.drop(columns=state.plan.get("withheld_covariates", []), errors="ignore")
     if "image" in cov.columns:
         cov["image"] = cov["image"].str.replace(r"^.*[/\\]", "", regex=True)
     return cov
