@@ -4,7 +4,6 @@ images, the model's declared unit, and a run end to end on the tiny synthetic co
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -107,27 +106,32 @@ def test_mean_and_clinicadl_weighted_soft_vote():
     assert np.allclose(position_weights(np.tile([[0.0, 1.0]], (6, 1)), np.array([0, 0]), 3), 1 / 3)
 
 
+def test_host_weights_from_the_labelled_validation_images():
+    """The model process scores every validation image but only the labelled ones (and in
+    their own order) give ClinicaDL's weights."""
+    import logging
+
+    from brainbench.runner._host import _aggregate_units
+    from brainbench.runner._input_units import HostUnits
+
+    plan = UnitPlan("slice", (1, 4, 4, 3), aggregation="weighted", rgb=False, direction=2)
+    units = HostUnits({"plan": plan.to_json()})
+    # validation images 10, 11, 12 scored (3 slices each); 12 has no label; 11 listed first
+    p1 = np.array([[0.9, 0.2, 0.6], [0.1, 0.7, 0.4], [0.5, 0.5, 0.5]])  # P(class 1) per slice
+    scored = np.stack([1 - p1.ravel(), p1.ravel()], axis=1)
+    msg = {
+        "validation": (np.array([11, 10]), None, np.array([1, 1])),
+        "predict": [("validation", np.array([10, 11, 12]), None), ("test", np.array([5]), None)],
+    }
+    test = np.array([[0.2, 0.8], [0.6, 0.4], [0.5, 0.5]])
+    out = _aggregate_units(units, {"validation": scored, "test": test}, msg, logging.getLogger("t"))
+    # positions right on images 10 and 11 (label 1): slice 0 on 10, slice 1 on 11, slice 2 on 10
+    w = np.array([0.5, 0.5, 0.5]) / 1.5
+    np.testing.assert_allclose(out["test"], [[w @ test[:, 0], w @ test[:, 1]]])
+    assert out["validation"].shape == (3, 2)
+
+
 # -- end to end ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def unit_registry(tmp_path_factory) -> Path:
-    """A registry with the real entries and two test entries: unit-logreg for slices (one
-    channel) and unit-logreg-roi for regions."""
-    root = tmp_path_factory.mktemp("unit-registry")
-    models = root / "models"
-    models.mkdir()
-    voxel = HERE.parents[1] / "registry" / "models" / "voxel-linear"
-    (models / "voxel-linear").symlink_to(voxel)
-    template = (HERE / "registry" / "entry.yaml.in").read_text()
-    for entry_id, unit in (("unit-logreg", "slice"), ("unit-logreg-roi", "roi")):
-        folder = models / entry_id
-        folder.mkdir()
-        text = template.replace("{id}", entry_id).replace("unit: image", f"unit: {unit}")
-        text = text.replace("{description}", f"Logistic regression on {unit} features.")
-        (folder / "model.yaml").write_text(text)
-        shutil.copy(HERE / "registry" / "unit_logreg.py", folder / "model.py")
-    return root
-
-
 def _spec(tmp: Path, name: str, input_yaml: str, group: str = "subject") -> Path:
     path = tmp / f"{name}.yaml"
     path.write_text(
@@ -144,12 +148,15 @@ def _image(path: str, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def test_slice_run_end_to_end(cohorts, unit_registry, tmp_path):
+    """Slices of the tiny BIDS cohorts, ClinicaDL's weighted soft vote; every image's score is
+    recomputed from its image, the fitted model and the validation accuracies."""
     from brainbench.runner import run_benchmark
 
     spec = _spec(
         tmp_path,
         "slices",
-        "{modality: T1w, unit: slice, slices: {direction: axial, discarded: [2, 3], mode: single}}",
+        "{modality: T1w, unit: slice, slices: {direction: axial, discarded: [2, 3], mode: single},"
+        " aggregation: weighted}",
     )
     out = tmp_path / "run"
     result = run_benchmark(
@@ -173,26 +180,31 @@ def test_slice_run_end_to_end(cohorts, unit_registry, tmp_path):
     assert fitted["grouped"]  # an image's slices arrive together
     k = units["count"]
     assert fitted["train_units"] == k * len(fitted["train_images"])
-    scored = set(preds.loc[preds["partition"] == "test", "image"])
+    scored = set(preds.loc[preds["partition"] != "validation", "image"])
     assert not scored & set(fitted["train_images"])  # no slice of a test image in training
 
-    # each image's score is the mean of its slices' probabilities (recomputed from the image)
+    # recompute each slice's P(AD) from the image and the fitted model
     plan_obj = UnitPlan.from_json(units)
     coef, b = np.array(fitted["coef"]), fitted["intercept"]
     mu, sd = np.array(fitted["mean"]), np.array(fitted["scale"])
-    for _, row in preds[preds["partition"] == "test"].head(3).iterrows():
-        path = cohort.loc[cohort["image"] == row["image"], "image_path"].iloc[0]
+
+    def slice_p_ad(image_id: str) -> np.ndarray:
+        path = cohort.loc[cohort["image"] == image_id, "image_path"].iloc[0]
         image = _image(path, shape)
-        z = np.stack(
-            [
-                (np.array([u.mean(), u.std()]) - mu) / sd
-                for u in (extract_slice(image, plan_obj, j) for j in range(k))
-            ]
-        )
-        p_ad = 1 / (1 + np.exp(-(z @ coef + b)))
-        assert row["score_AD"] == pytest.approx(p_ad.mean(), rel=1e-6)
+        feats = [[u.mean(), u.std()] for u in (extract_slice(image, plan_obj, j) for j in range(k))]
+        return 1 / (1 + np.exp(-(((np.array(feats) - mu) / sd) @ coef + b)))
+
+    # weights: accuracy of each slice position on the validation images (ClinicaDL)
+    val = preds[preds["partition"] == "validation"]
+    p_val = np.stack([slice_p_ad(i) for i in val["image"]])
+    truth = (val["y_true"] == "AD").to_numpy()
+    accuracy = ((p_val > 0.5) == truth[:, None]).mean(axis=0)
+    # (the tiny cohort's validation may be too small for any position to be right: equal weights)
+    weights = accuracy / accuracy.sum() if accuracy.sum() else np.full(k, 1 / k)
+    for _, row in preds[preds["partition"] == "test"].head(3).iterrows():
+        assert row["score_AD"] == pytest.approx(slice_p_ad(row["image"]) @ weights, rel=1e-6)
     log = next((out / "logs").glob("*.log")).read_text()
-    assert f"aggregated {k} slices per image (mean)" in log
+    assert f"aggregated {k} slices per image (weighted)" in log
 
     # images then aggregate to subjects (protocol.unit_of_analysis: subject) as for any run
     from brainbench.stats import Task, model_data
@@ -204,11 +216,12 @@ def test_slice_run_end_to_end(cohorts, unit_registry, tmp_path):
     np.testing.assert_allclose(np.sort(md.frame["score"]), np.sort(by_subject.to_numpy()))
 
 
-def test_roi_run_weighted(cohorts, unit_registry, tmp_path):
-    """Regions from an atlas, ClinicaDL's weighted soft vote."""
+def test_roi_from_an_atlas_is_planned_and_sent_without_its_path(cohorts, unit_registry, tmp_path):
     import nibabel as nib
 
-    from brainbench.runner import run_benchmark
+    from brainbench.runner._input_units import HostUnits, input_units_message, plan_input_units
+    from brainbench.runner._prepare import RunOptions, plan_only
+    from brainbench.spec import load_spec
 
     first = sorted((cohorts / "dev").rglob("*_T1w.nii.gz"))[0]
     ref = nib.load(str(first))
@@ -218,29 +231,30 @@ def test_roi_run_weighted(cohorts, unit_registry, tmp_path):
     atlas[x : x + 5, y - 5 : y + 5, z - 4 : z + 4] = 53
     nib.save(nib.Nifti1Image(atlas, ref.affine), tmp_path / "atlas.nii.gz")
     spec = _spec(
-        tmp_path,
-        "roi",
-        "{modality: T1w, unit: roi, roi: {atlas: atlas.nii.gz, labels: [17, 53]}, "
-        "aggregation: weighted}",
+        tmp_path, "roi", "{modality: T1w, unit: roi, roi: {atlas: atlas.nii.gz, labels: [17, 53]}}"
     )
-    out = tmp_path / "run"
-    result = run_benchmark(
-        spec, ["unit-logreg-roi"], out=out, seeds=1, device="cpu", registry_root=unit_registry
+    options = RunOptions(models=["unit-logreg-roi"], registry_root=str(unit_registry))
+    _, _, task = plan_only(spec, options)
+    assert task.unit_shape == (1, 6, 10, 8)  # the larger box of the two regions
+    plan = plan_input_units(load_spec(spec), task)
+    assert plan["roi_names"] == ["label-17", "label-53"]
+    message = input_units_message(plan)
+    assert str(tmp_path) not in repr(message["plan"])  # the model process gets no path
+    host = HostUnits(message)
+    image = np.asarray(ref.get_fdata(), np.float32)[None]
+    units = host.unlabelled(np.stack([image, image]), pd.DataFrame(index=range(2))).images
+    assert len(units) == 4 and units[1].shape == (1, 6, 10, 8)
+    np.testing.assert_array_equal(
+        units[1][0, :5], image[0, x : x + 5, y - 5 : y + 5, z - 4 : z + 4]
     )
-    assert result.ok, result.failed
-    units = json.loads((out / "plan.json").read_text())["input_units"]
-    assert units["roi_names"] == ["label-17", "label-53"]
-    assert units["unit_shape"] == [1, 6, 10, 8]  # the larger box of the two
-    log = next((out / "logs").glob("*.log")).read_text()
-    assert "aggregated 2 rois per image (weighted)" in log
-    assert str(tmp_path) not in log  # the host never learns the atlas path
+    assert not units[1][0, 5:].any()  # zero padding of the smaller box
 
     # a label absent from the atlas is refused before any unit runs
     bad = _spec(
         tmp_path, "roi-bad", "{modality: T1w, unit: roi, roi: {atlas: atlas.nii.gz, labels: [9]}}"
     )
     with pytest.raises(UserError, match=r"label-9 .* is empty"):
-        run_benchmark(bad, ["unit-logreg-roi"], out=tmp_path / "bad", registry_root=unit_registry)
+        plan_only(bad, options)
 
 
 def test_unit_mismatch_and_l101_refused_before_any_unit(cohorts, unit_registry, tmp_path, capsys):
@@ -278,14 +292,17 @@ def test_unit_mismatch_and_l101_refused_before_any_unit(cohorts, unit_registry, 
     assert not (tmp_path / "e" / "units").exists()
 
 
-def test_registry_check_feeds_units_to_a_unit_entry(unit_registry):
-    """`brainbench registry check` runs a slice entry on slices (channels, X, Y)."""
-    from brainbench.registry.check import run_probe
-    from brainbench.registry.entries import find_entry
+def test_registry_check_feeds_unit_shaped_inputs():
+    """`brainbench registry check` probes a slice entry with (channels, X, Y) inputs, a patch
+    or roi entry with (channels, X, Y, Z), an image entry with whole images."""
+    from types import SimpleNamespace
 
-    result, output, code = run_probe(find_entry("unit-logreg", unit_registry), 120)
-    assert code == 0, output
-    assert {t: r.get("error") for t, r in result["tasks"].items()} == {
-        "classification": None,
-        "regression": None,
-    }
+    from brainbench.registry._probe import _probe_unit_shape
+
+    def entry(unit: str, channels: int = 1) -> SimpleNamespace:
+        return SimpleNamespace(unit=unit, channels=channels, spatial_shape=(20, 24, 18))
+
+    assert _probe_unit_shape(entry("slice", 3)) == (3, 20, 24)
+    assert _probe_unit_shape(entry("patch")) == (1, 20, 24, 18)
+    assert _probe_unit_shape(entry("roi")) == (1, 20, 24, 18)
+    assert _probe_unit_shape(entry("image")) == ()
