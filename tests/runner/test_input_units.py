@@ -277,6 +277,16 @@ def test_unit_mismatch_and_l101_refused_before_any_unit(cohorts, unit_registry, 
     rgb = _spec(tmp_path, "rgb", "{modality: T1w, unit: slice}")  # ClinicaDL's default: rgb
     with pytest.raises(UserError, match=r"expects 1 channel.*has 3"):
         run_benchmark(rgb, ["unit-logreg"], out=tmp_path / "c", registry_root=unit_registry)
+    novalidation = tmp_path / "nv.yaml"
+    novalidation.write_text(
+        f"extends: {tmp_path / 's.yaml'}\nbrainbench: 1\n"
+        "task: {input: {aggregation: weighted}}\nsplits: {validation: {method: none}}\n"
+        "training: {model_selection: none}\n"
+    )
+    with pytest.raises(UserError, match="'weighted' weighs each unit position"):
+        run_benchmark(
+            novalidation, ["unit-logreg"], out=tmp_path / "f", registry_root=unit_registry
+        )
     big = _spec(tmp_path, "p", "{modality: T1w, unit: patch}")  # 50-voxel patches: too big
     with pytest.raises(UserError, match="Patches of 50 voxels do not fit"):
         run_benchmark(big, ["unit-logreg"], out=tmp_path / "d", registry_root=unit_registry)

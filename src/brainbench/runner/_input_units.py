@@ -280,12 +280,19 @@ def _roi_masks(loaded: LoadedSpec, spatial: tuple[int, ...]) -> tuple[list[str],
 def plan_input_units(loaded: LoadedSpec, task: TaskInfo) -> dict[str, Any] | None:
     """The run's unit plan for ``plan.json`` (None for whole images), checked against the
     images' geometry before any unit runs. UserError: no unit fits, a region file is missing,
-    unreadable, not binary, empty or not on the images' grid."""
+    unreadable, not binary, empty or not on the images' grid, weighted aggregation without a
+    validation partition."""
     from brainbench.spec.models import PatchInput, SliceInput
 
     inp = loaded.spec.task.input
     if inp.unit == "image":
         return None
+    if inp.aggregation == "weighted" and loaded.spec.splits.validation.method == "none":
+        raise UserError(
+            "task.input.aggregation 'weighted' weighs each unit position by its accuracy on the "
+            "validation partition, and splits.validation.method is 'none': use 'mean', or "
+            "draw a validation partition."
+        )
     image_shape = (task.channels, *task.spatial_shape)
     geometry = "x".join(str(s) for s in task.spatial_shape)
     files: list[str] = []
