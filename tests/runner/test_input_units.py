@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from brainbench.errors import UserError
 from brainbench.runner._input_units import (
@@ -67,6 +69,48 @@ def test_patches_match_clinicadl(size, stride):
     assert plan.count == len(ref)
     for k, r in enumerate(ref):
         np.testing.assert_array_equal(extract_patch(image, plan, k), r)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    shape=st.tuples(*[st.integers(3, 9)] * 3),
+    size=st.integers(1, 5),
+    stride=st.integers(1, 5),
+    direction=st.integers(0, 2),
+    discarded=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+)
+def test_units_match_clinicadl_for_any_geometry(shape, size, stride, direction, discarded):
+    image = np.arange(np.prod(shape), dtype=np.float32).reshape(1, *shape)
+    plan = UnitPlan("patch", image.shape, patch_size=size, stride=stride)
+    ref = _clinicadl_patches(image, size, stride) if size <= min(shape) else []
+    assert plan.count == len(ref)
+    for k in (0, len(ref) - 1) if ref else ():
+        np.testing.assert_array_equal(extract_patch(image, plan, k), ref[k])
+    plan = UnitPlan("slice", image.shape, direction=direction, discarded=discarded, rgb=False)
+    ref = _clinicadl_slices(image, direction, discarded, False)
+    assert plan.count == len(ref)
+    for k in (0, len(ref) - 1) if ref else ():
+        np.testing.assert_array_equal(extract_slice(image, plan, k), ref[k])
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 4),
+    k=st.integers(1, 5),
+    c=st.integers(2, 4),
+    seed=st.integers(0, 2**16),
+)
+def test_aggregated_probabilities_stay_probabilities(n, k, c, seed):
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(c), size=n * k)
+    labels = rng.integers(0, c, size=n)
+    w = position_weights(p, labels, k)
+    assert np.isclose(w.sum(), 1.0) and (w >= 0).all()
+    out = aggregate(p, k, w)
+    assert out.shape == (n, c)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0)
+    assert (out >= p.reshape(n, k, c).min(axis=1) - 1e-12).all()  # a mean: within the units
+    assert (out <= p.reshape(n, k, c).max(axis=1) + 1e-12).all()
 
 
 def test_roi_crop_and_pad():
