@@ -301,6 +301,36 @@ def test_roi_from_an_atlas_is_planned_and_sent_without_its_path(cohorts, unit_re
         plan_only(bad, options)
 
 
+def test_roi_names_find_clinicadl_masks_in_the_caps_folder(tmp_path, monkeypatch):
+    """roi.names: ClinicaDL's find_mask_path in <CAPS>/masks/tpl-<template>/."""
+    from brainbench.runner._input_units import clinicadl_masks
+    from brainbench.spec import load_spec
+
+    folder = tmp_path / "caps" / "masks" / "tpl-MNI152NLin2009cSym"
+    folder.mkdir(parents=True)
+    for name in (
+        "tpl-MNI152NLin2009cSym_desc-Crop_res-1x1x1_roi-leftHippocampusBox_mask.nii.gz",
+        "tpl-MNI152NLin2009cSym_desc-Crop_res-1x1x1_acq-x_roi-leftHippocampusBox_mask.nii.gz",
+        "tpl-MNI152NLin2009cSym_res-1x1x1_roi-leftHippocampusBox_mask.nii.gz",
+    ):
+        (folder / name).write_bytes(b"")
+    monkeypatch.setenv("ADNI_CAPS", str(tmp_path / "caps"))
+    base = HERE.parents[1] / "spec" / "benchmarks" / "smci-vs-pmci-caps.yaml"
+    spec = tmp_path / "roi.yaml"
+    spec.write_text(
+        f"extends: {base}\nbrainbench: 1\n"
+        "task: {input: {unit: roi, roi: {names: [leftHippocampusBox]}}}\n"
+    )
+    loaded = load_spec(spec)
+    [(name, path)] = clinicadl_masks(loaded, ["leftHippocampusBox"], "MNI152NLin2009cSym")
+    assert name == "leftHippocampusBox"  # cropped images: the shortest desc-Crop mask
+    assert path.name == (
+        "tpl-MNI152NLin2009cSym_desc-Crop_res-1x1x1_roi-leftHippocampusBox_mask.nii.gz"
+    )
+    with pytest.raises(UserError, match=r"No mask of the region 'rightHippocampusBox'"):
+        clinicadl_masks(loaded, ["rightHippocampusBox"], "MNI152NLin2009cSym")
+
+
 def test_unit_mismatch_and_l101_refused_before_any_unit(cohorts, unit_registry, tmp_path, capsys):
     from brainbench.runner import run_benchmark
     from brainbench.runner._prepare import InvalidSpec

@@ -222,6 +222,36 @@ def _load_volume(path: Path) -> np.ndarray:
     return data
 
 
+def clinicadl_masks(loaded: LoadedSpec, names: list[str], template: str) -> list[tuple[str, Path]]:
+    """ClinicaDL's region masks in the CAPS folder of the spec's first caps cohort:
+    ``masks/tpl-<template>/*_roi-<name>_mask.nii*``, kept with ``_desc-Crop_`` in their name
+    when the cohort reads cropped images (without it otherwise), the shortest name first
+    (ClinicaDL ``find_mask_path``)."""
+    caps = next((c for c in loaded.spec.cohorts if c.source.format == "caps"), None)
+    if caps is None:
+        raise UserError(
+            "task.input.roi.names reads ClinicaDL's masks from a CAPS folder (masks/tpl-"
+            f"{template}/), and no cohort has source format caps: give the mask files "
+            "(roi.masks) or an atlas (roi.atlas) instead."
+        )
+    folder = loaded.resolve_path(caps.source.path) / "masks" / f"tpl-{template}"
+    found = []
+    for name in names:
+        pattern = f"*_roi-{name}_mask.nii*"
+        candidates = [
+            p for p in folder.glob(pattern) if ("_desc-Crop_" in p.name) == caps.source.crop
+        ]
+        if not candidates:
+            which = "with" if caps.source.crop else "without"
+            raise UserError(
+                f"No mask of the region '{name}' (task.input.roi.names) in {folder}: ClinicaDL "
+                f"looks for {pattern}, {which} '_desc-Crop_' in the name for cohort "
+                f"'{caps.id}' (source.crop: {str(caps.source.crop).lower()})."
+            )
+        found.append((name, min(candidates, key=lambda p: len(p.name))))
+    return found
+
+
 def _roi_masks(loaded: LoadedSpec, spatial: tuple[int, ...]) -> tuple[list[str], list[Path], Any]:
     """Region names, the files they come from, and the masks (bool, the images' grid)."""
     roi = loaded.spec.task.input.roi
@@ -246,20 +276,26 @@ def _roi_masks(loaded: LoadedSpec, spatial: tuple[int, ...]) -> tuple[list[str],
             )
         return path, data
 
-    if roi.masks is not None:
-        for text in roi.masks:
-            path, data = read(text, "masks")
+    if roi.masks is not None or roi.names is not None:
+        if roi.masks is not None:
+            field = "masks"
+            wanted = [(Path(t).name.split(".")[0], t) for t in roi.masks]
+        else:
+            field = "names"
+            wanted = [(n, str(p)) for n, p in clinicadl_masks(loaded, roi.names, roi.template)]
+        for name, text in wanted:
+            path, data = read(text, field)
             values = sorted(set(np.unique(data).tolist()))
-            if not set(values) <= {0.0, 1.0}:
+            if not set(values) <= {0.0, 1.0}:  # ClinicaDL check_mask_list: 0/1 masks only
                 shown = ", ".join(f"{v:g}" for v in values[:5]) + (
                     ", ..." if len(values) > 5 else ""
                 )
                 raise UserError(
-                    f"The mask {path} (task.input.roi.masks) is not binary: it holds "
+                    f"The mask {path} (task.input.roi.{field}) is not binary: it holds "
                     f"{len(values)} distinct values ({shown}). Give 0/1 masks, or an atlas with "
                     "labels."
                 )
-            names.append(Path(text).name.split(".")[0])
+            names.append(name)
             files.append(path)
             masks.append(data > 0.5)
     else:
