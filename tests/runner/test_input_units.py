@@ -259,6 +259,14 @@ def test_slice_run_end_to_end(cohorts, unit_registry, tmp_path):
     by_subject = test.groupby("subject")["score_AD"].mean()
     np.testing.assert_allclose(np.sort(md.frame["score"]), np.sort(by_subject.to_numpy()))
 
+    # the evidence sheet states the aggregation rule
+    from brainbench.report import write_report
+
+    write_report([out], tmp_path / "report", resamples=20)
+    doc = json.loads((tmp_path / "report" / "evidence.json").read_text())
+    protocol = {s["id"]: s for s in doc["sections"]}["protocol"]
+    assert any("ClinicaDL's weighted soft vote" in t for t in protocol["text"]), protocol["text"]
+
 
 def test_roi_from_an_atlas_is_planned_and_sent_without_its_path(cohorts, unit_registry, tmp_path):
     import nibabel as nib
