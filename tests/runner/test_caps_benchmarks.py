@@ -92,3 +92,26 @@ def test_smci_vs_pmci_runs_end_to_end(stand_ins, monkeypatch, tmp_path, capsys):
     at36 = truth[truth["session_id"] == "ses-M036"].set_index("participant_id")["diagnosis"]
     adni = cohort[cohort["cohort"] == "adni"].set_index("subject")["mci_36"]
     assert ((adni == "pMCI") == (at36.loc[adni.index] == "AD")).all()
+
+
+def test_smci_vs_pmci_slice_input_runs_end_to_end(stand_ins, unit_registry, monkeypatch, tmp_path):
+    """sMCI vs pMCI (36 months) from a CAPS + get-labels cohort with slice input: one
+    prediction per baseline image, the slices' probabilities averaged, then per subject."""
+    for key, value in stand_ins.items():
+        monkeypatch.setenv(key, value)
+    spec = tmp_path / "smci-slices.yaml"
+    spec.write_text(
+        f"extends: {BENCHMARKS / 'smci-vs-pmci-caps.yaml'}\nbrainbench: 1\n"
+        "task:\n  input: {modality: T1w, unit: slice, slices: {direction: axial, mode: single}}\n"
+    )
+    run = run_benchmark(
+        spec, ["unit-logreg"], out=tmp_path / "run", seeds=1, device="cpu", quiet=True,
+        registry_root=unit_registry,
+    )  # fmt: skip
+    assert not run.failed
+    plan = json.loads((tmp_path / "run" / "plan.json").read_text())
+    assert plan["input_units"]["count"] == plan["task"]["spatial_shape"][2]
+    preds = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
+    assert set(preds["y_true"]) == {"sMCI", "pMCI"}
+    assert not preds.duplicated(["partition", "image"]).any()  # images, not slices
+    assert set(preds["session"]) == {"ses-M000"}  # the baseline image of each subject
