@@ -72,7 +72,7 @@ def test_the_local_executor_keeps_decoded_images_by_default(baseline_run):
     assert 0 < len(entries) <= cohort["image_path"].notna().sum()
 
 
-@pytest.mark.parametrize("name", ["local", "slurm-generic", "jean-zay"])
+@pytest.mark.parametrize("name", ["local", "slurm-generic", "jean-zay", "local-cluster"])
 def test_shipped_profiles_load(name):
     profile = load_profile(name)
     assert profile.name == name

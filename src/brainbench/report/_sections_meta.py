@@ -192,6 +192,22 @@ def protocol(ctx: ReportContext, sec: Section) -> Section:
             rows,
         )
     )
+    inp = spec.task.input if spec is not None else None
+    if inp is not None and inp.unit != "image":
+        rule = (
+            "the mean of their outputs (soft vote: mean class probabilities; mean value for "
+            "regression)"
+            if inp.aggregation == "mean"
+            else "ClinicaDL's weighted soft vote (each unit position weighted by its accuracy "
+            "on the validation partition)"
+        )
+        who = "the runner" if run.tier == "reproduced" else "the runner (for the models it ran)"
+        sec.text.append(
+            f"The spec declares {inp.unit} input: {who} cuts each image into {inp.unit}s as "
+            f"ClinicaDL's prepare-data does and predicts each image by {rule}; images are then "
+            f"combined at the unit of analysis ({an.unit}). Predictions made elsewhere follow "
+            "their own tool's rule."
+        )
     devs = an.deviations
     real = [d for d in devs if d.severity != "note"]
     if real:
@@ -651,6 +667,16 @@ def provenance(ctx: ReportContext, sec: Section) -> Section:
                 urows,
             )
         )
+        slurm_rows = _slurm_rows(units)
+        if slurm_rows:
+            sec.tables.append(
+                Table(
+                    "slurm",
+                    "SLURM array tasks",
+                    ["Unit", "Job", "Node", "Requeues", "Queue (s)", "Wall (s)", "Final state"],
+                    slurm_rows,
+                )
+            )
         failed = [
             u
             for u in units
@@ -666,6 +692,27 @@ def provenance(ctx: ReportContext, sec: Section) -> Section:
     for note in run.notes:
         sec.text.append(note)
     return sec
+
+
+def _slurm_rows(units: list[dict]) -> list[list[str]]:
+    """One row per unit that ran as a SLURM array task (empty for local runs)."""
+    rows = []
+    for u in units:
+        s = u.get("slurm")
+        if not isinstance(s, dict):
+            continue
+        rows.append(
+            [
+                str(u.get("id") or u.get("model")),
+                str(s.get("job_id") or ""),
+                str(s.get("node") or ""),
+                str(s.get("requeues") if s.get("requeues") is not None else ""),
+                num(s.get("queue_s"), 1),
+                num(u.get("seconds"), 1),
+                str(s.get("final_state") or u.get("status") or ""),
+            ]
+        )
+    return rows
 
 
 __all__ = ["audit", "cohort", "identity", "metric_label", "protocol", "provenance"]

@@ -524,6 +524,7 @@ def run_units(
     progress: Any = None,
     skip_complete: bool = True,
     disk_cache: bool | None = None,
+    context: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Execute units of a prepared run folder (all of the plan's, or ``unit_ids``).
 
@@ -531,7 +532,8 @@ def run_units(
     models run in their own processes). Units already complete are skipped when
     ``skip_complete``. ``disk_cache`` keeps decoded images in ``RUN_DIR/cache/`` for other
     processes (SLURM array tasks, a resumed run); None: as the plan says (on unless the run
-    was started with ``--no-cache``). Returns the JSON records of the units executed.
+    was started with ``--no-cache``). ``context`` is added to each unit's record (a SLURM
+    task's job id, node, requeues). Returns the JSON records of the units executed.
     """
     state = RunState.load(run_dir)
     units = plan_units(state.plan)
@@ -561,7 +563,7 @@ def run_units(
     sensitive = sensitive_paths(state)
     from brainbench.runner._finalize import device_info
 
-    where = {"host": socket.gethostname(), "device": device_info(device)}
+    where = {"host": socket.gethostname(), "device": device_info(device), **(context or {})}
     hosts = [ModelHost(sensitive, threads) for _ in range(workers)]
     records: list[dict[str, Any]] = []
     lock = threading.Lock()
@@ -608,9 +610,20 @@ def run_units(
     return records
 
 
-def execute_slurm_task(run_dir: str, unit_id: str) -> dict[str, Any]:
-    """Entry point of one SLURM array task (one unit); skips a unit already complete."""
-    recs = run_units(run_dir, [unit_id], workers=1)
+def execute_slurm_task(
+    run_dir: str, unit_id: str, submitted: float | None = None
+) -> dict[str, Any]:
+    """Entry point of one SLURM array task (one unit); skips a unit already complete.
+
+    The unit's record gets the task's SLURM identity (job and array ids, node, requeues) and
+    its queue time (``submitted`` is when the driver submitted the array).
+    """
+    from brainbench.runner._slurm import task_context
+
+    slurm = task_context()
+    if submitted is not None:
+        slurm["queue_s"] = round(max(0.0, slurm["started"] - submitted), 3)
+    recs = run_units(run_dir, [unit_id], workers=1, context={"slurm": slurm})
     if recs:
         return recs[0]
     return {"id": unit_id, "status": "ok", "skipped": True}
