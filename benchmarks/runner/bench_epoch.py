@@ -51,7 +51,7 @@ def runner_epochs(run_dir: Path, epochs: int) -> list[float]:
             hyperparameters={"cnn3d-small": {"patience": None}},
         ),
     )
-    recs = run_units(out, workers=1)  # one model host: cpu_count() torch threads
+    recs = run_units(out, workers=1)  # one model host: thread_budget(1) torch threads
     assert recs and recs[0]["status"] == "ok", recs
     return [tuple(t) for t in recs[0]["epoch_times"][1:]]  # drop epoch 1 (decoding, build)
 
@@ -122,7 +122,11 @@ def plain_epochs(run_dir: Path, epochs: int, threads: int) -> list[float]:
 def plain_subprocess(run_dir: Path, epochs: int, threads: int) -> list[float]:
     import subprocess
 
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    from brainbench.runner._threads import thread_environment
+
+    # The model host's thread settings (counts and passive OpenMP waiting), so that both sides
+    # wait alike.
+    env = {**os.environ, **thread_environment(threads)}
     cmd = [sys.executable, __file__, "--plain-only", str(run_dir), "--epochs", str(epochs)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -138,10 +142,13 @@ def main(argv=None) -> int:
     ap.add_argument("--plain-only", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.plain_only is not None:
-        print(json.dumps(plain_epochs(args.plain_only, args.epochs, os.cpu_count() or 1)))
+        threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1))
+        print(json.dumps(plain_epochs(args.plain_only, args.epochs, threads)))
         return 0
     cohort(args.work / f"cohort-{args.subjects}", args.subjects)
-    threads = os.cpu_count() or 1
+    from brainbench.runner._threads import thread_budget
+
+    threads = thread_budget(1)  # what run_units gives one model host
     runner, plain = [], []
     n_train = None
     for r in range(args.rounds):
