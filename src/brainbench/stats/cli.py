@@ -285,7 +285,8 @@ def evaluate(
                 f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]",
                 str(r.n_units),
                 str(r.n_clusters),
-                r.method,
+                r.method
+                + "".join(f", conditional on {n} {c}s" for c, n in r.conditional_on.items()),
             ]
         )
         notes += [f"{r.model} {r.metric}: {w}" for w in r.warnings]
