@@ -242,7 +242,8 @@ def wild_cluster_interval(
 def jackknife_se(stat: Statistic, W: np.ndarray) -> np.ndarray:
     """Delete-one-cluster jackknife standard error of ``stat`` at each row of cluster
     multiplicities ``W`` (``B x G``; ``stat`` over a one-level design whose atoms are the
-    clusters). A cluster drawn ``k`` times contributes ``k`` identical deletions."""
+    clusters). A cluster drawn ``k`` times contributes ``k`` identical deletions. NaN for a
+    row with a single distinct cluster."""
     G = W.shape[1]
     n = W.sum(axis=1)
     vals = np.empty_like(W, dtype=float)
@@ -252,6 +253,9 @@ def jackknife_se(stat: Statistic, W: np.ndarray) -> np.ndarray:
         vals[:, g] = np.where(W[:, g] > 0, stat.from_weights(np.maximum(Wg, 0)), 0.0)
     mean = (W * vals).sum(axis=1) / n
     var = (n - 1) / n * (W * (vals - mean[:, None]) ** 2).sum(axis=1)
+    # One distinct cluster: every deletion gives the same value, the SE is 0 (floating-point
+    # noise would studentise to +-1e15); undefined rather than zero.
+    var[(W > 0).sum(axis=1) < 2] = np.nan
     return np.sqrt(var)
 
 
