@@ -114,3 +114,15 @@ def test_mean_form_reproduces_the_metrics():
         assert (w * u).sum() / w.sum() == pytest.approx(METRICS.get(name)(cols), rel=1e-12)
     with pytest.raises(UserError, match="cluster bootstrap-t instead"):
         mean_form("auroc", cols)
+
+
+def test_two_clusters_give_no_interval():
+    u = np.arange(20, dtype=float)
+    site = np.repeat([0, 1], 10)
+    rng = np.random.default_rng(0)
+    lo, hi = wild_cluster_interval(u, np.ones(20), site, rng=rng)
+    assert np.isnan(lo) and np.isnan(hi)
+    design = ClusterDesign([site])
+    cols = Columns(y=u, pred=u + rng.normal(size=20))
+    stat = Statistic(design, [Block(METRICS.get("mae"), cols, design.row_atom)])
+    assert np.isnan(cluster_bootstrap_t(stat, rng=rng)).all()

@@ -68,6 +68,17 @@ GRID_PRESETS: dict[str, dict[str, Any]] = {
         "replicates": 400,
         "resamples": 399,
     },
+    # A wider part (more metrics, 5 subjects per site, prevalence 0.2), fewer data sets.
+    "extended": {
+        "sites": [2, 3, 4, 6, 8, 16],
+        "subjects_per_site": [5, 20],
+        "sessions": [1],
+        "icc": [0.05, 0.2],
+        "prevalence": [0.5, 0.2],
+        "metrics": ["balanced_accuracy", "auroc", "sensitivity", "mae"],
+        "replicates": 200,
+        "resamples": 199,
+    },
     # Issue 15's grid: 252 designs x 5 metrics x 2,000 data sets (days on two cores).
     "full": {
         "sites": [2, 3, 4, 6, 8, 16, 32],

@@ -27,7 +27,10 @@ default of ``evaluate`` yet.
   (Cameron, Gelbach & Miller 2008; MacKinnon, Nielsen & Webb 2023, J. Econom. 232:272-299,
   doi:10.1016/j.jeconom.2022.04.001, section 6).
 
-Limits: both treat the clusters (sites) as the only level resampled or perturbed (units
+Limits: both need at least 3 clusters (:data:`MIN_CLUSTERS`): with 2, every cluster-bootstrap
+resample is one cluster (no jackknife SE) or the sample itself (t* = 0), and the wild
+bootstrap's residual scores sum to zero, so the mixed-sign draws of two equal clusters have a
+zero standard error. Both treat the clusters (sites) as the only level resampled or perturbed (units
 within a site are not resampled: their dependence is absorbed, as in any cluster-robust
 method). With Rademacher weights and G clusters the interval's ends can only take 2^G values.
 """
@@ -45,6 +48,8 @@ from brainbench.stats._bootstrap import Statistic
 from brainbench.stats._metrics import Columns
 
 WEBB_POINTS = np.sqrt(np.array([0.5, 1.0, 1.5]))
+#: Fewest clusters for which the bootstrap-t and the wild bootstrap give an interval.
+MIN_CLUSTERS = 3
 
 
 @dataclass(frozen=True)
@@ -226,14 +231,14 @@ def wild_cluster_interval(
     """Wild cluster bootstrap-t interval (WCU) of the weighted mean ``sum(w u) / sum(w)``.
 
     See the module docstring for the formulas and references; ``weights`` is ``rademacher``
-    or ``webb``. NaN when fewer than two clusters carry weight.
+    or ``webb``. NaN when fewer than :data:`MIN_CLUSTERS` clusters carry weight.
     """
     if weights not in WILD_WEIGHTS:
         raise UserError(f"Wild bootstrap weights must be rademacher or webb; got '{weights}'.")
     theta, scores, shares = cluster_scores(u, w, cluster)
     keep = shares > 0
     scores, shares = scores[keep], shares[keep]
-    if len(scores) < 2:
+    if len(scores) < MIN_CLUSTERS:
         return float("nan"), float("nan")
     V = WILD_WEIGHTS[weights](rng, (resamples, len(scores)))
     return _t_interval(theta, cr1_se(scores), wild_t_star(scores, shares, V), level)
@@ -275,7 +280,7 @@ def cluster_bootstrap_t(
     if len(design.levels) != 1 or design.stratified:
         raise ValueError("cluster_bootstrap_t needs a one-level, unstratified design")
     G = design.n_atoms
-    if G < 2:
+    if G < MIN_CLUSTERS:
         return float("nan"), float("nan")
     theta = stat.point()
     se = float(jackknife_se(stat, np.ones((1, G)))[0])

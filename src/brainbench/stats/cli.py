@@ -522,12 +522,12 @@ def rank(scores, lower_is_better, alpha, resamples, seed, friedman_ties, fmt, ou
 )
 @click.option(
     "--grid",
-    type=click.Choice(["quick", "partial", "full"]),
+    type=click.Choice(["quick", "partial", "extended", "full"]),
     help="Instead of the study: the coverage grid of the candidate interval methods "
     "(percentile, BCa, cluster bootstrap-t, wild cluster bootstrap); quick: sites 4 and 8, "
-    "seconds; partial: the part run for benchmarks/stats/README.md; full: issue 15's grid "
-    "(sites 2-32, subjects, sessions, ICC, prevalence, "
-    "metrics; 2,000 data sets per cell, days on two cores).",
+    "seconds; partial, extended: the parts run for benchmarks/stats/README.md; full: issue "
+    "15's grid (sites 2-32, subjects, sessions, ICC, prevalence, metrics; 2,000 data sets per "
+    "cell, days on two cores).",
 )
 @click.option("--replicates", type=click.IntRange(min=10), help="Simulated data sets per cell.")
 @click.option("--seed", type=int, default=2024, show_default=True)
