@@ -1,0 +1,111 @@
+"""`brainbench results check`: a predictions-only entry from a plain CSV against the frozen
+split of its benchmark; each finding with its rule, its file and the exit status."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from brainbench.results import check_entry
+from tests.results.conftest import write_entry
+
+
+def _run(root: Path, folder: Path, monkeypatch: pytest.MonkeyPatch, *args: str):
+    from click.testing import CliRunner
+
+    from brainbench.cli import cli
+
+    monkeypatch.chdir(root)
+    return CliRunner().invoke(cli, ["results", "check", "--format", "json", str(folder), *args])
+
+
+def _rules(result) -> list[str]:
+    return [f.rule for f in result.findings]
+
+
+def test_a_plain_csv_entry_passes(repo: Path, fixture_run: Path, monkeypatch) -> None:
+    folder = write_entry(repo, fixture_run)
+    out = _run(repo, folder, monkeypatch)
+    payload = json.loads(out.output)
+    assert out.exit_code == 0, payload["findings"]
+    assert payload["findings"] == [] and len(payload["files"]) == 2
+
+
+def test_missing_extra_and_duplicate_images(repo: Path, fixture_run: Path) -> None:
+    folder = write_entry(repo, fixture_run)
+    table = pd.read_csv(folder / "predictions.csv")
+    test = table[table["partition"] == "test"]
+    dropped = test.iloc[0]
+    changed = table.drop(index=dropped.name)
+    # one test image predicted twice, and one test image moved to a fold where it is trained on
+    extra = test.iloc[[1]].assign(image="sub-S9_ses-M00_T1w.nii.gz")
+    changed = pd.concat([changed, test.iloc[[2]], extra])
+    changed.to_csv(folder / "predictions.csv", index=False)
+    result = check_entry(folder, root=repo)
+    messages = " | ".join(f.message for f in result.findings)
+    assert result.exit_code == 1
+    assert _rules(result).count("P506") == 3
+    assert "predict an image twice" in messages
+    assert "1 of the split's" in messages and dropped["image"] in messages
+    assert "1 predictions are not test images" in messages and "sub-S9" in messages
+
+
+def test_split_hash_version_and_model_name(repo: Path, fixture_run: Path) -> None:
+    folder = write_entry(repo, fixture_run)
+    card = (folder / "result.yaml").read_text()
+    text = card.replace("version: 1.2.0", "version: 1.1.0")
+    (folder / "result.yaml").write_text(text.replace("name: outside-cnn", "name: other-name"))
+    result = check_entry(folder, root=repo)
+    assert "P503" in _rules(result) and "P505" in _rules(result)
+    sha = card.split("split_sha256: ")[1].split()[0]
+    (folder / "result.yaml").write_text(card.replace(sha, "a" * 64))
+    result = check_entry(folder, root=repo)
+    assert _rules(result) == ["P504"] and sha in result.findings[0].hint
+
+
+def test_provenance_fields_are_required(repo: Path, fixture_run: Path) -> None:
+    folder = write_entry(repo, fixture_run)
+    card = (folder / "result.yaml").read_text()
+    card = card.replace("license: CC-BY-4.0\n", "").replace("pretraining: []\n", "")
+    (folder / "result.yaml").write_text(card + "gpu_hours: 3\n")
+    result = check_entry(folder, root=repo)
+    messages = [f.message for f in result.findings]
+    assert result.exit_code == 1 and set(_rules(result)) == {"P501"}
+    assert any("'license'" in m for m in messages) and any("'pretraining'" in m for m in messages)
+    assert any("unknown field 'gpu_hours'" in m for m in messages)
+    assert all(f.line is not None for f in result.findings)
+
+
+def test_training_on_test_subjects(repo: Path, fixture_run: Path) -> None:
+    folder = write_entry(repo, fixture_run)
+    subjects = pd.read_csv(folder / "train-subjects.tsv", sep="\t")
+    table = pd.read_csv(folder / "predictions.csv")
+    leaked = table[table["partition"] == "test"]["subject"].iloc[0]
+    subjects = pd.concat([subjects, pd.DataFrame({"participant_id": [leaked], "fold": [1]})])
+    subjects.to_csv(folder / "train-subjects.tsv", sep="\t", index=False)
+    card = (folder / "result.yaml").read_text()
+    card = card.replace("pretraining: []", "pretraining: [{name: ExtCohort}]")
+    card = card.replace("  - {name: devcohort", "  - {name: extcohort}\n  - {name: devcohort")
+    (folder / "result.yaml").write_text(card)
+    result = check_entry(folder, root=repo)
+    messages = " | ".join(f.message for f in result.findings)
+    assert _rules(result) == ["P507"] * 3
+    assert f"0 1 {leaked}" in messages and "external-test cohort" in messages
+    assert "pretraining[0]" in messages
+
+
+def test_unreadable_inputs_exit_2(repo: Path, fixture_run: Path, monkeypatch) -> None:
+    folder = write_entry(repo, fixture_run)
+    table = pd.read_csv(folder / "predictions.csv")
+    table.loc[3, "score_AD"] = 1.5  # a probability out of range: the predictions reader refuses
+    table.to_csv(folder / "predictions.csv", index=False)
+    out = _run(repo, folder, monkeypatch)
+    payload = json.loads(out.output)
+    assert out.exit_code == 2 and payload["findings"][0]["rule"] == "P500"
+    assert "score_AD" in payload["findings"][0]["message"]
+    (folder / "result.yaml").write_text("result: 1\nbenchmark: [unclosed\n")
+    out = _run(repo, folder, monkeypatch)
+    assert out.exit_code == 2 and "result.yaml" in out.output
