@@ -109,3 +109,23 @@ def test_unreadable_inputs_exit_2(repo: Path, fixture_run: Path, monkeypatch) ->
     (folder / "result.yaml").write_text("result: 1\nbenchmark: [unclosed\n")
     out = _run(repo, folder, monkeypatch)
     assert out.exit_code == 2 and "result.yaml" in out.output
+
+
+def test_new_writes_a_card_that_check_reads(repo: Path, fixture_run: Path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from brainbench.cli import cli
+
+    made = write_entry(repo, fixture_run, name="source")
+    monkeypatch.chdir(repo)
+    folder = repo / "results" / "fixture-ad-vs-cn" / "outside-cnn"
+    args = ["results", "new", str(folder), "--benchmark", "fixture-ad-vs-cn"]
+    args += ["--predictions", str(made / "predictions.csv"), "--name", "source"]
+    out = CliRunner().invoke(cli, args)
+    assert out.exit_code == 0, out.output
+    result = check_entry(folder, root=repo)
+    # the skeleton's benchmark, version and split hash are right; its TODOs are findings
+    todo = ["method.description", "method.code", "compute.hardware", "contact.name"]
+    assert [(f.rule, f.path) for f in result.findings] == [("P501", p) for p in todo] + [
+        ("P501", "contact.email")
+    ]

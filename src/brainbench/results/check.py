@@ -118,7 +118,8 @@ def _dotted(loc: Sequence[Any]) -> str:
 
 
 def load_card(folder: Path) -> tuple[ResultCard | None, list[Finding]]:
-    """The card of ``folder``, or the findings saying why it is not one (P501).
+    """The card of ``folder`` (None when invalid) and its findings (P501): fields missing or
+    of the wrong type, and values still reading TODO (the skeleton's placeholders).
 
     Raises
     ------
@@ -135,8 +136,19 @@ def load_card(folder: Path) -> tuple[ResultCard | None, list[Finding]]:
         raise UserError(f"{exc.file}{where}: {exc.message}") from None
     if not isinstance(doc.data, dict):
         return None, [_finding("P501", "the card is not a mapping of fields", path, line=1)]
+    todo = [
+        _finding(
+            "P501",
+            f"'{_dotted(loc)}' is still a TODO of the skeleton card",
+            path,
+            path=_dotted(loc),
+            line=doc.locate(loc)[0],
+        )
+        for loc, value in _leaves(doc.data, ())
+        if isinstance(value, str) and "TODO" in value
+    ]
     try:
-        return ResultCard.model_validate(doc.data), []
+        return ResultCard.model_validate(doc.data), todo
     except ValidationError as exc:
         findings = []
         for err in exc.errors(include_url=False):
@@ -151,7 +163,15 @@ def load_card(folder: Path) -> tuple[ResultCard | None, list[Finding]]:
             findings.append(
                 _finding("P501", message, path, path=_dotted(loc), line=line, column=column)
             )
-        return None, findings
+        return None, todo + findings
+
+
+def _leaves(data: Any, loc: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], Any]]:
+    if isinstance(data, dict):
+        return [leaf for k, v in data.items() for leaf in _leaves(v, (*loc, k))]
+    if isinstance(data, list):
+        return [leaf for i, v in enumerate(data) for leaf in _leaves(v, (*loc, i))]
+    return [(loc, data)]
 
 
 def check_entry(
@@ -497,7 +517,7 @@ def report_entry(
     from brainbench.report._write import write_report
 
     card, findings = load_card(folder)
-    if card is None:
+    if card is None or findings:
         raise UserError(
             f"{folder / CARD_FILE} is not a valid card ({findings[0].message}): run "
             "`brainbench results check` on it first.",
