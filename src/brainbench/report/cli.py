@@ -73,13 +73,28 @@ def report(
     help="Folder holding the sheets' run folders (repeatable; REPORTS_DIR is always searched). "
     "A model is listed reproduced only when its run folder is found and checks out.",
 )
+@click.option(
+    "--tier",
+    "tiers",
+    multiple=True,
+    type=click.Choice(["reproduced", "self-reported", "unverified"]),
+    help="List only the models of this tier (repeatable); default: every tier, reproduced "
+    "sheets first and self-reported ones apart.",
+)
 def leaderboard(
-    reports_dir: Path, out: Path, resamples: int, seed: int, runs: tuple[Path, ...]
+    reports_dir: Path,
+    out: Path,
+    resamples: int,
+    seed: int,
+    runs: tuple[Path, ...],
+    tiers: tuple[str, ...],
 ) -> None:
     """Rank models across the evidence sheets (evidence.json) found under REPORTS_DIR."""
     from brainbench.report._leaderboard import write_leaderboard
 
-    path = write_leaderboard(reports_dir, out, resamples=resamples, seed=seed, runs=runs)
+    path = write_leaderboard(
+        reports_dir, out, resamples=resamples, seed=seed, runs=runs, tiers=tiers
+    )
     click.echo(f"wrote {path} and {path.with_suffix('.md').name}")
 
 
