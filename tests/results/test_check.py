@@ -129,3 +129,20 @@ def test_new_writes_a_card_that_check_reads(repo: Path, fixture_run: Path, monke
     assert [(f.rule, f.path) for f in result.findings] == [("P501", p) for p in todo] + [
         ("P501", "contact.email")
     ]
+
+
+def test_the_card_of_contributing_is_valid() -> None:
+    """The result.yaml shown in CONTRIBUTING.md, "Submitting results", reads as a card."""
+    import re
+
+    import yaml
+
+    from brainbench.results import ResultCard
+
+    guide = (Path(__file__).resolve().parents[2] / "CONTRIBUTING.md").read_text()
+    section = guide.split("## Submitting results")[1].split("\n## ")[0]
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", section, re.S) if "result: 1" in b]
+    data = yaml.safe_load(block)
+    data["split_sha256"] = "a" * 64  # the guide shortens it
+    card = ResultCard.model_validate(data)
+    assert card.training_data[0].subjects == "train-subjects.tsv"
