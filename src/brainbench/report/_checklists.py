@@ -141,7 +141,13 @@ def _uncertainty(f: Facts) -> Answer:
 
 def _primary(f: Facts) -> Answer:
     p = f.data("primary")
-    rows = [r for r in p.get("results") or [] if not r.get("group")]
+    rows = [
+        r
+        for r in p.get("results") or []
+        if not r.get("group")
+        and r.get("metric") == p.get("metric")
+        and r.get("partition") == p.get("partition")
+    ]
     if not rows:
         return None
     shown = "; ".join(
@@ -149,11 +155,8 @@ def _primary(f: Facts) -> Answer:
         f"(n={r.get('n_units')})"
         for r in rows
     )
-    return (
-        RUN,
-        f"{p.get('metric')} on {p.get('partition')}, {p.get('unit')} level: {shown}.",
-        ["primary"],
-    )
+    text = f"{p.get('metric')} on {p.get('partition')}, {p.get('unit')} level: {shown}"
+    return RUN, text + "; the secondary metrics are in the same section.", ["primary"]
 
 
 def _external(f: Facts) -> Answer:
@@ -171,10 +174,18 @@ def _external(f: Facts) -> Answer:
 
 def _clusters(f: Facts) -> Answer:
     levels = f.data("generalisation").get("levels") or {}
-    if not levels:
+    parts = [f"{lvl} ({v['groups']} groups)" for lvl, v in levels.items() if v.get("groups")]
+    if not parts:
         return None
-    parts = [f"{lvl} ({v.get('groups')} groups)" for lvl, v in levels.items()]
     return RUN, "Results per " + ", ".join(parts) + ", with intervals.", ["generalisation"]
+
+
+def _centres(f: Facts) -> Answer:
+    sites = f.data("cohort").get("by_site") or {}
+    if not sites:
+        return None
+    names = ", ".join(list(sites)[:10]) + (" ..." if len(sites) > 10 else "")
+    return PART, f"{len(sites)} sites ({names}); the care setting is for the authors.", ["cohort"]
 
 
 def _robustness(f: Facts) -> Answer:
@@ -357,7 +368,7 @@ TRIPOD_AI: tuple[tuple[str, str, Rule], ...] = (
     ("4", "Objectives", None),
     ("5a", "Data: sources", _cohorts),
     ("5b", "Data: dates", None),
-    ("6a", "Participants: setting and centres", _clusters),
+    ("6a", "Participants: setting and centres", _centres),
     ("6b", "Participants: eligibility criteria", _eligibility),
     ("6c", "Participants: treatments", None),
     ("7", "Data preparation", None),
@@ -448,11 +459,11 @@ def checklist_section(name: str, number: int, spec: Any, sections: list[Section]
     left = [i for i in items if i["status"] == AUTHORS]
     sec = Section(id=f"checklist-{name}", number=number, title=title)
     sec.text = [
-        f"Items of {reference} answered from the spec, the run and this sheet: "
-        f"{sum(i['status'] == RUN for i in items)} answered, "
-        f"{sum(i['status'] == PART for i in items)} in part, {len(left)} left to the authors "
-        f"(of {len(items)}). Item numbers and short titles only: read the published checklist "
-        "for what each item asks. An item answered here still needs its sentence in the paper."
+        f"Of the {len(items)} items, {sum(i['status'] == RUN for i in items)} are answered "
+        f"from the spec, the run and this sheet, {sum(i['status'] == PART for i in items)} in "
+        f"part, and {len(left)} are left to the authors. Checklist: {reference} Item numbers "
+        "and short titles only: read the published checklist for what each item asks. An item "
+        "answered here still needs its sentence in the paper."
     ]
     sec.tables = [
         Table(
