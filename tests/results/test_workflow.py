@@ -55,6 +55,7 @@ def test_the_workflow_checks_reports_and_ranks_a_new_entry(repo: Path, fixture_r
     assert "outside-cnn/result.yaml: ok" in procs[0].stdout
     sheet = repo / "evidence" / BENCH / "outside-cnn" / "evidence.json"
     assert json.loads(sheet.read_text())["tier"] == "self-reported"
+    assert "a.researcher@example.org" in sheet.with_name("result.yaml").read_text()
     board = json.loads((repo / "evidence" / "leaderboard" / "leaderboard.json").read_text())
     (bench,) = board["benchmarks"]
     assert [(m["model"], m["tier"]) for m in bench["models"]] == [("outside-cnn", "self-reported")]

@@ -526,10 +526,10 @@ def report_entry(
     spec_file = spec or find_spec(card.benchmark.id, root)
     if spec_file is None:
         raise UserError(f"no spec of benchmark '{card.benchmark.id}': give it with --spec.")
-    return write_report(
-        [folder / card.predictions],
-        out / card.benchmark.id / folder.name,
-        spec=spec_file,
-        resamples=resamples,
-        seed=seed,
+    sheet = out / card.benchmark.id / folder.name
+    html = write_report(
+        [folder / card.predictions], sheet, spec=spec_file, resamples=resamples, seed=seed
     )
+    # the card travels with the sheet: who made the predictions, on what data, under what licence
+    (sheet / CARD_FILE).write_bytes((folder / CARD_FILE).read_bytes())
+    return html

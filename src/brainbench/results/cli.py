@@ -22,6 +22,35 @@ _SPLIT = click.option(
 )
 
 
+def _folders(
+    paths: tuple[Path, ...], changed_since: str | None, root: Path, *, every: bool
+) -> list[Path]:
+    """The entries named by PATHS, else those changed since a git ref, else (``every``) all."""
+    from brainbench.registry.check import git_ref_exists
+    from brainbench.results.check import changed_entries, entry_folder, entry_folders
+
+    if paths:
+        return [entry_folder(p) for p in paths]
+    if changed_since is not None:
+        if not git_ref_exists(changed_since, root):
+            raise UserError(
+                f"--changed-since {changed_since}: no such git ref here (fetch it first, "
+                "e.g. 'git fetch origin main')."
+            )
+        found = changed_entries(changed_since, root)
+        if found is None:
+            raise UserError(f"could not ask git what changed since {changed_since} in {root}.")
+        if not found:
+            click.echo(f"note: no results entry changed since {changed_since}", err=True)
+        return found
+    if not every:
+        raise UserError("give entry folders, or --changed-since REF.")
+    folders = entry_folders(root)
+    if not folders:
+        raise UserError(f"no results entries under {root / 'results'}: give entry folders.")
+    return folders
+
+
 @click.group()
 def results() -> None:
     """Results entries: predictions made elsewhere on a benchmark's frozen split."""
@@ -53,35 +82,11 @@ def check(
     with --changed-since, those changed since REF). Exit status: 0 every entry passes, 1
     findings, 2 an input cannot be read.
     """
-    from brainbench.registry.check import git_ref_exists
-    from brainbench.results.check import (
-        changed_entries,
-        check_entries,
-        entry_folder,
-        entry_folders,
-        results_root,
-    )
+    from brainbench.results.check import check_entries, results_root
     from brainbench.validate.findings import render_json, render_text
 
     root = results_root()
-    if paths:
-        folders = [entry_folder(p) for p in paths]
-    elif changed_since is not None:
-        if not git_ref_exists(changed_since, root):
-            raise UserError(
-                f"--changed-since {changed_since}: no such git ref here (fetch it first, "
-                "e.g. 'git fetch origin main')."
-            )
-        found = changed_entries(changed_since, root)
-        if found is None:
-            raise UserError(f"could not ask git what changed since {changed_since} in {root}.")
-        folders = found
-        if not folders:
-            click.echo(f"note: no results entry changed since {changed_since}", err=True)
-    else:
-        folders = entry_folders(root)
-        if not folders:
-            raise UserError(f"no results entries under {root / 'results'}: give entry folders.")
+    folders = _folders(paths, changed_since, root, every=True)
     result = check_entries(folders, root=root, spec=spec, split=split)
     click.echo(render_json(result) if fmt == "json" else render_text(result))
     ctx.exit(result.exit_code)
@@ -148,23 +153,13 @@ def report(
 ) -> None:
     """Write the evidence sheet of each results entry (its predictions under its benchmark's
     spec) into OUT/<benchmark>/<entry>/; the leaderboard lists them as self-reported."""
-    from brainbench.results.check import changed_entries, entry_folder, report_entry, results_root
+    from brainbench.results.check import report_entry, results_root
 
     root = results_root()
-    if paths:
-        folders = [entry_folder(p) for p in paths]
-    elif changed_since is not None:
-        found = changed_entries(changed_since, root)
-        if found is None:
-            raise UserError(f"could not ask git what changed since {changed_since} in {root}.")
-        folders = found
-    else:
-        raise UserError("give entry folders, or --changed-since REF.")
+    folders = _folders(paths, changed_since, root, every=False)
     for folder in folders:
         html = report_entry(folder, out, root=root, spec=spec, resamples=resamples, seed=seed)
         click.echo(f"wrote {html} (and .md, .json)")
-    if not folders:
-        click.echo("note: no results entry to report", err=True)
 
 
 __all__ = ["results"]
