@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from brainbench.results import check_entry
 from tests.results.conftest import write_entry
@@ -146,3 +148,38 @@ def test_the_card_of_contributing_is_valid() -> None:
     data["split_sha256"] = "a" * 64  # the guide shortens it
     card = ResultCard.model_validate(data)
     assert card.training_data[0].subjects == "train-subjects.tsv"
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    dropped=st.sets(st.integers(0, 23), max_size=6),
+    moved=st.sets(st.integers(0, 23), max_size=3),
+)
+def test_coverage_counts_exactly_what_is_missing_or_extra(dropped: set, moved: set) -> None:
+    """Per seed, the missing and extra counts are those of the rows dropped, and of the rows
+    moved to a fold where the split does not test them (a property of _check_coverage)."""
+    from brainbench.results.check import _check_coverage
+
+    splits = pd.DataFrame(
+        [
+            {"repeat": 0, "fold": f, "partition": p, "image": f"img{i}", "subject": f"s{i}"}
+            for f in range(3)
+            for i in range(12)
+            for p in ["test" if i % 3 == f else "train"]
+        ]
+    )
+    test = splits[splits["partition"] == "test"]
+    preds = pd.concat([test.assign(seed=s) for s in (0, 1)], ignore_index=True)
+    preds.loc[sorted(moved - dropped), "fold"] = 9
+    preds = preds.drop(index=sorted(dropped))
+    findings = _check_coverage(preds, splits, Path("p.csv"))
+    missing = extra = 0
+    for f in findings:
+        n = int(f.message.split(": ")[1].split()[0])
+        if "missing" in f.message:
+            missing += n
+        else:
+            extra += n
+    moved_only = moved - dropped
+    assert missing == len(dropped) + len(moved_only)
+    assert extra == len(moved_only)
