@@ -183,3 +183,15 @@ def test_coverage_counts_exactly_what_is_missing_or_extra(dropped: set, moved: s
     moved_only = moved - dropped
     assert missing == len(dropped) + len(moved_only)
     assert extra == len(moved_only)
+
+
+def test_ids_are_read_as_written(tmp_path: Path) -> None:
+    """A CSV's numeric-looking ids stay text, as in the split file (0012 is not 12)."""
+    from brainbench.results.check import ID_COLUMNS
+    from brainbench.stats._io import read_table
+
+    path = tmp_path / "p.csv"
+    path.write_text("model,image,site,y_true,score\nm,0012,002,1,0.5\n")
+    table = read_table(path, text_columns=ID_COLUMNS)
+    assert table.loc[0, "image"] == "0012" and table.loc[0, "site"] == "002"
+    assert read_table(path).loc[0, "image"] == 12  # the default reader is unchanged

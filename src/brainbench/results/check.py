@@ -42,6 +42,7 @@ TRAINING_PARTITIONS = ("train", "validation")
 #: Where benchmark specs are looked up by id (relative to the repository root).
 SPEC_FOLDERS = ("spec/benchmarks", "spec/demo")
 _SHOWN = 5
+ID_COLUMNS = ("dataset", "site", "scanner", "subject", "session", "image", "partition")
 
 
 @dataclass
@@ -296,7 +297,8 @@ def _read_predictions(path: Path, result: CheckResult) -> pd.DataFrame:
     from brainbench.stats import check_predictions
     from brainbench.stats._io import read_table
 
-    raw = read_table(path)
+    # ids as written: the split file's ids are text, and 0012 must not become 12
+    raw = read_table(path, text_columns=ID_COLUMNS)
     keys = [c for c in ("model", "repeat", "fold", "seed", "partition", "image") if c in raw]
     if "image" in raw:
         dup = raw.duplicated(keys, keep=False)
@@ -384,7 +386,7 @@ def _check_coverage(preds: pd.DataFrame, splits: pd.DataFrame, path: Path) -> li
 def _subjects(path: Path, card_file: Path) -> pd.DataFrame:
     from brainbench.stats._io import read_table
 
-    table = read_table(path, "training subjects table")
+    table = read_table(path, "training subjects table", text_columns=("participant_id", "subject"))
     col = next((c for c in ("participant_id", "subject") if c in table), None)
     if col is None:
         raise UserError(
