@@ -78,6 +78,10 @@ def repo(tmp_path: Path, fixture_run: Path) -> Path:
     )
     # small bootstraps keep the workflow test fast (the sheet is what is tested, not its CIs)
     (bench / "fixture.yaml").write_text(spec.replace("resamples: 2000", "resamples: 100"))
+    schema = tmp_path / "spec" / "schema"
+    schema.mkdir()
+    shipped = Path(__file__).resolve().parents[2] / "spec" / "schema" / "result-1.schema.json"
+    (schema / shipped.name).write_bytes(shipped.read_bytes())
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "README.md").write_text("results entries\n")
     git(tmp_path, "init", "-q", "-b", "main")

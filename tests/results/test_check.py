@@ -195,3 +195,12 @@ def test_ids_are_read_as_written(tmp_path: Path) -> None:
     table = read_table(path, text_columns=ID_COLUMNS)
     assert table.loc[0, "image"] == "0012" and table.loc[0, "site"] == "002"
     assert read_table(path).loc[0, "image"] == 12  # the default reader is unchanged
+
+
+def test_shipped_json_schema_equals_generated() -> None:
+    from brainbench.results.card import json_schema_text
+
+    shipped = Path(__file__).resolve().parents[2] / "spec" / "schema" / "result-1.schema.json"
+    assert shipped.read_text() == json_schema_text(), (
+        "regenerate with: brainbench results schema > spec/schema/result-1.schema.json"
+    )

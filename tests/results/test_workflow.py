@@ -45,13 +45,13 @@ def _run_steps(root: Path) -> list[subprocess.CompletedProcess[str]]:
 
 
 def test_the_workflow_checks_reports_and_ranks_a_new_entry(repo: Path, fixture_run: Path):
-    assert len(_pull_request_steps()) == 2  # check; sheets + leaderboard (uploaded as artefact)
+    assert len(_pull_request_steps()) == 3  # check; schema; sheets + leaderboard (artefact)
     write_entry(repo, fixture_run)
     git(repo, "checkout", "-qb", "pr")
     git(repo, "add", "results")
     git(repo, "commit", "-qm", "results: outside-cnn")
     procs = _run_steps(repo)
-    assert [p.returncode for p in procs] == [0, 0], procs[-1].stderr
+    assert [p.returncode for p in procs] == [0, 0, 0], procs[-1].stderr
     assert "outside-cnn/result.yaml: ok" in procs[0].stdout
     sheet = repo / "evidence" / BENCH / "outside-cnn" / "evidence.json"
     assert json.loads(sheet.read_text())["tier"] == "self-reported"

@@ -9,6 +9,7 @@ check`` naming its line, never a silent gap on the leaderboard.
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 from pydantic import Field
@@ -81,15 +82,15 @@ class Compute(StrictModel):
 class Contact(StrictModel):
     """Whom to ask about the predictions."""
 
-    name: str = Field(min_length=1)
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    name: str = Field(min_length=1, description="A person or a group.")
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="Where to write.")
 
 
 class ResultCard(StrictModel):
     """The card of a results entry (``results/<benchmark>/<entry>/result.yaml``)."""
 
     result: Literal[1] = Field(description="Format version of the card: 1.")
-    benchmark: BenchmarkRef
+    benchmark: BenchmarkRef = Field(description="The benchmark the predictions are for.")
     split_sha256: str = Field(
         pattern=r"^[0-9a-f]{64}$",
         description="sha256 of the frozen split file the predictions were made on.",
@@ -98,19 +99,30 @@ class ResultCard(StrictModel):
         min_length=1,
         description="The predictions table (CSV, TSV or Parquet), relative to the card.",
     )
-    method: Method
+    method: Method = Field(description="What made the predictions.")
     training_data: list[TrainingData] = Field(
         min_length=1, description="Every data set trained or tuned on."
     )
     pretraining: list[PretrainingData] = Field(
         description="Data seen before training; an empty list [] when none (say so explicitly)."
     )
-    compute: Compute
+    compute: Compute = Field(description="What training took.")
     license: str = Field(min_length=1, description="Licence of the predictions (SPDX id).")
-    contact: Contact
+    contact: Contact = Field(description="Whom to ask about the predictions.")
+
+
+def json_schema_text() -> str:
+    """The JSON Schema of result.yaml, as shipped in ``spec/schema/result-1.schema.json``
+    (regenerate with ``brainbench results schema > spec/schema/result-1.schema.json``)."""
+    schema = ResultCard.model_json_schema()
+    return (
+        json.dumps({"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}, indent=2)
+        + "\n"
+    )
 
 
 SKELETON = """\
+# yaml-language-server: $schema=../../../spec/schema/result-1.schema.json
 # A results entry of brainbench: predictions made elsewhere on a benchmark's frozen split.
 # Check it with `brainbench results check {folder}` (see CONTRIBUTING.md, "Submitting results").
 result: 1

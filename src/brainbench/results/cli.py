@@ -162,4 +162,12 @@ def report(
         click.echo(f"wrote {html} (and .md, .json)")
 
 
+@results.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of result.yaml (spec/schema/result-1.schema.json)."""
+    from brainbench.results.card import json_schema_text
+
+    click.echo(json_schema_text(), nl=False)
+
+
 __all__ = ["results"]
