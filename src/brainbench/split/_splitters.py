@@ -48,7 +48,7 @@ def sorted_codes(values: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``np.unique(text, return_index=True, return_inverse=True)`` of the ids' text form
     (:func:`_as_text`), without sorting every sample's text.
 
-    Each id column is factorised once (hashing, in order of first appearance), only the
+    A text id column is factorised once (hashing, in order of first appearance), only the
     distinct ids are converted to text and sorted, and the samples' codes are mapped to the
     sorted order: the same sorted ids, first indices and codes, so a seed still gives the same
     split on every platform, at a fraction of the cost when ids repeat (sessions of a
@@ -57,10 +57,16 @@ def sorted_codes(values: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     import pandas as pd
 
     v = np.asarray(values)
-    if v.dtype.kind in "iu":
-        ids, first, inverse = np.unique(v, return_index=True, return_inverse=True)
+    textual = v.dtype.kind == "U" or (
+        v.dtype.kind == "O" and pd.api.types.infer_dtype(v, skipna=True) in ("string", "empty")
+    )
+    if not textual:
+        # Integers sort as they are; mixed or float ids (0 and 0.0 hash alike but print
+        # differently) take the text of every row.
+        g = v if v.dtype.kind in "iu" else _as_text(v)
+        ids, first, inverse = np.unique(g, return_index=True, return_inverse=True)
         return ids, first, inverse.reshape(-1)
-    codes, uniques = pd.factorize(v if v.dtype.kind == "U" else v.astype(object))
+    codes, uniques = pd.factorize(v)
     text = _as_text(np.asarray(uniques, dtype=object))
     if len(codes) and codes.min() < 0:  # missing ids: one 'n/a' id, as _as_text writes them
         text = np.append(text, "n/a")
