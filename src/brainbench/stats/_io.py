@@ -412,8 +412,13 @@ def _label_strings(s: pd.Series) -> pd.Series:
 def _label_codes(s: pd.Series, code: dict[str, int]) -> pd.Series:
     """``_label_strings(s).map(code)`` (missing labels: NaN), converting only the distinct
     labels to text: one factorisation of the column, then a look-up per distinct label.
-    Mixed object columns (1 and 1.0 are equal but print differently) take the per-row path."""
-    if s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) not in ("string", "empty"):
+    Float and mixed object columns (1 and 1.0, 0.0 and -0.0 are equal but print differently)
+    take the per-row path."""
+    mixed = s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) not in (
+        "string",
+        "empty",
+    )
+    if mixed or s.dtype.kind == "f":
         return _label_strings(s).map(code)
     codes, uniques = pd.factorize(s)
     mapped = _label_strings(pd.Series(uniques)).map(code).to_numpy(dtype=float)
