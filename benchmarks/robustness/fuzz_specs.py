@@ -15,7 +15,7 @@ read uses no CPU). After each case the worker reads its peak RSS (``VmHWM``) and
 ``--cli-sample N`` also runs every (cases/N)-th case through a fresh ``python -m brainbench``
 process, to check what a user sees on stderr.
 
-Prints, and writes to ``benchmarks/robustness/results/fuzz-specs.json``: the number of cases,
+Prints, and writes to ``benchmarks/robustness/results/fuzz-specs.json`` (``--output``): the cases,
 tracebacks (a traceback printed, exit 70, or a case ending without JSON), hangs over the
 timeout, runs over the RSS limit, other problems (an exit status outside 0/1/2, a batch file
 without its result), and the spread of exit statuses, times and peak RSS.
@@ -43,7 +43,6 @@ sys.path.insert(0, str(ROOT))  # tests.spec.mutations: the same generator as the
 from tests.spec.mutations import make_case, problems, run_case, write_case  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ADDRESS_LIMIT = 4 << 30  # the worker fails with MemoryError rather than take the machine down
 
 
 def case_rng(seed: int, index: int) -> random.Random:
@@ -63,9 +62,10 @@ def reset_peak_rss() -> None:
         Path("/proc/self/clear_refs").write_text("5")
 
 
-def worker(seed: int) -> None:
+def worker(seed: int, address_limit: int) -> None:
     """Read case indices on stdin, write one JSON line per case on stdout."""
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_LIMIT, ADDRESS_LIMIT))
+    # the worker fails with MemoryError rather than take a shared machine down
+    resource.setrlimit(resource.RLIMIT_AS, (address_limit, address_limit))
     out = sys.stdout
     out.write("ready\n")  # imports done: the driver's clock starts with the first case
     out.flush()
@@ -90,14 +90,17 @@ def worker(seed: int) -> None:
 
 
 class Driver:
-    def __init__(self, seed: int, kill_after: float) -> None:
-        self.seed, self.kill_after = seed, kill_after
+    def __init__(self, seed: int, kill_after: float, address_limit: int) -> None:
+        self.seed, self.kill_after, self.address_limit = seed, kill_after, address_limit
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self) -> subprocess.Popen[str]:
         if self.proc is None or self.proc.poll() is not None:
             self.proc = subprocess.Popen(
-                [sys.executable, __file__, "--worker", "--seed", str(self.seed)],
+                [
+                    *(sys.executable, __file__, "--worker", "--seed", str(self.seed)),
+                    *("--address-limit", str(self.address_limit)),
+                ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
@@ -170,15 +173,19 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=10.0, help="a hang, in CPU seconds")
     parser.add_argument("--rss-gib", type=float, default=1.0, help="the RSS limit, in GiB")
     parser.add_argument("--cli-sample", type=int, default=100)
+    parser.add_argument("--output", default="fuzz-specs.json", help="file name in results/")
+    parser.add_argument(
+        "--address-limit", type=int, default=4 << 30, help="the worker's RLIMIT_AS, in bytes"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.seed)
+        worker(args.seed, args.address_limit)
         return
 
     # A case hangs when it uses more than --timeout CPU seconds, or blocks (a FIFO...) for six
     # times that in wall time: on a shared machine wall time alone also measures the neighbours.
-    driver = Driver(args.seed, kill_after=6 * args.timeout)
+    driver = Driver(args.seed, kill_after=6 * args.timeout, address_limit=args.address_limit)
     counts: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
@@ -246,7 +253,7 @@ def main() -> None:
         "wall_seconds": round(time.perf_counter() - started, 1),
     }  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "fuzz-specs.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (RESULTS / args.output).write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
 
 
