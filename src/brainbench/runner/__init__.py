@@ -51,7 +51,10 @@ The run folder (the contract the statistics and the report read)
     statsmodels, submitit, pydantic}, ``device`` {type, name, cuda, cudnn, cpu_count...},
     ``executor``, ``host`` (the driver), ``unit_hosts`` (where units ran), ``platform``,
     ``seeds`` {count, split_seed, per_unit},
-    ``deterministic``, ``amp``, ``max_epochs``, ``hyperparameters``, ``started``, ``finished``
+    ``deterministic``, ``amp``, ``max_epochs``, ``hyperparameters``, ``deviations`` (what the
+    run-time audit of the entries changed or allowed, each {rule, kind, models, message, and
+    ``covariates`` or ``cohorts``}: a covariate carrying the target withheld from every model
+    (L107), a pretraining overlap allowed by a scoped L104 waiver), ``started``, ``finished``
     and ``units``: one record per planned unit {id, model, repeat, fold, seed, rng_seed,
     status (ok | failed | skipped), seconds, log, error, error_kind (image | model |
     model-load | cuda-oom | crash | timeout | bad-output | runner | job), output_sha256, started,
@@ -97,7 +100,7 @@ variable, no variable naming the spec, the run folder, a cohort file or an image
 empty scratch folder as working directory. The host receives images as decoded arrays keyed by
 anonymous integers, covariates reduced to the whitelist of
 :func:`brainbench.registry.interface.covariate_frame` (hierarchy ids, with image ids reduced to
-file names, age, sex), and labels for
+file names, age, sex; minus any covariate that carries the target, rule L107), and labels for
 the training and validation partitions only; test and external-test labels stay in the runner
 process, which joins them to the scores after ``predict`` returns. The host's memory therefore
 never holds a test label, a cohort table, an image path or the spec, whatever the model does with
