@@ -227,3 +227,13 @@ def test_merge_key_of_a_scalar(tmp_path):
     finding, unreadable = only_finding(spec)
     assert unreadable and finding.line == 7
     assert finding.message.startswith("a merge key '<<' expected a mapping or list of mappings")
+
+
+def test_unreadable_extended_file_is_the_leaf_s_finding(tmp_path, capsys):
+    (tmp_path / "base.yaml").write_text("brainbench: 1\nid: [\n")
+    leaf = tmp_path / "leaf.yaml"
+    leaf.write_text("extends: base.yaml\nid: x\n")
+    status, out, _ = run_main(["validate", str(leaf)], capsys)
+    assert status == 2
+    assert f"{tmp_path / 'base.yaml'}:3:1: not valid YAML" in out
+    assert ": ok" not in out  # the leaf is not reported as fine

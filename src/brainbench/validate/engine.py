@@ -201,8 +201,12 @@ def validate_path(
 
 
 def unreadable_finding(path: Path, exc: UserError) -> Finding:
-    """The finding ``E000`` for an input that cannot be read, located when the error says where."""
-    if isinstance(exc, YamlError):  # the file may be one that the spec extends
+    """The finding ``E000`` for an input that cannot be read, located when the error says where.
+
+    A problem in another file (one the spec extends) stays this file's finding, its message
+    naming the other file, line and column.
+    """
+    if isinstance(exc, YamlError) and exc.file == str(path):
         return Finding(
             rule=UNREADABLE,
             severity=Severity.ERROR,
