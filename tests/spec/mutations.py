@@ -36,6 +36,7 @@ VALUES = [
     "0x1F", "0o17", "!!binary aGk=", "!!str 3", "!!int x", "!!float y", "'${X}'", "\"\\e\"",
     "[[[[[]]]]]", "{a: {b: {c: {}}}}", "&a [1, 2]", "*a", "yes", "'a\\tb'", "|\n  text",
     ">-\n  folded", "!!python/object:os.system ls", "!!set {a, b}", "!!omap [a: 1]",
+    "[" + "1, " * 120_000 + "1]",  # more values than the loader accepts (360 kB)
 ]  # fmt: skip
 BAD_BYTES = [
     b"\x00", b"\x01", b"\x07", b"\x08", b"\x0b", b"\x0c", b"\x1b", b"\x7f", b"\xc2\x85",

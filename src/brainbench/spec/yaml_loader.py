@@ -18,7 +18,7 @@ import yaml
 from brainbench._files import UnreadableFile, check_regular_file
 from brainbench.errors import UserError
 
-MAX_NODES = 200_000  # values constructed from one document, aliases expanded
+MAX_NODES = 100_000  # values of one document, counted while composing and with aliases expanded
 MAX_ALIASES = 1_000
 MAX_DEPTH = 64
 MAX_BYTES = 5_000_000
@@ -54,8 +54,15 @@ class _BoundedLoader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.alias_count = 0
+        self.node_count = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
+        # Counted while composing: PyYAML's nodes cost about 600 bytes each, so a 5 MB file of
+        # short values would take 1.5 GiB before the converter could count them.
+        self.node_count += 1
+        if self.node_count > MAX_NODES:
+            event = self.peek_event()
+            raise _Refused(f"more than {MAX_NODES} YAML values", event.start_mark)
         if self.check_event(yaml.AliasEvent):
             self.alias_count += 1
             if self.alias_count > MAX_ALIASES:
