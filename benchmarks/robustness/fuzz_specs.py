@@ -71,7 +71,7 @@ def worker(seed: int, address_limit: int) -> None:
     out.flush()
     for line in sys.stdin:
         index = int(line)
-        case = make_case(case_rng(seed, index))
+        case = make_case(case_rng(seed, index), heavy=True)
         reset_peak_rss()
         cpu = time.process_time()
         with tempfile.TemporaryDirectory() as folder:
@@ -137,7 +137,7 @@ class Driver:
 
 def cli_check(seed: int, index: int, timeout: float) -> list[str]:
     """Run one case through a fresh ``python -m brainbench``: a clean stderr and status."""
-    case = make_case(case_rng(seed, index))
+    case = make_case(case_rng(seed, index), heavy=True)
     with tempfile.TemporaryDirectory() as folder:
         write_case(case, Path(folder))
         env = dict(os.environ)
