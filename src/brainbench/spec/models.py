@@ -134,6 +134,18 @@ class RoiInput(StrictModel):
     labels: list[int] | None = Field(
         None, min_length=1, description="Atlas labels used as regions (with `atlas`)."
     )
+    names: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="ClinicaDL region names (e.g. leftHippocampusBox): masks read from the caps "
+        "cohort's masks/tpl-<template>/ folder as ClinicaDL finds them "
+        "(*_roi-<name>_mask.nii*, desc-Crop ones for cropped images, the shortest name).",
+    )
+    template: str = Field(
+        "MNI152NLin2009cSym",
+        description="With `names`: the template of the masks folder (ClinicaDL's for "
+        "t1-linear and pet-linear).",
+    )
     crop: bool = Field(
         True,
         description="Crop each region to its bounding box (ClinicaDL's default); false keeps the "
@@ -142,8 +154,10 @@ class RoiInput(StrictModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> RoiInput:
-        if (self.masks is None) == (self.atlas is None):
-            raise ValueError("give either 'masks' or 'atlas' (with 'labels'), not both or none")
+        if [self.masks, self.atlas, self.names].count(None) != 2:
+            raise ValueError(
+                "give one of 'masks', 'atlas' (with 'labels') or 'names' (ClinicaDL's CAPS masks)"
+            )
         if self.atlas is not None and not self.labels:
             raise ValueError("'atlas' needs 'labels': the atlas values used as regions")
         if self.masks is not None and self.labels is not None:
@@ -151,8 +165,10 @@ class RoiInput(StrictModel):
         return self
 
 
-class InputSpec(StrictModel):
+class InputSpec(GrownModel):
     """What a model sees."""
+
+    ADDED: ClassVar[tuple[str, ...]] = ("slices", "patches", "roi", "aggregation")
 
     modality: str = Field("T1w", description="Imaging modality (BIDS suffix): T1w, FLAIR, pet...")
     unit: Literal["image", "slice", "patch", "roi"] = Field(
@@ -174,17 +190,6 @@ class InputSpec(StrictModel):
         "regression) or 'weighted' (ClinicaDL's soft voting: each unit position weighted by "
         "its accuracy on the validation partition; classification only).",
     )
-
-    @model_serializer(mode="wrap")
-    def _omit_unset_unit_options(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Whole-image specs dump (and hash: LoadedSpec.sha256) as before these options existed.
-        data = handler(self)
-        for key in ("slices", "patches", "roi"):
-            if data.get(key) is None:
-                data.pop(key, None)
-        if self.unit == "image" and data.get("aggregation") == "mean":
-            data.pop("aggregation", None)
-        return data
 
     @model_validator(mode="after")
     def _unit_options(self) -> InputSpec:
@@ -269,9 +274,10 @@ class Source(GrownModel):
     )
     labels: str | None = Field(
         None,
-        description="caps: a TSV with one row per session (participant_id, session_id, "
-        "diagnosis, age, sex...), such as `clinicadl tsvtools get-labels` writes; relative to "
-        "the spec file, ${VAR} expanded.",
+        description="caps or bids: a TSV with one row per session (participant_id, session_id, "
+        "diagnosis, age, sex...), such as `clinicadl tsvtools get-labels` writes, listing the "
+        "sessions and their labels (images from the CAPS or BIDS folder); relative to the spec "
+        "file, ${VAR} expanded.",
     )
     bids: str | None = Field(
         None,
@@ -290,7 +296,9 @@ class Source(GrownModel):
 
     @model_validator(mode="after")
     def _format_fields(self) -> Source:
-        caps_only = ("preprocessing", "tracer", "suvr_region", "labels", "bids")
+        caps_only = ("preprocessing", "tracer", "suvr_region", "bids")
+        if self.labels is not None and self.format not in ("caps", "bids"):
+            raise ValueError("labels: only for format 'caps' or 'bids' (it lists the sessions)")
         entities = [f for f in ("space", "desc", "res") if getattr(self, f) is not None]
         if entities and self.format != "bids":
             raise ValueError(f"{', '.join(entities)}: only for format 'bids' (BIDS entities)")
@@ -614,8 +622,74 @@ class PrimaryResult(StrictModel):
         return self
 
 
-class Protocol(StrictModel):
+class Planning(StrictModel):
+    """Assumptions with which the test set is planned (rule D306, ``brainbench plan``).
+
+    The defaults are the constants D306 used before this block existed."""
+
+    value: float | None = Field(
+        None,
+        description="Assumed true value of the primary metric; default 0.80 for metrics on "
+        "[0, 1]. For pearson_r and r2: the assumed Pearson r (default 0.5). Not used for MAE "
+        "and RMSE (see error_sd).",
+    )
+    site_icc: float = Field(
+        0.05,
+        ge=0,
+        lt=1,
+        description="Intra-class correlation of units within a site, scanner or dataset.",
+    )
+    subject_icc: float = Field(
+        0.5,
+        ge=0,
+        lt=1,
+        description="Intra-class correlation of sessions or images within a subject.",
+    )
+    error_sd: float | None = Field(
+        None,
+        gt=0,
+        description="MAE, RMSE: SD of the prediction errors, in the target's units; default "
+        "the SD of the target over development subjects (an upper bound: the error of "
+        "predicting the mean).",
+    )
+    model_correlation: float = Field(
+        0.5,
+        gt=-1,
+        lt=1,
+        description="Correlation between two models' per-unit outcomes (minimal detectable "
+        "difference of a paired comparison).",
+    )
+    power: float = Field(0.8, gt=0.5, lt=1, description="Power of the planned comparison.")
+    test_subjects: int | None = Field(
+        None,
+        ge=2,
+        description="`brainbench plan` without --data: subjects in the test set.",
+    )
+    test_sites: int | None = Field(
+        None,
+        ge=1,
+        description="`brainbench plan` without --data: sites in the test set (subjects "
+        "spread equally).",
+    )
+    sessions_per_subject: int = Field(
+        1,
+        ge=1,
+        description="`brainbench plan` without --data: sessions per subject (used when the "
+        "unit of analysis is the session or image).",
+    )
+    prevalence: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="`brainbench plan` without --data: fraction of the test set in the "
+        "positive (last) class.",
+    )
+
+
+class Protocol(GrownModel):
     """The pre-registered statistical analysis."""
+
+    ADDED: ClassVar[tuple[str, ...]] = ("planning",)
 
     primary_metric: MetricName = Field(description="The one metric conclusions rest on.")
     metrics: list[MetricName] = Field(default_factory=list, description="Secondary metrics.")
@@ -642,6 +716,10 @@ class Protocol(StrictModel):
         "partition, or with `test: {method: external}` the one external-test cohort (several: "
         "each one a separate endpoint, Holm-corrected, reported as not pre-registered).",
     )
+    planning: Planning = Field(
+        default_factory=Planning,
+        description="Assumptions for planning the test set (D306, `brainbench plan`).",
+    )
 
     @model_validator(mode="after")
     def _half_width_on_the_metric_scale(self) -> Protocol:
@@ -656,6 +734,28 @@ class Protocol(StrictModel):
             raise ValueError(
                 f"ci_half_width {self.ci_half_width:g} is not below half the range of "
                 f"{self.primary_metric} [{low:g}, {high:g}]: such an interval excludes nothing"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _planned_value_in_range(self) -> Protocol:
+        value = self.planning.value
+        if value is None:
+            return self
+        from brainbench.stats import metric_info
+
+        metric = self.primary_metric
+        info = metric_info(metric)
+        if info.in_target_units:
+            raise ValueError(
+                f"planning.value is not used for {metric} (in the target's units): give "
+                "planning.error_sd, the SD of the prediction errors, instead"
+            )
+        low, high = (-1.0, 1.0) if metric in ("pearson_r", "r2") else info.bounds
+        if not low < value < high:
+            what = "the assumed Pearson r" if metric in ("pearson_r", "r2") else metric
+            raise ValueError(
+                f"planning.value {value:g} ({what}) must lie strictly inside ({low:g}, {high:g})"
             )
         return self
 
