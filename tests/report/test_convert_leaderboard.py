@@ -29,10 +29,11 @@ def _clinicadl_maps(run: Path, root: Path) -> list[Path]:
             {
                 "participant_id": rows["subject"],
                 "session_id": rows["session"],
-                "true_label": (rows["y_true"] == "AD").astype(int),
-                "predicted_label": (rows["y_pred"] == "AD").astype(int),
-                "proba0": rows["score_CN"],
-                "proba1": rows["score_AD"],
+                # ClinicaDL 1.x codes the classes sorted: AD=0, CN=1
+                "true_label": (rows["y_true"] == "CN").astype(int),
+                "predicted_label": (rows["y_pred"] == "CN").astype(int),
+                "proba0": rows["score_AD"],
+                "proba1": rows["score_CN"],
             }
         )
         path = folder / f"{group}_image_level_prediction.tsv"
@@ -48,8 +49,8 @@ def test_convert_clinicadl_mapping(run_dir: Path, tmp_path: Path) -> None:
     cohort.rename(columns={"subject": "participant_id"})[
         ["participant_id", "site", "dataset"]
     ].drop_duplicates().to_csv(hier, sep="\t", index=False)
-    out, n = convert_clinicadl(
-        tsvs, tmp_path / "preds.parquet", classes=["CN", "AD"], hierarchy=hier
+    out, n, _ = convert_clinicadl(
+        tsvs, tmp_path / "preds.parquet", classes=["CN", "AD"], positive="AD", hierarchy=hier
     )
     df = pd.read_parquet(out)
     assert n == len(df) > 0

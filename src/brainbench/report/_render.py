@@ -34,12 +34,33 @@ def render_json(sections: list[Section], header: dict[str, Any]) -> str:
     )
 
 
-def key_findings(sections: list[Section], n: int = 3) -> tuple[list[str], list[str]]:
-    """The first ``n`` sentences of what can and cannot be concluded (section 12)."""
+#: Limits of the evidence shown in the key findings box (all of them in section 12).
+KEY_LIMITS = 4
+
+
+def key_findings(sections: list[Section]) -> list[tuple[str, str, list[str]]]:
+    """The key findings box, as (heading, css class, sentences) groups, drawn only from the
+    claims table of section 12: the key claims by status (the confound-baseline claims are
+    always key), the primary metric on every test set, and the first limits."""
     concl = next((s for s in sections if s.id == "conclusions"), None)
     if concl is None:
-        return [], []
-    return list(concl.data.get("can", []))[:n], list(concl.data.get("cannot", []))[:n]
+        return []
+    claims = [c for c in concl.data.get("claims", []) if c.get("key")]
+    groups = []
+    for status, heading, css in (
+        ("supported", "Supported by the evidence", "verdict-good"),
+        ("not supported", "Not supported by the evidence", "verdict-bad"),
+        ("not estimable", "Not estimable from this test set", "verdict-bad"),
+    ):
+        items = [c["sentence"] for c in claims if c["status"] == status]
+        if items:
+            groups.append((heading, css, items))
+    if concl.data.get("estimates"):
+        groups.append(("Primary metric on each test set", "verdict-none", concl.data["estimates"]))
+    limits = list(concl.data.get("limits", []))[:KEY_LIMITS]
+    if limits:
+        groups.append(("Limits of the evidence", "verdict-bad", limits))
+    return groups
 
 
 def render_html(sections: list[Section], header: dict[str, Any]) -> str:
@@ -56,10 +77,8 @@ def render_html(sections: list[Section], header: dict[str, Any]) -> str:
             for f in s.figures
         ]
         view.append({**s.to_dict(), "figures": figs})
-    can, cannot = key_findings(sections)
     return tpl.render(
-        can=can,
-        cannot=cannot,
+        findings=key_findings(sections),
         sections=view,
         css=_template("style.css"),
         title=header["title"],
@@ -85,14 +104,11 @@ def _md_cell(value: str) -> str:
 
 def render_markdown(sections: list[Section], header: dict[str, Any]) -> str:
     out = [f"# Evidence sheet: {md_safe(header['title'])}", "", md_safe(header["subtitle"]), ""]
-    can, cannot = key_findings(sections)
-    if can or cannot:
+    findings = key_findings(sections)
+    if findings:
         out += ["## Key findings", "", "(All of them in [section 12](#conclusions).)", ""]
-        if can:
-            out += ["**Supported by the evidence**", ""] + [f"- {md_safe(t)}" for t in can] + [""]
-        if cannot:
-            out += ["**Not supported, or limits of the evidence**", ""]
-            out += [f"- {md_safe(t)}" for t in cannot] + [""]
+        for heading, _, items in findings:
+            out += [f"**{heading}**", ""] + [f"- {md_safe(t)}" for t in items] + [""]
     out.append("## Contents")
     out.append("")
     for s in sections:

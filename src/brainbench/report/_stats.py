@@ -53,8 +53,21 @@ def get_metric(name: str) -> Any:
     return _api("get_metric")(name)
 
 
+def metric_info(name: str) -> Any:
+    """Direction, kind, units and chance of a metric (:func:`brainbench.stats.metric_info`)."""
+    return _api("metric_info")(name)
+
+
+def adjust_p_values(p: Sequence[float | None], method: str) -> np.ndarray:
+    return _api("adjust_p_values")(p, method)
+
+
+def decide(res: Any, *, alpha: float, margin: float, hypothesis: str) -> str:
+    return _api("decide")(res, alpha=alpha, margin=margin, hypothesis=hypothesis)
+
+
 def positive_score(df: pd.DataFrame, task: Any) -> np.ndarray | None:
-    """The positive class's score column as DESIGN.md names it (``score_<positive>``, else
+    """The positive class's score column as docs/design.md names it (``score_<positive>``, else
     ``score``, else one minus the negative class's score for two classes), or None."""
     if task.type != "classification":
         return None

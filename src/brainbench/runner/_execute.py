@@ -29,6 +29,7 @@ import pandas as pd
 
 from brainbench.hashing import sha256_file
 from brainbench.runner._data import ImageLoader
+from brainbench.runner._input_units import input_units_message
 from brainbench.runner._io import (
     atomic_write_bytes,
     atomic_write_json,
@@ -70,6 +71,7 @@ class RunState:
             unit=t["unit"],
             modality=t["modality"],
             target=t["target"],
+            covariates=tuple(c["name"] for c in t.get("covariates", ())),
         )
         cohort = pd.read_parquet(run_dir / "cohort.parquet")
         splits = read_split_file(run_dir / "splits.tsv", sha256=plan["split_sha256"])
@@ -288,7 +290,10 @@ def _covariates(state: RunState, rows: np.ndarray) -> pd.DataFrame:
     its path, which would show the model where the cohort's tables live)."""
     from brainbench.registry.interface import covariate_frame
 
-    cov = covariate_frame(state.cohort.iloc[rows])
+    declared = [(c["name"], c["type"]) for c in state.plan["task"].get("covariates", ())]
+    cov = covariate_frame(state.cohort.iloc[rows], declared)
+    # Covariates carrying the target never reach a model (rule L107; see runner/_audit.py).
+    cov = cov.drop(columns=state.plan.get("withheld_covariates", []), errors="ignore")
     if "image" in cov.columns:
         cov["image"] = cov["image"].str.replace(r"^.*[/\\]", "", regex=True)
     return cov
@@ -425,6 +430,7 @@ def execute_unit(
             "max_epochs": state.plan["options"]["max_epochs"],
             "amp": bool(state.plan.get("amp", True)) and device == "cuda",
             "num_threads": num_threads,
+            "input_units": input_units_message(state.plan.get("input_units")),
         }
         if message["registry_root"] is not None:
             message["registry_root"] = Path(message["registry_root"])

@@ -183,6 +183,7 @@ def finalize_run(run_dir: str | Path, *, device: str = "cpu", executor: str = "l
         "amp": bool(plan.get("amp", True)) and dev.get("type") == "cuda",
         "max_epochs": plan["options"]["max_epochs"],
         "hyperparameters": plan["options"]["hyperparameters"],
+        "deviations": plan.get("deviations", []),
         "started": plan["started"],
         "finished": utc_now(),
         "units": records,

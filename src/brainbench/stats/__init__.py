@@ -9,7 +9,8 @@ Reading
     predictions at the unit of analysis, with runs and unit ids).
 Metrics
     :data:`METRICS` (the registry), :func:`get_metric`, :func:`compute_metric`,
-    :func:`metric_names`.
+    :func:`metric_names`, :func:`metric_info` (direction, kind, units and range: the one
+    source every wording, ranking and limit reads), :class:`MetricInfo`.
 Intervals
     :func:`evaluate_predictions` (every model x metric, with ``groupby`` breakdowns),
     :func:`confidence_interval` (one model), :class:`MetricResult`.
@@ -57,7 +58,13 @@ from brainbench.stats._io import (
     read_predictions,
     read_table,
 )
-from brainbench.stats._metrics import METRICS, get_metric, metric_names
+from brainbench.stats._metrics import (
+    METRICS,
+    MetricInfo,
+    get_metric,
+    metric_info,
+    metric_names,
+)
 from brainbench.stats._power import ci_half_width, minimal_detectable_difference
 from brainbench.stats._rank import bootstrap_ranks, rank_models
 from brainbench.stats._results import ComparisonResult, MetricResult, RankResult, TestResult
@@ -68,6 +75,7 @@ __all__ = [
     "LIMITS",
     "METRICS",
     "ComparisonResult",
+    "MetricInfo",
     "MetricResult",
     "ModelData",
     "RankResult",
@@ -86,6 +94,7 @@ __all__ = [
     "evaluate_predictions",
     "get_metric",
     "infer_task",
+    "metric_info",
     "metric_names",
     "minimal_detectable_difference",
     "model_data",

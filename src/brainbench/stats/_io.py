@@ -1,4 +1,4 @@
-"""Reading the predictions table (DESIGN.md) and shaping it for the statistics.
+"""Reading the predictions table (docs/design.md) and shaping it for the statistics.
 
 The table is long: one row per (model, repeat, fold, seed, image). This module checks it, picks
 the task and the positive class, aggregates predictions to the unit of analysis, and builds the
@@ -20,7 +20,7 @@ import pandas as pd
 
 from brainbench.errors import UserError
 
-#: Hierarchy levels, outer to inner (DESIGN.md).
+#: Hierarchy levels, outer to inner (docs/design.md).
 LEVELS: tuple[str, ...] = ("dataset", "site", "scanner", "subject", "session", "image")
 RUN_COLUMNS: tuple[str, ...] = ("repeat", "fold", "seed")
 UNIT_LEVELS = {"image": "image", "session": "session", "subject": "subject"}
@@ -103,7 +103,7 @@ def _check_shape(path: Path, what: str, rows: int, columns: int) -> None:
     if columns > LIMITS.max_columns:
         raise UserError(
             f"The {what} {path} has {columns:,} columns, over brainbench's limit of "
-            f"{LIMITS.max_columns:,}: a predictions table needs a dozen or so (DESIGN.md)."
+            f"{LIMITS.max_columns:,}: a predictions table needs a dozen or so (docs/design.md)."
         )
 
 
@@ -149,7 +149,7 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
     Parameters
     ----------
     path
-        The file. Its columns follow DESIGN.md, "The predictions table": ``model``,
+        The file. Its columns follow docs/design.md, "The predictions table": ``model``,
         ``y_true`` and at least one of ``y_pred``, ``score`` or ``score_<class>`` are required;
         ``repeat``, ``fold``, ``seed`` default to 0 and ``partition`` to ``test``; the hierarchy
         columns (``dataset``, ``site``, ``scanner``, ``subject``, ``session``, ``image``) are
@@ -194,7 +194,7 @@ def check_predictions(df: pd.DataFrame, *, source: str = "the predictions table"
     if long:
         raise UserError(
             f"{source}: a column name is longer than {LIMITS.max_text} characters or holds a "
-            f"control character ({long[0][:40]!r}...). Name the columns as DESIGN.md, 'The "
+            f"control character ({long[0][:40]!r}...). Name the columns as docs/design.md, 'The "
             "predictions table', does."
         )
     dup_cols = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
@@ -204,7 +204,7 @@ def check_predictions(df: pd.DataFrame, *, source: str = "the predictions table"
     if missing:
         raise UserError(
             f"{source} lacks the column(s) {', '.join(missing)}. Found: "
-            f"{', '.join(df.columns[:30])}. See DESIGN.md, 'The predictions table'."
+            f"{', '.join(df.columns[:30])}. See docs/design.md, 'The predictions table'."
         )
     scores = score_columns(df)
     if "y_pred" not in df.columns and not scores:
@@ -235,7 +235,7 @@ def check_predictions(df: pd.DataFrame, *, source: str = "the predictions table"
                 "Scores must be finite numbers: drop or fix those rows."
             )
         if col != "score":
-            # score_<class> is a probability (DESIGN.md; the runner writes softmax outputs).
+            # score_<class> is a probability (docs/design.md; the runner writes softmax outputs).
             out = (values < -_PROB_SLACK) | (values > 1 + _PROB_SLACK)
             if out.any():
                 row = _first_row(out)
@@ -401,6 +401,10 @@ def _label_strings(s: pd.Series) -> pd.Series:
     return s.astype(str)
 
 
+#: Metrics that treat every class alike, so a multi-class table needs no positive class.
+CLASS_SYMMETRIC = frozenset({"balanced_accuracy", "accuracy"})
+
+
 def infer_task(
     df: pd.DataFrame,
     *,
@@ -414,7 +418,8 @@ def infer_task(
     Without a spec: numeric targets with more than 10 distinct values, or regression metrics,
     mean regression; otherwise classification, where labels {0, 1} (or {False, True}) take 1 as
     positive; other labels take the class the score columns name (the only ``score_<class>``
-    column, or the one equal to ``score``), else ``positive`` is required.
+    column, or the one equal to ``score``), else ``positive`` is required unless every metric
+    asked for is one of :data:`CLASS_SYMMETRIC` (the classes then keep their natural order).
     """
     from brainbench.stats._metrics import METRICS, REGRESSION
 
@@ -467,6 +472,9 @@ def infer_task(
     pos = _positive_from_scores(df, found)
     if pos is not None:
         return Task("classification", (*[c for c in found if c != pos], pos))
+    if metrics and all(m in CLASS_SYMMETRIC for m in metrics):
+        # Balanced accuracy and accuracy treat every class alike: no positive class needed.
+        return Task("classification", tuple(found))
     raise UserError(
         f"Which class is positive? 'y_true' holds {', '.join(found)}: give --positive CLASS "
         "(or a spec whose task.classes lists the positive class last)."
@@ -474,7 +482,7 @@ def infer_task(
 
 
 def _positive_from_scores(df: pd.DataFrame, labels: list[str]) -> str | None:
-    """The positive class as the score columns name it (DESIGN.md: ``score`` is the score of
+    """The positive class as the score columns name it (docs/design.md: ``score`` is the score of
     the positive class): the only ``score_<label>`` column, or the one equal to ``score``."""
     named = [c for c in labels if f"score_{c}" in df.columns]
     if len(named) == 1 and "score" not in df.columns:
