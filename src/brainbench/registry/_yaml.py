@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from brainbench.spec.yaml_loader import YamlError, load_yaml_document
 
 Loc = tuple[str | int, ...]
@@ -56,17 +54,5 @@ def load_marked(path: str | Path) -> MarkedDocument:
         doc = load_yaml_document(Path(path))
     except YamlError as exc:
         raise YamlLoadError(exc.reason, exc.file, exc.line, exc.column) from None
-    except yaml.YAMLError as exc:
-        # PyYAML's reader refuses control characters (ESC...) before any node has a position.
-        mark = getattr(exc, "problem_mark", None)
-        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
-        reason = " ".join(str(exc).split())
-        raise YamlLoadError(
-            f"not valid YAML: {reason}. Delete the control character (an editor's 'show "
-            "invisibles' finds it)",
-            str(path),
-            line,
-            column,
-        ) from None
     marks = {loc: (line, column) for loc, (_, line, column) in doc.positions.items()}
     return MarkedDocument(file=str(path), data=doc.data, marks=marks)
