@@ -11,7 +11,6 @@ import gzip
 import io
 import math
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from brainbench.errors import UserError
+from brainbench.spec.yaml_loader import check_regular_file
 
 #: Hierarchy levels, outer to inner (docs/design.md).
 LEVELS: tuple[str, ...] = ("dataset", "site", "scanner", "subject", "session", "image")
@@ -54,23 +54,6 @@ def _too_big(path: Path, what: str, size: int, kind: str = "") -> UserError:
         f"{LIMITS.max_bytes / 1024**2:,.0f} MiB. Split it (one file per model, say) and "
         "evaluate the parts, or check that this is the file you meant."
     )
-
-
-def regular_file(path: Path, what: str) -> int:
-    """The size of ``path``, or a UserError unless it is an existing regular file within the
-    byte limit (a FIFO would block, a device never ends, a directory cannot be parsed)."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise UserError(f"The {what} {path} does not exist.") from None
-    except OSError as exc:
-        raise UserError(f"Cannot read the {what} {path}: {exc.strerror or exc}.") from None
-    if not stat.S_ISREG(st.st_mode):
-        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO, socket or device"
-        raise UserError(f"The {what} {path} is {kind}, not a regular file: give the table file.")
-    if st.st_size > LIMITS.max_bytes:
-        raise _too_big(path, what, st.st_size)
-    return st.st_size
 
 
 def _read_text(path: Path, what: str, gz: bool) -> bytes:
@@ -121,7 +104,8 @@ def read_table(path: str | Path, what: str = "predictions table") -> pd.DataFram
             f"Cannot read the {what} {path}: unknown extension '{path.suffix}'. "
             "Use .parquet, .tsv or .csv."
         )
-    regular_file(path, what)
+    # A FIFO would block, a device never ends, a directory cannot be parsed: stat first.
+    check_regular_file(path, limit=LIMITS.max_bytes, what=what)
     try:
         if suffix in (".parquet", ".pq"):
             df = _read_parquet(path, what)
