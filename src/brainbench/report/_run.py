@@ -20,7 +20,6 @@ from brainbench.errors import UserError
 from brainbench.hashing import sha256_file
 
 PREDICTION_FILES = ("predictions.parquet", "predictions.tsv", "predictions.csv")
-PREDICTION_SUFFIXES = (".parquet", ".pq", ".tsv", ".csv", ".txt")
 
 
 @dataclass
@@ -175,12 +174,7 @@ def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -
     for src in sources:
         if not src.exists():
             raise UserError(f"The run directory {src} does not exist.")
-        if src.is_file():
-            if src.suffix.lower() not in PREDICTION_SUFFIXES:
-                raise UserError(
-                    f"{src} is neither a run directory nor a predictions table "
-                    "(.parquet, .tsv, .csv)."
-                )
+        if not src.is_dir():  # a predictions file: the reader names what is wrong with it
             pred_path, folder = src, None
         else:
             folder = src

@@ -90,6 +90,16 @@ def _check_shape(path: Path, what: str, rows: int, columns: int) -> None:
         )
 
 
+TABLE_SUFFIXES = (".parquet", ".pq", ".tsv", ".tab", ".tsv.gz", ".txt", ".csv", ".csv.gz")
+
+
+def table_suffix(path: Path) -> str:
+    """``.tsv.gz`` for ``a.tsv.gz``, else the last suffix, lower case."""
+    if path.name.lower().endswith(".gz"):
+        return "".join(path.suffixes[-2:]).lower()
+    return path.suffix.lower()
+
+
 def read_table(path: str | Path, what: str = "predictions table") -> pd.DataFrame:
     """Read a Parquet, TSV or CSV table (``.gz`` allowed for text) within :data:`LIMITS`.
 
@@ -97,13 +107,14 @@ def read_table(path: str | Path, what: str = "predictions table") -> pd.DataFram
     anything is parsed; any parse failure becomes a :class:`UserError` naming the file.
     """
     path = Path(path)
-    name = path.name.lower()
-    suffix = "".join(path.suffixes[-2:]).lower() if name.endswith(".gz") else path.suffix.lower()
-    if suffix not in (".parquet", ".pq", ".tsv", ".tab", ".tsv.gz", ".txt", ".csv", ".csv.gz"):
+    suffix = table_suffix(path)
+    if suffix not in TABLE_SUFFIXES:
         raise UserError(
             f"Cannot read the {what} {path}: unknown extension '{path.suffix}'. "
             "Use .parquet, .tsv or .csv."
         )
+    if not path.exists():
+        raise UserError(f"The {what} {path} does not exist.")
     # A FIFO would block, a device never ends, a directory cannot be parsed: stat first.
     check_regular_file(path, limit=LIMITS.max_bytes, what=what)
     try:
@@ -341,9 +352,18 @@ def _check_duplicates(df: pd.DataFrame, source: str) -> None:
 
 def _normalise_labels(s: pd.Series) -> pd.Series:
     """Numbers that are integers (1.0) become integers, so '1' and 1.0 name the same class."""
-    if pd.api.types.is_float_dtype(s) and np.all(np.equal(np.mod(s.to_numpy(), 1), 0)):
+    if not pd.api.types.is_float_dtype(s):
+        return s
+    v = s.to_numpy()
+    if np.isfinite(v).all() and np.all(np.mod(v, 1) == 0) and np.all(np.abs(v) < 2**53):
         return s.astype(np.int64)
     return s
+
+
+def _few(labels: list[str], n: int = 10) -> str:
+    """At most ``n`` labels, for a message (a regression target has thousands)."""
+    shown = ", ".join(_show(x) if len(str(x)) > 60 else str(x) for x in labels[:n])
+    return shown + (f", ... ({len(labels)} in all)" if len(labels) > n else "")
 
 
 def score_columns(df: pd.DataFrame) -> list[str]:
@@ -432,7 +452,7 @@ def infer_task(
         unknown = sorted(set(found) - set(classes))
         if unknown:
             raise UserError(
-                f"'y_true' holds label(s) {', '.join(unknown)} outside the task's classes "
+                f"'y_true' holds label(s) {_few(unknown)} outside the task's classes "
                 f"({', '.join(classes)})."
             )
         if positive is not None and str(positive) != classes[-1]:
@@ -445,7 +465,7 @@ def infer_task(
 
             raise UserError(
                 f"The positive class '{positive}' is not a label of 'y_true'."
-                f"{did_you_mean(positive, found)} Labels found: {', '.join(found)}."
+                f"{did_you_mean(positive, found)} Labels found: {_few(found)}."
             )
         negatives = [c for c in found if c != positive]
         return Task("classification", (*negatives, positive))
@@ -460,7 +480,7 @@ def infer_task(
         # Balanced accuracy and accuracy treat every class alike: no positive class needed.
         return Task("classification", tuple(found))
     raise UserError(
-        f"Which class is positive? 'y_true' holds {', '.join(found)}: give --positive CLASS "
+        f"Which class is positive? 'y_true' holds {_few(found)}: give --positive CLASS "
         "(or a spec whose task.classes lists the positive class last)."
     )
 
