@@ -172,3 +172,25 @@ def test_evaluate_and_compare_cli_give_the_same_message(tmp_path: Path, capsys) 
         assert info.value.code == 2
         err = capsys.readouterr().err
         assert "are the same prediction" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("mutate", "pattern"),
+    [
+        (lambda df: pd.concat([df, df.iloc[[1]]]), "are the same prediction"),
+        (lambda df: df.assign(model="x" * 10_000), "holds a value of 10,000 characters"),
+        (lambda df: df.assign(y_true=df["y_true"].where(df.index != 2, "MCI")), "'MCI'"),
+        (lambda df: df.assign(score_AD=df["score_AD"] + 0.5), r"outside \[0, 1\]"),
+    ],
+)
+def test_report_reads_predictions_as_evaluate_does(tmp_path, mutate, pattern) -> None:
+    """`report` accepted duplicated rows that `evaluate` refused (issue 13): one reader now."""
+    from brainbench.report._run import read_runs
+
+    path = tmp_path / "p.parquet"
+    mutate(_table()).to_parquet(path)
+    with pytest.raises(UserError, match=pattern) as by_evaluate:
+        read_predictions(path)
+    with pytest.raises(UserError) as by_report:
+        read_runs([path])
+    assert by_report.value.message == by_evaluate.value.message
