@@ -213,7 +213,10 @@ def make_table(rng: random.Random, kind: str | None = None) -> tuple[str, str, b
     name = rng.choice(FORMATS)
     df = base_table(rng)
     if kind in KINDS:
-        return kind, name, _encode(KINDS[kind](rng, df), name)
+        df = KINDS[kind](rng, df)
+        if df.columns.duplicated().any() and name.endswith(".parquet"):
+            name = "predictions.tsv"  # Parquet cannot hold two columns of one name
+        return kind, name, _encode(df, name)
     data = _encode(df, name)
     if kind == "random-bytes":
         data = rng.randbytes(rng.randint(1, 4096))
