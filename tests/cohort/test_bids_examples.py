@@ -9,9 +9,10 @@ import pytest
 
 from brainbench.cohort import read_cohort, summarize_cohort
 
-# A checkout of bids-standard/bids-examples (commit ca54a02e: 7t_trt, ds114, genetics_ukbb,
-# pet002, synthetic); too many files to vendor, so these tests run where one is given.
-EXAMPLES = Path(os.environ.get("BRAINBENCH_BIDS_EXAMPLES", "bids-examples")).resolve()
+# Five folders of bids-standard/bids-examples (commit ca54a02e), vendored in tests/data/
+# (see its README); BRAINBENCH_BIDS_EXAMPLES points the tests at another checkout.
+VENDORED = Path(__file__).resolve().parents[1] / "data" / "bids-examples"
+EXAMPLES = Path(os.environ.get("BRAINBENCH_BIDS_EXAMPLES", VENDORED)).resolve()
 pytestmark = pytest.mark.skipif(not EXAMPLES.is_dir(), reason="bids-examples not available")
 
 

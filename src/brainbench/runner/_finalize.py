@@ -124,6 +124,8 @@ def collect(run_dir: Path, units: list[Unit]) -> tuple[pd.DataFrame, list[dict[s
             "host": info.get("host"),
             "device": (info.get("device") or {}).get("name"),
         }
+        if isinstance(info.get("slurm"), dict):  # job, array task, node, requeues, queue time
+            rec["slurm"] = info["slurm"]
         if rec["status"] == "ok":
             if not parquet.is_file() or sha256_file(parquet) != rec["output_sha256"]:
                 rec["status"] = "failed"
