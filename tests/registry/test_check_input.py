@@ -8,12 +8,14 @@ import resource
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from brainbench.registry.check import CheckOptions, check_entry
 from brainbench.registry.cli import registry
+from tests.fuzzing import fuzz_budget
 
 from .conftest import MODEL_YAML, write_entry
 
@@ -77,8 +79,11 @@ def test_symlinked_model_yaml_and_fifo(tmp_path: Path) -> None:
     assert "R415" in rules and "R401" not in rules and "R402" not in rules
 
 
+@pytest.mark.fuzz
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=fuzz_budget(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     st.text(
