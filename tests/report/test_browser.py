@@ -72,7 +72,7 @@ def test_evidence_sheet_renders_in_chromium(report_dir: Path, tmp_path: Path) ->
     ok, total = int(m.group(1)), int(m.group(2))
     assert total >= 9 and ok == total, f"{ok} of {total} figures rendered"
     assert page.dom.count("<th") > 50
-    assert "What can be concluded" in page.dom and "Table 1" in page.dom
+    assert "What can and cannot be concluded" in page.dom and "Table 1" in page.dom
     shot = browser.screenshot(html, tmp_path / "evidence.png")
     assert shot.stat().st_size > 50_000
     keep = report_dir / "screenshot.png"
