@@ -51,6 +51,8 @@ class RunOptions:
     hyperparameters: dict[str, dict[str, Any]] = field(default_factory=dict)
     registry_root: str | None = None
     unit_timeout_s: float | None = None
+    seal: bool = True
+    require_seal: str = "none"
 
     def identity(self) -> dict[str, Any]:
         """The options that change predictions (a resume must not change them)."""
@@ -268,6 +270,8 @@ def prepare_run(
         "device": options.device,
         "amp": options.amp,
         "unit_timeout_s": options.unit_timeout_s,
+        "seal": options.seal,
+        "require_seal": options.require_seal,
         "registry_root": str(registry_root.resolve()),
         "task": {
             "type": task.type,
