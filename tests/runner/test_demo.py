@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pandas as pd
 import pytest
@@ -43,8 +44,13 @@ def test_demo_end_to_end_tiny(tmp_path, capsys, monkeypatch):
     assert set(df["seed"]) == {0, 1, 2}
     prov = json.loads((out / "run" / "provenance.json").read_text())
     assert all(u["status"] == "ok" for u in prov["units"])
+    if sys.platform.startswith("linux"):  # the demo runs sealed (docs/security.md)
+        assert prov["seal"]["level"] == "full", prov["seal"]
+        assert prov["integrity"] == {"ok": True, "problems": []}
     sheets = list((out / "report").glob("evidence.*"))
     assert sheets, "no evidence sheet written"
+    html = (out / "report" / "evidence.html").read_text()
+    assert "Model sandbox" in html and "seal: landlock-fs" in html
     # the demo refuses to overwrite without --overwrite
     with pytest.raises(SystemExit) as again:
         main(argv)

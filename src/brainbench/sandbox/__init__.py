@@ -93,6 +93,7 @@ _SYSTEM_READ = (
     "/dev/urandom",
     "/dev/random",
     "/dev/zero",
+    "/proc/self",  # the process's own /proc entry only (opened by the process that restricts)
     "/proc/cpuinfo",
     "/proc/meminfo",
     "/proc/stat",

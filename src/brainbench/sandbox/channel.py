@@ -50,7 +50,7 @@ class Message:
 
 
 def _wire_dtype(arr: np.ndarray) -> np.ndarray:
-    arr = np.ascontiguousarray(arr)
+    arr = np.require(arr, requirements="C")  # (np.ascontiguousarray makes 0-d arrays 1-d)
     if arr.dtype.byteorder == ">":
         arr = arr.astype(arr.dtype.newbyteorder("<"))
     if arr.dtype.str not in DTYPES:
@@ -181,6 +181,8 @@ def expect_array(msg: Message, name: str, dtype: str, shape: tuple[int | None, .
 # -- tables ------------------------------------------------------------------------------------
 def frame_to_wire(df: Any, prefix: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """A covariate table as (JSON description, arrays): numbers as arrays, text as JSON."""
+    import pandas as pd
+
     cols: list[dict[str, Any]] = []
     arrays: dict[str, np.ndarray] = {}
     for col in df.columns:
@@ -189,7 +191,7 @@ def frame_to_wire(df: Any, prefix: str) -> tuple[dict[str, Any], dict[str, np.nd
             arrays[f"{prefix}.{col}"] = s.to_numpy()
             cols.append({"name": str(col), "array": f"{prefix}.{col}"})
         else:
-            values = [None if v is None or v != v else str(v) for v in s.astype(object).tolist()]
+            values = [None if pd.isna(v) else str(v) for v in s.astype(object).tolist()]
             cols.append({"name": str(col), "text": values})
     return {"columns": cols, "n": len(df)}, arrays
 
