@@ -77,7 +77,7 @@ def test_protocol_deviations_are_stated(tmp_path: Path) -> None:
     assert "CUDA out of memory" in msgs and "fffffffffffff"[:12] in msgs
     serious = {"seeds", "folds", "failed-unit", "spec-hash"}
     assert all(d["severity"] == "error" for d in devs if d["kind"] in serious)
-    cannot = " ".join(secs["conclusions"]["data"]["cannot"])
+    cannot = " ".join(secs["conclusions"]["data"]["limits"])
     assert "serious deviation(s) from the pre-registered protocol" in cannot
     md = (out / "evidence.md").read_text()
     assert "The spec hash does not match" in md
@@ -127,7 +127,7 @@ def test_predictions_only_with_a_metric_undefined_in_a_subgroup(tmp_path: Path) 
         and "class 0 absent" in t
         for t in gen["text"]
     ), gen["text"]
-    cannot = " ".join(secs["conclusions"]["data"]["cannot"])
+    cannot = " ".join(secs["conclusions"]["data"]["limits"])
     assert "self-reported" in cannot and "no spec" in cannot.lower()
     html = (out / "evidence.html").read_text()
     assert 'data-status="unavailable"' in html and "Missing:" in html
@@ -166,7 +166,7 @@ def test_spec_rules_are_rechecked_against_the_current_catalogue(tmp_path: Path) 
     s201 = next(r for r in audit["data"]["rules"] if r["rule"] == "S201")
     assert s201["status"] == "failed" and s201["rechecked"]
     assert "audit rejects the design or its statistical protocol (S201" in " ".join(
-        secs["conclusions"]["data"]["cannot"]
+        secs["conclusions"]["data"]["limits"]
     )
 
 
@@ -192,7 +192,7 @@ def test_two_run_dirs_pooled_with_a_self_reported_model(tmp_path: Path) -> None:
     kinds = {d["kind"] for d in secs["protocol"]["data"]["deviations"]}
     assert {"model-missing", "model-extra"} <= kinds  # cnn3d-small declared, their-cnn not
     assert len(secs["comparisons"]["data"]["results"]) == 3
-    assert any("their-cnn are self-reported" in t for t in secs["conclusions"]["data"]["cannot"])
+    assert any("their-cnn are self-reported" in t for t in secs["conclusions"]["data"]["limits"])
 
 
 def test_labels_outside_the_spec_classes_is_a_clear_error(tmp_path: Path) -> None:
@@ -201,5 +201,9 @@ def test_labels_outside_the_spec_classes_is_a_clear_error(tmp_path: Path) -> Non
     df["y_true"] = (df["y_true"] == "AD").astype(int)
     preds = tmp_path / "preds.parquet"
     df.to_parquet(preds)
+    with pytest.raises(UserError, match=r"declare the classes CN, AD only.*--classes CN,AD"):
+        write_report([preds], tmp_path / "out", spec=run / "spec.yaml", resamples=FAST)
+    # Without per-class scores nothing declares the classes: the spec's classes do.
+    df.drop(columns=["score_CN", "score_AD"]).to_parquet(preds)
     with pytest.raises(UserError, match=r"not the spec's classes \(CN, AD\).*--classes CN,AD"):
         write_report([preds], tmp_path / "out", spec=run / "spec.yaml", resamples=FAST)

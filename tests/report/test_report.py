@@ -89,11 +89,35 @@ def test_conclusions_are_plain_words_from_the_numbers(report_dir: Path) -> None:
     doc = json.loads((report_dir / "evidence.json").read_text())
     comp = next(s for s in doc["sections"] if s["id"] == "comparisons")
     concl = next(s for s in doc["sections"] if s["id"] == "conclusions")
-    sentences = concl["data"]["can"] + concl["data"]["cannot"]
+    claims = concl["data"]["claims"]
     for r in comp["data"]["results"]:
         ci = f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
-        assert any(r["a"] in s and r["b"] in s and ci in s for s in sentences), ci
-    assert any("95% CI of the difference" in s for s in sentences)
+        if "demographics-logreg" not in (r["a"], r["b"]):
+            assert any(r["a"] in c["evidence"] and ci in c["evidence"] for c in claims), ci
+    assert any("95% CI of the difference" in c["evidence"] for c in claims)
+
+
+def test_claims_have_one_status_and_the_box_cannot_contradict_itself(report_dir: Path) -> None:
+    doc = json.loads((report_dir / "evidence.json").read_text())
+    concl = next(s for s in doc["sections"] if s["id"] == "conclusions")
+    claims = concl["data"]["claims"]
+    statements = [c["statement"] for c in claims]
+    assert len(statements) == len(set(statements)), "a claim is listed twice"
+    assert {c["status"] for c in claims} <= {"supported", "not supported", "not estimable"}
+    # The confound-baseline comparison is always in the box, on every test set.
+    baseline = [c for c in claims if c["kind"] == "baseline"]
+    assert {c["partition"] for c in baseline} == {"test", "extcohort"}
+    assert all(c["key"] for c in baseline)
+    md = (report_dir / "evidence.md").read_text()
+    box = md[md.index("## Key findings") : md.index("## Contents")]
+    for c in baseline:
+        assert c["sentence"] in box
+    # The fixture's best model is not shown better than the runner-up (margin 0.02), so "best"
+    # is not supported, and nothing in the box says it is.
+    best = next(c for c in claims if c["kind"] == "best")
+    assert best["status"] == "not supported"
+    supported = box[: box.index("**Not supported")]
+    assert "is the best model" not in supported
 
 
 def test_confound_baseline_section(report_dir: Path) -> None:

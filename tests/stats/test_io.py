@@ -146,3 +146,25 @@ def test_positive_class_named_by_the_score_columns():
     assert infer_task(both).classes == ("CN", "AD")  # score == score_AD (the runner's table)
     with pytest.raises(UserError, match="--positive"):
         infer_task(both.drop(columns="score"))
+
+
+def test_multiclass_balanced_accuracy_needs_no_positive_class():
+    import pandas as pd
+
+    from brainbench.stats import evaluate_predictions, infer_task
+
+    df = pd.DataFrame(
+        {
+            "model": "m",
+            "subject": [f"s{i}" for i in range(9)],
+            "y_true": ["CN", "MCI", "AD"] * 3,
+            "y_pred": ["CN", "MCI", "AD", "CN", "AD", "AD", "MCI", "MCI", "AD"],
+        }
+    )
+    task = infer_task(df, metrics=["balanced_accuracy"])
+    assert task.classes == ("AD", "CN", "MCI")
+    (r,) = evaluate_predictions(df, ["balanced_accuracy"], unit="subject", method="none")
+    # recalls: CN 2/3, MCI 2/3, AD 3/3
+    assert r.estimate == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)
+    with pytest.raises(UserError, match="--positive"):
+        infer_task(df, metrics=["sensitivity"])

@@ -153,3 +153,36 @@ def test_probability_metrics_are_bounded(seed, n):
         v = METRICS.get(name)(cols)
         lo, hi = METRICS.get(name).bounds
         assert np.isnan(v) or lo - 1e-12 <= v <= hi + 1e-12
+
+
+# --------------------------------------------------------------------------------------------
+# metric_info: the one source of direction, kind and scale
+# --------------------------------------------------------------------------------------------
+def test_metric_info_declares_direction_kind_and_units_for_every_metric():
+    from brainbench.stats import metric_info
+
+    lower = {"brier", "log_loss", "ece", "mae", "rmse"}
+    for name in METRICS:
+        info = metric_info(name)
+        assert info.higher_is_better is (name not in lower), name
+        assert info.kind in ("discrimination", "calibration", "overall"), name
+        assert info.units, name
+        assert info.in_target_units is (name in {"mae", "rmse"}), name
+    assert metric_info("ece").is_calibration
+    assert not metric_info("auroc").is_calibration
+    assert metric_info("mae").best_word == "lowest"
+    assert metric_info("r2").best_word == "highest"
+
+
+def test_metric_info_gain_and_chance():
+    from brainbench.stats import metric_info
+
+    mae = metric_info("mae")
+    # A model with a smaller error is better: its difference a - b is negative, its gain positive.
+    assert mae.gain(-1.5) == 1.5 and mae.better(2.0, 3.0) and not mae.better(3.0, 2.0)
+    assert metric_info("auroc").gain(0.1) == 0.1
+    assert metric_info("balanced_accuracy").chance(3) == pytest.approx(1 / 3)
+    assert metric_info("auroc").chance(4) == 0.5
+    assert metric_info("mae").chance() is None
+    with pytest.raises(UserError, match="Did you mean"):
+        metric_info("maee")

@@ -29,9 +29,10 @@ PUBLISHED_RANKS = np.array([
 ])  # fmt: skip
 
 
+@pytest.mark.published
 def test_published_ranks_give_published_statistics():
     assert_allclose(PUBLISHED_RANKS.mean(0), [3.143, 2.000, 2.893, 1.964], atol=5e-4)
-    fr, ff = friedman(PUBLISHED_RANKS)
+    fr, ff = friedman(PUBLISHED_RANKS, ties="demsar")  # Demsar's numbers: no tie correction
     assert round(fr.statistic, 2) == 9.28
     assert round(ff.statistic, 2) == 3.69
     assert ff.df == (3.0, 39.0)
@@ -53,7 +54,7 @@ def test_rank_models_from_printed_aucs_expects_recomputed_ranks():
         [(f"d{i}", m, AUC[i, j]) for i in range(14) for j, m in enumerate(MODELS)],
         columns=["dataset", "model", "score"],
     )
-    res = rank_models(long, stability_resamples=200)
+    res = rank_models(long, stability_resamples=200, friedman_ties="demsar")
     assert_allclose(list(res.mean_ranks.values()), [44 / 14, 28 / 14, 41 / 14, 27 / 14])
     # With the recomputed ranks chi2_F = 9.857 (not 9.28), F_F = 3.987 (not 3.69).
     assert_allclose(res.friedman.statistic, 9.857142857142858, rtol=1e-12)
@@ -105,3 +106,20 @@ def test_bootstrap_ranks_on_predictions(hier):
     assert 0 < res["kendall_tau_mean"] <= 1
     assert res["p_better"]["C"]["A"] > 0.9
     assert res["p_better"]["A"]["C"] == pytest.approx(1 - res["p_better"]["C"]["A"])
+
+
+def test_friedman_is_tie_corrected_by_default_as_scipy():
+    from scipy.stats import friedmanchisquare
+
+    ranks = rank_matrix(AUC)
+    fr, _ = friedman(ranks)
+    ref = friedmanchisquare(*AUC.T)
+    assert fr.method == "friedman (tie-corrected)"
+    assert_allclose(fr.statistic, ref.statistic, rtol=1e-12)
+    assert_allclose(fr.p_value, ref.pvalue, rtol=1e-10)
+    demsar, _ = friedman(ranks, ties="demsar")
+    assert demsar.statistic < fr.statistic  # the uncorrected statistic is conservative
+    no_ties = np.array([[1, 2, 3], [3, 1, 2], [1, 3, 2.0]])
+    assert_allclose(friedman(no_ties)[0].statistic, friedman(no_ties, "demsar")[0].statistic)
+    with pytest.raises(UserError, match="Friedman ties"):
+        friedman(ranks, ties="none")

@@ -8,6 +8,7 @@ Every deviation from the protocol that the report itself makes is recorded in
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -20,6 +21,11 @@ from brainbench.report import _stats
 from brainbench.report._run import RunData
 
 HIERARCHY_BREAKDOWNS = ("dataset", "site", "scanner")
+#: Partition name of the external-test cohorts pooled into one test set
+#: (``protocol.primary_result: {on: pooled-external}``).
+POOLED = "external-pooled"
+#: Unit statuses of provenance.json that mean the unit completed.
+OK_STATUSES = ("ok", "done", "success", "completed")
 BASELINE_PREFIX = "demographics"
 DEFAULT_RESAMPLES = 2000
 #: Comparison method when the spec declares none, or when its method cannot apply.
@@ -30,13 +36,30 @@ FALLBACK_METHOD = "bootstrap"
 class Deviation:
     """A departure from the pre-registered protocol, with where it comes from."""
 
-    kind: str  # metric, seeds, folds, failed-unit, spec-hash, ...
+    kind: str  # metric, seeds, folds, failed-unit, spec-hash, epoch-cap, ...
     message: str
     #: note (an addition), warning (a departure), error (the run cannot support the protocol)
     severity: str = "warning"
+    #: The models whose results it touches (empty: every model of the run).
+    models: tuple[str, ...] = ()
+    #: True when it changes what was trained or measured, so the claims on the models it
+    #: touches say so in the key findings; ``short`` is how they name it.
+    affects_results: bool = False
+    short: str = ""
 
-    def to_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "severity": self.severity, "message": self.message}
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": self.kind,
+            "severity": self.severity,
+            "message": self.message,
+        }
+        if self.affects_results:
+            out["affects"] = list(self.models) or "all models"
+        return out
+
+    def touches(self, models: tuple[str, ...] | list[str]) -> bool:
+        """It bears on a claim about ``models``."""
+        return self.affects_results and (not self.models or bool(set(self.models) & set(models)))
 
 
 class Analysis:
@@ -59,6 +82,8 @@ class Analysis:
         self.deviations: list[Deviation] = []
         self.engine_warnings: list[str] = []
         self.engine_errors: list[str] = []
+        #: True when the task has no meaningful positive class (multi-class, no spec).
+        self.positive_free = False
         spec = run.spec
         df = run.predictions
         protocol = spec.protocol if spec is not None else None
@@ -78,7 +103,17 @@ class Analysis:
             else:
                 self.task = _stats.make_task("regression")
         else:
-            self.task = _stats.infer_task(df)
+            try:
+                self.task = _stats.infer_task(df)
+            except UserError:
+                # A multi-class table without a spec or a score column naming a positive class:
+                # balanced accuracy and accuracy need none (the score metrics are left out).
+                # Two classes still need one: the sheet names sensitivity and the positive
+                # class, and guessing it would swap sensitivity and specificity.
+                if df["y_true"].nunique() <= 2:
+                    raise
+                self.task = _stats.infer_task(df, metrics=["balanced_accuracy", "accuracy"])
+                self.positive_free = True
         self.is_classification = self.task.type == "classification"
         if protocol is not None:
             self.primary = protocol.primary_metric
@@ -93,7 +128,9 @@ class Analysis:
             self.models_declared = list(protocol.models)
             self.breakdown = list(spec.reporting.breakdown)
         else:
-            has_score = any(c == "score" or c.startswith("score_") for c in df.columns)
+            has_score = not self.positive_free and any(
+                c == "score" or c.startswith("score_") for c in df.columns
+            )
             if self.is_classification:
                 self.primary = "balanced_accuracy"
                 self.secondary = ["auroc"] if has_score else []
@@ -118,19 +155,108 @@ class Analysis:
         present = list(pd.unique(df["model"]))
         order = [m for m in self.models_declared if m in present]
         self.models = order + sorted(m for m in present if m not in order)
-        parts = list(pd.unique(df["partition"]))
-        self.partitions = (["test"] if "test" in parts else []) + sorted(
-            p for p in parts if p != "test"
-        )
-        self.main_partition = self.partitions[0]
-        self.external = [p for p in self.partitions if p != "test"]
+        parts = [str(p) for p in pd.unique(df["partition"])]
+        #: The internal test partition, None in external-only designs.
+        self.internal: str | None = "test" if "test" in parts else None
+        #: Every external-test cohort (one partition each).
+        self.external = sorted(p for p in parts if p != "test")
+        self._primary_endpoints(protocol.primary_result if protocol is not None else None)
+        self.partitions = self.endpoints + [
+            p
+            for p in ([self.internal] if self.internal else []) + self.external
+            if p not in self.endpoints
+        ]
+        self.main_partition = self.endpoints[0]
         self.baseline = next((m for m in self.models if m.startswith(BASELINE_PREFIX)), None)
         self.frame = self._with_covariates(df)
+        if POOLED in self.endpoints:
+            self.frame = _with_pooled(self.frame, self.external)
         self.redundant_levels: dict[str, str] = {}
         self.comparison_fallback: str | None = None
         self._check_protocol()
 
     # -- setup --------------------------------------------------------------------------------
+    def _primary_endpoints(self, declared: Any) -> None:
+        """Which partition(s) carry the primary result (``protocol.primary_result``).
+
+        ``endpoint_mode``: ``test``, ``cohort`` (one named external cohort), ``each-external``
+        (every external cohort a separate endpoint, ``endpoint_correction`` across them) or
+        ``pooled-external``. Without a declaration: the internal test partition, else the one
+        external cohort, else each external cohort with Holm's correction, which is then a
+        deviation (the spec should have said).
+        """
+        self.endpoint_correction = "holm"
+        mode = declared.test_set if declared is not None else None
+        if declared is not None:
+            self.endpoint_correction = declared.correction
+        if mode == "test" and self.internal is None:
+            self.deviations.append(
+                Deviation(
+                    "primary-result",
+                    "The protocol puts the primary result on the internal test partition, but "
+                    "the predictions have none: each external cohort is reported as a separate "
+                    "endpoint instead.",
+                    severity="error",
+                    affects_results=True,
+                    short="primary test set missing",
+                )
+            )
+            mode = None
+        if mode == "cohort" and declared.cohort not in self.external:
+            self.deviations.append(
+                Deviation(
+                    "primary-result",
+                    f"The protocol's primary result is on the external cohort "
+                    f"'{declared.cohort}', which has no predictions.",
+                    severity="error",
+                    affects_results=True,
+                    short=f"primary cohort {declared.cohort} missing",
+                )
+            )
+            mode = None
+        if mode in ("each-external", "pooled-external") and not self.external:
+            mode = None
+        if mode is None:
+            if self.internal is not None:
+                mode = "test"
+            elif len(self.external) == 1:
+                mode = "cohort"
+            else:
+                mode = "each-external"
+                self.deviations.append(
+                    Deviation(
+                        "primary-result",
+                        f"The protocol does not say which of the {len(self.external)} external "
+                        f"cohorts ({', '.join(self.external)}) carries the primary result "
+                        "(protocol.primary_result): each is reported as a separate endpoint, "
+                        "with Holm's correction across them (not pre-registered).",
+                    )
+                )
+        self.endpoint_mode = mode
+        if mode == "test":
+            self.endpoints = [self.internal]
+        elif mode == "cohort":
+            named = declared.cohort if declared is not None and declared.cohort else None
+            self.endpoints = [named or self.external[0]]
+        elif mode == "each-external":
+            self.endpoints = list(self.external)
+        else:
+            self.endpoints = [POOLED]
+
+    @property
+    def endpoint_text(self) -> str:
+        """The primary result's test set(s), in words."""
+        if self.endpoint_mode == "test":
+            return f"the internal {self.internal} partition"
+        if self.endpoint_mode == "cohort":
+            return f"the external cohort {self.endpoints[0]}"
+        if self.endpoint_mode == "pooled-external":
+            return f"the external cohorts {', '.join(self.external)} pooled ({POOLED})"
+        return (
+            f"each external cohort ({', '.join(self.endpoints)}) as a separate endpoint, "
+            f"{self.endpoint_correction} correction across them"
+        )
+
     def _usable_clusters(self, clusters: list[str]) -> list[str]:
         from brainbench.spec import LEVELS
 
@@ -223,6 +349,8 @@ class Analysis:
                         "model-missing",
                         f"Model '{m}' is declared in the protocol but has no predictions.",
                         severity="error",
+                        affects_results=True,
+                        short=f"model {m} missing",
                     )
                 )
         for m in self.models:
@@ -259,6 +387,9 @@ class Analysis:
                         f"Model '{m}' lacks predictions for {names}: its estimate averages "
                         f"{len(splits)} of {len(all_splits)} splits.",
                         severity="error",
+                        models=(m,),
+                        affects_results=True,
+                        short=f"missing splits of {m}",
                     )
                 )
             seeds = rows.groupby(["repeat", "fold"])["seed"].nunique()
@@ -269,10 +400,13 @@ class Analysis:
                         f"Model '{m}' has {_span(seeds)} seed(s) per split; the protocol "
                         f"declares {self.seeds_declared}.",
                         severity="error",
+                        models=(m,),
+                        affects_results=True,
+                        short=f"fewer seeds of {m}",
                     )
                 )
         for u in run.units:
-            if str(u.get("status", "ok")).lower() not in ("ok", "done", "success", "completed"):
+            if str(u.get("status", "ok")).lower() not in OK_STATUSES:
                 self.deviations.append(
                     Deviation(
                         "failed-unit",
@@ -282,8 +416,12 @@ class Analysis:
                         + (f" (log: {u.get('log')})" if u.get("log") else "")
                         + ".",
                         severity="error",
+                        models=(str(u.get("model")),),
+                        affects_results=True,
+                        short=f"failed units of {u.get('model')}",
                     )
                 )
+        self._run_deviations(main)
         if run.spec is not None and self.has_probabilities:
             declared = {self.primary, *self.secondary}
             for m in ("brier", "ece"):
@@ -322,6 +460,96 @@ class Analysis:
                     "The protocol declares no model comparison; the report compares the models "
                     "with a paired hierarchical bootstrap of the difference (Holm-corrected), "
                     "which is not pre-registered.",
+                )
+            )
+
+    def _run_deviations(self, main: pd.DataFrame) -> None:
+        """What ``brainbench run`` was told that departs from the spec, read from
+        provenance.json: an epoch cap (--max-epochs), hyper-parameter overrides (--hp), mixed
+        precision off on CUDA (--no-amp), fewer seeds (--seeds) or splits than declared, and
+        units run on different devices."""
+        spec = self.run.spec
+        for prov in self.run.provenance:
+            cap = prov.get("max_epochs")
+            if cap is not None:
+                self.deviations.append(
+                    Deviation(
+                        "epoch-cap",
+                        f"Training was capped at {cap} epoch(s) (--max-epochs {cap}): the "
+                        "models that train by epochs may be under-trained, and their results "
+                        "are not those of the registry entries' schedules.",
+                        affects_results=True,
+                        short=f"epochs capped at {cap}",
+                    )
+                )
+            for model, values in sorted((prov.get("hyperparameters") or {}).items()):
+                if values:
+                    given = ", ".join(f"{k}={v}" for k, v in sorted(values.items()))
+                    self.deviations.append(
+                        Deviation(
+                            "hyperparameters",
+                            f"{model} was trained with hyper-parameters overridden on the "
+                            f"command line (--hp {given}), not its registry entry's.",
+                            models=(str(model),),
+                            affects_results=True,
+                            short=f"--hp {given} for {model}",
+                        )
+                    )
+            device = prov.get("device") or {}
+            if device.get("type") == "cuda" and prov.get("amp") is False:
+                self.deviations.append(
+                    Deviation(
+                        "amp",
+                        "Mixed precision was off on CUDA (--no-amp): the models trained in "
+                        "float32, unlike the registry entries' default.",
+                        severity="note",
+                        affects_results=True,
+                        short="AMP off",
+                    )
+                )
+            seeds = (prov.get("seeds") or {}) if isinstance(prov.get("seeds"), dict) else {}
+            count = seeds.get("count")
+            if spec is not None and count is not None and count < spec.protocol.seeds:
+                self.deviations.append(
+                    Deviation(
+                        "seeds",
+                        f"The run was made with {count} seed(s) per model and split (--seeds); "
+                        f"the protocol declares {spec.protocol.seeds}.",
+                        severity="error",
+                        affects_results=True,
+                        short=f"{count} of {spec.protocol.seeds} seeds",
+                    )
+                )
+        devices: dict[str, set[str]] = {}
+        for u in self.run.units:
+            if str(u.get("status", "")).lower() in OK_STATUSES and u.get("device"):
+                devices.setdefault(str(u["device"]), set()).add(str(u.get("model")))
+        if len(devices) > 1:
+            models = sorted({m for ms in devices.values() for m in ms})
+            self.deviations.append(
+                Deviation(
+                    "devices",
+                    "The units ran on different devices ("
+                    + "; ".join(
+                        f"{d}: {', '.join(sorted(ms))}" for d, ms in sorted(devices.items())
+                    )
+                    + "): results may differ by device (non-deterministic kernels, precision).",
+                    models=tuple(models),
+                    affects_results=True,
+                    short="units on different devices",
+                )
+            )
+        expected = _declared_splits(spec)
+        got = len(main[["repeat", "fold"]].drop_duplicates()) if len(main) else 0
+        if expected is not None and 0 < got < expected:
+            self.deviations.append(
+                Deviation(
+                    "folds",
+                    f"The predictions hold {got} training split(s) (repeat x fold) on "
+                    f"{self.main_partition}; the spec's splits declare {expected}.",
+                    severity="error",
+                    affects_results=True,
+                    short=f"{got} of {expected} splits",
                 )
             )
 
@@ -472,19 +700,43 @@ class Analysis:
             )
         return out
 
+    def _compare_on(self, partitions: list[str], pairs: list[tuple[str, str]]) -> _stats.Collected:
+        """The pairs compared on each partition; on several primary endpoints
+        (``each-external``), the p-values of the endpoints' comparisons are adjusted together
+        with ``endpoint_correction`` (one family: pairs x endpoints) and decided again."""
+        out = _stats.Collected()
+        for part in partitions:
+            got = self._compare(self.frame[self.frame["partition"] == part], pairs)
+            out.results.extend(dataclasses.replace(r, partition=part) for r in got.results)
+            out.warnings.extend(got.warnings)
+            out.errors.extend(got.errors)
+        family = [i for i, r in enumerate(out.results) if r.partition in self.endpoints]
+        if len(self.endpoints) > 1 and family:
+            kw = self.comparison_kwargs
+            adj = _stats.adjust_p_values(
+                [out.results[i].p_value for i in family], self.endpoint_correction
+            )
+            for i, pa in zip(family, adj, strict=True):
+                r = dataclasses.replace(
+                    out.results[i],
+                    p_adjusted=float(pa) if np.isfinite(pa) else None,
+                    correction=f"{self.endpoint_correction} over pairs x endpoints",
+                )
+                out.results[i] = dataclasses.replace(
+                    r,
+                    decision=_stats.decide(
+                        r, alpha=kw["alpha"], margin=kw["margin"], hypothesis=kw["hypothesis"]
+                    ),
+                )
+        return out
+
     @cached_property
     def comparisons(self) -> _stats.Collected:
-        """All pairs of models on the main partition, best-estimate first in each pair."""
+        """All pairs of models on each primary endpoint, best-estimate first in each pair."""
         models = self.ranked_models
         if len(models) < 2:
             return _stats.Collected()
-        return self._note(
-            self._compare(
-                self.frame[self.frame["partition"] == self.main_partition],
-                _stats.all_pairs(models),
-            ),
-            "comparisons",
-        )
+        return self._note(self._compare_on(self.endpoints, _stats.all_pairs(models)), "comparisons")
 
     @cached_property
     def baseline_comparisons(self) -> _stats.Collected:
@@ -494,18 +746,7 @@ class Analysis:
         pairs = [(m, self.baseline) for m in self.models if m != self.baseline]
         if not pairs:
             return _stats.Collected()
-        out = _stats.Collected()
-        for part in self.partitions:
-            got = self._compare(self.frame[self.frame["partition"] == part], pairs)
-            for r in got.results:
-                if getattr(r, "partition", part) != part:
-                    import dataclasses
-
-                    r = dataclasses.replace(r, partition=part)
-                out.results.append(r)
-            out.warnings.extend(got.warnings)
-            out.errors.extend(got.errors)
-        return self._note(out, "confound baseline")
+        return self._note(self._compare_on(self.partitions, pairs), "confound baseline")
 
     @cached_property
     def ranked_models(self) -> list[str]:
@@ -557,7 +798,7 @@ class Analysis:
 
     @cached_property
     def has_probabilities(self) -> bool:
-        if not self.is_classification:
+        if not self.is_classification or self.positive_free:
             return False
         score = _stats.positive_score(self.frame, self.task)
         return score is not None and bool(np.all((score >= 0) & (score <= 1)))
@@ -576,6 +817,37 @@ class Analysis:
             ),
             "calibration",
         )
+
+
+def _declared_splits(spec: Any) -> int | None:
+    """The (repeat, fold) training splits the spec's split protocol makes, None when it depends
+    on the data (leave-group-out)."""
+    if spec is None:
+        return None
+    test, val = spec.splits.test, spec.splits.validation
+    if test.method == "kfold":
+        per = test.folds
+    elif test.method == "leave-group-out":
+        return None
+    else:
+        per = val.folds if val.method == "kfold" and val.folds else 1
+    return int(per) * int(spec.splits.repeats)
+
+
+def _with_pooled(frame: pd.DataFrame, external: list[str]) -> pd.DataFrame:
+    """The frame plus the external cohorts' rows once more as one partition, :data:`POOLED`.
+
+    Cluster ids are prefixed with the cohort, so that two cohorts' sites or subjects with the
+    same name stay distinct clusters of the pooled bootstrap.
+    """
+    rows = frame[frame["partition"].isin(external)].copy()
+    for c in ("dataset", "site", "scanner", "subject", "session", "image"):
+        if c in rows.columns:
+            rows[c] = (rows["partition"].astype(str) + "/" + rows[c].astype(str)).where(
+                rows[c].notna(), rows[c]
+            )
+    rows["partition"] = POOLED
+    return pd.concat([frame, rows], ignore_index=True)
 
 
 def _same_grouping(f: pd.DataFrame, a: str, b: str) -> bool:

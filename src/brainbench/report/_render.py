@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from importlib import resources
 from typing import Any
 
@@ -33,12 +34,33 @@ def render_json(sections: list[Section], header: dict[str, Any]) -> str:
     )
 
 
-def key_findings(sections: list[Section], n: int = 3) -> tuple[list[str], list[str]]:
-    """The first ``n`` sentences of what can and cannot be concluded (section 12)."""
+#: Limits of the evidence shown in the key findings box (all of them in section 12).
+KEY_LIMITS = 4
+
+
+def key_findings(sections: list[Section]) -> list[tuple[str, str, list[str]]]:
+    """The key findings box, as (heading, css class, sentences) groups, drawn only from the
+    claims table of section 12: the key claims by status (the confound-baseline claims are
+    always key), the primary metric on every test set, and the first limits."""
     concl = next((s for s in sections if s.id == "conclusions"), None)
     if concl is None:
-        return [], []
-    return list(concl.data.get("can", []))[:n], list(concl.data.get("cannot", []))[:n]
+        return []
+    claims = [c for c in concl.data.get("claims", []) if c.get("key")]
+    groups = []
+    for status, heading, css in (
+        ("supported", "Supported by the evidence", "verdict-good"),
+        ("not supported", "Not supported by the evidence", "verdict-bad"),
+        ("not estimable", "Not estimable from this test set", "verdict-bad"),
+    ):
+        items = [c["sentence"] for c in claims if c["status"] == status]
+        if items:
+            groups.append((heading, css, items))
+    if concl.data.get("estimates"):
+        groups.append(("Primary metric on each test set", "verdict-none", concl.data["estimates"]))
+    limits = list(concl.data.get("limits", []))[:KEY_LIMITS]
+    if limits:
+        groups.append(("Limits of the evidence", "verdict-bad", limits))
+    return groups
 
 
 def render_html(sections: list[Section], header: dict[str, Any]) -> str:
@@ -55,10 +77,8 @@ def render_html(sections: list[Section], header: dict[str, Any]) -> str:
             for f in s.figures
         ]
         view.append({**s.to_dict(), "figures": figs})
-    can, cannot = key_findings(sections)
     return tpl.render(
-        can=can,
-        cannot=cannot,
+        findings=key_findings(sections),
         sections=view,
         css=_template("style.css"),
         title=header["title"],
@@ -67,20 +87,28 @@ def render_html(sections: list[Section], header: dict[str, Any]) -> str:
     )
 
 
+#: ``<`` that could open an HTML tag, comment or declaration (Markdown passes raw HTML on).
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def md_safe(value: Any) -> str:
+    """Text for Markdown in which names from the input (models, sites, labels) cannot open raw
+    HTML: ``<script>`` becomes ``&lt;script>``, which renders as the text it was; line breaks
+    become spaces. ``p < 0.05`` is left as written."""
+    return _TAG_START.sub("&lt;", " ".join(str(value).splitlines()))
+
+
 def _md_cell(value: str) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return md_safe(value).replace("|", "\\|")
 
 
 def render_markdown(sections: list[Section], header: dict[str, Any]) -> str:
-    out = [f"# Evidence sheet: {header['title']}", "", header["subtitle"], ""]
-    can, cannot = key_findings(sections)
-    if can or cannot:
+    out = [f"# Evidence sheet: {md_safe(header['title'])}", "", md_safe(header["subtitle"]), ""]
+    findings = key_findings(sections)
+    if findings:
         out += ["## Key findings", "", "(All of them in [section 12](#conclusions).)", ""]
-        if can:
-            out += ["**Supported by the evidence**", ""] + [f"- {t}" for t in can] + [""]
-        if cannot:
-            out += ["**Not supported, or limits of the evidence**", ""]
-            out += [f"- {t}" for t in cannot] + [""]
+        for heading, _, items in findings:
+            out += [f"**{heading}**", ""] + [f"- {md_safe(t)}" for t in items] + [""]
     out.append("## Contents")
     out.append("")
     for s in sections:
@@ -94,13 +122,13 @@ def render_markdown(sections: list[Section], header: dict[str, Any]) -> str:
         out.append(f"## {s.number}. {s.title}{flag}")
         out.append("")
         for m in s.missing:
-            out.append(f"> Missing: {m}")
+            out.append(f"> Missing: {md_safe(m)}")
             out.append("")
         for t in s.text:
-            out.append(t)
+            out.append(md_safe(t))
             out.append("")
         for t in s.tables:
-            out.append(f"**{t.caption}**")
+            out.append(f"**{md_safe(t.caption)}**")
             out.append("")
             out.append("| " + " | ".join(_md_cell(c) for c in t.columns) + " |")
             out.append("|" + "|".join(" --- " for _ in t.columns) + "|")
@@ -110,12 +138,12 @@ def render_markdown(sections: list[Section], header: dict[str, Any]) -> str:
                 out.append("| " + " | ".join(_md_cell(c) for c in r) + " |")
             out.append("")
             for n in t.notes:
-                out.append(f"*{n}*")
+                out.append(f"*{md_safe(n)}*")
                 out.append("")
         for f in s.figures:
-            out.append(f"![{f.alt}]({f.png})")
+            out.append(f"![{md_safe(f.alt)}]({f.png})")
             out.append("")
-            out.append(f"*{f.title}.* {f.caption} ([SVG]({f.svg}))")
+            out.append(f"*{md_safe(f.title)}.* {md_safe(f.caption)} ([SVG]({f.svg}))")
             out.append("")
     out.append(f"---\nGenerated by brainbench {header['brainbench_version']}.")
     return "\n".join(out) + "\n"

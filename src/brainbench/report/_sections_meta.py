@@ -50,7 +50,15 @@ def identity(ctx: ReportContext, sec: Section) -> Section:
     device = prov.get("device") or {}
     bench_id = spec.id if spec is not None else pspec.get("id") or "(no spec)"
     version = spec.version if spec is not None else pspec.get("version") or "n/a"
-    models = prov.get("models") or [{"id": m, "version": None} for m in an.models]
+    # Every run folder's models (pooled folders each list their own), then any model with
+    # predictions that no provenance names.
+    models: list[dict[str, Any]] = []
+    for p in run.provenance:
+        for m in p.get("models") or []:
+            if m.get("id") not in {x.get("id") for x in models}:
+                models.append(m)
+    named = {m.get("id") for m in models}
+    models += [{"id": m, "version": None} for m in an.models if m not in named]
     model_text = ", ".join(
         f"{m.get('id')} {m.get('version')}" if m.get("version") else str(m.get("id"))
         for m in models
@@ -138,8 +146,14 @@ def protocol(ctx: ReportContext, sec: Section) -> Section:
             "seeds": p.seeds,
             "models": list(p.models),
             "breakdown": list(spec.reporting.breakdown),
+            "primary_result": (
+                p.primary_result.model_dump(mode="json", exclude_none=True)
+                if p.primary_result is not None
+                else None
+            ),
         }
     used = {
+        "primary_result": an.endpoint_text,
         "primary_metric": an.primary,
         "metrics": list(an.secondary),
         "unit_of_analysis": an.unit,
@@ -167,6 +181,7 @@ def protocol(ctx: ReportContext, sec: Section) -> Section:
     rows = []
     for key, label in (
         ("primary_metric", "Primary metric"),
+        ("primary_result", "Primary result on"),
         ("metrics", "Secondary metrics"),
         ("unit_of_analysis", "Unit of analysis"),
         ("confidence", "Confidence intervals"),
@@ -649,6 +664,16 @@ def provenance(ctx: ReportContext, sec: Section) -> Section:
                 urows,
             )
         )
+        slurm_rows = _slurm_rows(units)
+        if slurm_rows:
+            sec.tables.append(
+                Table(
+                    "slurm",
+                    "SLURM array tasks",
+                    ["Unit", "Job", "Node", "Requeues", "Queue (s)", "Wall (s)", "Final state"],
+                    slurm_rows,
+                )
+            )
         failed = [
             u
             for u in units
@@ -664,6 +689,27 @@ def provenance(ctx: ReportContext, sec: Section) -> Section:
     for note in run.notes:
         sec.text.append(note)
     return sec
+
+
+def _slurm_rows(units: list[dict]) -> list[list[str]]:
+    """One row per unit that ran as a SLURM array task (empty for local runs)."""
+    rows = []
+    for u in units:
+        s = u.get("slurm")
+        if not isinstance(s, dict):
+            continue
+        rows.append(
+            [
+                str(u.get("id") or u.get("model")),
+                str(s.get("job_id") or ""),
+                str(s.get("node") or ""),
+                str(s.get("requeues") if s.get("requeues") is not None else ""),
+                num(s.get("queue_s"), 1),
+                num(u.get("seconds"), 1),
+                str(s.get("final_state") or u.get("status") or ""),
+            ]
+        )
+    return rows
 
 
 __all__ = ["audit", "cohort", "identity", "metric_label", "protocol", "provenance"]

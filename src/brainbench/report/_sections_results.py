@@ -10,6 +10,7 @@ import pandas as pd
 
 from brainbench.report import _figures as F
 from brainbench.report import _stats
+from brainbench.report._claims import ClaimBuilder, decision_text, not_estimable
 from brainbench.report._context import (
     Footnotes,
     ReportContext,
@@ -55,16 +56,6 @@ def _undefined_text(label: str, level: str, items: list[tuple[str, str, str, str
         f"{label} is undefined on {level} {g} ({part}) for {', '.join(models)}: {why}."
         for (g, part, why), models in by.items()
     ]
-
-
-def _chance_level(an) -> float | None:
-    """The metric of a classifier that ignores its input, where it does not depend on the
-    class balance: balanced accuracy 1/K, AUROC 0.5."""
-    if an.primary == "balanced_accuracy" and an.is_classification:
-        return 1.0 / len(an.task.classes)
-    if an.primary == "auroc":
-        return 0.5
-    return None
 
 
 def _errors(sec: Section, collected: _stats.Collected, what: str) -> None:
@@ -134,7 +125,8 @@ def primary(ctx: ReportContext, sec: Section) -> Section:
                 "forest_primary",
                 f"{label} per model",
                 alt=f"Forest plot of {label} per model on the {part} partition with "
-                f"{_level(an)} confidence intervals; highest: {best[0]} at {num(best[1])} "
+                f"{_level(an)} confidence intervals ({_stats.metric_info(an.primary).direction}); "
+                f"{_stats.metric_info(an.primary).best_word}: {best[0]} at {num(best[1])} "
                 f"[{num(best[2])}, {num(best[3])}].",
                 caption=f"Each model's {label} ({part}) with its hierarchy-aware {_level(an)} CI.",
             )
@@ -292,7 +284,9 @@ def generalisation(ctx: ReportContext, sec: Section) -> Section:
         for p in an.external:
             for m in an.ranked_models:
                 r_ext = an.result(m, an.primary, p)
-                r_int = an.result(m, an.primary, an.main_partition)
+                # The change is against the internal test partition, never a cohort against
+                # itself; external-only designs have no internal estimate.
+                r_int = an.result(m, an.primary, an.internal) if an.internal else None
                 if r_ext is None:
                     continue
                 drop = (
@@ -329,13 +323,15 @@ def generalisation(ctx: ReportContext, sec: Section) -> Section:
                     "Model",
                     label,
                     f"{_level(an)} CI",
-                    f"{an.main_partition} estimate",
+                    f"{an.internal or 'internal'} estimate",
                     "Change",
                 ],
                 rows,
                 notes=[
                     "Change: external minus internal estimate (point estimates; the two "
                     "partitions hold different subjects, so no paired interval is given)."
+                    if an.internal
+                    else "No internal test partition (external-only design): no change to give."
                 ],
             )
         )
@@ -346,65 +342,6 @@ def generalisation(ctx: ReportContext, sec: Section) -> Section:
 
 
 # ---------------------------------------------------------------------------------------------
-def _decision_text(r: Any, an) -> str:
-    d = r.decision or "inconclusive"
-    ci = interval(r.ci_low, r.ci_high)
-    lvl = f"{r.level:.0%}"
-    margin = r.margin
-    metric = metric_label(r.metric)
-    p = r.p_adjusted if r.p_adjusted is not None else r.p_value
-    ptxt = (
-        f" ({r.correction}-adjusted p = {pval(p)})"
-        if p is not None and r.correction != ("none")
-        else (f" (p = {pval(p)})" if p is not None else "")
-    )
-    up = f"above {'the margin ' + num(margin) if margin else '0'}"
-    down = f"below {'-' + num(margin) if margin else '0'}"
-    if not r.higher_is_better:  # lower is better: a better model has a negative difference
-        up, down = down, up
-    if d == "superior":
-        return (
-            f"{r.a} is shown better than {r.b} on {metric}: the {lvl} CI of the difference, "
-            f"{ci}, lies {up}{ptxt}."
-        )
-    if d == "inferior":
-        return (
-            f"{r.a} is shown worse than {r.b} on {metric}: the {lvl} CI of the difference, "
-            f"{ci}, lies {down}{ptxt}."
-        )
-    if d == "non-inferior":
-        return (
-            f"{r.a} is shown non-inferior to {r.b} on {metric} (margin {num(margin)}): the "
-            f"{lvl} CI of the difference, {ci}, lies "
-            + (f"above -{num(margin)}." if r.higher_is_better else f"below {num(margin)}.")
-        )
-    if d == "equivalent":
-        return (
-            f"{r.a} and {r.b} are shown equivalent on {metric} within ±{num(margin)}: the "
-            f"{lvl} CI of the difference is {ci}."
-        )
-    if d == "different":
-        return f"{r.a} and {r.b} differ on {metric}: the {lvl} CI of the difference is {ci}."
-    includes_zero = _stats.finite(r.ci_low) and r.ci_low <= 0 <= r.ci_high
-    if d == "not-superior":
-        return (
-            f"{r.a} is not shown better than {r.b} by more than the margin {num(margin)}: "
-            f"the {lvl} CI of the difference, {ci}, does not exceed it{ptxt}."
-        )
-    if not _stats.finite(r.ci_low):
-        return f"{r.a} vs {r.b}: no interval could be computed; nothing can be concluded."
-    if includes_zero:
-        return (
-            f"{r.a} is not shown better than {r.b} on {metric}: the {lvl} CI of the "
-            f"difference, {ci}, includes 0{ptxt}."
-        )
-    return (
-        f"{r.a} is not shown better than {r.b} on {metric}"
-        + (f" by the margin {num(margin)}" if margin else "")
-        + f": the {lvl} CI of the difference is {ci}{ptxt}."
-    )
-
-
 def _comparison_rows(
     results: list[Any], fn: Footnotes, with_partition: bool = False
 ) -> list[list[str]]:
@@ -478,7 +415,7 @@ def comparisons(ctx: ReportContext, sec: Section) -> Section:
         )
     )
     for r in got.results:
-        sec.text.append(_decision_text(r, an))
+        sec.text.append(decision_text(r))
     shown: dict[tuple[str, str], tuple[float | None, bool]] = {}
     for r in got.results:
         p = r.p_adjusted if r.p_adjusted is not None else r.p_value
@@ -698,9 +635,15 @@ def variance(ctx: ReportContext, sec: Section) -> Section:
         sec.missing.append("a single seed per split: training variance is not measured")
     if not np.isfinite(split_sd).any():
         sec.status = PARTIAL
+        pooled = len(main) > 0 and bool((main["fold"] == -1).all())
         sec.missing.append(
-            "a single training split (repeat, fold) per model: the variance between training "
-            "splits is not measured (declare repeats or k-fold validation to measure it)"
+            "the k test folds are pooled into one estimate per repeat (each fold tests "
+            "different units, so a per-fold spread would mix training and test-sample "
+            "variance), and there is one repeat: the variance between training splits is not "
+            "measured (declare splits.repeats > 1 to measure it)"
+            if pooled
+            else "a single training split (repeat, fold) per model: the variance between "
+            "training splits is not measured (declare repeats or k-fold validation to measure it)"
         )
     if site_level is None:
         sec.status = PARTIAL
@@ -781,10 +724,30 @@ def calibration(ctx: ReportContext, sec: Section) -> Section:
                 "class; above: under-confident.",
             )
         )
-        if eces:
-            best = min(eces, key=lambda k: eces[k] if _stats.finite(eces[k]) else np.inf)
+        # Calibration of a model that does not beat chance is no merit: a constant prediction
+        # at the prevalence is perfectly calibrated. Only models whose primary-metric interval
+        # excludes chance compete.
+        info = _stats.metric_info(an.primary)
+        chance = info.chance(len(an.task.classes))
+        informative = {}
+        for m, v in eces.items():
+            r = an.result(m, an.primary)
+            if not _stats.finite(v) or r is None or not_estimable(r, an.unit):
+                continue
+            if chance is None or info.better(r.ci_low, chance):
+                informative[m] = v
+        if informative:
+            best = min(informative, key=informative.__getitem__)
             sec.text.append(
-                f"Best calibrated on {an.main_partition}: {best} (ECE {num(eces[best])})."
+                f"Best calibrated on {an.main_partition} among the models shown above chance: "
+                f"{best} (ECE {num(informative[best])})."
+                if chance is not None
+                else f"Lowest ECE on {an.main_partition}: {best} (ECE {num(informative[best])})."
+            )
+        elif eces:
+            sec.text.append(
+                "No model is shown above chance on the primary metric, so none is called best "
+                "calibrated: a prediction that ignores the input can be perfectly calibrated."
             )
     sec.data = data
     return sec
@@ -869,7 +832,12 @@ def confound(ctx: ReportContext, sec: Section) -> Section:
             "Gain over the demographics baseline",
             alt=f"Forest plot of each model's gain in {label} over {an.baseline} with "
             f"{_level(an)} confidence intervals and a dashed line at 0 (no gain).",
-            caption="Intervals entirely right of 0: the model learns more than demographics.",
+            caption=(
+                "Intervals entirely right of 0: the model learns more than demographics."
+                if _stats.metric_info(an.primary).higher_is_better
+                else f"Lower {label} is better: intervals entirely left of 0 mean the model "
+                "learns more than demographics."
+            ),
         )
     )
     sec.data = {"baseline": an.baseline, "results": [r.to_dict() for r in got.results]}
@@ -879,10 +847,74 @@ def confound(ctx: ReportContext, sec: Section) -> Section:
 # ---------------------------------------------------------------------------------------------
 @section("conclusions", 12, "What can and cannot be concluded")
 def conclusions(ctx: ReportContext, sec: Section) -> Section:
-    an, run = ctx.analysis, ctx.run
-    can: list[str] = []
-    cannot: list[str] = []
+    """One table of claims (each with its evidence and one status) and the limits of the
+    evidence; the key findings box is drawn from these two lists only."""
+    an = ctx.analysis
+    claims = ClaimBuilder(an).build()
+    limits = _limits(ctx, claims)
+    sec.text.append(
+        f"The primary result is on {an.endpoint_text}. Each claim below has exactly one status: "
+        "supported (the pre-registered decision or the interval backs it), not supported (the "
+        "interval is estimable but does not back it), or not estimable (no interval, a "
+        "zero-width one, too few units or clusters for a bootstrap interval)."
+    )
+    sec.tables.append(
+        Table(
+            "claims",
+            "Claims, their evidence and status",
+            ["#", "Claim", "Status", "Evidence", "Affected by"],
+            [
+                [str(i + 1), c.statement, c.status, c.evidence, "; ".join(c.affected_by)]
+                for i, c in enumerate(claims)
+            ],
+        )
+    )
+    sec.tables.append(
+        Table(
+            "cannot",
+            "Limits of the evidence",
+            ["#", "Limitation"],
+            [[str(i + 1), t] for i, t in enumerate(limits)],
+        )
+    )
+    sec.data = {
+        "primary_result": {"mode": an.endpoint_mode, "partitions": list(an.endpoints)},
+        "claims": [c.to_dict() for c in claims],
+        "estimates": _estimates(an),
+        "limits": limits,
+    }
+    return sec
+
+
+def _estimates(an) -> list[str]:
+    """The primary metric of every model on every test set, one line per test set."""
     label = metric_label(an.primary)
+    out = []
+    for p in an.partitions:
+        cells = []
+        for m in an.ranked_models:
+            r = an.result(m, an.primary, p)
+            if r is None:
+                continue
+            why = not_estimable(r, an.unit)
+            cells.append(
+                f"{m} " + (f"not estimable ({why})" if why else f"{num(r.estimate)} {_ci_text(r)}")
+            )
+        if cells:
+            role = "primary" if p in an.endpoints else ("external" if p in an.external else "")
+            out.append(
+                f"{label} on {p}" + (f" ({role})" if role else "") + ": " + "; ".join(cells) + "."
+            )
+    return out
+
+
+def _limits(ctx: ReportContext, claims: list) -> list[str]:
+    """What bounds every claim: the audit, serious deviations, the tier, few clusters, wide
+    intervals, untested generalisation, unavailable sections."""
+    an, run = ctx.analysis, ctx.run
+    info = _stats.metric_info(an.primary)
+    label = metric_label(an.primary)
+    cannot: list[str] = []
     errors = [d for d in an.deviations if d.severity == "error"]
     audit = ctx.sections.get("audit")
     if audit is not None and audit.data.get("valid") is False:
@@ -909,6 +941,12 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
             + " ".join(d.message for d in errors[:3])
             + (" ..." if len(errors) > 3 else "")
         )
+    touching = [d for d in an.deviations if d.affects_results and d.severity != "error"]
+    if touching:
+        cannot.append(
+            "The run departs from the protocol in ways that change what was trained (section 2): "
+            + " ".join(d.message for d in touching)
+        )
     if run.spec is None:
         cannot.append(
             "There is no spec: the analysis was not pre-registered, so every result "
@@ -925,115 +963,34 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
             "The predictions are self-reported (not reproduced by the brainbench "
             "runner): the report cannot vouch for how they were made."
         )
-    # Primary.
-    ranked = [
-        m
-        for m in an.ranked_models
-        if an.result(m, an.primary) is not None and _stats.finite(an.result(m, an.primary).estimate)
-    ]
-    if ranked:
-        best = an.result(ranked[0], an.primary)
-        can.append(
-            f"{ranked[0]} has the highest point estimate of {label} on {an.main_partition}: "
-            f"{num(best.estimate)}, {_level(an)} CI {_ci_text(best)} "
-            f"({best.n_units} {an.unit}s, {best.n_clusters} top-level clusters); whether it "
-            "is better than the others is for the comparisons to say."
+    results = [an.result(m, an.primary, p) for p in an.endpoints for m in an.models]
+    results = [r for r in results if r is not None and _stats.finite(r.estimate)]
+    few = next((w for r in results for w in r.warnings if "clusters" in w and "narrow" in w), None)
+    if few:
+        cannot.append(
+            f"{few} Every interval of this report resamples those clusters: with so few, "
+            "the intervals and p-values overstate the certainty."
         )
-        chance = _chance_level(an)
-        if chance is not None:
-            for m in ranked:
-                r = an.result(m, an.primary)
-                if _stats.finite(r.ci_low) and r.ci_low > chance:
-                    can.append(
-                        f"{m} performs above chance ({label} {num(chance, 2)}): "
-                        f"its {_level(an)} CI is {_ci_text(r)}."
-                    )
-                elif _stats.finite(r.ci_low):
-                    cannot.append(
-                        f"{m} is not shown to perform above chance: the {_level(an)} "
-                        f"CI of its {label}, {_ci_text(r)}, includes {num(chance, 2)}."
-                    )
-        few = next((w for w in best.warnings if "clusters" in w and "narrow" in w), None)
-        if few:
-            cannot.append(
-                f"{few} Every interval of this report resamples those clusters: with so few, "
-                "the intervals and p-values overstate the certainty."
-            )
-        wide = [
-            m
-            for m in ranked
-            if (an.result(m, an.primary).ci_high - an.result(m, an.primary).ci_low) > 0.2
-        ]
+    if info.bounded and not info.in_target_units:
+        wide = sorted(
+            {r.model for r in results if _stats.finite(r.ci_low) and (r.ci_high - r.ci_low) > 0.2},
+            key=an.models.index,
+        )
         if wide:
             cannot.append(
-                f"The intervals of {', '.join(wide)} are wider than 0.2: the test set "
-                "is too small to pin down their performance."
-            )
-    # Comparisons (those with the baseline are stated by the baseline's own sentences).
-    with_baseline = bool(an.baseline_comparisons.results)
-    for r in an.comparisons.results:
-        if with_baseline and an.baseline in (r.a, r.b):
-            continue
-        text = _decision_text(r, an)
-        (
-            can
-            if r.decision in ("superior", "inferior", "non-inferior", "equivalent", "different")
-            else cannot
-        ).append(text)
-    # Baseline.
-    for r in an.baseline_comparisons.results:
-        if r.partition != an.main_partition:
-            continue
-        if r.decision == "superior":
-            can.append(
-                f"{r.a} learns more than demographics: it beats {r.b} by "
-                f"{num(r.estimate)} {interval(r.ci_low, r.ci_high)}."
-            )
-        else:
-            cannot.append(
-                f"{r.a} is not shown to beat the demographics-only baseline {r.b} "
-                f"(difference {num(r.estimate)}, CI {interval(r.ci_low, r.ci_high)}): "
-                "its performance may come from age, sex or site alone."
+                f"The intervals of {', '.join(wide)} are wider than 0.2 on the {label} scale: "
+                "the test set is too small to pin down their performance."
             )
     if an.baseline is None and len(an.models):
         cannot.append(
             "Without a demographics-only baseline, it cannot be excluded that the "
             "models exploit age, sex or site rather than the images."
         )
-    # Ranking.
-    res, _ = an.ranks
-    if res is not None:
-        top = max(res["models"], key=lambda m: res["p_first"][m])
-        if res["p_first"][top] >= 0.95:
-            can.append(
-                f"{top} ranks first (ties included) in {pct(res['p_first'][top])} of the "
-                "bootstrap resamples."
-            )
-        else:
-            cannot.append(
-                f"The ranking is uncertain: {top} ranks first (ties included) in only "
-                f"{pct(res['p_first'][top])} of the bootstrap resamples (Kendall's "
-                f"tau {num(res.get('kendall_tau_mean'), 2)})."
-            )
-    # External.
-    for p in an.external:
-        for m in ranked:
-            r_ext, r_int = an.result(m, an.primary, p), an.result(m, an.primary)
-            if r_ext is None or not _stats.finite(r_ext.estimate):
-                continue
-            change = r_ext.estimate - r_int.estimate
-            can.append(
-                f"On the external cohort {p}, {m} reaches {label} "
-                f"{num(r_ext.estimate)} {_ci_text(r_ext)} ({num(change)} vs "
-                f"{an.main_partition})."
-            )
     if not an.external:
         cannot.append("Generalisation to new cohorts is untested: no external-test cohort.")
-    # Variance.
     vsec = ctx.sections.get("variance")
     if vsec is not None and vsec.data.get("average"):
-        avg = vsec.data["average"]
-        seeds = avg.get("seeds")
+        seeds = vsec.data["average"].get("seeds")
         if seeds is not None and np.isfinite(seeds):
             diffs = [abs(r.estimate) for r in an.comparisons.results if _stats.finite(r.estimate)]
             if diffs and seeds >= min(diffs):
@@ -1049,21 +1006,4 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
                 + ("; ".join(s.missing) or "its inputs are missing")
                 + "."
             )
-    sec.tables.append(
-        Table(
-            "can",
-            "What can be concluded",
-            ["#", "Conclusion"],
-            [[str(i + 1), t] for i, t in enumerate(can)],
-        )
-    )
-    sec.tables.append(
-        Table(
-            "cannot",
-            "What cannot be concluded",
-            ["#", "Limitation"],
-            [[str(i + 1), t] for i, t in enumerate(cannot)],
-        )
-    )
-    sec.data = {"can": can, "cannot": cannot}
-    return sec
+    return cannot

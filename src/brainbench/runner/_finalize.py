@@ -134,6 +134,8 @@ def collect(
             "seal": info.get("seal"),
             "seal_layers": info.get("seal_layers"),
         }
+        if isinstance(info.get("slurm"), dict):  # job, array task, node, requeues, queue time
+            rec["slurm"] = info["slurm"]
         tampered = _journal.check_unit(run_dir, u.id, journal, expected)
         if tampered is not None:
             problems.append(f"{u.id}: {tampered}")
@@ -231,6 +233,7 @@ def finalize_run(
         "amp": bool(plan.get("amp", True)) and dev.get("type") == "cuda",
         "max_epochs": plan["options"]["max_epochs"],
         "hyperparameters": plan["options"]["hyperparameters"],
+        "deviations": plan.get("deviations", []),
         "started": plan["started"],
         "finished": utc_now(),
         "units": records,

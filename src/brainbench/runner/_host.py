@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from brainbench.runner._input_units import HostUnits
 from brainbench.sandbox import channel
 
 _CHUNK = 32
@@ -147,6 +148,40 @@ def _partition(msg: channel.Message, name: str) -> tuple[np.ndarray, Any, np.nda
     return keys, cov, labels
 
 
+def _aggregate_units(
+    units: HostUnits, scores: dict[str, np.ndarray], msg: dict[str, Any], logger: logging.Logger
+) -> dict[str, np.ndarray]:
+    """Per-unit outputs to one output per image, by the spec's aggregation rule."""
+    val_scores, val_labels = None, None
+    val = msg.get("validation")
+    scored = {name: keys for name, keys, _ in msg["predict"]}
+    if val is not None and "validation" in scored:
+        # the labelled validation images among the scored ones (unlabelled ones were dropped)
+        where = {int(k): i for i, k in enumerate(scored["validation"])}
+        rows = np.array([where[int(k)] for k in val[0]], dtype=np.int64)
+        per_unit = scores["validation"].reshape(len(scored["validation"]), units.per_image, -1)
+        val_scores = per_unit[rows].reshape(len(rows) * units.per_image, -1)
+        val_labels = np.asarray(val[2])
+    weights = units.weights(val_scores, val_labels)
+    logger.info(
+        "aggregated %d %ss per image (%s); weights %s",
+        units.per_image,
+        units.plan.unit,
+        units.plan.aggregation,
+        np.array2string(weights, precision=3, threshold=12),
+    )
+    return {name: units.aggregate(s, weights) for name, s in scores.items()}
+
+
+def _input_units(msg: channel.Message) -> HostUnits | None:
+    """The slice/patch/ROI plan of the unit and its masks (arrays ``mask.<i>``), if any."""
+    spec = msg.data.get("input_units")
+    if not spec:
+        return None
+    masks = [msg.arrays[f"mask.{i}"] for i in range(int(spec.get("n_masks", 0)))]
+    return HostUnits({"plan": spec["plan"], "masks": masks or None})
+
+
 def run_unit(msg: channel.Message, link: _Link) -> tuple[str, Any, dict[str, np.ndarray]]:
     """Fit and predict one unit; returns the final message (kind, data, arrays) to send."""
     from brainbench.registry import (
@@ -167,15 +202,29 @@ def run_unit(msg: channel.Message, link: _Link) -> tuple[str, Any, dict[str, np.
         task = TaskInfo(
             **{k: tuple(v) if isinstance(v, list) else v for k, v in unit["task"].items()}
         )
+        units = _input_units(msg)
+        if units is not None:
+            task = units.task(task)
         loaded = read_entry(Path(unit["entry_folder"]))
         model = load_model(loaded, task, unit["hyperparameters"])
         stage = "fit"
-        train_keys, train_cov, train_labels = _partition(msg, "train")
-        train = LabelledImageSet(HostImages(train_keys, link), train_cov, train_labels)
+
+        def labelled(keys: np.ndarray, cov: Any, labels: np.ndarray) -> Any:
+            if units is not None:
+                return units.labelled(HostImages(keys, link), cov, labels)
+            return LabelledImageSet(HostImages(keys, link), cov, labels)
+
+        def unlabelled(keys: np.ndarray, cov: Any) -> Any:
+            if units is not None:
+                return units.unlabelled(HostImages(keys, link), cov)
+            return UnlabelledImageSet(HostImages(keys, link), cov)
+
+        train_keys, train_cov, train_labels = _partition(msg, "fit:train")
+        train = labelled(train_keys, train_cov, train_labels)
         validation = None
-        val = _partition(msg, "validation")
+        val = _partition(msg, "fit:validation")
         if val is not None:
-            validation = LabelledImageSet(HostImages(val[0], link), val[1], val[2])
+            validation = labelled(val[0], val[1], val[2])
 
         clock = [time.perf_counter(), time.process_time()]
         epoch_times: list[tuple[float, float]] = []
@@ -204,18 +253,24 @@ def run_unit(msg: channel.Message, link: _Link) -> tuple[str, Any, dict[str, np.
             logger=logger,
         )
         _seed(ctx.seed, ctx.deterministic)
-        logger.info("fit %s on %d training images", loaded.id, len(train))
+        what = "training images" if units is None else f"training {units.plan.unit}s"
+        logger.info("fit %s on %d %s", loaded.id, len(train), what)
         model.fit(train, validation, ctx)
         stage = "predict"
         scores: dict[str, np.ndarray] = {}
+        scored = []
         for name in unit["predict"]:
-            keys, cov, _ = _partition(msg, name)
-            inputs = UnlabelledImageSet(HostImages(keys, link), cov)
+            keys, cov, _ = _partition(msg, f"predict:{name}")
+            scored.append((name, keys, cov))
+            inputs = unlabelled(keys, cov)
             out = model.predict(inputs)
             problem = check_predictions(out, task, len(inputs))
             if problem is not None:
                 return "error", {"kind": "bad-output", "text": f"{name}: {problem}"}, {}
-            scores[f"score.{name}"] = np.asarray(out, dtype=np.float64)
+            scores[name] = np.asarray(out, dtype=np.float64)
+        if units is not None:
+            scores = _aggregate_units(units, scores, {"validation": val, "predict": scored}, logger)
+        scores = {f"score.{name}": s for name, s in scores.items()}
         history = getattr(model, "history_", None)
         info = {
             "seconds": time.perf_counter() - start,

@@ -9,7 +9,8 @@ Reading
     predictions at the unit of analysis, with runs and unit ids).
 Metrics
     :data:`METRICS` (the registry), :func:`get_metric`, :func:`compute_metric`,
-    :func:`metric_names`.
+    :func:`metric_names`, :func:`metric_info` (direction, kind, units and range: the one
+    source every wording, ranking and limit reads), :class:`MetricInfo`.
 Intervals
     :func:`evaluate_predictions` (every model x metric, with ``groupby`` breakdowns),
     :func:`confidence_interval` (one model), :class:`MetricResult`.
@@ -49,8 +50,21 @@ from brainbench.stats._compare import COMPARISONS, adjust_p_values, compare_mode
 from brainbench.stats._data import ModelData, model_data
 from brainbench.stats._delong import delong_ci, delong_test
 from brainbench.stats._evaluate import compute_metric, confidence_interval, evaluate_predictions
-from brainbench.stats._io import Task, check_predictions, infer_task, read_predictions
-from brainbench.stats._metrics import METRICS, get_metric, metric_names
+from brainbench.stats._io import (
+    LIMITS,
+    Task,
+    check_predictions,
+    infer_task,
+    read_predictions,
+    read_table,
+)
+from brainbench.stats._metrics import (
+    METRICS,
+    MetricInfo,
+    get_metric,
+    metric_info,
+    metric_names,
+)
 from brainbench.stats._power import ci_half_width, minimal_detectable_difference
 from brainbench.stats._rank import bootstrap_ranks, rank_models
 from brainbench.stats._results import ComparisonResult, MetricResult, RankResult, TestResult
@@ -58,8 +72,10 @@ from brainbench.stats._simulate import simulate_predictions, true_balanced_accur
 
 __all__ = [
     "COMPARISONS",
+    "LIMITS",
     "METRICS",
     "ComparisonResult",
+    "MetricInfo",
     "MetricResult",
     "ModelData",
     "RankResult",
@@ -78,11 +94,13 @@ __all__ = [
     "evaluate_predictions",
     "get_metric",
     "infer_task",
+    "metric_info",
     "metric_names",
     "minimal_detectable_difference",
     "model_data",
     "rank_models",
     "read_predictions",
+    "read_table",
     "run_calibration",
     "simulate_predictions",
     "true_balanced_accuracy",

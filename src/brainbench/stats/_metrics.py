@@ -1,6 +1,6 @@
 """Metrics as sufficient statistics, so that one code path serves point estimates and resamples.
 
-Most metrics of DESIGN.md are smooth functions of *sums* of per-prediction quantities: the
+Most metrics of docs/design.md are smooth functions of *sums* of per-prediction quantities: the
 confusion matrix, squared errors, the moments behind Pearson's r or R^2, the per-bin sums of the
 expected calibration error. Each such ("linear") metric gives
 
@@ -29,6 +29,13 @@ REGRESSION = "regression"
 EPS = 1e-15
 #: Equal-width bins of the expected calibration error.
 ECE_BINS = 10
+#: What a metric measures (Steyerberg et al. 2010, Epidemiology 21:128-138,
+#: doi:10.1097/EDE.0b013e3181c30fb2): how well predictions separate or order the outcomes
+#: (discrimination), whether predicted probabilities match observed frequencies (calibration),
+#: or both at once (overall: proper scoring rules, errors of a regression).
+KINDS = ("discrimination", "calibration", "overall")
+#: ``Metric.units`` of metrics expressed in the units of the regression target.
+TARGET_UNITS = "target"
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,17 @@ class Metric:
         ``True`` when the per-unit contribution is correctness (0/1), as McNemar's test needs.
     reference
         Where the formula comes from.
+    bounds
+        The range of the metric.
+    kind
+        ``discrimination``, ``calibration`` or ``overall`` (see :data:`KINDS`).
+    units
+        ``target`` when the metric is in the units of a regression target (MAE, RMSE), else
+        what a value is (``proportion``, ``probability``, ``correlation``, ``nats``...).
+    chance
+        ``chance(K)``: the value of a predictor that ignores its input, where it does not
+        depend on the class balance (balanced accuracy 1/K, AUROC 0.5, MCC and r 0, R^2 0 for
+        the test-set mean); ``None`` otherwise.
     """
 
     name: str
@@ -116,6 +134,17 @@ class Metric:
     binary_outcome: bool = False
     reference: str = ""
     bounds: tuple[float, float] = field(default=(-np.inf, np.inf))
+    kind: str = ""
+    units: str = ""
+    chance: Callable[[int], float] | None = None
+
+    def __post_init__(self) -> None:
+        # Every metric must declare what it measures: wording, ranks, baseline captions and
+        # the planning rules read it (see MetricInfo).
+        if self.kind not in KINDS:
+            raise ValueError(f"metric {self.name!r}: kind must be one of {KINDS}")
+        if not self.units:
+            raise ValueError(f"metric {self.name!r} declares no units")
 
     @property
     def linear(self) -> bool:
@@ -240,6 +269,9 @@ _add(
         per_unit=_pu_balanced_accuracy,
         reference="Brodersen et al. 2010, ICPR, doi:10.1109/ICPR.2010.764.",
         bounds=(0.0, 1.0),
+        kind="discrimination",
+        units="proportion",
+        chance=lambda k: 1.0 / k,
     )
 )
 _add(
@@ -255,6 +287,8 @@ _add(
         binary_outcome=True,
         reference=_CM_REF,
         bounds=(0.0, 1.0),
+        kind="discrimination",
+        units="proportion",
     )
 )
 _add(
@@ -270,6 +304,8 @@ _add(
         binary_outcome=True,
         reference=_CM_REF,
         bounds=(0.0, 1.0),
+        kind="discrimination",
+        units="proportion",
     )
 )
 _add(
@@ -285,6 +321,8 @@ _add(
         binary_outcome=True,
         reference=_CM_REF,
         bounds=(0.0, 1.0),
+        kind="discrimination",
+        units="proportion",
     )
 )
 _add(
@@ -298,6 +336,8 @@ _add(
         finish=_ppv,
         reference=_CM_REF,
         bounds=(0.0, 1.0),
+        kind="discrimination",
+        units="proportion",
     )
 )
 _add(
@@ -311,6 +351,8 @@ _add(
         finish=_npv,
         reference=_CM_REF,
         bounds=(0.0, 1.0),
+        kind="discrimination",
+        units="proportion",
     )
 )
 _add(
@@ -324,6 +366,8 @@ _add(
         finish=_f1,
         reference=_CM_REF,
         bounds=(0.0, 1.0),
+        kind="discrimination",
+        units="proportion",
     )
 )
 _add(
@@ -340,6 +384,9 @@ _add(
         "doi:10.1016/0005-2795(75)90109-9; Chicco & Jurman 2020, BMC Genomics 21:6, "
         "doi:10.1186/s12864-019-6413-7.",
         bounds=(-1.0, 1.0),
+        kind="discrimination",
+        units="correlation",
+        chance=lambda k: 0.0,
     )
 )
 
@@ -382,6 +429,8 @@ _add(
         reference="Brier 1950, Mon. Weather Rev. 78:1-3, "
         "doi:10.1175/1520-0493(1950)078<0001:VOFEIT>2.0.CO;2.",
         bounds=(0.0, 1.0),
+        kind="overall",
+        units="squared probability",
     )
 )
 _add(
@@ -398,6 +447,8 @@ _add(
         reference="Good 1952, J. R. Stat. Soc. B 14:107-114, "
         "doi:10.1111/j.2517-6161.1952.tb00104.x.",
         bounds=(0.0, np.inf),
+        kind="overall",
+        units="nats",
     )
 )
 _add(
@@ -413,6 +464,8 @@ _add(
         reference="Naeini, Cooper & Hauskrecht 2015, AAAI 29:2901-2907, "
         "doi:10.1609/aaai.v29i1.9602; Guo et al. 2017, ICML, PMLR 70:1321-1330.",
         bounds=(0.0, 1.0),
+        kind="calibration",
+        units="probability",
     )
 )
 
@@ -420,60 +473,141 @@ _add(
 # --------------------------------------------------------------------------------------------
 # Rank metrics: AUROC and average precision with multiplicities
 # --------------------------------------------------------------------------------------------
-_PREP: dict[tuple[int, bool], tuple] = {}
+#: Integer multiplicities whose total per resample stays below this are summed in int32: the
+#: sum of two cumulative sums (AUROC's tie half) still fits, and integer prefix sums run
+#: several times faster than floating-point ones (no add-latency chain).
+_INT32_TOTAL = 2**30
 
 
-def _prepared(cols: Columns, descending: bool):
-    """Sort order, tie-group starts (None without ties) and sorted labels, cached per Columns
-    object (a bootstrap calls the metric once per chunk on the same rows)."""
+@dataclass(frozen=True)
+class _RankIndex:
+    """The positives, grouped by distinct score, placed once among the negatives.
+
+    ``pos`` and ``neg`` are the rows of the positives and of the negatives in score order
+    (ascending for AUROC, descending for AP). Group ``g`` of tied positives holds positions
+    ``starts[g]:ends[g]`` of ``pos``; ``lo[g]`` negatives come strictly before it and ``hi[g]``
+    before it or tied with it. ``grouped`` is False when every positive score is distinct (the
+    groups are then the positives themselves) and ``ties`` False when no positive ties a
+    negative (``lo == hi``).
+    """
+
+    pos: np.ndarray
+    neg: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    grouped: bool
+    ties: bool
+
+
+_PREP: dict[tuple[int, bool], tuple[Columns, _RankIndex]] = {}
+
+
+def _rank_index(cols: Columns, descending: bool) -> _RankIndex:
+    """The :class:`_RankIndex` of ``cols``, cached per Columns object (a bootstrap calls the
+    metric once per chunk of resamples on the same rows)."""
     key = (id(cols), descending)
     hit = _PREP.get(key)
     if hit is not None and hit[0] is cols:
         return hit[1]
-    s = cols.score
-    order = np.argsort(-s if descending else s, kind="mergesort")
-    s_sorted = s[order]
-    ties = s_sorted[1:] == s_sorted[:-1]
-    starts = np.flatnonzero(np.r_[True, ~ties]) if ties.any() else None
-    prep = (order, starts, cols.is_pos[order].astype(bool))
+    s = -cols.score if descending else cols.score
+    order = np.argsort(s, kind="mergesort")
+    is_pos = cols.is_pos[order].astype(bool)
+    pos, neg = order[is_pos], order[~is_pos]
+    s_pos, s_neg = s[pos], s[neg]
+    first = np.ones(len(pos), dtype=bool)
+    first[1:] = s_pos[1:] != s_pos[:-1]
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:], len(pos)]
+    lo = np.searchsorted(s_neg, s_pos[starts], "left")
+    hi = np.searchsorted(s_neg, s_pos[starts], "right")
+    index = _RankIndex(
+        pos, neg, starts, ends, lo, hi, len(starts) < len(pos), bool(np.any(lo != hi))
+    )
     if len(_PREP) > 256:
         _PREP.clear()
-    _PREP[key] = (cols, prep)
-    return prep
+    _PREP[key] = (cols, index)
+    return index
 
 
-def _grouped(cols: Columns, W: np.ndarray, descending: bool, atoms: np.ndarray | None = None):
-    """Positive and negative weight per distinct score (sorted), shape (B, G) each.
+def _prefix(W: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Cumulative sums of ``W[:, columns]`` with a leading 0: ``out[:, k]`` sums the first
+    ``k`` columns."""
+    out = np.empty((W.shape[0], len(columns) + 1), dtype=W.dtype)
+    out[:, 0] = 0
+    np.take(W, columns, axis=1, out=out[:, 1:])
+    np.cumsum(out[:, 1:], axis=1, out=out[:, 1:])
+    return out
 
-    ``W`` holds multiplicities per row, or per atom when ``atoms`` maps rows to atoms (one
-    gather instead of two).
+
+def _rank_weights(
+    index: _RankIndex, W: np.ndarray, atoms: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Per resample (rows of ``W``): the weight of each group of tied positives, the cumulative
+    weight of the negatives (``C[:, k]`` = weight of the first ``k``) and, when positives tie,
+    the cumulative weight of the positives (same layout).
+
+    Integer multiplicities stay integers (exact); other weights are summed in float64.
     """
-    order, starts, pos = _prepared(cols, descending)
-    idx = order if atoms is None else np.asarray(atoms)[order]
-    Wo = np.asarray(W, dtype=float)[:, idx]
-    P = np.where(pos[None, :], Wo, 0.0)
-    N = Wo - P
-    if starts is not None:
-        P = np.add.reduceat(P, starts, axis=1)
-        N = np.add.reduceat(N, starts, axis=1)
-    return P, N
+    W = np.asarray(W)
+    if W.dtype.kind in "iub":
+        small = W.size == 0 or W.sum(axis=1).max() < _INT32_TOTAL
+        W = W.astype(np.int32 if small else np.int64, copy=False)
+    else:
+        W = W.astype(np.float64, copy=False)
+    pos, neg = index.pos, index.neg
+    if atoms is not None:
+        atoms = np.asarray(atoms)
+        pos, neg = atoms[pos], atoms[neg]
+    C = _prefix(W, neg)
+    if not index.grouped:
+        return np.take(W, pos, axis=1), C, None
+    Cp = _prefix(W, pos)
+    return Cp[:, index.ends] - Cp[:, index.starts], C, Cp
 
 
 def _auroc_weighted(cols: Columns, W: np.ndarray, atoms: np.ndarray | None = None) -> np.ndarray:
-    P, N = _grouped(cols, W, descending=False, atoms=atoms)
-    below = np.cumsum(N, axis=1)
-    below -= 0.5 * N  # negatives strictly below, plus half of the tied ones
-    num = np.einsum("ij,ij->i", P, below)
-    return _div(num, P.sum(axis=1) * N.sum(axis=1))
+    """Weighted Mann-Whitney statistic ``sum_g P_g (N_<(g) + N_=(g) / 2) / (W_pos W_neg)``.
+
+    ``P_g`` is the weight of the positives tied at score ``s_g``, ``N_<`` and ``N_=`` the
+    negative weight below and tied with ``s_g`` (Mann & Whitney 1947,
+    doi:10.1214/aoms/1177730491; Hanley & McNeil 1982). The positives are ranked among the
+    negatives once; a resample then costs cumulative sums and lookups:
+    ``2 N_< + N_= = C[lo] + C[hi]``. With integer multiplicities the numerator is an exact
+    integer (int64 accumulation) unless ``W_pos W_neg`` exceeds 2^61.
+    """
+    index = _rank_index(cols, descending=False)
+    P, C, _ = _rank_weights(index, W, atoms)
+    twice_below = C[:, index.lo]
+    if index.ties:
+        twice_below += C[:, index.hi]
+    else:
+        twice_below *= 2
+    pairs = P.sum(axis=1, dtype=np.float64) * C[:, -1]
+    # The numerator is at most 2 W_pos W_neg: exact in int64 below 2^62 (float64 beyond).
+    exact = P.dtype.kind == "i" and (pairs.size == 0 or pairs.max() < 2.0**61)
+    acc = np.int64 if exact else np.float64
+    num = 0.5 * np.einsum("ij,ij->i", P, twice_below, dtype=acc).astype(np.float64)
+    return _div(num, pairs)
 
 
 def _ap_weighted(cols: Columns, W: np.ndarray, atoms: np.ndarray | None = None) -> np.ndarray:
-    P, N = _grouped(cols, W, descending=True, atoms=atoms)
-    tp = np.cumsum(P, axis=1)
-    fp = np.cumsum(N, axis=1)
-    precision = _div(tp, tp + fp)
-    precision = np.where(np.isnan(precision), 0.0, precision)
-    return _div((P * precision).sum(axis=1), P.sum(axis=1))
+    """Weighted average precision ``sum_g P_g TP_g / (TP_g + FP_g) / W_pos``.
+
+    ``P_g`` is the weight of the positives tied at score ``s_g`` and ``TP_g``, ``FP_g`` the
+    positive and negative weight scoring at least ``s_g``: scikit-learn's step-wise AP without
+    interpolation (Boyd, Eng & Page 2013), from cumulative sums in descending score order.
+    """
+    index = _rank_index(cols, descending=True)
+    P, C, Cp = _rank_weights(index, W, atoms)
+    tp = np.cumsum(P, axis=1) if Cp is None else Cp[:, index.ends]
+    tp = tp.astype(np.float64)
+    den = tp + C[:, index.hi]
+    # tp + fp = 0 only where the group itself has weight 0: its term is 0.
+    precision = np.divide(tp, den, out=np.zeros_like(tp), where=den > 0)
+    # Pairwise summation (numpy's sum), as scikit-learn and the previous implementation.
+    return _div((P * precision).sum(axis=1), P.sum(axis=1, dtype=np.float64))
 
 
 _add(
@@ -487,6 +621,9 @@ _add(
         weighted=_auroc_weighted,
         reference="Hanley & McNeil 1982, Radiology 143:29-36, doi:10.1148/radiology.143.1.7063747.",
         bounds=(0.0, 1.0),
+        kind="discrimination",
+        units="probability",
+        chance=lambda k: 0.5,
     )
 )
 _add(
@@ -500,6 +637,8 @@ _add(
         weighted=_ap_weighted,
         reference="Boyd, Eng & Page 2013, ECML PKDD, doi:10.1007/978-3-642-40994-3_29.",
         bounds=(0.0, 1.0),
+        kind="discrimination",
+        units="proportion",
     )
 )
 
@@ -550,6 +689,8 @@ _add(
         per_unit=lambda c: (np.abs(c.pred - c.y).astype(float), np.ones(len(c), bool)),
         reference="Willmott & Matsuura 2005, Clim. Res. 30:79-82, doi:10.3354/cr030079.",
         bounds=(0.0, np.inf),
+        kind="overall",
+        units="target",
     )
 )
 _add(
@@ -563,6 +704,8 @@ _add(
         finish=lambda S: np.sqrt(_div(S[..., 0], S[..., 1])),
         reference="Willmott & Matsuura 2005, Clim. Res. 30:79-82, doi:10.3354/cr030079.",
         bounds=(0.0, np.inf),
+        kind="overall",
+        units="target",
     )
 )
 _add(
@@ -576,6 +719,9 @@ _add(
         finish=_r2,
         reference="Kvalseth 1985, Am. Stat. 39:279-285, doi:10.1080/00031305.1985.10479448.",
         bounds=(-np.inf, 1.0),
+        kind="overall",
+        units="fraction of variance",
+        chance=lambda k: 0.0,
     )
 )
 _add(
@@ -589,8 +735,93 @@ _add(
         finish=_pearson,
         reference="Pearson 1895, Proc. R. Soc. Lond. 58:240-242, doi:10.1098/rspl.1895.0041.",
         bounds=(-1.0, 1.0),
+        kind="discrimination",
+        units="correlation",
+        chance=lambda k: 0.0,
     )
 )
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What a metric is, for everything that words, orders or limits it (no formulas).
+
+    The single source of a metric's direction and scale: report wording ("highest"/"lowest"),
+    ranks, the sign of comparisons and baseline captions, forest-plot captions, the planning
+    rule D306 and the spec's limits (``units == "target"``: in the target's units, else on the
+    metric's own bounded scale).
+    """
+
+    name: str
+    task: str
+    higher_is_better: bool
+    kind: str
+    units: str
+    bounds: tuple[float, float]
+    description: str
+    reference: str
+    chance_of: Callable[[int], float] | None = field(default=None, repr=False)
+
+    @property
+    def is_calibration(self) -> bool:
+        return self.kind == "calibration"
+
+    @property
+    def in_target_units(self) -> bool:
+        """True when values (and limits such as a CI half-width or a margin) are in the units
+        of the regression target, not on a fixed scale."""
+        return self.units == TARGET_UNITS
+
+    @property
+    def bounded(self) -> bool:
+        """Both ends of the range are finite (a proportion, a correlation...)."""
+        return bool(np.isfinite(self.bounds[0]) and np.isfinite(self.bounds[1]))
+
+    @property
+    def best_word(self) -> str:
+        """``highest`` or ``lowest``: the extreme that is best."""
+        return "highest" if self.higher_is_better else "lowest"
+
+    @property
+    def direction(self) -> str:
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+    def chance(self, n_classes: int = 2) -> float | None:
+        """Value of a predictor that ignores its input (``None`` when it depends on the data)."""
+        return None if self.chance_of is None else float(self.chance_of(n_classes))
+
+    def gain(self, difference: float | np.ndarray) -> float | np.ndarray:
+        """A difference ``a - b`` signed so that positive means ``a`` is better."""
+        return difference if self.higher_is_better else -difference
+
+    def better(self, a: float, b: float) -> bool:
+        """``a`` is strictly better than ``b``."""
+        return bool(self.gain(a - b) > 0)
+
+
+def metric_info(name: str) -> MetricInfo:
+    """Direction, kind, units and range of the metric ``name`` (UserError when unknown).
+
+    Examples
+    --------
+    >>> info = metric_info("mae")
+    >>> info.higher_is_better, info.kind, info.in_target_units, info.best_word
+    (False, 'overall', True, 'lowest')
+    >>> metric_info("balanced_accuracy").chance(3)
+    0.3333333333333333
+    """
+    m = get_metric(name)
+    return MetricInfo(
+        name=m.name,
+        task=m.task,
+        higher_is_better=m.higher_is_better,
+        kind=m.kind,
+        units=m.units,
+        bounds=m.bounds,
+        description=m.description,
+        reference=m.reference,
+        chance_of=m.chance,
+    )
 
 
 def get_metric(name: str) -> Metric:

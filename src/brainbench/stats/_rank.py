@@ -26,25 +26,44 @@ def rank_matrix(scores: np.ndarray, lower_is_better: bool = False) -> np.ndarray
     return sps.rankdata(s if lower_is_better else -s, axis=1)
 
 
-def friedman(ranks: np.ndarray) -> tuple[TestResult, TestResult]:
+#: ``corrected``: Friedman's statistic divided by the tie correction (the default, as
+#: scipy.stats.friedmanchisquare); ``demsar``: Demsar's (2006) formula without it.
+FRIEDMAN_TIES = ("corrected", "demsar")
+
+
+def friedman(ranks: np.ndarray, ties: str = "corrected") -> tuple[TestResult, TestResult]:
     """Friedman's test and the Iman-Davenport F statistic from an ``N x k`` rank matrix.
 
     chi2_F = 12 N / (k (k+1)) [sum_j R_j^2 - k (k+1)^2 / 4] with R_j the mean ranks
-    (Friedman 1937, J. Am. Stat. Assoc. 32:675-701, doi:10.1080/01621459.1937.10503522), chi2
-    with k - 1 df; F_F = (N - 1) chi2_F / (N (k - 1) - chi2_F) with (k - 1, (k - 1)(N - 1)) df
-    (Iman & Davenport 1980, Commun. Stat. A 9:571-595, doi:10.1080/03610928008827904).
-    Demsar 2006, eq. in section 3.2.2.
+    (Friedman 1937, J. Am. Stat. Assoc. 32:675-701, doi:10.1080/01621459.1937.10503522; Demsar
+    2006, section 3.2.2), chi2 with k - 1 df. With ``ties="corrected"`` (default) chi2_F is
+    divided by C = 1 - sum_i sum_g (t_g^3 - t_g) / (N k (k^2 - 1)), t_g the sizes of the tie
+    groups within task i (Hollander, Wolfe & Chicken 2014, *Nonparametric Statistical
+    Methods*, 3rd ed., Wiley, section 7.1; as scipy.stats.friedmanchisquare); C = 1 without
+    ties. ``ties="demsar"`` keeps Demsar's uncorrected statistic, conservative under ties.
+    F_F = (N - 1) chi2_F / (N (k - 1) - chi2_F) with (k - 1, (k - 1)(N - 1)) df (Iman &
+    Davenport 1980, Commun. Stat. A 9:571-595, doi:10.1080/03610928008827904).
     """
+    if ties not in FRIEDMAN_TIES:
+        raise UserError(f"Friedman ties: use one of {', '.join(FRIEDMAN_TIES)}; got '{ties}'.")
     N, k = ranks.shape
     R = ranks.mean(axis=0)
     chi2 = 12 * N / (k * (k + 1)) * (np.sum(R**2) - k * (k + 1) ** 2 / 4)
+    method = "friedman (Demsar 2006, no tie correction)"
+    if ties == "corrected":
+        t = sum(
+            float(np.sum(c**3 - c)) for c in (np.unique(r, return_counts=True)[1] for r in ranks)
+        )
+        c = 1 - t / (N * k * (k * k - 1))
+        chi2 = chi2 / c if c > 0 else float("nan")
+        method = "friedman (tie-corrected)"
     p_chi = float(sps.chi2.sf(chi2, k - 1))
     den = N * (k - 1) - chi2
     ff = float((N - 1) * chi2 / den) if den > 0 else float("inf")
     d1, d2 = k - 1, (k - 1) * (N - 1)
     p_f = float(sps.f.sf(ff, d1, d2)) if np.isfinite(ff) else 0.0
     return (
-        TestResult(float(chi2), p_chi, "friedman", df=float(k - 1)),
+        TestResult(float(chi2), p_chi, method, df=float(k - 1)),
         TestResult(ff, p_f, "iman-davenport", df=(float(d1), float(d2))),
     )
 
@@ -106,6 +125,7 @@ def rank_models(
     alpha: float = 0.05,
     stability_resamples: int = 1000,
     seed: int = 0,
+    friedman_ties: str = "corrected",
 ) -> RankResult:
     """Rank models over tasks: Friedman, Iman-Davenport, Nemenyi, Holm against the best,
     pairwise Wilcoxon (Holm-corrected) and bootstrap rank stability.
@@ -117,6 +137,9 @@ def rank_models(
         model and task), or a wide matrix (tasks as rows, models as columns).
     lower_is_better
         Rank the lowest score first (losses, errors).
+    friedman_ties
+        ``corrected`` (default, as scipy and autorank) or ``demsar`` (Demsar 2006's formula,
+        no tie correction); see :func:`friedman`.
     """
     wide = _wide(table)
     models = [str(c) for c in wide.columns]
@@ -129,7 +152,7 @@ def rank_models(
     notes: list[str] = []
     ranks = rank_matrix(scores, lower_is_better)
     R = ranks.mean(axis=0)
-    fr, idav = friedman(ranks)
+    fr, idav = friedman(ranks, friedman_ties)
     cd, q = nemenyi_cd(k, N, alpha)
     if N < 10 or k < 3:
         msg = (
@@ -291,6 +314,11 @@ def bootstrap_ranks(
         values.append(np.column_stack([s.from_weights(W) for s in stats]))
     vals = np.vstack(values)
     ok = np.all(np.isfinite(vals), axis=1)
+    if not ok.any():
+        raise UserError(
+            f"Rank stability is not estimable: '{metric}' is undefined in every resample "
+            "(one class only in the test set?)."
+        )
     ranks = sps.rankdata(sign * vals[ok], axis=1)
     taus = np.array([kendall_tau(full, r) for r in ranks])
     taus = taus[np.isfinite(taus)]

@@ -229,7 +229,7 @@ def evaluate(
 ):
     """Metrics of every model in PRED with hierarchy-aware confidence intervals.
 
-    PRED is a predictions table (Parquet, TSV or CSV; DESIGN.md). Without --clusters (or a
+    PRED is a predictions table (Parquet, TSV or CSV; docs/design.md). Without --clusters (or a
     spec declaring them) each unit is its own cluster.
     """
     from brainbench.stats._evaluate import evaluate_predictions
@@ -469,18 +469,22 @@ def compare(
     help="Bootstrap resamples of the tasks for rank stability (0: none).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--friedman-ties",
+    type=click.Choice(["corrected", "demsar"]),
+    default="corrected",
+    show_default=True,
+    help="Friedman's statistic with the tie correction (as scipy) or Demsar 2006's without.",
+)
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False))
-def rank(scores, lower_is_better, alpha, resamples, seed, fmt, output):
+def rank(scores, lower_is_better, alpha, resamples, seed, friedman_ties, fmt, output):
     """Rank models across tasks (columns model, task or dataset, score): Friedman,
     Iman-Davenport, Nemenyi critical difference, Holm against the best, Wilcoxon."""
-    from brainbench.stats._io import _read_any
+    from brainbench.stats._io import read_table
     from brainbench.stats._rank import rank_models
 
-    path = Path(scores)
-    if not path.exists():
-        raise UserError(f"The scores table {path} does not exist.")
-    table = _read_any(path)
+    table = read_table(scores, "scores table")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BrainbenchWarning)
         res = rank_models(
@@ -489,13 +493,15 @@ def rank(scores, lower_is_better, alpha, resamples, seed, fmt, output):
             alpha=alpha,
             stability_resamples=resamples,
             seed=seed,
+            friedman_ties=friedman_ties,
         )
     payload = res.to_dict()
     order = sorted(res.mean_ranks, key=res.mean_ranks.get)
     rows = [[m, _fmt(res.mean_ranks[m], 3)] for m in order]
     text = _table(rows, ["model", "mean rank"])
     text += (
-        f"\n\nFriedman chi2 = {res.friedman.statistic:.3f} (p = {_fmt(res.friedman.p_value)})"
+        f"\n\n{res.friedman.method}: chi2 = {res.friedman.statistic:.3f} "
+        f"(p = {_fmt(res.friedman.p_value)})"
         f"; Iman-Davenport F = {res.iman_davenport.statistic:.3f} "
         f"(p = {_fmt(res.iman_davenport.p_value)})"
         f"\nNemenyi CD (alpha {alpha}) = {res.nemenyi['cd']:.3f} over {res.n_tasks} tasks"
