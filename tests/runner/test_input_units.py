@@ -285,7 +285,8 @@ def test_registry_check_feeds_units_to_a_unit_entry(unit_registry):
 
     result, output, code = run_probe(find_entry("unit-logreg", unit_registry), 120)
     assert code == 0, output
-    assert {t: r.get("error") for t, r in result["tasks"].items()} == {
+    assert {t: r.get("error") for t, r in result.data["tasks"].items()} == {
         "classification": None,
         "regression": None,
     }
+    assert set(result.arrays) == {"scores.classification", "scores.regression"}

@@ -40,8 +40,17 @@ from brainbench.runner._prepare import PLAN_FILE, join_keys, plan_units, utc_now
 from brainbench.runner._units import Unit
 from brainbench.sandbox import channel
 
-#: Decoded images the runner keeps for the next units (model processes live for one unit).
-IMAGE_CACHE_BYTES = 4 << 30
+
+def image_cache_bytes() -> int:
+    """Decoded images the runner keeps for the next units (model processes live for one unit):
+    half the machine's memory (4 GiB where it cannot be read), so a cohort that fits is decoded
+    once per run."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
+
 HIERARCHY = ("dataset", "site", "scanner", "subject", "session", "image")
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
 
@@ -628,7 +637,7 @@ def run_units(
     # model processes live for one unit: the runner keeps the decoded images for the next ones
     loader = ImageLoader(
         shape,
-        cache_bytes=IMAGE_CACHE_BYTES,
+        cache_bytes=image_cache_bytes(),
         threads=min(4, cores),
         disk_cache=state.run_dir / "cache" if disk_cache else None,
     )
