@@ -24,6 +24,10 @@ from brainbench.errors import (
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("brainbench.runner.cli:demo", "Synthetic cohort, validate, run, report: the demo."),
     "validate": ("brainbench.validate.cli:validate", "Check specs for leaky or unsound designs."),
+    "plan": (
+        "brainbench.validate.cli:plan",
+        "Expected CI half-width and minimal detectable difference of a design.",
+    ),
     "rules": ("brainbench.validate.cli:rules", "List the rule catalogue or explain one rule."),
     "schema": ("brainbench.spec.cli:schema", "Print the JSON Schema of the spec language."),
     "cohort": ("brainbench.cohort.cli:cohort", "Read a cohort and summarise its hierarchy."),
@@ -38,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("brainbench.report.cli:report", "Write the evidence sheet of a run."),
     "leaderboard": ("brainbench.report.cli:leaderboard", "Rank benchmarks' results with CIs."),
     "convert": ("brainbench.report.cli:convert", "Convert other tools' predictions."),
+    "results": ("brainbench.results.cli:results", "Check results entries made elsewhere."),
     "experiments": (
         "brainbench.experiments.cli:experiments",
         "Reproduce the experiments on what ignoring the data's structure costs.",
