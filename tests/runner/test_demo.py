@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pandas as pd
 import pytest
@@ -37,14 +38,20 @@ def test_demo_end_to_end_tiny(tmp_path, capsys, monkeypatch):
     assert "rejected before any GPU hour is spent" in text
     assert "L101" in text and "L103" in text
     assert "9/9 unit(s) ok" in text
+    assert "model processes: seal: landlock-fs" in text or not sys.platform.startswith("linux")
     assert "Where to look" in text and "evidence sheet" in text
     df = pd.read_parquet(out / "run" / "predictions.parquet")
     assert set(df["model"]) == {"demographics-logreg", "voxel-linear", "cnn3d-small"}
     assert set(df["seed"]) == {0, 1, 2}
     prov = json.loads((out / "run" / "provenance.json").read_text())
     assert all(u["status"] == "ok" for u in prov["units"])
+    if sys.platform.startswith("linux"):  # the demo runs sealed (docs/security.md)
+        assert prov["seal"]["level"] == "full", prov["seal"]
+        assert prov["integrity"] == {"ok": True, "problems": []}
     sheets = list((out / "report").glob("evidence.*"))
     assert sheets, "no evidence sheet written"
+    html = (out / "report" / "evidence.html").read_text()
+    assert "Model sandbox" in html and "seal: landlock-fs" in html
     # the demo's sheet carries CLAIM 2024 and TRIPOD+AI, filled from the run
     doc = json.loads((out / "report" / "evidence.json").read_text())
     checklists = {s["id"]: s["data"]["items"] for s in doc["sections"] if "checklist" in s["id"]}

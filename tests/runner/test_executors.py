@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +33,8 @@ def test_slurm_executor_through_submitit_local(baseline_run, registry, tmp_path)
     )
     assert result.ok, result.failed
     assert result.provenance["executor"] == "slurm"
+    if sys.platform.startswith("linux"):  # the array tasks sealed their model processes
+        assert result.provenance["seal"]["level"] == "full", result.provenance["seal"]
     assert len(list((tmp_path / "run" / "slurm").glob("*/*_submitted.pkl"))) == 2
     reference = pd.read_parquet(baseline_run.run_dir / "predictions.parquet")
     reference = reference[reference["model"] == model].reset_index(drop=True)

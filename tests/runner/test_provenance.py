@@ -104,7 +104,10 @@ def test_each_volume_is_decoded_once_per_run(baseline_run):
     first, second = units["voxel-linear__r0-f0-s0"], units["voxel-linear__r0-f0-s1"]
     splits = pd.read_csv(baseline_run.run_dir / "splits.tsv", sep="\t")
     assert first["images_sent"] == len(splits)  # every image of the fold, once
-    assert second["images_sent"] == 0  # the model host kept them
+    assert second["images_sent"] == len(splits)  # a fresh model process per unit...
+    meta = baseline_run.run_dir / "units"
+    decoded = [json.loads((meta / f"{u}.json").read_text())["images_decoded"] for u in units]
+    assert sum(decoded) == len(splits)  # ...served from the runner's cache: decoded once
     assert units["demographics-logreg__r0-f0-s0"]["images_sent"] == 0  # never asked
 
 

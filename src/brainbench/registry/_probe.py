@@ -1,15 +1,18 @@
-"""Run in a fresh process by ``brainbench registry check``: import an entry, fit, predict.
+"""Run by ``brainbench registry check`` in the sandbox: import an entry, fit, predict.
 
-``python -m brainbench.registry._probe CONFIG.json RESULT.json``. CONFIG holds the entry folder
-and the tasks to try; RESULT receives, per task, the phase reached (``import``, ``entrypoint``,
-``factory``, ``fit``, ``predict``, ``done``), the error and the model's traceback. The model's
-own output goes to this process's stdout/stderr, which the parent keeps as evidence.
+Started as ``python -m brainbench.sandbox POLICY brainbench.registry._probe:main FD`` (see
+:func:`brainbench.registry.check.run_probe`): the same sandbox as the runner's model processes,
+a scrubbed environment, a channel (:mod:`brainbench.sandbox.channel`) on descriptor ``FD``.
+The checker sends ``probe`` (the entry folder, the sizes, the tasks); this process answers one
+``result``: per task the phase reached (``import``, ``entrypoint``, ``factory``, ``fit``,
+``predict``, ``predicted``), the error and the model's traceback, and the predictions as
+arrays ``scores.<task>``. The checker judges the predictions itself; nothing here is trusted
+to say "done". The model's own output goes to this process's stdout/stderr, which the checker
+keeps as evidence.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -59,12 +62,31 @@ def _random_sets(task: Any, n_train: int, n_val: int, n_test: int, seed: int):
     return train, val, test
 
 
-def probe(config: dict[str, Any]) -> dict[str, Any]:
+def probe_task(loaded: Any, task_type: str) -> Any:
+    """The probe's task of ``task_type`` for an entry (the checker builds the same one)."""
+    from brainbench.registry.interface import TaskInfo
+
+    classes = ("negative", "positive") if task_type == "classification" else ()
+    return TaskInfo(
+        type=task_type,
+        classes=classes,
+        spatial_shape=tuple(loaded.entry.input.spatial_shape),
+        voxel_spacing=tuple(loaded.entry.input.voxel_spacing),
+        channels=loaded.entry.input.channels,
+        unit=loaded.entry.input.unit,
+        modality=loaded.entry.input.modality,
+        unit_shape=_probe_unit_shape(loaded.entry.input),
+    )
+
+
+def probe(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Import, build, fit and predict per task; (result, predictions by ``scores.<task>``)."""
     from brainbench.registry.entries import import_entry_module, model_traceback, read_entry
-    from brainbench.registry.interface import FitContext, TaskInfo, check_predictions
+    from brainbench.registry.interface import FitContext
     from brainbench.registry.loading import resolve_hyperparameters
 
     result: dict[str, Any] = {"phase": "import", "tasks": {}, "seconds": {}}
+    arrays: dict[str, np.ndarray] = {}
     loaded = read_entry(Path(config["folder"]))
     t0 = time.perf_counter()
     try:
@@ -74,27 +96,17 @@ def probe(config: dict[str, Any]) -> dict[str, Any]:
             error=f"{type(exc).__name__}: {exc}",
             traceback=model_traceback(exc, skip_files=(__file__,)),
         )
-        return result
+        return result, arrays
     result["seconds"]["import"] = time.perf_counter() - t0
     result["phase"] = "entrypoint"
     factory = getattr(module, loaded.entry.factory, None)
     if factory is None or not callable(factory):
         result["error"] = f"the module has no callable '{loaded.entry.factory}'"
-        return result
+        return result, arrays
     result["phase"] = "tasks"
     hp = resolve_hyperparameters(loaded)
     for task_type in loaded.entry.task_types:
-        classes = ("negative", "positive") if task_type == "classification" else ()
-        task = TaskInfo(
-            type=task_type,
-            classes=classes,
-            spatial_shape=tuple(loaded.entry.input.spatial_shape),
-            voxel_spacing=tuple(loaded.entry.input.voxel_spacing),
-            channels=loaded.entry.input.channels,
-            unit=loaded.entry.input.unit,
-            modality=loaded.entry.input.modality,
-            unit_shape=_probe_unit_shape(loaded.entry.input),
-        )
+        task = probe_task(loaded, task_type)
         out: dict[str, Any] = {"phase": "factory"}
         result["tasks"][task_type] = out
         train, val, test = _random_sets(
@@ -123,24 +135,25 @@ def probe(config: dict[str, Any]) -> dict[str, Any]:
                 traceback=model_traceback(exc, skip_files=(__file__,)),
             )
             continue
-        problem = check_predictions(scores, task, len(test))
-        out["output_shape"] = list(getattr(scores, "shape", ()))
-        out["expected_shape"] = list(task.output_shape(len(test)))
-        if problem is not None:
-            out["phase"] = "output"
-            out["error"] = problem
+        try:
+            arrays[f"scores.{task_type}"] = np.asarray(scores, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            out["error"] = f"predict returned {type(scores).__name__}, not numbers: {exc}"
             continue
-        out["phase"] = "done"
+        out["phase"] = "predicted"
     result["phase"] = "done"
-    return result
+    return result, arrays
 
 
-def main(argv: list[str]) -> int:
-    config = json.loads(Path(argv[0]).read_text())
-    result = probe(config)
-    Path(argv[1]).write_text(json.dumps(result))
+def main(args: list[str], layers: list[str]) -> int:
+    """Receive the probe's configuration, run it, send the result and the predictions."""
+    import socket
+
+    from brainbench.sandbox import channel
+
+    sock = socket.socket(fileno=int(args[0]))
+    channel.send(sock, "hello", {"layers": layers})
+    msg = channel.recv(sock, max_array_bytes=0, kinds={"probe"})
+    result, arrays = probe(msg.data)
+    channel.send(sock, "result", result, arrays)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

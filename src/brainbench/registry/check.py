@@ -1,8 +1,11 @@
 """``brainbench registry check``: what a maintainer wants verified before merging an entry.
 
 Every check yields findings (``brainbench.validate.findings``), never raises on a bad entry.
-The entry's code runs only in a child process (:mod:`brainbench.registry._probe`), with a time
-limit; its traceback becomes the evidence of the finding.
+The entry's code runs only in a child process (:mod:`brainbench.registry._probe`) in the same
+sandbox as the runner's model processes (:mod:`brainbench.sandbox`), with a scrubbed environment
+and a time limit that kills its whole process tree; its traceback becomes the evidence of the
+finding. The check judges the predictions it receives over the data-only channel itself: the
+entry cannot report its own success.
 
 Checks (rule ids; CONTRIBUTING.md explains each):
 
@@ -27,18 +30,19 @@ R415  file-not-regular                a file of the entry is a symbolic link, FI
 
 from __future__ import annotations
 
-import json
 import os
 import re
+import socket
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import IO, Any
 
+from brainbench.registry._probe import probe_task
 from brainbench.registry._yaml import YamlLoadError, load_marked
 from brainbench.registry.entries import (
     ENTRY_FILE,
@@ -46,6 +50,7 @@ from brainbench.registry.entries import (
     entry_folders,
     parse_entry,
 )
+from brainbench.registry.interface import check_predictions
 from brainbench.registry.schema import SEMVER, parse_version
 from brainbench.validate.findings import CheckResult, Finding, Severity
 
@@ -428,34 +433,59 @@ def check_version_bump(loaded: LoadedEntry, ref: str) -> Iterable[Finding]:
 
 
 # -- running the code --
-def run_probe(loaded: LoadedEntry, timeout: float) -> tuple[dict | None, str, int | None]:
-    """Run the probe in a fresh interpreter; (result or None, captured output, return code)."""
-    src = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH", "")) if p)
-    env.setdefault("PYTHONHASHSEED", "0")
-    with tempfile.TemporaryDirectory(prefix="brainbench-probe-") as tmp:
-        config = Path(tmp) / "config.json"
-        result_file = Path(tmp) / "result.json"
-        config.write_text(json.dumps({"folder": str(loaded.folder.resolve()), **PROBE_SIZES}))
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "brainbench.registry._probe", str(config), str(result_file)],
-                cwd=tmp,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            out = (exc.stdout or b"") + (exc.stderr or b"")
-            text = out.decode(errors="replace") if isinstance(out, bytes) else str(out)
-            return None, text, None
-        output = proc.stdout + proc.stderr
-        if not result_file.is_file():
-            return None, output, proc.returncode
-        return json.loads(result_file.read_text()), output, proc.returncode
+def run_probe(loaded: LoadedEntry, timeout: float) -> tuple[Any, str, int | None]:
+    """Run the probe in the sandbox (as the runner runs a model); (result message or None,
+    captured output, exit code; None when it timed out, and then its whole process tree is
+    killed). The environment is scrubbed (no inherited secret reaches the entry's code)."""
+    from brainbench import sandbox
+    from brainbench.sandbox import channel
+
+    n_arrays = 8 * PROBE_SIZES["n_test"] * 64 * max(1, len(loaded.entry.task_types))
+    with (
+        tempfile.TemporaryDirectory(prefix="brainbench-probe-") as tmp,
+        tempfile.TemporaryFile(prefix="brainbench-probe-", suffix=".log") as output,
+    ):
+        scratch = Path(tmp)
+        (scratch / "tmp").mkdir()
+        parent, child = socket.socketpair()
+        with parent:
+            try:
+                proc = sandbox.Sandboxed(
+                    sandbox.default_policy(loaded.folder, scratch),
+                    "brainbench.registry._probe:main",
+                    [str(child.fileno())],
+                    cwd=scratch,
+                    env=sandbox.scrubbed_env(scratch, threads=1),
+                    pass_fds=(child.fileno(),),
+                    output=output,
+                )
+            finally:
+                child.close()
+            deadline = time.monotonic() + timeout
+            config = {"folder": str(loaded.folder.resolve()), **PROBE_SIZES}
+            result, note = None, ""
+            try:
+                hello = channel.recv(parent, max_array_bytes=0, kinds={"hello"}, deadline=deadline)
+                proc.contained = "pidns" in (hello.data or {}).get("layers", [])
+                channel.send(parent, "probe", config)
+                result = channel.recv(
+                    parent, max_array_bytes=n_arrays, kinds={"result"}, deadline=deadline
+                )
+            except TimeoutError:
+                proc.kill()
+                return None, _read_output(output), None
+            except channel.ChannelClosed:
+                pass
+            except channel.ProtocolError as exc:
+                note = f"\nthe probe sent a malformed or oversized message: {exc}"
+            code = proc.finish(timeout=max(1.0, deadline - time.monotonic()))
+        return result, _read_output(output) + note, code
+
+
+def _read_output(output: IO[bytes], limit: int = 1 << 20) -> str:
+    size = output.seek(0, os.SEEK_END)
+    output.seek(max(0, size - limit))
+    return output.read(limit).decode("utf-8", errors="replace")
 
 
 def check_code(loaded: LoadedEntry, options: CheckOptions) -> Iterable[Finding]:
@@ -464,8 +494,9 @@ def check_code(loaded: LoadedEntry, options: CheckOptions) -> Iterable[Finding]:
         return  # R403 already says so
     where = loaded.module_file() or loaded.file
     start = time.perf_counter()
-    result, output, code = run_probe(loaded, options.timeout)
+    message, output, code = run_probe(loaded, options.timeout)
     options.timings[loaded.id] = time.perf_counter() - start
+    result = message.data if message is not None and isinstance(message.data, dict) else None
     if result is None:
         if code is None:
             yield _finding(
@@ -476,10 +507,10 @@ def check_code(loaded: LoadedEntry, options: CheckOptions) -> Iterable[Finding]:
                 hint="make one epoch on a handful of images fast, or raise --timeout",
             )
         else:
+            why = f"exit code {code}" if code is None or code >= 0 else f"signal {-code}"
             yield _finding(
                 "R408",
-                f"the model process ended with exit code {code} before reporting"
-                f"\n{_evidence(output)}",
+                f"the model process ended ({why}) before reporting\n{_evidence(output)}",
                 where,
                 hint="the model's code crashed the interpreter (or called sys.exit)",
             )
@@ -499,24 +530,31 @@ def check_code(loaded: LoadedEntry, options: CheckOptions) -> Iterable[Finding]:
         )
         return
     shape = list(loaded.entry.input.spatial_shape)
-    for task_type, out in result.get("tasks", {}).items():
-        if out.get("phase") == "done":
-            continue
-        if out.get("phase") == "output":
+    tasks = result.get("tasks") if isinstance(result.get("tasks"), dict) else {}
+    for task_type in loaded.entry.task_types:
+        out = tasks.get(task_type) if isinstance(tasks.get(task_type), dict) else {}
+        scores = message.arrays.get(f"scores.{task_type}") if message is not None else None
+        if scores is not None:
+            # the verdict is the checker's own, from the predictions it received
+            task = probe_task(loaded, task_type)
+            problem = check_predictions(scores, task, PROBE_SIZES["n_test"])
+            if problem is None:
+                continue
             yield _finding(
                 "R409",
-                f"{task_type}: {out.get('error')} (input: {PROBE_SIZES['n_test']} random images "
+                f"{task_type}: {problem} (input: {PROBE_SIZES['n_test']} random images "
                 f"of shape {[loaded.entry.input.channels, *shape]})",
                 where,
                 hint="predict returns (n, n_classes) probabilities in TaskInfo.classes order, "
                 "or (n,) values for regression",
             )
             continue
+        phase = out.get("phase", "factory")
         yield _finding(
             "R408",
-            f"{task_type}: {out.get('phase')} raised {out.get('error')} (random images of shape "
-            f"{[loaded.entry.input.channels, *shape]}, one epoch)\n"
-            f"{_evidence(out.get('traceback', ''))}",
+            f"{task_type}: {phase} raised {out.get('error', 'an unknown error')} (random images "
+            f"of shape {[loaded.entry.input.channels, *shape]}, one epoch)\n"
+            f"{_evidence(str(out.get('traceback', '')))}",
             where,
             hint=f"run the entry on random data locally: brainbench registry check {loaded.folder}",
         )

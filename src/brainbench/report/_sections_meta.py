@@ -26,6 +26,16 @@ def _tier_text(run: Any) -> str:
     )
 
 
+def _integrity_text(prov: dict[str, Any]) -> str:
+    integrity = prov.get("integrity")
+    if not integrity:
+        return "not recorded"
+    if integrity.get("ok"):
+        return "every unit output is what the runner wrote (journal checked)"
+    problems = integrity.get("problems") or []
+    return f"VOID: {len(problems)} unit output(s) changed after the runner wrote them"
+
+
 def _short(h: str | None) -> str:
     return h or "n/a"
 
@@ -74,6 +84,7 @@ def identity(ctx: ReportContext, sec: Section) -> Section:
         "host": prov.get("host"),
         "device": dev if prov else None,
         "tier": run.tier,
+        "seal": (prov.get("seal") or {}).get("summary") if prov else None,
         "model_tiers": run.model_tiers,
         "models": models,
         "sources": [s.name for s in run.sources],
@@ -93,6 +104,8 @@ def identity(ctx: ReportContext, sec: Section) -> Section:
         ["Host and hardware", f"{info['host'] or 'n/a'}; {info['device'] or 'n/a'}"],
         ["Models", model_text or "n/a"],
         ["Tier", _tier_text(run)],
+        ["Model sandbox", info["seal"] or "not recorded (no provenance, or an older runner)"],
+        ["Run integrity", _integrity_text(prov)],
     ]
     sec.tables.append(Table("identity", "What was run, by whom, on what", ["Field", "Value"], rows))
     sec.text.append(

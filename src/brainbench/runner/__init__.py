@@ -49,7 +49,9 @@ The run folder (the contract the statistics and the report read)
     TSV), ``predictions_sha256``, ``models`` [{id, version}], ``registry_root``, ``task``,
     ``packages`` {python, numpy, scipy, pandas, pyarrow, scikit-learn, torch, monai, nibabel,
     statsmodels, submitit, pydantic}, ``device`` {type, name, cuda, cudnn, cpu_count...},
-    ``executor``, ``host`` (the driver), ``unit_hosts`` (where units ran), ``platform``,
+    ``executor``, ``seal`` {summary, layers, level} (the sandbox layers that held for every
+    unit), ``integrity`` {ok, problems} (unit outputs re-checked against the journal),
+    ``host`` (the driver), ``unit_hosts`` (where units ran), ``platform``,
     ``seeds`` {count, split_seed, per_unit},
     ``deterministic``, ``amp``, ``max_epochs``, ``hyperparameters``, ``deviations`` (what the
     run-time audit of the entries changed or allowed, each {rule, kind, models, message, and
@@ -57,16 +59,21 @@ The run folder (the contract the statistics and the report read)
     (L107), a pretraining overlap allowed by a scoped L104 waiver), ``started``, ``finished``
     and ``units``: one record per planned unit {id, model, repeat, fold, seed, rng_seed,
     status (ok | failed | skipped), seconds, log, error, error_kind (image | model |
-    model-load | cuda-oom | crash | timeout | bad-output | runner | job), output_sha256, started,
-    finished, n_rows, images_sent, host, device (its name)}. With the slurm executor,
+    model-load | cuda-oom | crash | timeout | bad-output | protocol | tampered | runner | job),
+    output_sha256, started, finished, n_rows, images_sent, host, device (its name), seal,
+    seal_layers}. With the slurm executor,
     ``device`` is the compute nodes' (from the first complete unit), not the driver's.
 ``units/<unit>.parquet`` and ``units/<unit>.json``
     Each unit's prediction rows and record, each written atomically (temporary file, fsync,
     ``os.replace``); the JSON is written last and holds the Parquet file's sha256, so a unit is
     complete exactly when its JSON says ``ok`` and the hash matches. ``--resume`` skips those.
     The JSON also keeps the model's ``history`` (losses per epoch, best epoch), ``epoch_times``
-    ([wall s, CPU s] per epoch, measured in the model process) and ``images_sent`` (volumes
-    decoded for this unit; 0 when the model process had them cached already).
+    ([wall s, CPU s] per epoch, measured in the model process), ``images_sent`` (volumes sent
+    to the unit's model process) and ``images_decoded`` (of those, decoded for this unit; 0
+    when the runner had them cached).
+``journal.jsonl``
+    One line per unit output the runner wrote: unit id, status, sha256 of the Parquet and
+    JSON files. Finalisation fails a unit whose files differ (``tampered``).
 ``logs/<unit>.log``
     The model's stdout, stderr and log messages, then the runner's notes (image errors, the
     traceback of a failure) and the unit's status.
@@ -80,18 +87,19 @@ The run folder (the contract the statistics and the report read)
     resumed run decode each image once; images only, no label. Capped at 16 GiB (or half the
     free disk space if less; ``--cache-gb`` to change): past the cap images are decoded but
     not stored. ``--no-cache`` turns it off. Delete the folder freely (it only saves time);
-    it holds image data, so leave it out when sharing a run folder.
+    it holds image data, so leave it out when sharing a run folder. The runner also keeps
+    decoded images in its memory for the next units (model processes last one unit).
 
 Seeds, determinism, devices
 ---------------------------
 Each unit trains from ``rng_seed = sha256("split_seed:repeat:fold:seed") mod 2^31-1``: the same
 for every model of one (repeat, fold, seed), so runs pair across models. The model process seeds
 python's ``random``, numpy and torch (CPU and CUDA) with it before ``fit`` and passes it in
-``FitContext``; there are no data-loader worker processes to seed (images come from the model
-process's cache). ``--deterministic`` sets ``torch.use_deterministic_algorithms``, cuDNN
-deterministic mode and ``CUBLAS_WORKSPACE_CONFIG`` (on CPU the same unit already gives
-bit-identical predictions: ``tests/runner/test_reproducible.py``). ``--device auto`` picks CUDA
-when torch sees a GPU; mixed precision (float16 autocast + GradScaler) is on for CUDA only.
+``FitContext``; there are no data-loader worker processes to seed (images come over the data
+channel into the model process's cache). ``--deterministic`` sets
+``torch.use_deterministic_algorithms``, cuDNN deterministic mode and
+``CUBLAS_WORKSPACE_CONFIG`` (on CPU the same unit already gives bit-identical predictions:
+``tests/runner/test_reproducible.py``). ``--device auto`` picks CUDA when torch sees a GPU; mixed precision (float16 autocast + GradScaler) is on for CUDA only.
 Images are read in the runner process (:func:`brainbench.runner._data.read_image`): the NIfTI
 header first (shape, voxel type, decoded size and orientation checked before any voxel is
 decoded, so a small file announcing a huge volume costs nothing), then the voxels with nibabel
@@ -101,33 +109,55 @@ orientation of the run's images (axis codes of the affine, stored in ``plan.json
 
 Sealed labels: the threat model
 -------------------------------
-Model code (a registry entry) runs in a separate *model host* process
-(:mod:`brainbench.runner._host`), started with a scrubbed environment (no ``BRAINBENCH_*``
-variable, no variable naming the spec, the run folder, a cohort file or an image folder) and an
-empty scratch folder as working directory. The host receives images as decoded arrays keyed by
-anonymous integers, covariates reduced to the whitelist of
+Model code (a registry entry) runs in a fresh *model process* per unit
+(:mod:`brainbench.runner._host`) inside :mod:`brainbench.sandbox`: a whitelisted environment,
+an empty scratch folder as working directory, Landlock rules (read the Python installation and
+the entry's folder, write only scratch, no network), PID and network namespaces, no-new-privs.
+It talks to the runner through :mod:`brainbench.sandbox.channel` (JSON headers and numeric
+arrays; nothing from the model side is unpickled) and receives images as decoded arrays keyed
+by anonymous integers, covariates reduced to the whitelist of
 :func:`brainbench.registry.interface.covariate_frame` (hierarchy ids, with image ids reduced to
 file names, age, sex; minus any covariate that carries the target, rule L107), and labels for
 the training and validation partitions only; test and external-test labels stay in the runner
-process, which joins them to the scores after ``predict`` returns. The host's memory therefore
-never holds a test label, a cohort table, an image path or the spec, whatever the model does with
-its inputs, the dataset objects, the interpreter (stack frames, ``gc``) or its environment
-(``tests/runner/test_sealed.py`` runs a malicious entry that tries all of these).
-
-What this does **not** stop: code that searches the file system on its own (it runs as the
-same user, so it could find a ``participants.tsv`` by crawling the disk, or read the runner's
-command line from ``/proc``). Against an adversarial entry, run the model hosts in a container
-or sandbox that mounts only the code (see ``runner/README.md``); registry review by pull request
-is the other line of defence.
+process, which joins them to the scores after ``predict`` returns. The runner alone writes the
+run folder and re-checks every unit output against ``journal.jsonl`` and its own record at
+finalisation (``provenance.json``: ``integrity``). ``provenance.json`` (``seal``) says which
+sandbox layers held. ``docs/security.md`` is the threat model, with what is *not* sealed;
+``tests/runner/test_sealed.py`` and ``tests/security/`` run hostile entries against it.
 """
 
-from brainbench.runner._api import RunResult, run_benchmark
-from brainbench.runner._data import ImageError, ImageLoader
-from brainbench.runner._execute import RunState, run_units, unit_complete
-from brainbench.runner._executors import Profile, SlurmProfile, load_profile
-from brainbench.runner._finalize import finalize_run
-from brainbench.runner._prepare import InvalidSpec, RunOptions, prepare_run
-from brainbench.runner._units import Unit, expand_units, parse_unit_id
+import importlib
+from typing import Any
+
+# Names load on first use (PEP 562): a model process imports brainbench.runner._host without
+# the runner's own dependencies (pydantic profiles, submitit, MONAI), which keeps its start fast.
+_EXPORTS = {
+    "RunResult": "_api",
+    "run_benchmark": "_api",
+    "ImageError": "_data",
+    "ImageLoader": "_data",
+    "RunState": "_execute",
+    "run_units": "_execute",
+    "unit_complete": "_execute",
+    "Profile": "_executors",
+    "SlurmProfile": "_executors",
+    "load_profile": "_executors",
+    "finalize_run": "_finalize",
+    "InvalidSpec": "_prepare",
+    "RunOptions": "_prepare",
+    "prepare_run": "_prepare",
+    "Unit": "_units",
+    "expand_units": "_units",
+    "parse_unit_id": "_units",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'brainbench.runner' has no attribute '{name}'")
+    return getattr(importlib.import_module(f"brainbench.runner.{module}"), name)
+
 
 __all__ = [
     "ImageError",

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from brainbench.errors import UserError
-from brainbench.runner._execute import resolve_device, unit_complete
+from brainbench.runner._execute import check_seal, resolve_device, unit_complete
 from brainbench.runner._executors import Profile, load_profile, run_local, run_slurm
 from brainbench.runner._finalize import finalize_run
 from brainbench.runner._prepare import RunOptions, plan_units, prepare_run
@@ -32,8 +32,13 @@ class RunResult:
         return [u for u in self.units if u["status"] != "ok"]
 
     @property
+    def tampered(self) -> list[str]:
+        """Unit outputs changed after the runner wrote them (the run is void)."""
+        return list((self.provenance.get("integrity") or {}).get("problems") or [])
+
+    @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.tampered
 
     def summary(self) -> str:
         n = len(self.units)
@@ -66,16 +71,23 @@ def run_benchmark(
     hyperparameters: dict[str, dict[str, Any]] | None = None,
     registry_root: str | Path | None = None,
     progress: Any = None,
+    seal: bool = True,
+    require_seal: str | None = None,
 ) -> RunResult:
     """Run ``models`` on the benchmark ``spec``; write the run folder ``out``.
 
     Raises :class:`~brainbench.runner._prepare.InvalidSpec` when the spec does not validate with
     its data, :class:`~brainbench.spec.SpecError` when it does not follow the schema, and
-    :class:`~brainbench.errors.UserError` for unreadable input or a run folder in use.
+    :class:`~brainbench.errors.UserError` for unreadable input, a run folder in use, or a
+    ``require_seal`` level (``none``, ``fs``, ``full``) the model processes cannot get here.
+    ``seal=False`` runs them without the sandbox (the run then says ``unsealed``).
     """
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
+    require_seal = require_seal or prof.require_seal
     device = device or prof.device
     executor = executor or prof.executor
+    if executor == "local":  # SLURM: each array task checks on its compute node
+        check_seal(require_seal, seal)
     workers = workers or prof.workers
     if device == "cuda" and executor == "local" and resolve_device("auto") != "cuda":
         raise UserError(
@@ -93,6 +105,8 @@ def run_benchmark(
         image_cache_gb=image_cache_gb,
         hyperparameters=hyperparameters or {},
         registry_root=str(registry_root) if registry_root else None,
+        seal=seal,
+        require_seal=require_seal,
     )
     run_dir, plan, _ = prepare_run(spec, out, options, resume=resume)
     units = plan_units(plan)
@@ -105,7 +119,9 @@ def run_benchmark(
         else:
             executed = run_local(run_dir, [u.id for u in todo], workers=workers, progress=bar)
     resolved = resolve_device(device) if executor == "local" else device
-    provenance = finalize_run(run_dir, device=resolved, executor=executor)
+    # the runner's own record of the units it ran here (SLURM: the array tasks' journal only)
+    expected = {r["id"]: r.get("output_sha256") for r in executed} if executor == "local" else None
+    provenance = finalize_run(run_dir, device=resolved, executor=executor, expected=expected)
     return RunResult(run_dir=run_dir, provenance=provenance, executed=executed, skipped=skipped)
 
 

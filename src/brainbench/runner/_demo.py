@@ -200,6 +200,7 @@ def run_demo(
         for f in audit["findings"]:
             echo(f"      {f['severity']} {f['rule']}: {f['message']}")
     echo(f"      {run.summary()} ({time.perf_counter() - t0:.0f} s so far)")
+    echo(f"      model processes: {run.provenance['seal']['summary']} (docs/security.md)")
     for u in run.failed:
         echo(f"      failed {u['id']}: {u['error']} (log: {run_dir / str(u['log'])})")
 

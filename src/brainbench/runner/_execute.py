@@ -12,22 +12,22 @@ import contextlib
 import os
 import shutil
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from brainbench import sandbox
+from brainbench.errors import UserError
 from brainbench.hashing import sha256_file
+from brainbench.runner import _journal as journal
 from brainbench.runner._data import ImageLoader
 from brainbench.runner._input_units import input_units_message
 from brainbench.runner._io import (
@@ -37,8 +37,20 @@ from brainbench.runner._io import (
     read_json,
 )
 from brainbench.runner._prepare import PLAN_FILE, join_keys, plan_units, utc_now
-from brainbench.runner._threads import available_cores, thread_budget, thread_environment
+from brainbench.runner._threads import available_cores, thread_budget
 from brainbench.runner._units import Unit
+from brainbench.sandbox import channel
+
+
+def image_cache_bytes() -> int:
+    """Decoded images the runner keeps for the next units (model processes live for one unit):
+    half the machine's memory (4 GiB where it cannot be read), so a cohort that fits is decoded
+    once per run."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30
+
 
 HIERARCHY = ("dataset", "site", "scanner", "subject", "session", "image")
 TRAIN, VALIDATION, TEST = "train", "validation", "test"
@@ -117,24 +129,7 @@ class RunState:
         return num, np.isfinite(num)
 
 
-# -- the model host ----------------------------------------------------------------------------
-def _clean_env(sensitive: Sequence[str], threads: int) -> dict[str, str]:
-    """The host's environment: no BRAINBENCH_* variable, nothing naming a sensitive path."""
-    env = {}
-    needles = [s for s in sensitive if s and len(s) > 1]
-    for k, v in os.environ.items():
-        if k.startswith("BRAINBENCH_") or k in ("PWD", "OLDPWD"):
-            continue
-        if any(n in v for n in needles):
-            continue
-        env[k] = v
-    src = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.update(thread_environment(threads))
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
+# -- the model process ----------------------------------------------------------------------
 class HostDied(RuntimeError):
     pass
 
@@ -143,125 +138,149 @@ class UnitTimeout(RuntimeError):
     pass
 
 
+#: The most model output (stdout, stderr, log) copied into ``logs/<unit>.log``.
+MAX_LOG_BYTES = 2 << 20
+#: The most image keys one ``need`` message may ask for.
+MAX_NEED = 4096
+_ERROR_KINDS = frozenset({"image", "model", "model-load", "cuda-oom", "bad-output"})
+
+
 class ModelHost:
-    """A model host child process (:mod:`brainbench.runner._host`) and its socket."""
+    """One unit's model process (:mod:`brainbench.runner._host`), sandboxed, and its socket.
 
-    def __init__(self, sensitive: Sequence[str], threads: int) -> None:
-        self.sensitive = list(sensitive)
+    ``seal``: run it in :mod:`brainbench.sandbox` (Landlock, namespaces, limits); False runs
+    it with the scrubbed environment and the data-only channel only (``--no-seal``).
+    """
+
+    def __init__(self, threads: int, *, seal: bool = True) -> None:
         self.threads = threads
-        self.proc: subprocess.Popen | None = None
-        self.conn: Connection | None = None
+        self.seal = seal
+        self.proc: sandbox.Sandboxed | None = None
+        self.sock: socket.socket | None = None
         self.scratch: Path | None = None
+        self.output: Any = None
+        self.layers: list[str] = []
 
-    def start(self) -> None:
-        self.scratch = Path(tempfile.mkdtemp(prefix="brainbench-host-"))
+    def start(self, entry_folder: Path) -> None:
+        """A fresh process for one unit, with an empty scratch folder of its own."""
+        self.close()
+        self.scratch = Path(tempfile.mkdtemp(prefix="brainbench-unit-"))
+        (self.scratch / "tmp").mkdir()
+        policy = (
+            sandbox.default_policy(entry_folder, self.scratch, fsize=sandbox.DEFAULT_FSIZE)
+            if self.seal
+            else sandbox.off_policy("the run was started with --no-seal")
+        )
+        # the runner's own file for the process's output: read back by descriptor, never by path
+        self.output = tempfile.TemporaryFile(prefix="brainbench-unit-", suffix=".log")  # noqa: SIM115
         parent, child = socket.socketpair()
         fd = child.fileno()
-        with open(self.scratch / "host.out", "wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "brainbench.runner._host", str(fd)],
-                pass_fds=(fd,),
+        try:
+            self.proc = sandbox.Sandboxed(
+                policy,
+                "brainbench.runner._host:main",
+                [str(fd)],
                 cwd=self.scratch,
-                env=_clean_env(self.sensitive, self.threads),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                close_fds=True,
+                env=sandbox.scrubbed_env(self.scratch, self.threads),
+                pass_fds=(fd,),
+                output=self.output,
             )
-        child.close()
-        self.conn = Connection(parent.detach())
+        finally:
+            child.close()
+        self.sock = parent
+        try:
+            hello = channel.recv(
+                parent, max_array_bytes=0, kinds={"hello"}, deadline=time.monotonic() + 300
+            )
+        except (channel.ChannelClosed, channel.ProtocolError, TimeoutError):
+            raise HostDied(f"the model process did not start ({self._exit()})") from None
+        layers = (hello.data or {}).get("layers", [])
+        self.layers = [x for x in layers if x in sandbox.LAYERS]
+        self.proc.contained = "pidns" in self.layers
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def ensure(self) -> None:
-        if not self.alive():
-            self.close()
-            self.start()
+    def _exit(self) -> str:
+        code = self.proc.wait(timeout=30) if self.proc is not None else None
+        return f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
 
     def exchange(
         self,
-        message: dict[str, Any],
-        provide: Callable[[list[int]], tuple[dict[int, np.ndarray], dict[int, str]]],
+        kind: str,
+        data: dict[str, Any],
+        arrays: dict[str, np.ndarray],
+        provide: Callable[[list[int]], tuple[dict[str, np.ndarray], dict[str, str]]],
         on_epoch: Callable[[int, float, float | None], None] | None,
+        *,
+        reply_bytes: int,
         timeout_s: float | None = None,
-    ) -> tuple:
+    ) -> channel.Message:
         """Send a unit, serve image requests and epochs, return the final message.
 
-        Raises HostDied when the process dies, UnitTimeout after ``timeout_s`` seconds.
+        Raises HostDied when the process dies, UnitTimeout after ``timeout_s`` seconds,
+        ProtocolError for a message that is not what the runner asked for.
         """
-        assert self.conn is not None
+        assert self.sock is not None
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        if self.scratch is not None:
-            (self.scratch / "unit.log").unlink(missing_ok=True)  # no stale log of a prior unit
-        self.conn.send(("unit", message))
+        channel.send(self.sock, kind, data, arrays)
+        limit = max(reply_bytes, 8 * MAX_NEED)
         while True:
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self.conn.poll(left):
-                    raise UnitTimeout(f"the unit ran longer than {timeout_s:g} s: stopped")
             try:
-                msg = self.conn.recv()
-            except (EOFError, OSError, ConnectionResetError):
-                code = self.proc.wait(timeout=30) if self.proc is not None else None
-                why = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-                raise HostDied(f"the model process died ({why})") from None
-            kind = msg[0]
-            if kind == "need":
-                arrays, errors = provide(list(msg[1]))
-                self.conn.send(("images", arrays, errors))
-            elif kind == "epoch":
+                msg = channel.recv(
+                    self.sock,
+                    max_array_bytes=limit,
+                    kinds={"need", "epoch", "done", "error"},
+                    deadline=deadline,
+                )
+            except TimeoutError:
+                raise UnitTimeout(f"the unit ran longer than {timeout_s:g} s: stopped") from None
+            except channel.ChannelClosed:
+                raise HostDied(f"the model process died ({self._exit()})") from None
+            if msg.kind == "need":
+                keys = channel.expect_array(msg, "keys", "<i8", (None,))
+                if len(keys) > MAX_NEED:
+                    raise channel.ProtocolError(f"asked for {len(keys)} images at once")
+                images, errors = provide([int(k) for k in keys])
+                channel.send(self.sock, "images", errors, images)
+            elif msg.kind == "epoch":
+                e = msg.data if isinstance(msg.data, dict) else {}
+                val = e.get("val")
+                if not isinstance(e.get("epoch"), int) or not isinstance(e.get("loss"), float):
+                    raise channel.ProtocolError("an epoch message without epoch and loss")
                 if on_epoch is not None:
-                    on_epoch(int(msg[1]), float(msg[2]), msg[3])
+                    on_epoch(e["epoch"], e["loss"], val if isinstance(val, float) else None)
             else:
                 return msg
 
-    def log_text(self, name: str = "unit.log") -> str:
-        """The model's output of the current unit (or the host's own output: ``host.out``)."""
-        if self.scratch is None:
+    def log_text(self) -> str:
+        """The model process's output (the last MAX_LOG_BYTES), read through the runner's own
+        file descriptor: nothing the model can redirect by a path or a symbolic link."""
+        if self.output is None:
             return ""
-        try:
-            return (self.scratch / name).read_text(errors="replace")
-        except OSError:
-            return ""
+        self.output.flush()
+        size = self.output.seek(0, os.SEEK_END)
+        self.output.seek(max(0, size - MAX_LOG_BYTES))
+        return self.output.read(MAX_LOG_BYTES).decode("utf-8", errors="replace")
 
     def kill(self) -> None:
-        """Stop a process that does not answer (timeout), then clean up."""
-        if self.proc is not None and self.proc.poll() is None:
+        """Stop the process and everything it started, then clean up."""
+        if self.proc is not None:
             self.proc.kill()
-            self.proc.wait()
         self.close()
 
     def close(self) -> None:
-        if self.conn is not None:
-            with contextlib.suppress(OSError):
-                self.conn.send(("stop",))
-            self.conn.close()
-            self.conn = None
+        if self.sock is not None:
+            with contextlib.suppress(OSError, channel.ProtocolError):
+                channel.send(self.sock, "stop")
+            self.sock.close()
+            self.sock = None
         if self.proc is not None:
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            self.proc.finish(timeout=10)
             self.proc = None
+        if self.output is not None:
+            self.output.close()
+            self.output = None
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None
-
-
-def sensitive_paths(state: RunState) -> list[str]:
-    """Paths the model host must not learn: run folder, spec, cohort sources, image folders."""
-    out = {str(state.run_dir.resolve()), str(Path(state.plan["spec"]["file"]))}
-    out.add(str(Path(state.plan["spec"]["file"]).parent))
-    for col in ("cohort_file",):
-        if col in state.cohort:
-            for f in state.cohort[col].dropna().astype(str).unique():
-                out.add(str(Path(f).parent))
-    if "image_path" in state.cohort:
-        roots = state.cohort["image_path"].dropna().astype(str).map(lambda p: str(Path(p).parent))
-        out.update(roots.unique())
-    return sorted(out)
 
 
 # -- one unit -------------------------------------------------------------------------------
@@ -274,7 +293,8 @@ def unit_paths(run_dir: Path, unit: Unit) -> tuple[Path, Path, Path]:
 
 
 def unit_complete(run_dir: Path, unit: Unit) -> bool:
-    """True when the unit's JSON says ok and its Parquet file has the recorded hash."""
+    """True when the unit's JSON says ok, its Parquet file has the recorded hash, and both are
+    what the runner's journal says it wrote."""
     parquet, meta, _ = unit_paths(run_dir, unit)
     if not meta.is_file() or not parquet.is_file():
         return False
@@ -282,7 +302,9 @@ def unit_complete(run_dir: Path, unit: Unit) -> bool:
         info = read_json(meta)
     except (OSError, ValueError):
         return False
-    return info.get("status") == "ok" and info.get("output_sha256") == sha256_file(parquet)
+    if info.get("status") != "ok" or info.get("output_sha256") != sha256_file(parquet):
+        return False
+    return journal.check_unit(Path(run_dir), unit.id, journal.read(Path(run_dir))) is None
 
 
 def _covariates(state: RunState, rows: np.ndarray) -> pd.DataFrame:
@@ -332,6 +354,56 @@ def _prediction_rows(
     return df
 
 
+def _registry_root(state: RunState) -> Path | None:
+    root = state.plan.get("registry_root")
+    return Path(root) if root else None
+
+
+def _unit_message(
+    state: RunState,
+    unit: Unit,
+    sets: dict[str, tuple[np.ndarray, np.ndarray | None]],
+    to_score: list[str],
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The ``unit`` message: keys, covariates and (training/validation) labels per partition."""
+    t = state.task
+    arrays: dict[str, np.ndarray] = {}
+    partitions: dict[str, Any] = {}
+    for name, (rows, labels) in sets.items():
+        desc, cov = channel.frame_to_wire(_covariates(state, rows), f"{name}.cov")
+        arrays.update(cov)
+        arrays[f"{name}.keys"] = np.asarray(rows, dtype=np.int64)
+        if labels is not None:
+            arrays[f"{name}.labels"] = np.asarray(labels)
+        partitions[name] = {"covariates": desc}
+    data = {
+        "task": {
+            "type": t.type,
+            "classes": list(t.classes),
+            "spatial_shape": list(t.spatial_shape),
+            "voxel_spacing": list(t.voxel_spacing),
+            "channels": t.channels,
+            "unit": t.unit,
+            "modality": t.modality,
+            "target": t.target,
+            "covariates": list(t.covariates),
+        },
+        "hyperparameters": dict(state.plan["options"]["hyperparameters"].get(unit.model, {})),
+        "partitions": partitions,
+        "predict": to_score,
+        "seed": unit.rng_seed,
+        "deterministic": bool(state.plan["options"]["deterministic"]),
+        "max_epochs": state.plan["options"]["max_epochs"],
+        "image_bytes": 4 * int(np.prod((t.channels, *t.spatial_shape))),
+    }
+    units = input_units_message(state.plan.get("input_units"))
+    if units is not None:  # slices, patches or ROIs: the plan, and the ROI masks as arrays
+        masks = units.get("masks") or []
+        data["input_units"] = {"plan": units["plan"], "n_masks": len(masks)}
+        arrays.update({f"mask.{i}": np.asarray(m) for i, m in enumerate(masks)})
+    return data, arrays
+
+
 def execute_unit(
     state: RunState,
     unit: Unit,
@@ -342,8 +414,12 @@ def execute_unit(
     num_threads: int | None,
     on_epoch: Callable[[int, float, float | None], None] | None = None,
     where: dict[str, Any] | None = None,
+    runner_layers: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Run one unit in ``host`` and write its outputs; returns its JSON record."""
+    """Run one unit in a fresh process of ``host`` and write its outputs; its JSON record."""
+    from brainbench.registry import check_predictions
+    from brainbench.registry.entries import find_entry
+
     parquet, meta, log_path = unit_paths(state.run_dir, unit)
     started = utc_now()
     t0 = time.perf_counter()
@@ -360,17 +436,18 @@ def execute_unit(
     }
     image_errors: dict[int, str] = {}
     sent = [0]
-    model_log: str | None = None
+    decoded = loader.decoded
 
     allowed: set[int] = set()  # the images of this unit's partitions, nothing else
 
-    def provide(keys: list[int]) -> tuple[dict[int, np.ndarray], dict[int, str]]:
+    def provide(keys: list[int]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         foreign = [k for k in keys if k not in allowed]
         if foreign:
             log.append(f"the model asked for {len(foreign)} image(s) outside its partitions")
-            return {}, {int(k): "not an image of this unit" for k in foreign}
+            return {}, {str(k): "not an image of this unit" for k in foreign}
         paths = state.cohort["image_path"].iloc[keys].astype("string").fillna("").tolist()
-        arrays, errors = {}, {}
+        arrays: dict[str, np.ndarray] = {}
+        errors: dict[int, str] = {}
         missing = [i for i, p in enumerate(paths) if not p]
         for i in missing:
             row = state.cohort.iloc[keys[i]]
@@ -381,14 +458,14 @@ def execute_unit(
         todo = [i for i in range(len(paths)) if paths[i]]
         got, errs = loader.load_many([paths[i] for i in todo])
         for j, arr in got.items():
-            arrays[keys[todo[j]]] = arr
+            arrays[str(keys[todo[j]])] = arr
         sent[0] += len(got)
         for j, err in errs.items():
             errors[keys[todo[j]]] = str(err)
         for k, msg in errors.items():
             log.append(f"image error: {msg}")
             image_errors[k] = msg
-        return arrays, errors
+        return arrays, {str(k): "could not be loaded" for k in errors}
 
     try:
         parts = state.partitions(unit)
@@ -400,56 +477,60 @@ def execute_unit(
         train_rows, y_train = train_rows[ok_train], y_train[ok_train]
         if len(train_rows) == 0:
             raise RuntimeError("the training partition is empty")
-        val = None
+        # fit:* carry labels (training, validation); predict:* are scored, without labels
+        sets: dict[str, tuple[np.ndarray, np.ndarray | None]] = {"fit:train": (train_rows, y_train)}
         val_rows = parts.get(VALIDATION)
         if val_rows is not None and len(val_rows):
             y_val, ok_val = state.labels(val_rows)
-            val_rows, y_val = val_rows[ok_val], y_val[ok_val]
-            val = (val_rows, _covariates(state, val_rows), y_val)
+            sets["fit:validation"] = (val_rows[ok_val], y_val[ok_val])
         to_score = [(n, r) for n, r in parts.items() if n != TRAIN and len(r)]
-        message = {
-            "model": unit.model,
-            "registry_root": state.plan.get("registry_root"),
-            "task": {
-                "type": state.task.type,
-                "classes": state.task.classes,
-                "spatial_shape": state.task.spatial_shape,
-                "voxel_spacing": state.task.voxel_spacing,
-                "channels": state.task.channels,
-                "unit": state.task.unit,
-                "modality": state.task.modality,
-                "target": state.task.target,
-            },
-            "hyperparameters": dict(state.plan["options"]["hyperparameters"].get(unit.model, {})),
-            "train": (train_rows, _covariates(state, train_rows), y_train),
-            "validation": val,
-            "predict": [(n, r, _covariates(state, r)) for n, r in to_score],
-            "device": device,
-            "seed": unit.rng_seed,
-            "deterministic": bool(state.plan["options"]["deterministic"]),
-            "max_epochs": state.plan["options"]["max_epochs"],
-            "amp": bool(state.plan.get("amp", True)) and device == "cuda",
-            "num_threads": num_threads,
-            "input_units": input_units_message(state.plan.get("input_units")),
-        }
-        if message["registry_root"] is not None:
-            message["registry_root"] = Path(message["registry_root"])
-        host.ensure()
+        sets.update({f"predict:{n}": (r, None) for n, r in to_score})
+        data, arrays = _unit_message(state, unit, sets, [n for n, _ in to_score])
+        amp = bool(state.plan.get("amp", True)) and device == "cuda"
+        data.update(device=device, num_threads=num_threads, amp=amp)
+        entry = find_entry(unit.model, _registry_root(state))
+        n_classes = len(state.task.classes) if state.task.type == "classification" else 0
+        shapes = {n: (len(r), n_classes) if n_classes else (len(r),) for n, r in to_score}
+        data["entry_folder"] = str(entry.folder.resolve())
+        host.start(entry.folder)
+        layers = [*host.layers, *runner_layers] if host.seal else []
+        if "pidns" in layers:
+            layers = [x for x in layers if x != "session-sweep"]
+        record["seal"] = sandbox.describe(layers, "the run was started with --no-seal")
+        record["seal_layers"] = sorted(set(layers), key=sandbox.LAYERS.index)
         timeout = state.plan.get("unit_timeout_s")
-        reply = host.exchange(message, provide, on_epoch, timeout_s=timeout)
-        if reply[0] == "done":
-            scores, info = reply[1], reply[2]
-            frames = [
-                _prediction_rows(state, unit, n, r, scores[n]) for n, r in to_score if n in scores
-            ]
+        reply = host.exchange(
+            "unit",
+            data,
+            arrays,
+            provide,
+            on_epoch,
+            reply_bytes=sum(8 * int(np.prod(v)) for v in shapes.values()),
+            timeout_s=timeout,
+        )
+        if reply.kind == "done":
+            scores = {
+                n: channel.expect_array(reply, f"score.{n}", "<f8", shapes[n]) for n, _ in to_score
+            }
+            for n, sc in scores.items():  # the runner's own check, whatever the process said
+                problem = check_predictions(sc, state.task, shapes[n][0])
+                if problem is not None:
+                    raise channel.ProtocolError(f"{n}: {problem}")
+            info = reply.data if isinstance(reply.data, dict) else {}
+            frames = [_prediction_rows(state, unit, n, r, scores[n]) for n, r in to_score]
             df = pd.concat(frames, ignore_index=True)
             record["output_sha256"] = atomic_write_parquet(parquet, df)
             record["n_rows"] = len(df)
-            record["history"] = info.get("history")
-            record["epoch_times"] = info.get("epoch_times")
+            history = info.get("history")
+            record["history"] = history if isinstance(history, dict) else None
+            times = info.get("epoch_times")
+            record["epoch_times"] = times if isinstance(times, list) else None
             record["status"] = "ok"
         else:
-            _, kind, text, tb = reply
+            err = reply.data if isinstance(reply.data, dict) else {}
+            kind = err.get("kind") if err.get("kind") in _ERROR_KINDS else "model"
+            text = str(err.get("text", ""))[:4000]
+            tb = str(err.get("traceback", ""))[-20000:]
             if kind == "image" and image_errors:
                 first = image_errors[sorted(image_errors)[0]]
                 more = len(image_errors) - 1
@@ -458,31 +539,25 @@ def execute_unit(
             record["error"] = text
             if tb:
                 log.append(tb.rstrip())
-            if kind == "cuda-oom":
-                model_log = host.log_text()
-                host.close()
     except UnitTimeout as exc:
         record["error_kind"] = "timeout"
         record["error"] = str(exc)
-        model_log = host.log_text()
-        host.kill()
     except HostDied as exc:
         record["error_kind"] = "crash"
         record["error"] = str(exc)
-        model_log = host.log_text()
-        early = host.log_text("host.out").strip()
-        if early:  # the process died before or outside the unit (import error, killed...)
-            log.append("model process output:\n" + early[-20000:])
-        host.close()
+    except channel.ProtocolError as exc:
+        record["error_kind"] = "protocol"
+        record["error"] = f"the model process sent a message the runner did not ask for: {exc}"
     except Exception as exc:  # a runner-side problem with this unit: record it, go on
         record["error_kind"] = "runner"
         record["error"] = f"{type(exc).__name__}: {exc}"
         log.append(traceback.format_exc().rstrip())
-    record["images_sent"] = sent[0]  # decoded images sent to the host (0: all cached there)
+    model_log = host.log_text()
+    host.kill()  # the process, its descendants and its scratch folder end with the unit
+    record["images_sent"] = sent[0]  # images sent to the model process
+    record["images_decoded"] = loader.decoded - decoded  # 0: all in the runner's cache
     record["seconds"] = round(time.perf_counter() - t0, 3)
     record["finished"] = utc_now()
-    if model_log is None:
-        model_log = host.log_text()
     status_line = f"status: {record['status']}" + (
         f" ({record['error_kind']}): {record['error']}" if record["error"] else ""
     )
@@ -500,7 +575,17 @@ def execute_unit(
     atomic_write_bytes(log_path, text.encode("utf-8"))
     if record["status"] != "ok":
         parquet.unlink(missing_ok=True)
-    atomic_write_json(meta, record)
+    record_sha = atomic_write_json(meta, record)
+    journal.append(
+        state.run_dir,
+        {
+            "unit": unit.id,
+            "status": record["status"],
+            "output_sha256": record["output_sha256"],
+            "record_sha256": record_sha,
+            "written": record["finished"],
+        },
+    )
     return record
 
 
@@ -549,22 +634,23 @@ def run_units(
     cores = max(1, int(available_cores()))
     threads = thread_budget(workers)
     shape = (state.task.channels, *state.task.spatial_shape)
-    cache = 0 if workers == 1 else 4 << 30
     cap = state.plan.get("image_cache_bytes")
     on = cap != 0 if disk_cache is None else disk_cache
+    seal = bool(state.plan.get("seal", True))
+    check_seal(state.plan.get("require_seal") or "none", seal)
+    # model processes live for one unit: the runner keeps the decoded images for the next ones
     loader = ImageLoader(
         shape,
-        cache_bytes=cache,
+        cache_bytes=image_cache_bytes(),
         threads=min(4, cores),
         disk_cache=state.run_dir / "cache" if on else None,
         disk_cache_bytes=cap or None,
         orientation=state.plan.get("orientation"),
     )
-    sensitive = sensitive_paths(state)
     from brainbench.runner._finalize import device_info
 
     where = {"host": socket.gethostname(), "device": device_info(device), **(context or {})}
-    hosts = [ModelHost(sensitive, threads) for _ in range(workers)]
+    hosts = [ModelHost(threads, seal=seal) for _ in range(workers)]
     records: list[dict[str, Any]] = []
     lock = threading.Lock()
     queue = list(units)
@@ -591,6 +677,7 @@ def run_units(
                     num_threads=threads,
                     on_epoch=on_epoch,
                     where=where,
+                    runner_layers=runner_layers,
                 )
                 with lock:
                     records.append(rec)
@@ -599,15 +686,37 @@ def run_units(
         finally:
             host.close()
 
-    if workers == 1:
-        worker(hosts[0])
-    else:
-        threads_ = [threading.Thread(target=worker, args=(h,), daemon=True) for h in hosts]
-        for t in threads_:
-            t.start()
-        for t in threads_:
-            t.join()
+    runner_layers: list[str] = []
+    with sandbox.runner_guard(seal) as held:
+        runner_layers.extend(held)
+        if workers == 1:
+            worker(hosts[0])
+        else:
+            threads_ = [threading.Thread(target=worker, args=(h,), daemon=True) for h in hosts]
+            for t in threads_:
+                t.start()
+            for t in threads_:
+                t.join()
     return records
+
+
+def check_seal(level: str, seal: bool) -> None:
+    """UserError when model processes cannot be sealed to ``level`` here (``--require-seal``)."""
+    if level == "none":
+        return
+    missing = sandbox.missing_for_level(level, sandbox.available_layers() if seal else ())
+    if not missing:
+        return
+    if not seal:
+        raise UserError(f"--require-seal {level} cannot be met with --no-seal: drop one of them.")
+    raise UserError(
+        f"--require-seal {level}: this machine cannot seal the model processes that far; "
+        f"missing: {'; '.join(missing)} (available here: "
+        f"{sandbox.describe(sandbox.available_layers())}). Landlock needs Linux >= 5.13 with "
+        "'landlock' in /sys/kernel/security/lsm (TCP rules: >= 6.7); the PID namespace needs "
+        "unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, "
+        "user.max_user_namespaces > 0). Run on such a machine, or lower --require-seal."
+    )
 
 
 def execute_slurm_task(
@@ -632,11 +741,11 @@ def execute_slurm_task(
 __all__ = [
     "ModelHost",
     "RunState",
+    "check_seal",
     "execute_slurm_task",
     "execute_unit",
     "resolve_device",
     "run_units",
-    "sensitive_paths",
     "unit_complete",
     "unit_paths",
 ]

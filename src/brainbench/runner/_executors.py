@@ -78,7 +78,12 @@ class Profile(BaseModel):
     description: str | None = Field(None, description="What machine it is for.")
     executor: Literal["local", "slurm"] = Field("local", description="Default executor.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Default device.")
-    workers: int = Field(1, ge=1, description="local: model hosts running units in parallel.")
+    workers: int = Field(1, ge=1, description="local: model processes running units in parallel.")
+    require_seal: Literal["none", "fs", "full"] = Field(
+        "none",
+        description="Refuse to run unless model processes get this sandbox level "
+        "(docs/security.md); checked on the machine that runs the units (compute nodes).",
+    )
     slurm: SlurmProfile = Field(default_factory=SlurmProfile, description="slurm executor.")
 
 
@@ -336,7 +341,13 @@ def _lost_unit(
         "output_sha256": None,
         "slurm": {"job_id": job_id, "final_state": reason},
     }
-    atomic_write_json(run_dir / "units" / f"{uid}.json", rec)
+    from brainbench.runner import _journal
+
+    record_sha = atomic_write_json(run_dir / "units" / f"{uid}.json", rec)
+    _journal.append(
+        run_dir,
+        {"unit": uid, "status": "failed", "output_sha256": None, "record_sha256": record_sha},
+    )
     return rec
 
 

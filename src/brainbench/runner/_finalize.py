@@ -82,8 +82,16 @@ def device_info(device: str) -> dict[str, Any]:
     return info
 
 
-def collect(run_dir: Path, units: list[Unit]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """The predictions of every complete unit and one record per planned unit."""
+def collect(
+    run_dir: Path, units: list[Unit], expected: dict[str, str | None] | None = None
+) -> tuple[pd.DataFrame, list[dict[str, Any]], list[str]]:
+    """The predictions of every complete unit, one record per planned unit, and the integrity
+    problems: unit outputs that are not what the runner wrote (its journal, and ``expected``:
+    the output hashes of the units this process ran, from memory)."""
+    from brainbench.runner import _journal
+
+    journal = _journal.read(run_dir)
+    problems = [f"{k}: unreadable journal line" for k, v in journal.items() if v.get("unreadable")]
     frames, records = [], []
     for u in units:
         meta = run_dir / "units" / f"{u.id}.json"
@@ -123,10 +131,16 @@ def collect(run_dir: Path, units: list[Unit]) -> tuple[pd.DataFrame, list[dict[s
             "images_sent": info.get("images_sent"),
             "host": info.get("host"),
             "device": (info.get("device") or {}).get("name"),
+            "seal": info.get("seal"),
+            "seal_layers": info.get("seal_layers"),
         }
         if isinstance(info.get("slurm"), dict):  # job, array task, node, requeues, queue time
             rec["slurm"] = info["slurm"]
-        if rec["status"] == "ok":
+        tampered = _journal.check_unit(run_dir, u.id, journal, expected)
+        if tampered is not None:
+            problems.append(f"{u.id}: {tampered}")
+            rec.update(status="failed", error_kind="tampered", error=tampered)
+        elif rec["status"] == "ok":
             if not parquet.is_file() or sha256_file(parquet) != rec["output_sha256"]:
                 rec["status"] = "failed"
                 rec["error"] = f"{parquet.name} is missing or does not match its recorded sha256"
@@ -138,17 +152,48 @@ def collect(run_dir: Path, units: list[Unit]) -> tuple[pd.DataFrame, list[dict[s
         df = df.sort_values(SORT, kind="stable", na_position="first").reset_index(drop=True)
     else:
         df = pd.DataFrame(columns=[*SORT, "y_true", "y_pred"])
-    return df, records
+    return df, records, problems
 
 
-def finalize_run(run_dir: str | Path, *, device: str = "cpu", executor: str = "local") -> dict:
-    """Write ``predictions.parquet`` and ``provenance.json``; return the provenance."""
+def run_seal(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sandbox layers that held for every unit that ran (their intersection)."""
+    from brainbench import sandbox
+
+    ran = [r for r in records if r.get("seal") is not None]
+    if not ran:
+        none = "unsealed: no unit ran in a model process"
+        return {"summary": none, "layers": [], "level": "none"}
+    common = set.intersection(*(set(r.get("seal_layers") or []) for r in ran))
+    layers = sorted(common, key=sandbox.LAYERS.index)
+    reason = next((r["seal"][len("unsealed: ") :] for r in ran if not r.get("seal_layers")), None)
+    if not layers and reason is None:
+        reason = "the units did not share a sandbox layer"
+    return {
+        "summary": sandbox.describe(layers, reason),
+        "layers": layers,
+        "level": sandbox.level_of(layers),
+    }
+
+
+def finalize_run(
+    run_dir: str | Path,
+    *,
+    device: str = "cpu",
+    executor: str = "local",
+    expected: dict[str, str | None] | None = None,
+) -> dict:
+    """Write ``predictions.parquet`` and ``provenance.json``; return the provenance.
+
+    ``expected``: unit id -> output sha256 of the units this process ran (the runner's own
+    record); a unit output that differs from it or from the journal fails its unit
+    (``tampered``) and sets ``integrity.ok`` to false.
+    """
     from brainbench import __version__
 
     run_dir = Path(run_dir)
     plan = read_json(run_dir / PLAN_FILE)
     units = plan_units(plan)
-    df, records = collect(run_dir, units)
+    df, records, problems = collect(run_dir, units, expected)
     predictions_sha = atomic_write_parquet(run_dir / "predictions.parquet", df)
     dev = device_info(device)
     if executor == "slurm":  # the driver ran no unit: report the compute nodes' device
@@ -159,6 +204,7 @@ def finalize_run(run_dir: str | Path, *, device: str = "cpu", executor: str = "l
                 dev = info["device"]
                 break
     hosts = sorted({r["host"] for r in records if r.get("host")})
+    seal = run_seal(records)
     provenance = {
         "brainbench_version": __version__,
         "git_commit": git_commit(),
@@ -173,6 +219,8 @@ def finalize_run(run_dir: str | Path, *, device: str = "cpu", executor: str = "l
         "packages": package_versions(),
         "device": dev,
         "executor": executor,
+        "seal": seal,
+        "integrity": {"ok": not problems, "problems": problems},
         "host": socket.gethostname(),
         "unit_hosts": hosts,
         "platform": platform.platform(),
@@ -194,4 +242,11 @@ def finalize_run(run_dir: str | Path, *, device: str = "cpu", executor: str = "l
     return provenance
 
 
-__all__ = ["collect", "device_info", "finalize_run", "git_commit", "package_versions"]
+__all__ = [
+    "collect",
+    "device_info",
+    "finalize_run",
+    "git_commit",
+    "package_versions",
+    "run_seal",
+]

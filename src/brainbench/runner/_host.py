@@ -1,39 +1,40 @@
-"""The model host: a child process where registry code runs, away from the labels it must not see.
+"""The model process: a sandboxed child where registry code runs, away from the labels.
 
-The runner starts one host per worker (``python -m brainbench.runner._host FD``) with:
+The runner starts one model process per unit (:class:`brainbench.runner._execute.ModelHost`)
+through :mod:`brainbench.sandbox` (``python -m brainbench.sandbox POLICY
+brainbench.runner._host:main FD``) with a scrubbed environment, the unit's empty scratch folder
+as working directory, one socket (file descriptor ``FD``) to the runner, and nothing else. The
+sandbox is complete before this module imports any registry code.
 
-* a scrubbed environment (no ``BRAINBENCH_*`` variable, nothing that names a cohort, the spec or
-  the run folder) and an empty scratch folder as working directory;
-* one socket (file descriptor ``FD``) to the runner, and nothing else.
-
-Over the socket the host receives, per unit, the task, hyper-parameters, the fit context, and
-for each partition the anonymous image keys and the whitelisted covariates
+Over the socket (:mod:`brainbench.sandbox.channel`: JSON headers and raw numeric arrays, never
+pickles) the process first says ``hello`` (its sandbox layers), then receives the ``unit``:
+the task, hyper-parameters, the entry's folder, the fit context, and for each partition the
+anonymous image keys and the whitelisted covariates
 (:func:`brainbench.registry.interface.covariate_frame`); labels come only with the training
 and validation partitions. Images arrive as decoded float32 arrays when the model first touches
-them (``("need", keys)`` -> ``("images", arrays, errors)``) and stay cached here for the rest of
-the run: each volume is decoded once per host. The host answers ``("epoch", ...)`` messages
-while fitting and ends the unit with ``("done", ...)`` or ``("error", ...)``.
+them (``need`` -> ``images``) and stay cached for the unit. The process reports ``epoch``
+messages while fitting and ends the unit with ``done`` (the scores) or ``error``.
 
-What the host never holds: test or external-test labels, the cohort tables, their paths, the
-image paths, the spec or the run folder. The model's stdout, stderr and ``FitContext.logger``
-go to ``unit.log`` in the scratch folder, which the runner copies into ``logs/<unit>.log``.
+What it never holds: test or external-test labels, the cohort tables, their paths, the image
+paths, the spec or the run folder. The model's stdout, stderr and ``FitContext.logger`` go to
+the output file the runner gave this process, which the runner copies into ``logs/<unit>.log``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+import socket
 import sys
 import time
 import traceback
-from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from brainbench.runner._input_units import HostUnits
+from brainbench.sandbox import channel
 
-LOG_NAME = "unit.log"
 _CHUNK = 32
 
 
@@ -44,17 +45,23 @@ class ImageUnavailable(RuntimeError):
 class _Link:
     """The host's end of the socket plus its image cache."""
 
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, sock: socket.socket, image_bytes: int) -> None:
+        self.sock = sock
+        self.image_bytes = image_bytes
         self.cache: dict[int, np.ndarray] = {}
 
+    def send(self, kind: str, data: Any = None, arrays: dict[str, Any] | None = None) -> None:
+        channel.send(self.sock, kind, data, arrays)
+
     def fetch(self, wanted: list[int]) -> None:
-        self.conn.send(("need", wanted))
-        kind, arrays, errors = self.conn.recv()
-        assert kind == "images"
-        for k, arr in arrays.items():
+        self.send("need", arrays={"keys": np.asarray(wanted, dtype=np.int64)})
+        msg = channel.recv(
+            self.sock, max_array_bytes=len(wanted) * self.image_bytes, kinds={"images"}
+        )
+        for name, arr in msg.arrays.items():
             arr.setflags(write=False)
-            self.cache[int(k)] = arr
+            self.cache[int(name)] = arr
+        errors = msg.data or {}
         if errors:
             first = sorted(errors)[0]
             raise ImageUnavailable(
@@ -98,14 +105,8 @@ class HostImages:
         return f"HostImages(n={len(self._keys)})"
 
 
-def _redirect_output(path: str) -> logging.Logger:
-    """Send fd 1 and 2 and the model logger to ``path`` (truncated)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
+def _model_logger() -> logging.Logger:
+    """The model's logger, writing to stderr (the runner's output file of this unit)."""
     logger = logging.getLogger("brainbench.model")
     for h in list(logger.handlers):
         logger.removeHandler(h)
@@ -136,6 +137,17 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
+def _partition(msg: channel.Message, name: str) -> tuple[np.ndarray, Any, np.ndarray | None] | None:
+    """Keys, covariates and (training/validation only) labels of a partition of ``msg``."""
+    desc = msg.data["partitions"].get(name)
+    if desc is None:
+        return None
+    keys = msg.arrays[f"{name}.keys"]
+    cov = channel.frame_from_wire(desc["covariates"], msg.arrays)
+    labels = msg.arrays.get(f"{name}.labels")
+    return keys, cov, labels
+
+
 def _aggregate_units(
     units: HostUnits, scores: dict[str, np.ndarray], msg: dict[str, Any], logger: logging.Logger
 ) -> dict[str, np.ndarray]:
@@ -161,8 +173,17 @@ def _aggregate_units(
     return {name: units.aggregate(s, weights) for name, s in scores.items()}
 
 
-def run_unit(msg: dict[str, Any], link: _Link) -> tuple:
-    """Fit and predict one unit; returns the final message to send."""
+def _input_units(msg: channel.Message) -> HostUnits | None:
+    """The slice/patch/ROI plan of the unit and its masks (arrays ``mask.<i>``), if any."""
+    spec = msg.data.get("input_units")
+    if not spec:
+        return None
+    masks = [msg.arrays[f"mask.{i}"] for i in range(int(spec.get("n_masks", 0)))]
+    return HostUnits({"plan": spec["plan"], "masks": masks or None})
+
+
+def run_unit(msg: channel.Message, link: _Link) -> tuple[str, Any, dict[str, np.ndarray]]:
+    """Fit and predict one unit; returns the final message (kind, data, arrays) to send."""
     from brainbench.registry import (
         FitContext,
         LabelledImageSet,
@@ -171,18 +192,21 @@ def run_unit(msg: dict[str, Any], link: _Link) -> tuple:
         check_predictions,
         load_model,
     )
-    from brainbench.registry.entries import find_entry
+    from brainbench.registry.entries import read_entry
 
-    logger = _redirect_output(LOG_NAME)
+    unit = msg.data
+    logger = _model_logger()
     stage = "load"
     start = time.perf_counter()
     try:
-        task = TaskInfo(**msg["task"])
-        units = HostUnits(msg["input_units"]) if msg.get("input_units") else None
+        task = TaskInfo(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in unit["task"].items()}
+        )
+        units = _input_units(msg)
         if units is not None:
             task = units.task(task)
-        loaded = find_entry(msg["model"], msg["registry_root"])
-        model = load_model(loaded, task, msg["hyperparameters"])
+        loaded = read_entry(Path(unit["entry_folder"]))
+        model = load_model(loaded, task, unit["hyperparameters"])
         stage = "fit"
 
         def labelled(keys: np.ndarray, cov: Any, labels: np.ndarray) -> Any:
@@ -195,12 +219,12 @@ def run_unit(msg: dict[str, Any], link: _Link) -> tuple:
                 return units.unlabelled(HostImages(keys, link), cov)
             return UnlabelledImageSet(HostImages(keys, link), cov)
 
-        train_keys, train_cov, train_labels = msg["train"]
+        train_keys, train_cov, train_labels = _partition(msg, "fit:train")
         train = labelled(train_keys, train_cov, train_labels)
         validation = None
-        if msg.get("validation") is not None:
-            vk, vc, vl = msg["validation"]
-            validation = labelled(vk, vc, vl)
+        val = _partition(msg, "fit:validation")
+        if val is not None:
+            validation = labelled(val[0], val[1], val[2])
 
         clock = [time.perf_counter(), time.process_time()]
         epoch_times: list[tuple[float, float]] = []
@@ -209,33 +233,44 @@ def run_unit(msg: dict[str, Any], link: _Link) -> tuple:
             wall, cpu = time.perf_counter(), time.process_time()
             epoch_times.append((round(wall - clock[0], 4), round(cpu - clock[1], 4)))
             clock[:] = [wall, cpu]
-            link.conn.send(("epoch", epoch, loss, val))
+            link.send(
+                "epoch",
+                {
+                    "epoch": int(epoch),
+                    "loss": float(loss),
+                    "val": None if val is None else float(val),
+                },
+            )
 
         ctx = FitContext(
-            device=msg["device"],
-            seed=int(msg["seed"]),
-            deterministic=bool(msg["deterministic"]),
-            max_epochs=msg["max_epochs"],
-            amp=bool(msg["amp"]),
-            num_threads=msg["num_threads"],
+            device=unit["device"],
+            seed=int(unit["seed"]),
+            deterministic=bool(unit["deterministic"]),
+            max_epochs=unit["max_epochs"],
+            amp=bool(unit["amp"]),
+            num_threads=unit["num_threads"],
             on_epoch=on_epoch,
             logger=logger,
         )
         _seed(ctx.seed, ctx.deterministic)
         what = "training images" if units is None else f"training {units.plan.unit}s"
-        logger.info("fit %s on %d %s", msg["model"], len(train), what)
+        logger.info("fit %s on %d %s", loaded.id, len(train), what)
         model.fit(train, validation, ctx)
         stage = "predict"
         scores: dict[str, np.ndarray] = {}
-        for name, keys, cov in msg["predict"]:
+        scored = []
+        for name in unit["predict"]:
+            keys, cov, _ = _partition(msg, f"predict:{name}")
+            scored.append((name, keys, cov))
             inputs = unlabelled(keys, cov)
             out = model.predict(inputs)
             problem = check_predictions(out, task, len(inputs))
             if problem is not None:
-                return ("error", "bad-output", f"{name}: {problem}", "")
+                return "error", {"kind": "bad-output", "text": f"{name}: {problem}"}, {}
             scores[name] = np.asarray(out, dtype=np.float64)
         if units is not None:
-            scores = _aggregate_units(units, scores, msg, logger)
+            scores = _aggregate_units(units, scores, {"validation": val, "predict": scored}, logger)
+        scores = {f"score.{name}": s for name, s in scores.items()}
         history = getattr(model, "history_", None)
         info = {
             "seconds": time.perf_counter() - start,
@@ -243,9 +278,9 @@ def run_unit(msg: dict[str, Any], link: _Link) -> tuple:
             # per epoch: (wall seconds, CPU seconds of this process), epoch 1 includes loading
             "epoch_times": epoch_times,
         }
-        return ("done", scores, info)
+        return "done", info, scores
     except ImageUnavailable as exc:
-        return ("error", "image", str(exc), traceback.format_exc())
+        return "error", {"kind": "image", "text": str(exc), "traceback": traceback.format_exc()}, {}
     except BaseException as exc:
         kind = "cuda-oom" if _is_oom(exc) else ("model-load" if stage == "load" else "model")
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
@@ -253,7 +288,8 @@ def run_unit(msg: dict[str, Any], link: _Link) -> tuple:
             torch = sys.modules.get("torch")
             if torch is not None and torch.cuda.is_available():
                 torch.cuda.empty_cache()
-        return ("error", kind, f"during {stage}: {message}", traceback.format_exc())
+        text = f"during {stage}: {message}"
+        return "error", {"kind": kind, "text": text, "traceback": traceback.format_exc()}, {}
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -261,47 +297,24 @@ def run_unit(msg: dict[str, Any], link: _Link) -> tuple:
             h.flush()
 
 
-def _die_with_parent() -> None:
-    """Linux: get SIGKILL when the runner dies (a killed run leaves no training orphan)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-def main(fd: int) -> int:
-    """Serve units until the runner closes the socket or says ``stop``."""
-    _die_with_parent()
+def main(args: list[str], layers: list[str]) -> int:
+    """Say hello (the sandbox layers), serve one unit, exit."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the runner, which stops us
-    if os.getppid() == 1:  # the runner died before we could ask
+    sock = socket.socket(fileno=int(args[0]))
+    try:
+        channel.send(sock, "hello", {"layers": layers})
+        msg = channel.recv(sock, max_array_bytes=1 << 34, kinds={"unit", "stop"})
+    except (channel.ChannelClosed, OSError):
         return 0
-    conn = Connection(fd)
-    link = _Link(conn)
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            return 0
-        if msg[0] == "stop":
-            return 0
-        if msg[0] == "ping":
-            conn.send(("pong", os.getpid()))
-            continue
-        if msg[0] == "unit":
-            reply = run_unit(msg[1], link)
-            try:
-                conn.send(reply)
-            except (BrokenPipeError, OSError):
-                return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(int(sys.argv[1])))
+    if msg.kind == "stop":
+        return 0
+    link = _Link(sock, int(msg.data["image_bytes"]))
+    kind, data, arrays = run_unit(msg, link)
+    try:
+        channel.send(sock, kind, data, arrays)
+        channel.recv(sock, max_array_bytes=0, kinds={"stop"})
+    except (channel.ChannelClosed, channel.ProtocolError, OSError):
+        pass
+    return 0

@@ -54,6 +54,8 @@ class RunOptions:
     unit_timeout_s: float | None = None
     #: Cap of the decoded-image disk cache in GiB (None: the default cap; 0: no disk cache).
     image_cache_gb: float | None = None
+    seal: bool = True
+    require_seal: str = "none"
 
     def identity(self) -> dict[str, Any]:
         """The options that change predictions (a resume must not change them)."""
@@ -298,6 +300,8 @@ def prepare_run(
         "amp": options.amp,
         "unit_timeout_s": options.unit_timeout_s,
         **image_cache_plan(options, run_image_paths(cohort.table, splits)),
+        "seal": options.seal,
+        "require_seal": options.require_seal,
         "registry_root": str(registry_root.resolve()),
         "task": {
             "type": task.type,

@@ -11,6 +11,7 @@ from brainbench.errors import UserError
 
 EXIT_INVALID = 1
 EXIT_UNITS_FAILED = 3
+EXIT_TAMPERED = 4
 
 
 def _print_invalid(result) -> None:
@@ -117,6 +118,19 @@ def _parse_hyperparameters(items: tuple[str, ...], models: list[str]) -> dict[st
     metavar="MODEL.NAME=VALUE",
     help="Override a hyper-parameter of one model.",
 )
+@click.option(
+    "--require-seal",
+    type=click.Choice(["none", "fs", "full"]),
+    default=None,
+    help="Refuse to run unless the model processes can be sealed this far: fs (Landlock "
+    "file-system rules) or full (also network, PID namespace, no-new-privs, non-dumpable "
+    "runner). Default: the profile's, else none (seal what this machine allows).",
+)
+@click.option(
+    "--no-seal",
+    is_flag=True,
+    help="Run model processes without the sandbox (trusted code only; the run says 'unsealed').",
+)
 @click.option("--dry-run", is_flag=True, help="Validate and list the units; write and run nothing.")
 @click.option(
     "--registry",
@@ -143,6 +157,8 @@ def run(
     no_cache: bool,
     cache_gb: float | None,
     hps: tuple[str, ...],
+    require_seal: str | None,
+    no_seal: bool,
     dry_run: bool,
     registry_root: Path | None,
 ) -> int:
@@ -154,8 +170,12 @@ def run(
     without ever handing the model their labels. Writes the run folder: predictions.parquet,
     provenance.json, cohort.parquet, splits.tsv, validation.json, units/ and logs/.
 
-    Exit status: 0 every unit ok; 1 the spec does not validate; 2 unreadable input;
-    3 some unit failed (see the summary and logs/).
+    Model code runs sealed (docs/security.md): the run's provenance and evidence sheet state
+    the sandbox layers that held (``seal: ...`` or ``unsealed: ...``).
+
+    Exit status: 0 every unit ok; 1 the spec does not validate; 2 unreadable input or a seal
+    level this machine cannot give; 3 some unit failed (see the summary and logs/); 4 a unit
+    output changed after the runner wrote it (the run is void).
     """
     from brainbench.runner._api import run_benchmark
     from brainbench.runner._prepare import InvalidSpec
@@ -198,12 +218,22 @@ def run(
             image_cache_gb=0.0 if no_cache else cache_gb,
             hyperparameters=_parse_hyperparameters(hps, model_list),
             registry_root=registry_root,
+            seal=not no_seal,
+            require_seal=require_seal,
         )
     except InvalidSpec as exc:
         _print_invalid(exc.result)
         click.echo(f"{spec}: refusing to run a spec that does not validate.", err=True)
         return EXIT_INVALID
     _print_summary(result, quiet=quiet)
+    if result.tampered:
+        click.echo(
+            f"RUN VOID: {len(result.tampered)} unit output(s) changed after the runner wrote "
+            f"them: {'; '.join(result.tampered)}. Do not publish this run; see "
+            f"{result.run_dir / 'provenance.json'} (integrity) and docs/security.md.",
+            err=True,
+        )
+        return EXIT_TAMPERED
     return 0 if result.ok else EXIT_UNITS_FAILED
 
 
