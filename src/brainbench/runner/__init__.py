@@ -99,7 +99,8 @@ python's ``random``, numpy and torch (CPU and CUDA) with it before ``fit`` and p
 channel into the model process's cache). ``--deterministic`` sets
 ``torch.use_deterministic_algorithms``, cuDNN deterministic mode and
 ``CUBLAS_WORKSPACE_CONFIG`` (on CPU the same unit already gives bit-identical predictions:
-``tests/runner/test_reproducible.py``). ``--device auto`` picks CUDA when torch sees a GPU; mixed precision (float16 autocast + GradScaler) is on for CUDA only.
+``tests/runner/test_reproducible.py``). ``--device auto`` picks CUDA when torch sees a GPU;
+mixed precision (float16 autocast + GradScaler) is on for CUDA only.
 Images are read in the runner process (:func:`brainbench.runner._data.read_image`): the NIfTI
 header first (shape, voxel type, decoded size and orientation checked before any voxel is
 decoded, so a small file announcing a huge volume costs nothing), then the voxels with nibabel
