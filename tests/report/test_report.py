@@ -139,7 +139,11 @@ def test_variance_and_calibration_sections(report_dir: Path) -> None:
         assert var[m]["sd_seed"] > 0 and var[m]["sd_split"] > 0 and var[m]["sd_site"] > 0
     cal = next(s for s in doc["sections"] if s["id"] == "calibration")["data"]
     metrics = {(r["model"], r["metric"]) for r in cal["results"] if r["partition"] == "test"}
-    assert ("cnn3d-small", "ece") in metrics and ("cnn3d-small", "brier") in metrics
+    assert ("cnn3d-small", "ece_debiased") in metrics and ("cnn3d-small", "brier") in metrics
+    # The debiased ECE lies inside the percentile interval of the same estimator.
+    for r in cal["results"]:
+        if r["metric"] == "ece_debiased":
+            assert r["ci_low"] <= r["estimate"] <= r["ci_high"], r
     assert sum(b["n"] for b in cal["bins"]["cnn3d-small"]) > 0
 
 

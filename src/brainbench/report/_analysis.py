@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,10 @@ HIERARCHY_BREAKDOWNS = ("dataset", "site", "scanner")
 #: Partition name of the external-test cohorts pooled into one test set
 #: (``protocol.primary_result: {on: pooled-external}``).
 POOLED = "external-pooled"
+#: What the calibration section reports: the Brier score, and the debiased ECE, whose point
+#: estimate lies inside the percentile interval of the same estimator (the plug-in ECE is
+#: biased upward, more so in bootstrap resamples).
+CALIBRATION_METRICS = ("brier", "ece_debiased")
 #: Unit statuses of provenance.json that mean the unit completed.
 OK_STATUSES = ("ok", "done", "success", "completed")
 BASELINE_PREFIX = "demographics"
@@ -420,7 +425,7 @@ class Analysis:
         self._run_deviations(main)
         if run.spec is not None and self.has_probabilities:
             declared = {self.primary, *self.secondary}
-            for m in ("brier", "ece"):
+            for m in CALIBRATION_METRICS:
                 if m not in declared:
                     self.deviations.append(
                         Deviation(
@@ -467,13 +472,16 @@ class Analysis:
         spec = self.run.spec
         for prov in self.run.provenance:
             cap = prov.get("max_epochs")
-            if cap is not None:
+            capped = _capped_models(prov, cap) if cap is not None else ()
+            if capped is None or capped:
+                which = "the models that train by epochs" if capped is None else ", ".join(capped)
                 self.deviations.append(
                     Deviation(
                         "epoch-cap",
-                        f"Training was capped at {cap} epoch(s) (--max-epochs {cap}): the "
-                        "models that train by epochs may be under-trained, and their results "
-                        "are not those of the registry entries' schedules.",
+                        f"Training was capped at {cap} epoch(s) (--max-epochs {cap}): {which} "
+                        "may be under-trained, and their results are not those of the registry "
+                        "entries' schedules.",
+                        models=capped or (),
                         affects_results=True,
                         short=f"epochs capped at {cap}",
                     )
@@ -806,13 +814,33 @@ class Analysis:
         return self._note(
             _stats.evaluate(
                 self.frame,
-                ["brier", "ece"],
+                list(CALIBRATION_METRICS),
                 partitions=self.partitions,
                 models=self.models,
                 **self._ci(),
             ),
             "calibration",
         )
+
+
+def _capped_models(prov: dict[str, Any], cap: int) -> tuple[str, ...] | None:
+    """The run's models whose registry recipe trains more than ``cap`` epochs (the cap changed
+    them; models without a recipe, such as scikit-learn ones, are untouched); None when an
+    entry cannot be read (then every model is taken as touched)."""
+    from brainbench.errors import UserError
+    from brainbench.registry.entries import find_entry
+
+    root = prov.get("registry_root")
+    out = []
+    for m in prov.get("models") or []:
+        try:
+            entry = find_entry(str(m.get("id")), Path(root) if root else None).entry
+        except (UserError, OSError):
+            return None
+        training = getattr(entry, "training", None)
+        if training is not None and training.epochs > cap:
+            out.append(str(m.get("id")))
+    return tuple(out)
 
 
 def _declared_splits(spec: Any) -> int | None:

@@ -672,7 +672,7 @@ def calibration(ctx: ReportContext, sec: Section) -> Section:
     by = {(r.model, r.partition, r.metric): r for r in got.results}
     for p in an.partitions:
         for m in an.ranked_models:
-            b, e = by.get((m, p, "brier")), by.get((m, p, "ece"))
+            b, e = by.get((m, p, "brier")), by.get((m, p, "ece_debiased"))
             if b is None and e is None:
                 continue
             rows.append(
@@ -686,10 +686,17 @@ def calibration(ctx: ReportContext, sec: Section) -> Section:
     sec.tables.append(
         Table(
             "calibration",
-            f"Brier score and ECE ({_level(an)} CI)",
-            ["Model", "Partition", "Brier score", "ECE"],
+            f"Brier score and debiased ECE ({_level(an)} CI)",
+            ["Model", "Partition", "Brier score", "ECE (debiased)"],
             rows,
-            notes=["Lower is better for both. ECE: 10 equal-width bins."],
+            notes=[
+                "Lower is better for both. ECE: 10 equal-width bins, debiased (Kumar, Liang & "
+                "Ma 2019, NeurIPS, arXiv:1909.10155): the plug-in ECE is biased upward by the "
+                "sampling noise of each bin's frequency, and more so in bootstrap resamples, so "
+                "its point estimate can fall below its own percentile interval; the debiased "
+                "estimate and the percentile interval of the same estimator do not. It can be "
+                "slightly negative for a well-calibrated model."
+            ],
         )
     )
     _errors(sec, got, "calibration")
@@ -706,9 +713,9 @@ def calibration(ctx: ReportContext, sec: Section) -> Section:
     if curves:
         fig = F.reliability(curves)
         eces = {
-            m: by[(m, an.main_partition, "ece")].estimate
+            m: by[(m, an.main_partition, "ece_debiased")].estimate
             for m in curves
-            if (m, an.main_partition, "ece") in by
+            if (m, an.main_partition, "ece_debiased") in by
         }
         sec.figures.append(
             ctx.figures.save(

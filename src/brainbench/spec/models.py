@@ -30,6 +30,7 @@ CLASSIFICATION_METRICS: tuple[str, ...] = (
     "brier",
     "log_loss",
     "ece",
+    "ece_debiased",
 )
 REGRESSION_METRICS: tuple[str, ...] = ("mae", "rmse", "r2", "pearson_r")
 # Literal over the two tuples (a tuple subscript spreads into the Literal's values).
