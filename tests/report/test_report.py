@@ -140,7 +140,7 @@ def test_variance_and_calibration_sections(report_dir: Path) -> None:
     cal = next(s for s in doc["sections"] if s["id"] == "calibration")["data"]
     metrics = {(r["model"], r["metric"]) for r in cal["results"] if r["partition"] == "test"}
     assert ("cnn3d-small", "ece_debiased") in metrics and ("cnn3d-small", "brier") in metrics
-    # The debiased ECE lies inside the percentile interval of the same estimator.
+    # The debiased ECE lies inside its (bias-corrected basic) interval.
     for r in cal["results"]:
         if r["metric"] == "ece_debiased":
             assert r["ci_low"] <= r["estimate"] <= r["ci_high"], r

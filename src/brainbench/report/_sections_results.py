@@ -70,52 +70,57 @@ def _errors(sec: Section, collected: _stats.Collected, what: str) -> None:
 def primary(ctx: ReportContext, sec: Section) -> Section:
     an = ctx.analysis
     part = an.main_partition
-    rows, forest_rows, data = [], [], []
-    fn = Footnotes()
-    for m in an.ranked_models:
-        r = an.result(m, an.primary, part)
-        if r is None:
-            rows.append([m, "n/a", "n/a", "", "", "", "no result"])
-            continue
-        est = num(r.estimate) if _stats.finite(r.estimate) else "undefined"
-        rows.append(
-            [
-                m,
-                est,
-                _ci_text(r),
-                str(r.n_units),
-                ", ".join(f"{v} {k}s" for k, v in r.clusters.items()),
-                str(r.n_runs),
-                fn.mark(r.warnings),
-            ]
-        )
-        forest_rows.append((m, float(r.estimate), float(r.ci_low), float(r.ci_high)))
-        data.append(r.to_dict())
     label = metric_label(an.primary)
+    forest_rows, data = [], []
+    tables = []
+    for p in an.endpoints:
+        rows = []
+        fn = Footnotes()
+        for m in an.ranked_models:
+            r = an.result(m, an.primary, p)
+            if r is None:
+                rows.append([m, "n/a", "n/a", "", "", "", "no result"])
+                continue
+            est = num(r.estimate) if _stats.finite(r.estimate) else "undefined"
+            rows.append(
+                [
+                    m,
+                    est,
+                    _ci_text(r),
+                    str(r.n_units),
+                    ", ".join(f"{v} {k}s" for k, v in r.clusters.items()),
+                    str(r.n_runs),
+                    fn.mark(r.warnings),
+                ]
+            )
+            if p == part:
+                forest_rows.append((m, float(r.estimate), float(r.ci_low), float(r.ci_high)))
+                data.append(r.to_dict())
+        tables.append(
+            Table(
+                "primary" if p == part else f"primary_{p}",
+                f"{label} per model ({p})",
+                [
+                    "Model",
+                    label,
+                    f"{_level(an)} CI",
+                    f"{an.unit.capitalize()}s",
+                    "Clusters",
+                    "Runs",
+                    "Warnings",
+                ],
+                rows,
+                notes=fn.notes(),
+            )
+        )
     sec.text.append(
-        f"Primary metric: {label} on the {part} partition, at the {an.unit} level; "
+        f"Primary metric: {label} on {an.endpoint_text}, at the {an.unit} level; "
         f"{_level(an)} intervals by {an.ci_method} ({an.interval}"
         + (f", clusters {' > '.join(an.clusters)}" if an.clusters else "")
         + f", {an.resamples} resamples, seed {an.seed}). With several runs (seeds, splits) the "
         "estimate is the mean of the runs' metrics."
     )
-    sec.tables.append(
-        Table(
-            "primary",
-            f"{label} per model ({part})",
-            [
-                "Model",
-                label,
-                f"{_level(an)} CI",
-                f"{an.unit.capitalize()}s",
-                "Clusters",
-                "Runs",
-                "Warnings",
-            ],
-            rows,
-            notes=fn.notes(),
-        )
-    )
+    sec.tables.extend(tables)
     if forest_rows:
         fig = F.forest(forest_rows, xlabel=f"{label} ({part}, {_level(an)} CI)")
         best = forest_rows[0]
@@ -394,13 +399,21 @@ def comparisons(ctx: ReportContext, sec: Section) -> Section:
         sec.status = UNAVAILABLE
         return sec
     fn = Footnotes()
-    rows = _comparison_rows(got.results, fn)
+    several = len(an.endpoints) > 1
+    rows = _comparison_rows(got.results, fn, several)
     fn.mark([w for w in got.warnings if not any(w in r.warnings for r in got.results)])
+    if several:
+        sec.text.append(
+            f"The primary result is on {an.endpoint_text}: each pair is compared on each cohort "
+            "and the p-values of all of them are adjusted together. The map below shows "
+            f"{an.main_partition}."
+        )
     sec.tables.append(
         Table(
             "comparisons",
             f"Pairwise differences in {label}",
-            [
+            (["Partition"] if several else [])
+            + [
                 "Model A",
                 "Model B",
                 "A − B",
@@ -415,9 +428,11 @@ def comparisons(ctx: ReportContext, sec: Section) -> Section:
         )
     )
     for r in got.results:
-        sec.text.append(decision_text(r))
+        sec.text.append(decision_text(r) + (f" ({r.partition})" if several else ""))
     shown: dict[tuple[str, str], tuple[float | None, bool]] = {}
     for r in got.results:
+        if r.partition != an.main_partition:
+            continue
         p = r.p_adjusted if r.p_adjusted is not None else r.p_value
         shown[(r.a, r.b)] = (p, r.decision == "superior")
         shown[(r.b, r.a)] = (p, r.decision == "inferior")
@@ -438,7 +453,12 @@ def comparisons(ctx: ReportContext, sec: Section) -> Section:
         )
     )
     frows = [
-        (f"{r.a} − {r.b}", float(r.estimate), float(r.ci_low), float(r.ci_high))
+        (
+            f"{r.a} − {r.b}" + (f" ({r.partition})" if several else ""),
+            float(r.estimate),
+            float(r.ci_low),
+            float(r.ci_high),
+        )
         for r in got.results
     ]
     fig = F.forest(frows, xlabel=f"difference in {label} ({_level(an)} CI)", reference=0.0)
@@ -691,11 +711,12 @@ def calibration(ctx: ReportContext, sec: Section) -> Section:
             rows,
             notes=[
                 "Lower is better for both. ECE: 10 equal-width bins, debiased (Kumar, Liang & "
-                "Ma 2019, NeurIPS, arXiv:1909.10155): the plug-in ECE is biased upward by the "
+                "Ma 2019, NeurIPS, arXiv:1909.10155). The plug-in ECE is biased upward by the "
                 "sampling noise of each bin's frequency, and more so in bootstrap resamples, so "
-                "its point estimate can fall below its own percentile interval; the debiased "
-                "estimate and the percentile interval of the same estimator do not. It can be "
-                "slightly negative for a well-calibrated model."
+                "its point estimate can fall below its own percentile interval; here the "
+                "estimate is further bootstrap bias-corrected and given with the basic interval "
+                "(Efron & Tibshirani 1993, section 10.6), which holds it. It can be slightly "
+                "negative for a well-calibrated model."
             ],
         )
     )
