@@ -113,6 +113,9 @@ class Analysis:
             except UserError:
                 # A multi-class table without a spec or a score column naming a positive class:
                 # balanced accuracy and accuracy need none (the score metrics are left out).
+                # Two classes keep the error: there a score means one class's probability.
+                if df["y_true"].nunique() <= 2:
+                    raise
                 self.task = _stats.infer_task(df, metrics=["balanced_accuracy", "accuracy"])
                 self.positive_free = True
         self.is_classification = self.task.type == "classification"

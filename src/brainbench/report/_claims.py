@@ -190,8 +190,10 @@ class ClaimBuilder:
         for part in an.partitions:
             if part not in an.endpoints:
                 self._chance(part, key=part in an.external)
-        for r in an.baseline_comparisons.results:
+        got = an.baseline_comparisons
+        for r in got.results:
             self._baseline(r)
+        self._baseline_missing(got)
         return self.claims
 
     # -- claims ---------------------------------------------------------------------------
@@ -297,6 +299,32 @@ class ClaimBuilder:
                     part,
                 )
             )
+
+    def _baseline_missing(self, got: Any) -> None:
+        """A confound-baseline comparison that could not be made is a claim too (not
+        estimable): the box must never go silent about it."""
+        an = self.an
+        if an.baseline is None:
+            return
+        done = {(r.a, r.partition) for r in got.results}
+        why = "; ".join(dict.fromkeys(got.errors)) or "no result"
+        for part in an.partitions:
+            for m in an.models:
+                if m == an.baseline or (m, part) in done:
+                    continue
+                if an.result(m, an.primary, part) is None:
+                    continue
+                self._add(
+                    Claim(
+                        "baseline",
+                        f"{m} learns more than demographics ({an.baseline}) on {part}",
+                        NOT_ESTIMABLE,
+                        f"the comparison could not be computed: {why}.",
+                        (m, an.baseline),
+                        part,
+                        key=True,
+                    )
+                )
 
     def _baseline(self, r: Any) -> None:
         an = self.an
