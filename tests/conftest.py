@@ -4,17 +4,14 @@ from pathlib import Path
 
 import pytest
 
+import tests.fuzzing  # noqa: F401  (registers the hypothesis profile 'long')
+from tests.published import pytest_collection_modifyitems, pytest_runtest_makereport
+
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+
+__all__ = ["pytest_collection_modifyitems", "pytest_runtest_makereport"]
 
 
 @pytest.fixture
 def root() -> Path:
     return ROOT
-
-
-@pytest.fixture
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip("../shared/data is not beside this checkout")
-    return SHARED_DATA

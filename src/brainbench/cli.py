@@ -12,7 +12,13 @@ import sys
 import click
 
 from brainbench import __version__
-from brainbench.errors import UserError
+from brainbench.errors import (
+    EXIT_INTERNAL,
+    EXIT_UNREADABLE,
+    UserError,
+    internal_error_message,
+    save_traceback,
+)
 
 # name -> "module:attribute"; the order is the order of `brainbench --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -81,21 +87,34 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: a user's mistake is one paragraph on stderr and exit 2, never a traceback."""
+    """Entry point of ``brainbench``: see :func:`run_command`."""
+    run_command(cli, argv, prog_name="brainbench")
+
+
+def run_command(command: click.Command, argv: list[str] | None, *, prog_name: str) -> None:
+    """Run a click command with the exit statuses of :mod:`brainbench.errors`, never a traceback.
+
+    A user's mistake is one paragraph on stderr and exit 2 (or the error's own status); a bug
+    is one line naming the saved traceback log and exit 70.
+    """
     try:
         # Without standalone mode click returns the exit status of click.exceptions.Exit.
-        status = cli.main(args=argv, prog_name="brainbench", standalone_mode=False)
+        status = command.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except UserError as exc:
         click.echo(f"error: {exc.message}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(2 if exc.exit_code == 1 else exc.exit_code)
+        sys.exit(EXIT_UNREADABLE if exc.exit_code == 1 else exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(0)
+    except Exception as exc:  # a bug: keep the traceback in a file, show one line
+        log = save_traceback(exc, context=" ".join([prog_name, *(argv or sys.argv[1:])]))
+        click.echo(f"error: {internal_error_message(exc, log)}", err=True)
+        sys.exit(EXIT_INTERNAL)
     sys.exit(status if isinstance(status, int) else 0)

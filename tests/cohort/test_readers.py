@@ -124,3 +124,18 @@ def test_participant_ids_without_prefix(bids):
     assert ct.table["sex"].tolist() == ["F"]
     (f,) = [f for f in ct.findings if f.rule == "cohort/participant-id-without-prefix"]
     assert f.line == 2
+
+
+@pytest.mark.parametrize("header_tab", [True, False])
+def test_participants_tsv_with_trailing_tabs(bids, header_tab):
+    # pandas and pybids read a participants.tsv whose lines end with a tab; so does brainbench
+    root = bids({"sub-01": {"sex": "F", "age": 70}, "sub-02": {"sex": "M", "age": ""}})
+    path = root / "participants.tsv"
+    lines = path.read_text().splitlines()
+    lines = [line + "\t" if i or header_tab else line for i, line in enumerate(lines)]
+    path.write_text("\n".join(lines) + "\n")
+    table = read_cohort(root).table
+    assert {"participant_id", "sex", "age"} <= set(table.columns)
+    assert not any(str(c).startswith("Unnamed") or c == "" for c in table.columns)
+    assert table.set_index("subject")["sex"].to_dict() == {"sub-01": "F", "sub-02": "M"}
+    assert table.set_index("subject")["age"].isna().tolist() == [False, True]

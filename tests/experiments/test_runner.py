@@ -114,6 +114,7 @@ def test_a_failing_experiment_does_not_stop_the_others(tmp_path, monkeypatch):
     with pytest.raises(_runner.ExperimentsFailed, match="a unit failed") as info:
         _runner.run_experiments(None, "quick", tmp_path)
     assert [r.number for r in info.value.results] == [2]
+    assert info.value.exit_code == 3  # a run with failed units
     assert "[2](02-exp2/README.md)" in (tmp_path / "README.md").read_text()
 
 

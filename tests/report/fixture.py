@@ -284,6 +284,7 @@ def make_run_dir(
         },
         "split_sha256": _sha256(path / "splits.tsv"),
         "cohort_sha256": _sha256(path / "cohort.parquet"),
+        "predictions_sha256": _sha256(path / "predictions.parquet"),
         "models": [{"id": m, "version": "1.0.0"} for m in MODELS],
         "packages": {"numpy": "2.0.0", "torch": "2.3.0", "monai": "1.3.0"},
         "device": {"type": "cpu", "name": "x86_64", "cuda": None},

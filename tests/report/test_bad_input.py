@@ -201,6 +201,10 @@ def test_labels_outside_the_spec_classes_is_a_clear_error(tmp_path: Path) -> Non
     df["y_true"] = (df["y_true"] == "AD").astype(int)
     preds = tmp_path / "preds.parquet"
     df.to_parquet(preds)
+    with pytest.raises(UserError, match=r"declare the classes CN, AD only.*--classes CN,AD"):
+        write_report([preds], tmp_path / "out", spec=run / "spec.yaml", resamples=FAST)
+    # Without per-class scores nothing declares the classes: the spec's classes do.
+    df.drop(columns=["score_CN", "score_AD"]).to_parquet(preds)
     with pytest.raises(UserError, match=r"not the spec's classes \(CN, AD\).*--classes CN,AD"):
         write_report([preds], tmp_path / "out", spec=run / "spec.yaml", resamples=FAST)
 

@@ -29,10 +29,11 @@ def _clinicadl_maps(run: Path, root: Path) -> list[Path]:
             {
                 "participant_id": rows["subject"],
                 "session_id": rows["session"],
-                "true_label": (rows["y_true"] == "AD").astype(int),
-                "predicted_label": (rows["y_pred"] == "AD").astype(int),
-                "proba0": rows["score_CN"],
-                "proba1": rows["score_AD"],
+                # ClinicaDL 1.x codes the classes sorted: AD=0, CN=1
+                "true_label": (rows["y_true"] == "CN").astype(int),
+                "predicted_label": (rows["y_pred"] == "CN").astype(int),
+                "proba0": rows["score_AD"],
+                "proba1": rows["score_CN"],
             }
         )
         path = folder / f"{group}_image_level_prediction.tsv"
@@ -48,8 +49,8 @@ def test_convert_clinicadl_mapping(run_dir: Path, tmp_path: Path) -> None:
     cohort.rename(columns={"subject": "participant_id"})[
         ["participant_id", "site", "dataset"]
     ].drop_duplicates().to_csv(hier, sep="\t", index=False)
-    out, n = convert_clinicadl(
-        tsvs, tmp_path / "preds.parquet", classes=["CN", "AD"], hierarchy=hier
+    out, n, _ = convert_clinicadl(
+        tsvs, tmp_path / "preds.parquet", classes=["CN", "AD"], positive="AD", hierarchy=hier
     )
     df = pd.read_parquet(out)
     assert n == len(df) > 0
@@ -90,7 +91,7 @@ def test_convert_clinicadl_bad_input(tmp_path: Path) -> None:
         convert_clinicadl(good, tmp_path / "p.parquet", classes=["a", "b", "c"])
 
 
-def test_leaderboard_across_benchmarks(report_dir: Path, tmp_path: Path) -> None:
+def test_leaderboard_across_benchmarks(report_dir: Path, run_dir: Path, tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     a = reports / "fixture"
     a.mkdir(parents=True)
@@ -100,13 +101,15 @@ def test_leaderboard_across_benchmarks(report_dir: Path, tmp_path: Path) -> None
     doc["benchmark"] = {"id": "other-benchmark", "version": "2.0.0"}
     doc["tier"] = "self-reported"
     for s in doc["sections"]:
+        if s["id"] == "identity":
+            s["data"]["model_tiers"] = {}
         if s["id"] == "primary":
             for r in s["data"]["results"]:
                 if r["model"] == "voxel-linear":
                     r["estimate"] = 0.99
     (reports / "other").mkdir()
     (reports / "other" / "evidence.json").write_text(json.dumps(doc))
-    html = write_leaderboard(reports, tmp_path / "board", resamples=100)
+    html = write_leaderboard(reports, tmp_path / "board", resamples=100, runs=[run_dir])
     md = (tmp_path / "board" / "index.md").read_text()
     page = html.read_text()
     assert "Mean rank over 2 benchmarks" in md and "Friedman p " in md

@@ -58,7 +58,7 @@ def test_local_workers_give_the_same_predictions(baseline_run, registry, tmp_pat
     )
 
 
-@pytest.mark.parametrize("name", ["local", "slurm-generic", "jean-zay"])
+@pytest.mark.parametrize("name", ["local", "slurm-generic", "jean-zay", "local-cluster"])
 def test_shipped_profiles_load(name):
     profile = load_profile(name)
     assert profile.name == name

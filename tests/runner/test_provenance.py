@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from brainbench.runner import InvalidSpec, run_benchmark
+from brainbench.spec import load_spec
 
 from .conftest import FAST_MODELS, REPO, TINY_SPEC
 
@@ -31,7 +33,16 @@ def test_run_folder_files_and_provenance(baseline_run):
         "plan.json",
     ):
         assert (run / name).is_file(), name
-    assert (run / "spec.yaml").read_bytes() == TINY_SPEC.read_bytes()
+    # tiny.yaml extends the demo spec: the run folder keeps it resolved, and its parts
+    parts = json.loads((run / "spec.parts.json").read_text())
+    assert [Path(p["file"]).name for p in parts["parts"]] == [
+        "tiny.yaml",
+        "ad-vs-cn-synthetic.yaml",
+    ]
+    for part in parts["parts"]:
+        assert _sha(run / part["copy"]) == _sha(Path(part["file"])) == part["sha256"]
+    assert (run / parts["parts"][0]["copy"]).read_bytes() == TINY_SPEC.read_bytes()
+    assert load_spec(run / "spec.yaml").sha256 == parts["resolved_sha256"]
     resolved = json.loads((run / "spec.resolved.json").read_text())
     assert resolved["id"] == "runner-tests-tiny" and resolved["task"]["classes"] == ["CN", "AD"]
     validation = json.loads((run / "validation.json").read_text())
@@ -57,6 +68,12 @@ def test_run_folder_files_and_provenance(baseline_run):
     ):
         assert key in prov, key
     assert set(prov["spec"]) >= {"id", "version", "sha256", "file"}
+    assert prov["spec"]["sha256"] == parts["resolved_sha256"]
+    from brainbench.report._run import read_runs
+
+    reread = read_runs([run])  # the report reads the spec from the run folder alone
+    assert reread.spec_file == str(run / "spec.yaml") and not reread.notes
+    assert reread.spec_sha256 == prov["spec"]["sha256"]
     assert prov["split_sha256"] == _sha(run / "splits.tsv")
     assert prov["predictions_sha256"] == _sha(run / "predictions.parquet")
     assert [m["id"] for m in prov["models"]] == FAST_MODELS

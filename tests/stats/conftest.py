@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from pathlib import Path
 
@@ -15,16 +14,8 @@ from brainbench.stats import simulate_predictions
 _REPO = Path(__file__).resolve().parents[2]
 
 
-def _find_asah() -> Path:
-    """pROC's aSAH data (DESIGN.md: ``../shared/data/aSAH.tsv``), wherever shared/ lies."""
-    roots = [os.environ.get("BRAINBENCH_SHARED"), _REPO / "shared", _REPO.parent / "shared"]
-    for root in roots:
-        if root and (Path(root) / "data" / "aSAH.tsv").exists():
-            return Path(root) / "data" / "aSAH.tsv"
-    return _REPO.parent / "shared" / "data" / "aSAH.tsv"
-
-
-ASAH = _find_asah()
+#: pROC's aSAH data (source and licence: tests/data/README.md).
+ASAH = _REPO / "tests" / "data" / "aSAH.tsv"
 
 
 @pytest.fixture(autouse=True)

@@ -29,6 +29,7 @@ PUBLISHED_RANKS = np.array([
 ])  # fmt: skip
 
 
+@pytest.mark.published
 def test_published_ranks_give_published_statistics():
     assert_allclose(PUBLISHED_RANKS.mean(0), [3.143, 2.000, 2.893, 1.964], atol=5e-4)
     fr, ff = friedman(PUBLISHED_RANKS, ties="demsar")  # Demsar's numbers: no tie correction

@@ -434,3 +434,80 @@ def test_data_rules_module_does_not_import_pandas():
     code = "import sys, brainbench.validate.data_rules; print('pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_declared_class_without_subjects_is_one_error(tmp_path):
+    """Issue 12: a 3-class spec whose middle class has no subject gave a D302 warning per site;
+    now it is one D304 error on task.classes and D302 is silent."""
+    ctx = make_ctx(tmp_path, cohort_rows(120))
+    path = tmp_path / "spec.yaml"
+    path.write_text(path.read_text().replace("classes: [CN, AD]", "classes: [CN, MCI, AD]"))
+    ctx = load_data_context(load_spec(path))
+    assert fired("D302", ctx) == []
+    (f,) = fired("D304", ctx)
+    assert f.severity is Severity.ERROR and f.path == "task.classes" and f.line is not None
+    assert "declares MCI, but no development subject has that 'diagnosis'" in f.message
+    assert "MCI 0" in f.message
+
+
+def test_d306_margin_zero_is_not_weaker_than_a_small_margin(tmp_path):
+    """Issue 12: a superiority claim passed at margin 0 (MDD check skipped) but failed at 0.001."""
+    rows = cohort_rows(300, sessions=1)
+
+    def margin_findings(comparison):
+        extra = f"comparison: {comparison}\nseeds: 5\n"
+        found = fired("D306", make_ctx(tmp_path, rows, extra=extra))
+        return [f for f in found if f.path and f.path.startswith("protocol.comparison")]
+
+    (small,) = margin_findings("{method: bootstrap, margin: 0.001}")
+    (zero,) = margin_findings("{method: bootstrap, margin: 0}")
+    assert small.severity is zero.severity is Severity.ERROR
+    assert "margin = 0 declares that any difference matters" in zero.message
+    (unset,) = margin_findings("{method: bootstrap}")
+    assert (
+        unset.severity is Severity.WARNING and "no comparison.margin is declared" in unset.message
+    )
+    (noninf,) = margin_findings("{method: bootstrap, hypothesis: non-inferiority}")
+    assert noninf.severity is Severity.ERROR and "non-inferiority" in noninf.message
+    assert margin_findings("{method: bootstrap, margin: 0.2}") == []
+
+
+def test_d306_regression_limits_are_in_the_target_units(tmp_path):
+    """Issue 12: MAE in years was checked on an accuracy scale ('75 per class', 'assumed value
+    0.8', ci_half_width < 1)."""
+    rows = cohort_rows(300, sessions=1)
+    ctx = make_ctx(
+        tmp_path,
+        rows,
+        type="regression",
+        target="age",
+        metric="mae",
+        test="{method: holdout, size: 0.25}",
+        extra="ci_half_width: 0.5\n",
+    )
+    (f,) = fired("D306", ctx)
+    assert f.path == "protocol.ci_half_width" and f.severity is Severity.ERROR
+    assert "per class" not in f.message and "assumed value" not in f.message
+    assert "in the units of 'age'" in f.message
+    sd = rows.drop_duplicates("participant_id")["age"].std(ddof=1)
+    n = int(f.message.split(": ")[1].split(" ")[0])
+    half = 1.959964 * sd * math.sqrt((1 - 2 / math.pi) / n)
+    assert f"= {half:.3g} (" in f.message and f"error SD {sd:.3g}" in f.message
+    # A half-width of 3 years is a valid limit (it was refused as >= 1), and met here.
+    loose = make_ctx(
+        tmp_path,
+        rows,
+        type="regression",
+        target="age",
+        metric="mae",
+        test="{method: holdout, size: 0.25}",
+        extra="ci_half_width: 3\n",
+    )
+    assert fired("D306", loose) == []
+
+
+def test_ci_half_width_on_a_bounded_metric_is_below_half_its_range(tmp_path):
+    from brainbench.spec import SpecError
+
+    with pytest.raises(SpecError, match="not below half the range of balanced_accuracy"):
+        make_ctx(tmp_path, cohort_rows(20), extra="ci_half_width: 0.6\n")

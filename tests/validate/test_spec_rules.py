@@ -119,8 +119,9 @@ def test_cli_json_contract_and_exit_codes(tmp_path):
     result = runner.invoke(cli, ["validate", "--format", "json", leaky])
     assert result.exit_code == 1
     data = json.loads(result.output)
-    assert set(data) == {"valid", "files", "findings", "waived"}
-    assert data["valid"] is False and data["files"] == [leaky]
+    assert set(data) == {"valid", "exit_code", "files", "findings", "waived", "results"}
+    assert data["valid"] is False and data["files"] == [leaky] and data["exit_code"] == 1
+    assert [r["file"] for r in data["results"]] == [leaky]
     keys = {"rule", "severity", "message", "file", "path", "line", "column", "hint", "reference"}
     assert keys <= set(data["findings"][0])
     good = str(ROOT / "spec/benchmarks/brain-age.yaml")
@@ -129,7 +130,9 @@ def test_cli_json_contract_and_exit_codes(tmp_path):
     bad.write_bytes(b"\x00\x00")
     result = runner.invoke(cli, ["validate", "--format", "json", good, str(bad)])
     assert result.exit_code == 2
-    assert json.loads(result.output)["findings"][0]["rule"] == "E000"
+    data = json.loads(result.output)
+    assert data["findings"][0]["rule"] == "E000"
+    assert [(r["file"], r["exit_code"]) for r in data["results"]] == [(good, 0), (str(bad), 2)]
 
 
 def test_rules_command(tmp_path):
@@ -141,3 +144,71 @@ def test_rules_command(tmp_path):
     assert "Nadeau" in out and "Use instead" in out
     data = json.loads(runner.invoke(cli, ["rules", "--format", "json"]).output)
     assert {d["id"] for d in data} >= {"L101", "S206"}
+
+
+def test_brain_age_with_the_demographics_baseline_is_rejected_by_l107(tmp_path):
+    """Issue 12: brain-age listed demographics-logreg, which reads age, the target."""
+    text = (ROOT / "spec/benchmarks/brain-age.yaml").read_text()
+    text = text.replace(
+        "models: [voxel-linear, resnet3d]", "models: [voxel-linear, demographics-logreg]"
+    )
+    path = tmp_path / "brain-age.yaml"
+    path.write_text(text)
+    out = CliRunner().invoke(cli, ["validate", str(path)])
+    assert out.exit_code == 1
+    line = next(i for i, t in enumerate(text.splitlines(), 1) if "models: [" in t)
+    assert f"{line}:" in out.output and "L107" in out.output
+    assert "model 'demographics-logreg' reads covariate 'age', which carries the target" in (
+        out.output
+    )
+    result, _ = validate_path(path)
+    [finding] = result.findings
+    assert finding.path == "protocol.models.1" and finding.line == line
+
+
+def test_l107_warns_when_the_target_is_a_hierarchy_source(tmp_path):
+    base = (ROOT / "spec/examples/sound-base.yaml").read_text()
+    (tmp_path / "base.yaml").write_text(base)
+    path = tmp_path / "site.yaml"
+    path.write_text(
+        "extends: base.yaml\ntask: {target: site, classes: [S1, S2]}\n"
+        "splits: {stratify: [site]}\nprotocol: {models: [voxel-linear]}\n"
+    )
+    result, _ = validate_path(path)
+    [finding] = [f for f in result.findings if f.rule == "L107"]
+    assert finding.severity.value == "warning" and finding.path == "hierarchy.site"
+    assert "the runner withholds them" in finding.message
+
+
+def test_target_source_columns_and_leaking_covariates():
+    from brainbench.spec import load_spec
+    from brainbench.validate.target_proxies import leaking_covariates, target_source_columns
+
+    spec = load_spec(ROOT / "spec/benchmarks/brain-age.yaml").spec
+    assert target_source_columns(spec) == {"age"}
+    assert leaking_covariates(spec) == {"age": {"age"}}
+    spec = load_spec(ROOT / "spec/examples/sound-base.yaml").spec
+    assert leaking_covariates(spec) == {}
+
+
+def test_l104_reads_the_pretraining_that_registry_entries_declare(tmp_path, monkeypatch):
+    """Issue 12: L104 saw only the spec's own pretraining list, never the entries'."""
+    import shutil
+
+    models = tmp_path / "registry" / "models"
+    shutil.copytree(ROOT / "registry/models/demographics-logreg", models / "pretrained-on-ext")
+    yaml = models / "pretrained-on-ext" / "model.yaml"
+    yaml.write_text(
+        yaml.read_text()
+        .replace("id: demographics-logreg", "id: pretrained-on-ext")
+        .replace("  cohorts: []\n", "  cohorts: [EXT, ukbb]\n")
+    )
+    monkeypatch.setenv("BRAINBENCH_REGISTRY", str(tmp_path / "registry"))
+    (tmp_path / "base.yaml").write_text((ROOT / "spec/examples/sound-base.yaml").read_text())
+    path = tmp_path / "s.yaml"
+    path.write_text("extends: base.yaml\nprotocol: {models: [pretrained-on-ext]}\n")
+    result, _ = validate_path(path)
+    [finding] = result.findings
+    assert finding.rule == "L104" and finding.path == "protocol.models.0"
+    assert "model 'pretrained-on-ext' declares pretraining on 'ext'" in finding.message
+    assert finding.cohorts == ("ext",) and finding.line is not None

@@ -1,4 +1,4 @@
-"""demographics-logreg: age and sex only, the confound baseline.
+"""demographics-logreg: age, sex and the spec's clinical covariates, the confound baseline.
 
 A deep model that does not beat this baseline has not shown that it learned anatomy: in many
 cohorts age alone separates Alzheimer's disease from controls well above chance.
@@ -24,8 +24,10 @@ def _estimator(task: TaskInfo):
 
 
 def build(task: TaskInfo, hyperparameters: dict[str, Any]) -> SklearnFeatureModel:
-    """Factory: logistic regression (classification) or linear regression on age and sex."""
-    columns = tuple(hyperparameters.get("covariates", ["age", "sex"]))
+    """Factory: logistic regression (classification) or linear regression on the ``covariates``
+    hyper-parameter (age, sex) and the covariates the spec declares (``task.covariates``)."""
+    chosen = hyperparameters.get("covariates") or ["age", "sex"]
+    columns = tuple(dict.fromkeys([*chosen, *task.covariates]))
     return SklearnFeatureModel(
         task,
         DemographicFeatures(columns),

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from brainbench.cohort._bids import SCANNER_FIELDS
+from brainbench.cohort._caps import CapsLayout, resolve_caps_images
 from brainbench.cohort._checks import PER_SUBJECT_COLUMNS, check_hierarchy
 from brainbench.cohort._findings import cohort_finding, lines_text
 from brainbench.cohort._table import (
@@ -52,6 +53,10 @@ def read_cohort(
     suffixes: Sequence[str] | None = None,
     include: str | None = None,
     check: bool = True,
+    caps: CapsLayout | None = None,
+    labels: Sequence[Any] = (),
+    target: str | None = None,
+    entities: dict[str, str] | None = None,
 ) -> CohortTable:
     """Read one cohort into a cohort table.
 
@@ -75,7 +80,20 @@ def read_cohort(
         Row filter in the spec's filter language (``"diagnosis in ['CN', 'AD']"``).
     check
         Run the hierarchy checks (:func:`check_hierarchy`) and add their findings.
+    caps
+        A CAPS source: ``path`` is then the label TSV or the companion BIDS folder that lists
+        the sessions, and images are looked up in ``caps.root`` (:mod:`~brainbench.cohort._caps`)
+        for the rows left after the labels and the include filter.
+    labels
+        Derived labels (``ConversionLabel`` of the spec) added as columns; the table keeps each
+        subject's baseline row (:mod:`~brainbench.cohort._labels`).
+    target
+        The task's target: subjects that a derived label of this name excludes are dropped.
+    entities
+        BIDS: keep only images with these entities (``{"space": ..., "desc": ..., "res": ...}``).
     """
+    from brainbench.cohort._labels import derive_conversion_label
+
     path = Path(path)
     hierarchy = hierarchy or Hierarchy()
     fields = hierarchy.fields()
@@ -86,14 +104,25 @@ def read_cohort(
         suffixes=suffixes,
         sidecar_fields=fields,
         id_columns=fields,
+        entities=entities,
     )
     cid = cohort_id or (path.name if path.is_dir() else path.stem)
+    if caps is not None:
+        # The session list's own image columns (a BIDS raw image) are replaced by the CAPS's.
+        raw = raw.drop(columns=[c for c in ("image", "image_path") if c in raw.columns])
+        raw = raw.drop_duplicates([c for c in ("participant_id", "session_id") if c in raw])
     table, more = build_cohort_table(
         raw, hierarchy=hierarchy, cohort_id=cid, role=role, source=source
     )
     findings.extend(more)
     table, more = _drop_exact_duplicates(table)
     findings.extend(more)
+    for rule in labels:
+        derived, more = derive_conversion_label(
+            table, rule, cohort_id=cid, source=source, keep_excluded=rule.name != target
+        )
+        findings.extend(more)
+        table = derived
     if include is not None:
         from brainbench.spec.filter import parse_filter
 
@@ -108,6 +137,9 @@ def read_cohort(
                     hint="Check the filter's values against the data (case, spelling, units).",
                 )
             )
+    if caps is not None:
+        table, more = resolve_caps_images(table, caps, cohort_id=cid)
+        findings.extend(more)
     if check:
         findings.extend(check_hierarchy(table))
     return CohortTable(table=table, findings=findings, files=files)
@@ -116,7 +148,9 @@ def read_cohort(
 def load_cohorts(loaded: LoadedSpec, *, check: bool = True) -> CohortTable:
     """Read every cohort of a spec, map the spec's hierarchy, apply the include filters.
 
-    A BIDS cohort keeps the images whose suffix is ``task.input.modality``. Problems in the data
+    A BIDS cohort keeps the images whose suffix is ``task.input.modality``. With several cohorts,
+    site ids are qualified by the cohort id (``adni/1``) unless ``hierarchy.shared_sites``.
+    Problems in the data
     are findings located in the cohort files; an include filter that names an unknown column,
     or a cohort path that does not exist, raises :class:`UserError` naming the spec line.
     """
@@ -129,24 +163,29 @@ def load_cohorts(loaded: LoadedSpec, *, check: bool = True) -> CohortTable:
     findings: list[Finding] = []
     files: list[str] = []
     for i, c in enumerate(spec.cohorts):
-        path = loaded.resolve_path(c.source.path)
-        if not path.exists():
-            line, _ = loaded.locate(f"cohorts.{i}.source.path")
-            raise UserError(
-                f"{loaded.file}:{line}: cohort '{c.id}': source path {path} does not exist"
-                f" (from '{c.source.path}'). Set the environment variable or fix the path."
-            )
+        path = _existing(loaded, i, "path")
+        fmt: str = c.source.format
+        caps = None
+        if fmt == "caps":
+            caps = _caps_layout(path, c.source)
+            key = "labels" if c.source.labels is not None else "bids"
+            path = _existing(loaded, i, key)
+            fmt = "tsv" if key == "labels" else "bids"
         try:
             ct = read_cohort(
                 path,
-                format=c.source.format,
+                format=fmt,
                 cohort_id=c.id,
                 role=c.role,
                 hierarchy=hierarchy,
                 image_column=c.source.image_column,
-                suffixes=(modality,) if c.source.format == "bids" and modality else None,
+                suffixes=_suffixes(c.source, modality),
                 include=c.include,
                 check=False,
+                caps=caps,
+                labels=getattr(spec, "labels", ()),
+                target=spec.task.target,
+                entities=_entities(c.source),
             )
         except UserError as exc:
             where = "include" if "include filter" in exc.message else "source"
@@ -158,12 +197,95 @@ def load_cohorts(loaded: LoadedSpec, *, check: bool = True) -> CohortTable:
                 f = Finding(**{**f.__dict__, "file": str(loaded.file), "line": line,
                                "column": col, "path": f"cohorts.{i}.include"})  # fmt: skip
             findings.append(f)
+        findings.extend(_covariate_findings(loaded, i, ct.table))
+        if len(spec.cohorts) > 1 and not getattr(spec.hierarchy, "shared_sites", True):
+            # Site 1 of ADNI is not site 1 of AIBL: ids are qualified unless declared shared.
+            site = ct.table["site"]
+            ct.table["site"] = (c.id + "/" + site).where(site.notna(), site)
         parts.append(ct.table)
         files.extend(ct.files)
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(LEVELS))
     if check:
         findings.extend(check_hierarchy(table))
     return CohortTable(table=table, findings=findings, files=files)
+
+
+def _existing(loaded: LoadedSpec, i: int, key: str) -> Path:
+    """The resolved path of ``cohorts.<i>.source.<key>``; UserError naming the line if absent."""
+    source = loaded.spec.cohorts[i].source
+    raw = getattr(source, key)
+    path = loaded.resolve_path(raw)
+    if not path.exists():
+        line, _ = loaded.locate(f"cohorts.{i}.source.{key}")
+        raise UserError(
+            f"{loaded.file}:{line}: cohort '{loaded.spec.cohorts[i].id}': source {key} {path} "
+            f"does not exist (from '{raw}'). Set the environment variable or fix the path."
+        )
+    return path
+
+
+def _caps_layout(root: Path, source: Any) -> CapsLayout:
+    return CapsLayout(
+        root=root,
+        preprocessing=source.preprocessing,
+        crop=source.crop,
+        tracer=source.tracer,
+        suvr_region=source.suvr_region,
+    )
+
+
+def _entities(source: Any) -> dict[str, str] | None:
+    """The BIDS entities a source chooses (derivatives: space, desc, res), or None."""
+    chosen = {k: getattr(source, k, None) for k in ("space", "desc", "res")}
+    return {k: v for k, v in chosen.items() if v} or None
+
+
+def _suffixes(source: Any, modality: str | None) -> tuple[str, ...] | None:
+    """BIDS suffixes read: the task's modality; a CAPS's companion BIDS lists its sessions
+    from the raw images of the pipeline's modality."""
+    if source.format == "caps":
+        return ("T1w",) if source.preprocessing == "t1-linear" else ("pet",)
+    return (modality,) if source.format == "bids" and modality else None
+
+
+def _covariate_findings(loaded: LoadedSpec, i: int, table: pd.DataFrame) -> list[Finding]:
+    """A declared covariate that a cohort lacks, or a numeric one holding text, is an error."""
+    import pandas as pd
+
+    out = []
+    cid = loaded.spec.cohorts[i].id
+    for k, cov in enumerate(getattr(loaded.spec, "covariates", ())):
+        line, _ = loaded.locate(f"covariates.{k}.name")
+        where = {"file": str(loaded.file), "line": line, "path": f"covariates.{k}"}
+        if cov.name not in table.columns:
+            out.append(
+                cohort_finding(
+                    "missing-column",
+                    f"covariate '{cov.name}' is not a column of cohort '{cid}'",
+                    hint="Add the column to the cohort's table (participants.tsv, sessions.tsv, "
+                    "the label TSV) or remove the covariate.",
+                    **where,
+                )
+            )
+            continue
+        if cov.type != "numeric":
+            continue
+        values = table[cov.name]
+        bad = values.notna() & pd.to_numeric(values, errors="coerce").isna()
+        if bad.any():
+            row = table[bad.to_numpy()].iloc[0]
+            line = row.get("cohort_row")
+            out.append(
+                cohort_finding(
+                    "not-numeric",
+                    f"numeric covariate '{cov.name}' of cohort '{cid}' holds text in "
+                    f"{int(bad.sum())} row(s) (e.g. '{row[cov.name]}')",
+                    file=None if pd.isna(row.get("cohort_file")) else str(row["cohort_file"]),
+                    line=None if line is None or pd.isna(line) else int(line),
+                    hint="Fix the values, write missing ones as n/a, or declare it categorical.",
+                )
+            )
+    return out
 
 
 def _drop_exact_duplicates(table: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding]]:
@@ -233,6 +355,7 @@ __all__ = [
     "LEVELS",
     "PER_SUBJECT_COLUMNS",
     "SCANNER_FIELDS",
+    "CapsLayout",
     "CohortTable",
     "Hierarchy",
     "check_hierarchy",

@@ -199,8 +199,14 @@ def read_bids_raw(
     *,
     suffixes: tuple[str, ...] | None = None,
     sidecar_fields: tuple[str, ...] = SCANNER_FIELDS,
+    entities: dict[str, str] | None = None,
 ) -> tuple[pd.DataFrame, list[Finding], list[str]]:
     """Walk a BIDS folder; return (raw table, findings, files read).
+
+    ``entities`` keeps only images with these entity values (``{"space": "MNI152NLin2009cSym",
+    "desc": "preproc"}``). In a derivative dataset (``DatasetType: derivative`` in
+    ``dataset_description.json``) a session with several images of one suffix keeps the first
+    by name, and a warning says which it took and how to choose.
 
     Raw columns: ``participant_id``, ``session_id``, ``image`` (path relative to ``root``,
     POSIX separators), ``image_path`` (absolute), ``datatype``, ``suffix``, the columns of
@@ -300,6 +306,8 @@ def read_bids_raw(
                     ents, suffix, _ = split_name(name)
                     if suffixes is not None and suffix not in suffixes:
                         continue
+                    if entities and any(ents.get(k) != v for k, v in entities.items()):
+                        continue
                     fields = index.fields_for([*upper, dt_dir], ents, suffix)
                     path = os.path.join(dt_dir, name)
                     rows.append(
@@ -314,8 +322,13 @@ def read_bids_raw(
                         }
                     )
     findings.extend(index.findings)
+    if rows and _is_derivative(root):
+        rows, more = _one_per_session(rows, root)
+        findings.extend(more)
     if not rows:
         wanted = f" with suffix {', '.join(suffixes)}" if suffixes else ""
+        if entities:
+            wanted += " and " + ", ".join(f"{k}-{v}" for k, v in entities.items())
         raise UserError(
             f"{root}: no image files{wanted} found under sub-*/[ses-*/]<datatype>/ "
             f"(extensions {', '.join(IMAGE_EXTENSIONS)}). Is this a BIDS folder?"
@@ -364,6 +377,41 @@ def read_bids_raw(
     if absent:
         table = pd.concat([table, pd.DataFrame(None, index=table.index, columns=absent)], axis=1)
     return table, findings, files
+
+
+def _is_derivative(root: Path) -> bool:
+    try:
+        info = json.loads((root / "dataset_description.json").read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and str(info.get("DatasetType", "")).lower() == "derivative"
+
+
+def _one_per_session(rows: list[dict], root: Path) -> tuple[list[dict], list[Finding]]:
+    """A derivative's first image (by name) per session and suffix, and a warning if any other
+    was left out: several outputs of one pipeline (spaces, resolutions) are not several scans."""
+    kept: dict[tuple, dict] = {}
+    left: dict[tuple, list[str]] = {}
+    for row in sorted(rows, key=lambda r: r["image"]):
+        key = (row["participant_id"], row["session_id"], row["suffix"])
+        if key in kept:
+            left.setdefault(key, []).append(row["image"].rsplit("/", 1)[-1])
+        else:
+            kept[key] = row
+    if not left:
+        return rows, []
+    key, others = next(iter(left.items()))
+    took = kept[key]["image"].rsplit("/", 1)[-1]
+    finding = cohort_finding(
+        "several-images",
+        f"derivative dataset: {len(left)} session(s) hold several {key[2]} images; the first by "
+        f"name is taken (e.g. {key[0]} {key[1] or ''}: took {took}, left {', '.join(others)})",
+        file=str(root / "dataset_description.json"),
+        severity=Severity.WARNING,
+        hint="Choose one with source.space / source.desc / source.res in the spec.",
+    )
+    order = {id(r): i for i, r in enumerate(rows)}
+    return sorted(kept.values(), key=lambda r: order[id(r)]), [finding]
 
 
 _RESERVED = frozenset(

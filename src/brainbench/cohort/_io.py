@@ -59,6 +59,8 @@ def read_delimited(
     text = read_text(path)
     if not text.strip():
         raise UserError(f"{path}: the file is empty (expected a header line and rows).")
+    if sep == "\t":
+        text = drop_trailing_tabs(text)
     try:
         # header=None: a row longer than the header is an error, not a silent index column.
         df = pd.read_csv(
@@ -87,6 +89,28 @@ def read_delimited(
     if dupes:
         raise UserError(f"{path}:1: duplicate column name(s) in the header: {', '.join(dupes)}.")
     return to_numbers(df, keep_text=keep_text) if numbers else df
+
+
+def drop_trailing_tabs(text: str) -> str:
+    """Drop the one empty field that a tab at the end of a line adds.
+
+    Some tools end every line of a TSV (header or rows) with a tab; pandas and pybids read
+    such a participants.tsv, so brainbench does too. A tab is dropped only where it makes the
+    line one field longer than the header, so a real empty last value is kept.
+    """
+    if "\t\n" not in text and "\t\r\n" not in text and not text.endswith("\t"):
+        return text
+    lines = text.splitlines(keepends=True)
+    header = lines[0].rstrip("\r\n")
+    width = header.removesuffix("\t").count("\t") + 1
+    out = []
+    for line in lines:
+        body = line.rstrip("\r\n")
+        if body.endswith("\t") and body.count("\t") == width:
+            out.append(body[:-1] + line[len(body) :])
+        else:
+            out.append(line)
+    return "".join(out)
 
 
 def to_numbers(df: pd.DataFrame, *, keep_text: Collection[str] = ()) -> pd.DataFrame:

@@ -330,6 +330,7 @@ def read_source(
     suffixes: Sequence[str] | None = None,
     sidecar_fields: Sequence[str] = (),
     id_columns: Sequence[str] = (),
+    entities: dict[str, str] | None = None,
 ) -> tuple[pd.DataFrame, list[Finding], list[str], str]:
     """Read one source: (raw table, findings, files read, source name for findings)."""
     path = Path(path)
@@ -337,7 +338,10 @@ def read_source(
     if fmt == "bids":
         fields = tuple(dict.fromkeys((*SCANNER_FIELDS, *sidecar_fields)))
         raw, findings, files = read_bids_raw(
-            path, suffixes=tuple(suffixes) if suffixes else None, sidecar_fields=fields
+            path,
+            suffixes=tuple(suffixes) if suffixes else None,
+            sidecar_fields=fields,
+            entities=entities,
         )
         return raw, findings, files, str(path / "participants.tsv")
     if fmt in ("tsv", "csv"):

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 
-from brainbench.errors import UserError
+from brainbench.errors import EXIT_UNITS_FAILED, UserError
 from brainbench.experiments._common import (
     DEFAULT_SEED,
     PRESET_NAMES,
@@ -96,5 +96,5 @@ class ExperimentsFailed(UserError):
     """Some experiments failed; ``results`` holds those that completed."""
 
     def __init__(self, message: str, results: list[ExperimentResult]) -> None:
-        super().__init__(message, exit_code=1)
+        super().__init__(message, exit_code=EXIT_UNITS_FAILED)
         self.results = results

@@ -17,6 +17,15 @@ from typing import Any
 import numpy as np
 
 
+def _probe_unit_shape(inp: Any) -> tuple[int, ...]:
+    """The input shape a slice, patch or roi entry is checked with: ``(channels, X, Y)`` of
+    ``spatial_shape`` for slices, ``(channels, *spatial_shape)`` otherwise; () for images."""
+    if inp.unit == "image":
+        return ()
+    spatial = tuple(inp.spatial_shape)
+    return (inp.channels, *(spatial[:2] if inp.unit == "slice" else spatial))
+
+
 def _random_sets(task: Any, n_train: int, n_val: int, n_test: int, seed: int):
     import pandas as pd
 
@@ -24,7 +33,8 @@ def _random_sets(task: Any, n_train: int, n_val: int, n_test: int, seed: int):
 
     rng = np.random.default_rng(seed)
     n = n_train + n_val + n_test
-    images = rng.normal(1.0, 0.5, size=(n, *task.image_shape)).astype(np.float32)
+    shape = task.unit_shape or task.image_shape
+    images = rng.normal(1.0, 0.5, size=(n, *shape)).astype(np.float32)
     covariates = pd.DataFrame(
         {
             "dataset": "probe",
@@ -83,6 +93,7 @@ def probe(config: dict[str, Any]) -> dict[str, Any]:
             channels=loaded.entry.input.channels,
             unit=loaded.entry.input.unit,
             modality=loaded.entry.input.modality,
+            unit_shape=_probe_unit_shape(loaded.entry.input),
         )
         out: dict[str, Any] = {"phase": "factory"}
         result["tasks"][task_type] = out

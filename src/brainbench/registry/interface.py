@@ -95,6 +95,15 @@ class TaskInfo:
         Modality of the images (BIDS suffix), e.g. ``T1w``.
     target
         Name of the target (informative only; labels never travel in covariates).
+    covariates
+        The clinical covariates the spec declares besides age and sex (``mmse``, ``apoe4``...):
+        columns of every covariate frame, numeric ones as float, categorical ones as text.
+    unit_shape
+        For ``unit`` slice, patch or roi: the shape of one model input, channels first
+        (slice ``(C, H, W)``, patch ``(C, p, p, p)``, roi ``(C, X, Y, Z)``). The runner cuts
+        the units from each image (``brainbench.runner._input_units``), hands the model one
+        input per unit, and averages the outputs of an image's units. Empty for ``image``:
+        inputs are then ``(channels, *spatial_shape)``.
     """
 
     type: TaskType
@@ -105,8 +114,11 @@ class TaskInfo:
     unit: Literal["image", "slice", "patch", "roi"] = "image"
     modality: str = "T1w"
     target: str | None = None
+    covariates: tuple[str, ...] = ()
+    unit_shape: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "unit_shape", tuple(int(s) for s in self.unit_shape))
         if self.type not in ("classification", "regression"):
             raise ValueError(
                 f"task type must be 'classification' or 'regression', got {self.type!r}"
@@ -114,6 +126,7 @@ class TaskInfo:
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
         object.__setattr__(self, "spatial_shape", tuple(int(s) for s in self.spatial_shape))
         object.__setattr__(self, "voxel_spacing", tuple(float(s) for s in self.voxel_spacing))
+        object.__setattr__(self, "covariates", tuple(str(c) for c in self.covariates))
         if self.type == "classification" and len(self.classes) < 2:
             raise ValueError(f"a classification task needs at least 2 classes, got {self.classes}")
         if self.type == "regression" and self.classes:
@@ -244,17 +257,27 @@ class _Subset:
 _SEX = {"f": "F", "female": "F", "woman": "F", "w": "F", "m": "M", "male": "M", "man": "M"}
 
 
-def covariate_frame(table: pd.DataFrame) -> pd.DataFrame:
+def covariate_frame(table: pd.DataFrame, declared: Sequence[tuple[str, str]] = ()) -> pd.DataFrame:
     """The covariates a model may see: the whitelisted columns of ``table``, index reset.
 
     Any other column (the target, diagnosis, split assignments, file paths) is dropped, so the
     runner can pass its cohort rows directly. Hierarchy ids become strings, ``age`` a float and
     ``sex`` ``"F"``/``"M"`` (``female``/``male`` and other spellings mapped; anything else NA).
+    ``declared`` adds the spec's covariates as ``(name, type)`` pairs: ``numeric`` ones become
+    floats (unparseable values NA), ``categorical`` ones text.
     """
     import pandas as pd
 
     keep = [c for c in COVARIATE_COLUMNS if c in table.columns]
+    keep += [n for n, _ in declared if n in table.columns and n not in keep]
     out = pd.DataFrame(table[keep]).reset_index(drop=True).copy()
+    for name, kind in declared:
+        if name in out.columns and name not in COVARIATE_COLUMNS:
+            numeric = pd.to_numeric(out[name], errors="coerce").astype("float64")
+            out[name] = numeric if kind == "numeric" else out[name].astype("string")
+    # The declared covariates travel with the frame (pickled to the model's process, kept by
+    # iloc), so that an image set re-filtering it keeps them.
+    out.attrs["covariates"] = [(str(n), str(k)) for n, k in declared]
     for col in HIERARCHY_COLUMNS:
         if col in out.columns:
             out[col] = out[col].astype("string")
@@ -289,7 +312,7 @@ class ImageSet:
         if covariates is None:
             covariates = pd.DataFrame(index=range(len(images)))
         else:
-            covariates = covariate_frame(covariates)
+            covariates = covariate_frame(covariates, covariates.attrs.get("covariates", ()))
         if len(covariates) != len(images):
             raise ValueError(f"{len(covariates)} covariate rows for {len(images)} images")
         self._images = images

@@ -44,17 +44,23 @@ def check_task_fits(loaded: LoadedEntry, task: TaskInfo) -> None:
         raise UserError(
             f"Model '{entry.id}' supports {', '.join(entry.task_types)} tasks, not {task.type}."
         )
-    if task.channels != entry.input.channels:
+    if task.unit != entry.input.unit:
         raise UserError(
-            f"Model '{entry.id}' expects {entry.input.channels} channel(s) per image, "
-            f"the task has {task.channels}."
+            f"Model '{entry.id}' takes input unit '{entry.input.unit}' (input.unit of its "
+            f"model.yaml), the benchmark gives '{task.unit}' (task.input.unit of the spec): "
+            "choose a model made for that unit, or a benchmark with the model's unit."
         )
-    if entry.input.shape_policy == "exact" and tuple(task.spatial_shape) != tuple(
-        entry.input.spatial_shape
-    ):
+    channels = task.unit_shape[0] if task.unit_shape else task.channels
+    if channels != entry.input.channels:
+        raise UserError(
+            f"Model '{entry.id}' expects {entry.input.channels} channel(s) per input, "
+            f"the task has {channels}."
+        )
+    shape = tuple(task.unit_shape[1:]) if task.unit_shape else tuple(task.spatial_shape)
+    if entry.input.shape_policy == "exact" and shape != tuple(entry.input.spatial_shape):
         raise UserError(
             f"Model '{entry.id}' needs images of shape {list(entry.input.spatial_shape)} "
-            f"(shape_policy: exact), the task has {list(task.spatial_shape)}: resample or crop."
+            f"(shape_policy: exact), the task has {list(shape)}: resample or crop."
         )
 
 

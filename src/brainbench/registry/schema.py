@@ -76,7 +76,8 @@ class InputContract(_Strict):
     )
     spatial_shape: tuple[int, int, int] = Field(
         description="Spatial shape (X, Y, Z) in voxels that the entry is checked with; the "
-        "forward-pass check of `brainbench registry check` uses it."
+        "forward-pass check of `brainbench registry check` uses it (unit slice: slices of "
+        "X x Y; patch and roi: inputs of X x Y x Z)."
     )
     shape_policy: Literal["any", "exact"] = Field(
         "any",

@@ -36,14 +36,51 @@ class FeatureExtractor(Protocol):
 
 
 class DemographicFeatures:
-    """Age and sex as features; missing values imputed with training medians."""
+    """Age, sex and the spec's clinical covariates as features.
+
+    Numeric covariates are used as they are, text (categorical) ones one-hot encoded on the
+    levels seen in training (a level unseen in training is all zeros); missing values are
+    imputed with training medians. A covariate absent from the frame is a column of missing
+    values (imputed to 0).
+    """
 
     def __init__(self, columns: Sequence[str] = ("age", "sex")) -> None:
         self.columns = tuple(columns)
         self.fill_: np.ndarray | None = None
+        self.levels_: dict[str, list[str]] = {}
+
+    def _matrix(self, covariates: Any) -> np.ndarray:
+        parts = []
+        for name in self.columns:
+            if name in ("age", "sex"):
+                parts.append(demographic_matrix(covariates, (name,)))
+            elif name in self.levels_:
+                values = covariates[name].astype("string")
+                onehot = np.column_stack(
+                    [
+                        (values == level).fillna(False).to_numpy(dtype=np.float64)
+                        for level in self.levels_[name]
+                    ]
+                )
+                onehot[values.isna().to_numpy()] = np.nan
+                parts.append(onehot)
+            elif name in covariates.columns:
+                parts.append(np.asarray(covariates[name], dtype=np.float64)[:, None])
+            else:
+                parts.append(np.full((len(covariates), 1), np.nan))
+        return np.column_stack(parts) if parts else np.zeros((len(covariates), 0))
 
     def fit(self, train: ImageSet) -> DemographicFeatures:
-        x = demographic_matrix(train.covariates, self.columns)
+        cov = train.covariates
+        self.levels_ = {
+            name: sorted(str(v) for v in cov[name].dropna().unique())
+            for name in self.columns
+            if name not in ("age", "sex")
+            and name in cov.columns
+            and cov[name].dtype.kind not in "fiub"
+        }
+        self.levels_ = {k: v for k, v in self.levels_.items() if v}
+        x = self._matrix(cov)
         with np.errstate(all="ignore"):
             fill = np.array(
                 [np.nanmedian(c) if np.isfinite(c).any() else 0.0 for c in x.T], dtype=np.float64
@@ -54,7 +91,7 @@ class DemographicFeatures:
     def transform(self, data: ImageSet) -> np.ndarray:
         if self.fill_ is None:
             raise RuntimeError("DemographicFeatures used before fit()")
-        x = demographic_matrix(data.covariates, self.columns)
+        x = self._matrix(data.covariates)
         return np.where(np.isfinite(x), x, self.fill_)
 
 

@@ -113,7 +113,8 @@ class Analysis:
             except UserError:
                 # A multi-class table without a spec or a score column naming a positive class:
                 # balanced accuracy and accuracy need none (the score metrics are left out).
-                # Two classes keep the error: there a score means one class's probability.
+                # Two classes still need one: the sheet names sensitivity and the positive
+                # class, and guessing it would swap sensitivity and specificity.
                 if df["y_true"].nunique() <= 2:
                     raise
                 self.task = _stats.infer_task(df, metrics=["balanced_accuracy", "accuracy"])

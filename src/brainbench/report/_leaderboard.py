@@ -10,7 +10,9 @@ rank intervals over benchmarks, from :func:`brainbench.stats.rank_models`.
 from __future__ import annotations
 
 import json
+import math
 import os
+import stat
 import warnings
 from dataclasses import dataclass, field
 from importlib import resources
@@ -23,6 +25,7 @@ from brainbench import __version__
 from brainbench.errors import BrainbenchWarning, UserError
 from brainbench.report._context import interval, num, pval
 from brainbench.report._model import Table
+from brainbench.report._render import _md_cell, md_safe
 
 
 @dataclass
@@ -39,86 +42,204 @@ class Entry:
     models: list[dict[str, Any]] = field(default_factory=list)
     deviations: int = 0
     audit: str = "not run"  # passed | FAILED | not run
+    #: What the tier check needs from the sheet (see :func:`brainbench.report._verify.verify`).
+    claims: dict[str, Any] = field(default_factory=dict)
+    seal: str = "n/a"
+    verification: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
         return f"{self.benchmark} {self.version}"
 
 
-def _section(doc: dict[str, Any], sid: str) -> dict[str, Any]:
-    return next((s for s in doc.get("sections", []) if s.get("id") == sid), {})
+#: An evidence sheet is a few MB at most (the demo's is 0.2 MB).
+MAX_SHEET_BYTES = 64 * 1024**2
+
+
+class _Sheet:
+    """Typed, defensive access to a parsed evidence.json: a field of the wrong type reads as
+    absent, or stops with a message naming the file and the field when it is needed."""
+
+    def __init__(self, path: Path, doc: Any) -> None:
+        self.path = path
+        if not isinstance(doc, dict):
+            raise self.error(f"the top level is a JSON {type(doc).__name__}, not an object")
+        self.doc = doc
+
+    def error(self, what: str) -> UserError:
+        return UserError(
+            f"The evidence sheet {self.path} cannot be used: {what}. Rewrite it with "
+            "`brainbench report RUN_DIR -o DIR`, or move it out of the reports folder."
+        )
+
+    def section(self, sid: str) -> dict[str, Any]:
+        sections = self.doc.get("sections")
+        for s in sections if isinstance(sections, list) else []:
+            if isinstance(s, dict) and s.get("id") == sid:
+                return s
+        return {}
+
+    def data(self, sid: str) -> dict[str, Any]:
+        return _dict(self.section(sid).get("data"))
+
+    def name(self, value: Any, where: str) -> str:
+        """A model name, metric or id: text within the predictions reader's limits."""
+        from brainbench.stats import LIMITS
+
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(f"{where} is not a name ({_short(value)})")
+        if len(value) > LIMITS.max_text or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise self.error(
+                f"{where} is longer than {LIMITS.max_text} characters or holds a control character"
+            )
+        return value
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _number(value: Any) -> float | None:
+    """A finite number, else None (booleans and text are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _load(path: Path) -> Any:
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise UserError(f"The evidence sheet {path} is not a regular file.")
+        if st.st_size > MAX_SHEET_BYTES:
+            raise UserError(
+                f"The evidence sheet {path} is {st.st_size / 1024**2:,.0f} MiB, over the "
+                f"leaderboard's limit of {MAX_SHEET_BYTES / 1024**2:,.0f} MiB: it is not a sheet "
+                "`brainbench report` wrote."
+            )
+        return json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise UserError(
+            f"Cannot read the evidence sheet {path}: its JSON is nested too deeply to be a sheet."
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise UserError(f"Cannot read the evidence sheet {path}: {exc}") from None
 
 
 def read_entry(path: Path) -> Entry:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"Cannot read the evidence sheet {path}: {exc}") from None
+    """One sheet, every field checked for its type; the tier is only the sheet's claim until
+    :func:`write_leaderboard` checks it against the run folder."""
+    sheet = _Sheet(path, _load(path))
+    doc = sheet.doc
     if doc.get("format") != "brainbench-evidence":
         raise UserError(f"{path} is not a brainbench evidence sheet (no 'format' marker).")
-    primary = _section(doc, "primary").get("data", {})
-    metric = primary.get("metric") or doc.get("primary_metric")
-    part = primary.get("partition", "test")
-    ranks = _section(doc, "ranking").get("data", {}) or {}
+    primary = sheet.data("primary")
+    metric = sheet.name(primary.get("metric") or doc.get("primary_metric"), "the primary metric")
+    part = sheet.name(primary.get("partition", "test"), "the primary partition")
+    ranks = sheet.data("ranking")
     from brainbench.report._stats import get_metric
 
     try:
         hib = get_metric(metric).higher_is_better
     except UserError:
         hib = True
-    bench = doc.get("benchmark", {})
-    audit_sec = _section(doc, "audit")
+    bench = _dict(doc.get("benchmark"))
+    audit_sec = sheet.section("audit")
     if audit_sec.get("status") == "unavailable" or not audit_sec:
         audit = "not run"
     else:
-        adata = audit_sec.get("data", {})
-        failed = ", ".join(adata.get("failed") or [])
+        adata = _dict(audit_sec.get("data"))
+        failed = ", ".join(_clip(f) for f in _list(adata.get("failed")) if isinstance(f, str))
         audit = (
-            "passed" if adata.get("valid", True) else (f"FAILED ({failed})" if failed else "FAILED")
+            "passed"
+            if adata.get("valid", True) is not False
+            else (f"FAILED ({failed})" if failed else "FAILED")
         )
         # A waived rule is not a passed rule: a leaderboard reader must see it next to the score.
-        waived = [r["rule"] for r in adata.get("rules", []) if r.get("status") == "waived"]
+        waived = [
+            _clip(r["rule"])
+            for r in _list(adata.get("rules"))
+            if isinstance(r, dict)
+            and r.get("status") == "waived"
+            and isinstance(r.get("rule"), str)
+        ]
         if waived:
             audit += f" with {len(waived)} waiver(s) ({', '.join(waived)})"
+    identity = sheet.data("identity")
     entry = Entry(
         path=path,
-        benchmark=str(bench.get("id")),
-        version=str(bench.get("version")),
+        benchmark=sheet.name(bench.get("id"), "benchmark.id"),
+        version=sheet.name(bench.get("version"), "benchmark.version"),
         metric=metric,
         partition=part,
-        tier=doc.get("tier", "self-reported"),
+        tier=_clip(doc["tier"]) if isinstance(doc.get("tier"), str) else "self-reported",
         higher_is_better=hib,
         audit=audit,
         deviations=sum(
-            d.get("severity") != "note"
-            for d in _section(doc, "protocol").get("data", {}).get("deviations", [])
+            isinstance(d, dict) and d.get("severity") != "note"
+            for d in _list(sheet.data("protocol").get("deviations"))
         ),
+        claims={
+            "identity": identity,
+            "tier": doc.get("tier"),
+            "predictions_sha256": doc.get("predictions_sha256"),
+            "metric": metric,
+            "partition": part,
+            "unit": primary.get("unit") if isinstance(primary.get("unit"), str) else "image",
+        },
     )
-    model_tiers = _section(doc, "identity").get("data", {}).get("model_tiers") or {}
-    for r in primary.get("results", []):
+    model_tiers = _dict(identity.get("model_tiers"))
+    full_rank, rank_ci, p_first = (_dict(ranks.get(k)) for k in ("full_rank", "rank_ci", "p_first"))
+    seen: set[str] = set()
+    for i, r in enumerate(_list(primary.get("results"))):
+        if not isinstance(r, dict):
+            raise sheet.error(f"primary result {i + 1} is not an object")
         if r.get("metric") != metric or r.get("partition") != part or r.get("group"):
             continue
-        m = r["model"]
+        m = sheet.name(r.get("model"), f"the model of primary result {i + 1}")
+        if m in seen:
+            raise sheet.error(f"model {m!r} has two primary results")
+        seen.add(m)
+        rci = _list(rank_ci.get(m))
+        rci_num = [_number(x) for x in rci]
+        p1 = _number(p_first.get(m))
+        tier = model_tiers.get(m, entry.tier)
         entry.models.append(
             {
                 "model": m,
-                "estimate": r.get("estimate"),
-                "ci_low": r.get("ci_low"),
-                "ci_high": r.get("ci_high"),
-                "n_units": r.get("n_units"),
-                "rank": (ranks.get("full_rank") or {}).get(m),
-                "rank_ci": (ranks.get("rank_ci") or {}).get(m),
-                "p_first": (ranks.get("p_first") or {}).get(m),
-                "tier": model_tiers.get(m, entry.tier),
+                "estimate": _number(r.get("estimate")),
+                "ci_low": _number(r.get("ci_low")),
+                "ci_high": _number(r.get("ci_high")),
+                "n_units": _number(r.get("n_units")),
+                "rank": _number(full_rank.get(m)),
+                "rank_ci": rci_num if len(rci_num) == 2 and None not in rci_num else None,
+                "p_first": p1 if p1 is not None and 0 <= p1 <= 1 else None,
+                "tier": _clip(tier) if isinstance(tier, str) else entry.tier,
             }
         )
     key = (
-        (lambda d: -(d["estimate"] or float("-inf")))
+        (lambda d: -(d["estimate"] if d["estimate"] is not None else float("-inf")))
         if hib
         else (lambda d: d["estimate"] if d["estimate"] is not None else float("inf"))
     )
     entry.models.sort(key=key)
     return entry
+
+
+def _clip(text: str, n: int = 80) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 3] + "..."
 
 
 def collect(reports_dir: Path) -> list[Entry]:
@@ -131,6 +252,19 @@ def collect(reports_dir: Path) -> list[Entry]:
             "report RUN_DIR -o DIR` first."
         )
     return [read_entry(p) for p in paths]
+
+
+def check_tiers(entries: list[Entry], runs: list[Path]) -> None:
+    """Replace each model's claimed tier by the one its run folder supports
+    (:func:`brainbench.report._verify.verify`)."""
+    from brainbench.report._verify import index_runs, verify
+
+    index = index_runs(runs)
+    for e in entries:
+        verdict = verify(e.claims, e.models, index)
+        for m in e.models:
+            m["tier"] = verdict.model_tiers[m["model"]]
+        e.tier, e.seal, e.verification = verdict.tier, verdict.seal, verdict.problems
 
 
 def across(entries: list[Entry], resamples: int, seed: int) -> tuple[dict | None, str]:
@@ -205,12 +339,22 @@ def complete_block(wide: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def write_leaderboard(
-    reports_dir: str | Path, out_dir: str | Path, *, resamples: int = 1000, seed: int = 0
+    reports_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    runs: list[str | Path] | tuple[str | Path, ...] = (),
 ) -> Path:
     """Write ``index.html`` and ``index.md`` ranking the models of every evidence sheet found
-    under ``reports_dir``. Returns the path of ``index.html``."""
+    under ``reports_dir``. Returns the path of ``index.html``.
+
+    A model is listed *reproduced* only when its sheet's run folder, found under
+    ``reports_dir`` or one of ``runs``, passes :func:`brainbench.report._verify.verify`;
+    a sheet's own ``tier`` field can only lower that (to *self-reported*)."""
     reports_dir, out = Path(reports_dir), Path(out_dir)
     entries = collect(reports_dir)
+    check_tiers(entries, [reports_dir, *(Path(r) for r in runs)])
     out.mkdir(parents=True, exist_ok=True)
     joint, note = across(entries, resamples, seed)
     tables: list[tuple[str, Table, str | None]] = []
@@ -228,6 +372,7 @@ def write_leaderboard(
                     f"[{rci[0]:g}, {rci[1]:g}]" if rci else "n/a",
                     f"{100 * m['p_first']:.0f}%" if m.get("p_first") is not None else "n/a",
                     m.get("tier") or e.tier,
+                    e.seal if m.get("tier") == "reproduced" else "n/a",
                 ]
             )
         caption = (
@@ -235,6 +380,7 @@ def write_leaderboard(
             f"({'higher' if e.higher_is_better else 'lower'} is better)"
             + (f"; {e.deviations} deviation(s) from the protocol" if e.deviations else "")
             + f"; audit {e.audit}"
+            + (f"; tier not verified: {'; '.join(e.verification)}" if e.verification else "")
         )
         tables.append(
             (
@@ -250,6 +396,7 @@ def write_leaderboard(
                         "Rank interval (bootstrap)",
                         "P(best)",
                         "Tier",
+                        "Seal",
                     ],
                     rows,
                 ),
@@ -285,6 +432,8 @@ def write_leaderboard(
                         "metric": e.metric,
                         "partition": e.partition,
                         "tier": e.tier,
+                        "seal": e.seal,
+                        "verification": e.verification or "passed",
                         "audit": e.audit,
                         "deviations": e.deviations,
                         "models": e.models,
@@ -316,18 +465,21 @@ def _markdown(tables, joint: Table | None, note: str) -> str:
         "# brainbench leaderboard",
         "",
         "Ranks come with their uncertainty: a rank interval, not a single place. Tier: "
-        "*reproduced* (the brainbench runner made the predictions) or *self-reported*.",
+        "*reproduced* (the run folder that made the predictions was found and checks out), "
+        "*self-reported*, or *unverified* (a sheet claims reproduced but its run folder is "
+        "missing or does not match).",
         "",
     ]
     blocks = ([(None, joint, None)] if joint is not None else []) + list(tables)
     if note:
-        lines += [note, ""]
+        lines += [md_safe(note), ""]
     for _, t, link in blocks:
-        lines.append(f"## {t.caption}" if link is None else f"## [{t.caption}]({link})")
+        caption = md_safe(t.caption).replace("[", "\\[").replace("]", "\\]")
+        lines.append(f"## {caption}" if link is None else f"## [{caption}](<{link}>)")
         lines.append("")
         lines.append("| " + " | ".join(t.columns) + " |")
         lines.append("|" + "|".join(" --- " for _ in t.columns) + "|")
-        lines.extend("| " + " | ".join(r) + " |" for r in t.rows)
+        lines.extend("| " + " | ".join(_md_cell(c) for c in r) + " |" for r in t.rows)
         lines.append("")
     lines.append(f"Generated by brainbench {__version__}.")
     return "\n".join(lines) + "\n"
@@ -338,7 +490,8 @@ _HTML = """<!DOCTYPE html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>brainbench leaderboard</title><style>{{ css }}</style></head>
 <body><header class="top"><h1>brainbench leaderboard</h1>
-<p>Ranks with their uncertainty. Tier: reproduced by the runner, or self-reported predictions.</p>
+<p>Ranks with their uncertainty. Tier: reproduced (the run folder was found and checks out),
+self-reported, or unverified (claimed reproduced, but the run folder is missing or differs).</p>
 </header><main>
 {% if note %}<p>{{ note }}</p>{% endif %}
 {% for title, t, link in blocks %}

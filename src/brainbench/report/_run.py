@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from brainbench.errors import UserError
+from brainbench.hashing import sha256_file
 
 PREDICTION_FILES = ("predictions.parquet", "predictions.tsv", "predictions.csv")
 PREDICTION_SUFFIXES = (".parquet", ".pq", ".tsv", ".csv", ".txt")
@@ -61,6 +62,8 @@ class RunData:
     notes: list[str] = field(default_factory=list)
     spec_hashes: dict[str, str] = field(default_factory=dict)
     loaded_spec: Any = None  # brainbench.spec.LoadedSpec of ``spec``, for re-running spec rules
+    #: sha256 of each source's predictions file: binds the sheet to the run folder it reports.
+    predictions_sha256: list[str] = field(default_factory=list)
 
     @property
     def tier(self) -> str:
@@ -115,12 +118,12 @@ def _read_json(path: Path, notes: list[str]) -> dict[str, Any] | None:
 
 
 def _read_table(path: Path, notes: list[str]) -> pd.DataFrame | None:
+    from brainbench.stats import read_table
+
     try:
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path, sep="\t" if path.suffix in (".tsv", ".txt") else ",")
-    except (OSError, ValueError) as exc:
-        notes.append(f"{path.name} could not be read ({exc}); it is treated as missing.")
+        return read_table(path, "table")
+    except UserError as exc:
+        notes.append(f"{path.name} could not be read ({exc.message}); it is treated as missing.")
         return None
 
 
@@ -157,7 +160,7 @@ def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -
         A source does not exist, has no predictions table, or the predictions cannot be used
         (no rows, missing columns), or two sources hold predictions of the same model.
     """
-    from brainbench.report._stats import check_predictions
+    from brainbench.report._stats import read_predictions
 
     sources = [Path(s) for s in sources]
     if not sources:
@@ -168,6 +171,7 @@ def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -
     cohorts, splits, validations, provenance = [], [], [], []
     run_spec: tuple[Any, str, str, Any] | None = None
     owner: dict[str, Path] = {}
+    hashes: list[str] = []
     for src in sources:
         if not src.exists():
             raise UserError(f"The run directory {src} does not exist.")
@@ -187,15 +191,8 @@ def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -
                     ".tsv or .csv): nothing to report. Run `brainbench run`, or convert another "
                     "tool's predictions with `brainbench convert`."
                 )
-        raw = _read_table(pred_path, notes)
-        if raw is None:
-            raise UserError(f"Cannot read the predictions table {pred_path}: {notes.pop()}")
-        if len(raw) == 0:
-            raise UserError(
-                f"The predictions table {pred_path} is empty: no model made a prediction, so "
-                "there is nothing to report. Check the run's provenance.json for failed units."
-            )
-        table = check_predictions(raw, source=str(pred_path))
+        table = read_predictions(pred_path)
+        hashes.append(sha256_file(pred_path))
         for model in pd.unique(table["model"]):
             if model in owner and owner[model] != src:
                 raise UserError(
@@ -244,6 +241,7 @@ def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -
     predictions = predictions[kept].reset_index(drop=True)
 
     data = RunData(sources=sources, predictions=predictions, notes=notes, missing=missing)
+    data.predictions_sha256 = hashes
     data.cohort = pd.concat(cohorts, ignore_index=True) if cohorts else None
     data.splits = pd.concat(splits, ignore_index=True) if splits else None
     data.validation = _merge_validation(validations) if validations else None

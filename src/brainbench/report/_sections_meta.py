@@ -651,6 +651,16 @@ def provenance(ctx: ReportContext, sec: Section) -> Section:
                 urows,
             )
         )
+        slurm_rows = _slurm_rows(units)
+        if slurm_rows:
+            sec.tables.append(
+                Table(
+                    "slurm",
+                    "SLURM array tasks",
+                    ["Unit", "Job", "Node", "Requeues", "Queue (s)", "Wall (s)", "Final state"],
+                    slurm_rows,
+                )
+            )
         failed = [
             u
             for u in units
@@ -666,6 +676,27 @@ def provenance(ctx: ReportContext, sec: Section) -> Section:
     for note in run.notes:
         sec.text.append(note)
     return sec
+
+
+def _slurm_rows(units: list[dict]) -> list[list[str]]:
+    """One row per unit that ran as a SLURM array task (empty for local runs)."""
+    rows = []
+    for u in units:
+        s = u.get("slurm")
+        if not isinstance(s, dict):
+            continue
+        rows.append(
+            [
+                str(u.get("id") or u.get("model")),
+                str(s.get("job_id") or ""),
+                str(s.get("node") or ""),
+                str(s.get("requeues") if s.get("requeues") is not None else ""),
+                num(s.get("queue_s"), 1),
+                num(u.get("seconds"), 1),
+                str(s.get("final_state") or u.get("status") or ""),
+            ]
+        )
+    return rows
 
 
 __all__ = ["audit", "cohort", "identity", "metric_label", "protocol", "provenance"]

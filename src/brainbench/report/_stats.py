@@ -36,8 +36,9 @@ def _api(name: str) -> Any:
     return fn
 
 
-def check_predictions(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
-    return _api("check_predictions")(df, source=source)
+def read_predictions(path: Any) -> pd.DataFrame:
+    """The engine's predictions reader: the same limits and checks as ``evaluate``."""
+    return _api("read_predictions")(path)
 
 
 def infer_task(df: pd.DataFrame, **kwargs: Any) -> Any:
@@ -66,7 +67,7 @@ def decide(res: Any, *, alpha: float, margin: float, hypothesis: str) -> str:
 
 
 def positive_score(df: pd.DataFrame, task: Any) -> np.ndarray | None:
-    """The positive class's score column as DESIGN.md names it (``score_<positive>``, else
+    """The positive class's score column as docs/design.md names it (``score_<positive>``, else
     ``score``, else one minus the negative class's score for two classes), or None."""
     if task.type != "classification":
         return None

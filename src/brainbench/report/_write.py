@@ -119,6 +119,7 @@ def write_report(
             {"resamples": analysis.resamples, "seed": analysis.seed, "level": analysis.level}
         ),
         "sources": [p.name for p in run.sources],
+        "predictions_sha256": run.predictions_sha256,
     }
     (out / "evidence.json").write_text(render_json(sections, header), encoding="utf-8")
     (out / "evidence.md").write_text(render_markdown(sections, header), encoding="utf-8")

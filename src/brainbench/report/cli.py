@@ -66,11 +66,20 @@ def report(
     help="Bootstrap resamples of the rank intervals across benchmarks.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-def leaderboard(reports_dir: Path, out: Path, resamples: int, seed: int) -> None:
+@click.option(
+    "--runs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Folder holding the sheets' run folders (repeatable; REPORTS_DIR is always searched). "
+    "A model is listed reproduced only when its run folder is found and checks out.",
+)
+def leaderboard(
+    reports_dir: Path, out: Path, resamples: int, seed: int, runs: tuple[Path, ...]
+) -> None:
     """Rank models across the evidence sheets (evidence.json) found under REPORTS_DIR."""
     from brainbench.report._leaderboard import write_leaderboard
 
-    path = write_leaderboard(reports_dir, out, resamples=resamples, seed=seed)
+    path = write_leaderboard(reports_dir, out, resamples=resamples, seed=seed, runs=runs)
     click.echo(f"wrote {path} and {path.with_suffix('.md').name}")
 
 
@@ -93,7 +102,15 @@ def convert() -> None:
 @click.option(
     "--classes",
     default=None,
-    help="Class names for labels 0,1,... negative first, e.g. 'CN,AD' (default: the labels).",
+    help="The diagnoses ClinicaDL was trained on, in any order, e.g. 'AD,CN': indices become "
+    "names by ClinicaDL's own label code (1.x: sorted, AD=0 CN=1; 0.x fold-N/cnn_classification: "
+    "CN=0 AD=1). Default: the indices.",
+)
+@click.option(
+    "--positive",
+    default=None,
+    help="The positive class (e.g. AD): the binary 'score' column is its probability. Without "
+    "it only score_<class> columns are written and the report takes the spec's positive class.",
 )
 @click.option(
     "--partition",
@@ -105,7 +122,7 @@ def convert() -> None:
     "--fold",
     type=int,
     default=None,
-    help="Fold (default: from a 'split-N' folder in the path, else 0).",
+    help="Fold (default: from a 'split-N' or 'fold-N' folder in the path, else 0).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the run.")
 @click.option(
@@ -114,34 +131,60 @@ def convert() -> None:
     type=click.Path(path_type=Path),
     default=None,
     help="A TSV with participant_id (and session_id) and site / scanner / dataset "
-    "columns to attach the hierarchy.",
+    "columns to attach the hierarchy (read as text: site 002 stays 002).",
+)
+@click.option(
+    "--labels-from",
+    "labels_from",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A TSV with participant_id, session_id and the label column (a get-labels or split "
+    "TSV): fills the true labels of predictions made with `clinicadl predict --no_labels`.",
+)
+@click.option(
+    "--label-column",
+    "label_column",
+    default="diagnosis",
+    show_default=True,
+    help="The label column of --labels-from.",
 )
 def clinicadl(
     tsv: tuple[Path, ...],
     out: Path,
     model: str | None,
     classes: str | None,
+    positive: str | None,
     partition: str | None,
     fold: int | None,
     seed: int,
     site_from: Path | None,
+    labels_from: Path | None,
+    label_column: str,
 ) -> None:
     """Convert ClinicaDL prediction TSVs (<MAPS>/split-N/best-<metric>/<group>/
-    <group>_<mode>_level_prediction.tsv) into one predictions table. See docs/report.md for
-    the column mapping."""
+    <group>_<level>_level_prediction.tsv, or 0.x's fold-N/cnn_classification/best_<metric>/)
+    into one predictions table. See docs/report.md for the column mapping."""
     from brainbench.report._convert import convert_clinicadl
 
-    path, n = convert_clinicadl(
+    path, n, unlabelled = convert_clinicadl(
         list(tsv),
         out,
         model=model,
         classes=[c.strip() for c in classes.split(",")] if classes else None,
+        positive=positive,
         partition=partition,
         fold=fold,
         seed=seed,
         hierarchy=site_from,
+        labels_from=labels_from,
+        label_column=label_column,
     )
     click.echo(f"wrote {n} prediction(s) to {path}")
+    if unlabelled:
+        click.echo(
+            f"{unlabelled} prediction(s) have no true label (ClinicaDL --no_labels): give "
+            "--labels-from a TSV with their labels before `brainbench report`."
+        )
 
 
 __all__ = ["convert", "leaderboard", "report"]

@@ -15,7 +15,8 @@ machine; ``slurm``: one submitit array task per unit) and finalises the run fold
 The run folder (the contract the statistics and the report read)
 ------------------------------------------------------------------
 ``predictions.parquet``
-    DESIGN.md's predictions table, one row per (model, repeat, fold, seed, image) and partition.
+    The predictions table of docs/design.md, one row per (model, repeat, fold, seed, image) and
+    partition.
     Columns: ``model`` (registry id), ``repeat``, ``fold``, ``seed`` (int64; ``seed`` is the seed
     index 0..N-1, the same for every model so runs pair across models), ``partition``
     (``validation``, ``test`` or the id of an external-test cohort), ``cohort``, ``dataset``,
@@ -35,7 +36,10 @@ The run folder (the contract the statistics and the report read)
     byte for byte as :func:`brainbench.split.write_split_file` writes it.
 ``spec.yaml`` / ``spec.resolved.json``
     A copy of the spec file, and the resolved spec (``extends`` merged, defaults filled) as
-    ``loaded.spec.model_dump(mode="json")``.
+    ``loaded.spec.model_dump(mode="json")``. When the spec uses ``extends``, ``spec.yaml`` is
+    the merged spec (so it loads in the run folder alone, with the same sha256),
+    ``spec.parts/`` holds a copy of every file merged and ``spec.parts.json`` their original
+    paths and sha256 (:meth:`brainbench.spec.LoadedSpec.snapshot`).
 ``validation.json``
     ``CheckResult.to_dict()`` of the validation with data (findings, waived findings).
 ``provenance.json``
@@ -47,7 +51,10 @@ The run folder (the contract the statistics and the report read)
     statsmodels, submitit, pydantic}, ``device`` {type, name, cuda, cudnn, cpu_count...},
     ``executor``, ``host`` (the driver), ``unit_hosts`` (where units ran), ``platform``,
     ``seeds`` {count, split_seed, per_unit},
-    ``deterministic``, ``amp``, ``max_epochs``, ``hyperparameters``, ``started``, ``finished``
+    ``deterministic``, ``amp``, ``max_epochs``, ``hyperparameters``, ``deviations`` (what the
+    run-time audit of the entries changed or allowed, each {rule, kind, models, message, and
+    ``covariates`` or ``cohorts``}: a covariate carrying the target withheld from every model
+    (L107), a pretraining overlap allowed by a scoped L104 waiver), ``started``, ``finished``
     and ``units``: one record per planned unit {id, model, repeat, fold, seed, rng_seed,
     status (ok | failed | skipped), seconds, log, error, error_kind (image | model |
     model-load | cuda-oom | crash | timeout | bad-output | runner | job), output_sha256, started,
@@ -93,7 +100,7 @@ variable, no variable naming the spec, the run folder, a cohort file or an image
 empty scratch folder as working directory. The host receives images as decoded arrays keyed by
 anonymous integers, covariates reduced to the whitelist of
 :func:`brainbench.registry.interface.covariate_frame` (hierarchy ids, with image ids reduced to
-file names, age, sex), and labels for
+file names, age, sex; minus any covariate that carries the target, rule L107), and labels for
 the training and validation partitions only; test and external-test labels stay in the runner
 process, which joins them to the scores after ``predict`` returns. The host's memory therefore
 never holds a test label, a cohort table, an image path or the spec, whatever the model does with

@@ -29,6 +29,7 @@ import pandas as pd
 
 from brainbench.hashing import sha256_file
 from brainbench.runner._data import ImageLoader
+from brainbench.runner._input_units import input_units_message
 from brainbench.runner._io import (
     atomic_write_bytes,
     atomic_write_json,
@@ -70,6 +71,7 @@ class RunState:
             unit=t["unit"],
             modality=t["modality"],
             target=t["target"],
+            covariates=tuple(c["name"] for c in t.get("covariates", ())),
         )
         cohort = pd.read_parquet(run_dir / "cohort.parquet")
         splits = read_split_file(run_dir / "splits.tsv", sha256=plan["split_sha256"])
@@ -288,7 +290,10 @@ def _covariates(state: RunState, rows: np.ndarray) -> pd.DataFrame:
     its path, which would show the model where the cohort's tables live)."""
     from brainbench.registry.interface import covariate_frame
 
-    cov = covariate_frame(state.cohort.iloc[rows])
+    declared = [(c["name"], c["type"]) for c in state.plan["task"].get("covariates", ())]
+    cov = covariate_frame(state.cohort.iloc[rows], declared)
+    # Covariates carrying the target never reach a model (rule L107; see runner/_audit.py).
+    cov = cov.drop(columns=state.plan.get("withheld_covariates", []), errors="ignore")
     if "image" in cov.columns:
         cov["image"] = cov["image"].str.replace(r"^.*[/\\]", "", regex=True)
     return cov
@@ -425,6 +430,7 @@ def execute_unit(
             "max_epochs": state.plan["options"]["max_epochs"],
             "amp": bool(state.plan.get("amp", True)) and device == "cuda",
             "num_threads": num_threads,
+            "input_units": input_units_message(state.plan.get("input_units")),
         }
         if message["registry_root"] is not None:
             message["registry_root"] = Path(message["registry_root"])
@@ -518,13 +524,15 @@ def run_units(
     progress: Any = None,
     skip_complete: bool = True,
     disk_cache: bool = False,
+    context: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Execute units of a prepared run folder (all of the plan's, or ``unit_ids``).
 
     ``workers`` model hosts run units in parallel (threads in this process drive them; the
     models run in their own processes). Units already complete are skipped when
     ``skip_complete``. ``disk_cache`` keeps decoded images in ``RUN_DIR/cache/`` for other
-    processes (SLURM array tasks). Returns the JSON records of the units executed.
+    processes (SLURM array tasks). ``context`` is added to each unit's record (a SLURM task's
+    job id, node, requeues). Returns the JSON records of the units executed.
     """
     state = RunState.load(run_dir)
     units = plan_units(state.plan)
@@ -550,7 +558,7 @@ def run_units(
     sensitive = sensitive_paths(state)
     from brainbench.runner._finalize import device_info
 
-    where = {"host": socket.gethostname(), "device": device_info(device)}
+    where = {"host": socket.gethostname(), "device": device_info(device), **(context or {})}
     hosts = [ModelHost(sensitive, threads) for _ in range(workers)]
     records: list[dict[str, Any]] = []
     lock = threading.Lock()
@@ -597,9 +605,20 @@ def run_units(
     return records
 
 
-def execute_slurm_task(run_dir: str, unit_id: str) -> dict[str, Any]:
-    """Entry point of one SLURM array task (one unit); skips a unit already complete."""
-    recs = run_units(run_dir, [unit_id], workers=1, disk_cache=True)
+def execute_slurm_task(
+    run_dir: str, unit_id: str, submitted: float | None = None
+) -> dict[str, Any]:
+    """Entry point of one SLURM array task (one unit); skips a unit already complete.
+
+    The unit's record gets the task's SLURM identity (job and array ids, node, requeues) and
+    its queue time (``submitted`` is when the driver submitted the array).
+    """
+    from brainbench.runner._slurm import task_context
+
+    slurm = task_context()
+    if submitted is not None:
+        slurm["queue_s"] = round(max(0.0, slurm["started"] - submitted), 3)
+    recs = run_units(run_dir, [unit_id], workers=1, disk_cache=True, context={"slurm": slurm})
     if recs:
         return recs[0]
     return {"id": unit_id, "status": "ok", "skipped": True}

@@ -8,6 +8,7 @@ a file system the compute nodes share.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from brainbench.errors import UserError
 from brainbench.runner._execute import execute_slurm_task, run_units
 from brainbench.runner._io import read_json
+from brainbench.runner._slurm import (
+    final_state,
+    has_accounting,
+    queued_tasks,
+    read_journal,
+    write_journal,
+)
 
 PROFILE_DIR = Path(__file__).resolve().parents[3] / "runner"
 
@@ -40,6 +48,12 @@ class SlurmProfile(BaseModel):
     array_parallelism: int = Field(16, ge=1, description="Array tasks running at once.")
     max_num_timeout: int = Field(
         3, ge=0, description="Requeues after pre-emption or time-out (units are atomic)."
+    )
+    signal_delay_s: int = Field(
+        90,
+        ge=0,
+        description="Seconds before the time limit SLURM signals a task, which then requeues "
+        "itself (max_num_timeout times); SLURM may signal up to a minute earlier.",
     )
     setup: list[str] = Field(
         default_factory=list, description="Shell lines run before python (module load...)."
@@ -110,14 +124,14 @@ def run_local(
 class _UnitTask:
     """A submitit callable: one unit per array task; requeued on pre-emption or time-out."""
 
-    def __call__(self, run_dir: str, unit_id: str) -> dict[str, Any]:
-        return execute_slurm_task(run_dir, unit_id)
+    def __call__(self, run_dir: str, unit_id: str, submitted: float | None = None) -> Any:
+        return execute_slurm_task(run_dir, unit_id, submitted)
 
-    def checkpoint(self, run_dir: str, unit_id: str) -> Any:
+    def checkpoint(self, run_dir: str, unit_id: str, submitted: float | None = None) -> Any:
         # Units are atomic: a requeued task simply runs its unit again (or skips it if done).
         import submitit
 
-        return submitit.helpers.DelayedSubmission(self, run_dir, unit_id)
+        return submitit.helpers.DelayedSubmission(self, run_dir, unit_id, submitted)
 
 
 def make_submitit_executor(run_dir: Path, profile: SlurmProfile) -> Any:
@@ -149,6 +163,8 @@ def make_submitit_executor(run_dir: Path, profile: SlurmProfile) -> Any:
         "cpus_per_task": profile.cpus_per_task,
         "slurm_array_parallelism": profile.array_parallelism,
     }
+    if cluster == "slurm":
+        params["slurm_signal_delay_s"] = profile.signal_delay_s
     if profile.mem_gb is not None:
         params["mem_gb"] = profile.mem_gb
     for key in ("partition", "account", "qos", "constraint"):
@@ -173,16 +189,106 @@ def run_slurm(
 ) -> list[dict[str, Any]]:
     """Submit one array task per unit, wait, and return the units' records.
 
-    A task that dies without writing its record (node failure, time-out beyond the requeues)
-    is recorded as failed with the submitit log folder.
+    On a real cluster the units' array tasks are recorded in ``slurm/jobs.json``; a unit whose
+    task is still queued from an earlier driver (``--resume`` after the driver died) is waited
+    for, not submitted again. A task that ends without writing its unit's record (cancelled,
+    time-out beyond the requeues, node failure) is recorded as failed with the reason and the
+    submitit log folder.
     """
     if not unit_ids:
         return []
     executor = make_submitit_executor(run_dir, profile)
-    task = _UnitTask()
-    jobs = executor.map_array(task, [str(run_dir)] * len(unit_ids), list(unit_ids))
-    pending = dict(zip(unit_ids, jobs, strict=True))
-    started = dict.fromkeys(unit_ids)  # one bar for the array; no per-unit epoch bars
+    on_cluster = executor.cluster == "slurm"
+    journal = read_journal(run_dir) if on_cluster else {}
+    adopted: list[str] = []
+    if on_cluster:
+        known = [journal[u]["job_id"] for u in unit_ids if u in journal]
+        still = queued_tasks(known) or {}
+        adopted = [u for u in unit_ids if u in journal and journal[u]["job_id"] in still]
+        if adopted:
+            print(
+                f"slurm: {len(adopted)} unit(s) still queued from an earlier driver adopted "
+                "(waited for, not submitted again)",
+                file=sys.stderr,
+                flush=True,
+            )
+    to_submit = [u for u in unit_ids if u not in adopted]
+    submitted = time.time()
+    jobs = (
+        executor.map_array(
+            _UnitTask(), [str(run_dir)] * len(to_submit), to_submit, [submitted] * len(to_submit)
+        )
+        if to_submit
+        else []
+    )
+    if not on_cluster:
+        return _wait_submitit(run_dir, dict(zip(to_submit, jobs, strict=True)), progress, poll_s)
+    for uid, job in zip(to_submit, jobs, strict=True):
+        journal[uid] = {
+            "job_id": str(job.job_id),
+            "submitted": submitted,
+            "stderr": str(job.paths.stderr),
+        }
+    write_journal(run_dir, journal)
+    return _wait_squeue(run_dir, {u: journal[u] for u in unit_ids}, progress, poll_s)
+
+
+def _wait_squeue(
+    run_dir: Path, entries: dict[str, dict[str, Any]], progress: Any, poll_s: float
+) -> list[dict[str, Any]]:
+    """Wait until no unit's task is queued; read each unit's record (never asks sacct per poll).
+
+    A task must be missing from the queue on two polls in a row before its unit counts as
+    ended: a requeued task passes briefly through states squeue may not list.
+    """
+    accounting: bool | None = None
+    records: list[dict[str, Any]] = []
+    pending = dict(entries)
+    missing: dict[str, int] = dict.fromkeys(pending, 0)
+    while pending:
+        states = queued_tasks([e["job_id"] for e in pending.values()])
+        for uid, entry in list(pending.items()):
+            if states is None or entry["job_id"] in states:
+                missing[uid] = 0
+                continue
+            rec = _task_record(run_dir, uid, entry["job_id"])
+            missing[uid] += 1
+            if rec is None and missing[uid] < 2:
+                continue
+            del pending[uid]
+            if rec is None:
+                if accounting is None:
+                    accounting = has_accounting()
+                stderr = Path(entry["stderr"]) if entry.get("stderr") else None
+                reason = final_state(entry["job_id"], stderr, accounting)
+                rec = _lost_unit(run_dir, uid, entry["job_id"], reason, stderr)
+            records.append(rec)
+            if progress:
+                progress.end_unit(None, rec)
+        if pending:
+            time.sleep(poll_s)
+    return records
+
+
+def _task_record(run_dir: Path, uid: str, job_id: str) -> dict[str, Any] | None:
+    """The unit's record if this array task (not an earlier attempt) wrote it."""
+    meta = run_dir / "units" / f"{uid}.json"
+    if not meta.is_file():
+        return None
+    try:
+        rec = read_json(meta)
+    except (OSError, ValueError):
+        return None
+    slurm = rec.get("slurm") if isinstance(rec, dict) else None
+    if not isinstance(slurm, dict) or slurm.get("job_id") != job_id:
+        return None
+    return rec
+
+
+def _wait_submitit(
+    run_dir: Path, pending: dict[str, Any], progress: Any, poll_s: float
+) -> list[dict[str, Any]]:
+    """submitit's own polling, for its ``local`` and ``debug`` clusters (no SLURM)."""
     records: list[dict[str, Any]] = []
     while pending:
         for uid, job in list(pending.items()):
@@ -190,30 +296,32 @@ def run_slurm(
                 continue
             del pending[uid]
             meta = run_dir / "units" / f"{uid}.json"
+            error = "no result"
             try:
                 job.result()
             except Exception as exc:
-                if not meta.is_file():
-                    rec = _lost_unit(run_dir, uid, job, exc)
-                    records.append(rec)
-                    if progress:
-                        progress.end_unit(started[uid], rec)
-                    continue
-            rec = read_json(meta) if meta.is_file() else _lost_unit(run_dir, uid, job, None)
+                text = str(exc).strip()
+                error = text.splitlines()[-1] if text else type(exc).__name__
+            if meta.is_file():
+                rec = read_json(meta)
+            else:
+                folder = Path(str(job.paths.folder))
+                rec = _lost_unit(run_dir, uid, str(job.job_id), error, folder)
             records.append(rec)
             if progress:
-                progress.end_unit(started[uid], rec)
+                progress.end_unit(None, rec)
         if pending:
             time.sleep(poll_s)
     return records
 
 
-def _lost_unit(run_dir: Path, uid: str, job: Any, exc: BaseException | None) -> dict[str, Any]:
+def _lost_unit(
+    run_dir: Path, uid: str, job_id: str, reason: str, log: Path | None
+) -> dict[str, Any]:
     from brainbench.runner._io import atomic_write_json
     from brainbench.runner._units import parse_unit_id
 
     model, repeat, fold, seed = parse_unit_id(uid)
-    folder = Path(str(getattr(job, "paths", None).folder)) if hasattr(job, "paths") else None
     rec = {
         "id": uid,
         "model": model,
@@ -222,12 +330,11 @@ def _lost_unit(run_dir: Path, uid: str, job: Any, exc: BaseException | None) -> 
         "seed": seed,
         "status": "failed",
         "error_kind": "job",
-        "error": f"job {job.job_id} ended without a result"
-        + (f": {str(exc).strip().splitlines()[-1]}" if exc and str(exc).strip() else "")
-        + (f" (submitit logs in {folder})" if folder else ""),
-        "log": str(folder) if folder else None,
+        "error": f"SLURM job {job_id} {reason}" + (f" (log: {log})" if log else ""),
+        "log": str(log) if log else None,
         "seconds": None,
         "output_sha256": None,
+        "slurm": {"job_id": job_id, "final_state": reason},
     }
     atomic_write_json(run_dir / "units" / f"{uid}.json", rec)
     return rec

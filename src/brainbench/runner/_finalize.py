@@ -124,6 +124,8 @@ def collect(run_dir: Path, units: list[Unit]) -> tuple[pd.DataFrame, list[dict[s
             "host": info.get("host"),
             "device": (info.get("device") or {}).get("name"),
         }
+        if isinstance(info.get("slurm"), dict):  # job, array task, node, requeues, queue time
+            rec["slurm"] = info["slurm"]
         if rec["status"] == "ok":
             if not parquet.is_file() or sha256_file(parquet) != rec["output_sha256"]:
                 rec["status"] = "failed"
@@ -183,6 +185,7 @@ def finalize_run(run_dir: str | Path, *, device: str = "cpu", executor: str = "l
         "amp": bool(plan.get("amp", True)) and dev.get("type") == "cuda",
         "max_epochs": plan["options"]["max_epochs"],
         "hyperparameters": plan["options"]["hyperparameters"],
+        "deviations": plan.get("deviations", []),
         "started": plan["started"],
         "finished": utc_now(),
         "units": records,

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from brainbench.runner._input_units import HostUnits
+
 LOG_NAME = "unit.log"
 _CHUNK = 32
 
@@ -134,6 +136,31 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
+def _aggregate_units(
+    units: HostUnits, scores: dict[str, np.ndarray], msg: dict[str, Any], logger: logging.Logger
+) -> dict[str, np.ndarray]:
+    """Per-unit outputs to one output per image, by the spec's aggregation rule."""
+    val_scores, val_labels = None, None
+    val = msg.get("validation")
+    scored = {name: keys for name, keys, _ in msg["predict"]}
+    if val is not None and "validation" in scored:
+        # the labelled validation images among the scored ones (unlabelled ones were dropped)
+        where = {int(k): i for i, k in enumerate(scored["validation"])}
+        rows = np.array([where[int(k)] for k in val[0]], dtype=np.int64)
+        per_unit = scores["validation"].reshape(len(scored["validation"]), units.per_image, -1)
+        val_scores = per_unit[rows].reshape(len(rows) * units.per_image, -1)
+        val_labels = np.asarray(val[2])
+    weights = units.weights(val_scores, val_labels)
+    logger.info(
+        "aggregated %d %ss per image (%s); weights %s",
+        units.per_image,
+        units.plan.unit,
+        units.plan.aggregation,
+        np.array2string(weights, precision=3, threshold=12),
+    )
+    return {name: units.aggregate(s, weights) for name, s in scores.items()}
+
+
 def run_unit(msg: dict[str, Any], link: _Link) -> tuple:
     """Fit and predict one unit; returns the final message to send."""
     from brainbench.registry import (
@@ -151,15 +178,29 @@ def run_unit(msg: dict[str, Any], link: _Link) -> tuple:
     start = time.perf_counter()
     try:
         task = TaskInfo(**msg["task"])
+        units = HostUnits(msg["input_units"]) if msg.get("input_units") else None
+        if units is not None:
+            task = units.task(task)
         loaded = find_entry(msg["model"], msg["registry_root"])
         model = load_model(loaded, task, msg["hyperparameters"])
         stage = "fit"
+
+        def labelled(keys: np.ndarray, cov: Any, labels: np.ndarray) -> Any:
+            if units is not None:
+                return units.labelled(HostImages(keys, link), cov, labels)
+            return LabelledImageSet(HostImages(keys, link), cov, labels)
+
+        def unlabelled(keys: np.ndarray, cov: Any) -> Any:
+            if units is not None:
+                return units.unlabelled(HostImages(keys, link), cov)
+            return UnlabelledImageSet(HostImages(keys, link), cov)
+
         train_keys, train_cov, train_labels = msg["train"]
-        train = LabelledImageSet(HostImages(train_keys, link), train_cov, train_labels)
+        train = labelled(train_keys, train_cov, train_labels)
         validation = None
         if msg.get("validation") is not None:
             vk, vc, vl = msg["validation"]
-            validation = LabelledImageSet(HostImages(vk, link), vc, vl)
+            validation = labelled(vk, vc, vl)
 
         clock = [time.perf_counter(), time.process_time()]
         epoch_times: list[tuple[float, float]] = []
@@ -181,17 +222,20 @@ def run_unit(msg: dict[str, Any], link: _Link) -> tuple:
             logger=logger,
         )
         _seed(ctx.seed, ctx.deterministic)
-        logger.info("fit %s on %d training images", msg["model"], len(train))
+        what = "training images" if units is None else f"training {units.plan.unit}s"
+        logger.info("fit %s on %d %s", msg["model"], len(train), what)
         model.fit(train, validation, ctx)
         stage = "predict"
         scores: dict[str, np.ndarray] = {}
         for name, keys, cov in msg["predict"]:
-            inputs = UnlabelledImageSet(HostImages(keys, link), cov)
+            inputs = unlabelled(keys, cov)
             out = model.predict(inputs)
             problem = check_predictions(out, task, len(inputs))
             if problem is not None:
                 return ("error", "bad-output", f"{name}: {problem}", "")
             scores[name] = np.asarray(out, dtype=np.float64)
+        if units is not None:
+            scores = _aggregate_units(units, scores, msg, logger)
         history = getattr(model, "history_", None)
         info = {
             "seconds": time.perf_counter() - start,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from brainbench.errors import UserError
+from brainbench.runner._audit import audit_entries
 from brainbench.runner._io import (
     atomic_write_bytes,
     atomic_write_json,
@@ -99,7 +100,7 @@ def load_and_validate(spec_path: Path) -> tuple[LoadedSpec, Any, pd.DataFrame, C
 
     loaded = load_spec(spec_path)
     spec_findings = run_spec_rules(loaded)
-    early = apply_waivers(loaded, list(spec_findings))
+    early = apply_waivers(loaded, list(spec_findings), data_checked=False)
     if not early.valid:
         raise InvalidSpec(early)
     cohort = load_cohorts(loaded)
@@ -141,6 +142,7 @@ def task_info(loaded: LoadedSpec, cohort_table: pd.DataFrame, splits: pd.DataFra
         "unit": spec.task.input.unit,
         "modality": spec.task.input.modality,
         "target": spec.task.target,
+        "covariates": tuple(c.name for c in getattr(spec, "covariates", ())),
     }
     if len(paths):
         try:
@@ -148,7 +150,10 @@ def task_info(loaded: LoadedSpec, cohort_table: pd.DataFrame, splits: pd.DataFra
             kwargs.update(spatial_shape=shape, voxel_spacing=zooms, channels=channels)
         except ValueError:
             pass  # no header readable: image models fail per unit, naming the files
-    return TaskInfo(**kwargs)
+    from brainbench.runner._input_units import plan_input_units, with_unit_shape
+
+    task = TaskInfo(**kwargs)
+    return with_unit_shape(task, plan_input_units(loaded, task))
 
 
 def check_models(
@@ -195,6 +200,7 @@ def prepare_run(
         Unreadable input, unknown model, a run folder in use without ``resume`` or one
         prepared from other inputs or options.
     """
+    from brainbench.runner._input_units import plan_input_units
     from brainbench.split import write_split_file
 
     spec_path = Path(spec_path)
@@ -206,6 +212,9 @@ def prepare_run(
     registry_root = Path(options.registry_root) if options.registry_root else default_root()
     task = task_info(loaded, cohort.table, splits)
     versions = check_models(options.models, task, registry_root, options.hyperparameters)
+    audit = audit_entries(
+        loaded, cohort.table, options.models, registry_root, options.hyperparameters
+    )
     seeds = options.seeds if options.seeds is not None else spec.protocol.seeds
     units = expand_units(
         options.models, split_folds(splits), seeds, split_seed=int(spec.splits.seed)
@@ -244,7 +253,8 @@ def prepare_run(
         started = previous.get("started", utc_now())
     else:
         started = utc_now()
-        atomic_write_bytes(out / "spec.yaml", spec_path.read_bytes())
+        for name, raw in loaded.snapshot().items():  # spec.yaml, and its parts if it extends
+            atomic_write_bytes(out / name, raw)
         atomic_write_json(out / "spec.resolved.json", spec.model_dump(mode="json"))
         atomic_write_bytes(out / "splits.tsv", split_bytes)
         atomic_write_parquet(out / "cohort.parquet", cohort_df)
@@ -278,8 +288,12 @@ def prepare_run(
             "unit": task.unit,
             "modality": task.modality,
             "target": task.target,
+            "covariates": [c.model_dump() for c in getattr(spec, "covariates", ())],
         },
+        "input_units": plan_input_units(loaded, task),
         "models": [{"id": m, "version": versions[m]} for m in options.models],
+        "withheld_covariates": audit.withheld_covariates,
+        "deviations": audit.deviations,
         "seeds": seeds,
         "units": [u.to_dict() for u in units],
         "started": started,
@@ -296,6 +310,7 @@ def plan_only(spec_path: str | Path, options: RunOptions) -> tuple[list[Unit], C
     registry_root = Path(options.registry_root) if options.registry_root else default_root()
     task = task_info(loaded, cohort.table, splits)
     check_models(options.models, task, registry_root, options.hyperparameters)
+    audit_entries(loaded, cohort.table, options.models, registry_root, options.hyperparameters)
     seeds = options.seeds if options.seeds is not None else loaded.spec.protocol.seeds
     units = expand_units(
         options.models, split_folds(splits), seeds, split_seed=int(loaded.spec.splits.seed)

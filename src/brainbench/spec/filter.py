@@ -35,7 +35,12 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
+_SPACE = re.compile(r"\s*")
 _KEYWORDS = {"and", "or", "not", "in", "is", "missing", "true", "false"}
+#: Limits of one filter: a filter is a line of a spec, not a program. 200,000 characters still
+#: hold an explicit list of ten thousand subject ids.
+MAX_FILTER_CHARS = 200_000
+MAX_FILTER_DEPTH = 32  # nested parentheses and 'not's
 _COMPARE = {"==", "!=", "<", "<=", ">", ">="}
 
 
@@ -58,7 +63,7 @@ def _tokenize(text: str) -> list[_Tok]:
     tokens: list[_Tok] = []
     pos = 0
     while pos < len(text):
-        if text[pos:].strip() == "":
+        if _SPACE.match(text, pos).end() == len(text):  # type: ignore[union-attr]
             break
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
@@ -126,6 +131,17 @@ class _Parser:
         self.text = text
         self.tokens = _tokenize(text)
         self.i = 0
+        self.depth = 0
+
+    def nested(self, pos: int) -> None:
+        """Count one more level of nesting; refuse a filter nested deeper than the limit."""
+        self.depth += 1
+        if self.depth > MAX_FILTER_DEPTH:
+            raise FilterError(
+                f"nested more than {MAX_FILTER_DEPTH} levels deep (parentheses and 'not'); "
+                "write the condition flatter",
+                pos,
+            )
 
     def peek(self) -> _Tok:
         return self.tokens[self.i]
@@ -172,8 +188,12 @@ class _Parser:
         return parts[0] if len(parts) == 1 else BoolOp("and", tuple(parts))
 
     def not_expr(self) -> Any:
-        if self.accept("kw", "not"):
-            return Not(self.not_expr())
+        tok = self.accept("kw", "not")
+        if tok:
+            self.nested(tok.pos)
+            node = Not(self.not_expr())
+            self.depth -= 1
+            return node
         return self.comparison()
 
     def comparison(self) -> Any:
@@ -202,8 +222,10 @@ class _Parser:
     def operand(self) -> Any:
         tok = self.peek()
         if self.accept("op", "("):
+            self.nested(tok.pos)
             node = self.or_expr()
             self.expect("op", ")", "')'")
+            self.depth -= 1
             return node
         if tok.kind == "name":
             self.next()
@@ -364,11 +386,20 @@ def parse_filter(text: str) -> Filter:
     """Parse an include filter; raises :class:`FilterError` (a UserError) naming the position."""
     if not isinstance(text, str):
         raise FilterError("the filter must be text", 0)
-    parser = _Parser(text)
+    if len(text) > MAX_FILTER_CHARS:
+        raise FilterError(
+            f"the include filter has {len(text)} characters (limit {MAX_FILTER_CHARS}); "
+            "filter on a column (e.g. a 'keep' column in the cohort table) instead",
+            0,
+        )
     try:
-        tree = parser.parse()
+        tree = _Parser(text).parse()
     except FilterError as exc:
-        pointer = f"{text}\n{' ' * exc.position}^"
+        # show at most 60 characters either side, so a long filter gives a short message
+        start = max(0, exc.position - 60)
+        lead = "..." if start else ""
+        shown = lead + text[start : exc.position + 60].replace("\n", " ")
+        pointer = f"{shown}\n{' ' * (len(lead) + exc.position - start)}^"
         raise FilterError(
             f"include filter does not parse at character {exc.position + 1}: {exc.message}\n"
             f"{pointer}",

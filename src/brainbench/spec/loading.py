@@ -20,11 +20,20 @@ from pydantic import BaseModel, ValidationError
 from brainbench.errors import UserError
 from brainbench.registry_base import did_you_mean
 from brainbench.spec.models import FORMAT_VERSION, Spec
-from brainbench.spec.yaml_loader import PathKey, Position, load_yaml_mapping
+from brainbench.spec.yaml_loader import (
+    MAX_BYTES,
+    PathKey,
+    Position,
+    YamlError,
+    check_regular_file,
+    load_yaml_mapping,
+)
 from brainbench.validate.findings import Finding, Severity
 
 SCHEMA_RULE = "E001"
 MAX_EXTENDS_DEPTH = 16
+MAX_EXTENDS_FILES = 64  # files read for one spec, extends included (a diamond reads one twice)
+MAX_EXTENDS_BYTES = MAX_BYTES  # bytes read for one spec, extends included, checked before reading
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -71,6 +80,37 @@ class LoadedSpec:
         path = Path(expand_env(text, where=str(self.file)))
         return path if path.is_absolute() else (self.file.parent / path)
 
+    def snapshot(self) -> dict[str, bytes]:
+        """The files a run folder keeps so that the spec loads there alone, by relative name.
+
+        Without ``extends``, ``spec.yaml`` is the file's bytes. With it, ``spec.yaml`` is the
+        resolved spec (every file merged, ``extends`` dropped: it would name files outside the
+        run folder), ``spec.parts/`` holds a copy of each file and ``spec.parts.json`` their
+        original paths and sha256.
+        """
+        if len(self.files) == 1:
+            return {"spec.yaml": self.file.read_bytes()}
+        import json
+
+        import yaml
+
+        header = (
+            f"# The spec {self.file} resolved by brainbench: it and the files it extends merged\n"
+            "# (see spec.parts.json). Its sha256 (resolved) is that of the original.\n"
+        )
+        resolved = {k: v for k, v in self.data.items() if k != "extends"}
+        out = {"spec.yaml": (header + yaml.safe_dump(resolved, sort_keys=False)).encode()}
+        parts = []
+        for i, path in enumerate(self.files):
+            raw = path.read_bytes()
+            copy = f"spec.parts/{i:02d}-{path.name}"
+            out[copy] = raw
+            digest = hashlib.sha256(raw).hexdigest()
+            parts.append({"file": str(path), "copy": copy, "sha256": digest})
+        index = {"resolved_sha256": self.sha256, "parts": parts}
+        out["spec.parts.json"] = (json.dumps(index, indent=2) + "\n").encode()
+        return out
+
     @property
     def sha256(self) -> str:
         """Hash of the resolved spec (after ``extends``), independent of formatting."""
@@ -100,40 +140,107 @@ def _as_key(path: str | PathKey) -> PathKey:
     return tuple(int(p) if p.isdigit() else p for p in path.split(".") if p)
 
 
+def _copy_positions(
+    value: Any, here: PathKey, source: dict[PathKey, Position], out: dict[PathKey, Position]
+) -> None:
+    """Copy the positions of ``value``'s subtree (at ``here``) from ``source``: one walk."""
+    if here in source:
+        out[here] = source[here]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _copy_positions(item, (*here, key), source, out)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _copy_positions(item, (*here, i), source, out)
+
+
 def _merge(
     base: dict[str, Any],
     base_pos: dict[PathKey, Position],
     child: dict[str, Any],
     child_pos: dict[PathKey, Position],
+    out_pos: dict[PathKey, Position],
     prefix: PathKey = (),
 ) -> dict[str, Any]:
-    """Child overrides base: mappings merged key by key, anything else replaced."""
-    out = dict(base)
+    """Child overrides base: mappings merged key by key, anything else replaced.
+
+    Positions of the result go to ``out_pos``, each from the file that supplied the value. Every
+    value is visited once, so merging is linear in the size of the two documents.
+    """
+    out: dict[str, Any] = {}
+    for key, value in base.items():
+        if key not in child:
+            out[key] = value
+            _copy_positions(value, (*prefix, key), base_pos, out_pos)
     for key, value in child.items():
         here = (*prefix, key)
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], base_pos, value, child_pos, here)
-            base_pos[here] = child_pos[here]
-            continue
-        out[key] = value
-        for k in [k for k in base_pos if k[: len(here)] == here]:
-            del base_pos[k]
-        for k, pos in child_pos.items():
-            if k[: len(here)] == here:
-                base_pos[k] = pos
-    return out
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            out[key] = _merge(base[key], base_pos, value, child_pos, out_pos, here)
+            if here in child_pos:
+                out_pos[here] = child_pos[here]
+        else:
+            out[key] = value
+            _copy_positions(value, here, child_pos, out_pos)
+    # keep the base's key order, then the child's new keys (as a plain dict update would)
+    order = [*base, *(k for k in child if k not in base)]
+    return {key: out[key] for key in order}
+
+
+@dataclass
+class _Budget:
+    """What one spec and everything it extends may read, summed over the whole tree."""
+
+    files: int = 0
+    bytes: int = 0
+
+
+def _extends_target(parent: str, path: Path, where: str) -> Path:
+    """The file an ``extends`` entry names, checked by ``stat`` before anything reads it."""
+    shown = parent if len(parent) <= 80 else parent[:77] + "..."
+    target = Path(expand_env(parent, where=str(path)))
+    target = target if target.is_absolute() else path.parent / target
+    if any(len(part.encode()) > 255 for part in target.parts) or "\x00" in parent:
+        raise UserError(
+            f"{where}: 'extends' target {shown!r} is not a usable file name (a name over 255 "
+            "bytes, or a NUL character). Give the path of a spec file."
+        )
+    try:
+        check_regular_file(target, limit=MAX_EXTENDS_BYTES, what="spec file")
+    except YamlError as exc:
+        missing = not os.path.lexists(target)
+        reason = "does not exist" if missing else exc.reason.rstrip(".")
+        raise UserError(
+            f"{where}: 'extends' target {shown!r} ({target}) {reason}. Check the path "
+            "(relative to this spec's folder)."
+        ) from None
+    return target
 
 
 def _load_raw(
-    path: Path, chain: tuple[Path, ...]
+    path: Path, chain: tuple[Path, ...], budget: _Budget
 ) -> tuple[dict[str, Any], dict[PathKey, Position], list[Path]]:
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop on Python 3.10-3.12
+        raise UserError(f"{path}: cannot resolve the path ({exc}).") from None
     if resolved in chain:
         cycle = " -> ".join(str(p) for p in (*chain, resolved))
         raise UserError(f"{path}: 'extends' forms a cycle: {cycle}.")
     if len(chain) > MAX_EXTENDS_DEPTH:
         raise UserError(f"{path}: 'extends' is nested more than {MAX_EXTENDS_DEPTH} levels deep.")
+    budget.files += 1
+    if budget.files > MAX_EXTENDS_FILES:
+        raise UserError(
+            f"{path}: the spec and the files it extends add up to more than "
+            f"{MAX_EXTENDS_FILES} files (the same file extended many times?)."
+        )
     doc = load_yaml_mapping(path)
+    budget.bytes += doc.size
+    if budget.bytes > MAX_EXTENDS_BYTES:
+        raise UserError(
+            f"{path}: the spec and the files it extends add up to more than "
+            f"{MAX_EXTENDS_BYTES} bytes; a spec is a few kilobytes."
+        )
     data, positions = doc.data, doc.positions
     parents = data.get("extends")
     if parents is None:
@@ -147,22 +254,20 @@ def _load_raw(
     merged_pos: dict[PathKey, Position] = {}
     files = [path]
     for i, parent in enumerate(parents):
-        target = Path(expand_env(parent, where=str(path)))
-        target = target if target.is_absolute() else path.parent / target
-        if not target.is_file():
-            _, line, col = positions.get(("extends", i), positions[("extends",)])
-            raise UserError(
-                f"{path}:{line}:{col}: 'extends' target {target} does not exist. Check the "
-                "path (relative to this spec's folder)."
-            )
-        pdata, ppos, pfiles = _load_raw(target, (*chain, resolved))
-        merged = _merge(merged, merged_pos, pdata, ppos)
+        _, line, col = positions.get(("extends", i), positions[("extends",)])
+        target = _extends_target(parent, path, f"{path}:{line}:{col}")
+        pdata, ppos, pfiles = _load_raw(target, (*chain, resolved), budget)
+        merged_pos, previous = {}, merged_pos
+        merged = _merge(merged, previous, pdata, ppos, merged_pos)
         files.extend(pfiles)
     own = {k: v for k, v in data.items() if k != "extends"}
-    merged = _merge(merged, merged_pos, own, positions)
+    out_pos: dict[PathKey, Position] = {}
+    merged = _merge(merged, merged_pos, own, positions, out_pos)
     merged["extends"] = parents
-    merged_pos[("extends",)] = positions[("extends",)]
-    return merged, merged_pos, files
+    _copy_positions(parents, ("extends",), positions, out_pos)
+    if () in positions:
+        out_pos[()] = positions[()]
+    return merged, out_pos, files
 
 
 def load_spec(path: str | Path) -> LoadedSpec:
@@ -177,7 +282,7 @@ def load_spec(path: str | Path) -> LoadedSpec:
         every problem.
     """
     path = Path(path)
-    data, positions, files = _load_raw(path, ())
+    data, positions, files = _load_raw(path, (), _Budget())
     file = str(path)
     version = data.get("brainbench")
     if version != FORMAT_VERSION:
@@ -193,7 +298,7 @@ def load_spec(path: str | Path) -> LoadedSpec:
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
-        findings = [_error_finding(err, positions, file) for err in exc.errors()]
+        findings = [_error_finding(err, positions, file, data) for err in exc.errors()]
         raise SpecError(findings, file) from None
     return LoadedSpec(spec=spec, file=path, data=data, positions=positions, files=files)
 
@@ -213,8 +318,10 @@ def _schema_finding(where: Position, path: str, message: str, hint: str | None) 
     )
 
 
-def _error_finding(err: Any, positions: dict[PathKey, Position], file: str) -> Finding:
-    loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+def _error_finding(
+    err: Any, positions: dict[PathKey, Position], file: str, data: dict[str, Any]
+) -> Finding:
+    loc = _data_loc(err["loc"], data)
     dotted = ".".join(str(p) for p in loc)
     where: Position = (file, None, None)  # type: ignore[assignment]
     key = loc
@@ -231,18 +338,40 @@ def _error_finding(err: Any, positions: dict[PathKey, Position], file: str) -> F
         message = f"unknown key '{name}'.{did_you_mean(name, allowed)}"
         hint = f"allowed here: {', '.join(allowed)}" if allowed else None
     elif kind == "missing":
-        message = f"'{loc[-1]}' is required here"
+        message = f"'{loc[-1]}' is required here" if loc else "a required key is missing"
     else:
         msg = err["msg"].removeprefix("Value error, ")
         given = err.get("input")
-        shown = "" if isinstance(given, dict | list) else f" (got {given!r})"
+        shown = "" if isinstance(given, dict | list) else f" (got {_short_repr(given)})"
         message = f"{dotted or 'spec'}: {msg}{shown}"
     return _schema_finding(where, dotted, message, hint)
 
 
+def _data_loc(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """Pydantic's error location without the union members' names it inserts ('str', 'int',
+    'list[str]'), following the data so that a key the user named ``int`` is kept."""
+    out: list[Any] = []
+    node = data
+    for part in loc:
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
+            node = node[part]  # type: ignore[index]
+        elif _is_union_tag(part):
+            continue
+        else:
+            node = None
+        out.append(part)
+    return tuple(out)
+
+
 def _is_union_tag(part: Any) -> bool:
-    # pydantic inserts the union member's name (e.g. 'str', 'list[str]') into error locations
     return isinstance(part, str) and (part in {"str", "int", "float"} or "[" in part)
+
+
+def _short_repr(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:

@@ -6,9 +6,17 @@ carries a description, which becomes the JSON Schema that editors use for comple
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 FORMAT_VERSION = 1
 
@@ -64,6 +72,86 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class GrownModel(StrictModel):
+    """A model that gained fields after format 1 was published: a field of ``ADDED`` left at its
+    default is not dumped, so the spec's sha256 (recorded by run folders and reports) stays
+    that of earlier releases."""
+
+    ADDED: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _omit_added_defaults(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out = handler(self)
+        for key in self.ADDED:
+            if key in out and getattr(self, key) == type(self).model_fields[key].get_default(
+                call_default_factory=True
+            ):
+                out.pop(key)
+        return out
+
+
+class SliceInput(StrictModel):
+    """How slices are cut from each image (ClinicaDL ``prepare-data slice``; same defaults)."""
+
+    direction: Literal["sagittal", "coronal", "axial"] = Field(
+        "sagittal",
+        description="Axis cut across: sagittal (first image axis), coronal (second) or axial "
+        "(third), as ClinicaDL's slice_direction 0, 1, 2.",
+    )
+    discarded: tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]] = Field(
+        (0, 0),
+        description="Slices dropped at the beginning and at the end of that axis (ClinicaDL's "
+        "discarded_slices).",
+    )
+    mode: Literal["rgb", "single"] = Field(
+        "rgb",
+        description="'rgb': each slice repeated on 3 channels (for 2D networks pretrained on "
+        "photographs), 'single': one channel per image channel (ClinicaDL's slice_mode).",
+    )
+
+
+class PatchInput(StrictModel):
+    """How cubic patches are cut from each image (ClinicaDL ``prepare-data patch``)."""
+
+    size: int = Field(50, ge=1, description="Edge of a cubic patch in voxels.")
+    stride: int = Field(
+        50, ge=1, description="Step between patch origins in voxels (smaller than size: overlap)."
+    )
+
+
+class RoiInput(StrictModel):
+    """Regions of interest: binary masks, or labels of an atlas, on the images' voxel grid."""
+
+    masks: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Binary mask files (NIfTI, 0/1, the images' shape), one region each; "
+        "relative paths are resolved from the spec's folder.",
+    )
+    atlas: str | None = Field(
+        None,
+        description="A label atlas (NIfTI, the images' shape) whose `labels` are the regions.",
+    )
+    labels: list[int] | None = Field(
+        None, min_length=1, description="Atlas labels used as regions (with `atlas`)."
+    )
+    crop: bool = Field(
+        True,
+        description="Crop each region to its bounding box (ClinicaDL's default); false keeps the "
+        "whole masked image. Boxes of different sizes are zero-padded to the largest.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RoiInput:
+        if (self.masks is None) == (self.atlas is None):
+            raise ValueError("give either 'masks' or 'atlas' (with 'labels'), not both or none")
+        if self.atlas is not None and not self.labels:
+            raise ValueError("'atlas' needs 'labels': the atlas values used as regions")
+        if self.masks is not None and self.labels is not None:
+            raise ValueError("'labels' goes with 'atlas', not with 'masks'")
+        return self
+
+
 class InputSpec(StrictModel):
     """What a model sees."""
 
@@ -73,6 +161,40 @@ class InputSpec(StrictModel):
         description="What one model input is: a whole 3D image, a 2D slice, a 3D patch or a "
         "region of interest. Slices and patches of one image must never be split apart (L101).",
     )
+    slices: SliceInput | None = Field(
+        None, description="unit: slice only: direction, discarded slices, channels."
+    )
+    patches: PatchInput | None = Field(None, description="unit: patch only: size and stride.")
+    roi: RoiInput | None = Field(
+        None, description="unit: roi (required there): the regions, from masks or an atlas."
+    )
+    aggregation: Literal["mean", "weighted"] = Field(
+        "mean",
+        description="How the runner turns a model's per-unit outputs into one prediction per "
+        "image: 'mean' (soft vote: mean of the class probabilities; mean value for "
+        "regression) or 'weighted' (ClinicaDL's soft voting: each unit position weighted by "
+        "its accuracy on the validation partition; classification only).",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_unit_options(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Whole-image specs dump (and hash: LoadedSpec.sha256) as before these options existed.
+        data = handler(self)
+        for key in ("slices", "patches", "roi"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        if self.unit == "image" and data.get("aggregation") == "mean":
+            data.pop("aggregation", None)
+        return data
+
+    @model_validator(mode="after")
+    def _unit_options(self) -> InputSpec:
+        for name, unit in (("slices", "slice"), ("patches", "patch"), ("roi", "roi")):
+            if getattr(self, name) is not None and self.unit != unit:
+                raise ValueError(f"'{name}' is for unit: {unit}, the unit is {self.unit}")
+        if self.unit == "roi" and self.roi is None:
+            raise ValueError("unit: roi needs 'roi' (masks, or an atlas with labels)")
+        return self
 
 
 class Task(StrictModel):
@@ -101,22 +223,164 @@ class Task(StrictModel):
                 raise ValueError("'classes' lists a class twice")
         elif self.classes is not None:
             raise ValueError("a regression task takes no 'classes'")
+        if self.type == "regression" and self.input.aggregation == "weighted":
+            raise ValueError(
+                "input.aggregation 'weighted' weighs units by validation accuracy: "
+                "classification only (use 'mean' for regression)"
+            )
         return self
 
 
-class Source(StrictModel):
+class Source(GrownModel):
     """Where a cohort's data is read from."""
 
-    format: Literal["bids", "tsv", "csv"] = Field(
+    ADDED: ClassVar[tuple[str, ...]] = (
+        "preprocessing", "crop", "tracer", "suvr_region", "labels", "bids", "space", "desc", "res"
+    )  # fmt: skip
+
+    format: Literal["bids", "tsv", "csv", "caps"] = Field(
         description="bids: a BIDS folder (participants.tsv, sessions.tsv, sidecars); tsv/csv: a "
-        "manifest with one row per image (ClinicaDL-style TSVs included)."
+        "manifest with one row per image (ClinicaDL-style TSVs included); caps: a ClinicaDL/"
+        "Clinica CAPS folder of preprocessed images, with labels from `labels` or `bids`."
     )
     path: str = Field(
-        description="Folder (bids) or file (tsv/csv); relative to the spec file; ${VAR} and "
-        "${VAR:-default} are expanded from the environment."
+        description="Folder (bids, caps) or file (tsv/csv); relative to the spec file; ${VAR} "
+        "and ${VAR:-default} are expanded from the environment."
     )
     image_column: str | None = Field(
         None, description="Manifests only: the column with each image's path."
+    )
+    preprocessing: Literal["t1-linear", "pet-linear"] | None = Field(
+        None,
+        description="caps: the Clinica pipeline whose images are read (subjects/sub-*/ses-*/"
+        "t1_linear/ or pet_linear/).",
+    )
+    crop: bool = Field(
+        True,
+        description="caps: read the cropped images (desc-Crop, ClinicaDL's default); false "
+        "reads the uncropped ones.",
+    )
+    tracer: str | None = Field(
+        None, description="caps, pet-linear: the tracer entity (trc-), e.g. 18FFDG, 18FAV45."
+    )
+    suvr_region: str | None = Field(
+        None,
+        description="caps, pet-linear: the SUVR reference region entity (suvr-), e.g. "
+        "cerebellumPons2, pons2.",
+    )
+    labels: str | None = Field(
+        None,
+        description="caps: a TSV with one row per session (participant_id, session_id, "
+        "diagnosis, age, sex...), such as `clinicadl tsvtools get-labels` writes; relative to "
+        "the spec file, ${VAR} expanded.",
+    )
+    bids: str | None = Field(
+        None,
+        description="caps: the companion BIDS folder whose participants.tsv and sessions.tsv "
+        "give labels and covariates (when no `labels` TSV is given).",
+    )
+    space: str | None = Field(
+        None, description="bids (derivatives): keep only images with this space- entity."
+    )
+    desc: str | None = Field(
+        None, description="bids (derivatives): keep only images with this desc- entity."
+    )
+    res: str | None = Field(
+        None, description="bids (derivatives): keep only images with this res- entity."
+    )
+
+    @model_validator(mode="after")
+    def _format_fields(self) -> Source:
+        caps_only = ("preprocessing", "tracer", "suvr_region", "labels", "bids")
+        entities = [f for f in ("space", "desc", "res") if getattr(self, f) is not None]
+        if entities and self.format != "bids":
+            raise ValueError(f"{', '.join(entities)}: only for format 'bids' (BIDS entities)")
+        if self.format != "caps":
+            given = [f for f in caps_only if getattr(self, f) is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)}: only for format 'caps'")
+            return self
+        if self.preprocessing is None:
+            raise ValueError("a caps source needs 'preprocessing' (t1-linear or pet-linear)")
+        if self.labels is None and self.bids is None:
+            raise ValueError(
+                "a caps source needs 'labels' (a get-labels TSV) or 'bids' (the companion BIDS "
+                "folder) for its labels and covariates"
+            )
+        pet = (self.tracer, self.suvr_region)
+        if self.preprocessing == "pet-linear" and None in pet:
+            raise ValueError("a pet-linear caps source needs 'tracer' and 'suvr_region'")
+        if self.preprocessing == "t1-linear" and pet != (None, None):
+            raise ValueError("'tracer' and 'suvr_region' are for pet-linear only")
+        if self.image_column is not None:
+            raise ValueError("image_column: not for format 'caps' (its file names are fixed)")
+        return self
+
+
+class ConversionLabel(StrictModel):
+    """A label derived from the longitudinal diagnosis: stable vs converting within a horizon.
+
+    The rules are ClinicaDL's (``clinicadl tsvtools get-labels``, ``mci_stability``; Wen et al.
+    2020, Medical Image Analysis 63:101694): the subject's first session is the input image.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="The new column; `task.target` names it.",
+    )
+    rule: Literal["conversion"] = Field(
+        "conversion",
+        description="conversion: stable vs progressive from baseline within `horizon_months`.",
+    )
+    from_: str = Field(
+        "diagnosis", alias="from", description="The column of the diagnosis at each session."
+    )
+    baseline: list[str] = Field(
+        default_factory=lambda: ["MCI", "EMCI", "LMCI"],
+        min_length=1,
+        description="Diagnoses a subject must have at baseline (its first session).",
+    )
+    progressed: list[str] = Field(
+        default_factory=lambda: ["AD", "Dementia"],
+        min_length=1,
+        description="Diagnoses that mean conversion (progression).",
+    )
+    reverted: list[str] = Field(
+        default_factory=lambda: ["CN"],
+        description="Diagnoses that mean reversion (such subjects are excluded).",
+    )
+    horizon_months: int = Field(ge=1, description="The horizon in months, e.g. 36.")
+    months: str | None = Field(
+        None,
+        description="Column of months since baseline; default: read from session ids "
+        "ses-M<months> (ses-M000, ses-M036).",
+    )
+    stable: str = Field("sMCI", description="Class name of the stable subjects.")
+    progressive: str = Field("pMCI", description="Class name of the converting subjects.")
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> ConversionLabel:
+        groups = {"baseline": self.baseline, "progressed": self.progressed,
+                  "reverted": self.reverted}  # fmt: skip
+        seen: dict[str, str] = {}
+        for key, values in groups.items():
+            for v in values:
+                if v in seen:
+                    raise ValueError(f"diagnosis '{v}' is in both '{seen[v]}' and '{key}'")
+                seen[v] = key
+        if self.stable == self.progressive:
+            raise ValueError("'stable' and 'progressive' must be different class names")
+        return self
+
+
+class Covariate(StrictModel):
+    """A clinical covariate handed to the models (and the confound baseline)."""
+
+    name: str = Field(description="Column of the cohort table, e.g. age, sex, mmse, apoe4.")
+    type: Literal["numeric", "categorical"] = Field(
+        description="numeric: read as a number; categorical: read as text."
     )
 
 
@@ -149,8 +413,10 @@ class Cohort(StrictModel):
         return value
 
 
-class Hierarchy(StrictModel):
+class Hierarchy(GrownModel):
     """Where each level's id comes from, outer to inner. A level left out is absent."""
+
+    ADDED: ClassVar[tuple[str, ...]] = ("shared_sites",)
 
     dataset: FieldRef | None = Field(
         None, description="Dataset id column or field; default: the cohort id."
@@ -159,6 +425,12 @@ class Hierarchy(StrictModel):
     scanner: FieldRef | None = Field(None, description="Scanner (nested in a site).")
     subject: FieldRef = Field("participant_id", description="Subject (participant) id.")
     session: FieldRef | None = Field("session_id", description="Session (visit) id.")
+    shared_sites: bool = Field(
+        False,
+        description="false (default): with several cohorts, site ids are qualified by the cohort "
+        "id (adni/1 and aibl/1 are different sites); true: equal site ids of different cohorts "
+        "are the same site.",
+    )
 
 
 class SplitTest(StrictModel):
@@ -361,8 +633,9 @@ class Protocol(StrictModel):
     ci_half_width: float | None = Field(
         None,
         gt=0,
-        lt=1,
-        description="Largest acceptable CI half-width of the primary metric (checked by D306).",
+        description="Largest acceptable CI half-width of the primary metric, in the metric's "
+        "units: on its own scale for a bounded metric (below half its range, e.g. < 0.5 for "
+        "balanced accuracy), in the target's units for MAE and RMSE (checked by D306).",
     )
     primary_result: PrimaryResult | None = Field(
         None,
@@ -370,6 +643,22 @@ class Protocol(StrictModel):
         "partition, or with `test: {method: external}` the one external-test cohort (several: "
         "each one a separate endpoint, Holm-corrected, reported as not pre-registered).",
     )
+
+    @model_validator(mode="after")
+    def _half_width_on_the_metric_scale(self) -> Protocol:
+        if self.ci_half_width is None:
+            return self
+        # Imported here: the metric table pulls in numpy/pandas, which plain specs never need.
+        from brainbench.stats import metric_info
+
+        info = metric_info(self.primary_metric)
+        low, high = info.bounds
+        if info.bounded and self.ci_half_width >= (high - low) / 2:
+            raise ValueError(
+                f"ci_half_width {self.ci_half_width:g} is not below half the range of "
+                f"{self.primary_metric} [{low:g}, {high:g}]: such an interval excludes nothing"
+            )
+        return self
 
 
 class Reporting(StrictModel):
@@ -381,14 +670,45 @@ class Reporting(StrictModel):
 
 
 class Waiver(StrictModel):
-    """Silences one rule, with a reason that every report shows."""
+    """Silences one rule, with a reason that every report shows; optionally only the findings
+    within a scope (cohorts, ids, fingerprints), every other finding of the rule stays."""
 
     rule: str = Field(pattern=r"^[A-Z]\d{3}$", description="Rule id, e.g. D302.")
     reason: str = Field(min_length=10, description="Why the rule does not apply here.")
+    cohorts: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Only findings about these cohorts (ids, or dataset names for pretraining); "
+        "a finding that names no cohort, or another one, stays.",
+    )
+    ids: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="Only findings about these subject or image ids (e.g. a known reuse of a "
+        "subject id by two cohorts); a finding naming any other id stays.",
+    )
+    fingerprints: list[Annotated[str, Field(pattern=r"^[0-9a-f]{12}$")]] | None = Field(
+        None,
+        min_length=1,
+        description="Only the findings with these fingerprints (printed by `brainbench "
+        "validate` under each finding).",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_scope(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # An unscoped waiver dumps as in earlier releases, so the spec's sha256 (which run
+        # folders and reports record) does not change with this addition.
+        out = handler(self)
+        for key in ("cohorts", "ids", "fingerprints"):
+            if out.get(key) is None:
+                out.pop(key, None)
+        return out
 
 
-class Spec(StrictModel):
+class Spec(GrownModel):
     """A brainbench benchmark spec."""
+
+    ADDED: ClassVar[tuple[str, ...]] = ("labels", "covariates")
 
     model_config = ConfigDict(
         extra="forbid",
@@ -420,6 +740,16 @@ class Spec(StrictModel):
     training: Training = Field(default_factory=Training, description="Training constraints.")
     protocol: Protocol = Field(description="Pre-registered statistical protocol.")
     reporting: Reporting = Field(default_factory=Reporting, description="Report breakdowns.")
+    labels: list[ConversionLabel] = Field(
+        default_factory=list,
+        description="Labels derived from the longitudinal data (sMCI vs pMCI); `task.target` "
+        "may name one.",
+    )
+    covariates: list[Covariate] = Field(
+        default_factory=list,
+        description="Clinical covariates handed to the models besides age and sex (mmse, apoe4, "
+        "education...); a covariate that defines the label is refused unless waived.",
+    )
     waivers: list[Waiver] = Field(default_factory=list, description="Rules waived, with reasons.")
 
     @model_validator(mode="after")
@@ -433,6 +763,19 @@ class Spec(StrictModel):
                     f"protocol: metric '{metric}' does not apply to a {self.task.type} task "
                     f"(use one of {', '.join(allowed)})"
                 )
+        for label in self.labels:
+            if label.name == self.task.target and self.task.type == "classification":
+                extra = set(self.task.classes or ()) - {label.stable, label.progressive}
+                if extra:
+                    raise ValueError(
+                        f"task.classes {sorted(extra)} are not classes of label '{label.name}' "
+                        f"(use [{label.stable}, {label.progressive}])"
+                    )
+        names = [c.name for c in self.covariates]
+        if len(set(names)) != len(names):
+            raise ValueError("covariates: a covariate is listed twice")
+        if self.task.target in names:
+            raise ValueError(f"covariates: '{self.task.target}' is the target itself")
         if self.splits.test.method == "external" and not any(
             c.role == "external-test" for c in self.cohorts
         ):

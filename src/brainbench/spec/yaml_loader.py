@@ -8,6 +8,9 @@ reject duplicate keys, which YAML 1.2 forbids but PyYAML silently accepts.
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,7 @@ class YamlDocument:
     file: str
     data: Any
     positions: dict[PathKey, Position] = field(default_factory=dict)
+    size: int = 0  # bytes of the file's text
 
 
 class _BoundedLoader(yaml.SafeLoader):
@@ -74,25 +78,75 @@ def _where(file: str, mark: Any) -> str:
     return f"{file}:{mark.line + 1}:{mark.column + 1}"
 
 
+# What YAML 1.1 (and PyYAML's reader) accepts: tab, newlines and printable characters.
+_NON_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
+
+
+def check_regular_file(path: Path, *, limit: int, what: str = "file") -> int:
+    """Refuse, without opening it, anything but a regular file of at most ``limit`` bytes.
+
+    A FIFO would block a read forever and ``/dev/zero`` never ends, so the kind and size come
+    from ``stat`` first. Returns the size in bytes.
+    """
+    file = str(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise YamlError(file, "file not found. Check the path.") from None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise YamlError(file, f"cannot be read ({reason}). Check the path.") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise YamlError(file, f"is a directory; give a {what}.")
+    if not stat.S_ISREG(info.st_mode):
+        kinds = [
+            (stat.S_ISFIFO, "a named pipe (FIFO)"),
+            (stat.S_ISCHR, "a device"),
+            (stat.S_ISBLK, "a device"),
+            (stat.S_ISSOCK, "a socket"),
+        ]
+        kind = next((name for test, name in kinds if test(info.st_mode)), "a special file")
+        raise YamlError(file, f"is {kind}, not a regular file; give a {what}.")
+    if info.st_size > limit:
+        raise YamlError(
+            file,
+            f"{info.st_size} bytes is too large for a {what} (limit {limit} bytes); is this "
+            "the right file?",
+        )
+    return info.st_size
+
+
 def read_text(path: Path) -> str:
     """Read a YAML file as UTF-8 text, with one-paragraph errors for every way that fails."""
     file = str(path)
+    check_regular_file(path, limit=MAX_BYTES, what="YAML file")
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise YamlError(file, "file not found. Check the path.") from None
-    except IsADirectoryError:
-        raise YamlError(file, "is a directory; give a YAML file.") from None
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)  # the file may have grown since stat
     except OSError as exc:
         raise YamlError(file, f"cannot be read ({exc.strerror}).") from None
     if len(raw) > MAX_BYTES:
-        raise YamlError(file, f"{len(raw)} bytes is too large (limit {MAX_BYTES}).")
+        raise YamlError(file, f"is larger than the limit of {MAX_BYTES} bytes.")
     if b"\x00" in raw:
         raise YamlError(file, "is a binary file, not YAML.")
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise YamlError(file, f"is not UTF-8 text (byte {exc.start}); save it as UTF-8.") from None
+    bad = _NON_PRINTABLE.search(text)
+    if bad:
+        line = text.count("\n", 0, bad.start())
+        column = bad.start() - (text.rfind("\n", 0, bad.start()) + 1)
+        raise YamlError(
+            file,
+            f"control character U+{ord(bad.group()):04X} is not allowed in YAML. Delete it (an "
+            "editor's 'show invisibles' finds it), or write it as an escape such as \"\\e\" "
+            "inside a double-quoted string.",
+            yaml.Mark(file, bad.start(), line, column, None, None),
+        )
+    return text
 
 
 def load_yaml_document(path: Path) -> YamlDocument:
@@ -122,7 +176,7 @@ def load_yaml_document(path: Path) -> YamlDocument:
         raise YamlError(file, f"nesting is too deep (limit {MAX_DEPTH} levels).") from None
     finally:
         loader.dispose()
-    doc = YamlDocument(file=file, data=None)
+    doc = YamlDocument(file=file, data=None, size=len(text.encode("utf-8")))
     if node is not None:
         doc.data = _Converter(file, loader, doc.positions).convert(node, (), 0)
         doc.positions.setdefault((), (file, node.start_mark.line + 1, node.start_mark.column + 1))
@@ -163,7 +217,14 @@ class _Converter:
                 self.file, f"nesting is too deep (limit {MAX_DEPTH} levels).", node.start_mark
             )
         if isinstance(node, yaml.MappingNode):
-            self.loader.flatten_mapping(node)  # merge keys (<<)
+            try:
+                self.loader.flatten_mapping(node)  # merge keys (<<)
+            except yaml.constructor.ConstructorError as exc:
+                raise YamlError(
+                    self.file,
+                    f"a merge key '<<' {exc.problem} (write '<<: *anchor' of a mapping).",
+                    exc.problem_mark,
+                ) from None
             out: dict[str, Any] = {}
             for key_node, value_node in node.value:
                 key = self._scalar(key_node)
@@ -203,5 +264,13 @@ class _Converter:
             raise YamlError(
                 self.file,
                 f"{exc.problem} (only plain YAML values are allowed here).",
+                node.start_mark,
+            ) from None
+        except (ValueError, OverflowError, TypeError) as exc:
+            # e.g. 2024-13-45 looks like a date to YAML but is none: quote it to keep it text
+            raise YamlError(
+                self.file,
+                f"the value {node.value[:60]!r} cannot be read as its YAML type ({exc}); put it "
+                "in quotes to keep it as text.",
                 node.start_mark,
             ) from None

@@ -50,7 +50,14 @@ from brainbench.stats._compare import COMPARISONS, adjust_p_values, compare_mode
 from brainbench.stats._data import ModelData, model_data
 from brainbench.stats._delong import delong_ci, delong_test
 from brainbench.stats._evaluate import compute_metric, confidence_interval, evaluate_predictions
-from brainbench.stats._io import Task, check_predictions, infer_task, read_predictions
+from brainbench.stats._io import (
+    LIMITS,
+    Task,
+    check_predictions,
+    infer_task,
+    read_predictions,
+    read_table,
+)
 from brainbench.stats._metrics import (
     METRICS,
     MetricInfo,
@@ -65,6 +72,7 @@ from brainbench.stats._simulate import simulate_predictions, true_balanced_accur
 
 __all__ = [
     "COMPARISONS",
+    "LIMITS",
     "METRICS",
     "ComparisonResult",
     "MetricInfo",
@@ -92,6 +100,7 @@ __all__ = [
     "model_data",
     "rank_models",
     "read_predictions",
+    "read_table",
     "run_calibration",
     "simulate_predictions",
     "true_balanced_accuracy",

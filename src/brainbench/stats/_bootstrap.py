@@ -103,7 +103,10 @@ class Statistic:
 def percentile_interval(theta_b: np.ndarray, level: float) -> tuple[float, float]:
     """Percentile interval (Efron & Tibshirani 1993, *An Introduction to the Bootstrap*,
     Chapman & Hall, ch. 13, doi:10.1201/9780429246593): the (1-level)/2 and (1+level)/2
-    quantiles (linear interpolation) of the bootstrap distribution."""
+    quantiles (linear interpolation) of the bootstrap distribution. Not estimable (NaN, NaN)
+    from fewer than two defined resamples (a single-class test set, say)."""
+    if len(theta_b) < 2:
+        return float("nan"), float("nan")
     alpha = (1 - level) / 2
     lo, hi = np.quantile(theta_b, [alpha, 1 - alpha])
     return float(lo), float(hi)
@@ -139,9 +142,11 @@ def bca_interval(
     ``Phi(z0 + (z0 + z_q) / (1 - a (z0 + z_q)))`` for ``z_q = Phi^-1((1 -+ level)/2)`` (the
     same conventions as ``scipy.stats.bootstrap``).
 
-    Returns ``(low, high, z0, a)``.
+    Returns ``(low, high, z0, a)``; all NaN from fewer than two defined resamples.
     """
     B = len(theta_b)
+    if B < 2:
+        return float("nan"), float("nan"), float("nan"), float("nan")
     pct = (np.count_nonzero(theta_b < theta_hat) + np.count_nonzero(theta_b <= theta_hat)) / (2 * B)
     z0 = float(ndtri(pct))
     jack = theta_jack[np.isfinite(theta_jack)]
@@ -166,9 +171,11 @@ def bootstrap_p_value(theta_b: np.ndarray, null: float = 0.0) -> float:
     ``p = min(1, 2 min((1 + #{theta* <= null}) / (B + 1), (1 + #{theta* >= null}) / (B + 1)))``:
     the smallest alpha at which the percentile interval excludes ``null`` (Davison & Hinkley
     1997, section 4.4, doi:10.1017/CBO9780511802843), with the +1 that keeps the test valid
-    with finite B (Davison & Hinkley eq. 4.11).
+    with finite B (Davison & Hinkley eq. 4.11). NaN without any defined resample.
     """
     B = len(theta_b)
+    if B == 0:
+        return float("nan")
     lo = (1 + np.count_nonzero(theta_b <= null)) / (B + 1)
     hi = (1 + np.count_nonzero(theta_b >= null)) / (B + 1)
     return float(min(1.0, 2 * min(lo, hi)))

@@ -18,6 +18,7 @@ from scipy import stats as sps
 from brainbench.errors import (
     BrainbenchWarning,
     ConvergenceWarning,
+    DegenerateResampleWarning,
     FewClustersWarning,
     SmallSampleWarning,
     TiesWarning,
@@ -599,6 +600,12 @@ def paired_bootstrap(pair: Pair, opts: Options) -> ComparisonResult:
         )
     good = theta[ok]
     if len(good) < 2:  # every resample undefined (e.g. a class absent): no interval, no test
+        _warn(
+            notes,
+            DegenerateResampleWarning,
+            "The difference is not estimable: fewer than two resamples define it (one class "
+            "only in the test set?). No interval or p-value.",
+        )
         lo = hi = float("nan")
     elif opts.interval == "bca":
         lo, hi, _, _ = bca_interval(good, est, stat.jackknife(), opts.level)

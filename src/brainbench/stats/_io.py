@@ -1,4 +1,4 @@
-"""Reading the predictions table (DESIGN.md) and shaping it for the statistics.
+"""Reading the predictions table (docs/design.md) and shaping it for the statistics.
 
 The table is long: one row per (model, repeat, fold, seed, image). This module checks it, picks
 the task and the positive class, aggregates predictions to the unit of analysis, and builds the
@@ -7,8 +7,11 @@ per-model *unit frame* that every estimator consumes.
 
 from __future__ import annotations
 
+import gzip
+import io
 import math
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,27 +20,127 @@ import pandas as pd
 
 from brainbench.errors import UserError
 
-#: Hierarchy levels, outer to inner (DESIGN.md).
+#: Hierarchy levels, outer to inner (docs/design.md).
 LEVELS: tuple[str, ...] = ("dataset", "site", "scanner", "subject", "session", "image")
 RUN_COLUMNS: tuple[str, ...] = ("repeat", "fold", "seed")
 UNIT_LEVELS = {"image": "image", "session": "session", "subject": "subject"}
 
 
-def _read_any(path: Path) -> pd.DataFrame:
-    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix == ".gz" else path.suffix.lower()
+@dataclass(frozen=True)
+class Limits:
+    """What the predictions reader accepts: larger input is refused before it is parsed.
+
+    The caps keep every command's time and memory bounded on hostile input (a 10,000-character
+    model name once took minutes and gigabytes to report on). They sit well above real
+    benchmarks: 20 million rows is a 40,000-subject cohort x 10 models x 50 folds and seeds.
+    """
+
+    max_bytes: int = 2 * 1024**3  # on disk, and decompressed for .gz / Parquet
+    max_rows: int = 20_000_000
+    max_columns: int = 1_000
+    max_text: int = 256  # characters of a column name, model name, id, label or partition
+
+
+LIMITS = Limits()
+_TEXT_COLUMNS = ("model", "partition", *LEVELS, "y_true", "y_pred")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: Rounding slack of a probability (float32 softmax outputs reach 1 + 1e-7).
+_PROB_SLACK = 1e-6
+
+
+def _too_big(path: Path, what: str, size: int, kind: str = "") -> UserError:
+    return UserError(
+        f"The {what} {path} is {size / 1024**2:,.0f} MiB{kind}, over brainbench's limit of "
+        f"{LIMITS.max_bytes / 1024**2:,.0f} MiB. Split it (one file per model, say) and "
+        "evaluate the parts, or check that this is the file you meant."
+    )
+
+
+def regular_file(path: Path, what: str) -> int:
+    """The size of ``path``, or a UserError unless it is an existing regular file within the
+    byte limit (a FIFO would block, a device never ends, a directory cannot be parsed)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise UserError(f"The {what} {path} does not exist.") from None
+    except OSError as exc:
+        raise UserError(f"Cannot read the {what} {path}: {exc.strerror or exc}.") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO, socket or device"
+        raise UserError(f"The {what} {path} is {kind}, not a regular file: give the table file.")
+    if st.st_size > LIMITS.max_bytes:
+        raise _too_big(path, what, st.st_size)
+    return st.st_size
+
+
+def _read_text(path: Path, what: str, gz: bool) -> bytes:
+    opener = gzip.open if gz else open
+    with opener(path, "rb") as fh:
+        data = fh.read(LIMITS.max_bytes + 1)
+    if len(data) > LIMITS.max_bytes:
+        raise _too_big(path, what, len(data), " once decompressed" if gz else "")
+    return data
+
+
+def _read_parquet(path: Path, what: str) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    # Parquet compresses: its footer states the decoded size before anything is decoded.
+    size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if size > LIMITS.max_bytes:
+        raise _too_big(path, what, size, " once decoded")
+    _check_shape(path, what, meta.num_rows, meta.num_columns)
+    return pd.read_parquet(path)
+
+
+def _check_shape(path: Path, what: str, rows: int, columns: int) -> None:
+    if rows > LIMITS.max_rows:
+        raise UserError(
+            f"The {what} {path} has more than {LIMITS.max_rows:,} rows, brainbench's limit. "
+            "Split it (one file per model, say) and evaluate the parts."
+        )
+    if columns > LIMITS.max_columns:
+        raise UserError(
+            f"The {what} {path} has {columns:,} columns, over brainbench's limit of "
+            f"{LIMITS.max_columns:,}: a predictions table needs a dozen or so (docs/design.md)."
+        )
+
+
+def read_table(path: str | Path, what: str = "predictions table") -> pd.DataFrame:
+    """Read a Parquet, TSV or CSV table (``.gz`` allowed for text) within :data:`LIMITS`.
+
+    Size, kind of file and (for Parquet) the decoded size and row count are checked before
+    anything is parsed; any parse failure becomes a :class:`UserError` naming the file.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    suffix = "".join(path.suffixes[-2:]).lower() if name.endswith(".gz") else path.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".tsv", ".tab", ".tsv.gz", ".txt", ".csv", ".csv.gz"):
+        raise UserError(
+            f"Cannot read the {what} {path}: unknown extension '{path.suffix}'. "
+            "Use .parquet, .tsv or .csv."
+        )
+    regular_file(path, what)
     try:
         if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix in (".tsv", ".tab", ".tsv.gz", ".txt"):
-            return pd.read_csv(path, sep="\t", keep_default_na=True)
-        if suffix in (".csv", ".csv.gz"):
-            return pd.read_csv(path, keep_default_na=True)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise UserError(f"Cannot read the predictions table {path}: {exc}") from None
-    raise UserError(
-        f"Cannot read the predictions table {path}: unknown extension '{path.suffix}'. "
-        "Use .parquet, .tsv or .csv."
-    )
+            df = _read_parquet(path, what)
+        else:
+            data = _read_text(path, what, gz=suffix.endswith(".gz"))
+            sep = "," if suffix.startswith(".csv") else "\t"
+            df = pd.read_csv(io.BytesIO(data), sep=sep, nrows=LIMITS.max_rows + 1)
+    except UserError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise UserError(f"The {what} {path} is empty: it has no header line.") from None
+    except (Exception, MemoryError) as exc:  # any parse failure: the input, not brainbench
+        detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise UserError(
+            f"Cannot read the {what} {path} as {suffix.lstrip('.')}: {detail}. Check that it "
+            "is a table of that format (header line first)."
+        ) from None
+    _check_shape(path, what, len(df), len(df.columns))
+    return df
 
 
 def read_predictions(path: str | Path) -> pd.DataFrame:
@@ -46,7 +149,7 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
     Parameters
     ----------
     path
-        The file. Its columns follow DESIGN.md, "The predictions table": ``model``,
+        The file. Its columns follow docs/design.md, "The predictions table": ``model``,
         ``y_true`` and at least one of ``y_pred``, ``score`` or ``score_<class>`` are required;
         ``repeat``, ``fold``, ``seed`` default to 0 and ``partition`` to ``test``; the hierarchy
         columns (``dataset``, ``site``, ``scanner``, ``subject``, ``session``, ``image``) are
@@ -60,25 +163,48 @@ def read_predictions(path: str | Path) -> pd.DataFrame:
     Raises
     ------
     UserError
-        When the file cannot be read, a required column is missing, a score is NaN or
-        infinite, or a run column is not integer.
+        When the file cannot be read or exceeds :data:`LIMITS`, or the table breaks a rule of
+        :func:`check_predictions`.
     """
     path = Path(path)
-    if not path.exists():
-        raise UserError(f"The predictions table {path} does not exist.")
-    df = _read_any(path)
-    return check_predictions(df, source=str(path))
+    return check_predictions(read_table(path), source=str(path))
+
+
+def _first_row(mask: np.ndarray | pd.Series) -> int:
+    """1-based data row of the first True."""
+    return int(np.flatnonzero(np.asarray(mask))[0]) + 1
 
 
 def check_predictions(df: pd.DataFrame, *, source: str = "the predictions table") -> pd.DataFrame:
-    """Check a predictions DataFrame already in memory (see :func:`read_predictions`)."""
+    """Check a predictions DataFrame already in memory (see :func:`read_predictions`).
+
+    Refused, with the column, the first data row and what to do: missing required columns,
+    no rows, more rows or columns than :data:`LIMITS`, names and ids longer than
+    ``LIMITS.max_text`` or holding control characters, empty ``model`` / ``y_true`` /
+    ``y_pred``, NaN, infinite or non-numeric scores, ``score_<class>`` probabilities outside
+    [0, 1], labels of ``y_true`` / ``y_pred`` that no ``score_<class>`` column declares (when
+    two or more do), non-integer run columns, and the same (model, repeat, fold, seed,
+    partition, image) twice.
+    """
+    if len(df.columns) > LIMITS.max_columns or len(df) > LIMITS.max_rows:
+        _check_shape(Path(source), "predictions table", len(df), len(df.columns))
     df = df.copy()
     df.columns = [str(c).strip() for c in df.columns]
+    long = [c for c in df.columns if len(c) > LIMITS.max_text or _CONTROL.search(c)]
+    if long:
+        raise UserError(
+            f"{source}: a column name is longer than {LIMITS.max_text} characters or holds a "
+            f"control character ({long[0][:40]!r}...). Name the columns as docs/design.md, 'The "
+            "predictions table', does."
+        )
+    dup_cols = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
+    if dup_cols:
+        raise UserError(f"{source}: column(s) {', '.join(dup_cols)} appear more than once.")
     missing = [c for c in ("model", "y_true") if c not in df.columns]
     if missing:
         raise UserError(
-            f"{source} lacks the column(s) {', '.join(missing)}. Found: {', '.join(df.columns)}. "
-            "See DESIGN.md, 'The predictions table'."
+            f"{source} lacks the column(s) {', '.join(missing)}. Found: "
+            f"{', '.join(df.columns[:30])}. See docs/design.md, 'The predictions table'."
         )
     scores = score_columns(df)
     if "y_pred" not in df.columns and not scores:
@@ -87,35 +213,56 @@ def check_predictions(df: pd.DataFrame, *, source: str = "the predictions table"
             "nothing to evaluate."
         )
     if len(df) == 0:
-        raise UserError(f"{source} has no rows.")
+        raise UserError(
+            f"{source} is empty: no model made a prediction, so there is nothing to evaluate. "
+            "If `brainbench run` wrote it, its provenance.json lists the failed units."
+        )
     for col in ["model", "y_true"]:
         if df[col].isna().any():
-            row = int(np.flatnonzero(df[col].isna().to_numpy())[0])
             raise UserError(
-                f"{source}: column '{col}' is empty in data row {row + 1} (and maybe more)."
+                f"{source}: column '{col}' is empty in data row {_first_row(df[col].isna())} "
+                "(and maybe more)."
             )
+    _check_text(df, source)
     for col in scores:
         values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(values)
         if bad.any():
-            row = int(np.flatnonzero(bad)[0])
+            row = _first_row(bad)
             raise UserError(
                 f"{source}: column '{col}' has {int(bad.sum())} NaN, infinite or non-numeric "
-                f"value(s), first in data row {row + 1} (value {df[col].iloc[row]!r}). Scores "
-                "must be finite numbers: drop or fix those rows."
+                f"value(s), first in data row {row} (value {_show(df[col].iloc[row - 1])}). "
+                "Scores must be finite numbers: drop or fix those rows."
             )
+        if col != "score":
+            # score_<class> is a probability (docs/design.md; the runner writes softmax outputs).
+            out = (values < -_PROB_SLACK) | (values > 1 + _PROB_SLACK)
+            if out.any():
+                row = _first_row(out)
+                raise UserError(
+                    f"{source}: column '{col}' holds the probability of class "
+                    f"'{col[len('score_') :]}', but data row {row} has {values[row - 1]:.6g}, "
+                    f"outside [0, 1] ({int(out.sum())} row(s)). Give probabilities there (a "
+                    "softmax of the logits), or put an unbounded score in the 'score' column."
+                )
+            values = np.clip(values, 0.0, 1.0)
         df[col] = values
     if "y_pred" in df.columns and df["y_pred"].isna().any():
-        row = int(np.flatnonzero(df["y_pred"].isna().to_numpy())[0])
-        raise UserError(f"{source}: column 'y_pred' is empty in data row {row + 1}.")
+        raise UserError(
+            f"{source}: column 'y_pred' is empty in data row {_first_row(df['y_pred'].isna())}."
+        )
     for col in RUN_COLUMNS:
         if col not in df.columns:
             df[col] = 0
             continue
-        values = pd.to_numeric(df[col], errors="coerce")
-        if values.isna().any() or not np.all(np.equal(np.mod(values, 1), 0)):
+        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(values)
+        bad[~bad] = (np.mod(values[~bad], 1) != 0) | (np.abs(values[~bad]) > 2**31)
+        if bad.any():
+            row = _first_row(bad)
             raise UserError(
-                f"{source}: column '{col}' must hold integers (found {df[col].iloc[0]!r})."
+                f"{source}: column '{col}' must hold integers (below 2^31); data row {row} has "
+                f"{_show(df[col].iloc[row - 1])}."
             )
         df[col] = values.astype(np.int64)
     if "partition" not in df.columns:
@@ -129,7 +276,83 @@ def check_predictions(df: pd.DataFrame, *, source: str = "the predictions table"
     df["y_true"] = _normalise_labels(df["y_true"])
     if "y_pred" in df.columns:
         df["y_pred"] = _normalise_labels(df["y_pred"])
+    _check_declared_classes(df, scores, source)
+    _check_duplicates(df, source)
     return df
+
+
+def _show(value: object) -> str:
+    """A cell as the user wrote it (``1.5``, not ``np.float64(1.5)``), cut to 60 characters."""
+    text = repr(value.item() if isinstance(value, np.generic) else value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_text(df: pd.DataFrame, source: str) -> None:
+    """Names, ids and labels: at most ``LIMITS.max_text`` characters, no control characters
+    (they would break the report's tables and make every later step slow)."""
+    for col in _TEXT_COLUMNS:
+        if col not in df.columns or pd.api.types.is_numeric_dtype(df[col]):
+            continue
+        text = df[col].astype(str)
+        too_long = (text.str.len() > LIMITS.max_text).to_numpy()
+        if too_long.any():
+            row = _first_row(too_long)
+            raise UserError(
+                f"{source}: column '{col}' holds a value of {len(text.iloc[row - 1]):,} "
+                f"characters in data row {row}; names, ids and labels are at most "
+                f"{LIMITS.max_text} characters. Shorten it (a model name is an identifier)."
+            )
+        ctrl = text.str.contains(_CONTROL).to_numpy()
+        if ctrl.any():
+            row = _first_row(ctrl)
+            raise UserError(
+                f"{source}: column '{col}' holds a control character (tab, newline, escape...) "
+                f"in data row {row} ({_show(text.iloc[row - 1])}). Remove it."
+            )
+
+
+def _check_declared_classes(df: pd.DataFrame, scores: list[str], source: str) -> None:
+    """Two or more ``score_<class>`` columns declare the classes: every label is one of them."""
+    declared = [c[len("score_") :] for c in scores if c != "score"]
+    if len(declared) < 2:
+        return
+    for col in ("y_true", "y_pred"):
+        if col not in df.columns:
+            continue
+        labels = _label_strings(df[col])
+        bad = ~labels.isin(declared).to_numpy()
+        if bad.any():
+            row = _first_row(bad)
+            raise UserError(
+                f"{source}: column '{col}' has the label {_show(labels.iloc[row - 1])} in data "
+                f"row {row}, but the score columns declare the classes "
+                f"{', '.join(declared)} only ({int(bad.sum())} row(s)). Map the labels to "
+                "those class names (ClinicaDL's indices: `brainbench convert clinicadl "
+                f"--classes {','.join(declared)}`), add the class's 'score_<class>' column, "
+                "or drop those rows."
+            )
+
+
+def _check_duplicates(df: pd.DataFrame, source: str) -> None:
+    """The same prediction twice would count twice in every metric (and pass unnoticed when
+    images are averaged into subjects): refused whenever images are identified."""
+    if "image" not in df.columns:
+        return
+    keys = ["model", *RUN_COLUMNS, "partition", *[lvl for lvl in LEVELS if lvl in df.columns]]
+    rows = df[df["image"].notna()]
+    dup = rows.duplicated(keys, keep=False).to_numpy()
+    if not dup.any():
+        return
+    first = rows[dup].iloc[0]
+    same = np.flatnonzero((rows[dup][keys] == first[keys]).all(axis=1).to_numpy())
+    where = np.flatnonzero(df["image"].notna().to_numpy())[dup][same[:2]] + 1
+    raise UserError(
+        f"{source}: data rows {where[0]} and {where[1]} are the same prediction (model "
+        f"{_show(first['model'])}, repeat {first['repeat']}, fold {first['fold']}, seed "
+        f"{first['seed']}, image {_show(first['image'])}); {int(dup.sum())} rows are "
+        "duplicated in all. Each (model, repeat, fold, seed, partition, image) must appear "
+        "once: drop the repeated rows."
+    )
 
 
 def _normalise_labels(s: pd.Series) -> pd.Series:
@@ -259,7 +482,7 @@ def infer_task(
 
 
 def _positive_from_scores(df: pd.DataFrame, labels: list[str]) -> str | None:
-    """The positive class as the score columns name it (DESIGN.md: ``score`` is the score of
+    """The positive class as the score columns name it (docs/design.md: ``score`` is the score of
     the positive class): the only ``score_<label>`` column, or the one equal to ``score``."""
     named = [c for c in labels if f"score_{c}" in df.columns]
     if len(named) == 1 and "score" not in df.columns:

@@ -314,6 +314,11 @@ def bootstrap_ranks(
         values.append(np.column_stack([s.from_weights(W) for s in stats]))
     vals = np.vstack(values)
     ok = np.all(np.isfinite(vals), axis=1)
+    if not ok.any():
+        raise UserError(
+            f"Rank stability is not estimable: '{metric}' is undefined in every resample "
+            "(one class only in the test set?)."
+        )
     ranks = sps.rankdata(sign * vals[ok], axis=1)
     taus = np.array([kendall_tau(full, r) for r in ranks])
     taus = taus[np.isfinite(taus)]

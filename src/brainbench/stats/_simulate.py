@@ -109,7 +109,7 @@ def simulate_predictions(
     seed: int | np.random.Generator = 0,
     classes: tuple[str, str] = ("CN", "AD"),
 ) -> pd.DataFrame:
-    """A predictions table (DESIGN.md) of one test set, with known population metrics.
+    """A predictions table (docs/design.md) of one test set, with known population metrics.
 
     Parameters
     ----------

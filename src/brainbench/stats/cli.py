@@ -229,7 +229,7 @@ def evaluate(
 ):
     """Metrics of every model in PRED with hierarchy-aware confidence intervals.
 
-    PRED is a predictions table (Parquet, TSV or CSV; DESIGN.md). Without --clusters (or a
+    PRED is a predictions table (Parquet, TSV or CSV; docs/design.md). Without --clusters (or a
     spec declaring them) each unit is its own cluster.
     """
     from brainbench.stats._evaluate import evaluate_predictions
@@ -481,13 +481,10 @@ def compare(
 def rank(scores, lower_is_better, alpha, resamples, seed, friedman_ties, fmt, output):
     """Rank models across tasks (columns model, task or dataset, score): Friedman,
     Iman-Davenport, Nemenyi critical difference, Holm against the best, Wilcoxon."""
-    from brainbench.stats._io import _read_any
+    from brainbench.stats._io import read_table
     from brainbench.stats._rank import rank_models
 
-    path = Path(scores)
-    if not path.exists():
-        raise UserError(f"The scores table {path} does not exist.")
-    table = _read_any(path)
+    table = read_table(scores, "scores table")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", BrainbenchWarning)
         res = rank_models(

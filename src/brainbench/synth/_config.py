@@ -16,6 +16,8 @@ DISEASES: dict[str, tuple[str, ...]] = {
     "ad": ("CN", "AD"),
     "pd": ("CN", "PD"),
     "both": ("CN", "AD", "PD"),
+    # Baseline CN, MCI and AD; an MCI participant converts to AD at a known month or not.
+    "mci": ("CN", "MCI", "AD"),
 }
 
 MAX_SESSIONS = 20
@@ -75,6 +77,10 @@ class SynthConfig:
         0.75 (AD vs CN, 80 participants).
     ad_progression : float, default=0.06
         Mean further fraction lost per year in AD participants.
+    mci_conversion : float, default=0.5
+        ``disease="mci"``: probability that an MCI participant converts to AD; the conversion
+        month is uniform over the planned follow-up plus 12 months (so some convert after the
+        last visit), and the session diagnosis is AD from that month on.
     pd_effect : float, default=0.45
         Mean baseline fraction of grey matter lost at the centre of the basal ganglia and
         substantia nigra regions in PD participants.
@@ -116,6 +122,7 @@ class SynthConfig:
     class_proportions: tuple[float, ...] | None = None
     ad_effect: float = 0.45
     ad_progression: float = 0.06
+    mci_conversion: float = 0.5
     pd_effect: float = 0.45
     pd_progression: float = 0.04
     age_effect: float = 1.0
@@ -218,7 +225,7 @@ def _check(cfg: SynthConfig) -> None:
         raise UserError(
             f"Synth 'disease' must be one of {', '.join(DISEASES)}; got {cfg.disease!r}."
         )
-    for name in ("confound", "scanner_switch", "dropout", "male_fraction"):
+    for name in ("confound", "scanner_switch", "dropout", "male_fraction", "mci_conversion"):
         number(name, 0.0, 1.0)
     number("age_sd", 0.0, 50.0)
     number("age_min", 0.0, 120.0)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from brainbench.errors import UserError
 from brainbench.synth._bids import nifti_bytes, write_gzip, write_json, write_tsv
+from brainbench.synth._caps import write_caps
 from brainbench.synth._config import GENERATOR_VERSION, SynthConfig
 from brainbench.synth._plan import AD_GLOBAL_GM_LOSS, AD_VENTRICLE_EXPANSION, Plan, build_plan
 from brainbench.synth._render import (
@@ -131,6 +132,7 @@ def generate_cohort(
     *,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    layout: str = "bids",
 ) -> SynthResult:
     """Write a synthetic BIDS cohort with known ground truth to ``out``.
 
@@ -145,6 +147,9 @@ def generate_cohort(
         Replace a cohort previously written to ``out``.
     progress : callable, optional
         Called as ``progress(done, total)`` after each image.
+    layout : {"bids", "caps"}, default="bids"
+        ``caps`` also writes a ClinicaDL-shaped copy: a t1-linear CAPS folder and a get-labels
+        TSV in ``out/derivatives/caps`` (:mod:`brainbench.synth._caps`).
 
     Returns
     -------
@@ -169,6 +174,10 @@ def generate_cohort(
     try:
         tmp.mkdir()
         rows = _write(tmp, plan, progress)
+        if layout == "caps":
+            write_caps(tmp, plan, rows)
+        elif layout != "bids":
+            raise UserError(f"Unknown synth layout {layout!r}: choose bids or caps.")
         truth = _truth(plan, rows)
         truth_dir = tmp / TRUTH_DIR
         write_json(truth_dir / "truth.json", truth)
@@ -271,14 +280,24 @@ def _write(root: Path, plan: Plan, progress: Callable[[int, int], None] | None) 
     for subject in plan.subjects:
         sub = subject.participant_id
         (root / sub).mkdir()
-        write_tsv(
-            root / sub / f"{sub}_sessions.tsv",
-            ("session_id", "acq_order", "age", "months_since_baseline"),
-            (
-                (f"ses-{s.session_id}", s.acq_order, s.age, round(12 * s.years, 2))
-                for s in subject.sessions
-            ),
+        session_columns: tuple[str, ...] = (
+            "session_id",
+            "acq_order",
+            "age",
+            "months_since_baseline",
         )
+        session_rows = [
+            (f"ses-{s.session_id}", s.acq_order, s.age, round(12 * s.years, 2))
+            for s in subject.sessions
+        ]
+        if cfg.disease == "mci":
+            # The longitudinal diagnosis (MCI -> AD at the conversion month) lives per session.
+            session_columns = (*session_columns, "diagnosis")
+            session_rows = [
+                (*row, s.diagnosis or subject.diagnosis)
+                for row, s in zip(session_rows, subject.sessions, strict=True)
+            ]
+        write_tsv(root / sub / f"{sub}_sessions.tsv", session_columns, session_rows)
         fields = subject_fields(grid, plan, subject)
         for session in subject.sessions:
             ses = f"ses-{session.session_id}"
@@ -298,7 +317,7 @@ def _write(root: Path, plan: Plan, progress: Callable[[int, int], None] | None) 
                     "site": subject.site,
                     "scanner_id": scanner.scanner_id,
                     "field_strength": scanner.field_strength,
-                    "diagnosis": subject.diagnosis,
+                    "diagnosis": session.diagnosis or subject.diagnosis,
                     "affected": subject.affected,
                     "sex": subject.sex,
                     "age": session.age,
@@ -465,6 +484,7 @@ def _truth(plan: Plan, rows: list[dict]) -> dict[str, Any]:
                 "asymmetry": s.asymmetry,
                 "head_scale": s.head_scale,
                 "label_from_site": s.label_from_site,
+                **({"conversion_month": s.conversion_month} if cfg.disease == "mci" else {}),
                 "sessions": [
                     {
                         "session_id": f"ses-{x.session_id}",

@@ -136,6 +136,7 @@ class Session:
     ventricle_expansion: float
     shift_mm: tuple[float, float, float]  # small registration error of this session
     intensity_jitter: float  # multiplicative, around 1
+    diagnosis: str = ""  # the session's diagnosis ("" when it is the subject's, constant)
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ class Subject:
     asymmetry: float  # left/right balance of the disease effect (positive: left worse)
     label_from_site: bool  # the diagnosis was set by the confounding rule
     sessions: tuple[Session, ...] = field(default_factory=tuple)
+    conversion_month: float | None = None  # MCI -> AD (disease "mci"; None: no conversion)
 
 
 @dataclass(frozen=True)
@@ -271,7 +273,17 @@ def build_plan(cfg: SynthConfig) -> Plan:
             "PD": (cfg.pd_effect, cfg.pd_progression),
         }
         severity = progression = 0.0
-        if affected:
+        conversion = None
+        if diagnosis == "MCI":
+            # Prodromal: a fraction of the AD effect, full progression for converters only.
+            converts = rng.random() < cfg.mci_conversion
+            follow_up = (cfg.sessions - 1) * months_step + 12
+            conversion = _r(rng.uniform(1.0, follow_up), 1) if converts else None
+            severity = 0.4 * cfg.ad_effect * rng.gamma(6.0, 1.0 / 6.0)
+            progression = (
+                cfg.ad_progression if converts else 0.2 * cfg.ad_progression
+            ) * rng.gamma(6.0, 1.0 / 6.0)
+        elif affected:
             mean_sev, mean_prog = effect[diagnosis]
             severity = mean_sev * rng.gamma(6.0, 1.0 / 6.0)
             progression = mean_prog * rng.gamma(6.0, 1.0 / 6.0)
@@ -292,6 +304,11 @@ def build_plan(cfg: SynthConfig) -> Plan:
             age = age0 + years
             amount = min(0.9, severity + progression * years) if affected else 0.0
             decades = (age - 50.0) / 10.0
+            ad_like = diagnosis in ("AD", "MCI")
+            session_dx = ""
+            if diagnosis == "MCI":
+                converted = conversion is not None and k * months_step >= conversion
+                session_dx = "AD" if converted else "MCI"
             sessions.append(
                 Session(
                     session_id=f"M{k * months_step:03d}",
@@ -300,18 +317,17 @@ def build_plan(cfg: SynthConfig) -> Plan:
                     years=_r(years),
                     age=_r(age, 1),
                     scanner_id=scanner.scanner_id,
-                    ad_atrophy=_r(amount if diagnosis == "AD" else 0.0),
+                    ad_atrophy=_r(amount if ad_like else 0.0),
                     pd_atrophy=_r(amount if diagnosis == "PD" else 0.0),
                     gm_age_factor=_r(1.0 - cfg.age_effect * 0.02 * decades),
-                    gm_disease_factor=_r(
-                        1.0 - (AD_GLOBAL_GM_LOSS * amount if diagnosis == "AD" else 0.0)
-                    ),
+                    gm_disease_factor=_r(1.0 - (AD_GLOBAL_GM_LOSS * amount if ad_like else 0.0)),
                     ventricle_expansion=_r(
                         max(0.0, cfg.age_effect * 0.05 * decades)
-                        + (AD_VENTRICLE_EXPANSION * amount if diagnosis == "AD" else 0.0)
+                        + (AD_VENTRICLE_EXPANSION * amount if ad_like else 0.0)
                     ),
                     shift_mm=tuple(_r(v, 3) for v in rng.normal(0.0, 0.5, size=3)),  # type: ignore[arg-type]
                     intensity_jitter=_r(np.exp(cfg.site_effect * rng.normal(0.0, 0.02))),
+                    diagnosis=session_dx,
                 )
             )
         subjects.append(
@@ -329,6 +345,7 @@ def build_plan(cfg: SynthConfig) -> Plan:
                 asymmetry=_r(asymmetry),
                 label_from_site=label_from_site,
                 sessions=tuple(sessions),
+                conversion_month=conversion,
             )
         )
     return Plan(

@@ -27,6 +27,7 @@ _OVERRIDES = {
     "pd_effect": "pd_effect",
     "site_effect": "site_effect",
     "noise": "noise",
+    "mci_conversion": "mci_conversion",
 }
 
 
@@ -70,8 +71,19 @@ _OVERRIDES = {
     show_default=True,
     help="Summary format on stdout.",
 )
+@click.option(
+    "--layout",
+    type=click.Choice(["bids", "caps"]),
+    default="bids",
+    show_default=True,
+    help="caps: also write a ClinicaDL-shaped copy (t1-linear CAPS and a get-labels TSV) to "
+    "OUT/derivatives/caps.",
+)
+@click.option("--mci-conversion", type=float, help="--disease mci: share of MCI who convert.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def synth(out: Path, preset: str, overwrite: bool, fmt: str, quiet: bool, **options: Any) -> None:
+def synth(
+    out: Path, preset: str, overwrite: bool, fmt: str, quiet: bool, layout: str, **options: Any
+) -> None:
     """Write a synthetic BIDS cohort to OUT, with its ground truth.
 
     T1-weighted images derive from the MNI152 2009 templates: per-subject anatomy, ageing and
@@ -86,7 +98,7 @@ def synth(out: Path, preset: str, overwrite: bool, fmt: str, quiet: bool, **opti
     config = SynthConfig.preset(preset, **overrides)
     total_images = config.subjects * config.sessions
     if quiet or fmt == "json":
-        result = generate_cohort(out, config, overwrite=overwrite)
+        result = generate_cohort(out, config, overwrite=overwrite, layout=layout)
     else:
         with click.progressbar(length=total_images, label="Writing images", file=sys.stderr) as bar:
             state = {"done": 0}
@@ -96,7 +108,9 @@ def synth(out: Path, preset: str, overwrite: bool, fmt: str, quiet: bool, **opti
                 bar.update(done - state["done"])
                 state["done"] = done
 
-            result = generate_cohort(out, config, overwrite=overwrite, progress=progress)
+            result = generate_cohort(
+                out, config, overwrite=overwrite, progress=progress, layout=layout
+            )
     counts = result.truth["counts"]
     summary = {
         "path": str(result.path),

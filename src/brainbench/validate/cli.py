@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from brainbench.validate.findings import CheckResult
 
 
 @click.command()
@@ -20,19 +24,39 @@ import click
 def validate(specs: tuple[Path, ...], data: bool, against: Path | None, fmt: str) -> None:
     """Check benchmark specs for leaky or statistically unsound designs.
 
-    Exit status: 0 no error remains, 1 an error remains, 2 an input cannot be read.
+    Every SPEC gets its own result (with --format json, one entry of "results" each), whatever
+    happens to the others. Exit status: 0 no error remains, 1 an error remains, 2 an input
+    cannot be read, 70 an internal error (its traceback is saved to a log file).
     """
-    from brainbench.validate.engine import validate_path
     from brainbench.validate.findings import CheckResult, render_json, render_text
 
     total = CheckResult()
-    unreadable = False
     for spec in specs:
-        result, bad = validate_path(spec, data=data, against=against)
-        unreadable |= bad
-        total.extend(result)
+        total.extend(_validate_one(spec, data=data, against=against))
     click.echo(render_json(total) if fmt == "json" else render_text(total))
-    raise click.exceptions.Exit(2 if unreadable else total.exit_code)
+    raise click.exceptions.Exit(total.exit_code)
+
+
+def _validate_one(spec: Path, *, data: bool, against: Path | None) -> CheckResult:
+    """One file's result; a bug while checking it becomes that file's finding (exit 70)."""
+    from brainbench.errors import EXIT_INTERNAL, internal_error_message, save_traceback
+    from brainbench.validate.engine import INTERNAL, validate_path
+    from brainbench.validate.findings import CheckResult, Finding, Severity
+
+    try:
+        result, unreadable = validate_path(spec, data=data, against=against)
+    except Exception as exc:  # a bug: this file's result says so, the batch goes on
+        log = save_traceback(exc, context=f"brainbench validate {spec}")
+        finding = Finding(
+            rule=INTERNAL,
+            severity=Severity.ERROR,
+            message=internal_error_message(exc, log),
+            file=str(spec),
+        )
+        return CheckResult(files=[str(spec)], findings=[finding], status=EXIT_INTERNAL)
+    if unreadable:
+        result.status = 2
+    return result
 
 
 @click.command()

@@ -402,6 +402,7 @@ class SubjectInTrainAndTest(DataRule):
             cohort, subject = first["cohort"].iloc[0], first["subject"].iloc[0]
             parts = sorted(set(first["partition"].astype(str)))
             n_subj = len(np.unique(leaking % (int(unit.max()) + 1)))
+            involved = splits.iloc[np.flatnonzero(np.isin(key, leaking))]
             yield self.finding(
                 ctx,
                 f"{n_subj} subject(s) have rows in several partitions of one split; e.g. "
@@ -410,6 +411,8 @@ class SubjectInTrainAndTest(DataRule):
                 file=split_file,
                 line=int(rows[0]) + 2 if located else None,
                 path=None if located else "splits",
+                cohorts=involved["cohort"].astype(str).unique(),
+                ids=involved["subject"].astype(str).unique(),
             )
         group = spec.splits.group
         coarser = [lvl for lvl in ("dataset", "site", "scanner") if lvl == group]
@@ -428,11 +431,13 @@ class SubjectInTrainAndTest(DataRule):
             bad = n[n > 1]
             if len(bad):
                 r, f, gid = bad.index[0]
+                cut = m[m["_g"].isin(bad.index.get_level_values(2))]
                 yield self.finding(
                     ctx,
                     f"{len(bad)} {group} unit(s) are split across partitions although "
                     f"splits.group is '{group}'; e.g. {gid} (repeat {r}, fold {f})",
                     path="splits.group",
+                    cohorts=cut["cohort"].astype(str).unique(),
                 )
 
     def _across_ids(self, ctx, table, splits) -> Iterator[Finding]:
@@ -462,7 +467,10 @@ class SubjectInTrainAndTest(DataRule):
             file=file,
             line=line,
             severity=Severity.WARNING,
-            hint="check whether the cohorts share participants; exclude them from one cohort",
+            hint="check whether the cohorts share participants; exclude them from one cohort, "
+            "or, for ids reused by different people, waive D301 for those ids only",
+            cohorts=cohorts,
+            ids=crossing,
         )
 
     def _across_content(self, ctx, table, splits) -> Iterator[Finding]:
@@ -506,6 +514,7 @@ class SubjectInTrainAndTest(DataRule):
         if not bad:
             return
         example = t[t["sha256"] == bad[0]]
+        involved = t[t["sha256"].isin(bad)]
         file, line, _ = _where(table.loc[example.index])
         yield self.finding(
             ctx,
@@ -514,6 +523,8 @@ class SubjectInTrainAndTest(DataRule):
             f"sha256 {bad[0][:12]}... ({_examples(example['image'], 2)})",
             file=file,
             line=line,
+            cohorts=involved["cohort"].astype(str).unique(),
+            ids=involved["image"].astype(str).unique(),
         )
 
 
@@ -591,6 +602,8 @@ class SiteConfoundedWithLabel(DataRule):
         classes = [str(c) for c in spec.task.classes or []]
         keep = labels.isin(classes).fillna(False).to_numpy()
         subj, labels = subj[keep], labels[keep]
+        # A class no development subject has is one D304 error, not a warning per site.
+        classes = [c for c in classes if (labels == c).any()]
         logo = spec.splits.test.group if spec.splits.test.method == "leave-group-out" else None
         for level in ("dataset", "site", "scanner"):
             values = subj[level]
@@ -615,6 +628,7 @@ class SiteConfoundedWithLabel(DataRule):
                     line=line,
                     severity=severity,
                     path=f"hierarchy.{level}" if file is None else None,
+                    cohorts=dev.loc[dev[level] == worst, "cohort"].astype(str).unique(),
                 )
             sizes = tab.sum(axis=1)
             for value in tab.index:
@@ -635,6 +649,7 @@ class SiteConfoundedWithLabel(DataRule):
                     file=file,
                     line=line,
                     severity=Severity.ERROR if held_out else Severity.WARNING,
+                    cohorts=dev.loc[dev[level] == value, "cohort"].astype(str).unique(),
                 )
 
 
@@ -733,8 +748,9 @@ class LabelsMissingOrUnknown(DataRule):
     summary = "Labels are missing or outside task.classes (or not numeric, for regression)."
     what = (
         "Checks the target column in every cohort: it must exist, every row needs a label, and "
-        "a classification label must be one of task.classes (a regression target a number). "
-        "Rows are named in their cohort file."
+        "a classification label must be one of task.classes (a regression target a number), "
+        "and every declared class needs development subjects (one error names the empty "
+        "classes; D302 then leaves them out). Rows are named in their cohort file."
     )
     why = (
         "Rows with an unknown label are silently dropped or mis-encoded by many training "
@@ -752,6 +768,7 @@ class LabelsMissingOrUnknown(DataRule):
         spec = ctx.loaded.spec
         target = spec.task.target
         table = ctx.cohort
+        yield from self._empty_classes(ctx)
         for cohort, part in table.groupby("cohort", sort=True):
             file, _, _ = _where(part)
             if target not in part.columns or part[target].isna().all():
@@ -761,6 +778,7 @@ class LabelsMissingOrUnknown(DataRule):
                     file=file or str(ctx.loaded.file),
                     line=1 if file else None,
                     path=None if file else "task.target",
+                    cohorts=(str(cohort),),
                 )
                 continue
             values = part[target]
@@ -772,6 +790,7 @@ class LabelsMissingOrUnknown(DataRule):
                     f"cohort '{cohort}': {int(missing.sum())} row(s) have no '{target}' ({lines})",
                     file=f2,
                     line=line,
+                    cohorts=(str(cohort),),
                 )
             if spec.task.type == "classification":
                 classes = [str(c) for c in spec.task.classes or []]
@@ -787,6 +806,7 @@ class LabelsMissingOrUnknown(DataRule):
                         f"({lines})",
                         file=f2,
                         line=line,
+                        cohorts=(str(cohort),),
                     )
             else:
                 num = pd.to_numeric(values, errors="coerce")
@@ -799,7 +819,32 @@ class LabelsMissingOrUnknown(DataRule):
                         f"regression target '{target}' ({lines})",
                         file=f2,
                         line=line,
+                        cohorts=(str(cohort),),
                     )
+
+    def _empty_classes(self, ctx: DataContext) -> Iterator[Finding]:
+        """One error for the classes of task.classes that no development subject has."""
+        spec = ctx.loaded.spec
+        target = spec.task.target
+        dev = ctx.cohort[ctx.cohort["role"] == "development"]
+        if spec.task.type != "classification" or dev.empty or target not in dev.columns:
+            return
+        labels = _label_text(_subjects(dev)[target])
+        classes = [str(c) for c in spec.task.classes or []]
+        counts = {c: int((labels == c).sum()) for c in classes}
+        empty = [c for c in classes if counts[c] == 0]
+        if not empty or len(empty) == len(classes):
+            return  # no label at all: the per-cohort checks below say so
+        shown = ", ".join(f"{c} {n}" for c, n in counts.items())
+        yield self.finding(
+            ctx,
+            f"task.classes declares {', '.join(empty)}, but no development subject has that "
+            f"'{target}' (subjects per class: {shown}): the class can be neither learned nor "
+            "tested, and its per-class metrics are undefined",
+            path="task.classes",
+            hint="remove the class from task.classes, or fix the include filter that drops it",
+            cohorts=dev["cohort"].astype(str).unique(),
+        )
 
 
 # ----------------------------------------------------------------------------- D305
@@ -886,7 +931,11 @@ def design_effect(cluster_sizes: Any, icc: float) -> float:
 
 
 def metric_standard_error(
-    metric: str, n_per_class: list[int], n: int, value: float = PLANNING_VALUE
+    metric: str,
+    n_per_class: list[int],
+    n: int,
+    value: float = PLANNING_VALUE,
+    error_sd: float = 1.0,
 ) -> tuple[float, str]:
     """Planned standard error of a metric on ``n`` independent units, and the formula used.
 
@@ -898,7 +947,9 @@ def metric_standard_error(
       ``SE^2 = (A(1-A) + (n1-1)(Q1-A^2) + (n0-1)(Q2-A^2)) / (n1 n0)``, ``Q1 = A/(2-A)``,
       ``Q2 = 2A^2/(1+A)``;
     - Pearson r and R2: Fisher's z, ``SE_z = 1/sqrt(n-3)`` mapped back at r = 0.5;
-    - MAE, RMSE: relative SE for normal errors, ``sqrt((pi/2 - 1)/n)`` and ``1/sqrt(2n)``;
+    - MAE, RMSE, in the target's units, for normal errors of SD ``error_sd`` (sigma): the
+      absolute error has SD ``sigma sqrt(1 - 2/pi)``, so ``SE(MAE) = sigma sqrt((1 - 2/pi)/n)``;
+      ``SE(RMSE) = sigma / sqrt(2n)`` (delta method on ``Var(s^2) = 2 sigma^4 / n``);
     - other metrics (F1, MCC, Brier, log loss, ECE): the balanced-accuracy formula, as an
       approximation.
     """
@@ -927,9 +978,10 @@ def metric_standard_error(
             se = (hi**2 - lo**2) / (2 * 1.959964)
         return se, "Fisher z at r = 0.5"
     if metric == "mae":
-        return math.sqrt((math.pi / 2 - 1) / max(n, 1)), "relative SE of the MAE (normal errors)"
+        se = error_sd * math.sqrt((1 - 2 / math.pi) / max(n, 1))
+        return se, "SE of the MAE for normal errors"
     if metric == "rmse":
-        return 1 / math.sqrt(2 * max(n, 1)), "relative SE of the RMSE (normal errors)"
+        return error_sd / math.sqrt(2 * max(n, 1)), "SE of the RMSE for normal errors"
     counts = [c for c in n_per_class if c > 0] or [max(n, 1)]
     var = sum(v * (1 - v) / c for c in counts) / len(counts) ** 2
     label = "per-class binomial (balanced accuracy)"
@@ -948,12 +1000,15 @@ class TestSetTooSmall(DataRule):
         "the units of analysis per class and computes the expected half-width of the "
         "confidence interval of the primary metric, z * SE * sqrt(deff), with SE from the "
         "metric's formula (per-class binomial for balanced accuracy, Hanley & McNeil 1982 for "
-        "AUROC...) at an assumed value of 0.80, and deff Kish's design effect for the clusters "
-        "of protocol.confidence.clusters (ICC 0.05 within sites/scanners/datasets, 0.5 within "
-        "subjects). An error when it exceeds protocol.ci_half_width, a warning above 0.10 "
-        "when none is declared. With a comparison margin, the minimal detectable difference "
-        "of two models on the same test set, (z_(1-alpha/2) + z_0.8) * SE * sqrt(2(1-rho)) * "
-        "sqrt(deff) with rho = 0.5, must not exceed the margin (an error)."
+        "AUROC...) at an assumed value of 0.80 (r = 0.5 for correlations; for MAE and RMSE, in "
+        "the target's units, normal errors with the SD of the target over development "
+        "subjects, an upper bound), and deff Kish's design effect for the clusters of "
+        "protocol.confidence.clusters (ICC 0.05 within sites/scanners/datasets, 0.5 within "
+        "subjects). An error when it exceeds protocol.ci_half_width, a warning above 0.10 when "
+        "none is declared (bounded metrics only). The minimal detectable difference of two "
+        "models on the same test set, (z_(1-alpha/2) + z_0.8) * SE * sqrt(2(1-rho)) * "
+        "sqrt(deff) with rho = 0.5, must not exceed comparison.margin (an error; an explicit "
+        "margin of 0 fails too, a margin left out is a warning naming the MDD)."
     )
     why = (
         "Varoquaux (2018) showed that error bars on small test sets are about +/-10% at "
@@ -973,27 +1028,47 @@ class TestSetTooSmall(DataRule):
     hint = "enlarge the test set or relax protocol.ci_half_width / comparison.margin"
 
     def check(self, ctx: DataContext) -> Iterator[Finding]:
-        from scipy.stats import norm
+        from brainbench.stats import metric_info
 
         spec = ctx.loaded.spec
         protocol = spec.protocol
         level = protocol.confidence.level
         z = _z(level)
         metric = protocol.primary_metric
+        info = metric_info(metric)
+        error_sd = 1.0
+        if info.in_target_units:
+            error_sd = self._target_sd(ctx)
+            if not error_sd > 0:
+                return  # no spread in the target: D304 names unusable values
         for name, units, n_per_class, clusters in self._test_sets(ctx):
             n = len(units)
             if n == 0:
                 continue
-            se, formula = metric_standard_error(metric, n_per_class, n)
+            tested = units["cohort"].dropna().astype(str).unique()
+            se, formula = metric_standard_error(metric, n_per_class, n, error_sd=error_sd)
             deff, deff_text = self._deff(ctx, units, clusters)
             half = z * se * math.sqrt(deff)
-            counts = "/".join(str(c) for c in n_per_class) if n_per_class else str(n)
             unit = protocol.unit_of_analysis
+            if n_per_class:
+                counts = "/".join(str(c) for c in n_per_class)
+                size = f"{n} {unit}s ({counts} per class)"
+            else:
+                size = f"{n} {unit}s"
+            if info.in_target_units:
+                target = spec.task.target
+                assumed = (
+                    f"in the units of '{target}'; error SD {error_sd:.3g}, the SD of "
+                    f"'{target}' over development subjects: the error of predicting the mean, "
+                    "so an upper bound for any useful model (the half-width scales with it)"
+                )
+            elif metric in ("pearson_r", "r2"):
+                assumed = f"assumed r = {PLANNING_R}"
+            else:
+                assumed = f"assumed value {PLANNING_VALUE}"
             what = (
-                f"{name}: {n} {unit}s ({counts} per class), expected {level:.0%} CI half-width "
-                f"of {metric} = {half:.3f} ({formula}, assumed value "
-                f"{PLANNING_R if metric in ('pearson_r', 'r2') else PLANNING_VALUE}, "
-                f"design effect {deff:.2f}{deff_text})"
+                f"{name}: {size}, expected {level:.0%} CI half-width of {metric} = "
+                f"{half:.3g} ({formula}, {assumed}; design effect {deff:.2f}{deff_text})"
             )
             declared = protocol.ci_half_width
             if declared is not None and half > declared:
@@ -1001,29 +1076,93 @@ class TestSetTooSmall(DataRule):
                     ctx,
                     f"{what} exceeds protocol.ci_half_width = {declared:g}",
                     path="protocol.ci_half_width",
+                    cohorts=tested,
                 )
-            elif declared is None and half > DEFAULT_HALF_WIDTH:
+            elif declared is None and not info.in_target_units and half > DEFAULT_HALF_WIDTH:
                 yield self.finding(
                     ctx,
                     f"{what} exceeds {DEFAULT_HALF_WIDTH:g}",
                     path="protocol.primary_metric",
                     severity=Severity.WARNING,
+                    cohorts=tested,
                 )
-            comparison = protocol.comparison
-            if comparison is not None and comparison.margin > 0:
-                alpha = comparison.alpha
-                factor = float(norm.ppf(1 - alpha / 2) + norm.ppf(POWER))
-                se_diff = se * math.sqrt(2 * (1 - MODEL_CORRELATION)) * math.sqrt(deff)
-                mdd = factor * se_diff
-                if mdd > comparison.margin:
-                    yield self.finding(
-                        ctx,
-                        f"{name}: the minimal detectable difference in {metric} between two "
-                        f"models is {mdd:.3f} (alpha {alpha:g}, power {POWER:.0%}, model "
-                        f"correlation {MODEL_CORRELATION}), larger than comparison.margin = "
-                        f"{comparison.margin:g}: the declared margin cannot be detected",
-                        path="protocol.comparison.margin",
-                    )
+            yield from self._margin(ctx, name, metric, se * math.sqrt(deff), tested)
+
+    def _margin(
+        self, ctx: DataContext, name: str, metric: str, se: float, tested: Any
+    ) -> Iterator[Finding]:
+        """The minimal detectable difference against comparison.margin.
+
+        A margin of 0 declared explicitly says that any difference matters: no test set
+        detects every difference, so it fails like any margin below the MDD. A margin left
+        out is a warning that names the MDD. Non-inferiority and equivalence need a margin.
+        """
+        from scipy.stats import norm
+
+        comparison = ctx.loaded.spec.protocol.comparison
+        if comparison is None:
+            return
+        margin = comparison.margin
+        if margin == 0 and comparison.hypothesis != "superiority":
+            yield self.finding(
+                ctx,
+                f"a {comparison.hypothesis} claim is declared with comparison.margin = 0: the "
+                "claim is defined only against a margin > 0",
+                path="protocol.comparison.margin",
+                hint="declare the largest difference that does not matter (comparison.margin)",
+            )
+            return
+        alpha = comparison.alpha
+        factor = float(norm.ppf(1 - alpha / 2) + norm.ppf(POWER))
+        mdd = factor * se * math.sqrt(2 * (1 - MODEL_CORRELATION))
+        detect = (
+            f"{name}: the minimal detectable difference in {metric} between two models is "
+            f"{mdd:.3g} (alpha {alpha:g}, power {POWER:.0%}, model correlation "
+            f"{MODEL_CORRELATION})"
+        )
+        if margin > 0 and mdd > margin:
+            yield self.finding(
+                ctx,
+                f"{detect}, larger than comparison.margin = {margin:g}: the declared margin "
+                "cannot be detected",
+                path="protocol.comparison.margin",
+                cohorts=tested,
+            )
+        elif margin == 0 and "margin" in comparison.model_fields_set:
+            yield self.finding(
+                ctx,
+                f"{detect}, while comparison.margin = 0 declares that any difference matters: "
+                "differences below it will mostly go undetected",
+                path="protocol.comparison.margin",
+                hint=f"declare the smallest difference that matters (at least {mdd:.3g}), "
+                "or enlarge the test set",
+                cohorts=tested,
+            )
+        elif margin == 0:
+            yield self.finding(
+                ctx,
+                f"{detect}; no comparison.margin is declared, so smaller differences will "
+                "mostly go undetected and a 'no difference' cannot be read as equivalence",
+                path="protocol.comparison",
+                severity=Severity.WARNING,
+                hint=f"declare the smallest difference that matters (comparison.margin, at "
+                f"least {mdd:.3g})",
+                cohorts=tested,
+            )
+
+    @staticmethod
+    def _target_sd(ctx: DataContext) -> float:
+        """SD of the regression target over development subjects (their first session)."""
+        import pandas as pd
+
+        target = ctx.loaded.spec.task.target
+        dev = ctx.cohort[ctx.cohort["role"] == "development"]
+        if dev.empty:
+            dev = ctx.cohort
+        if target not in dev.columns:
+            return float("nan")
+        values = pd.to_numeric(_subjects(dev)[target], errors="coerce").dropna()
+        return float(values.std(ddof=1)) if len(values) > 1 else float("nan")
 
     @staticmethod
     def _keys(ctx: DataContext) -> list[str]:
@@ -1167,4 +1306,5 @@ class TooFewRandomEffectGroups(DataRule):
                         f"{MIN_RANDOM_EFFECT_GROUPS} are needed to estimate a {level} variance)",
                         path="protocol.confidence.clusters",
                         severity=Severity.ERROR if n < 2 else None,
+                        cohorts=units["cohort"].dropna().astype(str).unique(),
                     )

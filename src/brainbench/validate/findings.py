@@ -6,12 +6,17 @@ The same format serves ``validate`` and ``registry check``.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
+
+FINGERPRINT_LENGTH = 12
+_ABSOLUTE_DIRS = re.compile(r"(?<![\w.])(?:[A-Za-z]:)?[/\\](?:[^\s/\\,;:'\"()\[\]]+[/\\])+")
 
 
 class Severity(str, Enum):
@@ -36,11 +41,36 @@ class Finding:
     column: int | None = None
     hint: str | None = None
     reference: str | None = None
+    cohorts: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["severity"] = self.severity.value
+        out["cohorts"] = list(self.cohorts)
+        out["ids"] = list(self.ids)
+        out["fingerprint"] = self.fingerprint
         return out
+
+    @property
+    def fingerprint(self) -> str:
+        """A short stable id of what the finding is about, for a waiver's ``fingerprints``.
+
+        sha256 of the rule, the spec path, and the cohorts and ids the finding names (its
+        message when it names none, with folders of absolute paths removed so that the same
+        finding has the same fingerprint on every machine); the first 12 hex digits.
+        """
+        if self.cohorts or self.ids:
+            what = "\x1f".join([*sorted(self.cohorts), "|", *sorted(self.ids)])
+        else:
+            what = _ABSOLUTE_DIRS.sub("", self.message)
+        text = "\x1e".join([self.rule, self.path or "", what])
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:FINGERPRINT_LENGTH]
+
+    @property
+    def waivable(self) -> bool:
+        """Rule findings (L, S, D) can be waived; engine findings (E, V) cannot."""
+        return self.rule[:1] in "LSD" and self.rule[1:].isdigit()
 
     def location(self) -> str:
         where = self.file or "<input>"
@@ -64,11 +94,18 @@ class WaivedFinding:
 
 @dataclass
 class CheckResult:
-    """Findings of a check over one or more files."""
+    """Findings of a check over one or more files.
+
+    ``status`` is set when a file could not be checked at all: 2 an input is unreadable, 70 an
+    internal error; it outranks the findings in :attr:`exit_code`. A result built by
+    :meth:`extend` keeps each file's own result in ``parts``.
+    """
 
     files: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     waived: list[WaivedFinding] = field(default_factory=list)
+    status: int = 0
+    parts: list[CheckResult] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -76,20 +113,30 @@ class CheckResult:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.valid else 1
+        """0 valid, 1 an error finding remains, 2 an input is unreadable, 70 an internal error."""
+        return self.status or (0 if self.valid else 1)
 
     def extend(self, other: CheckResult) -> None:
         self.files.extend(f for f in other.files if f not in self.files)
         self.findings.extend(other.findings)
         self.waived.extend(other.waived)
+        self.status = max(self.status, other.status)
+        self.parts.extend(other.parts or [other])
 
-    def to_dict(self) -> dict[str, Any]:
+    def _own(self) -> dict[str, Any]:
         return {
             "valid": self.valid,
-            "files": list(self.files),
+            "exit_code": self.exit_code,
             "findings": [f.to_dict() for f in self.findings],
             "waived": [w.to_dict() for w in self.waived],
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"files": list(self.files), **self._own()}
+        if self.parts:
+            # one entry per file checked, so a batch's consumer need not regroup the findings
+            out["results"] = [{"file": ", ".join(p.files), **p._own()} for p in self.parts]
+        return out
 
 
 def render_json(result: CheckResult) -> str:
@@ -126,6 +173,8 @@ def render_text(result: CheckResult, *, color: bool | None = None) -> str:
                 lines.append(f"      hint: {f.hint}")
             if f.reference:
                 lines.append(f"      see: {f.reference}")
+            if f.waivable:
+                lines.append(f"      fingerprint: {f.fingerprint}")
     for w in result.waived:
         f = w.finding
         lines.append(f"  waived {f.rule} in {f.location()}: {w.reason}")

@@ -72,8 +72,13 @@ class Rule:
         line: int | None = None,
         column: int | None = None,
         severity: Severity | None = None,
+        cohorts: Iterable[str] = (),
+        ids: Iterable[str] = (),
     ) -> Finding:
-        """A finding of this rule, located at ``path`` in the spec unless a file/line is given."""
+        """A finding of this rule, located at ``path`` in the spec unless a file/line is given.
+
+        ``cohorts`` and ``ids`` (subject or image ids) name what the finding is about, so that a
+        waiver scoped to them covers it and no other finding of the rule."""
         if file is None:
             if path is not None and line is None:
                 file, line, column = ctx.loaded.locate_full(path)
@@ -89,6 +94,8 @@ class Rule:
             column=column,
             hint=hint or self.hint,
             reference=self.references[0] if self.references else None,
+            cohorts=tuple(sorted({str(c) for c in cohorts})),
+            ids=tuple(sorted({str(i) for i in ids})),
         )
 
     def doc(self) -> str:

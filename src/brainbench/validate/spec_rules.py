@@ -1,4 +1,4 @@
-"""Spec rules L101-L106 (leakage) and S201-S206 (statistics): they read only the spec.
+"""Spec rules L101-L107 (leakage) and S201-S206 (statistics): they read only the spec.
 
 Leakage types follow Wen et al. 2020, "Convolutional neural networks for classification of
 Alzheimer's disease: overview and reproducible evaluation", Medical Image Analysis 63:101694,
@@ -8,10 +8,15 @@ doi:10.1016/j.media.2020.101694.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from brainbench.spec.models import LEVELS
 from brainbench.validate.findings import Finding, Severity
 from brainbench.validate.rule import Rule, SpecContext, register_rule
+
+if TYPE_CHECKING:
+    from brainbench.registry.entries import LoadedEntry
+    from brainbench.spec.models import Spec
 
 WEN_2020 = "Wen et al. 2020, Medical Image Analysis 63:101694, doi:10.1016/j.media.2020.101694"
 NADEAU_BENGIO_2003 = (
@@ -27,6 +32,14 @@ SARAVANAN_2020 = (
     "Saravanan et al. 2020, eLife 9:e54880 (hierarchical bootstrap), doi:10.7554/eLife.54880"
 )
 EFRON_TIBSHIRANI_1993 = "Efron & Tibshirani 1993, An Introduction to the Bootstrap, ch. 13 and 19"
+KAUFMAN_2012 = (
+    "Kaufman et al. 2012, Leakage in data mining: formulation, detection, and avoidance, ACM "
+    "TKDD 6(4):15, doi:10.1145/2382577.2382579"
+)
+KAPOOR_NARAYANAN_2023 = (
+    "Kapoor & Narayanan 2023, Leakage and the reproducibility crisis in machine-learning-based "
+    "science, Patterns 4(9):100804, doi:10.1016/j.patter.2023.100804"
+)
 METRICS_RELOADED = (
     "Maier-Hein et al. 2024, Nature Methods 21:195-212, doi:10.1038/s41592-023-02151-z"
 )
@@ -156,14 +169,36 @@ class NoIndependentTest(Rule):
             )
 
 
+def _registry_entry(model: str) -> LoadedEntry | None:
+    """The registry entry of ``model``; None when unknown (the runner names that error)."""
+    from brainbench.errors import UserError
+    from brainbench.registry.entries import find_entry
+
+    try:
+        return find_entry(model)
+    except UserError:
+        return None
+
+
+def tested_cohorts(spec: Spec) -> set[str]:
+    """Ids of the cohorts whose subjects reach a test partition: the external-test cohorts, and
+    the development cohorts unless the test is external only."""
+    tested = {c.id for c in spec.cohorts if c.role == "external-test"}
+    if spec.splits.test.method != "external":
+        tested |= {c.id for c in spec.cohorts if c.role == "development"}
+    return tested
+
+
 @register_rule
 class BiasedTransferLearning(Rule):
     id = "L104"
     name = "pretraining-on-test-data"
     summary = "Pretraining data overlap the test or external-test cohorts."
     what = (
-        "Flags pretraining cohorts that are external-test cohorts, or development cohorts from "
-        "which the test partition is drawn."
+        "Flags pretraining cohorts (`training.pretraining`, and the `pretraining.cohorts` that "
+        "the registry entries of `protocol.models` declare) that are external-test cohorts, or "
+        "development cohorts from which the test partition is drawn. `brainbench run` checks "
+        "the entries it runs again, with the dataset names found in the data."
     )
     why = (
         "A network pretrained on the subjects it is later tested on has seen the test images: "
@@ -176,10 +211,10 @@ class BiasedTransferLearning(Rule):
     hint = "pretrain on data disjoint from every test and external-test cohort"
 
     def check(self, ctx: SpecContext) -> Iterator[Finding]:
+        from brainbench.registry.entries import pretraining_conflicts
+
         spec = ctx.loaded.spec
-        tested = {c.id for c in spec.cohorts if c.role == "external-test"}
-        if spec.splits.test.method != "external":
-            tested |= {c.id for c in spec.cohorts if c.role == "development"}
+        tested = tested_cohorts(spec)
         for i, cohort in enumerate(spec.training.pretraining.cohorts):
             if cohort in tested:
                 yield self.finding(
@@ -187,6 +222,20 @@ class BiasedTransferLearning(Rule):
                     f"pretraining cohort '{cohort}' is also tested (its subjects reach a test "
                     "partition)",
                     path=f"training.pretraining.cohorts.{i}",
+                    cohorts=(cohort,),
+                )
+        for i, model in enumerate(spec.protocol.models):
+            entry = _registry_entry(model)
+            if entry is None:
+                continue
+            for cohort in pretraining_conflicts(entry, sorted(tested)):
+                yield self.finding(
+                    ctx,
+                    f"model '{model}' declares pretraining on '{cohort}' ({entry.file}), a "
+                    "cohort this benchmark tests",
+                    path=f"protocol.models.{i}",
+                    hint="choose an entry pretrained on other data",
+                    cohorts=(cohort,),
                 )
 
 
@@ -229,6 +278,7 @@ class CohortBothRoles(Rule):
                         f"cohorts '{other.id}' ({other.role}) and '{cohort.id}' ({cohort.role}) "
                         f"read the same source '{cohort.source.path}'",
                         path=f"cohorts.{i}.source.path",
+                        cohorts=(other.id, cohort.id),
                     )
             seen_paths.setdefault(key, i)
 
@@ -254,6 +304,73 @@ class TunedOnTest(Rule):
         for name in ("ensemble_tuned_on", "thresholds_tuned_on"):
             if getattr(training, name) == "test":
                 yield self.finding(ctx, f"training.{name} is 'test'", path=f"training.{name}")
+
+
+@register_rule
+class TargetAsCovariate(Rule):
+    id = "L107"
+    name = "target-reaches-model-as-covariate"
+    summary = "The target, or a column it is derived from, reaches a model as a covariate."
+    what = (
+        "Flags a model of `protocol.models` whose registry entry declares that it reads a "
+        "covariate (its `covariates` hyper-parameter) carrying the target: the target column "
+        "itself or a column it is derived from (e.g. `age` in a brain-age regression). Warns "
+        "when the target is the source of a hierarchy level, whose ids reach every model. "
+        "The runner withholds such covariates from every model in any case and records a "
+        "deviation in provenance.json."
+    )
+    why = (
+        "A model handed its own target as an input predicts it perfectly: the confound "
+        "baseline of a brain-age benchmark given `age` reaches MAE 0 and ranks first in every "
+        "bootstrap resample. A column the target is computed from (the dates of a conversion "
+        "label, the age a 'brain-age gap' is derived from) leaks it just as well. Features "
+        "that are proxies of the outcome are leakage in the taxonomies of Kaufman et al. 2012 "
+        "and Kapoor & Narayanan 2023."
+    )
+    example = (
+        "task: {type: regression, target: age}\n"
+        "protocol:\n  models: [demographics-logreg]   # reads covariates [age, sex]"
+    )
+    use_instead = (
+        "protocol:\n  models: [voxel-linear, resnet3d]   # image models; for a confound "
+        "baseline, a model reading only covariates that are not the target"
+    )
+    references = (KAUFMAN_2012, KAPOOR_NARAYANAN_2023)
+    hint = (
+        "remove the model from protocol.models; for a confound baseline, use covariates that "
+        "do not carry the target"
+    )
+
+    def check(self, ctx: SpecContext) -> Iterator[Finding]:
+        from brainbench.validate.target_proxies import (
+            entry_covariates,
+            leaking_covariates,
+            read_leaks,
+        )
+
+        spec = ctx.loaded.spec
+        target = spec.task.target
+        for i, model in enumerate(spec.protocol.models):
+            entry = _registry_entry(model)
+            if entry is None:
+                continue
+            for cov, columns in read_leaks(spec, entry_covariates(entry.entry)).items():
+                yield self.finding(
+                    ctx,
+                    f"model '{model}' reads covariate '{cov}', which carries the target "
+                    f"'{target}' (column {', '.join(sorted(columns))}): it would predict the "
+                    "target from itself",
+                    path=f"protocol.models.{i}",
+                )
+        for cov in leaking_covariates(spec):
+            if cov in LEVELS:
+                yield self.finding(
+                    ctx,
+                    f"the target '{target}' is the source of the {cov} ids, which every model "
+                    "receives as a covariate: the runner withholds them",
+                    path=f"hierarchy.{cov}" if getattr(spec.hierarchy, cov) else "task.target",
+                    severity=Severity.WARNING,
+                )
 
 
 @register_rule

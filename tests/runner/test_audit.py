@@ -1,0 +1,108 @@
+"""The run-time audit of entries (runner/_audit.py): L107 withholding, L104 and input units."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainbench.errors import UserError
+from brainbench.runner import InvalidSpec, run_benchmark
+from brainbench.runner._prepare import RunOptions, plan_only, prepare_run
+
+from .conftest import REPO, TINY_SPEC
+
+REGRESSION = f"""extends: {TINY_SPEC}
+id: runner-tests-tiny-age
+task: {{type: regression, target: age, classes: null}}
+protocol:
+  primary_metric: mae
+  metrics: [r2]
+  comparison: null
+  models: [voxel-linear]
+"""
+
+
+def _entry(root: Path, entry_id: str, replace: dict[str, str]) -> Path:
+    """A copy of demographics-logreg under another id, with model.yaml edited."""
+    folder = root / "models" / entry_id
+    shutil.copytree(REPO / "registry" / "models" / "demographics-logreg", folder)
+    text = (folder / "model.yaml").read_text().replace("id: demographics-logreg", f"id: {entry_id}")
+    for old, new in replace.items():
+        assert old in text, old
+        text = text.replace(old, new)
+    (folder / "model.yaml").write_text(text)
+    return folder
+
+
+def test_target_covariate_is_withheld_and_recorded(cohorts, registry, tmp_path):
+    spec = tmp_path / "age.yaml"
+    spec.write_text(REGRESSION)
+    result = run_benchmark(
+        spec, ["demographics-logreg"], out=tmp_path / "run", device="cpu", registry_root=registry
+    )
+    assert result.ok
+    prov = json.loads((result.run_dir / "provenance.json").read_text())
+    [dev] = [d for d in prov["deviations"] if d["rule"] == "L107"]
+    assert dev["covariates"] == ["age"] and dev["models"] == ["demographics-logreg"]
+    assert "withheld from every model" in dev["message"]
+    assert json.loads((result.run_dir / "plan.json").read_text())["withheld_covariates"] == ["age"]
+    pred = pd.read_parquet(result.run_dir / "predictions.parquet")
+    test = pred[pred["partition"] == "test"]
+    # Without age the baseline cannot copy the target: its error is that of a sex-only fit.
+    mae = float(np.mean(np.abs(test["y_pred"] - test["y_true"])))
+    assert mae > 1.0, mae
+
+
+def test_spec_listing_a_model_that_reads_the_target_is_refused(cohorts, registry, tmp_path):
+    spec = tmp_path / "age.yaml"
+    spec.write_text(REGRESSION.replace("models: [voxel-linear]", "models: [demographics-logreg]"))
+    with pytest.raises(InvalidSpec) as exc:
+        plan_only(spec, RunOptions(models=["demographics-logreg"], registry_root=str(registry)))
+    [finding] = [f for f in exc.value.result.findings if f.rule == "L107"]
+    assert "reads covariate 'age', which carries the target 'age'" in finding.message
+    assert finding.line is not None
+
+
+def test_entry_pretrained_on_a_tested_cohort_is_refused(cohorts, tmp_path):
+    root = tmp_path / "registry"
+    folder = _entry(
+        root,
+        "pretrained-on-ext",
+        {"  cohorts: []\n  description: None.": "  cohorts: [EXT]\n  description: Pretrained."},
+    )
+    options = RunOptions(models=["pretrained-on-ext"], registry_root=str(root))
+    with pytest.raises(UserError) as exc:
+        plan_only(TINY_SPEC, options)
+    message = exc.value.message
+    assert "declares pretraining on 'ext'" in message and "L104" in message
+    assert str(folder / "model.yaml") in message and "nothing was run" in message
+
+    waived = tmp_path / "waived.yaml"
+    waived.write_text(
+        f"extends: {TINY_SPEC}\nwaivers:\n"
+        + "".join(f"  - {w}\n" for w in _tiny_waivers())
+        + "  - {rule: L104, cohorts: [ext], reason: the entry saw ext images without labels}\n"
+    )
+    _, plan, _ = prepare_run(waived, tmp_path / "run", options)
+    [dev] = [d for d in plan["deviations"] if d["rule"] == "L104"]
+    assert dev["cohorts"] == ["ext"] and "without labels" in dev["message"]
+
+
+def test_entry_for_another_input_unit_is_refused(cohorts, tmp_path):
+    root = tmp_path / "registry"
+    _entry(root, "slice-model", {"  unit: image": "  unit: slice"})
+    with pytest.raises(
+        UserError, match=r"declares input unit 'slice'.*task\.input\.unit is 'image'"
+    ):
+        plan_only(TINY_SPEC, RunOptions(models=["slice-model"], registry_root=str(root)))
+
+
+def _tiny_waivers() -> list[str]:
+    """The tiny spec's own waivers (a spec's waivers list replaces its base's)."""
+    lines = TINY_SPEC.read_text().split("waivers:\n", 1)[1].splitlines()
+    return [line.strip()[2:] for line in lines if line.strip().startswith("- ")]
