@@ -109,6 +109,8 @@ def test_leave_site_out_with_deviations(tmp_path: Path) -> None:
         seeds=1,
         provenance={
             "max_epochs": 1,
+            "device": "cuda",
+            "amp": False,
             "hyperparameters": {NOISE: {"lr": 0.1}},
             "seeds": 1,
             "unit_devices": {SIGNAL: "NVIDIA H100", NOISE: "cpu", BASELINE: "cpu"},
@@ -117,7 +119,7 @@ def test_leave_site_out_with_deviations(tmp_path: Path) -> None:
     )
     s = sheet(tmp_path, sc)
     kinds = {d["kind"] for d in s["deviations"]}
-    assert {"epoch-cap", "hyperparameters", "failed-unit", "devices"} <= kinds
+    assert {"epoch-cap", "hyperparameters", "failed-unit", "devices", "amp"} <= kinds
     best = claim(s, "best", SIGNAL, "test")
     # The conclusion rests on capped, overridden, partly failed runs: the box says so.
     assert "epochs capped at 1" in best["affected_by"]
@@ -176,7 +178,8 @@ def test_external_pooled_from_two_run_folders(tmp_path: Path) -> None:
     assert {m["id"] for m in ident} == {SIGNAL, BASELINE, NOISE}
 
 
-def test_two_subjects_are_not_estimable(tmp_path: Path) -> None:
+def test_four_subjects_are_not_estimable(tmp_path: Path) -> None:
+    # 4 test subjects: C(7, 4) = 35 distinct resamples, too few for a 95% percentile interval.
     s = sheet(tmp_path, Scenario("binary", "holdout", sites=1, per_site=8, accuracy=1.0))
     for c in s["claims"]:
         assert c["status"] == "not estimable", c

@@ -615,8 +615,10 @@ class PrimaryResult(StrictModel):
         return self
 
 
-class Protocol(StrictModel):
+class Protocol(GrownModel):
     """The pre-registered statistical analysis."""
+
+    ADDED: ClassVar[tuple[str, ...]] = ("primary_result",)
 
     primary_metric: MetricName = Field(description="The one metric conclusions rest on.")
     metrics: list[MetricName] = Field(default_factory=list, description="Secondary metrics.")
