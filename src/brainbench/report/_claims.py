@@ -223,11 +223,11 @@ class ClaimBuilder:
         statement = f"{top} is the best model on {part} ({self.label}, {self.info.direction})"
         evidence = [f"{self.info.best_word} {self.label}, {_ci(r)}"]
         why = self._why(r)
-        status = SUPPORTED
+        lost = undecided = False  # a comparison estimable but not won / not estimable
         for other in ranked[1:]:
             c = self._pair(top, other, part)
             if c is None:
-                status = NOT_ESTIMABLE if status == SUPPORTED else status
+                undecided = True
                 evidence.append(f"no comparison with {other}")
                 continue
             wins = c.decision == ("superior" if c.a == top else "inferior")
@@ -239,8 +239,13 @@ class ClaimBuilder:
                 evidence.append(f"shown better than {other} (difference {diff})")
             else:
                 evidence.append(f"not shown better than {other} (difference {diff})")
-                c_why = self._why(c)
-                status = NOT_ESTIMABLE if c_why else NOT_SUPPORTED
+                if self._why(c):
+                    undecided = True
+                else:
+                    lost = True
+        # One estimable comparison not won settles it; otherwise any undecided one leaves the
+        # claim not estimable.
+        status = NOT_SUPPORTED if lost else (NOT_ESTIMABLE if undecided else SUPPORTED)
         if why:
             status, evidence = NOT_ESTIMABLE, [f"{why}; point estimate {num(r.estimate)}"]
         self._add(
