@@ -114,12 +114,22 @@ def test_leave_site_out_with_deviations(tmp_path: Path) -> None:
             "hyperparameters": {NOISE: {"lr": 0.1}},
             "seeds": 1,
             "unit_devices": {SIGNAL: "NVIDIA H100", NOISE: "cpu", BASELINE: "cpu"},
+            "deviations": [
+                {
+                    "rule": "L107",
+                    "kind": "covariate-withheld",
+                    "covariates": ["age"],
+                    "models": [BASELINE],
+                    "message": "covariate 'age' carries the target and was withheld",
+                }
+            ],
         },
         failed=(NOISE, 0, 0),
     )
     s = sheet(tmp_path, sc)
     kinds = {d["kind"] for d in s["deviations"]}
     assert {"epoch-cap", "hyperparameters", "failed-unit", "devices", "amp"} <= kinds
+    assert "covariate-withheld" in kinds  # recorded by the runner's own audit
     best = claim(s, "best", SIGNAL, "test")
     # The conclusion rests on capped, overridden, partly failed runs: the box says so.
     assert "epochs capped at 1" in best["affected_by"]

@@ -196,6 +196,7 @@ def make_run(path: Path, sc: Scenario, models: tuple[str, ...] | None = None) ->
         "max_epochs": sc.provenance.get("max_epochs"),
         "hyperparameters": sc.provenance.get("hyperparameters", {}),
         "seeds": {"count": sc.provenance.get("seeds", sc.seeds)},
+        "deviations": sc.provenance.get("deviations", []),
         "units": units,
     }
     (path / "provenance.json").write_text(json.dumps(prov, indent=2) + "\n")

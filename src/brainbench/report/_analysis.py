@@ -471,8 +471,8 @@ class Analysis:
     def _run_deviations(self, main: pd.DataFrame) -> None:
         """What ``brainbench run`` was told that departs from the spec, read from
         provenance.json: an epoch cap (--max-epochs), hyper-parameter overrides (--hp), mixed
-        precision off on CUDA (--no-amp), fewer seeds (--seeds) or splits than declared, and
-        units run on different devices."""
+        precision off on CUDA (--no-amp), fewer seeds (--seeds) or splits than declared, units
+        run on different devices, and the deviations the runner's audit recorded itself."""
         spec = self.run.spec
         for prov in self.run.provenance:
             cap = prov.get("max_epochs")
@@ -526,6 +526,24 @@ class Analysis:
                         severity="error",
                         affects_results=True,
                         short=f"{count} of {spec.protocol.seeds} seeds",
+                    )
+                )
+            # What the runner's own audit recorded (a target-proxy covariate withheld, L107; a
+            # waived pretraining on a tested cohort, L104), each with the models it touched.
+            for d in prov.get("deviations") or []:
+                if not isinstance(d, dict) or not d.get("message"):
+                    continue
+                models = tuple(str(m) for m in d.get("models") or [])
+                self.deviations.append(
+                    Deviation(
+                        str(d.get("kind") or "run"),
+                        f"{d['message']} (rule {d.get('rule')}, recorded by the run)."
+                        if d.get("rule")
+                        else f"{d['message']} (recorded by the run).",
+                        models=models,
+                        affects_results=bool(models),
+                        short=str(d.get("kind") or "run deviation")
+                        + (f" ({', '.join(models)})" if models else ""),
                     )
                 )
         devices: dict[str, set[str]] = {}
