@@ -136,6 +136,8 @@ def test_leave_site_out_with_deviations(tmp_path: Path) -> None:
     assert any("--hp lr=0.1" in a for a in best["affected_by"])
     assert "Affected by: epochs capped at 1" in s["box"]
     assert claim(s, "chance", SIGNAL, "test")["status"] == "supported"
+    # One repeat of site folds that partition the test units: no "single training split".
+    assert "the k test folds are pooled into one estimate per repeat" in s["md"]
 
 
 def test_external_only_each_cohort_is_an_endpoint(tmp_path: Path) -> None:

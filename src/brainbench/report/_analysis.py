@@ -483,8 +483,8 @@ class Analysis:
                     Deviation(
                         "epoch-cap",
                         f"Training was capped at {cap} epoch(s) (--max-epochs {cap}): {which} "
-                        "may be under-trained, and their results are not those of the registry "
-                        "entries' schedules.",
+                        "may be under-trained; the results are not those of the registry "
+                        "entries' training schedules.",
                         models=capped or (),
                         affects_results=True,
                         short=f"epochs capped at {cap}",

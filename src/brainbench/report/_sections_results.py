@@ -655,7 +655,9 @@ def variance(ctx: ReportContext, sec: Section) -> Section:
         sec.missing.append("a single seed per split: training variance is not measured")
     if not np.isfinite(split_sd).any():
         sec.status = PARTIAL
-        pooled = len(main) > 0 and bool((main["fold"] == -1).all())
+        # Folds that partition the test units are pooled into one estimate per repeat.
+        test_rows = an.frame[an.frame["partition"] == an.main_partition]
+        pooled = bool(len(main) and (main["fold"] == -1).all() and test_rows["fold"].nunique() > 1)
         sec.missing.append(
             "the k test folds are pooled into one estimate per repeat (each fold tests "
             "different units, so a per-fold spread would mix training and test-sample "
@@ -915,24 +917,34 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
 
 
 def _estimates(an) -> list[str]:
-    """The primary metric of every model on every test set, one line per test set."""
+    """The primary metric of every model on every test set, one line per test set; intervals
+    that are not estimable give their reason once and the point estimates only."""
     label = metric_label(an.primary)
     out = []
     for p in an.partitions:
-        cells = []
+        shown, points, reasons = [], [], {}
         for m in an.ranked_models:
             r = an.result(m, an.primary, p)
             if r is None:
                 continue
             why = not_estimable(r, an.unit)
-            cells.append(
-                f"{m} " + (f"not estimable ({why})" if why else f"{num(r.estimate)} {_ci_text(r)}")
-            )
-        if cells:
-            role = "primary" if p in an.endpoints else ("external" if p in an.external else "")
-            out.append(
-                f"{label} on {p}" + (f" ({role})" if role else "") + ": " + "; ".join(cells) + "."
-            )
+            if why:
+                reasons.setdefault(why, []).append(m)
+                if _stats.finite(r.estimate):
+                    points.append(f"{m} {num(r.estimate)}")
+            else:
+                shown.append(f"{m} {num(r.estimate)} {_ci_text(r)}")
+        if not (shown or reasons):
+            continue
+        role = "primary" if p in an.endpoints else ("external" if p in an.external else "")
+        parts = shown + [
+            f"not estimable for {', '.join(ms)} ({why})" for why, ms in reasons.items()
+        ]
+        if points:
+            parts.append(f"point estimates only: {', '.join(points)}")
+        out.append(
+            f"{label} on {p}" + (f" ({role})" if role else "") + ": " + "; ".join(parts) + "."
+        )
     return out
 
 
