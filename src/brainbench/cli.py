@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("brainbench.report.cli:report", "Write the evidence sheet of a run."),
     "leaderboard": ("brainbench.report.cli:leaderboard", "Rank benchmarks' results with CIs."),
     "convert": ("brainbench.report.cli:convert", "Convert other tools' predictions."),
+    "results": ("brainbench.results.cli:results", "Check results entries made elsewhere."),
     "experiments": (
         "brainbench.experiments.cli:experiments",
         "Reproduce the experiments on what ignoring the data's structure costs.",

@@ -44,7 +44,7 @@ def caps(tmp_path):
 
 def test_t1_linear_names_of_both_clinica_generations(caps, tmp_path):
     tsv = labels(tmp_path / "l.tsv", [("sub-01", "ses-M000", "CN"), ("sub-02", "ses-M000", "AD")])
-    ct = read_cohort(tsv, caps=CapsLayout(caps))
+    ct = read_cohort(tsv, images=CapsLayout(caps))
     assert ct.table["image"].tolist() == [
         f"subjects/sub-01/ses-M000/t1_linear/sub-01_ses-M000_T1w_{MNI}_desc-Crop_res-1x1x1_T1w.nii.gz",
         f"subjects/sub-02/ses-M000/t1_linear/sub-02_ses-M000_{MNI}_desc-Crop_res-1x1x1_T1w.nii.gz",
@@ -58,7 +58,7 @@ def test_a_session_without_its_image_is_a_finding_with_the_path_looked_for(caps,
         tmp_path / "l.tsv",
         [("sub-01", "ses-M000", "CN"), ("sub-03", "ses-M000", "AD"), ("sub-04", "ses-M012", "AD")],
     )
-    ct = read_cohort(tsv, caps=CapsLayout(caps))
+    ct = read_cohort(tsv, images=CapsLayout(caps))
     assert ct.table["subject"].tolist() == ["sub-01"]  # the others are left out
     (missing,) = [f for f in ct.findings if f.rule == "cohort/missing-image"]
     assert missing.severity.value == "error" and missing.file == str(tsv) and missing.line == 3
@@ -70,7 +70,7 @@ def test_a_session_without_its_image_is_a_finding_with_the_path_looked_for(caps,
     )
     assert str(looked) in missing.message
     # crop: false reads sub-03's uncropped image
-    ct = read_cohort(tsv, caps=CapsLayout(caps, crop=False))
+    ct = read_cohort(tsv, images=CapsLayout(caps, crop=False))
     assert ct.table["subject"].tolist() == ["sub-03"]
 
 
@@ -78,10 +78,10 @@ def test_pet_linear_tracer_and_suvr_region(caps, tmp_path):
     tsv = labels(tmp_path / "l.tsv", [("sub-01", "ses-M000", "CN")])
     for tracer in ("18FFDG", "18FAV45"):
         layout = CapsLayout(caps, "pet-linear", tracer=tracer, suvr_region="pons2")
-        ct = read_cohort(tsv, caps=layout)
+        ct = read_cohort(tsv, images=layout)
         assert f"trc-{tracer}" in ct.table["image"].iloc[0]
     layout = CapsLayout(caps, "pet-linear", tracer="18FFDG", suvr_region="cerebellumPons2")
-    ct = read_cohort(tsv, caps=layout)
+    ct = read_cohort(tsv, images=layout)
     assert ct.table.empty and any(f.rule == "cohort/missing-image" for f in ct.findings)
 
 
@@ -89,7 +89,7 @@ def test_several_matching_images_say_which_one_was_taken(caps, tmp_path):
     folder = caps / "subjects/sub-02/ses-M000/t1_linear"
     touch(folder / f"sub-02_ses-M000_T1w_{MNI}_desc-Crop_res-1x1x1_T1w.nii.gz")
     tsv = labels(tmp_path / "l.tsv", [("sub-02", "ses-M000", "AD")])
-    ct = read_cohort(tsv, caps=CapsLayout(caps))
+    ct = read_cohort(tsv, images=CapsLayout(caps))
     (several,) = [f for f in ct.findings if f.rule == "cohort/several-images"]
     assert several.severity.value == "warning" and "took sub-02_ses-M000_T1w_" in several.message
 
@@ -134,6 +134,40 @@ def test_companion_bids_gives_the_sessions_and_covariates(caps, tmp_path, bids):
     result, unreadable = validate_path(spec, data=True)
     errors = [f.message for f in result.findings if f.severity.value == "error"]
     assert not unreadable and not [m for m in errors if m.startswith("cohort/")], errors
-    ct = read_cohort(root, format="bids", caps=CapsLayout(caps), suffixes=("T1w",))
+    ct = read_cohort(root, format="bids", images=CapsLayout(caps), suffixes=("T1w",))
     assert ct.table["mmse"].tolist() == [29, 21]
     assert ct.table["image"].str.startswith("subjects/").all()
+
+
+def test_a_label_tsv_with_a_bids_root(tmp_path, bids):
+    root = bids({"sub-01": {"sessions": ["ses-M000", "ses-M012"]}, "sub-02": {"sessions": []}})
+    labels(
+        tmp_path / "l.tsv",
+        [("sub-01", "ses-M000", "CN"), ("sub-01", "ses-M012", "CN"), ("sub-02", "ses-M000", "AD")],
+    )
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.format(source="").replace(
+        "format: caps, path: caps, preprocessing: t1-linear, ",
+        f"format: bids, path: {root}, labels: l.tsv",
+    ).replace("covariates: [{name: mmse, type: numeric}]\n", ""))  # fmt: skip
+    from brainbench.cohort import load_cohorts
+    from brainbench.spec import load_spec
+
+    ct = load_cohorts(load_spec(spec))
+    assert ct.table["image"].tolist() == [
+        "sub-01/ses-M000/anat/sub-01_ses-M000_T1w.nii.gz",
+        "sub-01/ses-M012/anat/sub-01_ses-M012_T1w.nii.gz",
+    ]
+    (missing,) = [f for f in ct.findings if f.rule == "cohort/missing-image"]
+    assert str(root / "sub-02/ses-M000/anat/sub-02_ses-M000_T1w.nii.gz") in missing.message
+
+
+def test_a_label_tsv_read_as_a_manifest_is_refused(tmp_path):
+    labels(tmp_path / "l.tsv", [("sub-01", "ses-M000", "CN"), ("sub-02", "ses-M000", "AD")])
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.format(source="").replace(
+        "format: caps, path: caps, preprocessing: t1-linear, ", "format: tsv, path: l.tsv"
+    ).replace("covariates: [{name: mmse, type: numeric}]\n", ""))  # fmt: skip
+    result, _ = validate_path(spec, data=True)
+    (f,) = [f for f in result.findings if "cohort/no-images" in f.message]
+    assert f.severity.value == "error" and f.line == 9 and "format: caps" in f.hint

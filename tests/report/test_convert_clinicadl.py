@@ -232,3 +232,31 @@ def test_site_ids_stay_text_and_missing_site_named(tmp_path):
     )
     with pytest.raises(UserError, match="two different values of site"):
         convert_clinicadl(tsv, tmp_path / "p.parquet", hierarchy=hier)
+
+
+def test_regression_no_labels_filled_from_a_labels_tsv(tmp_path):
+    """ClinicaDL regression TSVs (no proba columns): --no_labels gives -1 on every row."""
+    split = _split("split-4/AD_baseline.tsv").head(6)
+    ages = [71.5, 80.0, 66.25, 74.0, 69.0, 77.5]
+    raw = pd.DataFrame(
+        {
+            "participant_id": split["participant_id"],
+            "session_id": split["session_id"],
+            "image_id": 0,
+            "true_label": -1.0,
+            "predicted_label": [a + 1 for a in ages],
+        }
+    )
+    tsv = tmp_path / "m" / "split-0" / "best-loss" / "test" / "test_image_level_prediction.tsv"
+    tsv.parent.mkdir(parents=True)
+    raw.to_csv(tsv, sep="\t", index=False)
+    labels = tmp_path / "ages.tsv"
+    split.assign(age=ages).to_csv(labels, sep="\t", index=False)
+    out, n, unlabelled = convert_clinicadl(tsv, tmp_path / "p.parquet")
+    assert unlabelled == n == 6
+    out, _, unlabelled = convert_clinicadl(
+        tsv, tmp_path / "q.parquet", labels_from=labels, label_column="age"
+    )
+    df = pd.read_parquet(out)
+    assert unlabelled == 0 and np.allclose(df["y_true"], ages)
+    assert np.allclose(df["y_pred"] - df["y_true"], 1.0)

@@ -163,3 +163,48 @@ def test_cli_contract(report_dir: Path, run_dir: Path, tmp_path: Path, capsys) -
         main(["convert", "clinicadl", str(tsv), "-o", str(tmp_path / "p.tsv"), "--model", "m"])
     assert exc.value.code == 0
     assert "wrote 2 prediction(s)" in capsys.readouterr().out
+
+
+def test_leaderboard_lists_self_reported_apart_and_filters_tiers(
+    report_dir: Path, run_dir: Path, tmp_path: Path
+) -> None:
+    """A self-reported sheet (e.g. a results entry) of the same benchmark is listed after the
+    reproduced one, and --tier keeps one tier."""
+    reports = tmp_path / "reports"
+    (reports / "a").mkdir(parents=True)
+    shutil.copyfile(report_dir / "evidence.json", reports / "a" / "evidence.json")
+    doc = json.loads((report_dir / "evidence.json").read_text())
+    doc["tier"] = "self-reported"
+    doc["predictions_sha256"] = ["0" * 64]  # not the run's: nothing to verify
+    for s in doc["sections"]:
+        if s["id"] == "identity":
+            s["data"]["model_tiers"] = {}
+        if s["id"] == "primary":
+            for r in s["data"]["results"]:
+                r["model"] = "outside-" + r["model"]
+        if s["id"] == "ranks":
+            s["data"] = {}
+    (reports / "0-outside").mkdir()  # sorts first on disk: the tier orders the tables
+    (reports / "0-outside" / "evidence.json").write_text(json.dumps(doc))
+    write_leaderboard(reports, tmp_path / "all", resamples=0, runs=[run_dir])
+    board = json.loads((tmp_path / "all" / "leaderboard.json").read_text())
+    assert [b["tier"] for b in board["benchmarks"]] == ["reproduced", "self-reported"]
+    md = (tmp_path / "all" / "index.md").read_text()
+    assert md.index("1.2.0 (reproduced)") < md.index("1.2.0 (self-reported)")
+
+    args = ["leaderboard", str(reports), "-o", str(tmp_path / "self"), "--runs", str(run_dir)]
+    result = main_cli([*args, "--tier", "self-reported", "--resamples", "0"])
+    assert result == 0
+    board = json.loads((tmp_path / "self" / "leaderboard.json").read_text())
+    models = {m["model"] for b in board["benchmarks"] for m in b["models"]}
+    assert models and all(m.startswith("outside-") for m in models)
+    with pytest.raises(UserError, match="No model of tier unverified"):
+        write_leaderboard(
+            reports, tmp_path / "none", resamples=0, runs=[run_dir], tiers=["unverified"]
+        )
+
+
+def main_cli(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    return int(done.value.code or 0)

@@ -80,3 +80,24 @@ def baseline_run(cohorts, registry, tmp_path_factory):
     )
     assert result.ok, result.failed
     return result
+
+
+@pytest.fixture(scope="session")
+def unit_registry(tmp_path_factory) -> Path:
+    """A registry with voxel-linear (whole images) and two scikit-learn test entries
+    (registry/unit_logreg.py): unit-logreg for slices (one channel), unit-logreg-roi for
+    regions."""
+    root = tmp_path_factory.mktemp("unit-registry")
+    models = root / "models"
+    models.mkdir()
+    voxel = REPO / "registry" / "models" / "voxel-linear"
+    (models / "voxel-linear").symlink_to(voxel)
+    template = (HERE / "registry" / "entry.yaml.in").read_text()
+    for entry_id, unit in (("unit-logreg", "slice"), ("unit-logreg-roi", "roi")):
+        folder = models / entry_id
+        folder.mkdir()
+        text = template.replace("{id}", entry_id).replace("unit: image", f"unit: {unit}")
+        text = text.replace("{description}", f"Logistic regression on {unit} features.")
+        (folder / "model.yaml").write_text(text)
+        shutil.copy(HERE / "registry" / "unit_logreg.py", folder / "model.py")
+    return root

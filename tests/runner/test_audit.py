@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from brainbench.errors import UserError
-from brainbench.runner import InvalidSpec, run_benchmark
-from brainbench.runner._prepare import RunOptions, plan_only, prepare_run
+from brainbench.runner import InvalidSpec
+from brainbench.runner._prepare import RunOptions, plan_only, plan_units, prepare_run
 
 from .conftest import REPO, TINY_SPEC
 
@@ -40,21 +38,36 @@ def _entry(root: Path, entry_id: str, replace: dict[str, str]) -> Path:
 
 
 def test_target_covariate_is_withheld_and_recorded(cohorts, registry, tmp_path):
+    from brainbench.registry import load_model
+    from brainbench.registry.interface import FitContext, LabelledImageSet, UnlabelledImageSet
+    from brainbench.runner._execute import RunState, _covariates
+    from brainbench.runner._finalize import finalize_run
+
     spec = tmp_path / "age.yaml"
     spec.write_text(REGRESSION)
-    result = run_benchmark(
-        spec, ["demographics-logreg"], out=tmp_path / "run", device="cpu", registry_root=registry
-    )
-    assert result.ok
-    prov = json.loads((result.run_dir / "provenance.json").read_text())
+    options = RunOptions(models=["demographics-logreg"], seeds=1, registry_root=str(registry))
+    run_dir, plan, _ = prepare_run(spec, tmp_path / "run", options)
+    assert plan["withheld_covariates"] == ["age"]
+    prov = finalize_run(run_dir)
     [dev] = [d for d in prov["deviations"] if d["rule"] == "L107"]
     assert dev["covariates"] == ["age"] and dev["models"] == ["demographics-logreg"]
     assert "withheld from every model" in dev["message"]
-    assert json.loads((result.run_dir / "plan.json").read_text())["withheld_covariates"] == ["age"]
-    pred = pd.read_parquet(result.run_dir / "predictions.parquet")
-    test = pred[pred["partition"] == "test"]
-    # Without age the baseline cannot copy the target: its error is that of a sex-only fit.
-    mae = float(np.mean(np.abs(test["y_pred"] - test["y_true"])))
+
+    # What a unit hands the model: no age. The baseline then cannot copy the target (with
+    # age it reached MAE 0): its error is that of a sex-only fit.
+    state = RunState.load(run_dir)
+    unit = next(u for u in plan_units(plan))
+    parts = state.partitions(unit)
+    train, test = parts["train"], parts["test"]
+    cov_train, cov_test = _covariates(state, train), _covariates(state, test)
+    assert "age" not in cov_train.columns and "sex" in cov_train.columns
+    y_train, _ = state.labels(train)
+    y_test, _ = state.labels(test)
+    model = load_model("demographics-logreg", state.task, root=registry)
+    images = np.zeros((len(train), 1, 2, 2, 2), np.float32)
+    model.fit(LabelledImageSet(images, cov_train, y_train), None, FitContext(seed=0))
+    pred = model.predict(UnlabelledImageSet(images[: len(test)], cov_test))
+    mae = float(np.mean(np.abs(pred - y_test)))
     assert mae > 1.0, mae
 
 
@@ -96,9 +109,7 @@ def test_entry_pretrained_on_a_tested_cohort_is_refused(cohorts, tmp_path):
 def test_entry_for_another_input_unit_is_refused(cohorts, tmp_path):
     root = tmp_path / "registry"
     _entry(root, "slice-model", {"  unit: image": "  unit: slice"})
-    with pytest.raises(
-        UserError, match=r"declares input unit 'slice'.*task\.input\.unit is 'image'"
-    ):
+    with pytest.raises(UserError, match=r"takes input unit 'slice'.*gives 'image'"):
         plan_only(TINY_SPEC, RunOptions(models=["slice-model"], registry_root=str(root)))
 
 
@@ -106,3 +117,13 @@ def _tiny_waivers() -> list[str]:
     """The tiny spec's own waivers (a spec's waivers list replaces its base's)."""
     lines = TINY_SPEC.read_text().split("waivers:\n", 1)[1].splitlines()
     return [line.strip()[2:] for line in lines if line.strip().startswith("- ")]
+
+
+def test_run_summary_prints_the_deviations(capsys):
+    from brainbench.runner._api import RunResult
+    from brainbench.runner.cli import _print_summary
+
+    message = "covariate 'age' carries the target 'age' (column age) and was withheld"
+    provenance = {"units": [], "deviations": [{"rule": "L107", "message": message}]}
+    _print_summary(RunResult(Path("run"), provenance), quiet=True)
+    assert f"deviation (L107): {message}" in capsys.readouterr().err

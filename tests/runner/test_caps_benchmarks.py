@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = ROOT / "spec" / "benchmarks"
 STAND_INS = {
     # cohort: (disease, subjects, sessions, seed, class proportions)
-    "ADNI": ("mci", 48, 4, 0, (0.25, 0.5, 0.25)),
+    "ADNI": ("mci", 40, 4, 0, (0.25, 0.5, 0.25)),
     "AIBL": ("mci", 20, 4, 1, (0.25, 0.5, 0.25)),
     "OASIS": ("ad", 12, 1, 2, None),
     "PPMI": ("pd", 20, 1, 3, None),
@@ -61,10 +61,6 @@ def test_smci_vs_pmci_runs_end_to_end(stand_ins, monkeypatch, tmp_path, capsys):
     for key, value in stand_ins.items():
         monkeypatch.setenv(key, value)
     spec = BENCHMARKS / "smci-vs-pmci-caps.yaml"
-    result, _ = validate_path(spec, data=True)
-    derived = [f.message for f in result.findings if "cohort/derived-label" in f.message]
-    assert any("within 36 months" in m and "excluded" in m for m in derived), derived
-
     with pytest.raises(SystemExit) as info:
         main(["run", str(spec), "-m", "demographics-logreg", "--dry-run"])
     dry = capsys.readouterr().out
@@ -78,6 +74,9 @@ def test_smci_vs_pmci_runs_end_to_end(stand_ins, monkeypatch, tmp_path, capsys):
         spec, ["demographics-logreg"], out=tmp_path / "run", seeds=1, device="cpu", quiet=True
     )
     assert not run.failed
+    validation = json.loads((tmp_path / "run" / "validation.json").read_text())
+    derived = [f["message"] for f in validation["findings"] if "derived-label" in f["message"]]
+    assert any("within 36 months" in m and "excluded" in m for m in derived), derived
     plan = json.loads((tmp_path / "run" / "plan.json").read_text())
     assert [c["name"] for c in plan["task"]["covariates"]] == ["education", "apoe4"]
     predictions = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
@@ -93,3 +92,26 @@ def test_smci_vs_pmci_runs_end_to_end(stand_ins, monkeypatch, tmp_path, capsys):
     at36 = truth[truth["session_id"] == "ses-M036"].set_index("participant_id")["diagnosis"]
     adni = cohort[cohort["cohort"] == "adni"].set_index("subject")["mci_36"]
     assert ((adni == "pMCI") == (at36.loc[adni.index] == "AD")).all()
+
+
+def test_smci_vs_pmci_slice_input_runs_end_to_end(stand_ins, unit_registry, monkeypatch, tmp_path):
+    """sMCI vs pMCI (36 months) from a CAPS + get-labels cohort with slice input: one
+    prediction per baseline image, the slices' probabilities averaged, then per subject."""
+    for key, value in stand_ins.items():
+        monkeypatch.setenv(key, value)
+    spec = tmp_path / "smci-slices.yaml"
+    spec.write_text(
+        f"extends: {BENCHMARKS / 'smci-vs-pmci-caps.yaml'}\nbrainbench: 1\n"
+        "task:\n  input: {modality: T1w, unit: slice, slices: {direction: axial, mode: single}}\n"
+    )
+    run = run_benchmark(
+        spec, ["unit-logreg"], out=tmp_path / "run", seeds=1, device="cpu", quiet=True,
+        registry_root=unit_registry,
+    )  # fmt: skip
+    assert not run.failed
+    plan = json.loads((tmp_path / "run" / "plan.json").read_text())
+    assert plan["input_units"]["count"] == plan["task"]["spatial_shape"][2]
+    preds = pd.read_parquet(tmp_path / "run" / "predictions.parquet")
+    assert set(preds["y_true"]) == {"sMCI", "pMCI"}
+    assert not preds.duplicated(["partition", "image"]).any()  # images, not slices
+    assert set(preds["session"]) == {"ses-M000"}  # the baseline image of each subject

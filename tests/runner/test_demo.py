@@ -45,6 +45,14 @@ def test_demo_end_to_end_tiny(tmp_path, capsys, monkeypatch):
     assert all(u["status"] == "ok" for u in prov["units"])
     sheets = list((out / "report").glob("evidence.*"))
     assert sheets, "no evidence sheet written"
+    # the demo's sheet carries CLAIM 2024 and TRIPOD+AI, filled from the run
+    doc = json.loads((out / "report" / "evidence.json").read_text())
+    checklists = {s["id"]: s["data"]["items"] for s in doc["sections"] if "checklist" in s["id"]}
+    assert set(checklists) == {"checklist-claim", "checklist-tripod-ai"}
+    claim = {i["item"]: i for i in checklists["checklist-claim"]}
+    assert all(claim[i]["status"] == "run" for i in ("7", "19", "20", "28", "29", "32", "33"))
+    tripod = {i["item"]: i for i in checklists["checklist-tripod-ai"]}
+    assert all(tripod[i]["status"] == "run" for i in ("5a", "12a", "12e", "23a"))
     # the demo refuses to overwrite without --overwrite
     with pytest.raises(SystemExit) as again:
         main(argv)

@@ -4,13 +4,14 @@ images, the model's declared unit, and a run end to end on the tiny synthetic co
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from brainbench.errors import UserError
 from brainbench.runner._input_units import (
@@ -70,6 +71,48 @@ def test_patches_match_clinicadl(size, stride):
         np.testing.assert_array_equal(extract_patch(image, plan, k), r)
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    shape=st.tuples(*[st.integers(3, 9)] * 3),
+    size=st.integers(1, 5),
+    stride=st.integers(1, 5),
+    direction=st.integers(0, 2),
+    discarded=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+)
+def test_units_match_clinicadl_for_any_geometry(shape, size, stride, direction, discarded):
+    image = np.arange(np.prod(shape), dtype=np.float32).reshape(1, *shape)
+    plan = UnitPlan("patch", image.shape, patch_size=size, stride=stride)
+    ref = _clinicadl_patches(image, size, stride) if size <= min(shape) else []
+    assert plan.count == len(ref)
+    for k in (0, len(ref) - 1) if ref else ():
+        np.testing.assert_array_equal(extract_patch(image, plan, k), ref[k])
+    plan = UnitPlan("slice", image.shape, direction=direction, discarded=discarded, rgb=False)
+    ref = _clinicadl_slices(image, direction, discarded, False)
+    assert plan.count == len(ref)
+    for k in (0, len(ref) - 1) if ref else ():
+        np.testing.assert_array_equal(extract_slice(image, plan, k), ref[k])
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    n=st.integers(1, 4),
+    k=st.integers(1, 5),
+    c=st.integers(2, 4),
+    seed=st.integers(0, 2**16),
+)
+def test_aggregated_probabilities_stay_probabilities(n, k, c, seed):
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(c), size=n * k)
+    labels = rng.integers(0, c, size=n)
+    w = position_weights(p, labels, k)
+    assert np.isclose(w.sum(), 1.0) and (w >= 0).all()
+    out = aggregate(p, k, w)
+    assert out.shape == (n, c)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0)
+    assert (out >= p.reshape(n, k, c).min(axis=1) - 1e-12).all()  # a mean: within the units
+    assert (out <= p.reshape(n, k, c).max(axis=1) + 1e-12).all()
+
+
 def test_roi_crop_and_pad():
     image = np.arange(6 * 6 * 6, dtype=np.float32).reshape(1, 6, 6, 6)
     a = np.zeros((6, 6, 6), bool)
@@ -107,27 +150,32 @@ def test_mean_and_clinicadl_weighted_soft_vote():
     assert np.allclose(position_weights(np.tile([[0.0, 1.0]], (6, 1)), np.array([0, 0]), 3), 1 / 3)
 
 
+def test_host_weights_from_the_labelled_validation_images():
+    """The model process scores every validation image but only the labelled ones (and in
+    their own order) give ClinicaDL's weights."""
+    import logging
+
+    from brainbench.runner._host import _aggregate_units
+    from brainbench.runner._input_units import HostUnits
+
+    plan = UnitPlan("slice", (1, 4, 4, 3), aggregation="weighted", rgb=False, direction=2)
+    units = HostUnits({"plan": plan.to_json()})
+    # validation images 10, 11, 12 scored (3 slices each); 12 has no label; 11 listed first
+    p1 = np.array([[0.9, 0.2, 0.6], [0.1, 0.7, 0.4], [0.5, 0.5, 0.5]])  # P(class 1) per slice
+    scored = np.stack([1 - p1.ravel(), p1.ravel()], axis=1)
+    msg = {
+        "validation": (np.array([11, 10]), None, np.array([1, 1])),
+        "predict": [("validation", np.array([10, 11, 12]), None), ("test", np.array([5]), None)],
+    }
+    test = np.array([[0.2, 0.8], [0.6, 0.4], [0.5, 0.5]])
+    out = _aggregate_units(units, {"validation": scored, "test": test}, msg, logging.getLogger("t"))
+    # positions right on images 10 and 11 (label 1): slice 0 on 10, slice 1 on 11, slice 2 on 10
+    w = np.array([0.5, 0.5, 0.5]) / 1.5
+    np.testing.assert_allclose(out["test"], [[w @ test[:, 0], w @ test[:, 1]]])
+    assert out["validation"].shape == (3, 2)
+
+
 # -- end to end ---------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def unit_registry(tmp_path_factory) -> Path:
-    """A registry with the real entries and two test entries: unit-logreg for slices (one
-    channel) and unit-logreg-roi for regions."""
-    root = tmp_path_factory.mktemp("unit-registry")
-    models = root / "models"
-    models.mkdir()
-    voxel = HERE.parents[1] / "registry" / "models" / "voxel-linear"
-    (models / "voxel-linear").symlink_to(voxel)
-    template = (HERE / "registry" / "entry.yaml.in").read_text()
-    for entry_id, unit in (("unit-logreg", "slice"), ("unit-logreg-roi", "roi")):
-        folder = models / entry_id
-        folder.mkdir()
-        text = template.replace("{id}", entry_id).replace("unit: image", f"unit: {unit}")
-        text = text.replace("{description}", f"Logistic regression on {unit} features.")
-        (folder / "model.yaml").write_text(text)
-        shutil.copy(HERE / "registry" / "unit_logreg.py", folder / "model.py")
-    return root
-
-
 def _spec(tmp: Path, name: str, input_yaml: str, group: str = "subject") -> Path:
     path = tmp / f"{name}.yaml"
     path.write_text(
@@ -144,12 +192,15 @@ def _image(path: str, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def test_slice_run_end_to_end(cohorts, unit_registry, tmp_path):
+    """Slices of the tiny BIDS cohorts, ClinicaDL's weighted soft vote; every image's score is
+    recomputed from its image, the fitted model and the validation accuracies."""
     from brainbench.runner import run_benchmark
 
     spec = _spec(
         tmp_path,
         "slices",
-        "{modality: T1w, unit: slice, slices: {direction: axial, discarded: [2, 3], mode: single}}",
+        "{modality: T1w, unit: slice, slices: {direction: axial, discarded: [2, 3], mode: single},"
+        " aggregation: weighted}",
     )
     out = tmp_path / "run"
     result = run_benchmark(
@@ -173,26 +224,31 @@ def test_slice_run_end_to_end(cohorts, unit_registry, tmp_path):
     assert fitted["grouped"]  # an image's slices arrive together
     k = units["count"]
     assert fitted["train_units"] == k * len(fitted["train_images"])
-    scored = set(preds.loc[preds["partition"] == "test", "image"])
+    scored = set(preds.loc[preds["partition"] != "validation", "image"])
     assert not scored & set(fitted["train_images"])  # no slice of a test image in training
 
-    # each image's score is the mean of its slices' probabilities (recomputed from the image)
+    # recompute each slice's P(AD) from the image and the fitted model
     plan_obj = UnitPlan.from_json(units)
     coef, b = np.array(fitted["coef"]), fitted["intercept"]
     mu, sd = np.array(fitted["mean"]), np.array(fitted["scale"])
-    for _, row in preds[preds["partition"] == "test"].head(3).iterrows():
-        path = cohort.loc[cohort["image"] == row["image"], "image_path"].iloc[0]
+
+    def slice_p_ad(image_id: str) -> np.ndarray:
+        path = cohort.loc[cohort["image"] == image_id, "image_path"].iloc[0]
         image = _image(path, shape)
-        z = np.stack(
-            [
-                (np.array([u.mean(), u.std()]) - mu) / sd
-                for u in (extract_slice(image, plan_obj, j) for j in range(k))
-            ]
-        )
-        p_ad = 1 / (1 + np.exp(-(z @ coef + b)))
-        assert row["score_AD"] == pytest.approx(p_ad.mean(), rel=1e-6)
+        feats = [[u.mean(), u.std()] for u in (extract_slice(image, plan_obj, j) for j in range(k))]
+        return 1 / (1 + np.exp(-(((np.array(feats) - mu) / sd) @ coef + b)))
+
+    # weights: accuracy of each slice position on the validation images (ClinicaDL)
+    val = preds[preds["partition"] == "validation"]
+    p_val = np.stack([slice_p_ad(i) for i in val["image"]])
+    truth = (val["y_true"] == "AD").to_numpy()
+    accuracy = ((p_val > 0.5) == truth[:, None]).mean(axis=0)
+    # (the tiny cohort's validation may be too small for any position to be right: equal weights)
+    weights = accuracy / accuracy.sum() if accuracy.sum() else np.full(k, 1 / k)
+    for _, row in preds[preds["partition"] == "test"].head(3).iterrows():
+        assert row["score_AD"] == pytest.approx(slice_p_ad(row["image"]) @ weights, rel=1e-6)
     log = next((out / "logs").glob("*.log")).read_text()
-    assert f"aggregated {k} slices per image (mean)" in log
+    assert f"aggregated {k} slices per image (weighted)" in log
 
     # images then aggregate to subjects (protocol.unit_of_analysis: subject) as for any run
     from brainbench.stats import Task, model_data
@@ -203,12 +259,21 @@ def test_slice_run_end_to_end(cohorts, unit_registry, tmp_path):
     by_subject = test.groupby("subject")["score_AD"].mean()
     np.testing.assert_allclose(np.sort(md.frame["score"]), np.sort(by_subject.to_numpy()))
 
+    # the evidence sheet states the aggregation rule
+    from brainbench.report import write_report
 
-def test_roi_run_weighted(cohorts, unit_registry, tmp_path):
-    """Regions from an atlas, ClinicaDL's weighted soft vote."""
+    write_report([out], tmp_path / "report", resamples=20)
+    doc = json.loads((tmp_path / "report" / "evidence.json").read_text())
+    protocol = {s["id"]: s for s in doc["sections"]}["protocol"]
+    assert any("ClinicaDL's weighted soft vote" in t for t in protocol["text"]), protocol["text"]
+
+
+def test_roi_from_an_atlas_is_planned_and_sent_without_its_path(cohorts, unit_registry, tmp_path):
     import nibabel as nib
 
-    from brainbench.runner import run_benchmark
+    from brainbench.runner._input_units import HostUnits, input_units_message, plan_input_units
+    from brainbench.runner._prepare import RunOptions, plan_only
+    from brainbench.spec import load_spec
 
     first = sorted((cohorts / "dev").rglob("*_T1w.nii.gz"))[0]
     ref = nib.load(str(first))
@@ -218,29 +283,60 @@ def test_roi_run_weighted(cohorts, unit_registry, tmp_path):
     atlas[x : x + 5, y - 5 : y + 5, z - 4 : z + 4] = 53
     nib.save(nib.Nifti1Image(atlas, ref.affine), tmp_path / "atlas.nii.gz")
     spec = _spec(
-        tmp_path,
-        "roi",
-        "{modality: T1w, unit: roi, roi: {atlas: atlas.nii.gz, labels: [17, 53]}, "
-        "aggregation: weighted}",
+        tmp_path, "roi", "{modality: T1w, unit: roi, roi: {atlas: atlas.nii.gz, labels: [17, 53]}}"
     )
-    out = tmp_path / "run"
-    result = run_benchmark(
-        spec, ["unit-logreg-roi"], out=out, seeds=1, device="cpu", registry_root=unit_registry
+    options = RunOptions(models=["unit-logreg-roi"], registry_root=str(unit_registry))
+    _, _, task = plan_only(spec, options)
+    assert task.unit_shape == (1, 6, 10, 8)  # the larger box of the two regions
+    plan = plan_input_units(load_spec(spec), task)
+    assert plan["roi_names"] == ["label-17", "label-53"]
+    message = input_units_message(plan)
+    assert str(tmp_path) not in repr(message["plan"])  # the model process gets no path
+    host = HostUnits(message)
+    image = np.asarray(ref.get_fdata(), np.float32)[None]
+    units = host.unlabelled(np.stack([image, image]), pd.DataFrame(index=range(2))).images
+    assert len(units) == 4 and units[1].shape == (1, 6, 10, 8)
+    np.testing.assert_array_equal(
+        units[1][0, :5], image[0, x : x + 5, y - 5 : y + 5, z - 4 : z + 4]
     )
-    assert result.ok, result.failed
-    units = json.loads((out / "plan.json").read_text())["input_units"]
-    assert units["roi_names"] == ["label-17", "label-53"]
-    assert units["unit_shape"] == [1, 6, 10, 8]  # the larger box of the two
-    log = next((out / "logs").glob("*.log")).read_text()
-    assert "aggregated 2 rois per image (weighted)" in log
-    assert str(tmp_path) not in log  # the host never learns the atlas path
+    assert not units[1][0, 5:].any()  # zero padding of the smaller box
 
     # a label absent from the atlas is refused before any unit runs
     bad = _spec(
         tmp_path, "roi-bad", "{modality: T1w, unit: roi, roi: {atlas: atlas.nii.gz, labels: [9]}}"
     )
     with pytest.raises(UserError, match=r"label-9 .* is empty"):
-        run_benchmark(bad, ["unit-logreg-roi"], out=tmp_path / "bad", registry_root=unit_registry)
+        plan_only(bad, options)
+
+
+def test_roi_names_find_clinicadl_masks_in_the_caps_folder(tmp_path, monkeypatch):
+    """roi.names: ClinicaDL's find_mask_path in <CAPS>/masks/tpl-<template>/."""
+    from brainbench.runner._input_units import clinicadl_masks
+    from brainbench.spec import load_spec
+
+    folder = tmp_path / "caps" / "masks" / "tpl-MNI152NLin2009cSym"
+    folder.mkdir(parents=True)
+    for name in (
+        "tpl-MNI152NLin2009cSym_desc-Crop_res-1x1x1_roi-leftHippocampusBox_mask.nii.gz",
+        "tpl-MNI152NLin2009cSym_desc-Crop_res-1x1x1_acq-x_roi-leftHippocampusBox_mask.nii.gz",
+        "tpl-MNI152NLin2009cSym_res-1x1x1_roi-leftHippocampusBox_mask.nii.gz",
+    ):
+        (folder / name).write_bytes(b"")
+    monkeypatch.setenv("ADNI_CAPS", str(tmp_path / "caps"))
+    base = HERE.parents[1] / "spec" / "benchmarks" / "smci-vs-pmci-caps.yaml"
+    spec = tmp_path / "roi.yaml"
+    spec.write_text(
+        f"extends: {base}\nbrainbench: 1\n"
+        "task: {input: {unit: roi, roi: {names: [leftHippocampusBox]}}}\n"
+    )
+    loaded = load_spec(spec)
+    [(name, path)] = clinicadl_masks(loaded, ["leftHippocampusBox"], "MNI152NLin2009cSym")
+    assert name == "leftHippocampusBox"  # cropped images: the shortest desc-Crop mask
+    assert path.name == (
+        "tpl-MNI152NLin2009cSym_desc-Crop_res-1x1x1_roi-leftHippocampusBox_mask.nii.gz"
+    )
+    with pytest.raises(UserError, match=r"No mask of the region 'rightHippocampusBox'"):
+        clinicadl_masks(loaded, ["rightHippocampusBox"], "MNI152NLin2009cSym")
 
 
 def test_unit_mismatch_and_l101_refused_before_any_unit(cohorts, unit_registry, tmp_path, capsys):
@@ -263,6 +359,16 @@ def test_unit_mismatch_and_l101_refused_before_any_unit(cohorts, unit_registry, 
     rgb = _spec(tmp_path, "rgb", "{modality: T1w, unit: slice}")  # ClinicaDL's default: rgb
     with pytest.raises(UserError, match=r"expects 1 channel.*has 3"):
         run_benchmark(rgb, ["unit-logreg"], out=tmp_path / "c", registry_root=unit_registry)
+    novalidation = tmp_path / "nv.yaml"
+    novalidation.write_text(
+        f"extends: {tmp_path / 's.yaml'}\nbrainbench: 1\n"
+        "task: {input: {aggregation: weighted}}\nsplits: {validation: {method: none}}\n"
+        "training: {model_selection: none}\n"
+    )
+    with pytest.raises(UserError, match="'weighted' weighs each unit position"):
+        run_benchmark(
+            novalidation, ["unit-logreg"], out=tmp_path / "f", registry_root=unit_registry
+        )
     big = _spec(tmp_path, "p", "{modality: T1w, unit: patch}")  # 50-voxel patches: too big
     with pytest.raises(UserError, match="Patches of 50 voxels do not fit"):
         run_benchmark(big, ["unit-logreg"], out=tmp_path / "d", registry_root=unit_registry)
@@ -278,14 +384,17 @@ def test_unit_mismatch_and_l101_refused_before_any_unit(cohorts, unit_registry, 
     assert not (tmp_path / "e" / "units").exists()
 
 
-def test_registry_check_feeds_units_to_a_unit_entry(unit_registry):
-    """`brainbench registry check` runs a slice entry on slices (channels, X, Y)."""
-    from brainbench.registry.check import run_probe
-    from brainbench.registry.entries import find_entry
+def test_registry_check_feeds_unit_shaped_inputs():
+    """`brainbench registry check` probes a slice entry with (channels, X, Y) inputs, a patch
+    or roi entry with (channels, X, Y, Z), an image entry with whole images."""
+    from types import SimpleNamespace
 
-    result, output, code = run_probe(find_entry("unit-logreg", unit_registry), 120)
-    assert code == 0, output
-    assert {t: r.get("error") for t, r in result["tasks"].items()} == {
-        "classification": None,
-        "regression": None,
-    }
+    from brainbench.registry._probe import _probe_unit_shape
+
+    def entry(unit: str, channels: int = 1) -> SimpleNamespace:
+        return SimpleNamespace(unit=unit, channels=channels, spatial_shape=(20, 24, 18))
+
+    assert _probe_unit_shape(entry("slice", 3)) == (3, 20, 24)
+    assert _probe_unit_shape(entry("patch")) == (1, 20, 24, 18)
+    assert _probe_unit_shape(entry("roi")) == (1, 20, 24, 18)
+    assert _probe_unit_shape(entry("image")) == ()

@@ -511,3 +511,16 @@ def test_ci_half_width_on_a_bounded_metric_is_below_half_its_range(tmp_path):
 
     with pytest.raises(SpecError, match="not below half the range of balanced_accuracy"):
         make_ctx(tmp_path, cohort_rows(20), extra="ci_half_width: 0.6\n")
+
+
+def test_planned_regression_standard_errors_match_simulation():
+    """SE(MAE) = sigma sqrt((1 - 2/pi)/n), SE(RMSE) = sigma/sqrt(2n) for normal errors."""
+    rng = np.random.default_rng(1)
+    sigma, n = 7.0, 120
+    errors = rng.normal(0, sigma, (20000, n))
+    mae = np.abs(errors).mean(axis=1)
+    rmse = np.sqrt((errors**2).mean(axis=1))
+    se_mae, _ = metric_standard_error("mae", [], n, error_sd=sigma)
+    se_rmse, _ = metric_standard_error("rmse", [], n, error_sd=sigma)
+    assert se_mae == pytest.approx(np.std(mae), rel=0.03)
+    assert se_rmse == pytest.approx(np.std(rmse), rel=0.03)

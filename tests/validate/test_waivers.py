@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from brainbench.cli import cli
 from brainbench.split import write_split_file
@@ -84,6 +86,11 @@ def test_fingerprint_is_printed_and_stable(tmp_path):
     out = CliRunner().invoke(cli, ["validate", "--data", str(spec)]).output
     for f in _d301(a):
         assert f"fingerprint: {f.fingerprint}" in out
+    # A finding already waived shows its fingerprint too, to narrow the waiver down.
+    result = _with_waivers(spec, "{rule: D301, reason: every D301 finding is known and accepted}")
+    out = CliRunner().invoke(cli, ["validate", "--data", str(spec)]).output
+    for w in result.waived:
+        assert f"(fingerprint {w.finding.fingerprint}): every D301" in out
 
 
 def test_data_rule_waiver_is_not_unused_in_a_spec_only_validation(tmp_path):
@@ -98,3 +105,58 @@ def test_data_rule_waiver_is_not_unused_in_a_spec_only_validation(tmp_path):
     assert unused == ["waiver for S206 is unused: the rule raised nothing"]
     out = CliRunner().invoke(cli, ["validate", str(spec)]).output
     assert "D301 is unused" not in out
+
+
+def test_fingerprint_names_what_the_finding_is_about():
+    from brainbench.validate.findings import Finding
+
+    def f(message, **kw):
+        return Finding(rule="D302", severity=Severity.WARNING, message=message, **kw)
+
+    # By ids when it names some (counts in the message may change), else by the message.
+    a = f("2 subjects leak", cohorts=("dev",), ids=("sub-1",))
+    assert a.fingerprint == f("3 subjects leak", cohorts=("dev",), ids=("sub-1",)).fingerprint
+    assert a.fingerprint != f("2 subjects leak", cohorts=("dev",), ids=("sub-2",)).fingerprint
+    site = f("site S1 has no subject of class AD", cohorts=("dev",))
+    assert site.fingerprint != f("site S2 has no subject of class AD", cohorts=("dev",)).fingerprint
+    # The same finding on another machine: folders of absolute paths do not count.
+    assert (
+        f("image /home/a/data/x.nii.gz is empty").fingerprint
+        == f("image /scratch/b/x.nii.gz is empty").fingerprint
+    )
+    assert len(a.fingerprint) == 12 and a.to_dict()["fingerprint"] == a.fingerprint
+
+
+_ID = st.sampled_from(["sub-1", "sub-2", "sub-3", "img-1"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    finding_ids=st.lists(_ID, max_size=3, unique=True),
+    finding_cohorts=st.lists(st.sampled_from(["dev", "ext"]), max_size=2, unique=True),
+    waiver_ids=st.none() | st.lists(_ID, min_size=1, max_size=3, unique=True),
+    waiver_cohorts=st.none() | st.lists(st.sampled_from(["dev", "ext"]), min_size=1, unique=True),
+)
+def test_a_waiver_covers_exactly_the_findings_inside_its_scope(
+    finding_ids, finding_cohorts, waiver_ids, waiver_cohorts
+):
+    from brainbench.spec.models import Waiver
+    from brainbench.validate.engine import covers
+    from brainbench.validate.findings import Finding
+
+    finding = Finding(
+        rule="D301",
+        severity=Severity.ERROR,
+        message="m",
+        cohorts=tuple(finding_cohorts),
+        ids=tuple(finding_ids),
+    )
+    waiver = Waiver(
+        rule="D301", reason="a reason long enough", ids=waiver_ids, cohorts=waiver_cohorts
+    )
+    inside_ids = waiver_ids is None or (finding_ids and set(finding_ids) <= set(waiver_ids))
+    inside_cohorts = waiver_cohorts is None or (
+        finding_cohorts and set(finding_cohorts) <= set(waiver_cohorts)
+    )
+    assert covers(waiver, finding) is bool(inside_ids and inside_cohorts)
+    assert not covers(waiver.model_copy(update={"rule": "D302"}), finding)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from brainbench.cohort._bids import SCANNER_FIELDS
-from brainbench.cohort._caps import CapsLayout, resolve_caps_images
+from brainbench.cohort._caps import BidsImages, CapsLayout, resolve_images
 from brainbench.cohort._checks import PER_SUBJECT_COLUMNS, check_hierarchy
 from brainbench.cohort._findings import cohort_finding, lines_text
 from brainbench.cohort._table import (
@@ -53,7 +53,7 @@ def read_cohort(
     suffixes: Sequence[str] | None = None,
     include: str | None = None,
     check: bool = True,
-    caps: CapsLayout | None = None,
+    images: CapsLayout | BidsImages | None = None,
     labels: Sequence[Any] = (),
     target: str | None = None,
     entities: dict[str, str] | None = None,
@@ -80,10 +80,11 @@ def read_cohort(
         Row filter in the spec's filter language (``"diagnosis in ['CN', 'AD']"``).
     check
         Run the hierarchy checks (:func:`check_hierarchy`) and add their findings.
-    caps
-        A CAPS source: ``path`` is then the label TSV or the companion BIDS folder that lists
-        the sessions, and images are looked up in ``caps.root`` (:mod:`~brainbench.cohort._caps`)
-        for the rows left after the labels and the include filter.
+    images
+        Where the images are when ``path`` only lists the sessions (a label TSV, or the BIDS
+        companion of a CAPS): a CAPS folder or a BIDS root, looked up
+        (:mod:`~brainbench.cohort._caps`) for the rows left after the labels and the include
+        filter.
     labels
         Derived labels (``ConversionLabel`` of the spec) added as columns; the table keeps each
         subject's baseline row (:mod:`~brainbench.cohort._labels`).
@@ -107,8 +108,8 @@ def read_cohort(
         entities=entities,
     )
     cid = cohort_id or (path.name if path.is_dir() else path.stem)
-    if caps is not None:
-        # The session list's own image columns (a BIDS raw image) are replaced by the CAPS's.
+    if images is not None:
+        # The session list's own image columns (a BIDS raw image) are replaced by the lookup's.
         raw = raw.drop(columns=[c for c in ("image", "image_path") if c in raw.columns])
         raw = raw.drop_duplicates([c for c in ("participant_id", "session_id") if c in raw])
     table, more = build_cohort_table(
@@ -137,8 +138,8 @@ def read_cohort(
                     hint="Check the filter's values against the data (case, spelling, units).",
                 )
             )
-    if caps is not None:
-        table, more = resolve_caps_images(table, caps, cohort_id=cid)
+    if images is not None:
+        table, more = resolve_images(table, images, cohort_id=cid)
         findings.extend(more)
     if check:
         findings.extend(check_hierarchy(table))
@@ -165,12 +166,15 @@ def load_cohorts(loaded: LoadedSpec, *, check: bool = True) -> CohortTable:
     for i, c in enumerate(spec.cohorts):
         path = _existing(loaded, i, "path")
         fmt: str = c.source.format
-        caps = None
+        images: CapsLayout | BidsImages | None = None
         if fmt == "caps":
-            caps = _caps_layout(path, c.source)
+            images = _caps_layout(path, c.source)
             key = "labels" if c.source.labels is not None else "bids"
             path = _existing(loaded, i, key)
             fmt = "tsv" if key == "labels" else "bids"
+        elif fmt == "bids" and c.source.labels is not None:
+            images = BidsImages(path, suffix=modality or "T1w", entities=_entities(c.source))
+            path, fmt = _existing(loaded, i, "labels"), "tsv"
         try:
             ct = read_cohort(
                 path,
@@ -182,7 +186,7 @@ def load_cohorts(loaded: LoadedSpec, *, check: bool = True) -> CohortTable:
                 suffixes=_suffixes(c.source, modality),
                 include=c.include,
                 check=False,
-                caps=caps,
+                images=images,
                 labels=getattr(spec, "labels", ()),
                 target=spec.task.target,
                 entities=_entities(c.source),
@@ -198,6 +202,8 @@ def load_cohorts(loaded: LoadedSpec, *, check: bool = True) -> CohortTable:
                                "column": col, "path": f"cohorts.{i}.include"})  # fmt: skip
             findings.append(f)
         findings.extend(_covariate_findings(loaded, i, ct.table))
+        if images is None and len(ct.table) and ct.table["image_path"].isna().all():
+            findings.append(_no_images(loaded, i, path))
         if len(spec.cohorts) > 1 and not getattr(spec.hierarchy, "shared_sites", True):
             # Site 1 of ADNI is not site 1 of AIBL: ids are qualified unless declared shared.
             site = ct.table["site"]
@@ -246,6 +252,23 @@ def _suffixes(source: Any, modality: str | None) -> tuple[str, ...] | None:
     if source.format == "caps":
         return ("T1w",) if source.preprocessing == "t1-linear" else ("pet",)
     return (modality,) if source.format == "bids" and modality else None
+
+
+def _no_images(loaded: LoadedSpec, i: int, path: Path) -> Finding:
+    """A session list without image paths (a get-labels TSV read as a manifest)."""
+    cohort = loaded.spec.cohorts[i]
+    line, _ = loaded.locate(f"cohorts.{i}.source")
+    return cohort_finding(
+        "no-images",
+        f"cohort '{cohort.id}': {path.name} names no image file (no image column): every unit "
+        "would fail to load its images",
+        file=str(loaded.file),
+        line=line,
+        path=f"cohorts.{i}.source",
+        hint="For a ClinicaDL label TSV give the images' folder: source {format: caps, path: "
+        "CAPS, preprocessing: t1-linear, labels: TSV} or {format: bids, path: BIDS, labels: "
+        "TSV}; for a manifest, name its image_column.",
+    )
 
 
 def _covariate_findings(loaded: LoadedSpec, i: int, table: pd.DataFrame) -> list[Finding]:
@@ -355,6 +378,7 @@ __all__ = [
     "LEVELS",
     "PER_SUBJECT_COLUMNS",
     "SCANNER_FIELDS",
+    "BidsImages",
     "CapsLayout",
     "CohortTable",
     "Hierarchy",

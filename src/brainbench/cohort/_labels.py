@@ -187,11 +187,11 @@ def derive_conversion_label(
     excluded = [f"{counts[k]} {EXCLUSIONS[k].format(**words)}" for k in EXCLUSIONS if counts.get(k)]
     kept = counts.get(STABLE, 0) + counts.get(PROGRESSIVE, 0)
     message = (
-        f"cohort '{cohort_id}': label '{rule.name}' ({rule.progressive}: "
-        f"{'/'.join(rule.progressed)} within {rule.horizon_months} months of a "
-        f"{words['baseline']} baseline; {rule.stable}: still {words['baseline']}, ClinicaDL "
-        f"rules): {kept} subject(s) kept ({counts.get(STABLE, 0)} {rule.stable}, "
-        f"{counts.get(PROGRESSIVE, 0)} {rule.progressive}), baseline session as input; "
+        f"cohort '{cohort_id}': label '{rule.name}' (baseline {words['baseline']}; "
+        f"{rule.progressive}: {'/'.join(rule.progressed)} within {rule.horizon_months} months; "
+        f"{rule.stable}: still {words['baseline']}; ClinicaDL rules): {kept} subject(s) kept "
+        f"({counts.get(STABLE, 0)} {rule.stable}, {counts.get(PROGRESSIVE, 0)} "
+        f"{rule.progressive}), baseline session as input; "
         f"{sum(counts.values()) - kept} excluded" + (f": {', '.join(excluded)}" if excluded else "")
     )
     finding = cohort_finding(

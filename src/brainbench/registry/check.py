@@ -310,21 +310,29 @@ def git_ref_exists(ref: str, cwd: Path) -> bool:
     return proc.returncode == 0
 
 
-def changed_entry_folders(ref: str, root: Path) -> list[Path] | None:
-    """Entry folders under ``root/models`` that differ from the merge base with ``ref``
+def changed_paths(ref: str, folder: Path) -> list[str] | None:
+    """Paths under ``folder`` (relative to it) that differ from the merge base with ``ref``
     (committed, staged, unstaged or untracked); None when git cannot tell."""
-    models = root / "models"
-    cwd = models if models.is_dir() else root
     try:
-        base = _git(["merge-base", ref, "HEAD"], cwd)
+        base = _git(["merge-base", ref, "HEAD"], folder)
         base_ref = base.stdout.strip() if base.returncode == 0 else ref
-        diff = _git(["diff", "--name-only", "--relative", base_ref, "--", "."], cwd)
-        untracked = _git(["ls-files", "--others", "--exclude-standard", "--", "."], cwd)
+        diff = _git(["diff", "--name-only", "--relative", base_ref, "--", "."], folder)
+        untracked = _git(["ls-files", "--others", "--exclude-standard", "--", "."], folder)
     except (OSError, subprocess.SubprocessError):
         return None
     if diff.returncode != 0:
         return None
-    names = {p.split("/")[0] for p in (diff.stdout + untracked.stdout).split() if "/" in p}
+    return (diff.stdout + untracked.stdout).split()
+
+
+def changed_entry_folders(ref: str, root: Path) -> list[Path] | None:
+    """Entry folders under ``root/models`` that differ from the merge base with ``ref``
+    (committed, staged, unstaged or untracked); None when git cannot tell."""
+    models = root / "models"
+    paths = changed_paths(ref, models if models.is_dir() else root)
+    if paths is None:
+        return None
+    names = {p.split("/")[0] for p in paths if "/" in p}
     return sorted(models / n for n in names if (models / n / ENTRY_FILE).is_file())
 
 

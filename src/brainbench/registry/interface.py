@@ -31,8 +31,10 @@ Rules both sides rely on:
 * **Covariates** are a :class:`pandas.DataFrame` with one row per image, in the same order as the
   images, and only these columns (absent ones allowed): the hierarchy ids ``dataset``, ``site``,
   ``scanner``, ``subject``, ``session``, ``image`` (strings) and the covariates ``age`` (float,
-  years) and ``sex`` (``"F"``/``"M"``, missing as ``<NA>``). Never a label or target column:
-  :func:`covariate_frame` builds the frame from a whitelist (:data:`COVARIATE_COLUMNS`).
+  years) and ``sex`` (``"F"``/``"M"``, missing as ``<NA>``), plus the clinical covariates the
+  spec declares (``task.covariates``: numeric ones float, categorical ones text). Never a label
+  or target column: :func:`covariate_frame` builds the frame from a whitelist
+  (:data:`COVARIATE_COLUMNS` and the declared covariates).
 * **Labels** exist only on :class:`LabelledImageSet` (training and validation partitions), as a
   separate numpy array: ``int64`` class indices into ``task.classes`` for classification,
   ``float64`` values for regression. :class:`UnlabelledImageSet` (test and external-test

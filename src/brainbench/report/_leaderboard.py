@@ -267,6 +267,27 @@ def check_tiers(entries: list[Entry], runs: list[Path]) -> None:
         e.tier, e.seal, e.verification = verdict.tier, verdict.seal, verdict.problems
 
 
+#: The order in which tiers are listed: evidence the leaderboard checked comes first.
+TIER_ORDER = ("reproduced", "mixed", "unverified", "self-reported")
+
+
+def select_tiers(entries: list[Entry], tiers: tuple[str, ...] | list[str]) -> list[Entry]:
+    """Keep the models of ``tiers`` (all when empty), after :func:`check_tiers`; sheets left
+    without a model are dropped. Sheets are ordered by tier (:data:`TIER_ORDER`), so that
+    self-reported results are listed apart from, and after, the reproduced ones."""
+    if tiers:
+        for e in entries:
+            e.models = [m for m in e.models if m.get("tier") in tiers]
+        entries = [e for e in entries if e.models]
+        if not entries:
+            raise UserError(
+                f"No model of tier {', '.join(tiers)} in the evidence sheets: leave out --tier "
+                "to list every model."
+            )
+    rank = {t: i for i, t in enumerate(TIER_ORDER)}
+    return sorted(entries, key=lambda e: rank.get(e.tier, len(rank)))
+
+
 def across(entries: list[Entry], resamples: int, seed: int) -> tuple[dict | None, str]:
     """Ranks over benchmarks (each benchmark one task) with the engine's rank_models."""
     from brainbench.stats import rank_models
@@ -345,16 +366,19 @@ def write_leaderboard(
     resamples: int = 1000,
     seed: int = 0,
     runs: list[str | Path] | tuple[str | Path, ...] = (),
+    tiers: tuple[str, ...] | list[str] = (),
 ) -> Path:
     """Write ``index.html`` and ``index.md`` ranking the models of every evidence sheet found
     under ``reports_dir``. Returns the path of ``index.html``.
 
     A model is listed *reproduced* only when its sheet's run folder, found under
     ``reports_dir`` or one of ``runs``, passes :func:`brainbench.report._verify.verify`;
-    a sheet's own ``tier`` field can only lower that (to *self-reported*)."""
+    a sheet's own ``tier`` field can only lower that (to *self-reported*). ``tiers`` keeps
+    only the models of those tiers (see :func:`select_tiers`)."""
     reports_dir, out = Path(reports_dir), Path(out_dir)
     entries = collect(reports_dir)
     check_tiers(entries, [reports_dir, *(Path(r) for r in runs)])
+    entries = select_tiers(entries, tiers)
     out.mkdir(parents=True, exist_ok=True)
     joint, note = across(entries, resamples, seed)
     tables: list[tuple[str, Table, str | None]] = []
@@ -376,7 +400,7 @@ def write_leaderboard(
                 ]
             )
         caption = (
-            f"{e.key}: {e.metric.replace('_', ' ')} on {e.partition} "
+            f"{e.key} ({e.tier}): {e.metric.replace('_', ' ')} on {e.partition} "
             f"({'higher' if e.higher_is_better else 'lower'} is better)"
             + (f"; {e.deviations} deviation(s) from the protocol" if e.deviations else "")
             + f"; audit {e.audit}"

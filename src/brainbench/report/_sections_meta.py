@@ -192,6 +192,22 @@ def protocol(ctx: ReportContext, sec: Section) -> Section:
             rows,
         )
     )
+    inp = spec.task.input if spec is not None else None
+    if inp is not None and inp.unit != "image":
+        rule = (
+            "the mean of their outputs (soft vote: mean class probabilities; mean value for "
+            "regression)"
+            if inp.aggregation == "mean"
+            else "ClinicaDL's weighted soft vote (each unit position weighted by its accuracy "
+            "on the validation partition)"
+        )
+        who = "the runner" if run.tier == "reproduced" else "the runner (for the models it ran)"
+        sec.text.append(
+            f"The spec declares {inp.unit} input: {who} cuts each image into {inp.unit}s as "
+            f"ClinicaDL's prepare-data does and predicts each image by {rule}; images are then "
+            f"combined at the unit of analysis ({an.unit}). Predictions made elsewhere follow "
+            "their own tool's rule."
+        )
     devs = an.deviations
     real = [d for d in devs if d.severity != "note"]
     if real:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from brainbench import __version__
 from brainbench.report._analysis import Analysis
+from brainbench.report._checklists import checklist_section
 from brainbench.report._context import ReportContext
 from brainbench.report._figures import FigureWriter
 from brainbench.report._model import (
@@ -59,6 +60,7 @@ def write_report(
     *,
     resamples: int | None = None,
     seed: int = 0,
+    checklists: Sequence[str] = (),
 ) -> Path:
     """Write the evidence sheet of one benchmark's run(s).
 
@@ -77,6 +79,10 @@ def write_report(
         Bootstrap resamples of every interval; default: the spec's.
     seed
         Seed of every bootstrap (same inputs and seed: byte-identical outputs).
+    checklists
+        Reporting checklists to fill from the run, as sections at the end of the sheet:
+        ``claim`` (CLAIM 2024) and/or ``tripod-ai`` (TRIPOD+AI); see
+        :mod:`brainbench.report._checklists`.
 
     Returns
     -------
@@ -96,6 +102,8 @@ def write_report(
     if (out / "figures").is_dir():
         shutil.rmtree(out / "figures")
     sections, analysis = build_sections(run, out, resamples=resamples, seed=seed)
+    for name in dict.fromkeys(checklists):
+        sections.append(checklist_section(name, len(sections) + 1, run.spec, sections))
     ident = sections[0].data
     title = f"{ident.get('benchmark')} {ident.get('version')}"
     if ident.get("title"):

@@ -30,8 +30,21 @@ import click
     "reported as a deviation).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every bootstrap.")
+@click.option(
+    "--checklist",
+    "checklists",
+    multiple=True,
+    type=click.Choice(["claim", "tripod-ai"]),
+    help="Fill a reporting checklist from the run (CLAIM 2024, TRIPOD+AI; repeatable): the "
+    "items the spec, run and sheet answer, with their evidence, and those left to the authors.",
+)
 def report(
-    run_dirs: tuple[Path, ...], spec: Path | None, out: Path, resamples: int | None, seed: int
+    run_dirs: tuple[Path, ...],
+    spec: Path | None,
+    out: Path,
+    resamples: int | None,
+    seed: int,
+    checklists: tuple[str, ...],
 ) -> None:
     """Write the evidence sheet of RUN_DIRS (run directories or predictions files).
 
@@ -41,7 +54,9 @@ def report(
     """
     from brainbench.report._write import write_report
 
-    html = write_report(list(run_dirs), out, spec=spec, resamples=resamples, seed=seed)
+    html = write_report(
+        list(run_dirs), out, spec=spec, resamples=resamples, seed=seed, checklists=checklists
+    )
     click.echo(
         f"wrote {html}, {html.with_suffix('.md').name}, {html.with_suffix('.json').name} "
         f"and {html.parent / 'figures'}"
@@ -73,13 +88,28 @@ def report(
     help="Folder holding the sheets' run folders (repeatable; REPORTS_DIR is always searched). "
     "A model is listed reproduced only when its run folder is found and checks out.",
 )
+@click.option(
+    "--tier",
+    "tiers",
+    multiple=True,
+    type=click.Choice(["reproduced", "self-reported", "unverified"]),
+    help="List only the models of this tier (repeatable); default: every tier, reproduced "
+    "sheets first and self-reported ones apart.",
+)
 def leaderboard(
-    reports_dir: Path, out: Path, resamples: int, seed: int, runs: tuple[Path, ...]
+    reports_dir: Path,
+    out: Path,
+    resamples: int,
+    seed: int,
+    runs: tuple[Path, ...],
+    tiers: tuple[str, ...],
 ) -> None:
     """Rank models across the evidence sheets (evidence.json) found under REPORTS_DIR."""
     from brainbench.report._leaderboard import write_leaderboard
 
-    path = write_leaderboard(reports_dir, out, resamples=resamples, seed=seed, runs=runs)
+    path = write_leaderboard(
+        reports_dir, out, resamples=resamples, seed=seed, runs=runs, tiers=tiers
+    )
     click.echo(f"wrote {path} and {path.with_suffix('.md').name}")
 
 

@@ -1,11 +1,12 @@
 """The run-time audit of the model entries, before any unit runs.
 
 ``validate`` sees the spec; the runner also knows which registry entries run, with which
-hyper-parameters, on which cohort rows. For each entry it re-checks:
+hyper-parameters, on which cohort rows. For each entry it re-checks (the entry's input unit
+against ``task.input.unit`` is checked just before, by
+:func:`brainbench.registry.loading.check_task_fits`):
 
 * rule L104 with the entry's declared pretraining data (``pretraining.cohorts`` of its
   ``model.yaml``) against the ids and dataset names of the cohorts that reach a test partition;
-* the entry's declared input unit (``input.unit``) against the benchmark's ``task.input.unit``;
 * rule L107: covariates that carry the target are withheld from every model, and the
   withholding is recorded as a deviation (``deviations`` of ``plan.json`` and
   ``provenance.json``), naming the entries that declare they read such a covariate.
@@ -56,7 +57,7 @@ def audit_entries(
     hyperparameters: dict[str, dict[str, Any]] | None = None,
 ) -> Audit:
     """Audit each entry against the benchmark; UserError (before any unit runs) for a model
-    pretrained on tested data or built for another input unit."""
+    pretrained on tested data."""
     from brainbench.registry.entries import find_entry, pretraining_conflicts
     from brainbench.validate.engine import waiver_covers
     from brainbench.validate.target_proxies import entry_covariates, leaking_covariates
@@ -69,13 +70,6 @@ def audit_entries(
     problems: list[str] = []
     for model in models:
         entry = find_entry(model, registry_root)
-        unit = spec.task.input.unit
-        if entry.entry.input.unit != unit:
-            problems.append(
-                f"model '{model}' ({entry.file}) declares input unit '{entry.entry.input.unit}', "
-                f"the benchmark's task.input.unit is '{unit}': its inputs would not be what it "
-                "was built and validated for. Choose an entry for that unit."
-            )
         for cohort in pretraining_conflicts(entry, tested):
             waiver = waiver_covers(spec, "L104", cohorts=(cohort,))
             if waiver is None:
@@ -105,7 +99,22 @@ def audit_entries(
             + "\n  - ".join(problems)
         )
     target = spec.task.target
+    declared = {c.name for c in getattr(spec, "covariates", ())}
     for cov, columns in leaking.items():
+        waiver = waiver_covers(spec, "L107") if cov in declared else None
+        if waiver is not None:
+            # A declared covariate kept on purpose (L107 waived): handed over, and recorded.
+            audit.deviations.append(
+                {
+                    "rule": "L107",
+                    "kind": "covariate-kept",
+                    "covariates": [cov],
+                    "models": sorted(readers.get(cov, [])),
+                    "message": f"covariate '{cov}' carries the target '{target}' and was "
+                    f"handed to every model; allowed by the spec's waiver: {waiver.reason}",
+                }
+            )
+            continue
         audit.withheld_covariates.append(cov)
         who = readers.get(cov, [])
         audit.deviations.append(

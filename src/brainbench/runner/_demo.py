@@ -207,7 +207,7 @@ def run_demo(
     report_dir = out / "report"
     echo(f"[5/5] Writing the evidence sheet to {report_dir}/")
     try:
-        sheet = write_report([run_dir], report_dir)
+        sheet = write_report([run_dir], report_dir, checklists=("claim", "tripod-ai"))
     except UserError as exc:
         echo(f"      the report could not be written ({exc.message}); writing a summary")
         sheet = _markdown_summary(run_dir, report_dir, spec)

@@ -222,6 +222,36 @@ def _load_volume(path: Path) -> np.ndarray:
     return data
 
 
+def clinicadl_masks(loaded: LoadedSpec, names: list[str], template: str) -> list[tuple[str, Path]]:
+    """ClinicaDL's region masks in the CAPS folder of the spec's first caps cohort:
+    ``masks/tpl-<template>/*_roi-<name>_mask.nii*``, kept with ``_desc-Crop_`` in their name
+    when the cohort reads cropped images (without it otherwise), the shortest name first
+    (ClinicaDL ``find_mask_path``)."""
+    caps = next((c for c in loaded.spec.cohorts if c.source.format == "caps"), None)
+    if caps is None:
+        raise UserError(
+            "task.input.roi.names reads ClinicaDL's masks from a CAPS folder (masks/tpl-"
+            f"{template}/), and no cohort has source format caps: give the mask files "
+            "(roi.masks) or an atlas (roi.atlas) instead."
+        )
+    folder = loaded.resolve_path(caps.source.path) / "masks" / f"tpl-{template}"
+    found = []
+    for name in names:
+        pattern = f"*_roi-{name}_mask.nii*"
+        candidates = [
+            p for p in folder.glob(pattern) if ("_desc-Crop_" in p.name) == caps.source.crop
+        ]
+        if not candidates:
+            which = "with" if caps.source.crop else "without"
+            raise UserError(
+                f"No mask of the region '{name}' (task.input.roi.names) in {folder}: ClinicaDL "
+                f"looks for {pattern}, {which} '_desc-Crop_' in the name for cohort "
+                f"'{caps.id}' (source.crop: {str(caps.source.crop).lower()})."
+            )
+        found.append((name, min(candidates, key=lambda p: len(p.name))))
+    return found
+
+
 def _roi_masks(loaded: LoadedSpec, spatial: tuple[int, ...]) -> tuple[list[str], list[Path], Any]:
     """Region names, the files they come from, and the masks (bool, the images' grid)."""
     roi = loaded.spec.task.input.roi
@@ -230,51 +260,50 @@ def _roi_masks(loaded: LoadedSpec, spatial: tuple[int, ...]) -> tuple[list[str],
     names: list[str] = []
     files: list[Path] = []
 
-    def check_shape(path: Path, data: np.ndarray) -> None:
+    def read(text: str, field: str) -> tuple[Path, np.ndarray]:
+        path = loaded.resolve_path(text)
+        if not path.is_file():
+            raise UserError(
+                f"The file {path} named in task.input.roi.{field} does not exist (relative "
+                "paths are read from the spec's folder)."
+            )
+        data = _load_volume(path)
         if tuple(data.shape) != tuple(spatial):
             raise UserError(
-                f"The region file {path} (task.input.roi) has shape {list(data.shape)}, the "
-                f"images {list(spatial)}: masks and atlases must be on the images' voxel grid "
-                "(resample them to one image of the cohort first)."
+                f"The region file {path} (task.input.roi.{field}) has shape "
+                f"{list(data.shape)}, the images {list(spatial)}: masks and atlases must be on "
+                "the images' voxel grid (resample them to one image of the cohort first)."
             )
+        return path, data
 
-    if roi.masks is not None:
-        for text in roi.masks:
-            path = loaded.resolve_path(text)
-            if not path.is_file():
-                raise UserError(
-                    f"The mask {path} named in task.input.roi.masks does not exist (relative "
-                    "paths are read from the spec's folder)."
-                )
-            data = _load_volume(path)
-            check_shape(path, data)
+    if roi.masks is not None or roi.names is not None:
+        if roi.masks is not None:
+            field = "masks"
+            wanted = [(Path(t).name.split(".")[0], t) for t in roi.masks]
+        else:
+            field = "names"
+            wanted = [(n, str(p)) for n, p in clinicadl_masks(loaded, roi.names, roi.template)]
+        for name, text in wanted:
+            path, data = read(text, field)
             values = sorted(set(np.unique(data).tolist()))
-            if not set(values) <= {0.0, 1.0}:
+            if not set(values) <= {0.0, 1.0}:  # ClinicaDL check_mask_list: 0/1 masks only
                 shown = ", ".join(f"{v:g}" for v in values[:5]) + (
                     ", ..." if len(values) > 5 else ""
                 )
                 raise UserError(
-                    f"The mask {path} (task.input.roi.masks) is not binary: it holds "
+                    f"The mask {path} (task.input.roi.{field}) is not binary: it holds "
                     f"{len(values)} distinct values ({shown}). Give 0/1 masks, or an atlas with "
                     "labels."
                 )
-            names.append(Path(text).name.split(".")[0])
+            names.append(name)
             files.append(path)
             masks.append(data > 0.5)
     else:
-        path = loaded.resolve_path(str(roi.atlas))
-        if not path.is_file():
-            raise UserError(
-                f"The atlas {path} named in task.input.roi.atlas does not exist (relative paths "
-                "are read from the spec's folder)."
-            )
-        data = _load_volume(path)
-        check_shape(path, data)
+        path, data = read(str(roi.atlas), "atlas")
         for label in roi.labels or []:
-            mask = np.rint(data) == label
             names.append(f"label-{label}")
             files.append(path)
-            masks.append(mask)
+            masks.append(np.rint(data) == label)
     for name, file, mask in zip(names, files, masks, strict=True):
         if not mask.any():
             raise UserError(
@@ -287,22 +316,31 @@ def _roi_masks(loaded: LoadedSpec, spatial: tuple[int, ...]) -> tuple[list[str],
 def plan_input_units(loaded: LoadedSpec, task: TaskInfo) -> dict[str, Any] | None:
     """The run's unit plan for ``plan.json`` (None for whole images), checked against the
     images' geometry before any unit runs. UserError: no unit fits, a region file is missing,
-    unreadable, not binary, empty or not on the images' grid."""
+    unreadable, not binary, empty or not on the images' grid, weighted aggregation without a
+    validation partition."""
+    from brainbench.spec.models import PatchInput, SliceInput
+
     inp = loaded.spec.task.input
     if inp.unit == "image":
         return None
+    if inp.aggregation == "weighted" and loaded.spec.splits.validation.method == "none":
+        raise UserError(
+            "task.input.aggregation 'weighted' weighs each unit position by its accuracy on the "
+            "validation partition, and splits.validation.method is 'none': use 'mean', or "
+            "draw a validation partition."
+        )
     image_shape = (task.channels, *task.spatial_shape)
     geometry = "x".join(str(s) for s in task.spatial_shape)
     files: list[str] = []
     if inp.unit == "slice":
-        s = inp.slices
+        s = inp.slices or SliceInput()  # ClinicaDL's defaults when the spec says nothing
         plan = UnitPlan(
             unit="slice",
             image_shape=image_shape,
             aggregation=inp.aggregation,
-            direction=DIRECTIONS[s.direction] if s else 0,
-            discarded=tuple(s.discarded) if s else (0, 0),  # type: ignore[arg-type]
-            rgb=(s.mode == "rgb") if s else True,
+            direction=DIRECTIONS[s.direction],
+            discarded=tuple(s.discarded),  # type: ignore[arg-type]
+            rgb=s.mode == "rgb",
         )
         if plan.count == 0:
             raise UserError(
@@ -311,13 +349,13 @@ def plan_input_units(loaded: LoadedSpec, task: TaskInfo) -> dict[str, Any] | Non
                 "Discard fewer."
             )
     elif inp.unit == "patch":
-        p = inp.patches
+        p = inp.patches or PatchInput()
         plan = UnitPlan(
             unit="patch",
             image_shape=image_shape,
             aggregation=inp.aggregation,
-            patch_size=p.size if p else 50,
-            stride=p.stride if p else 50,
+            patch_size=p.size,
+            stride=p.stride,
         )
         if plan.count == 0:
             raise UserError(

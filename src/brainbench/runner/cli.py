@@ -228,6 +228,8 @@ def _print_summary(result, *, quiet: bool) -> None:
             click.echo(f"  {m}: {by_model.get(m, 0)}/{n} unit(s) ok", err=True)
     for u in failed:
         click.echo(f"  failed {u['id']}: {u['error']} (log: {u['log']})", err=True)
+    for d in result.provenance.get("deviations", []):
+        click.echo(f"  deviation ({d['rule']}): {d['message']}", err=True)
     click.echo(f"{result.summary()}; run folder: {result.run_dir}", err=True)
 
 

@@ -135,6 +135,18 @@ class RoiInput(StrictModel):
     labels: list[int] | None = Field(
         None, min_length=1, description="Atlas labels used as regions (with `atlas`)."
     )
+    names: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="ClinicaDL region names (e.g. leftHippocampusBox): masks read from the caps "
+        "cohort's masks/tpl-<template>/ folder as ClinicaDL finds them "
+        "(*_roi-<name>_mask.nii*, desc-Crop ones for cropped images, the shortest name).",
+    )
+    template: str = Field(
+        "MNI152NLin2009cSym",
+        description="With `names`: the template of the masks folder (ClinicaDL's for "
+        "t1-linear and pet-linear).",
+    )
     crop: bool = Field(
         True,
         description="Crop each region to its bounding box (ClinicaDL's default); false keeps the "
@@ -143,8 +155,10 @@ class RoiInput(StrictModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> RoiInput:
-        if (self.masks is None) == (self.atlas is None):
-            raise ValueError("give either 'masks' or 'atlas' (with 'labels'), not both or none")
+        if [self.masks, self.atlas, self.names].count(None) != 2:
+            raise ValueError(
+                "give one of 'masks', 'atlas' (with 'labels') or 'names' (ClinicaDL's CAPS masks)"
+            )
         if self.atlas is not None and not self.labels:
             raise ValueError("'atlas' needs 'labels': the atlas values used as regions")
         if self.masks is not None and self.labels is not None:
@@ -152,8 +166,10 @@ class RoiInput(StrictModel):
         return self
 
 
-class InputSpec(StrictModel):
+class InputSpec(GrownModel):
     """What a model sees."""
+
+    ADDED: ClassVar[tuple[str, ...]] = ("slices", "patches", "roi", "aggregation")
 
     modality: str = Field("T1w", description="Imaging modality (BIDS suffix): T1w, FLAIR, pet...")
     unit: Literal["image", "slice", "patch", "roi"] = Field(
@@ -175,17 +191,6 @@ class InputSpec(StrictModel):
         "regression) or 'weighted' (ClinicaDL's soft voting: each unit position weighted by "
         "its accuracy on the validation partition; classification only).",
     )
-
-    @model_serializer(mode="wrap")
-    def _omit_unset_unit_options(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # Whole-image specs dump (and hash: LoadedSpec.sha256) as before these options existed.
-        data = handler(self)
-        for key in ("slices", "patches", "roi"):
-            if data.get(key) is None:
-                data.pop(key, None)
-        if self.unit == "image" and data.get("aggregation") == "mean":
-            data.pop("aggregation", None)
-        return data
 
     @model_validator(mode="after")
     def _unit_options(self) -> InputSpec:
@@ -270,9 +275,10 @@ class Source(GrownModel):
     )
     labels: str | None = Field(
         None,
-        description="caps: a TSV with one row per session (participant_id, session_id, "
-        "diagnosis, age, sex...), such as `clinicadl tsvtools get-labels` writes; relative to "
-        "the spec file, ${VAR} expanded.",
+        description="caps or bids: a TSV with one row per session (participant_id, session_id, "
+        "diagnosis, age, sex...), such as `clinicadl tsvtools get-labels` writes, listing the "
+        "sessions and their labels (images from the CAPS or BIDS folder); relative to the spec "
+        "file, ${VAR} expanded.",
     )
     bids: str | None = Field(
         None,
@@ -291,7 +297,9 @@ class Source(GrownModel):
 
     @model_validator(mode="after")
     def _format_fields(self) -> Source:
-        caps_only = ("preprocessing", "tracer", "suvr_region", "labels", "bids")
+        caps_only = ("preprocessing", "tracer", "suvr_region", "bids")
+        if self.labels is not None and self.format not in ("caps", "bids"):
+            raise ValueError("labels: only for format 'caps' or 'bids' (it lists the sessions)")
         entities = [f for f in ("space", "desc", "res") if getattr(self, f) is not None]
         if entities and self.format != "bids":
             raise ValueError(f"{', '.join(entities)}: only for format 'bids' (BIDS entities)")

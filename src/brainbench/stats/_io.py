@@ -107,11 +107,14 @@ def _check_shape(path: Path, what: str, rows: int, columns: int) -> None:
         )
 
 
-def read_table(path: str | Path, what: str = "predictions table") -> pd.DataFrame:
+def read_table(
+    path: str | Path, what: str = "predictions table", *, text_columns: tuple[str, ...] = ()
+) -> pd.DataFrame:
     """Read a Parquet, TSV or CSV table (``.gz`` allowed for text) within :data:`LIMITS`.
 
     Size, kind of file and (for Parquet) the decoded size and row count are checked before
     anything is parsed; any parse failure becomes a :class:`UserError` naming the file.
+    ``text_columns`` of a text file are read as written (id ``0012`` stays ``0012``).
     """
     path = Path(path)
     name = path.name.lower()
@@ -128,7 +131,12 @@ def read_table(path: str | Path, what: str = "predictions table") -> pd.DataFram
         else:
             data = _read_text(path, what, gz=suffix.endswith(".gz"))
             sep = "," if suffix.startswith(".csv") else "\t"
-            df = pd.read_csv(io.BytesIO(data), sep=sep, nrows=LIMITS.max_rows + 1)
+            df = pd.read_csv(
+                io.BytesIO(data),
+                sep=sep,
+                nrows=LIMITS.max_rows + 1,
+                dtype=dict.fromkeys(text_columns, str),
+            )
     except UserError:
         raise
     except pd.errors.EmptyDataError:

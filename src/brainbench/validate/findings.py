@@ -57,10 +57,12 @@ class Finding:
         """A short stable id of what the finding is about, for a waiver's ``fingerprints``.
 
         sha256 of the rule, the spec path, and the cohorts and ids the finding names (its
-        message when it names none, with folders of absolute paths removed so that the same
-        finding has the same fingerprint on every machine); the first 12 hex digits.
+        message when it names no id, with folders of absolute paths removed so that the same
+        finding has the same fingerprint on every machine); the first 12 hex digits. A finding
+        whose message carries measured values (a Cramér's V, a half-width) gets a new
+        fingerprint when the data change, so a waiver by fingerprint never follows it silently.
         """
-        if self.cohorts or self.ids:
+        if self.ids:
             what = "\x1f".join([*sorted(self.cohorts), "|", *sorted(self.ids)])
         else:
             what = _ABSOLUTE_DIRS.sub("", self.message)
@@ -177,7 +179,9 @@ def render_text(result: CheckResult, *, color: bool | None = None) -> str:
                 lines.append(f"      fingerprint: {f.fingerprint}")
     for w in result.waived:
         f = w.finding
-        lines.append(f"  waived {f.rule} in {f.location()}: {w.reason}")
+        lines.append(
+            f"  waived {f.rule} in {f.location()} (fingerprint {f.fingerprint}): {w.reason}"
+        )
     n_err = sum(f.severity is Severity.ERROR for f in result.findings)
     n_warn = len(result.findings) - n_err
     status = "valid" if result.valid else "invalid"

@@ -314,8 +314,13 @@ class TargetAsCovariate(Rule):
     what = (
         "Flags a model of `protocol.models` whose registry entry declares that it reads a "
         "covariate (its `covariates` hyper-parameter) carrying the target: the target column "
-        "itself or a column it is derived from (e.g. `age` in a brain-age regression). Warns "
+        "itself or a column it is derived from (e.g. `age` in a brain-age regression, the "
+        "diagnosis column of a conversion label of `labels`). Warns "
         "when the target is the source of a hierarchy level, whose ids reach every model. "
+        "Flags a covariate declared in `covariates` that carries the target: for a diagnosis "
+        "target (or a label derived from one) the MMSE and CDR scores that define it, for a "
+        "time-derived label its source column and months; a waiver with a reason lets it "
+        "reach the models. "
         "The runner withholds such covariates from every model in any case and records a "
         "deviation in provenance.json."
     )
@@ -362,7 +367,18 @@ class TargetAsCovariate(Rule):
                     "target from itself",
                     path=f"protocol.models.{i}",
                 )
-        for cov in leaking_covariates(spec):
+        leaking = leaking_covariates(spec)
+        for k, cov in enumerate(getattr(spec, "covariates", ())):
+            if cov.name in leaking:
+                yield self.finding(
+                    ctx,
+                    f"covariate '{cov.name}' carries the target '{target}' (it defines the "
+                    "label: MMSE and CDR ranges define the clinical diagnosis, a derived label "
+                    "is read from its source column): every model would receive the label's "
+                    "definition. Remove it, or waive L107 with the reason it may stay",
+                    path=f"covariates.{k}",
+                )
+        for cov in leaking:
             if cov in LEVELS:
                 yield self.finding(
                     ctx,
