@@ -24,6 +24,10 @@ from brainbench.errors import (
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("brainbench.runner.cli:demo", "Synthetic cohort, validate, run, report: the demo."),
     "validate": ("brainbench.validate.cli:validate", "Check specs for leaky or unsound designs."),
+    "plan": (
+        "brainbench.validate.cli:plan",
+        "Expected CI half-width and minimal detectable difference of a design.",
+    ),
     "rules": ("brainbench.validate.cli:rules", "List the rule catalogue or explain one rule."),
     "schema": ("brainbench.spec.cli:schema", "Print the JSON Schema of the spec language."),
     "cohort": ("brainbench.cohort.cli:cohort", "Read a cohort and summarise its hierarchy."),

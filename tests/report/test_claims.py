@@ -23,6 +23,8 @@ def test_not_estimable_cases():
     assert not_estimable(_r(n=5, g=5), "subject") is None
     assert not_estimable(_r(n=4, g=4, level=0.9), "subject") is None  # 35 >= 20
     assert "2 top-level clusters" in not_estimable(_r(g=2), "subject")
+    assert "3 top-level clusters" in not_estimable(_r(g=3), "subject")
+    assert not_estimable(_r(g=4), "subject") is None
     assert not_estimable(_r(g=1), "subject") is None  # one cluster: an interval for that cluster
 
 

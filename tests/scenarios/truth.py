@@ -48,7 +48,7 @@ def _classes(task: str) -> list[str]:
 
 def _subjects(sc: Scenario, rng: np.random.Generator) -> pd.DataFrame:
     rows = []
-    cohorts = [("dev", sc.sites)] + [(c, 3) for c in sc.external]
+    cohorts = [("dev", sc.sites)] + [(c, 4) for c in sc.external]
     classes = _classes(sc.task)
     for cohort, n_sites in cohorts:
         for s in range(n_sites):

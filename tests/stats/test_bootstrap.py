@@ -130,14 +130,15 @@ def test_hierarchical_interval_is_wider_than_naive(hier):
 
 
 def test_degenerate_resamples_are_counted_and_reported():
-    # Two sites, each with one class only: resampling sites can drop a class.
+    # Four sites, three with one class only: resampling sites can drop a class (with fewer
+    # than 4 sites the sites are held fixed and no resample is degenerate).
     df = pd.DataFrame(
         {
             "model": "m",
-            "site": ["a"] * 10 + ["b"] * 10 + ["c"] * 10,
-            "subject": [f"s{i}" for i in range(30)],
-            "y_true": [0] * 10 + [1] * 10 + [1] * 5 + [0] * 5,
-            "score": np.linspace(0.05, 0.95, 30),
+            "site": ["a"] * 10 + ["b"] * 10 + ["c"] * 10 + ["d"] * 10,
+            "subject": [f"s{i}" for i in range(40)],
+            "y_true": [0] * 10 + [1] * 10 + [0] * 10 + [1] * 5 + [0] * 5,
+            "score": np.linspace(0.05, 0.95, 40),
         }
     )
     with pytest.warns(Warning, match="undefined"):
@@ -190,11 +191,11 @@ def test_warnings_for_ties_and_ignored_subjects(asah_predictions, hier):
     )
     assert any("S204" in w for w in naive.warnings)
     (few,) = evaluate_predictions(
-        hier[hier.site.isin(["site00", "site01", "site02"])],
+        hier[hier.site.isin(["site00", "site01", "site02", "site03"])],
         ["accuracy"],
         positive="AD",
         models=["A"],
         clusters=["site", "subject"],
         resamples=50,
     )
-    assert any("Only 3 site clusters" in w for w in few.warnings)
+    assert any("Only 4 site clusters" in w for w in few.warnings)

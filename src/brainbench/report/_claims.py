@@ -24,9 +24,6 @@ SUPPORTED = "supported"
 NOT_SUPPORTED = "not supported"
 NOT_ESTIMABLE = "not estimable"
 STATUSES = (SUPPORTED, NOT_SUPPORTED, NOT_ESTIMABLE)
-#: Fewer top-level clusters than this (but more than one) leave the between-cluster variance
-#: unestimated: the cluster bootstrap has only C(2G-1, G) distinct outer draws (3 for G = 2).
-MIN_TOP_CLUSTERS = 3
 
 
 @dataclass
@@ -76,7 +73,11 @@ def not_estimable(r: Any, unit: str) -> str | None:
       the same value, e.g. 0.500 [0.500, 0.500] from 2 subjects);
     * fewer distinct bootstrap resamples of the units than 2 / (1 - level), so that the
       percentile interval's tails (1 - level) / 2 cannot be placed (4 units at 95%: 35);
-    * 2 to :data:`MIN_TOP_CLUSTERS` - 1 clusters at the outer resampled level.
+    * 2 clusters or more, but fewer than the engine's ``MIN_ESTIMABLE_CLUSTERS`` (4), at the
+      outer resampled level: the cluster bootstrap has only C(2G-1, G) distinct outer draws
+      (10 for G = 3). The engine makes a metric's interval conditional on such clusters
+      instead (``conditional_on``; its outer level is then the unit, so this does not apply);
+      a paired comparison that still resampled them is not estimable.
     """
     if r is None:
         return "no result"
@@ -92,8 +93,8 @@ def not_estimable(r: Any, unit: str) -> str | None:
         )
     g = int(getattr(r, "n_clusters", 0) or 0)
     # One cluster resamples only its units (an interval for that cluster); two or more but
-    # fewer than MIN_TOP_CLUSTERS mix a handful of outer draws into the interval.
-    if 1 < g < MIN_TOP_CLUSTERS and g < n:
+    # fewer than the engine's minimum mix a handful of outer draws into the interval.
+    if 1 < g < _stats.min_estimable_clusters() and g < n:
         return f"only {g} top-level clusters: the between-cluster variance is not estimable"
     return None
 
@@ -238,11 +239,13 @@ class ClaimBuilder:
             if wins:
                 evidence.append(f"shown better than {other} (difference {diff})")
             else:
-                evidence.append(f"not shown better than {other} (difference {diff})")
-                if self._why(c):
-                    undecided = True
-                else:
-                    lost = True
+                c_why = self._why(c)
+                evidence.append(
+                    f"not shown better than {other} (difference {diff}"
+                    + (f"; not estimable: {c_why})" if c_why else ")")
+                )
+                undecided = undecided or bool(c_why)
+                lost = lost or not c_why
         # One estimable comparison not won settles it; otherwise any undecided one leaves the
         # claim not estimable.
         status = NOT_SUPPORTED if lost else (NOT_ESTIMABLE if undecided else SUPPORTED)

@@ -32,6 +32,23 @@ def _level(an) -> str:
     return f"{an.level:.0%}"
 
 
+def _conditional_scope(results: list[Any]) -> str:
+    """What the intervals of ``results`` describe when a level was too small to resample
+    (``MetricResult.conditional_on``): '' when every declared level was resampled."""
+    fixed: dict[str, set[int]] = {}
+    for r in results:
+        for c, n in (getattr(r, "conditional_on", None) or {}).items():
+            fixed.setdefault(c, set()).add(int(n))
+    if not fixed:
+        return ""
+    levels = ", ".join(f"{' or '.join(map(str, sorted(n)))} {c}s" for c, n in fixed.items())
+    return (
+        f"A {' or '.join(fixed)}-level interval is not estimable from {levels}: these "
+        f"intervals resample within each {' x '.join(fixed)} and are conditional on these "
+        f"{levels} (they describe them, not new ones)."
+    )
+
+
 def _undefined_reason(r: Any) -> str:
     for w in r.warnings:
         if "undefined" in w:
@@ -113,12 +130,13 @@ def primary(ctx: ReportContext, sec: Section) -> Section:
                 notes=fn.notes(),
             )
         )
+    scope = _conditional_scope([an.result(m, an.primary, part) for m in an.ranked_models])
     sec.text.append(
         f"Primary metric: {label} on {an.endpoint_text}, at the {an.unit} level; "
         f"{_level(an)} intervals by {an.ci_method} ({an.interval}"
         + (f", clusters {' > '.join(an.clusters)}" if an.clusters else "")
         + f", {an.resamples} resamples, seed {an.seed}). With several runs (seeds, splits) the "
-        "estimate is the mean of the runs' metrics."
+        "estimate is the mean of the runs' metrics." + (f" {scope}" if scope else "")
     )
     sec.tables.extend(tables)
     if forest_rows:
@@ -133,7 +151,8 @@ def primary(ctx: ReportContext, sec: Section) -> Section:
                 f"{_level(an)} confidence intervals ({_stats.metric_info(an.primary).direction}); "
                 f"{_stats.metric_info(an.primary).best_word}: {best[0]} at {num(best[1])} "
                 f"[{num(best[2])}, {num(best[3])}].",
-                caption=f"Each model's {label} ({part}) with its hierarchy-aware {_level(an)} CI.",
+                caption=f"Each model's {label} ({part}) with its hierarchy-aware {_level(an)} CI."
+                + (f" {scope}" if scope else ""),
             )
         )
     # Secondary metrics, every partition.
@@ -1005,6 +1024,9 @@ def _limits(ctx: ReportContext, claims: list) -> list[str]:
         )
     results = [an.result(m, an.primary, p) for p in an.endpoints for m in an.models]
     results = [r for r in results if r is not None and _stats.finite(r.estimate)]
+    scope = _conditional_scope(results)
+    if scope:
+        cannot.append(f"{scope} They say nothing about the variation between such clusters.")
     few = next((w for r in results for w in r.warnings if "clusters" in w and "narrow" in w), None)
     if few:
         cannot.append(

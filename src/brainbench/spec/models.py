@@ -623,10 +623,74 @@ class PrimaryResult(StrictModel):
         return self
 
 
+class Planning(StrictModel):
+    """Assumptions with which the test set is planned (rule D306, ``brainbench plan``).
+
+    The defaults are the constants D306 used before this block existed."""
+
+    value: float | None = Field(
+        None,
+        description="Assumed true value of the primary metric; default 0.80 for metrics on "
+        "[0, 1]. For pearson_r and r2: the assumed Pearson r (default 0.5). Not used for MAE "
+        "and RMSE (see error_sd).",
+    )
+    site_icc: float = Field(
+        0.05,
+        ge=0,
+        lt=1,
+        description="Intra-class correlation of units within a site, scanner or dataset.",
+    )
+    subject_icc: float = Field(
+        0.5,
+        ge=0,
+        lt=1,
+        description="Intra-class correlation of sessions or images within a subject.",
+    )
+    error_sd: float | None = Field(
+        None,
+        gt=0,
+        description="MAE, RMSE: SD of the prediction errors, in the target's units; default "
+        "the SD of the target over development subjects (an upper bound: the error of "
+        "predicting the mean).",
+    )
+    model_correlation: float = Field(
+        0.5,
+        gt=-1,
+        lt=1,
+        description="Correlation between two models' per-unit outcomes (minimal detectable "
+        "difference of a paired comparison).",
+    )
+    power: float = Field(0.8, gt=0.5, lt=1, description="Power of the planned comparison.")
+    test_subjects: int | None = Field(
+        None,
+        ge=2,
+        description="`brainbench plan` without --data: subjects in the test set.",
+    )
+    test_sites: int | None = Field(
+        None,
+        ge=1,
+        description="`brainbench plan` without --data: sites in the test set (subjects "
+        "spread equally).",
+    )
+    sessions_per_subject: int = Field(
+        1,
+        ge=1,
+        description="`brainbench plan` without --data: sessions per subject (used when the "
+        "unit of analysis is the session or image).",
+    )
+    prevalence: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="`brainbench plan` without --data: fraction of the test set in the "
+        "positive (last) class.",
+    )
+
+
 class Protocol(GrownModel):
     """The pre-registered statistical analysis."""
 
-    ADDED: ClassVar[tuple[str, ...]] = ("primary_result",)
+    ADDED: ClassVar[tuple[str, ...]] = ("planning", "primary_result")
 
     primary_metric: MetricName = Field(description="The one metric conclusions rest on.")
     metrics: list[MetricName] = Field(default_factory=list, description="Secondary metrics.")
@@ -653,6 +717,10 @@ class Protocol(GrownModel):
         "partition, or with `test: {method: external}` the one external-test cohort (several: "
         "each one a separate endpoint, Holm-corrected, reported as not pre-registered).",
     )
+    planning: Planning = Field(
+        default_factory=Planning,
+        description="Assumptions for planning the test set (D306, `brainbench plan`).",
+    )
 
     @model_validator(mode="after")
     def _half_width_on_the_metric_scale(self) -> Protocol:
@@ -667,6 +735,28 @@ class Protocol(GrownModel):
             raise ValueError(
                 f"ci_half_width {self.ci_half_width:g} is not below half the range of "
                 f"{self.primary_metric} [{low:g}, {high:g}]: such an interval excludes nothing"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _planned_value_in_range(self) -> Protocol:
+        value = self.planning.value
+        if value is None:
+            return self
+        from brainbench.stats import metric_info
+
+        metric = self.primary_metric
+        info = metric_info(metric)
+        if info.in_target_units:
+            raise ValueError(
+                f"planning.value is not used for {metric} (in the target's units): give "
+                "planning.error_sd, the SD of the prediction errors, instead"
+            )
+        low, high = (-1.0, 1.0) if metric in ("pearson_r", "r2") else info.bounds
+        if not low < value < high:
+            what = "the assumed Pearson r" if metric in ("pearson_r", "r2") else metric
+            raise ValueError(
+                f"planning.value {value:g} ({what}) must lie strictly inside ({low:g}, {high:g})"
             )
         return self
 

@@ -176,11 +176,15 @@ def design_for(
     *,
     stratify: bool,
     frame: pd.DataFrame | None = None,
+    fixed: Sequence[str] = (),
 ) -> tuple[ClusterDesign, list[str]]:
     """The cluster design over the rows of ``frame`` (default: the model's unit frame).
 
     ``clusters`` lists hierarchy levels outer first; empty means each unit is its own cluster.
     Rows without an id at a level are their own cluster at that level.
+    ``fixed`` lists levels held fixed: the innermost level is resampled within each of their
+    clusters (a stratified bootstrap, Davison & Hinkley 1997, section 3.2), so the interval
+    is conditional on those clusters.
     Returns the design and the names of its levels.
     """
     f = md.frame if frame is None else frame
@@ -188,6 +192,11 @@ def design_for(
     names = []
     levels = []
     unit_codes = pd.factorize(f["unit_id"])[0]
+    fixed_key = np.zeros(len(f), dtype=np.int64)
+    for c in fixed:
+        codes, uniques = pd.factorize(f[c])
+        codes = np.where(codes < 0, len(uniques), codes)  # rows without an id: one stratum
+        fixed_key = pd.factorize(fixed_key * (len(uniques) + 1) + codes)[0].astype(np.int64)
     for c in clusters:
         if c not in LEVELS:
             raise UserError(f"Unknown cluster level '{c}'. Levels: {', '.join(LEVELS)}.")
@@ -209,17 +218,27 @@ def design_for(
         # Without declared clusters each unit of analysis is its own cluster.
         levels.append(unit_codes)
         names.append(unit)
-    strata = None
-    if stratify and md.task.type == "classification":
-        atom = levels[0].astype(np.int64)
-        for lv in levels[1:]:
-            atom = pd.factorize(atom * (int(lv.max()) + 1) + lv)[0]
-        y = f["y"].to_numpy()
+    atom = levels[0].astype(np.int64)
+    for lv in levels[1:]:
+        atom = pd.factorize(atom * (int(lv.max()) + 1) + lv)[0]
+
+    def one_per_atom(values: np.ndarray) -> bool:
         n = int(atom.max()) + 1
         lo = np.full(n, np.inf)
         hi = np.full(n, -np.inf)
-        np.minimum.at(lo, atom, y)
-        np.maximum.at(hi, atom, y)
-        if np.all(lo == hi):
-            strata = y
+        np.minimum.at(lo, atom, values)
+        np.maximum.at(hi, atom, values)
+        return bool(np.all(lo == hi))
+
+    strata = None
+    if stratify and md.task.type == "classification" and one_per_atom(f["y"].to_numpy()):
+        strata = f["y"].to_numpy().astype(np.int64)
+    if fixed:
+        if not one_per_atom(fixed_key):
+            inner = names[-1]
+            raise UserError(
+                f"Some {inner}s belong to several {' x '.join(fixed)} clusters, so they cannot "
+                f"be resampled within each: give each {inner} one {fixed[0]} in the table."
+            )
+        strata = fixed_key if strata is None else pd.factorize(fixed_key * 2**20 + strata)[0]
     return ClusterDesign(levels, strata=strata, names=names), names

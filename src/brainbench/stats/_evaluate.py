@@ -35,6 +35,12 @@ INTERVALS = ("percentile", "bca")
 #: too narrow with few clusters: Cameron, Gelbach & Miller 2008, Rev. Econ. Stat. 90:414-427,
 #: doi:10.1162/rest.90.3.414).
 MIN_CLUSTERS = 8
+#: Below this many clusters at the outer level, a between-cluster variance is not estimable
+#: and the cluster bootstrap is not used: with G clusters it has C(2G-1, G) distinct outer
+#: draws (10 for G = 3) and its intervals under-cover badly (Cameron & Miller 2015, J. Hum.
+#: Resour. 50:317-372, doi:10.3368/jhr.50.2.317). The outer levels are then held fixed and the
+#: interval is conditional on those clusters (``MetricResult.conditional_on``).
+MIN_ESTIMABLE_CLUSTERS = 4
 #: Below this many units, asymptotic and bootstrap intervals warn.
 MIN_UNITS = 30
 
@@ -143,6 +149,26 @@ def confidence_interval(
                 f"use --unit {finer[0]} (rule S204).",
             )
     design, names = design_for(md, level_clusters, stratify=stratify)
+    conditional_on: dict[str, int] = {}
+    if (
+        method == "hierarchical-bootstrap"
+        and names[0] != md.unit
+        and design.n_top < MIN_ESTIMABLE_CLUSTERS
+    ):
+        fixed = level_clusters[:-1] or level_clusters
+        kept = level_clusters[len(fixed) :]
+        conditional_on = {c: int(n) for c, n in design.n_clusters.items() if c in fixed}
+        first, g = names[0], design.n_top
+        design, names = design_for(md, kept, stratify=stratify, fixed=fixed)
+        _warn(
+            notes,
+            FewClustersWarning,
+            f"A {first}-level interval is not estimable from {g} {first}(s): the cluster "
+            f"bootstrap needs at least {MIN_ESTIMABLE_CLUSTERS} to estimate the "
+            f"between-{first} variance. Reported instead: the interval over {names[0]}s "
+            f"resampled within each {' x '.join(fixed)}, conditional on these {g} {first}(s): "
+            f"it describes them, not a new {first}.",
+        )
     stat = Statistic(design, run_blocks(md, m, design))
     estimate = stat.point()
     n_runs = len(md.runs)
@@ -155,6 +181,7 @@ def confidence_interval(
         partition=partition,
         group=dict(group),
         unit=md.unit,
+        conditional_on=conditional_on,
     )
     if m.needs == "score" and md.task.type == "classification":
         n_distinct = md.frame["score"].nunique()

@@ -52,6 +52,10 @@ class MetricResult:
         The partition and the breakdown group (``{"site": "A"}``) of this row.
     warnings
         Messages of the warnings that apply (few clusters, degenerate resamples, ...).
+    conditional_on
+        Levels held fixed, with their cluster counts (e.g. ``{"site": 3}``): too few clusters
+        to estimate their variance, so the interval is conditional on these clusters (it
+        describes them, not new ones); empty when every declared level was resampled.
     """
 
     model: str
@@ -73,6 +77,7 @@ class MetricResult:
     unit: str = "image"
     seed: int | None = None
     warnings: list[str] = field(default_factory=list)
+    conditional_on: dict[str, int] = field(default_factory=dict)
 
     def conf_int(self) -> tuple[float, float]:
         return self.ci_low, self.ci_high

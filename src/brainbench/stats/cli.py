@@ -285,7 +285,8 @@ def evaluate(
                 f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]",
                 str(r.n_units),
                 str(r.n_clusters),
-                r.method,
+                r.method
+                + "".join(f", conditional on {n} {c}s" for c, n in r.conditional_on.items()),
             ]
         )
         notes += [f"{r.model} {r.metric}: {w}" for w in r.warnings]
@@ -519,15 +520,32 @@ def rank(scores, lower_is_better, alpha, resamples, seed, friedman_ties, fmt, ou
     show_default=True,
     help="ci: under a minute; full: the study of benchmarks/stats/README.md.",
 )
+@click.option(
+    "--grid",
+    type=click.Choice(["quick", "partial", "extended", "full"]),
+    help="Instead of the study: the coverage grid of the candidate interval methods "
+    "(percentile, BCa, cluster bootstrap-t, wild cluster bootstrap); quick: sites 4 and 8, "
+    "seconds; partial, extended: the parts run for benchmarks/stats/README.md; full: issue "
+    "15's grid (sites 2-32, subjects, sessions, ICC, prevalence, metrics; 2,000 data sets per "
+    "cell, days on two cores).",
+)
 @click.option("--replicates", type=click.IntRange(min=10), help="Simulated data sets per cell.")
 @click.option("--seed", type=int, default=2024, show_default=True)
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write JSON/text here.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write a PNG figure here.")
-def calibrate(preset, replicates, seed, fmt, output, plot):
+def calibrate(preset, grid, replicates, seed, fmt, output, plot):
     """Simulate hierarchical data with a known truth: CI coverage and type-I error per method."""
     from brainbench.stats._calibrate import plot_calibration, render_text, run_calibration
 
+    if grid:
+        from brainbench.stats._calibrate_grid import render_grid_text, run_interval_grid
+
+        if plot:
+            raise UserError("--plot draws the study's figure; it does not apply to --grid.")
+        res = run_interval_grid(grid, replicates=replicates, seed=seed)
+        _emit(res, fmt, render_grid_text(res), output)
+        return
     res = run_calibration(preset=preset, replicates=replicates, seed=seed)
     if plot:
         plot_calibration(res, plot)

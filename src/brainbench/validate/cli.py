@@ -60,6 +60,82 @@ def _validate_one(spec: Path, *, data: bool, against: Path | None) -> CheckResul
 
 
 @click.command()
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option(
+    "--data",
+    is_flag=True,
+    help="Read the cohorts and plan each test set from its actual counts (as rule D306 does).",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def plan(spec: Path, data: bool, fmt: str) -> None:
+    """Expected CI half-width and minimal detectable difference of SPEC's design.
+
+    Without --data the design is protocol.planning's (test_subjects, test_sites,
+    sessions_per_subject, prevalence); with --data, each test set of the cohorts and splits.
+    The assumptions (metric value, ICCs, error SD, model correlation, power) are
+    protocol.planning's. Normal approximations: half-width z * SE * sqrt(deff), minimal
+    detectable difference (z_(1-alpha/2) + z_power) * SE * sqrt(deff) * sqrt(2 (1 - rho)),
+    deff = 1 + (m - 1) ICC per cluster level (Kish 1965).
+    """
+    from dataclasses import asdict
+
+    from brainbench.errors import UserError
+    from brainbench.spec import load_spec
+    from brainbench.validate.data_rules import (
+        KISH_1965,
+        TestSetTooSmall,
+        load_data_context,
+        plan_from_spec,
+    )
+
+    loaded = load_spec(spec)
+    if data:
+        ctx = load_data_context(loaded)
+        plans = TestSetTooSmall().plans(ctx)
+        if not plans:
+            problems = "; ".join(f.message for f in ctx.findings[:3])
+            raise UserError(
+                f"{spec}: no test set with units to plan from the cohorts"
+                + (f" ({problems})" if problems else "")
+                + ". Run `brainbench validate SPEC --data` to see why."
+            )
+    else:
+        plans = [plan_from_spec(loaded)]
+    protocol = loaded.spec.protocol
+    level = protocol.confidence.level
+    if fmt == "json":
+        out = {
+            "spec": str(spec),
+            "metric": protocol.primary_metric,
+            "level": level,
+            "planning": protocol.planning.model_dump(),
+            "test_sets": [asdict(p) for p in plans],
+        }
+        click.echo(json.dumps(out, indent=2))
+        return
+    p0 = protocol.planning
+    click.echo(
+        f"{spec}: planning {protocol.primary_metric}, {level:.0%} intervals, unit "
+        f"{protocol.unit_of_analysis}; assumptions (protocol.planning): site ICC "
+        f"{p0.site_icc:g}, subject ICC {p0.subject_icc:g}"
+    )
+    for p in plans:
+        click.echo(f"\n{p.name}: {p.size}")
+        click.echo(f"  SE on independent units   {p.se:.4g}  ({p.formula}, {p.assumed})")
+        click.echo(f"  design effect             {p.deff:.3g}{p.deff_text}")
+        click.echo(f"  expected CI half-width    {p.half_width:.4g}  = z * SE * sqrt(deff)")
+        click.echo(
+            f"  minimal detectable diff.  {p.mdd:.4g}  = (z_(1-alpha/2) + z_power) * SE * "
+            f"sqrt(deff) * sqrt(2 (1 - rho)); {p.mdd_text}"
+        )
+    click.echo(
+        "\nNormal approximations for planning, not the bootstrap intervals of `evaluate`. "
+        f"Design effect: {KISH_1965}; 1 + (m - 1) ICC, m = sum(m_i^2) / sum(m_i). Paired "
+        "difference: Hanley & McNeil 1983, doi:10.1148/radiology.148.3.6878708."
+    )
+
+
+@click.command()
 @click.argument("rule_id", required=False)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 def rules(rule_id: str | None, fmt: str) -> None:
@@ -89,4 +165,4 @@ def _rule_dict(rule: object) -> dict[str, object]:
     return out
 
 
-__all__ = ["rules", "validate"]
+__all__ = ["plan", "rules", "validate"]

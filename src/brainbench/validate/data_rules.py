@@ -67,17 +67,10 @@ FIELD_WELSH_2007 = (
 )
 
 PLANNING_VALUE = 0.80
-"""Assumed true value of a [0, 1] metric when D306 plans the test-set size."""
+"""Assumed true value of a [0, 1] metric when protocol.planning.value is not given."""
 PLANNING_R = 0.5
-"""Assumed Pearson r (regression) when D306 plans the test-set size."""
-ICC_OUTER = 0.05
-"""Assumed intra-class correlation of units within a site, scanner or dataset (D306)."""
-ICC_SUBJECT = 0.5
-"""Assumed intra-class correlation of sessions or images within a subject (D306)."""
-MODEL_CORRELATION = 0.5
-"""Assumed correlation between two models' errors on the same test set (D306 power)."""
+"""Assumed Pearson r (pearson_r, r2) when protocol.planning.value is not given."""
 DEFAULT_HALF_WIDTH = 0.10
-POWER = 0.80
 MIN_RANDOM_EFFECT_GROUPS = 5
 MIN_CONFOUND_SUBJECTS = 30
 """Below this many subjects, a large Cramér's V (D302) is a warning, not an error."""
@@ -934,10 +927,13 @@ def metric_standard_error(
     metric: str,
     n_per_class: list[int],
     n: int,
-    value: float = PLANNING_VALUE,
+    value: float | None = None,
     error_sd: float = 1.0,
 ) -> tuple[float, str]:
     """Planned standard error of a metric on ``n`` independent units, and the formula used.
+
+    ``value``: the assumed true value (for pearson_r and r2, the assumed r); None: 0.80, or
+    r = 0.5 for pearson_r and r2.
 
     - balanced accuracy: mean of per-class recalls, each binomial:
       ``SE^2 = sum_c v(1-v) / n_c / C^2`` (Brodersen et al. 2010, normal approximation);
@@ -946,13 +942,15 @@ def metric_standard_error(
     - AUROC (and, approximately, average precision): Hanley & McNeil 1982,
       ``SE^2 = (A(1-A) + (n1-1)(Q1-A^2) + (n0-1)(Q2-A^2)) / (n1 n0)``, ``Q1 = A/(2-A)``,
       ``Q2 = 2A^2/(1+A)``;
-    - Pearson r and R2: Fisher's z, ``SE_z = 1/sqrt(n-3)`` mapped back at r = 0.5;
+    - Pearson r and R2: Fisher's z, ``SE_z = 1/sqrt(n-3)`` mapped back at the assumed r;
     - MAE, RMSE, in the target's units, for normal errors of SD ``error_sd`` (sigma): the
       absolute error has SD ``sigma sqrt(1 - 2/pi)``, so ``SE(MAE) = sigma sqrt((1 - 2/pi)/n)``;
       ``SE(RMSE) = sigma / sqrt(2n)`` (delta method on ``Var(s^2) = 2 sigma^4 / n``);
     - other metrics (F1, MCC, Brier, log loss, ECE): the balanced-accuracy formula, as an
       approximation.
     """
+    if value is None:
+        value = PLANNING_R if metric in ("pearson_r", "r2") else PLANNING_VALUE
     v = value
     pos = n_per_class[-1] if n_per_class else n / 2
     neg = n_per_class[0] if n_per_class else n / 2
@@ -969,14 +967,14 @@ def metric_standard_error(
         var = (a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n0 - 1) * (q2 - a * a)) / (n1 * n0)
         return math.sqrt(max(var, 0.0)), "Hanley & McNeil 1982"
     if metric in ("pearson_r", "r2"):
-        r = PLANNING_R
+        r = v
         se_z = 1 / math.sqrt(max(n - 3, 1))
         z = math.atanh(r)
         lo, hi = math.tanh(z - 1.959964 * se_z), math.tanh(z + 1.959964 * se_z)
         se = (hi - lo) / (2 * 1.959964)
         if metric == "r2":
             se = (hi**2 - lo**2) / (2 * 1.959964)
-        return se, "Fisher z at r = 0.5"
+        return se, f"Fisher z at r = {r:g}"
     if metric == "mae":
         se = error_sd * math.sqrt((1 - 2 / math.pi) / max(n, 1))
         return se, "SE of the MAE for normal errors"
@@ -990,6 +988,162 @@ def metric_standard_error(
     return math.sqrt(var), label
 
 
+def planned_value(metric: str, value: float | None) -> float:
+    """The assumed true value of ``metric``: protocol.planning.value, or its default."""
+    if value is not None:
+        return value
+    return PLANNING_R if metric in ("pearson_r", "r2") else PLANNING_VALUE
+
+
+@dataclass
+class PlannedTestSet:
+    """The planned precision of one test set (rule D306 and ``brainbench plan``).
+
+    ``half_width = z_(1+level)/2 * SE * sqrt(deff)`` and
+    ``mdd = (z_(1-alpha/2) + z_power) * SE * sqrt(deff) * sqrt(2 (1 - rho))``: the normal
+    approximation of a two-sided test of a paired difference whose two arms have the same
+    variance and correlation rho (Hanley & McNeil 1983, doi:10.1148/radiology.148.3.6878708),
+    with Kish's design effect deff (Kish 1965).
+    """
+
+    name: str
+    size: str
+    se: float
+    formula: str
+    assumed: str
+    deff: float
+    deff_text: str
+    half_width: float
+    mdd: float
+    mdd_text: str
+    cohorts: list[str]
+    metric: str
+
+    def describe(self, level: float) -> str:
+        return (
+            f"{self.name}: {self.size}, expected {level:.0%} CI half-width of {self.metric} = "
+            f"{self.half_width:.3g} ({self.formula}, {self.assumed}; design effect "
+            f"{self.deff:.2f}{self.deff_text})"
+        )
+
+
+def plan_test_set(
+    spec: Any,
+    name: str,
+    n: int,
+    n_per_class: list[int],
+    deff: float,
+    deff_text: str,
+    error_sd: float,
+    cohorts: list[str],
+) -> PlannedTestSet:
+    """The :class:`PlannedTestSet` of ``n`` units (``n_per_class`` per class, empty for a
+    regression) with design effect ``deff``, under ``spec.protocol``'s assumptions."""
+    from scipy.stats import norm
+
+    from brainbench.stats import metric_info
+
+    protocol = spec.protocol
+    planning = protocol.planning
+    metric = protocol.primary_metric
+    info = metric_info(metric)
+    value = planned_value(metric, planning.value)
+    se, formula = metric_standard_error(metric, n_per_class, n, value, error_sd=error_sd)
+    unit = protocol.unit_of_analysis
+    size = f"{n} {unit}s"
+    if n_per_class:
+        size += f" ({'/'.join(str(c) for c in n_per_class)} per class)"
+    if info.in_target_units:
+        target = spec.task.target
+        if planning.error_sd is not None:
+            assumed = f"in the units of '{target}'; error SD {error_sd:.3g} (planning.error_sd)"
+        else:
+            assumed = (
+                f"in the units of '{target}'; error SD {error_sd:.3g}, the SD of "
+                f"'{target}' over development subjects: the error of predicting the mean, "
+                "so an upper bound for any useful model (the half-width scales with it)"
+            )
+    elif metric in ("pearson_r", "r2"):
+        assumed = f"assumed r = {value:g}"
+    else:
+        assumed = f"assumed value {value:g}"
+    se_clustered = se * math.sqrt(deff)
+    alpha = protocol.comparison.alpha if protocol.comparison is not None else 0.05
+    rho = planning.model_correlation
+    factor = float(norm.ppf(1 - alpha / 2) + norm.ppf(planning.power))
+    return PlannedTestSet(
+        name=name,
+        size=size,
+        se=se,
+        formula=formula,
+        assumed=assumed,
+        deff=deff,
+        deff_text=deff_text,
+        half_width=_z(protocol.confidence.level) * se_clustered,
+        mdd=factor * se_clustered * math.sqrt(2 * (1 - rho)),
+        mdd_text=f"alpha {alpha:g}, power {planning.power:.0%}, model correlation {rho:g}",
+        cohorts=cohorts,
+        metric=metric,
+    )
+
+
+def plan_from_spec(loaded: LoadedSpec) -> PlannedTestSet:
+    """The :class:`PlannedTestSet` of the design that protocol.planning declares
+    (``test_subjects`` spread equally over ``test_sites``, ``sessions_per_subject``, positive
+    fraction ``prevalence``), without reading any data. The design effect takes the levels of
+    protocol.confidence.clusters as D306 does with data: sites (site ICC) and, for
+    session- or image-level units, subjects (subject ICC)."""
+    from brainbench.errors import UserError
+
+    spec = loaded.spec
+    protocol = spec.protocol
+    planning = protocol.planning
+    metric = protocol.primary_metric
+    line, _ = loaded.locate("protocol.planning")
+    where = f"{loaded.file}" + (f", line {line}" if line else "")
+    if planning.test_subjects is None:
+        raise UserError(
+            f"{where}: protocol.planning.test_subjects is not set, so there is no design to "
+            "plan. Give the planned test set there (test_subjects, and optionally test_sites, "
+            "sessions_per_subject, prevalence), or run `brainbench plan SPEC --data` to use "
+            "the cohorts' actual counts."
+        )
+    from brainbench.stats import metric_info
+
+    error_sd = 1.0
+    if metric_info(metric).in_target_units:
+        if planning.error_sd is None:
+            raise UserError(
+                f"{where}: {metric} is in the units of '{spec.task.target}': without --data "
+                "give protocol.planning.error_sd, the expected SD of the prediction errors "
+                "(with --data it defaults to the SD of the target over development subjects)."
+            )
+        error_sd = planning.error_sd
+    subjects = planning.test_subjects
+    per_subject = planning.sessions_per_subject
+    unit = protocol.unit_of_analysis
+    n = subjects * (per_subject if unit != "subject" else 1)
+    n_per_class: list[int] = []
+    if spec.task.type == "classification":
+        classes = spec.task.classes or []
+        if len(classes) > 2:
+            n_per_class = [round(n / len(classes))] * len(classes)
+        else:
+            pos = round(n * planning.prevalence)
+            n_per_class = [n - pos, pos]
+    clusters = list(protocol.confidence.clusters)
+    deff, parts = 1.0, []
+    if planning.test_sites and "site" in clusters:
+        d = design_effect([n / planning.test_sites] * planning.test_sites, planning.site_icc)
+        deff *= d
+        parts.append(f"site: {planning.test_sites} clusters, ICC {planning.site_icc:g}")
+    if unit != "subject" and per_subject > 1 and {"subject", "session"} & set(clusters):
+        deff *= design_effect([per_subject] * subjects, planning.subject_icc)
+        parts.append(f"subject: {subjects} clusters, ICC {planning.subject_icc:g}")
+    text = ("; " + "; ".join(parts)) if parts else ""
+    return plan_test_set(spec, "planned test set", n, n_per_class, deff, text, error_sd, [])
+
+
 @register_rule
 class TestSetTooSmall(DataRule):
     id = "D306"
@@ -1000,15 +1154,18 @@ class TestSetTooSmall(DataRule):
         "the units of analysis per class and computes the expected half-width of the "
         "confidence interval of the primary metric, z * SE * sqrt(deff), with SE from the "
         "metric's formula (per-class binomial for balanced accuracy, Hanley & McNeil 1982 for "
-        "AUROC...) at an assumed value of 0.80 (r = 0.5 for correlations; for MAE and RMSE, in "
-        "the target's units, normal errors with the SD of the target over development "
-        "subjects, an upper bound), and deff Kish's design effect for the clusters of "
-        "protocol.confidence.clusters (ICC 0.05 within sites/scanners/datasets, 0.5 within "
-        "subjects). An error when it exceeds protocol.ci_half_width, a warning above 0.10 when "
-        "none is declared (bounded metrics only). The minimal detectable difference of two "
-        "models on the same test set, (z_(1-alpha/2) + z_0.8) * SE * sqrt(2(1-rho)) * "
-        "sqrt(deff) with rho = 0.5, must not exceed comparison.margin (an error; an explicit "
-        "margin of 0 fails too, a margin left out is a warning naming the MDD)."
+        "AUROC...) at the assumed value protocol.planning.value (default 0.80; r = 0.5 for "
+        "correlations; for MAE and RMSE, in the target's units, normal errors of SD "
+        "planning.error_sd, default the SD of the target over development subjects, an upper "
+        "bound), and deff Kish's design effect 1 + (m - 1) ICC for the clusters of "
+        "protocol.confidence.clusters (planning.site_icc, default 0.05, within "
+        "sites/scanners/datasets; planning.subject_icc, default 0.5, within subjects). An "
+        "error when it exceeds protocol.ci_half_width, a warning above 0.10 when none is "
+        "declared (bounded metrics only). The minimal detectable difference of two models on "
+        "the same test set, (z_(1-alpha/2) + z_power) * SE * sqrt(2(1-rho)) * sqrt(deff) with "
+        "rho = planning.model_correlation (0.5) and planning.power (0.8), must not exceed "
+        "comparison.margin (an error; an explicit margin of 0 fails too, a margin left out is "
+        "a warning naming the MDD). `brainbench plan SPEC [--data]` prints the same figures."
     )
     why = (
         "Varoquaux (2018) showed that error bars on small test sets are about +/-10% at "
@@ -1030,75 +1187,63 @@ class TestSetTooSmall(DataRule):
     def check(self, ctx: DataContext) -> Iterator[Finding]:
         from brainbench.stats import metric_info
 
-        spec = ctx.loaded.spec
-        protocol = spec.protocol
-        level = protocol.confidence.level
-        z = _z(level)
-        metric = protocol.primary_metric
-        info = metric_info(metric)
-        error_sd = 1.0
-        if info.in_target_units:
-            error_sd = self._target_sd(ctx)
-            if not error_sd > 0:
-                return  # no spread in the target: D304 names unusable values
-        for name, units, n_per_class, clusters in self._test_sets(ctx):
-            n = len(units)
-            if n == 0:
-                continue
-            tested = units["cohort"].dropna().astype(str).unique()
-            se, formula = metric_standard_error(metric, n_per_class, n, error_sd=error_sd)
-            deff, deff_text = self._deff(ctx, units, clusters)
-            half = z * se * math.sqrt(deff)
-            unit = protocol.unit_of_analysis
-            if n_per_class:
-                counts = "/".join(str(c) for c in n_per_class)
-                size = f"{n} {unit}s ({counts} per class)"
-            else:
-                size = f"{n} {unit}s"
-            if info.in_target_units:
-                target = spec.task.target
-                assumed = (
-                    f"in the units of '{target}'; error SD {error_sd:.3g}, the SD of "
-                    f"'{target}' over development subjects: the error of predicting the mean, "
-                    "so an upper bound for any useful model (the half-width scales with it)"
-                )
-            elif metric in ("pearson_r", "r2"):
-                assumed = f"assumed r = {PLANNING_R}"
-            else:
-                assumed = f"assumed value {PLANNING_VALUE}"
-            what = (
-                f"{name}: {size}, expected {level:.0%} CI half-width of {metric} = "
-                f"{half:.3g} ({formula}, {assumed}; design effect {deff:.2f}{deff_text})"
-            )
+        protocol = ctx.loaded.spec.protocol
+        info = metric_info(protocol.primary_metric)
+        for plan in self.plans(ctx):
+            what = plan.describe(protocol.confidence.level)
             declared = protocol.ci_half_width
-            if declared is not None and half > declared:
+            if declared is not None and plan.half_width > declared:
                 yield self.finding(
                     ctx,
                     f"{what} exceeds protocol.ci_half_width = {declared:g}",
                     path="protocol.ci_half_width",
-                    cohorts=tested,
+                    cohorts=plan.cohorts,
                 )
-            elif declared is None and not info.in_target_units and half > DEFAULT_HALF_WIDTH:
+            elif (
+                declared is None
+                and not info.in_target_units
+                and plan.half_width > DEFAULT_HALF_WIDTH
+            ):
                 yield self.finding(
                     ctx,
                     f"{what} exceeds {DEFAULT_HALF_WIDTH:g}",
                     path="protocol.primary_metric",
                     severity=Severity.WARNING,
-                    cohorts=tested,
+                    cohorts=plan.cohorts,
                 )
-            yield from self._margin(ctx, name, metric, se * math.sqrt(deff), tested)
+            yield from self._margin(ctx, plan)
 
-    def _margin(
-        self, ctx: DataContext, name: str, metric: str, se: float, tested: Any
-    ) -> Iterator[Finding]:
+    def plans(self, ctx: DataContext) -> list[PlannedTestSet]:
+        """The planned precision of each test set, from the cohort's actual counts and the
+        assumptions of protocol.planning (``brainbench plan --data`` prints these)."""
+        from brainbench.stats import metric_info
+
+        spec = ctx.loaded.spec
+        protocol = spec.protocol
+        planning = protocol.planning
+        metric = protocol.primary_metric
+        error_sd = 1.0
+        if metric_info(metric).in_target_units:
+            error_sd = planning.error_sd or self._target_sd(ctx)
+            if not error_sd > 0:
+                return []  # no spread in the target: D304 names unusable values
+        out = []
+        for name, units, n_per_class, clusters in self._test_sets(ctx):
+            n = len(units)
+            if n == 0:
+                continue
+            tested = sorted(units["cohort"].dropna().astype(str).unique())
+            deff, deff_text = self._deff(ctx, units, clusters)
+            out.append(plan_test_set(spec, name, n, n_per_class, deff, deff_text, error_sd, tested))
+        return out
+
+    def _margin(self, ctx: DataContext, plan: PlannedTestSet) -> Iterator[Finding]:
         """The minimal detectable difference against comparison.margin.
 
         A margin of 0 declared explicitly says that any difference matters: no test set
         detects every difference, so it fails like any margin below the MDD. A margin left
         out is a warning that names the MDD. Non-inferiority and equivalence need a margin.
         """
-        from scipy.stats import norm
-
         comparison = ctx.loaded.spec.protocol.comparison
         if comparison is None:
             return
@@ -1112,14 +1257,13 @@ class TestSetTooSmall(DataRule):
                 hint="declare the largest difference that does not matter (comparison.margin)",
             )
             return
-        alpha = comparison.alpha
-        factor = float(norm.ppf(1 - alpha / 2) + norm.ppf(POWER))
-        mdd = factor * se * math.sqrt(2 * (1 - MODEL_CORRELATION))
+        mdd = plan.mdd
         detect = (
-            f"{name}: the minimal detectable difference in {metric} between two models is "
-            f"{mdd:.3g} (alpha {alpha:g}, power {POWER:.0%}, model correlation "
-            f"{MODEL_CORRELATION})"
+            f"{plan.name}: the minimal detectable difference in "
+            f"{ctx.loaded.spec.protocol.primary_metric} between two models is {mdd:.3g} "
+            f"({plan.mdd_text})"
         )
+        tested = plan.cohorts
         if margin > 0 and mdd > margin:
             yield self.finding(
                 ctx,
@@ -1242,7 +1386,8 @@ class TestSetTooSmall(DataRule):
             if level not in units.columns or units[level].isna().all():
                 continue
             sizes = units.groupby(["cohort", level] if level != "dataset" else [level]).size()
-            icc = ICC_SUBJECT if level in ("subject", "session") else ICC_OUTER
+            planning = ctx.loaded.spec.protocol.planning
+            icc = planning.subject_icc if level in ("subject", "session") else planning.site_icc
             d = design_effect(sizes.to_numpy(), icc)
             if d > 1.0:
                 deff *= d

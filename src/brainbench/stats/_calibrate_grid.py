@@ -1,0 +1,372 @@
+"""Calibration grid of interval methods (issue 15): coverage per design cell and metric.
+
+Each cell simulates ``replicates`` test sets of ``sites`` x ``subjects`` x ``sessions`` with a
+known super-population value and records, per method of
+:data:`brainbench.stats._intervals.INTERVAL_METHODS`, the coverage of the nominal 95% interval,
+its Monte-Carlo standard error ``sqrt(c (1 - c) / n)`` and the mean and median widths (a
+bootstrap-t over few clusters has rare enormous intervals: resamples of two near-equal sites
+have a near-zero jackknife SE). A method's
+interval is counted over the data sets where it is defined (``n``).
+
+Classification (balanced accuracy, sensitivity, specificity, AUROC): the model of
+:mod:`brainbench.stats._simulate`, ``margin = mu_c + u_site + v_subject + w_session + e``, e
+logistic; the site ICC on the latent scale is ``rho = sd_site^2 / (sd_site^2 + sd_subject^2 +
+sd_session^2 + pi^2/3)``, so ``sd_site^2 = rho / (1 - rho) (sd_subject^2 + sd_session^2 +
+pi^2/3)``. Truths: recalls by Gauss-Hermite quadrature (:func:`logit_normal_mean`); AUROC
+``P(margin_pos + margin_neg > 0)`` for a positive and a negative from independent sites, by
+Monte Carlo (2,000,000 pairs, seeded; SE < 0.0003).
+Regression (MAE): prediction errors ``e = a_site + b_subject + c_session + eps``, normal, with
+the same ICC definition (``pi^2/3`` replaced by ``var(eps) = 1``); truth
+``E|e| = sigma sqrt(2 / pi)``.
+
+With fewer than 4 sites the engine does not report a site-level interval (it reports the
+interval conditional on the sites, see ``evaluate``); those cells are marked
+``estimable: false`` and show how the site-level candidates fare there.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+import numpy as np
+
+from brainbench.stats._bootstrap import Block, Statistic, bca_interval, percentile_interval
+from brainbench.stats._evaluate import MIN_ESTIMABLE_CLUSTERS
+from brainbench.stats._intervals import (
+    INTERVAL_METHODS,
+    MEAN_METRICS,
+    cluster_bootstrap_t,
+    mean_form,
+    wild_cluster_interval,
+)
+from brainbench.stats._metrics import METRICS, Columns
+from brainbench.stats._resample import ClusterDesign
+from brainbench.stats._simulate import logit_normal_mean, simulate_arrays
+
+GRID_PRESETS: dict[str, dict[str, Any]] = {
+    # Runs in the tests in a few seconds.
+    "quick": {
+        "sites": [4, 8],
+        "subjects_per_site": [20],
+        "sessions": [1],
+        "icc": [0.05],
+        "prevalence": [0.5],
+        "metrics": ["balanced_accuracy"],
+        "replicates": 200,
+        "resamples": 199,
+    },
+    # The part of the grid run for benchmarks/stats/README.md (2 shared cores, one session).
+    "partial": {
+        "sites": [2, 3, 4, 6, 8],
+        "subjects_per_site": [20],
+        "sessions": [1],
+        "icc": [0.0, 0.05, 0.2],
+        "prevalence": [0.5],
+        "metrics": ["balanced_accuracy", "mae"],
+        "replicates": 400,
+        "resamples": 399,
+    },
+    # A wider part (more metrics, 5 subjects per site, prevalence 0.2), fewer data sets.
+    "extended": {
+        "sites": [2, 3, 4, 6, 8, 16],
+        "subjects_per_site": [5, 20],
+        "sessions": [1],
+        "icc": [0.05, 0.2],
+        "prevalence": [0.5, 0.2],
+        "metrics": ["balanced_accuracy", "auroc", "sensitivity", "mae"],
+        "replicates": 200,
+        "resamples": 199,
+    },
+    # Issue 15's grid: 252 designs x 5 metrics x 2,000 data sets (days on two cores).
+    "full": {
+        "sites": [2, 3, 4, 6, 8, 16, 32],
+        "subjects_per_site": [5, 20, 80],
+        "sessions": [1, 3],
+        "icc": [0.0, 0.05, 0.2],
+        "prevalence": [0.5, 0.2],
+        "metrics": ["balanced_accuracy", "auroc", "sensitivity", "specificity", "mae"],
+        "replicates": 2000,
+        "resamples": 999,
+    },
+}
+MU = (1.2, 0.8)
+SD_SUBJECT = 0.8
+SD_SESSION = 0.3
+AUROC_TRUTH_DRAWS = 2_000_000
+
+
+def _sd_site(icc: float, within: float) -> float:
+    return float(np.sqrt(icc / (1 - icc) * within)) if icc > 0 else 0.0
+
+
+def _within(sessions: int, regression: bool) -> float:
+    noise = 1.0 if regression else np.pi**2 / 3
+    return SD_SUBJECT**2 + (SD_SESSION**2 if sessions > 1 else 0.0) + noise
+
+
+def cell_truth(metric: str, icc: float, sessions: int, seed: int = 0) -> float:
+    """The super-population value of ``metric`` in a cell (see the module docstring)."""
+    regression = metric == "mae"
+    within = _within(sessions, regression)
+    sd_site = _sd_site(icc, within)
+    if regression:
+        return float(np.sqrt(sd_site**2 + within) * np.sqrt(2 / np.pi))
+    sigma = float(np.sqrt(sd_site**2 + within - np.pi**2 / 3))
+    recall_neg, recall_pos = (logit_normal_mean(m, sigma) for m in MU)
+    if metric == "sensitivity":
+        return recall_pos
+    if metric == "specificity":
+        return recall_neg
+    if metric == "balanced_accuracy":
+        return 0.5 * (recall_neg + recall_pos)
+    rng = np.random.default_rng(seed)
+    n = AUROC_TRUTH_DRAWS
+    pos = MU[1] + rng.normal(0, sigma, n) + rng.logistic(0, 1, n)
+    neg = MU[0] + rng.normal(0, sigma, n) + rng.logistic(0, 1, n)
+    return float(np.mean(pos + neg > 0))
+
+
+def _data(
+    rng: np.random.Generator,
+    metric: str,
+    sites: int,
+    per_site: int,
+    sessions: int,
+    icc: float,
+    prevalence: float,
+) -> tuple[Columns, np.ndarray, np.ndarray]:
+    regression = metric == "mae"
+    sd_site = _sd_site(icc, _within(sessions, regression))
+    sd_session = SD_SESSION if sessions > 1 else 0.0
+    if regression:
+        site = np.repeat(np.arange(sites), per_site * sessions)
+        subject = np.repeat(np.arange(sites * per_site), sessions)
+        e = (
+            rng.normal(0, sd_site, sites)[site]
+            + rng.normal(0, SD_SUBJECT, sites * per_site)[subject]
+            + rng.normal(0, sd_session, len(site))
+            + rng.normal(0, 1, len(site))
+        )
+        y = rng.normal(70, 8, len(site))
+        return Columns(y=y, pred=y + e), site, subject
+    arr = simulate_arrays(
+        rng,
+        n_sites=sites,
+        subjects_per_site=per_site,
+        sessions_per_subject=sessions,
+        prevalence=prevalence,
+        mu={"A": MU},
+        sd_site=sd_site,
+        sd_subject=SD_SUBJECT,
+        sd_session=sd_session,
+    )
+    score = arr["score_A"]
+    cols = Columns(y=arr["y"], pred=(score >= 0.5).astype(np.int64), score=score)
+    return cols, arr["site"], arr["subject"]
+
+
+def cell_intervals(
+    metric: str,
+    cols: Columns,
+    site: np.ndarray,
+    subject: np.ndarray,
+    *,
+    resamples: int,
+    rng: np.random.Generator,
+    level: float = 0.95,
+) -> dict[str, tuple[float, float]]:
+    """Every applicable candidate's interval on one data set (the code users run)."""
+    m = METRICS.get(metric)
+    strata = None if metric == "mae" else cols.y
+    hier = ClusterDesign([site, subject], strata=strata)
+    stat = Statistic(hier, [Block(m, cols, hier.row_atom)])
+    theta = stat.resample(resamples, rng)
+    theta = theta[np.isfinite(theta)]
+    out = {
+        "percentile": percentile_interval(theta, level),
+        "bca": bca_interval(theta, stat.point(), stat.jackknife(), level)[:2],
+    }
+    flat = ClusterDesign([site])
+    out["cluster-bootstrap-t"] = cluster_bootstrap_t(
+        Statistic(flat, [Block(m, cols, flat.row_atom)]),
+        level=level,
+        resamples=resamples,
+        rng=rng,
+    )
+    if metric in MEAN_METRICS:
+        u, w = mean_form(metric, cols)
+        for weights in ("rademacher", "webb"):
+            out[f"wild-cluster-{weights}"] = wild_cluster_interval(
+                u, w, site, level=level, resamples=resamples, weights=weights, rng=rng
+            )
+    return out
+
+
+def run_cell(
+    rng: np.random.Generator,
+    metric: str,
+    sites: int,
+    per_site: int,
+    sessions: int,
+    icc: float,
+    prevalence: float,
+    replicates: int,
+    resamples: int,
+) -> list[dict[str, Any]]:
+    truth = cell_truth(metric, icc, sessions)
+    hits: dict[str, list[bool]] = {}
+    widths: dict[str, list[float]] = {}
+    undefined = 0
+    for _ in range(replicates):
+        cols, site, subject = _data(rng, metric, sites, per_site, sessions, icc, prevalence)
+        if not np.isfinite(METRICS.get(metric)(cols)):
+            undefined += 1  # e.g. no positive subject at prevalence 0.2
+            continue
+        got = cell_intervals(metric, cols, site, subject, resamples=resamples, rng=rng)
+        for name, (lo, hi) in got.items():
+            if np.isfinite(lo) and np.isfinite(hi):
+                hits.setdefault(name, []).append(bool(lo <= truth <= hi))
+                widths.setdefault(name, []).append(hi - lo)
+    rows = []
+    for name in INTERVAL_METHODS:
+        h = hits.get(name)
+        if h is None:
+            continue
+        c = float(np.mean(h))
+        rows.append(
+            {
+                "metric": metric,
+                "sites": sites,
+                "subjects_per_site": per_site,
+                "sessions": sessions,
+                "icc": icc,
+                "prevalence": prevalence,
+                "method": name,
+                "coverage": c,
+                "mc_se": float(np.sqrt(c * (1 - c) / len(h))),
+                "mean_width": float(np.mean(widths[name])),
+                "median_width": float(np.median(widths[name])),
+                "n": len(h),
+                "replicates": replicates,
+                "undefined": undefined,
+                "truth": truth,
+                "estimable": sites >= MIN_ESTIMABLE_CLUSTERS,
+            }
+        )
+    return rows
+
+
+def grid_cells(grid: dict[str, Any]) -> list[tuple]:
+    """(metric, sites, subjects per site, sessions, ICC, prevalence) of every cell; the
+    prevalence varies only for classification metrics."""
+    cells = []
+    for metric in grid["metrics"]:
+        prevalences = [0.5] if metric == "mae" else grid["prevalence"]
+        cells += [
+            (metric, *rest)
+            for rest in itertools.product(
+                grid["sites"], grid["subjects_per_site"], grid["sessions"], grid["icc"], prevalences
+            )
+        ]
+    return cells
+
+
+def run_interval_grid(
+    preset: str = "quick", *, replicates: int | None = None, seed: int = 2024
+) -> dict[str, Any]:
+    """Coverage of every candidate interval method over the cells of ``GRID_PRESETS[preset]``.
+
+    Seeded: cell k uses ``numpy.random.default_rng([seed, k])``, so any cell can be rerun
+    alone and the cells can run in any order.
+    """
+    grid = dict(GRID_PRESETS[preset])
+    if replicates is not None:
+        grid["replicates"] = replicates
+    start = time.perf_counter()
+    rows = []
+    for k, cell in enumerate(grid_cells(grid)):
+        rng = np.random.default_rng([seed, k])
+        rows += run_cell(rng, *cell, grid["replicates"], grid["resamples"])
+    command = f"brainbench calibrate --grid {preset} --seed {seed}"
+    if replicates is not None:
+        command += f" --replicates {replicates}"
+    return {
+        "command": command,
+        "grid": grid,
+        "seed": seed,
+        "coverage": rows,
+        "seconds": time.perf_counter() - start,
+        "methods": {
+            name: {"summary": m.summary, "metrics": m.metrics, "references": list(m.references)}
+            for name, m in INTERVAL_METHODS.items()
+        },
+    }
+
+
+def render_grid_text(res: dict[str, Any]) -> str:
+    lines = [
+        f"interval calibration grid ({res['command']}; {res['seconds']:.0f} s)",
+        "coverage of nominal 95% intervals (Monte-Carlo SE); goal 0.94-0.96",
+        "",
+        f"{'metric':<18} {'sites':>5} {'subj/site':>9} {'ses':>3} {'ICC':>5} {'prev':>4}  "
+        f"{'method':<24} {'coverage':>15} {'med. width':>10} {'n':>5}",
+    ]
+    for r in res["coverage"]:
+        flag = "" if r["estimable"] else "  (< 4 sites: not estimable; engine reports conditional)"
+        lines.append(
+            f"{r['metric']:<18} {r['sites']:>5} {r['subjects_per_site']:>9} {r['sessions']:>3} "
+            f"{r['icc']:>5g} {r['prevalence']:>4g}  {r['method']:<24} "
+            f"{r['coverage']:>7.3f} ({r['mc_se']:.3f}) {r['median_width']:>10.3f} {r['n']:>5}{flag}"
+        )
+    return "\n".join(lines)
+
+
+def render_grid_markdown(res: dict[str, Any]) -> str:
+    """One row per cell, one column per method: coverage (Monte-Carlo SE), in bold when
+    within the goal 94-96%; '-' where the method does not apply or gave no interval."""
+    methods = list(INTERVAL_METHODS)
+    cells: dict[tuple, dict[str, dict]] = {}
+    for r in res["coverage"]:
+        key = (
+            r["metric"],
+            r["sites"],
+            r["subjects_per_site"],
+            r["sessions"],
+            r["icc"],
+            r["prevalence"],
+        )
+        cells.setdefault(key, {})[r["method"]] = r
+    head = ["metric", "sites", "subj/site", "sessions", "ICC", "prev.", *methods, "n"]
+    out = [
+        f"Command: `{res['command']}` ({res['seconds']:.0f} s). Coverage of nominal 95% "
+        "intervals (Monte-Carlo SE, %); bold: within 94-96%; n: data sets per cell with a "
+        "defined metric; sites < 4: the engine reports the conditional interval instead.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "| " + " | ".join(["---"] * 6 + ["---:"] * (len(methods) + 1)) + " |",
+    ]
+    for key, by in cells.items():
+        row = [str(k) if not isinstance(k, float) else f"{k:g}" for k in key]
+        if key[1] < MIN_ESTIMABLE_CLUSTERS:
+            row[1] += " (cond.)"
+        for m in methods:
+            r = by.get(m)
+            if r is None:
+                row.append("-")
+                continue
+            text = f"{100 * r['coverage']:.1f} ({100 * r['mc_se']:.1f})"
+            row.append(f"**{text}**" if 0.94 <= r["coverage"] <= 0.96 else text)
+        row.append(str(max(r["n"] for r in by.values())))
+        out.append("| " + " | ".join(row) + " |")
+    return "\n".join(out)
+
+
+__all__ = [
+    "GRID_PRESETS",
+    "cell_truth",
+    "render_grid_markdown",
+    "render_grid_text",
+    "run_interval_grid",
+]

@@ -1,0 +1,302 @@
+"""Candidate interval methods for few clusters, registered with their references.
+
+Issue 15 compares these with the hierarchical bootstrap's percentile and BCa intervals in one
+calibration study (:func:`brainbench.stats._calibrate.run_interval_grid`); none of them is a
+default of ``evaluate`` yet.
+
+* **Cluster bootstrap-t** (:func:`cluster_bootstrap_t`): clusters (sites) resampled with
+  replacement; each resample's statistic is studentised by its own delete-one-cluster
+  jackknife standard error, and the interval is
+  ``[theta - q_(1-a/2)(t*) se, theta - q_(a/2)(t*) se]`` with
+  ``t* = (theta* - theta) / se*`` (Efron & Tibshirani 1993, *An Introduction to the Bootstrap*,
+  ch. 12 and section 12.5, doi:10.1201/9780429246593; for clusters, Cameron, Gelbach & Miller
+  2008, Rev. Econ. Stat. 90:414-427, doi:10.1162/rest.90.3.414). The jackknife of a resample
+  with cluster multiplicities ``k_g`` deletes one drawn copy at a time:
+  ``se^2 = (G-1)/G sum_g k_g (theta_(g) - mean)^2``, ``mean = sum_g k_g theta_(g) / G``. Any
+  metric.
+* **Wild cluster bootstrap-t** (:func:`wild_cluster_interval`), for a metric that is a
+  weighted mean ``theta = sum_i w_i u_i / sum_i w_i`` of per-unit values (:func:`mean_form`:
+  accuracy, balanced accuracy, sensitivity, specificity, MAE, Brier), i.e. the intercept of a
+  weighted regression of ``u`` on 1. Unrestricted (WCU) form: ``u* = theta + v_g e_i`` with
+  residuals ``e_i = u_i - theta`` and one weight ``v_g`` per cluster, Rademacher (+-1) or
+  Webb's six-point (+-sqrt(1/2), +-1, +-sqrt(3/2), each 1/6; Webb 2023, Can. J. Econ.
+  56:839-858, doi:10.1111/caje.12661), which has 6^G distinct draws where Rademacher has 2^G
+  (16 with 4 clusters). Studentised by the CR1 cluster-robust standard error
+  ``se^2 = G/(G-1) sum_g (sum_(i in g) w_i e_i)^2 / (sum_i w_i)^2`` (Liang & Zeger 1986; the
+  ``statsmodels`` ``cov_type="cluster"`` default); interval as for the bootstrap-t
+  (Cameron, Gelbach & Miller 2008; MacKinnon, Nielsen & Webb 2023, J. Econom. 232:272-299,
+  doi:10.1016/j.jeconom.2022.04.001, section 6).
+
+Limits: both need at least 3 clusters (:data:`MIN_CLUSTERS`): with 2, every cluster-bootstrap
+resample is one cluster (no jackknife SE) or the sample itself (t* = 0), and the wild
+bootstrap's residual scores sum to zero, so the mixed-sign draws of two equal clusters have a
+zero standard error. Both treat the clusters (sites) as the only level resampled or perturbed (units
+within a site are not resampled: their dependence is absorbed, as in any cluster-robust
+method). With Rademacher weights and G clusters the interval's ends can only take 2^G values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from brainbench.errors import UserError
+from brainbench.stats._bootstrap import Statistic
+from brainbench.stats._metrics import Columns
+
+WEBB_POINTS = np.sqrt(np.array([0.5, 1.0, 1.5]))
+#: Fewest clusters for which the bootstrap-t and the wild bootstrap give an interval.
+MIN_CLUSTERS = 3
+
+
+@dataclass(frozen=True)
+class IntervalMethod:
+    """A registered interval method: what it is, which metrics it applies to, and sources."""
+
+    name: str
+    summary: str
+    metrics: str
+    references: tuple[str, ...]
+
+
+CGM_2008 = (
+    "Cameron, Gelbach & Miller 2008, Bootstrap-based improvements for inference with "
+    "clustered errors, Rev. Econ. Stat. 90:414-427, doi:10.1162/rest.90.3.414"
+)
+WEBB_2023 = (
+    "Webb 2023, Reworking wild bootstrap-based inference for clustered errors, Can. J. Econ. "
+    "56:839-858, doi:10.1111/caje.12661"
+)
+EFRON_TIBSHIRANI_1993 = (
+    "Efron & Tibshirani 1993, An Introduction to the Bootstrap, Chapman & Hall, ch. 12-14, "
+    "doi:10.1201/9780429246593"
+)
+MNW_2023 = (
+    "MacKinnon, Nielsen & Webb 2023, Cluster-robust inference: a guide to empirical practice, "
+    "J. Econom. 232:272-299, doi:10.1016/j.jeconom.2022.04.001"
+)
+FIELD_WELSH_2007 = (
+    "Field & Welsh 2007, Bootstrapping clustered data, JRSS B 69:369-390, "
+    "doi:10.1111/j.1467-9868.2007.00593.x"
+)
+EFRON_1987 = (
+    "Efron 1987, Better bootstrap confidence intervals, JASA 82:171-185, "
+    "doi:10.1080/01621459.1987.10478410"
+)
+
+#: Metrics that are weighted means of per-unit values (see :func:`mean_form`).
+MEAN_METRICS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "mae", "brier")
+
+INTERVAL_METHODS: dict[str, IntervalMethod] = {
+    m.name: m
+    for m in (
+        IntervalMethod(
+            "percentile",
+            "hierarchical bootstrap (site -> subject), percentile interval (the default)",
+            "any",
+            (FIELD_WELSH_2007, EFRON_TIBSHIRANI_1993),
+        ),
+        IntervalMethod(
+            "bca",
+            "hierarchical bootstrap, bias-corrected and accelerated (cluster jackknife)",
+            "any",
+            (EFRON_1987, FIELD_WELSH_2007),
+        ),
+        IntervalMethod(
+            "cluster-bootstrap-t",
+            "cluster bootstrap over sites, studentised by each resample's cluster jackknife",
+            "any",
+            (EFRON_TIBSHIRANI_1993, CGM_2008),
+        ),
+        IntervalMethod(
+            "wild-cluster-rademacher",
+            "wild cluster bootstrap-t (WCU), Rademacher weights, CR1 standard errors",
+            "weighted means: " + ", ".join(MEAN_METRICS),
+            (CGM_2008, MNW_2023),
+        ),
+        IntervalMethod(
+            "wild-cluster-webb",
+            "wild cluster bootstrap-t (WCU), Webb six-point weights, CR1 standard errors",
+            "weighted means: " + ", ".join(MEAN_METRICS),
+            (CGM_2008, WEBB_2023, MNW_2023),
+        ),
+    )
+}
+
+
+def mean_form(metric: str, cols: Columns) -> tuple[np.ndarray, np.ndarray]:
+    """Per-unit values ``u`` and weights ``w`` with ``metric = sum(w u) / sum(w)``.
+
+    accuracy: ``u`` = correct, ``w = 1``; sensitivity (specificity): ``w`` = 1 on the
+    positive (negative) class; balanced accuracy: ``w = 1 / (K n_c)`` for a unit of class c
+    (the mean of the K recalls, class counts held fixed); MAE: ``u = |y - pred|``; Brier:
+    ``u = (score - 1[y = positive])^2``.
+    """
+    if metric not in MEAN_METRICS:
+        raise UserError(
+            f"'{metric}' is not a weighted mean of per-unit values: the wild cluster bootstrap "
+            f"applies to {', '.join(MEAN_METRICS)}. Use the cluster bootstrap-t instead."
+        )
+    if metric == "mae":
+        return np.abs(cols.y - cols.pred).astype(float), np.ones(len(cols.y))
+    if metric == "brier":
+        hit = (cols.y == cols.positive).astype(float)
+        return (cols.score - hit) ** 2, np.ones(len(cols.y))
+    u = (cols.pred == cols.y).astype(float)
+    if metric == "accuracy":
+        return u, np.ones(len(u))
+    if metric == "sensitivity":
+        return u, (cols.y == cols.positive).astype(float)
+    if metric == "specificity":
+        return u, (cols.y != cols.positive).astype(float)
+    counts = np.bincount(cols.y, minlength=cols.n_classes).astype(float)
+    present = counts > 0
+    with np.errstate(divide="ignore"):
+        w = np.where(present, 1.0 / (present.sum() * counts), 0.0)[cols.y]
+    return u, w
+
+
+def rademacher(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """Rademacher weights: +1 or -1 with probability 1/2."""
+    return rng.choice(np.array([-1.0, 1.0]), size=size)
+
+
+def webb(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """Webb's six-point weights: +-sqrt(1/2), +-1, +-sqrt(3/2), each with probability 1/6
+    (mean 0, variance 1; Webb 2023)."""
+    return rng.choice(np.r_[-WEBB_POINTS, WEBB_POINTS], size=size)
+
+
+WILD_WEIGHTS: dict[str, Callable[[np.random.Generator, tuple[int, int]], np.ndarray]] = {
+    "rademacher": rademacher,
+    "webb": webb,
+}
+
+
+def _t_interval(theta: float, se: float, t_star: np.ndarray, level: float) -> tuple[float, float]:
+    t_star = t_star[np.isfinite(t_star)]
+    if len(t_star) < 2 or not np.isfinite(se) or se <= 0:
+        return float("nan"), float("nan")
+    alpha = (1 - level) / 2
+    q_lo, q_hi = np.quantile(t_star, [alpha, 1 - alpha])
+    return float(theta - q_hi * se), float(theta - q_lo * se)
+
+
+def cluster_scores(
+    u: np.ndarray, w: np.ndarray, cluster: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """``theta``, the per-cluster scores ``S_g = sum_(i in g) w_i e_i / sum w`` and the
+    per-cluster weight shares ``W_g = sum_(i in g) w_i / sum w``."""
+    codes = pd.factorize(cluster)[0]
+    total = w.sum()
+    theta = float((w * u).sum() / total)
+    G = int(codes.max()) + 1
+    scores = np.bincount(codes, w * (u - theta), G) / total
+    shares = np.bincount(codes, w, G) / total
+    return theta, scores, shares
+
+
+def cr1_se(scores: np.ndarray) -> float:
+    """CR1 cluster-robust standard error of a weighted mean from its cluster scores."""
+    G = len(scores)
+    return float(np.sqrt(G / (G - 1) * (scores**2).sum()))
+
+
+def wild_t_star(scores: np.ndarray, shares: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """Studentised wild-bootstrap statistics for the weight draws ``V`` (``B x G``).
+
+    ``theta* - theta = V @ S``; the bootstrap residuals' cluster scores are
+    ``v_g S_g - (theta* - theta) W_g``, whose CR1 norm is ``se*``."""
+    delta = V @ scores
+    s_star = V * scores[None, :] - delta[:, None] * shares[None, :]
+    G = len(scores)
+    se_star = np.sqrt(G / (G - 1) * (s_star**2).sum(axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return delta / se_star
+
+
+def wild_cluster_interval(
+    u: np.ndarray,
+    w: np.ndarray,
+    cluster: np.ndarray,
+    *,
+    level: float = 0.95,
+    resamples: int = 999,
+    weights: str = "webb",
+    rng: np.random.Generator,
+) -> tuple[float, float]:
+    """Wild cluster bootstrap-t interval (WCU) of the weighted mean ``sum(w u) / sum(w)``.
+
+    See the module docstring for the formulas and references; ``weights`` is ``rademacher``
+    or ``webb``. NaN when fewer than :data:`MIN_CLUSTERS` clusters carry weight.
+    """
+    if weights not in WILD_WEIGHTS:
+        raise UserError(f"Wild bootstrap weights must be rademacher or webb; got '{weights}'.")
+    theta, scores, shares = cluster_scores(u, w, cluster)
+    keep = shares > 0
+    scores, shares = scores[keep], shares[keep]
+    if len(scores) < MIN_CLUSTERS:
+        return float("nan"), float("nan")
+    V = WILD_WEIGHTS[weights](rng, (resamples, len(scores)))
+    return _t_interval(theta, cr1_se(scores), wild_t_star(scores, shares, V), level)
+
+
+def jackknife_se(stat: Statistic, W: np.ndarray) -> np.ndarray:
+    """Delete-one-cluster jackknife standard error of ``stat`` at each row of cluster
+    multiplicities ``W`` (``B x G``; ``stat`` over a one-level design whose atoms are the
+    clusters). A cluster drawn ``k`` times contributes ``k`` identical deletions. NaN for a
+    row with a single distinct cluster."""
+    G = W.shape[1]
+    n = W.sum(axis=1)
+    vals = np.empty_like(W, dtype=float)
+    for g in range(G):
+        Wg = W.copy()
+        Wg[:, g] -= 1
+        vals[:, g] = np.where(W[:, g] > 0, stat.from_weights(np.maximum(Wg, 0)), 0.0)
+    mean = (W * vals).sum(axis=1) / n
+    var = (n - 1) / n * (W * (vals - mean[:, None]) ** 2).sum(axis=1)
+    # One distinct cluster: every deletion gives the same value, the SE is 0 (floating-point
+    # noise would studentise to +-1e15); undefined rather than zero.
+    var[(W > 0).sum(axis=1) < 2] = np.nan
+    return np.sqrt(var)
+
+
+def cluster_bootstrap_t(
+    stat: Statistic,
+    *,
+    level: float = 0.95,
+    resamples: int = 999,
+    rng: np.random.Generator,
+) -> tuple[float, float]:
+    """Cluster bootstrap-t interval, each resample studentised by its cluster jackknife.
+
+    ``stat`` must be over a one-level :class:`ClusterDesign` of the clusters (sites): its
+    atoms are the clusters. See the module docstring.
+    """
+    design = stat.design
+    if len(design.levels) != 1 or design.stratified:
+        raise ValueError("cluster_bootstrap_t needs a one-level, unstratified design")
+    G = design.n_atoms
+    if G < MIN_CLUSTERS:
+        return float("nan"), float("nan")
+    theta = stat.point()
+    se = float(jackknife_se(stat, np.ones((1, G)))[0])
+    W = design.weights(resamples, rng).astype(float)
+    theta_star = stat.from_weights(W)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_star = (theta_star - theta) / jackknife_se(stat, W)
+    return _t_interval(theta, se, t_star, level)
+
+
+__all__ = [
+    "INTERVAL_METHODS",
+    "MEAN_METRICS",
+    "IntervalMethod",
+    "cluster_bootstrap_t",
+    "jackknife_se",
+    "mean_form",
+    "wild_cluster_interval",
+]
