@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from brainbench.cohort import Hierarchy, natural_key, read_cohort
+from brainbench.cohort._io import read_delimited
 from brainbench.errors import UserError
 
 
@@ -139,3 +143,16 @@ def test_participants_tsv_with_trailing_tabs(bids, header_tab):
     assert not any(str(c).startswith("Unnamed") or c == "" for c in table.columns)
     assert table.set_index("subject")["sex"].to_dict() == {"sub-01": "F", "sub-02": "M"}
     assert table.set_index("subject")["age"].isna().tolist() == [False, True]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_special_files_are_refused_before_reading(tmp_path):
+    fifo = tmp_path / "participants.tsv"
+    os.mkfifo(fifo)  # reading it would block for ever
+    with pytest.raises(UserError, match=r"is a named pipe \(FIFO\), not a regular file"):
+        read_delimited(fifo)
+    with pytest.raises(UserError, match="is a directory; give a table file"):
+        read_delimited(tmp_path)
+    if Path("/dev/zero").exists():
+        with pytest.raises(UserError, match="is a device, not a regular file"):
+            read_delimited(Path("/dev/zero"))

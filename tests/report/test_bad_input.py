@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from brainbench.errors import UserError
+from brainbench.hashing import sha256_file
 from brainbench.report import write_report
 from tests.report.fixture import make_run_dir
 
@@ -176,6 +177,10 @@ def test_two_run_dirs_pooled_with_a_self_reported_model(tmp_path: Path) -> None:
     run = make_run_dir(tmp_path / "run")
     df = pd.read_parquet(run / "predictions.parquet")
     df[df["model"] != "cnn3d-small"].to_parquet(run / "predictions.parquet")
+    # As if the runner had run two models: its provenance records the file it wrote.
+    prov = json.loads((run / "provenance.json").read_text())
+    prov["predictions_sha256"] = sha256_file(run / "predictions.parquet")
+    (run / "provenance.json").write_text(json.dumps(prov))
     other = tmp_path / "other.parquet"
     df[df["model"] == "cnn3d-small"].assign(model="their-cnn").to_parquet(other)
     out = tmp_path / "out"

@@ -215,3 +215,21 @@ def test_evidence_markdown_carries_no_raw_html_from_names() -> None:
     md = render_markdown([sec], {"title": name, "subtitle": "s", "brainbench_version": "0"})
     assert "<script" not in md and "<b>" not in md and "&lt;script>alert(1)&lt;/script>" in md
     assert '<a id="primary"></a>' in md  # the renderer's own anchors stay
+
+
+def test_report_does_not_count_changed_predictions_as_reproduced(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    """predictions.parquet rewritten after the run (issue 11): the report's own tier drops."""
+    import pandas as pd
+
+    from brainbench.report._run import read_runs
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    assert set(read_runs([run]).model_tiers.values()) == {"reproduced"}
+    df = pd.read_parquet(run / "predictions.parquet")
+    df.assign(score_AD=1.0, score_CN=0.0, score=1.0).to_parquet(run / "predictions.parquet")
+    data = read_runs([run])
+    assert set(data.model_tiers.values()) == {"self-reported"}
+    assert any("the predictions changed after the run" in n for n in data.notes)

@@ -37,6 +37,8 @@ VALUES = [
     "[[[[[]]]]]", "{a: {b: {c: {}}}}", "&a [1, 2]", "*a", "yes", "'a\\tb'", "|\n  text",
     ">-\n  folded", "!!python/object:os.system ls", "!!set {a, b}", "!!omap [a: 1]",
 ]  # fmt: skip
+#: Values that cost seconds to refuse: the benchmark draws them, the suite's budget does not.
+HEAVY_VALUES = ["[" + "1, " * 120_000 + "1]"]  # more values than the loader accepts (360 kB)
 BAD_BYTES = [
     b"\x00", b"\x01", b"\x07", b"\x08", b"\x0b", b"\x0c", b"\x1b", b"\x7f", b"\xc2\x85",
     b"\xef\xbb\xbf", b"\xff", b"\xfe", b"\xc3", b"\xe2\x80", b"\xed\xa0\x80", b"\t", b"\r",
@@ -55,6 +57,7 @@ class Case:
     """Files to write (name -> bytes), environment, ``validate`` arguments and what it is."""
 
     kind: str
+    heavy: bool = False  # may draw HEAVY_VALUES
     files: dict[str, bytes] = field(default_factory=dict)
     env: dict[str, str | None] = field(default_factory=dict)
     args: list[str] = field(default_factory=list)  # file names (relative) and options
@@ -113,8 +116,9 @@ def _insert_key(rng: random.Random, text: str, key: str, value: str) -> str:
 
 def _reserved_keys(rng: random.Random, case: Case) -> None:
     text = BASE
+    values = VALUES + HEAVY_VALUES if case.heavy else VALUES
     for _ in range(rng.randint(1, 3)):
-        text = _insert_key(rng, text, rng.choice(RESERVED), rng.choice(VALUES))
+        text = _insert_key(rng, text, rng.choice(RESERVED), rng.choice(values))
     case.files["spec.yaml"] = text.encode()
     case.args = ["spec.yaml"]
 
@@ -221,7 +225,7 @@ def _filters(rng: random.Random, case: Case) -> None:
 def _batch(rng: random.Random, case: Case) -> None:
     names = []
     for i in range(rng.randint(2, 4)):
-        sub = Case(kind="sub")
+        sub = Case(kind="sub", heavy=case.heavy)
         rng.choice(KINDS_ONE_FILE)(rng, sub)
         for name, raw in sub.files.items():
             case.files[f"b{i}-{name}"] = raw
@@ -248,9 +252,9 @@ KINDS: dict[str, Callable[[random.Random, Case], None]] = {
 }
 
 
-def make_case(rng: random.Random, kind: str | None = None) -> Case:
+def make_case(rng: random.Random, kind: str | None = None, *, heavy: bool = False) -> Case:
     kind = kind or rng.choice(list(KINDS))
-    case = Case(kind=kind)
+    case = Case(kind=kind, heavy=heavy)
     KINDS[kind](rng, case)
     if rng.random() < 0.3:
         case.args.insert(0, "--format=json")

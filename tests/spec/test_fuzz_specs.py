@@ -28,7 +28,7 @@ RSS_GROWTH_KB = 1 << 20  # 1 GiB (ru_maxrss is in KiB on Linux)
 
 
 @settings(
-    max_examples=fuzz_budget(60),
+    max_examples=fuzz_budget(40),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
     derandomize=True,  # the suite's budget is small: the same cases every run

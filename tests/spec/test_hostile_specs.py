@@ -227,3 +227,25 @@ def test_merge_key_of_a_scalar(tmp_path):
     finding, unreadable = only_finding(spec)
     assert unreadable and finding.line == 7
     assert finding.message.startswith("a merge key '<<' expected a mapping or list of mappings")
+
+
+def test_unreadable_extended_file_is_the_leaf_s_finding(tmp_path, capsys):
+    (tmp_path / "base.yaml").write_text("brainbench: 1\nid: [\n")
+    leaf = tmp_path / "leaf.yaml"
+    leaf.write_text("extends: base.yaml\nid: x\n")
+    status, out, _ = run_main(["validate", str(leaf)], capsys)
+    assert status == 2
+    assert f"{tmp_path / 'base.yaml'}:3:1: not valid YAML" in out
+    assert ": ok" not in out  # the leaf is not reported as fine
+
+
+def test_many_values_are_refused_while_parsing(tmp_path, monkeypatch):
+    # a 5 MB file of short values once took 1.5 GiB (PyYAML nodes) before being counted
+    import brainbench.spec.yaml_loader as yaml_loader
+
+    monkeypatch.setattr(yaml_loader, "MAX_NODES", 1_000)
+    spec = tmp_path / "many.yaml"
+    spec.write_text("brainbench: 1\nid: [" + "1, " * 50_000 + "1]\n")
+    finding, unreadable = only_finding(spec)
+    assert unreadable and finding.message.startswith("refused: more than 1000 YAML values")
+    assert finding.line == 2 and finding.column < 3_100  # stopped near the 1,000th value

@@ -72,3 +72,31 @@ def test_split_too_many_folds_names_the_spec_line(tmp_path, capsys):
         assert exc.code == 2
     err = capsys.readouterr().err
     assert "s.yaml:8: splits: Cannot make 30 folds from 20 group(s)" in err
+
+
+def test_validate_hashes_only_a_split_table(tmp_path):
+    """E002 printed the sha256 of any readable file a spec named (issue 11): now only a file
+    that parses as a split table is hashed; a FIFO is refused without being opened."""
+    import os
+
+    from brainbench.validate.engine import validate_path
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    digest = hashlib.sha256(secret.read_bytes()).hexdigest()
+    for pin in ("", ', sha256: "' + "0" * 64 + '"'):
+        spec = _write(tmp_path, "  file: {path: secret.txt" + pin + "}\n")
+        result, _ = validate_path(spec)
+        (f,) = [f for f in result.findings if f.rule == "E002"]
+        assert "is not a split table" in f.message and "missing column" in f.message
+        text = f"{f.message} {f.hint}"
+        assert digest not in text and digest[:12] not in text
+    os.mkfifo(tmp_path / "fifo.tsv")
+    spec = _write(tmp_path, "  file: {path: fifo.tsv}\n")
+    (f,) = [f for f in validate_path(spec)[0].findings if f.rule == "E002"]
+    assert "named pipe (FIFO), not a regular file" in f.message
+    # A real split table, unpinned: its hash is the hint.
+    spec = _write(tmp_path, "  file: {path: frozen/splits.tsv}\n")
+    digest = CliRunner().invoke(split, [str(spec)]).stdout.split()[0]
+    (f,) = [f for f in validate_path(spec)[0].findings if f.rule == "E002"]
+    assert f.hint == f"add sha256: {digest}"

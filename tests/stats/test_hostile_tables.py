@@ -108,15 +108,15 @@ def test_long_names_and_control_characters_are_refused_at_read_time(tmp_path: Pa
 
 def test_special_files_and_size_limits_are_refused_before_parsing(tmp_path, monkeypatch) -> None:
     (tmp_path / "d.tsv").mkdir()
-    with pytest.raises(UserError, match="is a directory, not a regular file"):
+    with pytest.raises(UserError, match="is a directory; give a predictions table"):
         read_predictions(tmp_path / "d.tsv")
     fifo = tmp_path / "fifo.tsv"
     os.mkfifo(fifo)
-    with pytest.raises(UserError, match="FIFO, socket or device"):
+    with pytest.raises(UserError, match=r"is a named pipe \(FIFO\), not a regular file"):
         read_predictions(fifo)
     path = _write(_table(), tmp_path / "p.tsv")
     monkeypatch.setattr("brainbench.stats._io.LIMITS", LIMITS.__class__(max_bytes=100))
-    with pytest.raises(UserError, match=r"over brainbench's limit of 0 MiB. Split it"):
+    with pytest.raises(UserError, match=r"too large for a predictions table \(limit 100 bytes\)"):
         read_predictions(path)
     # A gzip bomb is stopped at the limit while decompressing.
     bomb = tmp_path / "bomb.tsv.gz"
@@ -172,3 +172,25 @@ def test_evaluate_and_compare_cli_give_the_same_message(tmp_path: Path, capsys) 
         assert info.value.code == 2
         err = capsys.readouterr().err
         assert "are the same prediction" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("mutate", "pattern"),
+    [
+        (lambda df: pd.concat([df, df.iloc[[1]]]), "are the same prediction"),
+        (lambda df: df.assign(model="x" * 10_000), "holds a value of 10,000 characters"),
+        (lambda df: df.assign(y_true=df["y_true"].where(df.index != 2, "MCI")), "'MCI'"),
+        (lambda df: df.assign(score_AD=df["score_AD"] + 0.5), r"outside \[0, 1\]"),
+    ],
+)
+def test_report_reads_predictions_as_evaluate_does(tmp_path, mutate, pattern) -> None:
+    """`report` accepted duplicated rows that `evaluate` refused (issue 13): one reader now."""
+    from brainbench.report._run import read_runs
+
+    path = tmp_path / "p.parquet"
+    mutate(_table()).to_parquet(path)
+    with pytest.raises(UserError, match=pattern) as by_evaluate:
+        read_predictions(path)
+    with pytest.raises(UserError) as by_report:
+        read_runs([path])
+    assert by_report.value.message == by_evaluate.value.message

@@ -217,11 +217,12 @@ def test_l104_reads_the_pretraining_that_registry_entries_declare(tmp_path, monk
 def test_l107_covers_the_sources_of_a_derived_label(tmp_path):
     """A conversion label's diagnosis column (and months column) carry the target as well."""
     from brainbench.spec import load_spec
-    from brainbench.validate.target_proxies import target_source_columns
+    from brainbench.validate.target_proxies import DIAGNOSIS_SCORES, target_source_columns
 
     text = (ROOT / "spec/benchmarks/smci-vs-pmci-caps.yaml").read_text()
     spec = load_spec(ROOT / "spec/benchmarks/smci-vs-pmci-caps.yaml").spec
-    assert target_source_columns(spec) == {"mci_36", "diagnosis"}
+    # The label's diagnosis column, and the clinical scores that define a diagnosis.
+    assert target_source_columns(spec) == {"mci_36", "diagnosis", *DIAGNOSIS_SCORES}
     leaky = text.replace(
         "  - {name: apoe4, type: numeric}\n",
         "  - {name: apoe4, type: numeric}\n  - {name: diagnosis, type: categorical}\n",
@@ -231,4 +232,4 @@ def test_l107_covers_the_sources_of_a_derived_label(tmp_path):
     result, _ = validate_path(path)
     [finding] = [f for f in result.findings if f.rule == "L107"]
     assert finding.path == "covariates.2" and finding.line is not None
-    assert "declared covariate 'diagnosis' is a column the target 'mci_36'" in finding.message
+    assert "covariate 'diagnosis' carries the target 'mci_36'" in finding.message

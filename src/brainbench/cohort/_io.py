@@ -12,6 +12,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from brainbench._files import check_regular_file
 from brainbench.errors import UserError
 
 if TYPE_CHECKING:
@@ -23,14 +24,19 @@ ID_COLUMNS = frozenset(
 )
 
 
+#: A cohort table of a million sessions is about 100 MB; anything far beyond is not a table.
+MAX_TABLE_BYTES = 1 << 30
+
+
 def read_text(path: Path) -> str:
-    """The file's text, decoded as UTF-8 (a BOM is accepted); UserError naming the line if not."""
+    """The file's text, decoded as UTF-8 (a BOM is accepted); UserError naming the line if not.
+
+    A FIFO, a device, a folder or a file over :data:`MAX_TABLE_BYTES` is refused before it is
+    opened.
+    """
+    check_regular_file(path, limit=MAX_TABLE_BYTES, what="table file (TSV or CSV)")
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: file not found.") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a folder, expected a file.") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot be read ({exc.strerror}).") from None
     try:

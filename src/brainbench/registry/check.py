@@ -21,6 +21,7 @@ R411  license-missing                 no licence, or an unrecognised one without
 R412  file-too-large                  a file of the entry exceeds 25 MB
 R413  training-data-undeclared        no ``pretraining`` declaration
 R414  model-card-incomplete           README.md lacks a section (warning)
+R415  file-not-regular                a file of the entry is a symbolic link, FIFO or device
 ====  ==============================  ==================================================
 """
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 import tempfile
@@ -191,17 +193,60 @@ def check_files(folder: Path, loaded: LoadedEntry | None) -> Iterable[Finding]:
             path="entrypoint",
             hint="put the model code next to model.yaml, or fix 'entrypoint: module:factory'",
         )
-    for path in sorted(folder.rglob("*")):
-        if "__pycache__" in path.parts or not path.is_file():
+    for path in _entry_paths(folder):
+        info = path.lstat()
+        if stat.S_ISLNK(info.st_mode) or not (stat.S_ISREG(info.st_mode) or path.is_dir()):
+            yield _not_regular(folder, path, info)
             continue
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
+        size = info.st_size
+        if stat.S_ISREG(info.st_mode) and size > MAX_FILE_BYTES:
             yield _finding(
                 "R412",
                 f"{path.relative_to(folder)} is {size / 1e6:.1f} MB, over the 25 MB limit",
                 path,
                 hint="host weights elsewhere and declare them under 'weights' (url + sha256)",
             )
+
+
+def _entry_paths(folder: Path) -> list[Path]:
+    """Every file and folder of the entry, without following symbolic links."""
+    out = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        out += [Path(root) / n for n in (*dirs, *files)]
+    return sorted(out)
+
+
+def _not_regular(folder: Path, path: Path, info: os.stat_result) -> Finding:
+    rel = path.relative_to(folder)
+    if stat.S_ISLNK(info.st_mode):
+        target = os.readlink(path)
+        resolved = path.resolve()
+        outside = not resolved.is_relative_to(folder.resolve())
+        what = f"a symbolic link to {target!r}" + (", outside the entry" if outside else "")
+    else:
+        what = "a FIFO, socket or device"
+    return _finding(
+        "R415",
+        f"{rel} is {what}: an entry holds regular files only",
+        path,
+        hint="commit the file itself (git stores a link as a link, and a reviewer would not "
+        "see what it points to)",
+    )
+
+
+def entry_text(path: Path) -> str | None:
+    """A text file of the entry, or None when it is not a regular file or is over the size
+    limit (R415 and R412 say so): checked by ``lstat`` before a byte is read, so a 3 GB
+    CHANGELOG.md or a link to /etc/passwd is never read."""
+    try:
+        info = path.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+        return None
+    with open(path, "rb") as fh:
+        return fh.read(MAX_FILE_BYTES).decode("utf-8", errors="replace")
 
 
 def _spdx_ids(expression: str) -> list[str]:
@@ -262,9 +307,10 @@ def changelog_versions(text: str) -> list[str]:
 
 def check_changelog(loaded: LoadedEntry) -> Iterable[Finding]:
     path = loaded.folder / "CHANGELOG.md"
-    if not path.is_file():
+    text = entry_text(path)
+    if text is None:
         return
-    versions = changelog_versions(path.read_text(encoding="utf-8", errors="replace"))
+    versions = changelog_versions(text)
     if loaded.entry.version not in versions:
         yield _finding(
             "R406",
@@ -276,13 +322,10 @@ def check_changelog(loaded: LoadedEntry) -> Iterable[Finding]:
 
 def check_model_card(loaded: LoadedEntry) -> Iterable[Finding]:
     path = loaded.folder / "README.md"
-    if not path.is_file():
+    text = entry_text(path)
+    if text is None:
         return
-    headings = [
-        m[1].lower()
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
-        if (m := _HEADING.match(line))
-    ]
+    headings = [m[1].lower() for line in text.splitlines() if (m := _HEADING.match(line))]
     missing = [s for s in CARD_SECTIONS if not any(s in h for h in headings)]
     if missing:
         yield _finding(
@@ -483,6 +526,9 @@ def check_code(loaded: LoadedEntry, options: CheckOptions) -> Iterable[Finding]:
 def check_entry(folder: Path, options: CheckOptions) -> CheckResult:
     """Every check on one entry folder."""
     result = CheckResult(files=[display(folder / ENTRY_FILE)])
+    if (folder / ENTRY_FILE).is_symlink():
+        result.findings.extend(check_files(folder, None))  # R415 names the link; not read
+        return result
     loaded, findings = parse_entry(folder)
     result.findings.extend(replace(f, file=display(f.file or folder)) for f in findings)
     result.findings.extend(check_files(folder, loaded))

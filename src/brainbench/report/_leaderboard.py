@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
 import warnings
 from dataclasses import dataclass, field
 from importlib import resources
@@ -26,6 +25,7 @@ from brainbench.errors import BrainbenchWarning, UserError
 from brainbench.report._context import interval, num, pval
 from brainbench.report._model import Table
 from brainbench.report._render import _md_cell, md_safe
+from brainbench.spec.yaml_loader import check_regular_file
 
 
 @dataclass
@@ -118,16 +118,8 @@ def _short(value: Any) -> str:
 
 
 def _load(path: Path) -> Any:
+    check_regular_file(path, limit=MAX_SHEET_BYTES, what="evidence sheet")
     try:
-        st = path.stat()
-        if not stat.S_ISREG(st.st_mode):
-            raise UserError(f"The evidence sheet {path} is not a regular file.")
-        if st.st_size > MAX_SHEET_BYTES:
-            raise UserError(
-                f"The evidence sheet {path} is {st.st_size / 1024**2:,.0f} MiB, over the "
-                f"leaderboard's limit of {MAX_SHEET_BYTES / 1024**2:,.0f} MiB: it is not a sheet "
-                "`brainbench report` wrote."
-            )
         return json.loads(path.read_text(encoding="utf-8"))
     except RecursionError:
         raise UserError(

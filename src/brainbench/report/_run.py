@@ -20,7 +20,6 @@ from brainbench.errors import UserError
 from brainbench.hashing import sha256_file
 
 PREDICTION_FILES = ("predictions.parquet", "predictions.tsv", "predictions.csv")
-PREDICTION_SUFFIXES = (".parquet", ".pq", ".tsv", ".csv", ".txt")
 
 
 @dataclass
@@ -64,6 +63,8 @@ class RunData:
     loaded_spec: Any = None  # brainbench.spec.LoadedSpec of ``spec``, for re-running spec rules
     #: sha256 of each source's predictions file: binds the sheet to the run folder it reports.
     predictions_sha256: list[str] = field(default_factory=list)
+    #: Models whose predictions file differs from what their provenance.json records.
+    untrusted_models: set[str] = field(default_factory=set)
 
     @property
     def tier(self) -> str:
@@ -77,12 +78,14 @@ class RunData:
     @property
     def model_tiers(self) -> dict[str, str]:
         """Per model: ``reproduced`` when a provenance.json of the runner records completed
-        work units of it, else ``self-reported``."""
+        work units of it (and the predictions file hashes to what that provenance records),
+        else ``self-reported``."""
         ran = {
             str(u.get("model"))
             for u in self.units
             if str(u.get("status", "")).lower() in ("ok", "done", "success", "completed")
         }
+        ran -= self.untrusted_models
         return {
             str(m): ("reproduced" if str(m) in ran else "self-reported")
             for m in pd.unique(self.predictions["model"])
@@ -172,15 +175,11 @@ def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -
     run_spec: tuple[Any, str, str, Any] | None = None
     owner: dict[str, Path] = {}
     hashes: list[str] = []
+    untrusted: set[str] = set()
     for src in sources:
         if not src.exists():
             raise UserError(f"The run directory {src} does not exist.")
-        if src.is_file():
-            if src.suffix.lower() not in PREDICTION_SUFFIXES:
-                raise UserError(
-                    f"{src} is neither a run directory nor a predictions table "
-                    "(.parquet, .tsv, .csv)."
-                )
+        if not src.is_dir():  # a predictions file: the reader names what is wrong with it
             pred_path, folder = src, None
         else:
             folder = src
@@ -219,6 +218,14 @@ def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -
             value = _read_json(folder / "provenance.json", notes)
             if value is not None:
                 provenance.append(value)
+                recorded = value.get("predictions_sha256")
+                if recorded is not None and recorded != hashes[-1]:
+                    untrusted.update(str(m) for m in pd.unique(table["model"]))
+                    notes.append(
+                        f"{pred_path.name} does not hash to the predictions_sha256 that "
+                        f"{folder / 'provenance.json'} records: the predictions changed after "
+                        "the run, so its models are not counted as reproduced."
+                    )
         if run_spec is None:
             if (folder / "spec.yaml").exists():
                 try:
@@ -242,6 +249,7 @@ def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -
 
     data = RunData(sources=sources, predictions=predictions, notes=notes, missing=missing)
     data.predictions_sha256 = hashes
+    data.untrusted_models = untrusted
     data.cohort = pd.concat(cohorts, ignore_index=True) if cohorts else None
     data.splits = pd.concat(splits, ignore_index=True) if splits else None
     data.validation = _merge_validation(validations) if validations else None

@@ -17,17 +17,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from brainbench._files import UnreadableFile, check_regular_file
 from brainbench.errors import UserError
 from brainbench.registry_base import did_you_mean
 from brainbench.spec.models import FORMAT_VERSION, Spec
-from brainbench.spec.yaml_loader import (
-    MAX_BYTES,
-    PathKey,
-    Position,
-    YamlError,
-    check_regular_file,
-    load_yaml_mapping,
-)
+from brainbench.spec.yaml_loader import MAX_BYTES, PathKey, Position, load_yaml_mapping
 from brainbench.validate.findings import Finding, Severity
 
 SCHEMA_RULE = "E001"
@@ -206,7 +200,7 @@ def _extends_target(parent: str, path: Path, where: str) -> Path:
         )
     try:
         check_regular_file(target, limit=MAX_EXTENDS_BYTES, what="spec file")
-    except YamlError as exc:
+    except UnreadableFile as exc:
         missing = not os.path.lexists(target)
         reason = "does not exist" if missing else exc.reason.rstrip(".")
         raise UserError(

@@ -8,18 +8,17 @@ reject duplicate keys, which YAML 1.2 forbids but PyYAML silently accepts.
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from brainbench._files import UnreadableFile, check_regular_file
 from brainbench.errors import UserError
 
-MAX_NODES = 200_000  # values constructed from one document, aliases expanded
+MAX_NODES = 100_000  # values of one document, counted while composing and with aliases expanded
 MAX_ALIASES = 1_000
 MAX_DEPTH = 64
 MAX_BYTES = 5_000_000
@@ -55,8 +54,15 @@ class _BoundedLoader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.alias_count = 0
+        self.node_count = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
+        # Counted while composing: PyYAML's nodes cost about 600 bytes each, so a 5 MB file of
+        # short values would take 1.5 GiB before the converter could count them.
+        self.node_count += 1
+        if self.node_count > MAX_NODES:
+            event = self.peek_event()
+            raise _Refused(f"more than {MAX_NODES} YAML values", event.start_mark)
         if self.check_event(yaml.AliasEvent):
             self.alias_count += 1
             if self.alias_count > MAX_ALIASES:
@@ -84,44 +90,13 @@ _NON_PRINTABLE = re.compile(
 )
 
 
-def check_regular_file(path: Path, *, limit: int, what: str = "file") -> int:
-    """Refuse, without opening it, anything but a regular file of at most ``limit`` bytes.
-
-    A FIFO would block a read forever and ``/dev/zero`` never ends, so the kind and size come
-    from ``stat`` first. Returns the size in bytes.
-    """
-    file = str(path)
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise YamlError(file, "file not found. Check the path.") from None
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise YamlError(file, f"cannot be read ({reason}). Check the path.") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise YamlError(file, f"is a directory; give a {what}.")
-    if not stat.S_ISREG(info.st_mode):
-        kinds = [
-            (stat.S_ISFIFO, "a named pipe (FIFO)"),
-            (stat.S_ISCHR, "a device"),
-            (stat.S_ISBLK, "a device"),
-            (stat.S_ISSOCK, "a socket"),
-        ]
-        kind = next((name for test, name in kinds if test(info.st_mode)), "a special file")
-        raise YamlError(file, f"is {kind}, not a regular file; give a {what}.")
-    if info.st_size > limit:
-        raise YamlError(
-            file,
-            f"{info.st_size} bytes is too large for a {what} (limit {limit} bytes); is this "
-            "the right file?",
-        )
-    return info.st_size
-
-
 def read_text(path: Path) -> str:
     """Read a YAML file as UTF-8 text, with one-paragraph errors for every way that fails."""
     file = str(path)
-    check_regular_file(path, limit=MAX_BYTES, what="YAML file")
+    try:
+        check_regular_file(path, limit=MAX_BYTES, what="YAML file")
+    except UnreadableFile as exc:
+        raise YamlError(exc.file, exc.reason) from None
     try:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_BYTES + 1)  # the file may have grown since stat

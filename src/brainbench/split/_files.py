@@ -15,6 +15,9 @@ from brainbench.split._make import SPLIT_COLUMNS
 if TYPE_CHECKING:
     import pandas as pd
 
+#: A split table above this is not one brainbench wrote (2 million rows take ~200 MB).
+MAX_SPLIT_BYTES = 1 << 30
+
 
 def write_split_file(splits: pd.DataFrame, path: str | Path) -> str:
     """Write the split table as UTF-8 TSV (``\\n`` line ends, ``n/a`` for missing); its sha256.
@@ -92,20 +95,16 @@ def read_split_file(path: str | Path, *, sha256: str | None = None) -> pd.DataFr
 
     With ``sha256``, the file's hash must match (a pinned split that changed is refused).
     Id columns stay text (``n/a`` becomes missing); ``repeat`` and ``fold`` are integers.
+    The file is parsed before it is hashed: the hash of a file that is not a split table (any
+    readable file a spec may name) is never printed.
     """
     import pandas as pd
 
     from brainbench.cohort._io import read_text
+    from brainbench.spec.yaml_loader import check_regular_file
 
     path = Path(path)
-    if sha256 is not None:
-        actual = sha256_file(path)
-        if actual != sha256:
-            raise UserError(
-                f"{path}: sha256 is {actual}, but the spec pins {sha256}: the split file "
-                "changed since it was frozen. Regenerate it with `brainbench split` and update "
-                "splits.file.sha256, or restore the original file."
-            )
+    check_regular_file(path, limit=MAX_SPLIT_BYTES, what="split table")
     text = read_text(path)
     try:
         df = pd.read_csv(
@@ -138,4 +137,12 @@ def read_split_file(path: str | Path, *, sha256: str | None = None) -> pd.DataFr
     if df["partition"].isna().any():
         first = int(df["partition"].isna().to_numpy().nonzero()[0][0])
         raise UserError(f"{path}:{first + 2}: empty partition.")
+    if sha256 is not None:
+        actual = sha256_file(path)
+        if actual != sha256:
+            raise UserError(
+                f"{path}: sha256 is {actual}, but the spec pins {sha256}: the split file "
+                "changed since it was frozen. Regenerate it with `brainbench split` and update "
+                "splits.file.sha256, or restore the original file."
+            )
     return df

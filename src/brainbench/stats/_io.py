@@ -11,7 +11,6 @@ import gzip
 import io
 import math
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from brainbench.errors import UserError
+from brainbench.spec.yaml_loader import check_regular_file
 
 #: Hierarchy levels, outer to inner (docs/design.md).
 LEVELS: tuple[str, ...] = ("dataset", "site", "scanner", "subject", "session", "image")
@@ -56,23 +56,6 @@ def _too_big(path: Path, what: str, size: int, kind: str = "") -> UserError:
     )
 
 
-def regular_file(path: Path, what: str) -> int:
-    """The size of ``path``, or a UserError unless it is an existing regular file within the
-    byte limit (a FIFO would block, a device never ends, a directory cannot be parsed)."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise UserError(f"The {what} {path} does not exist.") from None
-    except OSError as exc:
-        raise UserError(f"Cannot read the {what} {path}: {exc.strerror or exc}.") from None
-    if not stat.S_ISREG(st.st_mode):
-        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO, socket or device"
-        raise UserError(f"The {what} {path} is {kind}, not a regular file: give the table file.")
-    if st.st_size > LIMITS.max_bytes:
-        raise _too_big(path, what, st.st_size)
-    return st.st_size
-
-
 def _read_text(path: Path, what: str, gz: bool) -> bytes:
     opener = gzip.open if gz else open
     with opener(path, "rb") as fh:
@@ -107,6 +90,16 @@ def _check_shape(path: Path, what: str, rows: int, columns: int) -> None:
         )
 
 
+TABLE_SUFFIXES = (".parquet", ".pq", ".tsv", ".tab", ".tsv.gz", ".txt", ".csv", ".csv.gz")
+
+
+def table_suffix(path: Path) -> str:
+    """``.tsv.gz`` for ``a.tsv.gz``, else the last suffix, lower case."""
+    if path.name.lower().endswith(".gz"):
+        return "".join(path.suffixes[-2:]).lower()
+    return path.suffix.lower()
+
+
 def read_table(
     path: str | Path, what: str = "predictions table", *, text_columns: tuple[str, ...] = ()
 ) -> pd.DataFrame:
@@ -117,14 +110,16 @@ def read_table(
     ``text_columns`` of a text file are read as written (id ``0012`` stays ``0012``).
     """
     path = Path(path)
-    name = path.name.lower()
-    suffix = "".join(path.suffixes[-2:]).lower() if name.endswith(".gz") else path.suffix.lower()
-    if suffix not in (".parquet", ".pq", ".tsv", ".tab", ".tsv.gz", ".txt", ".csv", ".csv.gz"):
+    suffix = table_suffix(path)
+    if suffix not in TABLE_SUFFIXES:
         raise UserError(
             f"Cannot read the {what} {path}: unknown extension '{path.suffix}'. "
             "Use .parquet, .tsv or .csv."
         )
-    regular_file(path, what)
+    if not path.exists():
+        raise UserError(f"The {what} {path} does not exist.")
+    # A FIFO would block, a device never ends, a directory cannot be parsed: stat first.
+    check_regular_file(path, limit=LIMITS.max_bytes, what=what)
     try:
         if suffix in (".parquet", ".pq"):
             df = _read_parquet(path, what)
@@ -365,9 +360,18 @@ def _check_duplicates(df: pd.DataFrame, source: str) -> None:
 
 def _normalise_labels(s: pd.Series) -> pd.Series:
     """Numbers that are integers (1.0) become integers, so '1' and 1.0 name the same class."""
-    if pd.api.types.is_float_dtype(s) and np.all(np.equal(np.mod(s.to_numpy(), 1), 0)):
+    if not pd.api.types.is_float_dtype(s):
+        return s
+    v = s.to_numpy()
+    if np.isfinite(v).all() and np.all(np.mod(v, 1) == 0) and np.all(np.abs(v) < 2**53):
         return s.astype(np.int64)
     return s
+
+
+def _few(labels: list[str], n: int = 10) -> str:
+    """At most ``n`` labels, for a message (a regression target has thousands)."""
+    shown = ", ".join(_show(x) if len(str(x)) > 60 else str(x) for x in labels[:n])
+    return shown + (f", ... ({len(labels)} in all)" if len(labels) > n else "")
 
 
 def score_columns(df: pd.DataFrame) -> list[str]:
@@ -456,7 +460,7 @@ def infer_task(
         unknown = sorted(set(found) - set(classes))
         if unknown:
             raise UserError(
-                f"'y_true' holds label(s) {', '.join(unknown)} outside the task's classes "
+                f"'y_true' holds label(s) {_few(unknown)} outside the task's classes "
                 f"({', '.join(classes)})."
             )
         if positive is not None and str(positive) != classes[-1]:
@@ -469,7 +473,7 @@ def infer_task(
 
             raise UserError(
                 f"The positive class '{positive}' is not a label of 'y_true'."
-                f"{did_you_mean(positive, found)} Labels found: {', '.join(found)}."
+                f"{did_you_mean(positive, found)} Labels found: {_few(found)}."
             )
         negatives = [c for c in found if c != positive]
         return Task("classification", (*negatives, positive))
@@ -484,7 +488,7 @@ def infer_task(
         # Balanced accuracy and accuracy treat every class alike: no positive class needed.
         return Task("classification", tuple(found))
     raise UserError(
-        f"Which class is positive? 'y_true' holds {', '.join(found)}: give --positive CLASS "
+        f"Which class is positive? 'y_true' holds {_few(found)}: give --positive CLASS "
         "(or a spec whose task.classes lists the positive class last)."
     )
 

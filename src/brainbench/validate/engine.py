@@ -59,13 +59,24 @@ def _check_split_file(loaded: LoadedSpec) -> list[Finding]:
 
     try:
         path = loaded.resolve_path(pinned.path)
-        exists = path.is_file()
+        exists = path.exists()  # a FIFO or folder: read_split_file says what it is
     except UserError as exc:  # an unset ${VAR}: this spec's finding, not the batch's end
         return [finding(exc.message, "set the variable, or give the path a default")]
     except OSError as exc:  # e.g. a name longer than the file system allows
         return [finding(f"split file {pinned.path[:80]!r}: {exc.strerror}", "fix the path")]
     if not exists:
         return [finding(f"pinned split file {path} does not exist", "run `brainbench split`")]
+    from brainbench.split._files import read_split_file
+
+    try:  # only a split table is hashed: never print the sha256 of any file a spec names
+        read_split_file(path)
+    except UserError as exc:
+        return [
+            finding(
+                f"the pinned split file is not a split table: {exc.message}",
+                "point splits.file.path at the file `brainbench split` wrote",
+            )
+        ]
     if pinned.sha256 is None:
         return [
             finding(
@@ -201,8 +212,12 @@ def validate_path(
 
 
 def unreadable_finding(path: Path, exc: UserError) -> Finding:
-    """The finding ``E000`` for an input that cannot be read, located when the error says where."""
-    if isinstance(exc, YamlError):  # the file may be one that the spec extends
+    """The finding ``E000`` for an input that cannot be read, located when the error says where.
+
+    A problem in another file (one the spec extends) stays this file's finding, its message
+    naming the other file, line and column.
+    """
+    if isinstance(exc, YamlError) and exc.file == str(path):
         return Finding(
             rule=UNREADABLE,
             severity=Severity.ERROR,
