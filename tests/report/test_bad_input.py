@@ -212,3 +212,24 @@ def test_labels_outside_the_spec_classes_is_a_clear_error(tmp_path: Path) -> Non
     df.drop(columns=["score_CN", "score_AD"]).to_parquet(preds)
     with pytest.raises(UserError, match=r"not the spec's classes \(CN, AD\).*--classes CN,AD"):
         write_report([preds], tmp_path / "out", spec=run / "spec.yaml", resamples=FAST)
+
+
+def test_multiclass_predictions_without_spec_need_no_positive_class(tmp_path: Path) -> None:
+    rows = [
+        {
+            "model": m,
+            "subject": f"s{i:02d}",
+            "site": f"S{i % 4}",
+            "y_true": ["CN", "MCI", "AD"][i % 3],
+            "y_pred": ["CN", "MCI", "AD"][(i + (i % 5 == 0 if m == "good" else i)) % 3],
+        }
+        for m in ("good", "bad")
+        for i in range(60)
+    ]
+    preds = tmp_path / "three.csv"
+    pd.DataFrame(rows).to_csv(preds, index=False)
+    write_report([preds], tmp_path / "out", resamples=FAST)
+    secs = _sections(tmp_path / "out")
+    claims = secs["conclusions"]["data"]["claims"]
+    good = next(c for c in claims if c["kind"] == "chance" and c["models"] == ["good"])
+    assert "0.33" in good["statement"] and good["status"] == "supported"

@@ -109,21 +109,35 @@ def test_leave_site_out_with_deviations(tmp_path: Path) -> None:
         seeds=1,
         provenance={
             "max_epochs": 1,
+            "device": "cuda",
+            "amp": False,
             "hyperparameters": {NOISE: {"lr": 0.1}},
             "seeds": 1,
             "unit_devices": {SIGNAL: "NVIDIA H100", NOISE: "cpu", BASELINE: "cpu"},
+            "deviations": [
+                {
+                    "rule": "L107",
+                    "kind": "covariate-withheld",
+                    "covariates": ["age"],
+                    "models": [BASELINE],
+                    "message": "covariate 'age' carries the target and was withheld",
+                }
+            ],
         },
         failed=(NOISE, 0, 0),
     )
     s = sheet(tmp_path, sc)
     kinds = {d["kind"] for d in s["deviations"]}
-    assert {"epoch-cap", "hyperparameters", "failed-unit", "devices"} <= kinds
+    assert {"epoch-cap", "hyperparameters", "failed-unit", "devices", "amp"} <= kinds
+    assert "covariate-withheld" in kinds  # recorded by the runner's own audit
     best = claim(s, "best", SIGNAL, "test")
     # The conclusion rests on capped, overridden, partly failed runs: the box says so.
     assert "epochs capped at 1" in best["affected_by"]
     assert any("--hp lr=0.1" in a for a in best["affected_by"])
     assert "Affected by: epochs capped at 1" in s["box"]
     assert claim(s, "chance", SIGNAL, "test")["status"] == "supported"
+    # One repeat of site folds that partition the test units: no "single training split".
+    assert "the k test folds are pooled into one estimate per repeat" in s["md"]
 
 
 def test_external_only_each_cohort_is_an_endpoint(tmp_path: Path) -> None:
@@ -176,7 +190,8 @@ def test_external_pooled_from_two_run_folders(tmp_path: Path) -> None:
     assert {m["id"] for m in ident} == {SIGNAL, BASELINE, NOISE}
 
 
-def test_two_subjects_are_not_estimable(tmp_path: Path) -> None:
+def test_four_subjects_are_not_estimable(tmp_path: Path) -> None:
+    # 4 test subjects: C(7, 4) = 35 distinct resamples, too few for a 95% percentile interval.
     s = sheet(tmp_path, Scenario("binary", "holdout", sites=1, per_site=8, accuracy=1.0))
     for c in s["claims"]:
         assert c["status"] == "not estimable", c

@@ -48,7 +48,7 @@ def _classes(task: str) -> list[str]:
 
 def _subjects(sc: Scenario, rng: np.random.Generator) -> pd.DataFrame:
     rows = []
-    cohorts = [("dev", sc.sites)] + [(c, 3) for c in sc.external]
+    cohorts = [("dev", sc.sites)] + [(c, 4) for c in sc.external]
     classes = _classes(sc.task)
     for cohort, n_sites in cohorts:
         for s in range(n_sites):
@@ -196,6 +196,7 @@ def make_run(path: Path, sc: Scenario, models: tuple[str, ...] | None = None) ->
         "max_epochs": sc.provenance.get("max_epochs"),
         "hyperparameters": sc.provenance.get("hyperparameters", {}),
         "seeds": {"count": sc.provenance.get("seeds", sc.seeds)},
+        "deviations": sc.provenance.get("deviations", []),
         "units": units,
     }
     (path / "provenance.json").write_text(json.dumps(prov, indent=2) + "\n")

@@ -172,3 +172,21 @@ def test_bad_include_filter_is_a_schema_finding(tmp_path):
     (finding,) = info.value.findings
     assert finding.path == "cohorts.0.include"
     assert "does not parse" in finding.message
+
+
+def test_primary_result_names_an_external_cohort(tmp_path):
+    def with_primary(value: str, test: str | None = None) -> str:
+        text = base_text().replace("  seeds: 3\n", f"  seeds: 3\n  primary_result: {value}\n")
+        if test:
+            text = text.replace("test: {method: holdout, size: 0.2, sessions: baseline}", test)
+        return text
+
+    ok = load_spec(write(tmp_path, with_primary("{test_set: cohort, cohort: ext}")))
+    assert ok.spec.protocol.primary_result.cohort == "ext"
+    assert load_spec(write(tmp_path, base_text())).spec.protocol.primary_result is None
+    with pytest.raises(SpecError, match="'dev' is not an external-test cohort"):
+        load_spec(write(tmp_path, with_primary("{test_set: cohort, cohort: dev}")))
+    with pytest.raises(SpecError, match="give `cohort` exactly when"):
+        load_spec(write(tmp_path, with_primary("{test_set: each-external, cohort: ext}")))
+    with pytest.raises(SpecError, match="no internal test partition"):
+        load_spec(write(tmp_path, with_primary("{test_set: test}", "test: {method: external}")))

@@ -78,5 +78,15 @@ def test_golden_rank_demsar(capsys, tmp_path):
         [(f"d{i:02d}", m, AUC[i, j]) for i in range(14) for j, m in enumerate(MODELS)],
         columns=["dataset", "model", "score"],
     ).to_csv(path, index=False)
-    data = _run(capsys, "rank", str(path), "--resamples", "200", "--format", "json")
+    data = _run(
+        capsys,
+        "rank",
+        str(path),
+        "--resamples",
+        "200",
+        "--friedman-ties",
+        "demsar",
+        "--format",
+        "json",
+    )
     _check("rank-demsar", data)

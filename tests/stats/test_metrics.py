@@ -16,7 +16,8 @@ from brainbench.stats._metrics import Columns
 
 SPEC_METRICS = {
     "balanced_accuracy", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "mcc",
-    "auroc", "average_precision", "brier", "log_loss", "ece", "mae", "rmse", "r2", "pearson_r",
+    "auroc", "average_precision", "brier", "log_loss", "ece", "ece_debiased", "mae", "rmse",
+    "r2", "pearson_r",
 }  # fmt: skip
 
 
@@ -70,6 +71,30 @@ def test_classification_metrics_match_sklearn(seed):
     }
     for name, value in expected.items():
         assert_allclose(METRICS.get(name)(cols), value, rtol=1e-12, err_msg=name)
+
+
+def test_debiased_ece_matches_kumar_monte_carlo_and_removes_the_bias():
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(3)
+    n = 400
+    score = rng.random(n)
+    y = (rng.random(n) < score).astype(int)  # perfectly calibrated: true ECE 0
+    cols = Columns(y=y, score=score)
+    b = np.minimum((score * 10).astype(int), 9)
+    # Kumar et al.'s estimator: 2 * plug-in - mean over normal draws of each bin's frequency.
+    plug = METRICS.get("ece")(cols)
+    w, ybar, pbar = (
+        np.array([np.mean(b == k) for k in range(10)]),
+        np.array([y[b == k].mean() for k in range(10)]),
+        np.array([score[b == k].mean() for k in range(10)]),
+    )
+    sd = np.sqrt(ybar * (1 - ybar) / (w * n))
+    draws = norm.rvs(ybar, sd, size=(200_000, 10), random_state=4)
+    monte_carlo = 2 * plug - np.mean(np.abs(draws - pbar) @ w)
+    deb = METRICS.get("ece_debiased")(cols)
+    assert_allclose(deb, monte_carlo, atol=2e-4)
+    assert abs(deb) < plug  # closer to the truth (0) than the plug-in
 
 
 def test_ece_by_hand():
@@ -161,7 +186,7 @@ def test_probability_metrics_are_bounded(seed, n):
 def test_metric_info_declares_direction_kind_and_units_for_every_metric():
     from brainbench.stats import metric_info
 
-    lower = {"brier", "log_loss", "ece", "mae", "rmse"}
+    lower = {"brier", "log_loss", "ece", "ece_debiased", "mae", "rmse"}
     for name in METRICS:
         info = metric_info(name)
         assert info.higher_is_better is (name not in lower), name
@@ -186,3 +211,31 @@ def test_metric_info_gain_and_chance():
     assert metric_info("mae").chance() is None
     with pytest.raises(UserError, match="Did you mean"):
         metric_info("maee")
+
+
+def test_ece_interval_holds_its_estimate_on_a_small_test_set():
+    """The plug-in ECE sits below its own percentile interval on small samples (bins get
+    noisier in resamples); the bootstrap bias-corrected estimate lies inside the basic
+    interval."""
+    import pandas as pd
+
+    from brainbench.stats import evaluate_predictions
+
+    rng = np.random.default_rng(1)
+    n = 24
+    p = rng.uniform(0.05, 0.95, n)
+    df = pd.DataFrame(
+        {
+            "model": "m",
+            "subject": [f"s{i}" for i in range(n)],
+            "y_true": (rng.random(n) < p).astype(int),
+            "score": p,
+        }
+    )
+    for metric in ("ece", "ece_debiased"):
+        (r,) = evaluate_predictions(
+            df, [metric], unit="subject", method="bootstrap", resamples=500, seed=0
+        )
+        assert r.ci_low <= r.estimate <= r.ci_high, (metric, r)
+        assert r.interval == "basic, bootstrap bias-corrected"
+        assert any("bias-corrected" in w for w in r.warnings)

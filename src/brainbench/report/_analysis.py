@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,10 @@ HIERARCHY_BREAKDOWNS = ("dataset", "site", "scanner")
 #: Partition name of the external-test cohorts pooled into one test set
 #: (``protocol.primary_result: {on: pooled-external}``).
 POOLED = "external-pooled"
+#: What the calibration section reports: the Brier score, and the debiased ECE, whose point
+#: estimate lies inside the percentile interval of the same estimator (the plug-in ECE is
+#: biased upward, more so in bootstrap resamples).
+CALIBRATION_METRICS = ("brier", "ece_debiased")
 #: Unit statuses of provenance.json that mean the unit completed.
 OK_STATUSES = ("ok", "done", "success", "completed")
 BASELINE_PREFIX = "demographics"
@@ -424,7 +429,7 @@ class Analysis:
         self._run_deviations(main)
         if run.spec is not None and self.has_probabilities:
             declared = {self.primary, *self.secondary}
-            for m in ("brier", "ece"):
+            for m in CALIBRATION_METRICS:
                 if m not in declared:
                     self.deviations.append(
                         Deviation(
@@ -466,18 +471,21 @@ class Analysis:
     def _run_deviations(self, main: pd.DataFrame) -> None:
         """What ``brainbench run`` was told that departs from the spec, read from
         provenance.json: an epoch cap (--max-epochs), hyper-parameter overrides (--hp), mixed
-        precision off on CUDA (--no-amp), fewer seeds (--seeds) or splits than declared, and
-        units run on different devices."""
+        precision off on CUDA (--no-amp), fewer seeds (--seeds) or splits than declared, units
+        run on different devices, and the deviations the runner's audit recorded itself."""
         spec = self.run.spec
         for prov in self.run.provenance:
             cap = prov.get("max_epochs")
-            if cap is not None:
+            capped = _capped_models(prov, cap) if cap is not None else ()
+            if capped is None or capped:
+                which = "the models that train by epochs" if capped is None else ", ".join(capped)
                 self.deviations.append(
                     Deviation(
                         "epoch-cap",
-                        f"Training was capped at {cap} epoch(s) (--max-epochs {cap}): the "
-                        "models that train by epochs may be under-trained, and their results "
-                        "are not those of the registry entries' schedules.",
+                        f"Training was capped at {cap} epoch(s) (--max-epochs {cap}): {which} "
+                        "may be under-trained; the results are not those of the registry "
+                        "entries' training schedules.",
+                        models=capped or (),
                         affects_results=True,
                         short=f"epochs capped at {cap}",
                     )
@@ -518,6 +526,24 @@ class Analysis:
                         severity="error",
                         affects_results=True,
                         short=f"{count} of {spec.protocol.seeds} seeds",
+                    )
+                )
+            # What the runner's own audit recorded (a target-proxy covariate withheld, L107; a
+            # waived pretraining on a tested cohort, L104), each with the models it touched.
+            for d in prov.get("deviations") or []:
+                if not isinstance(d, dict) or not d.get("message"):
+                    continue
+                models = tuple(str(m) for m in d.get("models") or [])
+                self.deviations.append(
+                    Deviation(
+                        str(d.get("kind") or "run"),
+                        f"{d['message']} (rule {d.get('rule')}, recorded by the run)."
+                        if d.get("rule")
+                        else f"{d['message']} (recorded by the run).",
+                        models=models,
+                        affects_results=bool(models),
+                        short=str(d.get("kind") or "run deviation")
+                        + (f" ({', '.join(models)})" if models else ""),
                     )
                 )
         devices: dict[str, set[str]] = {}
@@ -810,13 +836,33 @@ class Analysis:
         return self._note(
             _stats.evaluate(
                 self.frame,
-                ["brier", "ece"],
+                list(CALIBRATION_METRICS),
                 partitions=self.partitions,
                 models=self.models,
                 **self._ci(),
             ),
             "calibration",
         )
+
+
+def _capped_models(prov: dict[str, Any], cap: int) -> tuple[str, ...] | None:
+    """The run's models whose registry recipe trains more than ``cap`` epochs (the cap changed
+    them; models without a recipe, such as scikit-learn ones, are untouched); None when an
+    entry cannot be read (then every model is taken as touched)."""
+    from brainbench.errors import UserError
+    from brainbench.registry.entries import find_entry
+
+    root = prov.get("registry_root")
+    out = []
+    for m in prov.get("models") or []:
+        try:
+            entry = find_entry(str(m.get("id")), Path(root) if root else None).entry
+        except (UserError, OSError):
+            return None
+        training = getattr(entry, "training", None)
+        if training is not None and training.epochs > cap:
+            out.append(str(m.get("id")))
+    return tuple(out)
 
 
 def _declared_splits(spec: Any) -> int | None:

@@ -287,10 +287,17 @@ def _model_selection(f: Facts) -> Answer:
 
 
 def _limitations(f: Facts) -> Answer:
-    cannot = f.data("conclusions").get("cannot") or []
-    if not cannot:
+    data = f.data("conclusions")
+    limits = data.get("limits") or []
+    unsupported = [c for c in data.get("claims") or [] if c.get("status") != "supported"]
+    if not (limits or unsupported):
         return None
-    return PART, f"{len(cannot)} statement(s) of what the run cannot support.", ["conclusions"]
+    return (
+        PART,
+        f"{len(limits)} limit(s) of the evidence and {len(unsupported)} claim(s) not supported "
+        "or not estimable.",
+        ["conclusions"],
+    )
 
 
 def _subgroups(f: Facts) -> Answer:

@@ -24,9 +24,6 @@ SUPPORTED = "supported"
 NOT_SUPPORTED = "not supported"
 NOT_ESTIMABLE = "not estimable"
 STATUSES = (SUPPORTED, NOT_SUPPORTED, NOT_ESTIMABLE)
-#: Fewer top-level clusters than this (but more than one) leave the between-cluster variance
-#: unestimated: the cluster bootstrap has only C(2G-1, G) distinct outer draws (3 for G = 2).
-MIN_TOP_CLUSTERS = 3
 
 
 @dataclass
@@ -76,7 +73,11 @@ def not_estimable(r: Any, unit: str) -> str | None:
       the same value, e.g. 0.500 [0.500, 0.500] from 2 subjects);
     * fewer distinct bootstrap resamples of the units than 2 / (1 - level), so that the
       percentile interval's tails (1 - level) / 2 cannot be placed (4 units at 95%: 35);
-    * 2 to :data:`MIN_TOP_CLUSTERS` - 1 clusters at the outer resampled level.
+    * 2 clusters or more, but fewer than the engine's ``MIN_ESTIMABLE_CLUSTERS`` (4), at the
+      outer resampled level: the cluster bootstrap has only C(2G-1, G) distinct outer draws
+      (10 for G = 3). The engine makes a metric's interval conditional on such clusters
+      instead (``conditional_on``; its outer level is then the unit, so this does not apply);
+      a paired comparison that still resampled them is not estimable.
     """
     if r is None:
         return "no result"
@@ -92,8 +93,8 @@ def not_estimable(r: Any, unit: str) -> str | None:
         )
     g = int(getattr(r, "n_clusters", 0) or 0)
     # One cluster resamples only its units (an interval for that cluster); two or more but
-    # fewer than MIN_TOP_CLUSTERS mix a handful of outer draws into the interval.
-    if 1 < g < MIN_TOP_CLUSTERS and g < n:
+    # fewer than the engine's minimum mix a handful of outer draws into the interval.
+    if 1 < g < _stats.min_estimable_clusters() and g < n:
         return f"only {g} top-level clusters: the between-cluster variance is not estimable"
     return None
 
@@ -190,8 +191,10 @@ class ClaimBuilder:
         for part in an.partitions:
             if part not in an.endpoints:
                 self._chance(part, key=part in an.external)
-        for r in an.baseline_comparisons.results:
+        got = an.baseline_comparisons
+        for r in got.results:
             self._baseline(r)
+        self._baseline_missing(got)
         return self.claims
 
     # -- claims ---------------------------------------------------------------------------
@@ -221,11 +224,11 @@ class ClaimBuilder:
         statement = f"{top} is the best model on {part} ({self.label}, {self.info.direction})"
         evidence = [f"{self.info.best_word} {self.label}, {_ci(r)}"]
         why = self._why(r)
-        status = SUPPORTED
+        lost = undecided = False  # a comparison estimable but not won / not estimable
         for other in ranked[1:]:
             c = self._pair(top, other, part)
             if c is None:
-                status = NOT_ESTIMABLE if status == SUPPORTED else status
+                undecided = True
                 evidence.append(f"no comparison with {other}")
                 continue
             wins = c.decision == ("superior" if c.a == top else "inferior")
@@ -236,9 +239,16 @@ class ClaimBuilder:
             if wins:
                 evidence.append(f"shown better than {other} (difference {diff})")
             else:
-                evidence.append(f"not shown better than {other} (difference {diff})")
                 c_why = self._why(c)
-                status = NOT_ESTIMABLE if c_why else NOT_SUPPORTED
+                evidence.append(
+                    f"not shown better than {other} (difference {diff}"
+                    + (f"; not estimable: {c_why})" if c_why else ")")
+                )
+                undecided = undecided or bool(c_why)
+                lost = lost or not c_why
+        # One estimable comparison not won settles it; otherwise any undecided one leaves the
+        # claim not estimable.
+        status = NOT_SUPPORTED if lost else (NOT_ESTIMABLE if undecided else SUPPORTED)
         if why:
             status, evidence = NOT_ESTIMABLE, [f"{why}; point estimate {num(r.estimate)}"]
         self._add(
@@ -297,6 +307,32 @@ class ClaimBuilder:
                     part,
                 )
             )
+
+    def _baseline_missing(self, got: Any) -> None:
+        """A confound-baseline comparison that could not be made is a claim too (not
+        estimable): the box must never go silent about it."""
+        an = self.an
+        if an.baseline is None:
+            return
+        done = {(r.a, r.partition) for r in got.results}
+        why = "; ".join(dict.fromkeys(got.errors)) or "no result"
+        for part in an.partitions:
+            for m in an.models:
+                if m == an.baseline or (m, part) in done:
+                    continue
+                if an.result(m, an.primary, part) is None:
+                    continue
+                self._add(
+                    Claim(
+                        "baseline",
+                        f"{m} learns more than demographics ({an.baseline}) on {part}",
+                        NOT_ESTIMABLE,
+                        f"the comparison could not be computed: {why}.",
+                        (m, an.baseline),
+                        part,
+                        key=True,
+                    )
+                )
 
     def _baseline(self, r: Any) -> None:
         an = self.an

@@ -87,53 +87,58 @@ def _errors(sec: Section, collected: _stats.Collected, what: str) -> None:
 def primary(ctx: ReportContext, sec: Section) -> Section:
     an = ctx.analysis
     part = an.main_partition
-    rows, forest_rows, data = [], [], []
-    fn = Footnotes()
-    for m in an.ranked_models:
-        r = an.result(m, an.primary, part)
-        if r is None:
-            rows.append([m, "n/a", "n/a", "", "", "", "no result"])
-            continue
-        est = num(r.estimate) if _stats.finite(r.estimate) else "undefined"
-        rows.append(
-            [
-                m,
-                est,
-                _ci_text(r),
-                str(r.n_units),
-                ", ".join(f"{v} {k}s" for k, v in r.clusters.items()),
-                str(r.n_runs),
-                fn.mark(r.warnings),
-            ]
-        )
-        forest_rows.append((m, float(r.estimate), float(r.ci_low), float(r.ci_high)))
-        data.append(r.to_dict())
     label = metric_label(an.primary)
+    forest_rows, data = [], []
+    tables = []
+    for p in an.endpoints:
+        rows = []
+        fn = Footnotes()
+        for m in an.ranked_models:
+            r = an.result(m, an.primary, p)
+            if r is None:
+                rows.append([m, "n/a", "n/a", "", "", "", "no result"])
+                continue
+            est = num(r.estimate) if _stats.finite(r.estimate) else "undefined"
+            rows.append(
+                [
+                    m,
+                    est,
+                    _ci_text(r),
+                    str(r.n_units),
+                    ", ".join(f"{v} {k}s" for k, v in r.clusters.items()),
+                    str(r.n_runs),
+                    fn.mark(r.warnings),
+                ]
+            )
+            if p == part:
+                forest_rows.append((m, float(r.estimate), float(r.ci_low), float(r.ci_high)))
+                data.append(r.to_dict())
+        tables.append(
+            Table(
+                "primary" if p == part else f"primary_{p}",
+                f"{label} per model ({p})",
+                [
+                    "Model",
+                    label,
+                    f"{_level(an)} CI",
+                    f"{an.unit.capitalize()}s",
+                    "Clusters",
+                    "Runs",
+                    "Warnings",
+                ],
+                rows,
+                notes=fn.notes(),
+            )
+        )
     scope = _conditional_scope([an.result(m, an.primary, part) for m in an.ranked_models])
     sec.text.append(
-        f"Primary metric: {label} on the {part} partition, at the {an.unit} level; "
+        f"Primary metric: {label} on {an.endpoint_text}, at the {an.unit} level; "
         f"{_level(an)} intervals by {an.ci_method} ({an.interval}"
         + (f", clusters {' > '.join(an.clusters)}" if an.clusters else "")
         + f", {an.resamples} resamples, seed {an.seed}). With several runs (seeds, splits) the "
         "estimate is the mean of the runs' metrics." + (f" {scope}" if scope else "")
     )
-    sec.tables.append(
-        Table(
-            "primary",
-            f"{label} per model ({part})",
-            [
-                "Model",
-                label,
-                f"{_level(an)} CI",
-                f"{an.unit.capitalize()}s",
-                "Clusters",
-                "Runs",
-                "Warnings",
-            ],
-            rows,
-            notes=fn.notes(),
-        )
-    )
+    sec.tables.extend(tables)
     if forest_rows:
         fig = F.forest(forest_rows, xlabel=f"{label} ({part}, {_level(an)} CI)")
         best = forest_rows[0]
@@ -413,13 +418,21 @@ def comparisons(ctx: ReportContext, sec: Section) -> Section:
         sec.status = UNAVAILABLE
         return sec
     fn = Footnotes()
-    rows = _comparison_rows(got.results, fn)
+    several = len(an.endpoints) > 1
+    rows = _comparison_rows(got.results, fn, several)
     fn.mark([w for w in got.warnings if not any(w in r.warnings for r in got.results)])
+    if several:
+        sec.text.append(
+            f"The primary result is on {an.endpoint_text}: each pair is compared on each cohort "
+            "and the p-values of all of them are adjusted together. The map below shows "
+            f"{an.main_partition}."
+        )
     sec.tables.append(
         Table(
             "comparisons",
             f"Pairwise differences in {label}",
-            [
+            (["Partition"] if several else [])
+            + [
                 "Model A",
                 "Model B",
                 "A − B",
@@ -434,9 +447,11 @@ def comparisons(ctx: ReportContext, sec: Section) -> Section:
         )
     )
     for r in got.results:
-        sec.text.append(decision_text(r))
+        sec.text.append(decision_text(r) + (f" ({r.partition})" if several else ""))
     shown: dict[tuple[str, str], tuple[float | None, bool]] = {}
     for r in got.results:
+        if r.partition != an.main_partition:
+            continue
         p = r.p_adjusted if r.p_adjusted is not None else r.p_value
         shown[(r.a, r.b)] = (p, r.decision == "superior")
         shown[(r.b, r.a)] = (p, r.decision == "inferior")
@@ -457,7 +472,12 @@ def comparisons(ctx: ReportContext, sec: Section) -> Section:
         )
     )
     frows = [
-        (f"{r.a} − {r.b}", float(r.estimate), float(r.ci_low), float(r.ci_high))
+        (
+            f"{r.a} − {r.b}" + (f" ({r.partition})" if several else ""),
+            float(r.estimate),
+            float(r.ci_low),
+            float(r.ci_high),
+        )
         for r in got.results
     ]
     fig = F.forest(frows, xlabel=f"difference in {label} ({_level(an)} CI)", reference=0.0)
@@ -654,7 +674,9 @@ def variance(ctx: ReportContext, sec: Section) -> Section:
         sec.missing.append("a single seed per split: training variance is not measured")
     if not np.isfinite(split_sd).any():
         sec.status = PARTIAL
-        pooled = len(main) > 0 and bool((main["fold"] == -1).all())
+        # Folds that partition the test units are pooled into one estimate per repeat.
+        test_rows = an.frame[an.frame["partition"] == an.main_partition]
+        pooled = bool(len(main) and (main["fold"] == -1).all() and test_rows["fold"].nunique() > 1)
         sec.missing.append(
             "the k test folds are pooled into one estimate per repeat (each fold tests "
             "different units, so a per-fold spread would mix training and test-sample "
@@ -691,7 +713,7 @@ def calibration(ctx: ReportContext, sec: Section) -> Section:
     by = {(r.model, r.partition, r.metric): r for r in got.results}
     for p in an.partitions:
         for m in an.ranked_models:
-            b, e = by.get((m, p, "brier")), by.get((m, p, "ece"))
+            b, e = by.get((m, p, "brier")), by.get((m, p, "ece_debiased"))
             if b is None and e is None:
                 continue
             rows.append(
@@ -705,10 +727,18 @@ def calibration(ctx: ReportContext, sec: Section) -> Section:
     sec.tables.append(
         Table(
             "calibration",
-            f"Brier score and ECE ({_level(an)} CI)",
-            ["Model", "Partition", "Brier score", "ECE"],
+            f"Brier score and debiased ECE ({_level(an)} CI)",
+            ["Model", "Partition", "Brier score", "ECE (debiased)"],
             rows,
-            notes=["Lower is better for both. ECE: 10 equal-width bins."],
+            notes=[
+                "Lower is better for both. ECE: 10 equal-width bins, debiased (Kumar, Liang & "
+                "Ma 2019, NeurIPS, arXiv:1909.10155). The plug-in ECE is biased upward by the "
+                "sampling noise of each bin's frequency, and more so in bootstrap resamples, so "
+                "its point estimate can fall below its own percentile interval; here the "
+                "estimate is further bootstrap bias-corrected and given with the basic interval "
+                "(Efron & Tibshirani 1993, section 10.6), which holds it. It can be slightly "
+                "negative for a well-calibrated model."
+            ],
         )
     )
     _errors(sec, got, "calibration")
@@ -725,9 +755,9 @@ def calibration(ctx: ReportContext, sec: Section) -> Section:
     if curves:
         fig = F.reliability(curves)
         eces = {
-            m: by[(m, an.main_partition, "ece")].estimate
+            m: by[(m, an.main_partition, "ece_debiased")].estimate
             for m in curves
-            if (m, an.main_partition, "ece") in by
+            if (m, an.main_partition, "ece_debiased") in by
         }
         sec.figures.append(
             ctx.figures.save(
@@ -906,24 +936,34 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
 
 
 def _estimates(an) -> list[str]:
-    """The primary metric of every model on every test set, one line per test set."""
+    """The primary metric of every model on every test set, one line per test set; intervals
+    that are not estimable give their reason once and the point estimates only."""
     label = metric_label(an.primary)
     out = []
     for p in an.partitions:
-        cells = []
+        shown, points, reasons = [], [], {}
         for m in an.ranked_models:
             r = an.result(m, an.primary, p)
             if r is None:
                 continue
             why = not_estimable(r, an.unit)
-            cells.append(
-                f"{m} " + (f"not estimable ({why})" if why else f"{num(r.estimate)} {_ci_text(r)}")
-            )
-        if cells:
-            role = "primary" if p in an.endpoints else ("external" if p in an.external else "")
-            out.append(
-                f"{label} on {p}" + (f" ({role})" if role else "") + ": " + "; ".join(cells) + "."
-            )
+            if why:
+                reasons.setdefault(why, []).append(m)
+                if _stats.finite(r.estimate):
+                    points.append(f"{m} {num(r.estimate)}")
+            else:
+                shown.append(f"{m} {num(r.estimate)} {_ci_text(r)}")
+        if not (shown or reasons):
+            continue
+        role = "primary" if p in an.endpoints else ("external" if p in an.external else "")
+        parts = shown + [
+            f"not estimable for {', '.join(ms)} ({why})" for why, ms in reasons.items()
+        ]
+        if points:
+            parts.append(f"point estimates only: {', '.join(points)}")
+        out.append(
+            f"{label} on {p}" + (f" ({role})" if role else "") + ": " + "; ".join(parts) + "."
+        )
     return out
 
 

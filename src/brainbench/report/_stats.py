@@ -53,6 +53,14 @@ def get_metric(name: str) -> Any:
     return _api("get_metric")(name)
 
 
+def min_estimable_clusters() -> int:
+    """Fewest outer clusters from which the engine estimates a between-cluster variance (below
+    it, metric intervals are made conditional on those clusters)."""
+    from brainbench.stats._evaluate import MIN_ESTIMABLE_CLUSTERS
+
+    return int(MIN_ESTIMABLE_CLUSTERS)
+
+
 def metric_info(name: str) -> Any:
     """Direction, kind, units and chance of a metric (:func:`brainbench.stats.metric_info`)."""
     return _api("metric_info")(name)

@@ -38,6 +38,7 @@ CLASSIFICATION_METRICS: tuple[str, ...] = (
     "brier",
     "log_loss",
     "ece",
+    "ece_debiased",
 )
 REGRESSION_METRICS: tuple[str, ...] = ("mae", "rmse", "r2", "pearson_r")
 # Literal over the two tuples (a tuple subscript spreads into the Literal's values).
@@ -689,7 +690,7 @@ class Planning(StrictModel):
 class Protocol(GrownModel):
     """The pre-registered statistical analysis."""
 
-    ADDED: ClassVar[tuple[str, ...]] = ("planning",)
+    ADDED: ClassVar[tuple[str, ...]] = ("planning", "primary_result")
 
     primary_metric: MetricName = Field(description="The one metric conclusions rest on.")
     metrics: list[MetricName] = Field(default_factory=list, description="Secondary metrics.")

@@ -112,6 +112,24 @@ def percentile_interval(theta_b: np.ndarray, level: float) -> tuple[float, float
     return float(lo), float(hi)
 
 
+def bias_corrected_basic(
+    theta_b: np.ndarray, theta_hat: float, level: float
+) -> tuple[float, float, float, float]:
+    """Bootstrap bias-corrected estimate and basic interval, for estimators with a large bias
+    (the binned ECE: sampling noise in each bin's frequency only adds to |gap|).
+
+    bias = mean(theta*) - theta_hat, estimate 2 theta_hat - mean(theta*) (Efron & Tibshirani
+    1993, section 10.6), interval [2 theta_hat - q_hi, 2 theta_hat - q_lo] with q the
+    percentiles of theta* (the basic interval, Davison & Hinkley 1997, eq. 5.6,
+    doi:10.1017/CBO9780511802843). Both move by the same bias, so the estimate lies inside its
+    interval whenever mean(theta*) lies between q_lo and q_hi, unlike the plug-in estimate next
+    to a percentile interval. Returns ``(estimate, lo, hi, bias)``.
+    """
+    q_lo, q_hi = percentile_interval(theta_b, level)
+    bias = float(np.mean(theta_b)) - theta_hat
+    return theta_hat - bias, 2 * theta_hat - q_hi, 2 * theta_hat - q_lo, bias
+
+
 def bca_interval(
     theta_b: np.ndarray, theta_hat: float, theta_jack: np.ndarray, level: float
 ) -> tuple[float, float, float, float]:

@@ -16,7 +16,13 @@ from brainbench.errors import (
     TiesWarning,
     UserError,
 )
-from brainbench.stats._bootstrap import Block, Statistic, bca_interval, percentile_interval
+from brainbench.stats._bootstrap import (
+    Block,
+    Statistic,
+    bca_interval,
+    bias_corrected_basic,
+    percentile_interval,
+)
 from brainbench.stats._data import ModelData, check_metric, design_for, iter_groups, model_data
 from brainbench.stats._delong import delong_ci
 from brainbench.stats._io import LEVELS, Task, infer_task
@@ -267,6 +273,16 @@ def confidence_interval(
         lo = hi = float("nan")
     elif interval == "bca":
         lo, hi, _, _ = bca_interval(good, estimate, stat.jackknife(), level)
+    elif m.kind == "calibration":
+        plug_in = estimate
+        estimate, lo, hi, bias = bias_corrected_basic(good, estimate, level)
+        interval = "basic, bootstrap bias-corrected"
+        notes.append(
+            f"'{metric}' is biased upward in small bins: the estimate {estimate:.4g} is the "
+            f"bootstrap bias-corrected one (uncorrected {plug_in:.4g}, bootstrap bias "
+            f"{bias:+.4g}) with the basic interval (Efron & Tibshirani 1993, section 10.6; "
+            "Davison & Hinkley 1997, eq. 5.6)."
+        )
     else:
         lo, hi = percentile_interval(good, level)
     return MetricResult(
