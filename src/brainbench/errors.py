@@ -22,6 +22,8 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_UNREADABLE = 2
 EXIT_UNITS_FAILED = 3
+#: A run whose unit outputs changed after the runner wrote them (the seal's journal check).
+EXIT_TAMPERED = 4
 EXIT_INTERNAL = 70
 
 

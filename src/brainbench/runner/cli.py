@@ -7,11 +7,8 @@ from pathlib import Path
 
 import click
 
-from brainbench.errors import UserError
-
-EXIT_INVALID = 1
-EXIT_UNITS_FAILED = 3
-EXIT_TAMPERED = 4
+from brainbench.errors import EXIT_FINDINGS as EXIT_INVALID
+from brainbench.errors import EXIT_TAMPERED, EXIT_UNITS_FAILED, UserError
 
 
 def _print_invalid(result) -> None:
