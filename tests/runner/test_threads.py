@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from brainbench.runner import _threads
-from brainbench.runner._execute import _clean_env
 from brainbench.runner._threads import (
     THREAD_VARIABLES,
     cgroup_cpu_limit,
@@ -70,8 +69,10 @@ def test_environment_sets_counts_and_passive_waiting_unless_the_user_chose():
     assert "OMP_WAIT_POLICY" not in mine and mine["OMP_NUM_THREADS"] == "3"
 
 
-def test_the_model_process_gets_the_budget(monkeypatch):
+def test_the_model_process_gets_the_budget(monkeypatch, tmp_path):
+    from brainbench.sandbox import scrubbed_env
+
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    env = _clean_env([], 2)
+    env = scrubbed_env(tmp_path, 2)
     assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "2"
     assert env["OMP_WAIT_POLICY"] == "PASSIVE"
