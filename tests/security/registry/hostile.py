@@ -67,7 +67,12 @@ def walk(roots: list[Path], names: tuple[str, ...], suffix: str | None = None) -
                 if f in names or (
                     suffix and f.endswith(suffix) and os.path.basename(folder) == "units"
                 ):
-                    found.append(Path(folder) / f)
+                    path = Path(folder) / f
+                    # Regular files only: other tests leave FIFOs named participants.tsv in
+                    # /tmp, and opening one blocks for ever.
+                    with contextlib.suppress(OSError):
+                        if stat.S_ISREG(os.lstat(path).st_mode):
+                            found.append(path)
         if found:
             return found
     return found
