@@ -15,6 +15,21 @@ FAST_MODELS = ["demographics-logreg", "voxel-linear"]
 FAULTY_MODES = ("fit-error", "oom", "crash", "bad-output", "images", "hang")
 
 
+def run_cli(
+    out: Path, registry: Path, *extra: str, models: tuple[str, ...] | list[str] = FAST_MODELS
+) -> list[str]:
+    """``brainbench run`` on the tiny spec as a subprocess command: ``models`` x 2 seeds, 1 epoch,
+    on CPU, into ``out``; ``extra`` options appended."""
+    import sys
+
+    chosen = [arg for m in models for arg in ("--model", m)]
+    return [
+        *(sys.executable, "-m", "brainbench", "run", str(TINY_SPEC), *chosen),
+        *("--seeds", "2", "--max-epochs", "1", "--device", "cpu"),
+        *("--out", str(out), "--registry", str(registry), *extra),
+    ]
+
+
 def make_cohorts(root: Path) -> Path:
     """The demo's two cohorts at the tiny size (about 10 s)."""
     from brainbench.runner._demo import cohort_configs, relabel_subjects

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pandas as pd
@@ -15,36 +14,12 @@ import pytest
 from brainbench.errors import UserError
 from brainbench.runner import run_benchmark
 
-from .conftest import FAST_MODELS, TINY_SPEC
-
-
-def _cli(out, registry, *extra):
-    models = [arg for m in FAST_MODELS for arg in ("-m", m)]
-    return [
-        sys.executable,
-        "-m",
-        "brainbench",
-        "run",
-        str(TINY_SPEC),
-        *models,
-        "--seeds",
-        "2",
-        "--max-epochs",
-        "1",
-        "--device",
-        "cpu",
-        "--out",
-        str(out),
-        "--registry",
-        str(registry),
-        "-q",
-        *extra,
-    ]
+from .conftest import FAST_MODELS, TINY_SPEC, run_cli
 
 
 def test_sigkill_then_resume_equals_uninterrupted(baseline_run, registry, tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.Popen(_cli(out, registry), env=os.environ.copy())
+    proc = subprocess.Popen(run_cli(out, registry, "-q"), env=os.environ.copy())
     deadline = time.monotonic() + 300
     units = out / "units"
     while time.monotonic() < deadline and proc.poll() is None:

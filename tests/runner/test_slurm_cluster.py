@@ -23,7 +23,7 @@ import pytest
 
 from brainbench.runner._slurm import queued_tasks, read_journal
 
-from .conftest import FAST_MODELS, REPO, TINY_SPEC
+from .conftest import FAST_MODELS, REPO, run_cli
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -89,30 +89,9 @@ def _run_args(
     models: tuple[str, ...] = (FAST_MODELS[0],),
 ) -> list[str]:
     """One model x two seeds (two array tasks) unless ``models`` says otherwise."""
-    chosen = [a for m in models for a in ("--model", m)]
-    return [
-        sys.executable,
-        "-m",
-        "brainbench",
-        "run",
-        str(TINY_SPEC),
-        *chosen,
-        "--seeds",
-        "2",
-        "--max-epochs",
-        "1",
-        "--device",
-        "cpu",
-        "--executor",
-        "slurm",
-        "--profile",
-        str(profile),
-        "--registry",
-        str(registry),
-        "--out",
-        str(out),
-        *more,
-    ]
+    return run_cli(
+        out, registry, "--executor", "slurm", "--profile", str(profile), *more, models=models
+    )
 
 
 def _start(args: list[str]) -> subprocess.Popen:

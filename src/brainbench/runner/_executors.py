@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -238,6 +239,27 @@ def run_slurm(
     return _wait_squeue(run_dir, {u: journal[u] for u in unit_ids}, progress, poll_s)
 
 
+def _wait_units(
+    unit_ids: list[str],
+    ended: Callable[[list[str]], dict[str, dict[str, Any]]],
+    progress: Any,
+    poll_s: float,
+) -> list[dict[str, Any]]:
+    """Poll until every unit has ended; ``ended(pending)`` returns the records of those that
+    ended since the last poll."""
+    records: list[dict[str, Any]] = []
+    pending = list(unit_ids)
+    while pending:
+        for uid, rec in ended(pending).items():
+            pending.remove(uid)
+            records.append(rec)
+            if progress:
+                progress.end_unit(None, rec)
+        if pending:
+            time.sleep(poll_s)
+    return records
+
+
 def _wait_squeue(
     run_dir: Path, entries: dict[str, dict[str, Any]], progress: Any, poll_s: float
 ) -> list[dict[str, Any]]:
@@ -246,33 +268,32 @@ def _wait_squeue(
     A task must be missing from the queue on two polls in a row before its unit counts as
     ended: a requeued task passes briefly through states squeue may not list.
     """
-    accounting: bool | None = None
-    records: list[dict[str, Any]] = []
-    pending = dict(entries)
-    missing: dict[str, int] = dict.fromkeys(pending, 0)
-    while pending:
-        states = queued_tasks([e["job_id"] for e in pending.values()])
-        for uid, entry in list(pending.items()):
-            if states is None or entry["job_id"] in states:
+    accounting: list[bool] = []  # asked once, on the first task that ends without a record
+    missing: dict[str, int] = dict.fromkeys(entries, 0)
+
+    def ended(pending: list[str]) -> dict[str, dict[str, Any]]:
+        states = queued_tasks([entries[u]["job_id"] for u in pending])
+        out: dict[str, dict[str, Any]] = {}
+        for uid in pending:
+            job_id = entries[uid]["job_id"]
+            if states is None or job_id in states:
                 missing[uid] = 0
                 continue
-            rec = _task_record(run_dir, uid, entry["job_id"])
+            rec = _task_record(run_dir, uid, job_id)
             missing[uid] += 1
             if rec is None and missing[uid] < 2:
                 continue
-            del pending[uid]
             if rec is None:
-                if accounting is None:
-                    accounting = has_accounting()
-                stderr = Path(entry["stderr"]) if entry.get("stderr") else None
-                reason = final_state(entry["job_id"], stderr, accounting)
-                rec = _lost_unit(run_dir, uid, entry["job_id"], reason, stderr)
-            records.append(rec)
-            if progress:
-                progress.end_unit(None, rec)
-        if pending:
-            time.sleep(poll_s)
-    return records
+                if not accounting:
+                    accounting.append(has_accounting())
+                log = entries[uid].get("stderr")
+                stderr = Path(log) if log else None
+                reason = final_state(job_id, stderr, accounting[0])
+                rec = _lost_unit(run_dir, uid, job_id, reason, stderr)
+            out[uid] = rec
+        return out
+
+    return _wait_units(list(entries), ended, progress, poll_s)
 
 
 def _task_record(run_dir: Path, uid: str, job_id: str) -> dict[str, Any] | None:
@@ -291,15 +312,16 @@ def _task_record(run_dir: Path, uid: str, job_id: str) -> dict[str, Any] | None:
 
 
 def _wait_submitit(
-    run_dir: Path, pending: dict[str, Any], progress: Any, poll_s: float
+    run_dir: Path, jobs: dict[str, Any], progress: Any, poll_s: float
 ) -> list[dict[str, Any]]:
     """submitit's own polling, for its ``local`` and ``debug`` clusters (no SLURM)."""
-    records: list[dict[str, Any]] = []
-    while pending:
-        for uid, job in list(pending.items()):
+
+    def ended(pending: list[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for uid in pending:
+            job = jobs[uid]
             if not job.done():
                 continue
-            del pending[uid]
             meta = run_dir / "units" / f"{uid}.json"
             error = "no result"
             try:
@@ -308,16 +330,13 @@ def _wait_submitit(
                 text = str(exc).strip()
                 error = text.splitlines()[-1] if text else type(exc).__name__
             if meta.is_file():
-                rec = read_json(meta)
+                out[uid] = read_json(meta)
             else:
                 folder = Path(str(job.paths.folder))
-                rec = _lost_unit(run_dir, uid, str(job.job_id), error, folder)
-            records.append(rec)
-            if progress:
-                progress.end_unit(None, rec)
-        if pending:
-            time.sleep(poll_s)
-    return records
+                out[uid] = _lost_unit(run_dir, uid, str(job.job_id), error, folder)
+        return out
+
+    return _wait_units(list(jobs), ended, progress, poll_s)
 
 
 def _lost_unit(
