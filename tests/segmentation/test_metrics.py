@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from brainbench.errors import UserError
 from brainbench.segmentation import SEGMENTATION_METRICS, SegmentationMetric, case_metrics
@@ -134,3 +136,21 @@ def test_metadata_registered_for_every_metric():
         signed.gain(1.0)
     # The classification/regression metrics keep their behaviour.
     assert metric_info("mae").better(1.0, 2.0) and metric_info("auroc").gain(0.1) == 0.1
+
+
+masks = st.lists(st.booleans(), min_size=64, max_size=64).map(
+    lambda b: np.array(b, dtype=np.uint8).reshape(4, 4, 4)
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(a=masks, b=masks)
+def test_overlap_properties(a, b):
+    pair = [SegmentationMetric("dice"), SegmentationMetric("iou")]
+    ab = values(a, b, metrics=pair)
+    ba = values(b, a, metrics=pair)
+    d, j = ab["l", "dice"]["value"], ab["l", "iou"]["value"]
+    assert 0.0 <= d <= 1.0 and 0.0 <= j <= 1.0
+    assert d == pytest.approx(ba["l", "dice"]["value"], abs=1e-7)  # symmetric
+    assert j == pytest.approx(d / (2 - d), abs=1e-6)  # IoU = D / (2 - D)
+    assert values(a, a, metrics=pair)["l", "dice"]["value"] == 1.0  # also when a is empty
