@@ -723,6 +723,12 @@ def compare(
     return out
 
 
+def _rank(aggregates: np.ndarray, info) -> np.ndarray:
+    """Ranks (1 = best) of the models' aggregates along the last axis, ties at the lowest
+    rank (R's ``rank(ties.method = "min")``, as challengeR's aggregateThenRank)."""
+    return sps.rankdata(-info.order_key(aggregates), method="min", axis=-1).astype(int)
+
+
 def rank_stability(
     table: pd.DataFrame,
     *,
@@ -777,13 +783,10 @@ def rank_stability(
     if n_undef:
         notes.append(f"{n_undef} case(s) undefined for some model were left out.")
 
-    def rank(agg: np.ndarray) -> np.ndarray:
-        return sps.rankdata(-info.order_key(agg), method="min", axis=-1)
-
     point = _point(V, statistic)
-    full = rank(point)
+    full = _rank(point, info)
     theta = _resampled(d, V, statistic, n_resamples, seed)
-    R = rank(theta).astype(int)
+    R = _rank(theta, info)
     k = len(models)
     taus = np.array([kendall_tau(full, r) for r in R])
     taus_ok = taus[np.isfinite(taus)]
