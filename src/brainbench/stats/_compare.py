@@ -639,9 +639,9 @@ def paired_bootstrap(pair: Pair, opts: Options) -> ComparisonResult:
             "n_degenerate": n_bad,
             "clusters": design.n_clusters,
             "interval": interval,
-            "conditional_on": conditional_on,
             "seed": opts.seed,
-        },
+        }
+        | ({"conditional_on": conditional_on} if conditional_on else {}),
     )
 
 

@@ -94,7 +94,12 @@ class MetricResult:
         return self.ci_low, self.ci_high
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean(asdict(self))
+        out = _clean(asdict(self))
+        # Only a calibrated choice adds these keys (earlier JSON output stays the same).
+        for key in ("chosen_for", "calibration"):
+            if not out[key]:
+                out.pop(key)
+        return out
 
 
 @dataclass(frozen=True)
