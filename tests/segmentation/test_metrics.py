@@ -154,3 +154,21 @@ def test_overlap_properties(a, b):
     assert d == pytest.approx(ba["l", "dice"]["value"], abs=1e-7)  # symmetric
     assert j == pytest.approx(d / (2 - d), abs=1e-6)  # IoU = D / (2 - D)
     assert values(a, a, metrics=pair)["l", "dice"]["value"] == 1.0  # also when a is empty
+
+
+def test_lesion_f1_closed_form_and_26_connectivity():
+    from brainbench.segmentation import lesion_counts
+
+    shape = (20, 20, 20)
+    ref = cube(shape, (1, 1, 1), (3, 3, 3)) + cube(shape, (8, 8, 8), (10, 10, 10))
+    pred = np.zeros(shape, dtype=np.uint8)
+    pred[2, 2, 2] = 1  # one voxel inside the first lesion
+    pred[15, 15, 15] = pred[16, 16, 16] = 1  # touch by a corner: one component (26-conn.)
+    c = lesion_counts(ref.astype(bool), pred.astype(bool))
+    assert c == {"n_reference": 2, "n_predicted": 2, "detected": 1, "true_positive_predicted": 1}
+    # R = 1/2, P = 1/2: F1 = 1/2.
+    v = values(ref, pred, metrics=[SegmentationMetric("lesion-f1")])
+    assert v["l", "lesion-f1"]["value"] == pytest.approx(0.5)
+    # Requiring 2 overlapping voxels: the single-voxel hit no longer detects the lesion.
+    v = values(ref, pred, metrics=[SegmentationMetric("lesion-f1", min_overlap=2)])
+    assert v["l", "lesion-f1"]["value"] == 0.0
