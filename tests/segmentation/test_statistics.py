@@ -109,6 +109,12 @@ def test_few_sites_are_held_fixed_and_reported():
     assert r.conditional_on == {"site": 3}
     assert r.clusters == {"subject": 36}
     assert any("conditional on these 3 site" in w for w in r.warnings)
+    # A subject scanned at two of the fixed sites is a cluster within each: subject 0-0 now
+    # also has an image at site S1 (36 + 1 clusters), and no error.
+    moved = table(n_sites=3, subjects=12)
+    moved.loc[moved.image == "1-0-1", "subject"] = "0-0"
+    (r, _) = quiet(summarise, moved, **FAST)
+    assert r.clusters == {"subject": 37}
     with pytest.warns(FewClustersWarning, match="too narrow"):
         (r, _) = summarise(table(n_sites=5, subjects=8), **FAST)
     assert r.conditional_on == {}

@@ -405,8 +405,11 @@ def _design(cases: pd.DataFrame, levels: Sequence[str]) -> _Design:
     if len(levels) > 1 and design.n_top < MIN_ESTIMABLE_CLUSTERS:
         g = design.n_top
         fixed_key = pd.factorize(pd.Series(list(zip(*ids[:-1], strict=True))))[0]
+        # The inner ids read within their outer clusters, as in the nested design (a subject
+        # seen at two sites is two clusters), so that each lies in one stratum.
+        inner = pd.factorize(pd.Series(list(zip(*ids, strict=True))))[0]
         conditional_on = {lv: int(design.n_clusters[lv]) for lv in levels[:-1]}
-        design = ClusterDesign(ids[-1:], strata=fixed_key, names=levels[-1:])
+        design = ClusterDesign([inner], strata=fixed_key, names=levels[-1:])
         _warn(
             notes,
             FewClustersWarning,
