@@ -250,7 +250,8 @@ def _dry_run(spec, models, seeds, hyperparameters, registry_root) -> int:
         return EXIT_INVALID
     click.echo(
         f"{spec}: valid ({len(result.findings)} warning(s), {len(result.waived)} waived); "
-        f"{task.type} {list(task.classes) or ''} on images {list(task.spatial_shape)}"
+        f"{task.type} {list(task.classes or task.labels) or ''} on images "
+        f"{list(task.spatial_shape)}"
         + (f" cut into {task.unit}s of {list(task.unit_shape)}" if task.unit_shape else "")
         + f"; {len(units)} unit(s):"
     )
