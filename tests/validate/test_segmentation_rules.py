@@ -104,7 +104,7 @@ def test_missing_reference_mask_is_an_error_naming_the_image(tmp_path):
     mask = data / "derivatives/reference/sub-02/ses-1/anat/sub-02_ses-1_dseg.nii.gz"
     mask.unlink()
     result, _ = validate_path(write_seg_spec(tmp_path, data), data=True)
-    (finding,) = [f for f in result.findings if "missing-reference" in f.message]
+    (finding,) = [f for f in result.findings if "reference-mask" in f.message]
     assert finding.severity == Severity.ERROR and not result.valid
     assert "sub-02" in finding.message and str(mask.parent) in finding.message
     assert finding.file == str(data / "participants.tsv") and finding.line == 3
@@ -159,5 +159,18 @@ def test_reference_from_a_manifest_column(tmp_path):
         data / "derivatives/reference/sub-01/ses-1/anat/sub-01_ses-1_dseg.nii.gz"
     )
     result, _ = validate_path(spec, data=True)
-    (finding,) = [f for f in result.findings if "missing-reference" in f.message]
+    (finding,) = [f for f in result.findings if "reference-mask" in f.message]
     assert "no reference mask in column 'mask'" in finding.message and finding.line == 4
+
+
+def test_reference_mask_off_the_image_grid_is_an_error(tmp_path):
+    import nibabel as nib
+    import numpy as np
+
+    data = write_seg_cohort(tmp_path / "data", subjects=4, sessions=1)
+    mask = data / "derivatives/reference/sub-04/ses-1/anat/sub-04_ses-1_dseg.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 8), np.uint8), np.eye(4)), mask)
+    result, _ = validate_path(write_seg_spec(tmp_path, data), data=True)
+    (finding,) = [f for f in result.findings if "reference-mask" in f.message]
+    assert f"{mask} has shape (8, 8, 8), its image (16, 16, 16)" in finding.message
+    assert finding.line == 5 and not result.valid
