@@ -174,3 +174,12 @@ def test_reference_mask_off_the_image_grid_is_an_error(tmp_path):
     (finding,) = [f for f in result.findings if "reference-mask" in f.message]
     assert f"{mask} has shape (8, 8, 8), its image (16, 16, 16)" in finding.message
     assert finding.line == 5 and not result.valid
+
+
+def test_plan_refuses_a_segmentation_benchmark_and_says_why(capsys):
+    from brainbench.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["plan", str(WMH)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "a segmentation benchmark is not planned" in err
