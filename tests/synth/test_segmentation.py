@@ -122,6 +122,20 @@ def test_lesions_grow_across_sessions(tiny_seg):
     assert (lesions["onset_years"] > 0).any()
 
 
+def test_a_flair_threshold_finds_the_lesions(tiny_seg):
+    """The baseline that needs no training: FLAIR above 1.4 times the brain's median."""
+    dice = []
+    for row in tiny_seg.images.itertuples():
+        if row.lesion_count == 0:
+            continue
+        _, flair = _load(tiny_seg.path, row.flair)
+        _, labels = _load(tiny_seg.path, row.reference)
+        predicted = flair > 1.4 * np.median(flair[flair > 0])
+        reference = labels == 4
+        dice.append(2 * (predicted & reference).sum() / (predicted.sum() + reference.sum()))
+    assert np.mean(dice) > 0.5
+
+
 def test_site_effect_on_lesion_contrast(tmp_path):
     design = {"subjects": 4, "sites": 2, "sessions": 1, "seed": 5}
     cfg = SynthConfig.preset("tiny", **design, segmentation=LesionConfig(lesion_load=6.0))
