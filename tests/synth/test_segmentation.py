@@ -8,11 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import ndimage, stats
 
 from brainbench.cli import cli, main
 from brainbench.errors import UserError
 from brainbench.synth import LABELS, LesionConfig, SynthConfig, generate_cohort, load_truth
+from brainbench.synth._lesions import Lesion, occupancy
 
 TWENTY_SIX = np.ones((3, 3, 3), dtype=bool)
 
@@ -134,6 +137,34 @@ def test_a_flair_threshold_finds_the_lesions(tiny_seg):
         reference = labels == 4
         dice.append(2 * (predicted & reference).sum() / (predicted.sum() + reference.sum()))
     assert np.mean(dice) > 0.5
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    axes=st.tuples(*[st.floats(0.8, 1.25)] * 3),
+    angles=st.tuples(*[st.floats(-np.pi, np.pi)] * 3),
+    radius=st.floats(2.0, 9.0),
+    growth=st.floats(0.0, 3.0),
+    resolution=st.sampled_from([1.0, 2.0, 4.0]),
+)
+def test_occupancy_grows_with_the_radius(axes, angles, radius, growth, resolution):
+    """A growing lesion never loses a voxel: its occupancy is monotone in the radius, 1 deep
+    inside and 0 beyond half a voxel outside."""
+    a, b, c = angles
+    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(c), -np.sin(c)], [0, np.sin(c), np.cos(c)]])
+    rotation = rz @ ry @ rx
+    lesion = Lesion("L01", (1.0, -2.0, 3.0), axes, tuple(map(tuple, rotation)), radius, 0, 0, 1)
+    axis = np.arange(-16.0, 16.5, 1.0)
+    points = np.stack(np.meshgrid(axis + 1, axis - 2, axis + 3, indexing="ij")).astype(np.float32)
+    before = occupancy(points, lesion, radius, resolution)
+    after = occupancy(points, lesion, radius + growth, resolution)
+    assert (after >= before - 1e-6).all()
+    centre = (16, 16, 16)
+    assert before[centre] == 1.0
+    far = np.sqrt(((points - points[:, 16, 16, 16, None, None, None]) ** 2).sum(0))
+    assert (before[far > 1.25 * radius + resolution] == 0).all()
 
 
 def test_site_effect_on_lesion_contrast(tmp_path):
