@@ -209,7 +209,8 @@ def test_declared_contrast_tracks_the_image(tiny_seg):
 
 def test_same_seed_same_bytes_other_seed_other_masks(tiny_seg, tmp_path):
     again = generate_cohort(tmp_path / "again", tiny_seg.config)
-    other = generate_cohort(tmp_path / "other", tiny_seg.config.replace(seed=1))
+    other_config = tiny_seg.config.replace(seed=1, subjects=2, sites=1)
+    other = generate_cohort(tmp_path / "other", other_config)
 
     def digests(root):
         return {
@@ -222,7 +223,8 @@ def test_same_seed_same_bytes_other_seed_other_masks(tiny_seg, tmp_path):
     assert first == second
     masks = [k for k in first if k.endswith("_dseg.nii.gz")]
     assert len(masks) == len(tiny_seg.images)
-    assert all(first[k] != third.get(k) for k in masks)
+    shared = [k for k in masks if k in third]
+    assert len(shared) == 4 and all(first[k] != third[k] for k in shared)
 
 
 def test_classification_cohort_is_untouched(tiny):
