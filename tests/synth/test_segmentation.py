@@ -15,7 +15,8 @@ from scipy import ndimage, stats
 from brainbench.cli import cli, main
 from brainbench.errors import UserError
 from brainbench.synth import LABELS, LesionConfig, SynthConfig, generate_cohort, load_truth
-from brainbench.synth._lesions import Lesion, occupancy
+from brainbench.synth._lesions import Lesion, occupancy, plan_lesions
+from brainbench.synth._plan import build_plan
 
 TWENTY_SIX = np.ones((3, 3, 3), dtype=bool)
 
@@ -165,6 +166,32 @@ def test_occupancy_grows_with_the_radius(axes, angles, radius, growth, resolutio
     assert before[centre] == 1.0
     far = np.sqrt(((points - points[:, 16, 16, 16, None, None, None]) ** 2).sum(0))
     assert (before[far > 1.25 * radius + resolution] == 0).all()
+
+
+@pytest.mark.parametrize(
+    "lesions",
+    [
+        LesionConfig(),
+        # The largest, fastest-growing and most numerous lesions the configuration allows:
+        # some no longer fit apart and are not placed, none is placed wrongly.
+        LesionConfig(
+            lesion_load=12, new_lesions_per_year=5, lesion_radius_mm=8, lesion_growth_mm_per_year=3
+        ),
+    ],
+)
+def test_placed_lesions_lie_apart(lesions):
+    plan = build_plan(SynthConfig.preset("tiny", sessions=5))
+    placed = plan_lesions(plan, lesions)
+    for subject in plan.subjects:
+        mine = placed.lesions[subject.participant_id]
+        assert len(mine) <= placed.requested[subject.participant_id] <= 12
+        last = max(s.years for s in subject.sessions)
+        for i, a in enumerate(mine):
+            assert a.radius_mm >= 1.25 * plan.config.resolution
+            for b in mine[i + 1 :]:
+                gap = np.linalg.norm(np.subtract(a.center_mm, b.center_mm))
+                reach = sum(max(x.axes) * x.radius_at(last) for x in (a, b))  # type: ignore[operator]
+                assert gap >= reach + 2 * plan.config.resolution + 2 - 0.2  # centres rounded
 
 
 def test_site_effect_on_lesion_contrast(tmp_path):

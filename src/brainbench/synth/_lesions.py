@@ -228,7 +228,7 @@ def _place(
         # The points deep enough are a prefix of the deepest-first list.
         n_deep = int(np.searchsorted(-depths, -(DEPTH_FRACTION * extent + 1.0), side="right"))
         centre = None
-        for _ in range(20):
+        for _ in range(50 if n_deep else 0):
             point = points[int(rng.integers(n_deep))]
             gap = 2.0 * resolution + 2.0
             if all(np.linalg.norm(point - c) >= extent + e + gap for c, e in placed):
