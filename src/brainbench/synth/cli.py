@@ -187,8 +187,9 @@ def synth(
         click.echo(json.dumps(summary, indent=2))
         return
     classes = ", ".join(f"{n} {c}" for c, n in counts["per_class"].items())
+    what = "images" if result.reference_dir is None else "sessions (T1w and FLAIR each)"
     click.echo(
-        f"Wrote {counts['images']} images of {counts['subjects']} participants ({classes}) "
+        f"Wrote {counts['images']} {what} of {counts['subjects']} participants ({classes}) "
         f"from {counts['sites']} sites and {counts['scanners']} scanners to {result.path} "
         f"in {result.seconds:.1f} s.\nGround truth: {summary['truth']}"
     )
