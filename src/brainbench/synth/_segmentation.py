@@ -40,6 +40,7 @@ from brainbench.synth._lesions import (
     LOAD_AGE_SLOPE,
     LOAD_REFERENCE_AGE,
     T1W_LESION_RATIO,
+    Lesion,
     LesionPlan,
     occupancy,
     plan_lesions,
@@ -117,6 +118,17 @@ def segmentation_grid(resolution: float) -> Grid:
     )
 
 
+@dataclass(frozen=True)
+class _Present:
+    """A lesion present in one image."""
+
+    lesion: Lesion
+    radius: float  # mm, at this session
+    contrast: float  # on FLAIR, with the scanner's gain
+    darkening: float  # on T1w, relative to white matter (positive)
+    fraction: np.ndarray  # of each voxel
+
+
 def _round(value: float | None, nd: int = 4) -> float | None:
     return None if value is None else float(round(float(value), nd))
 
@@ -170,7 +182,7 @@ class SegmentationWriter:
         sub, ses = subject.participant_id, f"ses-{session.session_id}"
         anat = anatomy(grid, plan, subject, session, fields)
         flair_scanner = self.lesion_plan.scanners[scanner.scanner_id]
-        present = []
+        present: list[_Present] = []
         for lesion in self.lesion_plan.lesions[sub]:
             radius = lesion.radius_at(session.years)
             if radius is None:
@@ -178,11 +190,11 @@ class SegmentationWriter:
             contrast = lesion.contrast * flair_scanner.lesion_gain
             darkening = min(T1W_LESION_RATIO * contrast, T1W_MAX_DARKENING)
             frac = occupancy(anat.template_points, lesion, radius, grid.resolution) * anat.wm
-            present.append((lesion, radius, contrast, darkening, frac))
+            present.append(_Present(lesion, radius, contrast, darkening, frac))
         zeros = np.zeros(grid.shape, dtype=np.float32)
-        lesion_frac = sum((p[4] for p in present), zeros)
-        flair_gain = sum((p[4] * np.float32(p[2]) for p in present), zeros)
-        t1_loss = sum((p[4] * np.float32(p[3]) for p in present), zeros)
+        lesion_frac = sum((p.fraction for p in present), zeros)
+        flair_gain = sum((p.fraction * np.float32(p.contrast) for p in present), zeros)
+        t1_loss = sum((p.fraction * np.float32(p.darkening) for p in present), zeros)
         tissue = anat.tissue
         fractions = np.stack([1.0 - tissue, anat.csf, anat.gm, anat.wm - lesion_frac, lesion_frac])
         labels = np.argmax(fractions, axis=0).astype(np.uint8)
@@ -215,32 +227,30 @@ class SegmentationWriter:
         vox = grid.voxel_ml
         lesion_mask = labels == 4
         # Lesions never overlap: a lesion voxel belongs to the lesion with the largest fraction.
-        owner = np.argmax(np.stack([zeros, *(p[4] for p in present)]), axis=0) - 1
+        owner = np.argmax(np.stack([zeros, *(p.fraction for p in present)]), axis=0) - 1
         lesions = []
-        for k, (lesion, radius, contrast, darkening, frac) in enumerate(present):
-            voxels = int((lesion_mask & (owner == k)).sum())
-            volume = _round(frac.sum(dtype=np.float64) * vox, 4)
+        for k, p in enumerate(present):
             entry = {
-                "lesion": lesion.lesion_id,
-                "onset_years": lesion.onset_years,
-                "radius_mm": _round(radius, 3),
-                "center_mm": list(lesion.center_mm),
-                "voxels": voxels,
-                "volume_ml": volume,
-                "contrast_flair": _round(contrast),
-                "contrast_t1w": _round(-darkening),
+                "lesion": p.lesion.lesion_id,
+                "onset_years": p.lesion.onset_years,
+                "radius_mm": _round(p.radius, 3),
+                "center_mm": list(p.lesion.center_mm),
+                "voxels": int((lesion_mask & (owner == k)).sum()),
+                "volume_ml": _round(p.fraction.sum(dtype=np.float64) * vox, 4),
+                "contrast_flair": _round(p.contrast),
+                "contrast_t1w": _round(-p.darkening),
             }
             lesions.append(entry)
             self.lesion_rows.append(
                 (
                     sub,
                     ses,
-                    lesion.lesion_id,
-                    lesion.onset_years,
+                    entry["lesion"],
+                    entry["onset_years"],
                     entry["radius_mm"],
-                    *lesion.center_mm,
-                    voxels,
-                    volume,
+                    *p.lesion.center_mm,
+                    entry["voxels"],
+                    entry["volume_ml"],
                     entry["contrast_flair"],
                     entry["contrast_t1w"],
                 )
@@ -257,8 +267,12 @@ class SegmentationWriter:
             ),
             "lesion_voxels": int(lesion_mask.sum()),
             "lesion_ml": _round(lesion_frac.sum(dtype=np.float64) * vox, 4),
-            "lesion_contrast_flair": _round(np.mean([p[2] for p in present]) if present else None),
-            "lesion_contrast_t1w": _round(-np.mean([p[3] for p in present]) if present else None),
+            "lesion_contrast_flair": _round(
+                np.mean([p.contrast for p in present]) if present else None
+            ),
+            "lesion_contrast_t1w": _round(
+                -np.mean([p.darkening for p in present]) if present else None
+            ),
             "csf_voxels": int((labels == 1).sum()),
             "gm_voxels": int((labels == 2).sum()),
             "wm_voxels": int((labels == 3).sum()),
