@@ -198,11 +198,15 @@ def test_site_effect_on_lesion_contrast(tmp_path):
     design = {"subjects": 4, "sites": 2, "sessions": 1, "seed": 5}
     cfg = SynthConfig.preset("tiny", **design, segmentation=LesionConfig(lesion_load=6.0))
     alike = generate_cohort(tmp_path / "alike", cfg.replace(site_effect=0.0))
-    varied = generate_cohort(tmp_path / "varied", cfg)
+    varied = generate_cohort(tmp_path / "varied", cfg, layout="caps")
     gains = {s["scanner_id"]: s["lesion_gain"] for s in varied.truth["segmentation"]["scanners"]}
     strengths = {s["scanner_id"]: s["MagneticFieldStrength"] for s in varied.truth["scanners"]}
     assert {s["lesion_gain"] for s in alike.truth["segmentation"]["scanners"]} == {1.0}
     assert len(set(gains.values())) == len(gains)
+    # The scanners' FLAIR tissue contrast varies too (grey matter against white matter).
+    flair = [s["flair_contrast"] for s in varied.truth["segmentation"]["scanners"]]
+    same = [s["flair_contrast"] for s in alike.truth["segmentation"]["scanners"]]
+    assert len({f["gm"] for f in flair}) == len(flair) and len({f["gm"] for f in same}) == 1
     ratios, expected = [], []
     for a, v in zip(alike.images.itertuples(), varied.images.itertuples(), strict=True):
         assert a.lesion_count == v.lesion_count > 0
@@ -216,6 +220,13 @@ def test_site_effect_on_lesion_contrast(tmp_path):
         ]
         ratios.append(observed[1] / observed[0])
         expected.append(gains[v.scanner_id])
+    # The CAPS copy holds the same masks (task.reference source caps).
+    for row in varied.images.itertuples():
+        sub, ses = row.participant_id, row.session_id
+        linked = (
+            varied.path / f"derivatives/caps/subjects/{sub}/{ses}/reference/{sub}_{ses}_dseg.nii.gz"
+        )
+        assert linked.read_bytes() == (varied.path / row.reference).read_bytes()
     # The image shows the scanner's gain: 1.5 T scanners have the dimmer lesions.
     np.testing.assert_allclose(ratios, expected, rtol=0.15)
     mean_gain = {t: np.mean([g for s, g in gains.items() if strengths[s] == t]) for t in (1.5, 3.0)}
