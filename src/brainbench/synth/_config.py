@@ -47,14 +47,15 @@ class LesionConfig:
         Rate of new lesions appearing after baseline (a Poisson process over the follow-up).
     lesion_radius_mm : float, default=5.0
         Median radius of a lesion when it appears (log-normal, sd 0.25 on the log scale);
-        never under 0.75 voxel, so that every lesion covers at least one voxel.
+        never under 1.25 voxels (5 mm at 4 mm: half the lesions of the default then start at
+        that floor), so that every lesion covers a voxel centre.
     lesion_growth_mm_per_year : float, default=0.8
         Mean growth of a lesion's radius per year (gamma, shape 4); lesions never shrink.
     lesion_contrast : float, default=0.6
         Mean FLAIR contrast of a lesion relative to normal white matter,
         ``(I_lesion - I_wm) / I_wm`` before noise (gamma, shape 10), times the scanner's
-        lesion gain. On T1w the lesion is ``T1W_LESION_RATIO`` times that contrast darker
-        than white matter.
+        lesion gain. On T1w the lesion is half that contrast darker than white matter (at
+        most 0.8 darker).
     """
 
     lesion_load: float = 3.0
