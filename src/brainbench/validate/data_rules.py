@@ -740,6 +740,8 @@ class LabelsMissingOrUnknown(DataRule):
 
         spec = ctx.loaded.spec
         target = spec.task.target
+        if target is None:
+            return  # segmentation: images without a reference mask are cohort findings (D300)
         table = ctx.cohort
         yield from self._empty_classes(ctx)
         for cohort, part in table.groupby("cohort", sort=True):
@@ -1168,6 +1170,8 @@ class TestSetTooSmall(DataRule):
         from brainbench.stats import metric_info
 
         protocol = ctx.loaded.spec.protocol
+        if ctx.loaded.spec.task.type == "segmentation":
+            return  # the planning formulas are those of image-level metrics, not per-case ones
         info = metric_info(protocol.primary_metric)
         for plan in self.plans(ctx):
             what = plan.describe(protocol.confidence.level)
