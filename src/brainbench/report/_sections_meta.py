@@ -139,7 +139,8 @@ def protocol(ctx: ReportContext, sec: Section) -> Section:
         p = spec.protocol
         declared = {
             "primary_metric": p.primary_metric,
-            "metrics": list(p.metrics),
+            # Segmentation metrics may carry parameters ({name: nsd, tolerance_mm: 1}).
+            "metrics": [m if isinstance(m, str) else m.model_dump(mode="json") for m in p.metrics],
             "unit_of_analysis": p.unit_of_analysis,
             "confidence": p.confidence.model_dump(mode="json"),
             "comparison": comp.model_dump(mode="json") if comp is not None else None,
@@ -173,7 +174,7 @@ def protocol(ctx: ReportContext, sec: Section) -> Section:
         if v is None:
             return "none"
         if isinstance(v, list):
-            return ", ".join(map(str, v)) or "none"
+            return ", ".join(show(x) for x in v) or "none"
         if isinstance(v, dict):
             return "; ".join(f"{k} {show(x)}" for k, x in v.items() if x is not None)
         return str(v)
