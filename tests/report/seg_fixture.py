@@ -1,18 +1,24 @@
 """A segmentation run folder with a case-metrics table of known truth, for the sheet's tests.
 
 Four sites x three subjects x two sessions = 24 test images, two labels (``wmh`` 1,
-``white-matter`` 2), three metrics (Dice, HD95, absolute volume error), two models:
+``white-matter`` 2), four metrics (Dice, HD95, absolute and relative volume error), two
+models:
 
-* ``model-a``: Dice about 0.80, HD95 about 2 mm, volume error about 0.5 mL;
-* ``model-b``: Dice about 0.60, HD95 about 6 mm, volume error about 2 mL.
+* ``model-a``: Dice about 0.80, HD95 about 2 mm, volume error about 0.5 mL, relative volume
+  error about +0.05;
+* ``model-b``: Dice about 0.60, HD95 about 6 mm, volume error about 2 mL, relative volume
+  error about +0.30.
 
-So A is better on every metric, HD95 and volume error being lower-is-better. Known cases:
+So A is better on every metric, HD95 and volume error being lower-is-better and the relative
+volume error best at 0. Known cases, valued as brainbench.segmentation.metrics values them
+(Metrics Reloaded):
 
-* :data:`EMPTY_REF` has an empty ``wmh`` reference: A predicts nothing (both-empty: Dice and
-  HD95 NaN), B predicts a false positive (empty-reference: Dice 0, HD95 NaN);
+* :data:`EMPTY_REF` has an empty ``wmh`` reference: A predicts nothing (both-empty: Dice 1,
+  HD95 0, volume errors 0), B predicts a false positive (empty-reference: Dice 0, HD95 the
+  image diagonal, relative volume error undefined, NaN);
 * :data:`EMPTY_PRED`: B predicts no ``wmh`` where there is some (empty-prediction: Dice 0,
-  HD95 NaN);
-* :data:`WORST`: B's worst ``wmh`` case (Dice 0.05, HD95 40 mm).
+  HD95 the image diagonal, relative volume error -1);
+* :data:`WORST`: B's worst ``wmh`` case with both masks present (Dice 0.05, HD95 40 mm).
 """
 
 from __future__ import annotations
@@ -28,10 +34,16 @@ MODELS = ("model-a", "model-b")
 LABELS = {1: "wmh", 2: "white-matter"}
 SITES = ("site-1", "site-2", "site-3", "site-4")
 TRUE = {  # model -> metric -> centre
-    "model-a": {"dice": 0.80, "hd95": 2.0, "abs-volume-error": 0.5},
-    "model-b": {"dice": 0.60, "hd95": 6.0, "abs-volume-error": 2.0},
+    "model-a": {"dice": 0.80, "hd95": 2.0, "abs-volume-error": 0.5, "relative-volume-error": 0.05},
+    "model-b": {"dice": 0.60, "hd95": 6.0, "abs-volume-error": 2.0, "relative-volume-error": 0.30},
 }
-SPREAD = {"dice": 0.04, "hd95": 0.5, "abs-volume-error": 0.2}
+SPREAD = {"dice": 0.04, "hd95": 0.5, "abs-volume-error": 0.2, "relative-volume-error": 0.05}
+#: The image diagonal of a 48^3 grid of 1 mm voxels: the distance of a case with one empty mask.
+DIAGONAL = float(np.sqrt(3 * 48.0**2))
+BOTH_EMPTY = {"dice": 1.0, "hd95": 0.0, "abs-volume-error": 0.0, "relative-volume-error": 0.0}
+FALSE_POSITIVE = {"dice": 0.0, "hd95": DIAGONAL, "abs-volume-error": 0.3}
+MISSED = {"dice": 0.0, "hd95": DIAGONAL, "abs-volume-error": 3.0, "relative-volume-error": -1.0}
+FAILURE = {"dice": 0.05, "hd95": 40.0, "abs-volume-error": 9.0, "relative-volume-error": 2.5}
 EMPTY_REF = "sub-s1n1_ses-2"
 EMPTY_PRED = "sub-s2n2_ses-1"
 WORST = "sub-s3n2_ses-2"
@@ -92,14 +104,12 @@ def case_metrics(seed: int = 0) -> pd.DataFrame:
                     status = "ok"
                     if label == 1 and ids["image"] == EMPTY_REF:
                         status = "both-empty" if model == "model-a" else "empty-reference"
-                        value = {"dice": 0.0, "hd95": float("nan")}.get(metric, 0.3)
-                        if status == "both-empty":
-                            value = 0.0 if metric == "abs-volume-error" else float("nan")
+                        given = BOTH_EMPTY if model == "model-a" else FALSE_POSITIVE
+                        value = given.get(metric, float("nan"))
                     elif label == 1 and ids["image"] == EMPTY_PRED and model == "model-b":
-                        status = "empty-prediction"
-                        value = {"dice": 0.0, "hd95": float("nan")}.get(metric, 3.0)
+                        status, value = "empty-prediction", MISSED[metric]
                     elif label == 1 and ids["image"] == WORST and model == "model-b":
-                        value = {"dice": 0.05, "hd95": 40.0}.get(metric, 9.0)
+                        value = FAILURE[metric]
                     rows.append(_row(ids, model, label, metric, value, status))
     return pd.DataFrame(rows)
 

@@ -12,7 +12,10 @@ import pytest
 from brainbench.cli import main
 from tests.report import seg_fixture as fx
 
-RESAMPLES = 200
+#: Enough resamples for Holm over the 8 rows of the comparisons table to reach alpha 0.05
+#: (the smallest bootstrap p-value is 2 / (B + 1)); test_too_few_resamples_for_holm_is_said
+#: checks the sheet says so below that.
+RESAMPLES = 400
 
 
 def _doc(out: Path) -> dict:
@@ -95,17 +98,22 @@ def test_the_better_model_is_found_on_every_metric(seg_report: Path) -> None:
             if label == "white-matter":
                 assert a["ci_low"] <= centre <= a["ci_high"], (label, metric, a)
     comparisons = sec["comparisons"]["data"]["comparisons"]
-    assert len(comparisons) == len(fx.LABELS) * 3
+    assert len(comparisons) == len(fx.LABELS) * 4
     for c in comparisons:
         assert (c["a"], c["b"]) == ("model-a", "model-b")
+        if c["metric"] == "relative-volume-error":
+            # Best at 0: read on |mean A| - |mean B|, never on the difference of the biases.
+            assert c["abs_ci_high"] < 0
+            assert c["text"].startswith("model-a's mean relative-volume-error is closer to 0")
+            continue
         # HD95 and volume error are lower-is-better: A's advantage is a negative difference,
         # and the reading still names A the better model.
         if c["metric"] == "dice":
             assert c["ci_low"] > 0
         else:
-            assert c["ci_high"] < 0
+            assert c["ci_high"] < 0 and "lower is better" in c["text"]
         assert c["text"].startswith("model-a is better than model-b"), c["text"]
-        assert "lower is better" in c["text"] or c["metric"] == "dice"
+        assert c["p_adjusted"] >= c["p_value"]
     claims = sec["conclusions"]["data"]["claims"]
     assert [(c["status"], c["models"]) for c in claims] == [("supported", ["model-a", "model-b"])]
     assert claims[0]["statement"].startswith("model-a segments wmh better than model-b")
@@ -114,24 +122,36 @@ def test_the_better_model_is_found_on_every_metric(seg_report: Path) -> None:
 
 
 def test_empty_cases_are_counted_and_say_how_they_entered(seg_report: Path) -> None:
-    wmh = _sections(seg_report)["labels"]["data"]["labels"]["wmh"]
-    a_dice, b_dice = wmh["dice"]["model-a"], wmh["dice"]["model-b"]
-    # A predicted nothing where the reference is empty: Dice undefined, left out.
+    sec = _sections(seg_report)
+    wmh = sec["labels"]["data"]["labels"]["wmh"]
+    a_dice, b_dice = wmh["dice"]["model-a"]["mean"], wmh["dice"]["model-b"]["mean"]
+    # A predicted nothing where the reference is empty: Dice 1 by Metrics Reloaded, counted in.
     assert a_dice["status_counts"]["both-empty"] == 1
-    assert a_dice["left_out"] == {"both-empty": 1} and a_dice["mean"]["n_cases"] == 23
+    assert a_dice["n_undefined"] == 0 and a_dice["n_cases"] == 24
+    assert "both masks empty entered with dice = 1" in a_dice["empty_handling"]
     # B: a false positive on the empty reference and a missed lesion, both Dice 0, counted in.
     assert b_dice["status_counts"]["empty-reference"] == 1
     assert b_dice["status_counts"]["empty-prediction"] == 1
-    assert b_dice["empty_entered"] == 2 and b_dice["left_out"] == {}
-    assert b_dice["mean"]["n_cases"] == 24
-    # HD95 to an empty mask is undefined: both of B's empty cases are left out.
-    assert wmh["hd95"]["model-b"]["left_out"] == {"empty-reference": 1, "empty-prediction": 1}
-    empty = _sections(seg_report)["worst"]["data"]["empty"]
+    assert b_dice["n_undefined"] == 0 and b_dice["n_cases"] == 24
+    # The relative volume error of an empty reference is undefined: left out and counted.
+    rve = wmh["relative-volume-error"]["model-b"]["mean"]
+    assert rve["n_undefined"] == 1 and rve["n_cases"] == 23
+    row = next(
+        r
+        for r in sec["labels"]["tables"][0]["rows"]
+        if r[0].startswith("relative-volume-error") and r[1] == "model-b"
+    )
+    assert row[7:10] == ["1", "1", "0"] and row[10].startswith("1 [") and row[11] == "1"
+    notes = " ".join(sec["labels"]["tables"][0]["notes"])
+    assert "undefined (0 volume) and excluded" in notes
+    empty = sec["worst"]["data"]["empty"]
     assert {(e["model"], e["image"], e["status"]) for e in empty} == {
         ("model-a", fx.EMPTY_REF, "both-empty"),
         ("model-b", fx.EMPTY_REF, "empty-reference"),
         ("model-b", fx.EMPTY_PRED, "empty-prediction"),
     }
+    text = " ".join(r[-1] for r in sec["worst"]["tables"][1]["rows"])
+    assert "relative-volume-error undefined (left out)" in text
 
 
 def test_worst_cases_are_listed_with_their_ids(seg_report: Path) -> None:
@@ -155,14 +175,19 @@ def test_lower_is_better_primary_ranks_and_lists_worst_correctly(tmp_path: Path)
     """A table with HD95 as its first metric: the lowest mean ranks first and the worst
     cases are the largest distances."""
     table = fx.case_metrics()
-    sec = _built(table[table["metric"].isin(["hd95", "abs-volume-error"])], tmp_path, seed=1)
+    sec = _built(
+        table[table["metric"].isin(["hd95", "abs-volume-error"])], tmp_path, resamples=200, seed=1
+    )
     an = sec["analysis"]
     assert an.primary == "hd95"
-    rank = an.rankings["wmh", "hd95"]
-    assert rank["full_rank"] == {"model-a": 1.0, "model-b": 2.0}
-    assert rank["p_first"]["model-a"] == 1.0 and rank["kendall_tau_mean"] == 1.0
+    rank, _ = an.rankings["wmh"]
+    assert rank.ranks == {"model-a": 1, "model-b": 2}
+    assert rank.p_first["model-a"] == 1.0 and rank.kendall_tau["mean"] == 1.0
     worst = [w for w in sec["worst"]["data"]["worst"] if w["model"] == "model-b"]
-    assert worst[0]["image"] == fx.WORST and worst[0]["value"] == 40.0
+    # Largest distances first: the two cases with an empty mask (the image diagonal), then
+    # the planted failure.
+    assert [w["value"] for w in worst[:3]] == pytest.approx([fx.DIAGONAL, fx.DIAGONAL, 40.0])
+    assert worst[2]["image"] == fx.WORST
     assert "highest values" in sec["worst"]["text"][0]
     claims = sec["conclusions"]["data"]["claims"]
     assert claims[0]["status"] == "supported"
@@ -179,9 +204,16 @@ def test_a_ranking_that_flips_is_not_stable(tmp_path: Path) -> None:
         table["status"] == "ok", 0.7 + 0.1 * rng.standard_normal(len(table)), table["value"]
     )
     an = _built(table, tmp_path)["analysis"]
-    rank = an.rankings["white-matter", "dice"]
-    assert 0.1 < rank["p_first"]["model-a"] < 0.9
-    assert rank["kendall_tau_mean"] < 0.8
+    rank, _ = an.rankings["white-matter"]
+    assert 0.1 < rank.p_first["model-a"] < 0.9
+    assert rank.kendall_tau["mean"] < 0.8
+
+
+def test_too_few_resamples_for_holm_is_said(tmp_path: Path) -> None:
+    sec = _built(fx.case_metrics(), tmp_path, resamples=100)
+    text = " ".join(sec["comparisons"]["text"])
+    assert "smallest bootstrap p-value is 0.020" in text and "8 rows" in text
+    assert sec["conclusions"]["data"]["claims"][0]["status"] == "not supported"
 
 
 def test_few_subjects_are_not_estimable(tmp_path: Path) -> None:
@@ -213,26 +245,3 @@ def test_nsd_at_two_tolerances_are_two_measures(tmp_path: Path) -> None:
         labels["dice"]["model-a"]["mean"]["estimate"]
     )
     assert "nsd@2mm (proportion; higher is better)" in str(sec["labels"]["tables"][0]["rows"])
-
-
-def test_weighted_median_is_the_median_of_the_resample() -> None:
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
-
-    from brainbench.report._seg_stats import weighted_median
-
-    @settings(max_examples=60, deadline=None)
-    @given(
-        st.lists(
-            st.tuples(st.floats(-100, 100, allow_nan=False), st.integers(0, 4)),
-            min_size=1,
-            max_size=12,
-        ).filter(lambda xs: sum(w for _, w in xs) > 0)
-    )
-    def check(items: list[tuple[float, int]]) -> None:
-        v = np.array([x for x, _ in items])
-        w = np.array([[k for _, k in items]], dtype=float)
-        expected = np.median(np.repeat(v, w[0].astype(int)))
-        assert weighted_median(v, w)[0] == pytest.approx(expected)
-
-    check()

@@ -3,29 +3,38 @@
 :class:`SegAnalysis` plays for the segmentation sheet the part :class:`~brainbench.report.
 _analysis.Analysis` plays for the classification one: it reads the spec's protocol (or
 documented defaults), records deviations (:func:`~brainbench.report._analysis.run_deviations`
-is shared), and computes lazily, through :mod:`brainbench.report._seg_stats`, what the
+is shared), and computes lazily, through :mod:`brainbench.segmentation.statistics`, what the
 sections show. The shared sections (identity, protocol, audit, provenance) read the same
 attribute names from it.
+
+A *measure* is a metric at one tolerance: ``nsd`` when the table scores it at one tolerance,
+``nsd@1mm`` and ``nsd@2mm`` when at two.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import combinations
+from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from brainbench.report import _seg_stats
+from brainbench.errors import BrainbenchWarning, UserError
 from brainbench.report._analysis import DEFAULT_RESAMPLES, Deviation, run_deviations
+from brainbench.report._claims import not_estimable
 from brainbench.report._run import RunData
-from brainbench.report._seg_data import base_metric
-from brainbench.stats import MetricInfo, metric_info
+from brainbench.segmentation import statistics as seg_stats
+from brainbench.stats import MetricInfo, adjust_p_values, metric_info
 
-#: Metrics whose comparison or ranking the sheet reads from another metric (a signed error's
-#: mean is a bias: two models are compared on the absolute error instead).
+#: The primary metric without a spec: the first of these the table holds.
 PREFERRED_PRIMARY = ("dice", "nsd", "lesion-f1", "iou", "hd95")
+#: Hierarchy levels every interval resamples (outer first).
+LEVELS = ("site", "subject")
 
 
 @dataclass(frozen=True)
@@ -34,6 +43,20 @@ class SegTask:
 
     type: str = "segmentation"
     labels: tuple[str, ...] = ()
+
+
+def _tol(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) else v
+
+
+def _status_of_runs(s: pd.Series) -> str:
+    """A case's status over its runs: the single one, or the most frequent non-ok one."""
+    not_ok = s[s != "ok"]
+    return str(not_ok.mode().iloc[0]) if len(not_ok) else "ok"
 
 
 class SegAnalysis:
@@ -59,24 +82,40 @@ class SegAnalysis:
         self.seed = int(seed)
         self.deviations: list[Deviation] = []
         self.engine_warnings: list[str] = []
-        table = run.predictions
-        spec = run.spec if getattr(getattr(run.spec, "task", None), "type", "") else None
-        if spec is not None and spec.task.type != "segmentation":
+        table = run.predictions.copy()
+        if "tolerance_mm" not in table.columns:
+            table["tolerance_mm"] = np.nan
+        table["tolerance_mm"] = pd.to_numeric(table["tolerance_mm"], errors="coerce")
+        several = table.groupby("metric")["tolerance_mm"].transform("nunique") > 1
+        table["measure"] = [
+            f"{m}@{t:g}mm" if s else m
+            for m, t, s in zip(table["metric"], table["tolerance_mm"], several, strict=True)
+        ]
+        self.table = table
+        #: measure -> (metric, tolerance in mm or None)
+        self.measure_of = {
+            str(k): (str(m), _tol(t))
+            for k, m, t in table[["measure", "metric", "tolerance_mm"]]
+            .drop_duplicates("measure")
+            .itertuples(index=False)
+        }
+        spec = run.spec
+        if spec is not None and getattr(spec.task, "type", None) != "segmentation":
             spec = None  # a --spec of another task: the table's own labels and metrics rule
         self.spec = spec
         found_labels = [str(x) for x in pd.unique(table["label"])]
-        found_metrics = [str(x) for x in pd.unique(table["metric"])]
+        found = list(self.measure_of)
         declared_labels = [x.name for x in (spec.task.labels or [])] if spec else []
         self.labels = [x for x in declared_labels if x in found_labels] + [
             x for x in found_labels if x not in declared_labels
         ]
-        declared_metrics = [m.name for m in spec.segmentation_metrics()] if spec else []
-        self.metrics = [m for d in declared_metrics for m in found_metrics if base_metric(m) == d]
-        self.metrics += [m for m in found_metrics if m not in self.metrics]
+        declared = [m.name for m in spec.segmentation_metrics()] if spec else []
+        self.metrics = [m for d in declared for m in found if self.measure_of[m][0] == d]
+        self.metrics += [m for m in found if m not in self.metrics]
         self.task = SegTask(labels=tuple(self.labels))
         protocol = spec.protocol if spec else None
         if protocol is not None:
-            self.primary = protocol.primary_metric
+            primary = protocol.primary_metric
             self.primary_label = spec.primary_label()
             conf = protocol.confidence
             self.level = float(conf.level)
@@ -84,18 +123,18 @@ class SegAnalysis:
             self.comparison = protocol.comparison
             self.models_declared = list(protocol.models)
         else:
-            self.primary = (
-                next((m for m in PREFERRED_PRIMARY if m in found_metrics), None)
-                or (found_metrics[0])
-            )
+            metrics = [self.measure_of[m][0] for m in found]
+            primary = next((m for m in PREFERRED_PRIMARY if m in metrics), metrics[0])
             self.primary_label = self.labels[0]
             self.level = 0.95
             self.spec_resamples = None
             self.comparison = None
             self.models_declared = []
+        #: The primary measure (the first tolerance of the primary metric).
+        self.primary = next((m for m in self.metrics if self.measure_of[m][0] == primary), primary)
         self.secondary = [m for m in self.metrics if m != self.primary]
         self.unit = "subject"
-        self.clusters = ["site", "subject"]
+        self.clusters = list(LEVELS)
         self.resamples = int(
             resamples
             if resamples is not None
@@ -110,21 +149,16 @@ class SegAnalysis:
         )
         self.main_partition = self.partitions[0]
         self.endpoints = [self.main_partition]
-        self.table = table
-        self._check_protocol(declared_metrics, declared_labels, found_metrics, found_labels)
+        self._check_protocol(declared, declared_labels, found_labels)
 
     # -- protocol -------------------------------------------------------------------------
     def _check_protocol(
-        self,
-        declared_metrics: list[str],
-        declared_labels: list[str],
-        found_metrics: list[str],
-        found_labels: list[str],
+        self, declared: list[str], declared_labels: list[str], found_labels: list[str]
     ) -> None:
         def add(kind: str, message: str, severity: str = "warning", **kw: Any) -> None:
             self.deviations.append(Deviation(kind, message, severity, **kw))
 
-        if self.primary not in found_metrics or self.primary_label not in found_labels:
+        if self.primary not in self.measure_of or self.primary_label not in found_labels:
             add(
                 "metric",
                 f"The primary metric {self.primary} on label {self.primary_label} is not in "
@@ -133,11 +167,12 @@ class SegAnalysis:
                 affects_results=True,
                 short="primary metric missing",
             )
-        for what, declared, found in (
-            ("metric", declared_metrics, found_metrics),
-            ("label", declared_labels, found_labels),
+        found_metrics = {m for m, _ in self.measure_of.values()}
+        for what, want, found in (
+            ("metric", declared, found_metrics),
+            ("label", declared_labels, set(found_labels)),
         ):
-            lost = [x for x in declared if x not in {base_metric(f) for f in found} | set(found)]
+            lost = [x for x in want if x not in found]
             if lost:
                 add(
                     what,
@@ -153,8 +188,7 @@ class SegAnalysis:
         main = self.table[self.table["partition"] == self.main_partition]
         self.deviations.extend(run_deviations(self.run, main, self.main_partition))
         for model in self.models:
-            sub = main[main["model"] == model]
-            missing = sorted(set(main["image"]) - set(sub["image"]))
+            missing = sorted(set(main["image"]) - set(main.loc[main["model"] == model, "image"]))
             if missing:
                 add(
                     "missing-cases",
@@ -171,99 +205,161 @@ class SegAnalysis:
         return f"the {self.main_partition} partition, label {self.primary_label}"
 
     @property
+    def alpha(self) -> float:
+        return float(self.comparison.alpha) if self.comparison is not None else 0.05
+
+    @property
     def comparison_kwargs(self) -> dict[str, Any]:
-        c = self.comparison
         return {
-            "method": "paired hierarchical bootstrap of the mean difference",
-            "alpha": c.alpha if c is not None else 0.05,
+            "method": "paired hierarchical bootstrap of the difference of means",
+            "alpha": self.alpha,
             "correction": "holm",
             "interval": self.interval,
         }
 
-    @property
-    def alpha(self) -> float:
-        return float(self.comparison_kwargs["alpha"])
-
-    def info(self, metric: str) -> MetricInfo:
+    def info(self, measure: str) -> MetricInfo:
         """Direction, units and range of a measure (``nsd@1mm`` reads ``nsd``'s)."""
-        return metric_info(base_metric(metric))
+        return metric_info(self.measure_of.get(measure, (measure, None))[0])
+
+    def why(self, r: Any) -> str | None:
+        """Why a result's interval cannot carry a conclusion (the classification sheet's
+        rules: no or a zero-width interval, too few subjects for the bootstrap's tails, 2-3
+        sites resampled), or None."""
+        clusters = dict(getattr(r, "clusters", {}) or {})
+        view = SimpleNamespace(
+            estimate=r.estimate,
+            ci_low=r.ci_low,
+            ci_high=r.ci_high,
+            level=r.level,
+            n_units=r.n_subjects,
+            n_clusters=next(iter(clusters.values()), 0),
+        )
+        return not_estimable(view, self.unit)
 
     # -- numbers --------------------------------------------------------------------------
+    def _run(self, fn: Any, *args: Any, **kw: Any) -> Any:
+        """A statistics call; its warnings are in its results (shown as footnotes)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", BrainbenchWarning)
+            return fn(*args, **kw)
+
+    def _common(self) -> dict[str, Any]:
+        return {"levels": LEVELS, "n_resamples": self.resamples, "seed": self.seed}
+
+    def _key(self, r: Any) -> tuple[str, str]:
+        """(label, measure) of a statistics result."""
+        tol = _tol(r.tolerance_mm)
+        measure = next(
+            m
+            for m, (metric, t) in self.measure_of.items()
+            if metric == r.metric
+            and (t == tol or (t is not None and tol is not None and np.isclose(t, tol)))
+        )
+        return str(r.label), measure
+
     @cached_property
     def cases(self) -> pd.DataFrame:
-        """One row per (model, partition, image, label, metric): see :func:`_seg_stats.per_case`."""
-        return _seg_stats.per_case(self.table)
-
-    def _select(self, partition: str, label: str, metric: str) -> pd.DataFrame:
-        c = self.cases
-        return c[(c["partition"] == partition) & (c["label"] == label) & (c["metric"] == metric)]
-
-    def _settings(self) -> dict[str, Any]:
-        return {"level": self.level, "resamples": self.resamples, "seed": self.seed}
+        """One row per (model, partition, image, label, measure): the mean of the defined
+        values over runs (NaN when none), the case's status, and its ids."""
+        keys = ["model", "partition", "image", "label", "measure"]
+        out = self.table.groupby(keys, sort=False).agg(
+            value=("value", "mean"),
+            status=("status", _status_of_runs),
+            **{c: (c, "first") for c in ("site", "subject", "session")},
+        )
+        return out.reset_index()
 
     @cached_property
-    def summaries(self) -> dict[tuple[str, str, str, str], dict[str, _seg_stats.Summary]]:
-        """(partition, label, metric, model) -> {"mean": Summary, "median": Summary}."""
-        out = {}
+    def summaries(self) -> dict[tuple[str, str, str, str], dict[str, Any]]:
+        """(partition, label, measure, model) -> {"mean": SegSummary, "median": SegSummary}."""
+        out: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         for part in self.partitions:
-            for label in self.labels:
-                for metric in self.metrics:
-                    sel = self._select(part, label, metric)
-                    for model in self.models:
-                        rows = sel[sel["model"] == model]
-                        if len(rows):
-                            out[part, label, metric, model] = _seg_stats.summarise(
-                                rows, **self._settings()
-                            )
+            for statistic in seg_stats.STATISTICS:
+                got = self._run(
+                    seg_stats.summarise,
+                    self.table,
+                    statistic=statistic,
+                    level=self.level,
+                    partition=part,
+                    **self._common(),
+                )
+                for r in got:
+                    label, measure = self._key(r)
+                    out.setdefault((part, label, measure, r.model), {})[statistic] = r
         return out
 
-    def breakdown(self, by: str, metric: str) -> dict[tuple[str, str, str], _seg_stats.Summary]:
-        """(label, group, model) -> mean of ``metric`` on the main partition within each
-        ``by`` group (site or session), subjects resampled within it."""
+    def breakdown(self, by: str, measure: str) -> dict[tuple[str, str, str], Any]:
+        """(label, group, model) -> mean of ``measure`` on the main partition within each
+        ``by`` group (site: subjects resampled within it; session: sites and subjects)."""
+        got = self._run(
+            seg_stats.summarise,
+            self.table,
+            statistic="mean",
+            by=(by,),
+            level=self.level,
+            partition=self.main_partition,
+            **self._common(),
+        )
         out = {}
-        for label in self.labels:
-            sel = self._select(self.main_partition, label, metric)
-            for (group, model), rows in sel.groupby([by, "model"], sort=True):
-                out[label, str(group), str(model)] = _seg_stats.summarise(rows, **self._settings())[
-                    "mean"
-                ]
-        return out
-
-    def comparable(self, metric: str) -> bool:
-        """A difference of means orders two models only for metrics best at an extreme (the
-        mean of a signed error is a bias, best near 0: its difference says nothing)."""
-        return getattr(self.info(metric), "closest_to", None) is None
-
-    @cached_property
-    def comparisons(self) -> dict[tuple[str, str], list[_seg_stats.Comparison]]:
-        """(label, metric) -> paired comparisons of every pair of models on the main
-        partition, Holm-adjusted within the label and metric."""
-        pairs = list(combinations(self.models, 2))
-        out: dict[tuple[str, str], list[_seg_stats.Comparison]] = {}
-        if not pairs:
-            return out
-        for label in self.labels:
-            for metric in self.metrics:
-                if self.comparable(metric):
-                    sel = self._select(self.main_partition, label, metric)
-                    out[label, metric] = _seg_stats.compare(sel, pairs, **self._settings())
+        for r in got:
+            label, m = self._key(r)
+            if m == measure:
+                out[label, r.group[by], r.model] = r
         return out
 
     @cached_property
-    def rankings(self) -> dict[tuple[str, str], dict | None]:
-        """(label, metric) -> challengeR-style bootstrap ranking on the main partition, for
-        the primary metric on every label."""
-        out = {}
-        info = self.info(self.primary)
-        for label in self.labels:
-            sel = self._select(self.main_partition, label, self.primary)
-            out[label, self.primary] = _seg_stats.rank_stability(
-                sel,
-                self.models,
-                order_key=info.order_key,
-                resamples=self.resamples,
-                seed=self.seed,
+    def comparisons(self) -> dict[tuple[str, str], list[Any]]:
+        """(label, measure) -> paired comparisons of every pair of models on the main
+        partition. ``p_adjusted`` is recomputed here: Holm over every row of the sheet
+        (pairs x labels x measures), so that more models do not loosen the family."""
+        rows = []
+        for a, b in combinations(self.models, 2):
+            rows += self._run(
+                seg_stats.compare,
+                self.table,
+                a,
+                b,
+                level=self.level,
+                alpha=self.alpha,
+                partition=self.main_partition,
+                **self._common(),
             )
+        p = np.array([r.p_value for r in rows], dtype=float)
+        adj = np.full(len(p), np.nan)
+        ok = np.isfinite(p)
+        if ok.any():
+            adj[ok] = adjust_p_values(p[ok], "holm")
+        out: dict[tuple[str, str], list[Any]] = {}
+        for r, q in zip(rows, adj, strict=True):
+            out.setdefault(self._key(r), []).append(
+                SimpleNamespace(**{**r.__dict__, "p_adjusted": float(q)})
+            )
+        return {k: out[k] for k in sorted(out, key=self._order)}
+
+    def _order(self, key: tuple[str, str]) -> tuple[int, int]:
+        label, measure = key
+        return self.labels.index(label), self.metrics.index(measure)
+
+    @cached_property
+    def rankings(self) -> dict[str, tuple[Any, str | None]]:
+        """label -> (challengeR-style bootstrap ranking on the primary measure, or None,
+        and why there is none)."""
+        metric, tol = self.measure_of.get(self.primary, (self.primary, None))
+        out: dict[str, tuple[Any, str | None]] = {}
+        for label in self.labels:
+            try:
+                res = self._run(
+                    seg_stats.rank_stability,
+                    self.table,
+                    metric=metric,
+                    label=label,
+                    tolerance_mm=tol,
+                    partition=self.main_partition,
+                    **self._common(),
+                )
+                out[label] = (res, None)
+            except UserError as exc:
+                out[label] = (None, exc.message)
         return out
 
 

@@ -72,11 +72,6 @@ def _bad(source: str, column: str, rows: pd.Series | np.ndarray, what: str, todo
     )
 
 
-def base_metric(measure: str) -> str:
-    """The metric name of a measure (``nsd@1mm`` -> ``nsd``)."""
-    return measure.split("@", 1)[0]
-
-
 def read_case_metrics(path: str | Path) -> pd.DataFrame:
     """Read and check a case-metrics table (Parquet, TSV or CSV).
 
@@ -85,9 +80,7 @@ def read_case_metrics(path: str | Path) -> pd.DataFrame:
     infinite value, a NaN value on a row whose status is ``ok``, and the same (model, repeat,
     fold, seed, partition, image, label, metric) twice. Missing optional columns are filled:
     run columns with 0, ``partition`` with ``test``, ``site`` and ``session`` with one
-    placeholder id each (the sheet says the breakdown is then uninformative). A metric
-    scored at several tolerances (``tolerance_mm``) becomes one measure per tolerance, named
-    ``nsd@1mm``, ``nsd@2mm`` (see :func:`base_metric`).
+    placeholder id each (the sheet says the breakdown is then uninformative).
     """
     from brainbench.stats import read_table
 
@@ -126,6 +119,18 @@ def read_case_metrics(path: str | Path) -> pd.DataFrame:
             f"unknown status {bad!r}",
             f"Use one of {', '.join(STATUSES)}",
         )
+    from brainbench.segmentation import SEGMENTATION_METRICS
+
+    unknown = ~df["metric"].isin(SEGMENTATION_METRICS)
+    if unknown.any():
+        bad = df.loc[unknown, "metric"].iloc[0]
+        _bad(
+            source,
+            "metric",
+            unknown,
+            f"unknown segmentation metric {bad!r}",
+            f"Use one of {', '.join(SEGMENTATION_METRICS)}",
+        )
     values = pd.to_numeric(df["value"], errors="coerce")
     not_number = values.isna() & df["value"].notna()
     if not_number.any():
@@ -160,13 +165,9 @@ def read_case_metrics(path: str | Path) -> pd.DataFrame:
         if col in df.columns:
             df[col] = pd.to_numeric(df[col], errors="coerce")
     if "tolerance_mm" in df.columns:
-        # One metric at several tolerances (nsd at 1 and 2 mm) is several measures.
-        tol = pd.to_numeric(df["tolerance_mm"], errors="coerce")
-        several = tol.groupby(df["metric"]).transform("nunique") > 1
-        df.loc[several, "metric"] = [
-            f"{m}@{t:g}mm" for m, t in zip(df.loc[several, "metric"], tol[several], strict=True)
-        ]
+        df["tolerance_mm"] = pd.to_numeric(df["tolerance_mm"], errors="coerce")
     key = ["model", *RUN_COLUMNS, "partition", "image", "label", "metric"]
+    key += ["tolerance_mm"] if "tolerance_mm" in df.columns else []
     dup = df.duplicated(key, keep="first")
     if dup.any():
         _bad(
@@ -182,7 +183,6 @@ def read_case_metrics(path: str | Path) -> pd.DataFrame:
 __all__ = [
     "CASE_METRICS_FILE",
     "STATUSES",
-    "base_metric",
     "case_metrics_file",
     "is_segmentation_run",
     "read_case_metrics",

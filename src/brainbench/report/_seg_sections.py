@@ -17,18 +17,11 @@ import numpy as np
 import pandas as pd
 
 from brainbench.report import _seg_figures
-from brainbench.report._claims import (
-    NOT_ESTIMABLE,
-    NOT_SUPPORTED,
-    SUPPORTED,
-    Claim,
-    not_estimable,
-)
+from brainbench.report._claims import NOT_ESTIMABLE, NOT_SUPPORTED, SUPPORTED, Claim
 from brainbench.report._context import Footnotes, ReportContext, interval, num, pct, pval
 from brainbench.report._figures import blob_plot
 from brainbench.report._model import UNAVAILABLE, Section, Table
 from brainbench.report._sections_meta import audit, identity, protocol, provenance
-from brainbench.report._seg_stats import Comparison, Summary
 
 #: Worst cases listed per model and label.
 WORST = 5
@@ -44,14 +37,16 @@ def _metric_head(ctx: ReportContext, metric: str) -> str:
     return f"{metric} ({info.units}; {info.direction})"
 
 
-def _estimate(s: Summary | None, notes: Footnotes, unit: str) -> str:
+def _estimate(ctx: ReportContext, s: Any, notes: Footnotes) -> str:
+    """``estimate [low, high]``, or the estimate and why its interval is not estimable; the
+    statistics' warnings as footnotes."""
     if s is None or s.n_cases == 0:
         return "n/a"
-    why = not_estimable(s, unit)
-    cell = f"{num(s.estimate)} {interval(s.ci_low, s.ci_high)}"
+    why = ctx.analysis.why(s)
     if why:
-        cell = f"{num(s.estimate)} (interval not estimable {notes.mark([why])})"
-    elif s.warnings:
+        return f"{num(s.estimate)} (interval not estimable {notes.mark([why])})"
+    cell = f"{num(s.estimate)} {interval(s.ci_low, s.ci_high)}"
+    if s.warnings:
         cell += f" {notes.mark(list(s.warnings))}"
     return cell
 
@@ -67,58 +62,50 @@ def labels(ctx: ReportContext, sec: Section) -> Section:
         f"the mean of its runs. Means and medians of the cases on the {an.main_partition} "
         f"partition, with {lvl} percentile intervals from {an.resamples} hierarchical "
         "bootstrap resamples: sites, then subjects within sites (all of a subject's sessions "
-        "kept together); with fewer than 4 sites only subjects are resampled, conditional on "
-        "the sites."
+        "kept together); with fewer than 4 sites only subjects are resampled, within each "
+        "site, and the interval is conditional on these sites (brainbench.segmentation."
+        "statistics)."
     )
     sec.text.append(
         "Empty masks follow Metrics Reloaded (Maier-Hein et al. 2024): a case with an empty "
         "reference or an empty prediction enters with the value the metric defines for it "
-        "(e.g. Dice 0 when exactly one mask is empty); a value the metric leaves undefined "
-        "(a surface distance to an empty mask, Dice of two empty masks) is left out of the "
-        "estimate and counted under 'Left out'. The empty cases are listed with their ids in "
-        "the worst-cases section."
+        "(the notes under each table say which); a value the metric leaves undefined (e.g. "
+        "the relative volume error of an empty reference) is left out of the estimate and "
+        "counted under 'Left out'. The empty cases are listed with their ids in the "
+        "worst-cases section."
     )
     data: dict[str, Any] = {}
     for label in an.labels:
         notes = Footnotes()
         rows = []
-        for metric in an.metrics:
+        for measure in an.metrics:
             for model in an.models:
-                got = an.summaries.get((an.main_partition, label, metric, model))
+                got = an.summaries.get((an.main_partition, label, measure, model))
                 if got is None:
                     continue
                 mean, median = got["mean"], got["median"]
-                sel = an.cases
-                sel = sel[
-                    (sel["partition"] == an.main_partition)
-                    & (sel["label"] == label)
-                    & (sel["metric"] == metric)
-                    & (sel["model"] == model)
-                ]
-                status = sel["status"].value_counts()
-                entered = sel[(sel["status"] != "ok") & sel["value"].notna()]
+                counts = mean.status_counts
+                empty = sum(v for k, v in counts.items() if k != "ok")
+                how = notes.mark([mean.empty_handling]) if empty else ""
                 rows.append(
                     [
-                        _metric_head(ctx, metric),
+                        _metric_head(ctx, measure),
                         model,
-                        _estimate(mean, notes, an.unit),
-                        _estimate(median, notes, an.unit),
+                        _estimate(ctx, mean, notes),
+                        _estimate(ctx, median, notes),
                         str(mean.n_cases),
                         str(mean.n_subjects),
                         str(mean.n_sites),
-                        str(int(status.get("empty-reference", 0))),
-                        str(int(status.get("empty-prediction", 0))),
-                        str(int(status.get("both-empty", 0))),
-                        str(len(entered)),
-                        str(sum(mean.excluded.values())),
+                        str(counts.get("empty-reference", 0)),
+                        str(counts.get("empty-prediction", 0)),
+                        str(counts.get("both-empty", 0)),
+                        f"{empty - mean.n_undefined} {how}".strip(),
+                        str(mean.n_undefined),
                     ]
                 )
-                data.setdefault(label, {}).setdefault(metric, {})[model] = {
-                    "mean": mean.__dict__ | {"not_estimable": not_estimable(mean, an.unit)},
-                    "median": median.__dict__ | {"not_estimable": not_estimable(median, an.unit)},
-                    "status_counts": {str(k): int(v) for k, v in status.items()},
-                    "empty_entered": len(entered),
-                    "left_out": dict(mean.excluded),
+                data.setdefault(label, {}).setdefault(measure, {})[model] = {
+                    "mean": {**mean.to_dict(), "not_estimable": an.why(mean)},
+                    "median": {**median.to_dict(), "not_estimable": an.why(median)},
                 }
         sec.tables.append(
             Table(
@@ -168,7 +155,7 @@ def breakdowns(ctx: ReportContext, sec: Section) -> Section:
         got = an.breakdown(by, an.primary)
         notes = Footnotes()
         rows = [
-            [label, g, m, _estimate(s, notes, an.unit), str(s.n_cases), str(s.n_subjects)]
+            [label, g, m, _estimate(ctx, s, notes), str(s.n_cases), str(s.n_subjects)]
             for (label, g, m), s in sorted(
                 got.items(), key=lambda kv: (an.labels.index(kv[0][0]), kv[0][1], kv[0][2])
             )
@@ -182,7 +169,7 @@ def breakdowns(ctx: ReportContext, sec: Section) -> Section:
                 notes=notes.notes(),
             )
         )
-        data[by] = {f"{k[0]}/{k[1]}/{k[2]}": v.__dict__ for k, v in got.items()}
+        data[by] = {f"{k[0]}/{k[1]}/{k[2]}": v.to_dict() for k, v in got.items()}
     sec.data = data
     return sec
 
@@ -195,7 +182,7 @@ def cases(ctx: ReportContext, sec: Section) -> Section:
     for i, label in enumerate(an.labels):
         panels = []
         for metric in an.metrics:
-            sel = c[(c["label"] == label) & (c["metric"] == metric)]
+            sel = c[(c["label"] == label) & (c["measure"] == metric)]
             info = an.info(metric)
             values = {m: sel.loc[sel["model"] == m, "value"].to_numpy(float) for m in an.models}
             panels.append((f"{metric} ({info.direction})", f"{metric} ({info.units})", values))
@@ -234,7 +221,7 @@ def worst(ctx: ReportContext, sec: Section) -> Section:
     an = ctx.analysis
     info = an.info(an.primary)
     c = an.cases[an.cases["partition"] == an.main_partition]
-    sel = c[(c["metric"] == an.primary) & c["value"].notna()].copy()
+    sel = c[(c["measure"] == an.primary) & c["value"].notna()].copy()
     sel["_key"] = np.asarray(info.order_key(sel["value"].to_numpy(float)))
     rows, data = [], []
     for label in an.labels:
@@ -268,7 +255,7 @@ def worst(ctx: ReportContext, sec: Section) -> Section:
         first = g.iloc[0]
         values = "; ".join(
             f"{m} {num(v)}" if np.isfinite(v) else f"{m} undefined (left out)"
-            for m, v in zip(g["metric"], g["value"], strict=True)
+            for m, v in zip(g["measure"], g["value"], strict=True)
         )
         status = STATUS_WORDS.get(str(first["status"]), str(first["status"]))
         erows.append([label, model, *_ids(first), status, values])
@@ -298,22 +285,39 @@ def worst(ctx: ReportContext, sec: Section) -> Section:
 
 
 # ---------------------------------------------------------------------------------------------
-def _comparison_text(r: Comparison, metric: str, info: Any, alpha: float) -> str:
+def _comparison_text(r: Any, measure: str, info: Any, alpha: float) -> str:
+    """A comparison in words, oriented by the metric's direction; a signed error best at 0
+    is read on the difference of the absolute means (which model's bias is closer to 0)."""
     lvl = f"{r.level:.0%}"
-    ci = interval(r.ci_low, r.ci_high)
     if not np.isfinite(r.ci_low):
         return f"{r.a} vs {r.b}: no interval could be computed."
+    if getattr(info, "closest_to", None) is not None:
+        lo, hi = r.abs_ci_low, r.abs_ci_high
+        ci = interval(lo, hi)
+        if lo is not None and np.isfinite(lo) and (lo > 0 or hi < 0):
+            closer, other = (r.b, r.a) if lo > 0 else (r.a, r.b)
+            return (
+                f"{closer}'s mean {measure} is closer to {info.closest_to:g} than {other}'s: "
+                f"the {lvl} CI of |mean {r.a}| - |mean {r.b}|, {ci}, excludes 0 (not "
+                "adjusted for multiplicity)."
+            )
+        return (
+            f"{r.a} and {r.b} are not shown to differ in how close their mean {measure} is to "
+            f"{info.closest_to:g}: the {lvl} CI of |mean {r.a}| - |mean {r.b}| is {ci}."
+        )
+    ci = interval(r.ci_low, r.ci_high)
     gain_lo, gain_hi = sorted((float(info.gain(r.ci_low)), float(info.gain(r.ci_high))))
-    better = r.a if gain_lo > 0 else r.b if gain_hi < 0 else None  # the CI of the gain excludes 0
+    # The interval of the gain (positive: a better) excludes 0 on one side.
+    better = r.a if gain_lo > 0 else r.b if gain_hi < 0 else None
     p = f"Holm-adjusted p = {pval(r.p_adjusted)}"
     if better is not None and r.p_adjusted < alpha:
         worse = r.b if better == r.a else r.a
         return (
-            f"{better} is better than {worse} on {metric} ({info.direction}): the {lvl} CI of "
+            f"{better} is better than {worse} on {measure} ({info.direction}): the {lvl} CI of "
             f"the difference {r.a} - {r.b}, {ci}, excludes 0 ({p})."
         )
     return (
-        f"{r.a} and {r.b} are not shown to differ on {metric}: the {lvl} CI of the "
+        f"{r.a} and {r.b} are not shown to differ on {measure}: the {lvl} CI of the "
         f"difference {r.a} - {r.b} is {ci} ({p})."
     )
 
@@ -328,17 +332,27 @@ def comparisons(ctx: ReportContext, sec: Section) -> Section:
         return sec
     sec.text.append(
         "Each pair of models is compared on the cases both scored: the mean of the per-case "
-        f"differences A - B, its {lvl} interval from the same hierarchical bootstrap, the "
-        "bootstrap p-value and Holm's correction over the pairs of each label and metric "
-        f"(alpha {an.alpha:g}). Signed errors (volume error) are compared through their "
-        "absolute counterpart: their mean is a bias, not a distance from the truth."
+        f"differences A - B, its {lvl} interval from the same hierarchical bootstrap (one "
+        "resample of the subjects for both models), the bootstrap p-value and Holm's "
+        f"correction over every row of the table (alpha {an.alpha:g}). A signed error best "
+        "at 0 (volume error) is read on |mean A| - |mean B|: the difference of two biases "
+        "does not say which is closer to 0."
     )
+    m = sum(len(v) for v in an.comparisons.values())
+    p_min = 2 / (an.resamples + 1)
+    if m and m * p_min >= an.alpha:
+        sec.text.append(
+            f"With {an.resamples} resamples the smallest bootstrap p-value is {p_min:.3f}, so "
+            f"Holm's correction over {m} rows cannot go below {min(1.0, m * p_min):.3f}: no "
+            f"difference can be declared at alpha {an.alpha:g}. Rerun the report with more "
+            f"resamples (--resamples {int(np.ceil(2 * m / an.alpha))} or more)."
+        )
     rows, data = [], []
     notes = Footnotes()
     for (label, metric), results in an.comparisons.items():
         info = an.info(metric)
         for r in results:
-            why = not_estimable(r, an.unit)
+            why = an.why(r)
             text = _comparison_text(r, metric, info, an.alpha)
             rows.append(
                 [
@@ -354,7 +368,7 @@ def comparisons(ctx: ReportContext, sec: Section) -> Section:
                 ]
             )
             data.append(
-                {**r.__dict__, "label": label, "metric": metric, "not_estimable": why, "text": text}
+                {**vars(r), "label": label, "measure": metric, "not_estimable": why, "text": text}
             )
     sec.tables.append(
         Table(
@@ -385,44 +399,48 @@ def ranking(ctx: ReportContext, sec: Section) -> Section:
     info = an.info(an.primary)
     data = {}
     for i, label in enumerate(an.labels):
-        res = an.rankings.get((label, an.primary))
+        res, why = an.rankings[label]
         if res is None:
-            sec.text.append(f"Label {label}: fewer than two models share a case; no ranking.")
+            sec.text.append(f"Label {label}: no ranking ({why}).")
             continue
-        models = sorted(res["models"], key=lambda m: res["full_rank"][m])
-        rows = []
-        for m in models:
-            dist = res["rank_distribution"][m]
-            rows.append(
-                [
-                    m,
-                    num(res["mean"][m]),
-                    num(res["full_rank"][m], 1),
-                    num(res["mean_rank"][m], 2),
-                    pct(res["p_first"][m]),
-                    ", ".join(f"{r}: {pct(p)}" for r, p in sorted(dist.items(), key=_rank)),
-                ]
-            )
+        models = list(res.models)
+        dist = {
+            m: {str(r + 1): p for r, p in enumerate(res.rank_frequencies[m]) if p > 0}
+            for m in models
+        }
+        rows = [
+            [
+                m,
+                num(res.estimates[m]),
+                str(res.ranks[m]),
+                num(res.mean_rank[m], 2),
+                pct(res.p_first[m]),
+                ", ".join(f"{r}: {pct(p)}" for r, p in dist[m].items()),
+            ]
+            for m in models
+        ]
         sec.tables.append(
             Table(
                 f"ranks-{label}",
                 f"Label {label}: ranks by mean {an.primary} ({info.best_word} first) over "
-                f"{res['resamples']} bootstrap resamples of {res['n_cases']} shared cases",
+                f"{res.n_resamples} bootstrap resamples of {res.n_cases} cases every model "
+                "scored",
                 ["Model", "Mean", "Rank", "Mean bootstrap rank", "P(first)", "Rank distribution"],
                 rows,
             )
         )
-        tau = res["kendall_tau_mean"]
-        stable = tau is not None and tau >= 0.9
+        tau = res.kendall_tau
+        stable = np.isfinite(tau["mean"]) and tau["mean"] >= 0.9
         sec.text.append(
             f"Label {label}: models are re-ranked by their mean {an.primary} in each resample "
-            f"(challengeR's bootstrap ranking, Wiesenfarth et al. 2021). Kendall's tau between "
-            f"the resampled and the full-data rankings: mean {num(tau, 2)}, median "
-            f"{num(res['kendall_tau_median'], 2)}"
+            "(challengeR's bootstrap ranking, Wiesenfarth et al. 2021; ties at the lowest "
+            f"rank). Kendall's tau between the resampled and the full-data rankings: mean "
+            f"{num(tau['mean'], 2)}, median {num(tau['median'], 2)}, 95% of resamples in "
+            f"[{num(tau['q025'], 2)}, {num(tau['q975'], 2)}]"
             + (" (a stable ranking)." if stable else " (the ranking is not stable).")
-            + "".join(f" Note: {n}." for n in res["notes"])
+            + "".join(f" Note: {n}" for n in res.warnings)
         )
-        fig = blob_plot(models, res["rank_distribution"])
+        fig = blob_plot(models, dist)
         sec.figures.append(
             ctx.figures.save(
                 fig,
@@ -430,22 +448,18 @@ def ranking(ctx: ReportContext, sec: Section) -> Section:
                 f"Ranking stability, label {label}",
                 alt=f"Blob plot of each model's bootstrap rank by mean {an.primary} for label "
                 f"{label}: "
-                + "; ".join(f"{m} first in {pct(res['p_first'][m])}" for m in models)
-                + f"; mean Kendall's tau {num(tau, 2)}.",
+                + "; ".join(f"{m} first in {pct(res.p_first[m])}" for m in models)
+                + f"; mean Kendall's tau {num(tau['mean'], 2)}.",
                 caption="Rank distribution over bootstrap resamples (area: frequency; bar: "
                 "median rank).",
             )
         )
-        data[label] = res
+        data[label] = res.to_dict()
     if not data:
         sec.status = UNAVAILABLE
         sec.missing.append("two models scored on shared cases")
     sec.data = {"metric": an.primary, "rankings": data}
     return sec
-
-
-def _rank(item: tuple[str, float]) -> float:
-    return float(item[0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,22 +478,22 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
     scored = {m: s["mean"] for m, s in summaries.items() if s is not None and s["mean"].n_cases}
     estimates = []
     for m, s in scored.items():
-        why = not_estimable(s, an.unit)
+        why = an.why(s)
         estimates.append(
             f"{m}: mean {an.primary} on {label} {num(s.estimate)}"
             + (f" (interval not estimable: {why})" if why else f" {interval(s.ci_low, s.ci_high)}")
         )
-    if len(scored) >= 2 and an.comparable(an.primary):
-        best = max(scored, key=lambda m: info.order_key(scored[m].estimate))
+    if len(scored) >= 2:
+        best = max(scored, key=lambda m: float(info.order_key(scored[m].estimate)))
         results = [r for r in an.comparisons.get((label, an.primary), []) if best in (r.a, r.b)]
         for r in results:
             other = r.b if r.a == best else r.a
-            why = not_estimable(r, an.unit)
+            why = an.why(r)
             text = _comparison_text(r, an.primary, info, an.alpha)
             if why:
                 status = NOT_ESTIMABLE
                 text = f"{text} Not estimable: {why}."
-            elif text.startswith(f"{best} is better"):
+            elif text.startswith((f"{best} is better", f"{best}'s mean")):
                 status = SUPPORTED
             else:
                 status = NOT_SUPPORTED
@@ -495,8 +509,8 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
                 )
             )
     elif len(scored) == 1:
-        (m, s), why = next(iter(scored.items())), None
-        why = not_estimable(s, an.unit)
+        m, s = next(iter(scored.items()))
+        why = an.why(s)
         add(
             Claim(
                 "estimate",
