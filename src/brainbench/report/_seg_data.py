@@ -109,28 +109,18 @@ def read_case_metrics(path: str | Path) -> pd.DataFrame:
     for col in HIERARCHY:
         if col in df.columns:
             df[col] = df[col].astype("string").fillna("n/a").astype(str)
-    unknown = ~df["status"].isin(STATUSES)
-    if unknown.any():
-        bad = df.loc[unknown, "status"].iloc[0]
-        _bad(
-            source,
-            "status",
-            unknown,
-            f"unknown status {bad!r}",
-            f"Use one of {', '.join(STATUSES)}",
-        )
     from brainbench.segmentation import SEGMENTATION_METRICS
 
-    unknown = ~df["metric"].isin(SEGMENTATION_METRICS)
-    if unknown.any():
-        bad = df.loc[unknown, "metric"].iloc[0]
-        _bad(
-            source,
-            "metric",
-            unknown,
-            f"unknown segmentation metric {bad!r}",
-            f"Use one of {', '.join(SEGMENTATION_METRICS)}",
-        )
+    for col, allowed, what in (
+        ("status", STATUSES, "status"),
+        ("metric", SEGMENTATION_METRICS, "segmentation metric"),
+    ):
+        unknown = ~df[col].isin(allowed)
+        if unknown.any():
+            bad = df.loc[unknown, col].iloc[0]
+            _bad(
+                source, col, unknown, f"unknown {what} {bad!r}", f"Use one of {', '.join(allowed)}"
+            )
     values = pd.to_numeric(df["value"], errors="coerce")
     not_number = values.isna() & df["value"].notna()
     if not_number.any():

@@ -17,7 +17,13 @@ import numpy as np
 import pandas as pd
 
 from brainbench.report import _seg_figures
-from brainbench.report._claims import NOT_ESTIMABLE, NOT_SUPPORTED, SUPPORTED, Claim
+from brainbench.report._claims import (
+    NOT_ESTIMABLE,
+    NOT_SUPPORTED,
+    SUPPORTED,
+    Claim,
+    claims_tables,
+)
 from brainbench.report._context import Footnotes, ReportContext, interval, num, pct, pval
 from brainbench.report._figures import blob_plot
 from brainbench.report._model import UNAVAILABLE, Section, Table
@@ -529,25 +535,7 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
         "(the interval is estimable but does not back it), or not estimable (too few subjects "
         "or sites, or a degenerate interval)."
     )
-    sec.tables.append(
-        Table(
-            "claims",
-            "Claims, their evidence and status",
-            ["#", "Claim", "Status", "Evidence", "Affected by"],
-            [
-                [str(i + 1), c.statement, c.status, c.evidence, "; ".join(c.affected_by)]
-                for i, c in enumerate(claims)
-            ],
-        )
-    )
-    sec.tables.append(
-        Table(
-            "cannot",
-            "Limits of the evidence",
-            ["#", "Limitation"],
-            [[str(i + 1), t] for i, t in enumerate(limits)],
-        )
-    )
+    sec.tables.extend(claims_tables(claims, limits))
     sec.data = {
         "primary_result": {"metric": an.primary, "label": label, "partitions": [part]},
         "claims": [c.to_dict() for c in claims],

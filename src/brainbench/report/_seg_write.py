@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from brainbench import __version__
 from brainbench.errors import UserError
 from brainbench.report._context import ReportContext
 from brainbench.report._figures import FigureWriter
-from brainbench.report._model import UNAVAILABLE, Section, Table, json_ready
+from brainbench.report._model import Section, Table
 from brainbench.report._run import TableKind, read_runs
 from brainbench.report._seg_analysis import SegAnalysis
 from brainbench.report._seg_data import CASE_METRICS_FILE, case_metrics_file, read_case_metrics
 from brainbench.report._seg_sections import SEG_SECTIONS
-from brainbench.report._write import prepare_out, sheet_title, write_outputs
+from brainbench.report._write import prepare_out, sheet_header, write_outputs
 
 CASE_METRICS = TableKind(
     "case-metrics table",
@@ -74,32 +73,20 @@ def write_seg_report(
     run = read_runs(list(sources), spec, table=CASE_METRICS)
     out = prepare_out(out_dir)
     sections, analysis = build_seg_sections(run, out, resamples=resamples, seed=seed)
-    ident = sections[0].data
-    n_unavailable = sum(s.status == UNAVAILABLE for s in sections)
-    subtitle = (
+    header = sheet_header(
+        sections,
+        run,
+        analysis,
         f"Segmentation: {len(analysis.models)} model(s), {len(analysis.labels)} label(s) "
         f"({', '.join(analysis.labels)}); primary metric {analysis.primary} on "
-        f"{analysis.primary_label}; tier: {run.tier}; "
-        f"{sum(d.severity != 'note' for d in analysis.deviations)} deviation(s) from the "
-        f"protocol; {n_unavailable} section(s) unavailable."
+        f"{analysis.primary_label}",
     )
-    header = {
-        "title": sheet_title(ident),
-        "subtitle": subtitle,
-        "brainbench_version": __version__,
-        "benchmark": {"id": ident.get("benchmark"), "version": ident.get("version")},
-        "task": "segmentation",
-        "tier": run.tier,
-        "primary_metric": analysis.primary,
-        "primary_label": analysis.primary_label,
-        "labels": list(analysis.labels),
-        "unit_of_analysis": analysis.unit,
-        "settings": json_ready(
-            {"resamples": analysis.resamples, "seed": analysis.seed, "level": analysis.level}
-        ),
-        "sources": [p.name for p in run.sources],
-        "case_metrics_sha256": run.predictions_sha256,
-    }
+    header.update(
+        task="segmentation",
+        primary_label=analysis.primary_label,
+        labels=list(analysis.labels),
+        case_metrics_sha256=run.predictions_sha256,
+    )
     return write_outputs(out, sections, header)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from brainbench import __version__
 from brainbench.report._analysis import Analysis
@@ -109,16 +110,31 @@ def write_report(
     sections, analysis = build_sections(run, out, resamples=resamples, seed=seed)
     for name in dict.fromkeys(checklists):
         sections.append(checklist_section(name, len(sections) + 1, run.spec, sections))
+    header = sheet_header(
+        sections,
+        run,
+        analysis,
+        f"{len(analysis.models)} model(s); primary metric {analysis.primary} at the "
+        f"{analysis.unit} level",
+    )
+    header["predictions_sha256"] = run.predictions_sha256
+    return write_outputs(out, sections, header)
+
+
+def sheet_header(sections: list[Section], run: RunData, analysis: Any, what: str) -> dict:
+    """The header every sheet shares (title, subtitle, settings...); ``what`` opens the
+    subtitle (the models and the primary metric)."""
     ident = sections[0].data
-    title = sheet_title(ident)
+    title = f"{ident.get('benchmark')} {ident.get('version')}"
+    if ident.get("title"):
+        title += f" — {ident['title']}"
     n_unavailable = sum(s.status == UNAVAILABLE for s in sections)
     subtitle = (
-        f"{len(analysis.models)} model(s); primary metric {analysis.primary} at the "
-        f"{analysis.unit} level; tier: {run.tier}; "
+        f"{what}; tier: {run.tier}; "
         f"{sum(d.severity != 'note' for d in analysis.deviations)} deviation(s) from "
         f"the protocol; {n_unavailable} section(s) unavailable."
     )
-    header = {
+    return {
         "title": title,
         "subtitle": subtitle,
         "brainbench_version": __version__,
@@ -130,17 +146,7 @@ def write_report(
             {"resamples": analysis.resamples, "seed": analysis.seed, "level": analysis.level}
         ),
         "sources": [p.name for p in run.sources],
-        "predictions_sha256": run.predictions_sha256,
     }
-    return write_outputs(out, sections, header)
-
-
-def sheet_title(ident: dict) -> str:
-    """The sheet's title from its identity section's data."""
-    title = f"{ident.get('benchmark')} {ident.get('version')}"
-    if ident.get("title"):
-        title += f" — {ident['title']}"
-    return title
 
 
 def prepare_out(out_dir: str | Path) -> Path:
