@@ -49,6 +49,30 @@ def _conditional_scope(results: list[Any]) -> str:
     )
 
 
+def _interval_choice(results: list[Any]) -> str:
+    """Which interval method the primary results used and the design regime it was chosen for
+    (``interval: calibrated``; ``MetricResult.chosen_for``), with its calibration coverage."""
+    seen: dict[tuple[str, str], dict] = {}
+    for r in results:
+        if r is not None and getattr(r, "chosen_for", ""):
+            seen.setdefault((r.interval, r.chosen_for), getattr(r, "calibration", {}) or {})
+    parts = []
+    for (method, regime), cal in seen.items():
+        text = f"{method}, chosen for {regime}"
+        if cal:
+            text += (
+                f" (it covered {cal['coverage_min']:.1%}-{cal['coverage_max']:.1%} of nominal "
+                f"95% intervals in the {cal['designs']} simulated designs of that regime, "
+                f"`{cal['source']}`"
+                + ("" if cal["consistent_with_goal"] else "; below the 94-96% goal: approximate")
+                + ")"
+            )
+        parts.append(text)
+    if not parts:
+        return ""
+    return "Interval method (calibrated): " + "; ".join(parts) + "."
+
+
 def _undefined_reason(r: Any) -> str:
     for w in r.warnings:
         if "undefined" in w:
@@ -130,13 +154,17 @@ def primary(ctx: ReportContext, sec: Section) -> Section:
                 notes=fn.notes(),
             )
         )
-    scope = _conditional_scope([an.result(m, an.primary, part) for m in an.ranked_models])
+    main = [an.result(m, an.primary, part) for m in an.ranked_models]
+    scope = _conditional_scope(main)
+    choice = _interval_choice(main)
     sec.text.append(
         f"Primary metric: {label} on {an.endpoint_text}, at the {an.unit} level; "
         f"{_level(an)} intervals by {an.ci_method} ({an.interval}"
         + (f", clusters {' > '.join(an.clusters)}" if an.clusters else "")
         + f", {an.resamples} resamples, seed {an.seed}). With several runs (seeds, splits) the "
-        "estimate is the mean of the runs' metrics." + (f" {scope}" if scope else "")
+        "estimate is the mean of the runs' metrics."
+        + (f" {choice}" if choice else "")
+        + (f" {scope}" if scope else "")
     )
     sec.tables.extend(tables)
     if forest_rows:

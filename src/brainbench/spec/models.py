@@ -564,8 +564,20 @@ class Confidence(StrictModel):
         description="hierarchical-bootstrap resamples `clusters` in order; bootstrap resamples "
         "units independently; delong is for AUROC on independent units.",
     )
-    interval: Literal["percentile", "bca"] = Field(
-        "percentile", description="Bootstrap interval: percentile or BCa (Efron 1987)."
+    interval: Literal[
+        "percentile",
+        "bca",
+        "cluster-bootstrap-t",
+        "wild-cluster-rademacher",
+        "wild-cluster-webb",
+        "calibrated",
+    ] = Field(
+        "percentile",
+        description="percentile or BCa (Efron 1987) of the hierarchical bootstrap; "
+        "cluster-bootstrap-t, wild-cluster-rademacher or wild-cluster-webb: studentised over the "
+        "outer cluster level (docs/statistics.md); calibrated: the method the calibration grid "
+        "chose for each metric and the test set's number of sites and subjects per site "
+        "(recommended; the default stays percentile so that existing specs keep their hash).",
     )
     level: float = Field(0.95, gt=0.5, lt=1, description="Confidence level.")
     resamples: int = Field(10_000, ge=0, description="Bootstrap resamples.")

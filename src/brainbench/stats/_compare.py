@@ -32,7 +32,7 @@ from brainbench.stats._bootstrap import (
     bootstrap_p_value,
     percentile_interval,
 )
-from brainbench.stats._data import ModelData, check_metric, design_for, iter_groups, model_data
+from brainbench.stats._data import ModelData, check_metric, iter_groups, model_data
 from brainbench.stats._delong import delong_test
 from brainbench.stats._evaluate import MIN_CLUSTERS, _check_choice
 from brainbench.stats._io import RUN_COLUMNS, Task, check_predictions, infer_task
@@ -573,15 +573,25 @@ def paired_bootstrap(pair: Pair, opts: Options) -> ComparisonResult:
     BCa interval; p-value from :func:`~brainbench.stats._bootstrap.bootstrap_p_value`;
     ``statistic`` is the estimate over its bootstrap standard error (a z-like score).
     """
-    from brainbench.stats._evaluate import run_blocks
+    from brainbench.stats._evaluate import estimable_design, run_blocks
 
-    design, names = design_for(pair.a, opts.clusters, stratify=opts.stratify)
+    design, names, conditional_on, why = estimable_design(
+        pair.a, opts.clusters, stratify=opts.stratify
+    )
     blocks: list[Block] = run_blocks(pair.a, pair.metric, design, 1.0)
     blocks += run_blocks(pair.b, pair.metric, design, -1.0)
     stat = Statistic(design, blocks)
     est = stat.point()
     notes: list[str] = []
-    if opts.clusters and design.n_top < MIN_CLUSTERS:
+    if why:
+        _warn(notes, FewClustersWarning, why.replace("interval", "comparison", 1))
+    interval = opts.interval if opts.interval in ("percentile", "bca") else "percentile"
+    if interval != opts.interval:
+        notes.append(
+            f"The paired bootstrap's difference uses the percentile interval: '{opts.interval}' "
+            "is calibrated for single-model intervals only (docs/statistics.md)."
+        )
+    if opts.clusters and not conditional_on and design.n_top < MIN_CLUSTERS:
         _warn(
             notes,
             FewClustersWarning,
@@ -607,7 +617,7 @@ def paired_bootstrap(pair: Pair, opts: Options) -> ComparisonResult:
             "only in the test set?). No interval or p-value.",
         )
         lo = hi = float("nan")
-    elif opts.interval == "bca":
+    elif interval == "bca":
         lo, hi, _, _ = bca_interval(good, est, stat.jackknife(), opts.level)
     else:
         lo, hi = percentile_interval(good, opts.level)
@@ -628,9 +638,10 @@ def paired_bootstrap(pair: Pair, opts: Options) -> ComparisonResult:
             "n_resamples": opts.resamples,
             "n_degenerate": n_bad,
             "clusters": design.n_clusters,
-            "interval": opts.interval,
+            "interval": interval,
             "seed": opts.seed,
-        },
+        }
+        | ({"conditional_on": conditional_on} if conditional_on else {}),
     )
 
 
