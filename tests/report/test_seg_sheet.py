@@ -9,13 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brainbench.cli import main
 from tests.report import seg_fixture as fx
-
-#: Enough resamples for Holm over the 8 rows of the comparisons table to reach alpha 0.05
-#: (the smallest bootstrap p-value is 2 / (B + 1)); test_too_few_resamples_for_holm_is_said
-#: checks the sheet says so below that.
-RESAMPLES = 400
+from tests.report.conftest import SEG_RESAMPLES
 
 
 def _doc(out: Path) -> dict:
@@ -24,18 +19,6 @@ def _doc(out: Path) -> dict:
 
 def _sections(out: Path) -> dict[str, dict]:
     return {s["id"]: s for s in _doc(out)["sections"]}
-
-
-@pytest.fixture(scope="module")
-def seg_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The fixture's sheet, written once through the CLI (`brainbench report RUN -o OUT`)."""
-    base = tmp_path_factory.mktemp("seg")
-    run = fx.make_seg_run_dir(base / "run")
-    out = base / "evidence"
-    with pytest.raises(SystemExit) as exc:
-        main(["report", str(run), "-o", str(out), "--resamples", str(RESAMPLES)])
-    assert exc.value.code == 0
-    return out
 
 
 def _built(table: pd.DataFrame, tmp_path: Path, resamples: int = 100, seed: int = 0) -> dict:
@@ -58,10 +41,10 @@ def _built(table: pd.DataFrame, tmp_path: Path, resamples: int = 100, seed: int 
     return {"analysis": an, **{k: v.to_dict() for k, v in out.items()}}
 
 
-def test_dispatch_writes_the_segmentation_sheet(seg_report: Path) -> None:
-    doc = _doc(seg_report)
+def test_dispatch_writes_the_segmentation_sheet(seg_report_dir: Path) -> None:
+    doc = _doc(seg_report_dir)
     assert doc["task"] == "segmentation"
-    assert doc["settings"]["resamples"] == RESAMPLES
+    assert doc["settings"]["resamples"] == SEG_RESAMPLES
     assert doc["primary_metric"] == "dice" and doc["primary_label"] == "wmh"
     ids = [s["id"] for s in doc["sections"]]
     assert ids == [
@@ -77,19 +60,19 @@ def test_dispatch_writes_the_segmentation_sheet(seg_report: Path) -> None:
         "conclusions",
         "provenance",
     ]
-    sec = _sections(seg_report)
+    sec = _sections(seg_report_dir)
     # The shared sections read the run: the provenance hash of the table makes it reproduced.
     assert sec["identity"]["data"]["tier"] == "reproduced"
     assert "segmentation" in sec["identity"]["text"][0]
     assert len(sec["provenance"]["tables"][-1]["rows"]) == 2 * len(fx.SITES)
-    md = (seg_report / "evidence.md").read_text()
+    md = (seg_report_dir / "evidence.md").read_text()
     assert "(All of them in [section 10](#conclusions).)" in md
     for name in ("cases_1", "cases_2", "rank_blobs_1", "rank_blobs_2"):
-        assert (seg_report / "figures" / f"{name}.svg").stat().st_size > 1000
+        assert (seg_report_dir / "figures" / f"{name}.svg").stat().st_size > 1000
 
 
-def test_the_better_model_is_found_on_every_metric(seg_report: Path) -> None:
-    sec = _sections(seg_report)
+def test_the_better_model_is_found_on_every_metric(seg_report_dir: Path) -> None:
+    sec = _sections(seg_report_dir)
     labels = sec["labels"]["data"]["labels"]
     for label in fx.LABELS.values():
         for metric, centre in fx.TRUE["model-a"].items():
@@ -117,12 +100,12 @@ def test_the_better_model_is_found_on_every_metric(seg_report: Path) -> None:
     claims = sec["conclusions"]["data"]["claims"]
     assert [(c["status"], c["models"]) for c in claims] == [("supported", ["model-a", "model-b"])]
     assert claims[0]["statement"].startswith("model-a segments wmh better than model-b")
-    html = (seg_report / "evidence.html").read_text()
+    html = (seg_report_dir / "evidence.html").read_text()
     assert "Supported by the evidence" in html
 
 
-def test_empty_cases_are_counted_and_say_how_they_entered(seg_report: Path) -> None:
-    sec = _sections(seg_report)
+def test_empty_cases_are_counted_and_say_how_they_entered(seg_report_dir: Path) -> None:
+    sec = _sections(seg_report_dir)
     wmh = sec["labels"]["data"]["labels"]["wmh"]
     a_dice, b_dice = wmh["dice"]["model-a"]["mean"], wmh["dice"]["model-b"]["mean"]
     # A predicted nothing where the reference is empty: Dice 1 by Metrics Reloaded, counted in.
@@ -154,8 +137,8 @@ def test_empty_cases_are_counted_and_say_how_they_entered(seg_report: Path) -> N
     assert "relative-volume-error undefined (left out)" in text
 
 
-def test_worst_cases_are_listed_with_their_ids(seg_report: Path) -> None:
-    worst = _sections(seg_report)["worst"]["data"]["worst"]
+def test_worst_cases_are_listed_with_their_ids(seg_report_dir: Path) -> None:
+    worst = _sections(seg_report_dir)["worst"]["data"]["worst"]
     b = [w for w in worst if w["model"] == "model-b" and w["label"] == "wmh"]
     # Lowest Dice first: the two empty cases (0), then the planted failure (0.05).
     assert [w["image"] for w in b[:3]] == [*sorted([fx.EMPTY_REF, fx.EMPTY_PRED]), fx.WORST]

@@ -498,11 +498,13 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
             text = _comparison_text(r, an.primary, info, an.alpha)
             if why:
                 status = NOT_ESTIMABLE
-                text = f"{text} Not estimable: {why}."
             elif text.startswith((f"{best} is better", f"{best}'s mean")):
                 status = SUPPORTED
             else:
                 status = NOT_SUPPORTED
+            # The claim states who is better; its evidence is the interval and the p-value.
+            text = text.split(": ", 1)[-1]
+            text = text[0].upper() + text[1:] + (f" Not estimable: {why}." if why else "")
             add(
                 Claim(
                     "comparison",
