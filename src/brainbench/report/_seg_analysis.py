@@ -133,7 +133,10 @@ class SegAnalysis:
         #: The primary measure (the first tolerance of the primary metric).
         self.primary = next((m for m in self.metrics if self.measure_of[m][0] == primary), primary)
         self.secondary = [m for m in self.metrics if m != self.primary]
-        self.unit = "subject"
+        #: Each test image is a case: the statistics average images (their runs first) and
+        #: resample subjects (see :meth:`why`).
+        self.unit = "image"
+        self.unit_declared = protocol.unit_of_analysis if protocol is not None else None
         self.clusters = list(LEVELS)
         self.resamples = int(
             resamples
@@ -179,6 +182,14 @@ class SegAnalysis:
                     f"The spec declares {what}(s) {', '.join(lost)} that the case-metrics "
                     "table does not hold: they are not reported.",
                 )
+        if self.unit_declared not in (None, "image"):
+            add(
+                "unit",
+                f"The protocol's unit of analysis is {self.unit_declared}; segmentation metrics "
+                "are per image, so each test image is a case (its subject's images are "
+                "resampled together).",
+                "note",
+            )
         if self.spec_resamples is not None and self.resamples != self.spec_resamples:
             add(
                 "resamples",
@@ -234,7 +245,7 @@ class SegAnalysis:
             n_units=r.n_subjects,
             n_clusters=next(iter(clusters.values()), 0),
         )
-        return not_estimable(view, self.unit)
+        return not_estimable(view, "subject")
 
     # -- numbers --------------------------------------------------------------------------
     def _run(self, fn: Any, *args: Any, **kw: Any) -> Any:

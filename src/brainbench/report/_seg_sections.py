@@ -404,6 +404,10 @@ def ranking(ctx: ReportContext, sec: Section) -> Section:
     an = ctx.analysis
     info = an.info(an.primary)
     data = {}
+    if len(an.models) < 2:
+        sec.status = UNAVAILABLE
+        sec.missing.append("a second model: one model has no rank to be stable")
+        return sec
     for i, label in enumerate(an.labels):
         res, why = an.rankings[label]
         if res is None:
@@ -463,7 +467,7 @@ def ranking(ctx: ReportContext, sec: Section) -> Section:
         data[label] = res.to_dict()
     if not data:
         sec.status = UNAVAILABLE
-        sec.missing.append("two models scored on shared cases")
+        sec.missing.append("two models scored on shared cases of some label")
     sec.data = {"metric": an.primary, "rankings": data}
     return sec
 
@@ -516,20 +520,6 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
                     key=True,
                 )
             )
-    elif len(scored) == 1:
-        m, s = next(iter(scored.items()))
-        why = an.why(s)
-        add(
-            Claim(
-                "estimate",
-                f"{m}'s mean {an.primary} on {label} is known to within its interval",
-                NOT_ESTIMABLE if why else SUPPORTED,
-                estimates[0] + ".",
-                (m,),
-                part,
-                key=True,
-            )
-        )
     limits = _limits(ctx)
     sec.text.append(
         f"The primary result is {an.primary} on label {label} ({part}). Each claim has exactly "
@@ -570,7 +560,10 @@ def _limits(ctx: ReportContext) -> list[str]:
             "the intervals hold for these sites only."
         )
     if n_subjects < 10:
-        out.append(f"Only {n_subjects} test subjects: every interval is wide or not estimable.")
+        out.append(
+            f"Only {n_subjects} test subjects: the bootstrap intervals may be miscalibrated "
+            "(too narrow) or not estimable."
+        )
     undefined = c[c["value"].isna()]
     if len(undefined):
         out.append(
