@@ -271,34 +271,12 @@ class CohortInconsistent(DataRule):
 # ----------------------------------------------------------------------------- D301
 
 
-def _stat_sizes(paths: list[str]) -> list[int]:
-    """File sizes (-1: missing or unreadable), with threads: stat releases the GIL, and on the
-    network file systems of clusters latency dominates."""
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
-    def size(p: str) -> int:
-        try:
-            return os.stat(p).st_size
-        except OSError:
-            return -1
-
-    def sizes(chunk: list[str]) -> list[int]:
-        return [size(p) for p in chunk]
-
-    if len(paths) < 2000:
-        return sizes(paths)
-    step = -(-len(paths) // 8)
-    chunks = [paths[i : i + step] for i in range(0, len(paths), step)]
-    with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
-        return [s for part in pool.map(sizes, chunks) for s in part]
-
-
 def _hash_images(table: pd.DataFrame) -> tuple[pd.Series, int, str | None]:
     """sha256 of image files that share their size with another subject's non-empty file.
 
-    Files are compared by size first (a stat), so only candidates are read. Empty files carry
-    no content and are never matched; missing files are counted. Returns (hashes indexed like
+    Files are compared by size first (:func:`~brainbench.validate._paths.file_sizes`: a stat,
+    or a listing of a folder holding many of them), so only candidates are read. Empty files
+    carry no content and are never matched; missing files are counted. Returns (hashes indexed like
     the table, number of missing files, one missing path).
     """
     import hashlib
@@ -306,10 +284,12 @@ def _hash_images(table: pd.DataFrame) -> tuple[pd.Series, int, str | None]:
     import numpy as np
     import pandas as pd
 
+    from brainbench.validate._paths import file_sizes
+
     if "image_path" not in table.columns:
         return pd.Series(dtype="string"), 0, None
     paths = table["image_path"].dropna().astype(str)
-    sizes = np.asarray(_stat_sizes(paths.tolist()), dtype=np.int64)
+    sizes = file_sizes(paths.array)
     missing = sizes < 0
     example = paths.iloc[int(np.flatnonzero(missing)[0])] if missing.any() else None
     keep = sizes > 0
