@@ -536,10 +536,11 @@ def rank(scores, lower_is_better, alpha, resamples, seed, friedman_ties, fmt, ou
 )
 @click.option(
     "--grid",
-    type=click.Choice(["quick", "partial", "extended", "full"]),
+    type=click.Choice(["quick", "partial", "extended", "large-sites", "full"]),
     help="Instead of the study: the coverage grid of the candidate interval methods "
     "(percentile, BCa, cluster bootstrap-t, wild cluster bootstrap); quick: sites 4 and 8, "
-    "seconds; partial, extended: the parts run for benchmarks/stats/README.md; full: issue "
+    "seconds; partial, extended, large-sites: the parts run for benchmarks/stats/README.md; "
+    "full: issue "
     "15's grid (sites 2-32, subjects, sessions, ICC, prevalence, metrics; 2,000 data sets per "
     "cell, days on two cores).",
 )
