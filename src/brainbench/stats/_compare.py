@@ -35,6 +35,7 @@ from brainbench.stats._bootstrap import (
 from brainbench.stats._data import ModelData, check_metric, iter_groups, model_data
 from brainbench.stats._delong import delong_test
 from brainbench.stats._evaluate import MIN_CLUSTERS, _check_choice
+from brainbench.stats._intervals import MEAN_METRICS, STUDENTISED
 from brainbench.stats._io import RUN_COLUMNS, Task, check_predictions, infer_task
 from brainbench.stats._metrics import Metric, get_metric
 from brainbench.stats._results import ComparisonResult
@@ -585,12 +586,19 @@ def paired_bootstrap(pair: Pair, opts: Options) -> ComparisonResult:
     notes: list[str] = []
     if why:
         _warn(notes, FewClustersWarning, why.replace("interval", "comparison", 1))
-    interval = opts.interval if opts.interval in ("percentile", "bca") else "percentile"
-    if interval != opts.interval:
+    interval = opts.interval
+    if interval in STUDENTISED and opts.clusters and not conditional_on:
+        return _studentised_difference(pair, opts, interval, names[0], est, notes)
+    if interval not in ("percentile", "bca"):
         notes.append(
-            f"The paired bootstrap's difference uses the percentile interval: '{opts.interval}' "
-            "is calibrated for single-model intervals only (docs/statistics.md)."
+            f"The paired bootstrap's difference uses the percentile interval: '{interval}' "
+            + (
+                "needs a cluster level with at least 4 clusters."
+                if interval in STUDENTISED
+                else "is chosen per design for single-model intervals only (docs/statistics.md)."
+            )
         )
+        interval = "percentile"
     if opts.clusters and not conditional_on and design.n_top < MIN_CLUSTERS:
         _warn(
             notes,
@@ -642,6 +650,49 @@ def paired_bootstrap(pair: Pair, opts: Options) -> ComparisonResult:
             "seed": opts.seed,
         }
         | ({"conditional_on": conditional_on} if conditional_on else {}),
+    )
+
+
+def _studentised_difference(
+    pair: Pair, opts: Options, interval: str, outer: str, est: float, notes: list[str]
+) -> ComparisonResult:
+    """The paired difference's studentised interval over the outer clusters (cluster
+    bootstrap-t or wild cluster bootstrap, :func:`brainbench.stats._evaluate.studentised`),
+    with the symmetric bootstrap-t p-value."""
+    from brainbench.stats._evaluate import studentised
+
+    if interval.startswith("wild") and pair.metric.name not in MEAN_METRICS:
+        raise UserError(
+            f"The wild cluster bootstrap applies to metrics that are weighted means "
+            f"({', '.join(MEAN_METRICS)}); '{pair.metric.name}' is not one. Use "
+            "cluster-bootstrap-t or the percentile interval."
+        )
+    lo, hi, p, design = studentised(
+        [(pair.a, 1.0), (pair.b, -1.0)],
+        pair.metric,
+        interval,
+        outer,
+        opts.level,
+        opts.resamples,
+        np.random.default_rng(opts.seed),
+    )
+    return _result(
+        pair,
+        "bootstrap",
+        estimate=est,
+        ci_low=lo,
+        ci_high=hi,
+        statistic=None,
+        p_value=p if np.isfinite(p) else None,
+        level=opts.level,
+        n_clusters=design.n_top,
+        warnings=notes,
+        extra={
+            "n_resamples": opts.resamples,
+            "clusters": design.n_clusters,
+            "interval": interval,
+            "seed": opts.seed,
+        },
     )
 
 

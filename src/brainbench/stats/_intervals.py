@@ -181,7 +181,7 @@ WILD_WEIGHTS: dict[str, Callable[[np.random.Generator, tuple[int, int]], np.ndar
 }
 
 
-def _t_interval(theta: float, se: float, t_star: np.ndarray, level: float) -> tuple[float, float]:
+def t_interval(theta: float, se: float, t_star: np.ndarray, level: float) -> tuple[float, float]:
     t_star = t_star[np.isfinite(t_star)]
     if len(t_star) < 2 or not np.isfinite(se) or se <= 0:
         return float("nan"), float("nan")
@@ -298,7 +298,7 @@ def wild_cluster_blocks(
     """Wild cluster bootstrap-t interval of a linear combination of weighted means
     (:func:`block_scores`), one weight per cluster shared by every block."""
     got = wild_cluster_t(blocks, n_clusters, resamples=resamples, weights=weights, rng=rng)
-    return (float("nan"), float("nan")) if got is None else _t_interval(*got, level)
+    return (float("nan"), float("nan")) if got is None else t_interval(*got, level)
 
 
 def wild_cluster_t(
@@ -366,7 +366,7 @@ def cluster_bootstrap_t(
     atoms are the clusters. See the module docstring.
     """
     got = cluster_t(stat, resamples=resamples, rng=rng)
-    return (float("nan"), float("nan")) if got is None else _t_interval(*got, level)
+    return (float("nan"), float("nan")) if got is None else t_interval(*got, level)
 
 
 def cluster_t(
@@ -397,6 +397,7 @@ __all__ = [
     "cluster_t",
     "jackknife_se",
     "mean_form",
+    "t_interval",
     "t_p_value",
     "wild_cluster_blocks",
     "wild_cluster_interval",
