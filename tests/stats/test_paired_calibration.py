@@ -132,3 +132,33 @@ def test_quick_paired_grid_from_the_cli(tmp_path):
     null = {x["method"]: x["rate"] for x in res["rates"] if x["effect"] == 0}
     alt = {x["method"]: x["rate"] for x in res["rates"] if x["effect"] > 0}
     assert all(alt[m] >= null[m] for m in ("paired-bootstrap", "wild-cluster-webb"))
+
+
+def test_compare_follows_the_paired_table(six_sites, monkeypatch):
+    """`calibrated` takes the regime's recommended method; a regime where none met the goal
+    is flagged whatever the interval (fake paired runs, 6 sites x 20 subjects)."""
+    from brainbench.stats import _interval_defaults as defaults
+
+    def table(rates):
+        run = {"command": "fake paired run", "grid": {"replicates": 200}, "rates": rates}
+        return defaults.choose_defaults([run]) | {"choices": []}
+
+    good = table(
+        [
+            _rate(6, "paired-bootstrap", 0.0, 0.01),
+            _rate(6, "paired-bootstrap", 0.5, 0.3),
+            _rate(6, "wild-cluster-webb", 0.0, 0.05),
+            _rate(6, "wild-cluster-webb", 0.5, 0.5),
+        ]
+    )
+    monkeypatch.setattr(defaults, "load_table", lambda path=None: good)
+    r = _compare(six_sites, "calibrated")
+    assert r.extra["interval"] == "wild-cluster-webb"
+    assert r.extra["chosen_for"] == "4-7 sites, 10-39 subjects per site"
+    bad = table([_rate(6, "paired-bootstrap", 0.0, 0.01), _rate(6, "paired-bootstrap", 0.5, 0.3)])
+    monkeypatch.setattr(defaults, "load_table", lambda path=None: bad)
+    for interval in ("calibrated", "percentile"):
+        r = _compare(six_sites, interval)
+        assert r.extra["interval"] == "percentile"
+        (flag,) = [w for w in r.warnings if w.startswith("Calibration of paired comparisons")]
+        assert "no method held its type-I error within 4-6%" in flag

@@ -226,6 +226,7 @@ def paired_verdicts(res: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "sites": sites,
                 "subjects_per_site": per_site,
+                "calibrated": calibrated,
                 "recommended": best,
                 "meets_goal": best is not None and not why,
                 "why": why,

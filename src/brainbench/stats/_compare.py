@@ -586,20 +586,16 @@ def paired_bootstrap(pair: Pair, opts: Options) -> ComparisonResult:
     notes: list[str] = []
     if why:
         _warn(notes, FewClustersWarning, why.replace("interval", "comparison", 1))
-    interval = opts.interval
+    interval, chosen_for = _paired_calibration(pair, opts, design, names[0], conditional_on, notes)
     if interval in STUDENTISED and opts.clusters and not conditional_on:
-        return _studentised_difference(pair, opts, interval, names[0], est, notes)
+        return _studentised_difference(pair, opts, interval, names[0], est, notes, chosen_for)
     if interval not in ("percentile", "bca"):
         notes.append(
             f"The paired bootstrap's difference uses the percentile interval: '{interval}' "
-            + (
-                "needs a cluster level with at least 4 clusters."
-                if interval in STUDENTISED
-                else "is chosen per design for single-model intervals only (docs/statistics.md)."
-            )
+            "needs a cluster level with at least 4 clusters."
         )
         interval = "percentile"
-    if opts.clusters and not conditional_on and design.n_top < MIN_CLUSTERS:
+    if opts.clusters and not conditional_on and not chosen_for and design.n_top < MIN_CLUSTERS:
         _warn(
             notes,
             FewClustersWarning,
@@ -649,12 +645,62 @@ def paired_bootstrap(pair: Pair, opts: Options) -> ComparisonResult:
             "interval": interval,
             "seed": opts.seed,
         }
-        | ({"conditional_on": conditional_on} if conditional_on else {}),
+        | ({"conditional_on": conditional_on} if conditional_on else {})
+        | ({"chosen_for": chosen_for} if chosen_for else {}),
     )
 
 
+def _paired_calibration(
+    pair: Pair,
+    opts: Options,
+    design,
+    outer: str,
+    conditional_on: dict[str, int],
+    notes: list[str],
+) -> tuple[str, str]:
+    """The interval of the paired difference and the regime it was chosen for: with
+    ``calibrated``, the method the paired calibration recommends for the design's regime
+    (the percentile interval where it recommends none); and, whatever the interval, a
+    warning flagging a regime where no method met the goal (type-I error 4-6%, power at least
+    the mixed model's) in the paired grid."""
+    from brainbench.stats._evaluate import subjects_per_cluster
+    from brainbench.stats._interval_defaults import SITE_LIKE, paired_choice
+
+    interval = opts.interval
+    if not opts.clusters or conditional_on or outer not in SITE_LIKE:
+        return ("percentile" if interval == "calibrated" else interval), ""
+    entry = paired_choice(design.n_top, subjects_per_cluster(pair.a, outer))
+    if entry is None:
+        return ("percentile" if interval == "calibrated" else interval), ""
+    regime = f"{entry['sites']}, {entry['subjects_per_site']}"
+    if not entry["meets_goal"]:
+        _warn(
+            notes,
+            FewClustersWarning,
+            f"Calibration of paired comparisons for {regime}: {entry['why']} "
+            f"(`{entry['source']}`). Treat this comparison's p-value and interval as "
+            "approximate.",
+        )
+    if interval != "calibrated":
+        return interval, ""
+    rec = entry["recommended"]
+    interval = rec if rec in STUDENTISED else "percentile"
+    notes.append(
+        f"Interval of the difference chosen for {regime}: {interval}"
+        + (f" (recommended: {rec})" if rec and rec not in STUDENTISED else "")
+        + "."
+    )
+    return interval, regime
+
+
 def _studentised_difference(
-    pair: Pair, opts: Options, interval: str, outer: str, est: float, notes: list[str]
+    pair: Pair,
+    opts: Options,
+    interval: str,
+    outer: str,
+    est: float,
+    notes: list[str],
+    chosen_for: str,
 ) -> ComparisonResult:
     """The paired difference's studentised interval over the outer clusters (cluster
     bootstrap-t or wild cluster bootstrap, :func:`brainbench.stats._evaluate.studentised`),
@@ -692,7 +738,8 @@ def _studentised_difference(
             "clusters": design.n_clusters,
             "interval": interval,
             "seed": opts.seed,
-        },
+        }
+        | ({"chosen_for": chosen_for} if chosen_for else {}),
     )
 
 

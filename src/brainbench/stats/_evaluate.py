@@ -359,6 +359,12 @@ def confidence_interval(
     )
 
 
+def subjects_per_cluster(md: ModelData, outer: str) -> float:
+    """Mean number of subjects (units without a subject column) per ``outer`` cluster."""
+    inner = "subject" if "subject" in md.frame.columns and outer != "subject" else "unit_id"
+    return float(md.frame.groupby(outer)[inner].nunique().mean())
+
+
 def _resolve_interval(
     md: ModelData,
     metric: str,
@@ -402,11 +408,7 @@ def _resolve_interval(
         c, n = next(iter(conditional_on.items()))
         return "percentile", f"{n} {c}s: a {c}-level interval is not estimable", {}
     outer = names[0]
-    if "subject" in md.frame.columns and outer != "subject":
-        per = md.frame.groupby(outer)["subject"].nunique().mean()
-    else:
-        per = md.frame.groupby(outer)["unit_id"].nunique().mean()
-    choice = calibrated_choice(metric, design.n_top, float(per), outer)
+    choice = calibrated_choice(metric, design.n_top, subjects_per_cluster(md, outer), outer)
     if choice.warning:
         _warn(notes, FewClustersWarning, choice.warning)
     return choice.method, choice.chosen_for, choice.calibration
