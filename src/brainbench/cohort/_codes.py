@@ -39,11 +39,14 @@ def duplicated(table: pd.DataFrame, columns: Sequence[str], *, keep: str | bool)
     return out
 
 
-def sorted_codes(values: pd.Series | pd.Index) -> np.ndarray:
-    """Code of each value in the sorted order of the distinct values, missing after all.
+def sorted_codes(
+    values: pd.Series | pd.Index, *, missing_first: bool = False
+) -> tuple[np.ndarray, pd.api.extensions.ExtensionArray | np.ndarray]:
+    """(code of each value, the distinct values in sorted order): codes follow that order,
+    missing values get ``-1`` placed first or ``len(distinct)`` placed last.
 
-    ``np.lexsort`` on these codes orders rows as ``sort_values(kind="stable",
-    na_position="last")`` orders the text.
+    ``np.lexsort`` on these codes orders rows as ``sort_values(kind="stable", na_position=
+    ...)`` orders the text, and the codes ranks what ``pd.factorize(sort=True)`` gives.
     """
     import numpy as np
     import pandas as pd
@@ -51,15 +54,15 @@ def sorted_codes(values: pd.Series | pd.Index) -> np.ndarray:
     import pyarrow.compute as pc
 
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    if isinstance(uniques.dtype, pd.StringDtype) or str(uniques.dtype) == "str":
+    if isinstance(uniques.dtype, pd.StringDtype):
         # Arrow sorts UTF-8 bytewise: the code-point order of Python and of pandas' sort
         order = pc.array_sort_indices(pa.array(uniques)).to_numpy()
     else:
         order = np.argsort(np.asarray(uniques), kind="stable")
     rank = np.empty(len(uniques) + 1, dtype=np.int64)
     rank[order] = np.arange(len(uniques))
-    rank[-1] = len(uniques)  # missing (-1) sorts last
-    return rank[codes]
+    rank[-1] = -1 if missing_first else len(uniques)
+    return rank[codes], uniques.take(order)
 
 
 def first_per_group(keys: Sequence[np.ndarray], then: np.ndarray) -> np.ndarray:
