@@ -7,9 +7,11 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from brainbench.cohort._codes import duplicated, first_per_group, sorted_codes
+from brainbench.cohort._codes import duplicated, first_per_group, first_units, sorted_codes
+from brainbench.cohort._findings import lines_text
 from brainbench.cohort._table import _under
 from brainbench.split._make import _first_seen, first_rows
+from brainbench.validate.data_rules import _mixed
 
 # ids that sort differently by code point than by locale or case, missing, 'n/a' itself
 ID = st.one_of(
@@ -98,3 +100,33 @@ def test_image_paths_under_the_manifest_folder(values: list[str | None]) -> None
     got = _under("/base/dir", v)
     assert got.dtype == expected.dtype
     assert got.equals(expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=rows_st, order=st.lists(st.integers(0, 3), max_size=40))
+def test_first_units_is_sort_then_drop_duplicates(rows: list[tuple], order: list[int]) -> None:
+    df = frame(rows).assign(session_index=(order + [0] * len(rows))[: len(rows)])
+    df.index = np.arange(len(df))[::-1] * 3  # labels, not positions, come back
+    for keys in (["cohort", "subject"], ["cohort", "subject", "session", "image"]):
+        expected = df.sort_values([*keys, "session_index"], kind="stable").drop_duplicates(keys)
+        assert first_units(df, keys, "session_index").equals(expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.lists(st.integers(0, 6), max_size=50), part=st.lists(st.integers(0, 3), max_size=50))
+def test_keys_with_mixed_parts_as_np_unique_found_them(key: list[int], part: list[int]) -> None:
+    n = min(len(key), len(part))
+    k, p = np.array(key[:n], dtype=np.int64), np.array(part[:n], dtype=np.int64)
+    pairs = np.unique(k * 4 + p)
+    owners, counts = np.unique(pairs // 4, return_counts=True)
+    assert np.array_equal(_mixed(k, p), owners[counts > 1])
+
+
+@given(lines=st.lists(st.integers(1, 30), max_size=12), limit=st.integers(1, 6))
+def test_lines_text_as_before(lines: list[int], limit: int) -> None:
+    distinct = sorted(set(lines))
+    head = ", ".join(str(x) for x in distinct[:limit])
+    more = f" and {len(distinct) - limit} more" if len(distinct) > limit else ""
+    word = "line" if len(distinct) == 1 else "lines"
+    assert lines_text(lines, limit) == f"{word} {head}{more}"
+    assert lines_text(np.array(lines, dtype=np.int64), limit) == f"{word} {head}{more}"

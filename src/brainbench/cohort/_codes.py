@@ -78,3 +78,12 @@ def first_per_group(keys: Sequence[np.ndarray], then: np.ndarray) -> np.ndarray:
     new = np.ones(len(order), dtype=bool)
     new[1:] = np.logical_or.reduce([k[1:] != k[:-1] for k in sorted_keys])
     return order[new]
+
+
+def first_units(table: pd.DataFrame, keys: Sequence[str], then: str) -> pd.DataFrame:
+    """``table.sort_values([*keys, then], kind="stable").drop_duplicates(keys)``: each unit's
+    row with the smallest ``then``, units in sorted order of their keys (missing last)."""
+    if table.empty:
+        return table.sort_values([*keys, then], kind="stable").drop_duplicates(list(keys))
+    codes = [sorted_codes(table[k])[0] for k in keys]
+    return table.iloc[first_per_group(codes, table[then].to_numpy())]
