@@ -325,8 +325,10 @@ def _covariate_findings(loaded: LoadedSpec, i: int, table: pd.DataFrame) -> list
 
 
 def _drop_exact_duplicates(table: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding]]:
+    from brainbench.cohort._codes import duplicated
+
     cols = [c for c in table.columns if c != "cohort_row"]
-    dup = table.duplicated(cols, keep="first")
+    dup = duplicated(table, cols, keep="first")
     if not dup.any():
         return table, []
     lines = [int(x) for x in table.loc[dup, "cohort_row"].dropna().tolist()]

@@ -524,6 +524,7 @@ class ClustersIgnored(Rule):
                 "hierarchical-bootstrap without clusters resamples units independently",
                 path="protocol.confidence.clusters",
             )
+        yield from self._interval_needs(ctx)
         for i, level in enumerate(confidence.clusters):
             if level not in ("subject", "image") and getattr(spec.hierarchy, level, None) is None:
                 yield self.finding(
@@ -532,6 +533,41 @@ class ClustersIgnored(Rule):
                     path=f"protocol.confidence.clusters.{i}",
                     hint=f"map hierarchy.{level} to a column or sidecar field",
                 )
+
+    def _interval_needs(self, ctx: SpecContext) -> Iterator[Finding]:
+        """A studentised interval needs clusters to studentise over; the wild cluster
+        bootstrap needs metrics that are weighted means of per-unit values."""
+        protocol = ctx.loaded.spec.protocol
+        confidence = protocol.confidence
+        interval = confidence.interval
+        if interval in STUDENTISED_INTERVALS and (
+            confidence.method != "hierarchical-bootstrap" or not confidence.clusters
+        ):
+            yield self.finding(
+                ctx,
+                f"the {interval} interval studentises over the outer cluster level, but no "
+                "cluster level is resampled (method hierarchical-bootstrap with clusters, "
+                "e.g. [site, subject])",
+                path="protocol.confidence.interval",
+            )
+        if interval.startswith("wild-cluster"):
+            metrics = dict.fromkeys([protocol.primary_metric, *protocol.metrics])
+            other = [m for m in metrics if m not in MEAN_FORM_METRICS]
+            if other:
+                yield self.finding(
+                    ctx,
+                    f"the wild cluster bootstrap applies to weighted-mean metrics "
+                    f"({', '.join(MEAN_FORM_METRICS)}), not to {', '.join(other)}",
+                    path="protocol.confidence.interval",
+                    hint="use interval: calibrated (it picks a method per metric) or "
+                    "cluster-bootstrap-t",
+                )
+
+
+#: brainbench.stats._intervals.STUDENTISED and MEAN_METRICS, repeated here so that spec-only
+#: commands need not import the statistics engine (a test checks they agree).
+STUDENTISED_INTERVALS = ("cluster-bootstrap-t", "wild-cluster-rademacher", "wild-cluster-webb")
+MEAN_FORM_METRICS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "mae", "brier")
 
 
 def minimum_resamples(level: float) -> int:
