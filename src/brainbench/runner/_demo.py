@@ -310,17 +310,14 @@ def run_segmentation_demo(
 
 
 def _segmentation_report(run_dir: Path, report_dir: Path, echo: Callable[[str], None]):
-    """The evidence sheet of a segmentation run (``brainbench report`` dispatches on the run
-    folder), or None with one line saying why there is none."""
+    """The segmentation evidence sheet (``write_report`` dispatches on the run folder), or
+    None with one line saying why there is none (e.g. no unit ran)."""
     from brainbench.report import write_report
 
     try:
         return write_report([run_dir], report_dir)
     except UserError as exc:
-        echo(
-            f"      no evidence sheet: {exc.message} The run folder is complete: "
-            f"`brainbench report {run_dir}` writes the sheet once it reads segmentation runs."
-        )
+        echo(f"      no evidence sheet: {exc.message}")
         return None
 
 
