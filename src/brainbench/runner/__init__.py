@@ -26,6 +26,12 @@ The run folder (the contract the statistics and the report read)
     to 1) and ``score`` (= the positive, last, class's probability). Rows are sorted by model,
     repeat, fold, seed, partition, cohort, subject, session, image. Only complete units
     contribute; a failed unit contributes no row (see ``provenance.json``).
+``case_metrics.parquet`` and ``masks/`` (segmentation runs, instead of the predictions)
+    The per-case metrics the runner computed from each predicted mask, one row per (model,
+    repeat, fold, seed, partition, image, label, metric), columns in docs/design.md ("The
+    case-metrics table"); the predicted masks as
+    ``masks/<model>/r<repeat>-f<fold>-s<seed>/<image stem>_pred.nii.gz`` (uint8, the image's
+    affine), hashed in ``provenance.json`` (``masks``, ``case_metrics_sha256``).
 ``cohort.parquet``
     The cohort table used (every cohort, after the include filters): ``row``, the hierarchy ids,
     ``cohort``, ``role``, ``image_path``, ``session_index``, the target and covariates (age,

@@ -11,8 +11,10 @@ pickles) the process first says ``hello`` (its sandbox layers), then receives th
 the task, hyper-parameters, the entry's folder, the fit context, and for each partition the
 anonymous image keys and the whitelisted covariates
 (:func:`brainbench.registry.interface.covariate_frame`); labels come only with the training
-and validation partitions. Images arrive as decoded float32 arrays when the model first touches
-them (``need`` -> ``images``) and stay cached for the unit. The process reports ``epoch``
+and validation partitions (a segmentation task: their reference masks, fetched like images
+under the keys ``-(key + 1)``; the runner refuses any other mask). Images arrive as decoded
+float32 arrays when the model first touches them (``need`` -> ``images``) and stay cached for
+the unit. The process reports ``epoch``
 messages while fitting and ends the unit with ``done`` (the scores) or ``error``.
 
 What it never holds: test or external-test labels, the cohort tables, their paths, the image

@@ -1173,7 +1173,8 @@ class TestSetTooSmall(DataRule):
         "the same test set, (z_(1-alpha/2) + z_power) * SE * sqrt(2(1-rho)) * sqrt(deff) with "
         "rho = planning.model_correlation (0.5) and planning.power (0.8), must not exceed "
         "comparison.margin (an error; an explicit margin of 0 fails too, a margin left out is "
-        "a warning naming the MDD). `brainbench plan SPEC [--data]` prints the same figures."
+        "a warning naming the MDD). `brainbench plan SPEC [--data]` prints the same figures. "
+        "Not applied to segmentation benchmarks (per-case metrics, no binomial or target SD)."
     )
     why = (
         "Varoquaux (2018) showed that error bars on small test sets are about +/-10% at "
