@@ -228,3 +228,24 @@ def test_nsd_at_two_tolerances_are_two_measures(tmp_path: Path) -> None:
         labels["dice"]["model-a"]["mean"]["estimate"]
     )
     assert "nsd@2mm (proportion; higher is better)" in str(sec["labels"]["tables"][0]["rows"])
+
+
+def test_a_constant_metric_is_not_estimable(tmp_path: Path) -> None:
+    """Every case at the same distance (a model that never predicts the label: the image
+    diagonal everywhere) gives a degenerate interval, whatever float rounding leaves."""
+    table = fx.case_metrics()
+    table = table[table["metric"] == "hd95"].copy()
+    b = table["model"] == "model-b"
+    table.loc[b, ["value", "status"]] = [fx.DIAGONAL, "empty-prediction"]
+    sec = _built(table, tmp_path)
+    mean = sec["labels"]["data"]["labels"]["wmh"]["hd95"]["model-b"]["mean"]
+    assert "zero-width interval" in mean["not_estimable"]
+    # Mixed cases whose mean is the same in every resample (one subject in a fixed site, all
+    # others equal) leave percentiles 1e-13 apart: still degenerate.
+    from types import SimpleNamespace
+
+    rounded = SimpleNamespace(
+        estimate=288.902, ci_low=288.902, ci_high=288.902 + 1e-13, level=0.95, n_subjects=8,
+        clusters={"subject": 8},
+    )  # fmt: skip
+    assert "zero-width interval" in sec["analysis"].why(rounded)

@@ -237,10 +237,15 @@ class SegAnalysis:
         rules: no or a zero-width interval, too few subjects for the bootstrap's tails, 2-3
         sites resampled), or None."""
         clusters = dict(getattr(r, "clusters", {}) or {})
+        lo, hi = r.ci_low, r.ci_high
+        # Every resample giving the same cases' mean still leaves float rounding between the
+        # two percentiles (1e-13 apart): that interval is degenerate, not a narrow one.
+        if np.isfinite(lo) and np.isfinite(hi) and np.isclose(lo, hi, rtol=1e-9, atol=1e-12):
+            hi = lo
         view = SimpleNamespace(
             estimate=r.estimate,
-            ci_low=r.ci_low,
-            ci_high=r.ci_high,
+            ci_low=lo,
+            ci_high=hi,
             level=r.level,
             n_units=r.n_subjects,
             n_clusters=next(iter(clusters.values()), 0),
