@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from brainbench.errors import UserError
 from brainbench.segmentation import SEGMENTATION_METRICS, SegmentationMetric, case_metrics
@@ -134,3 +136,39 @@ def test_metadata_registered_for_every_metric():
         signed.gain(1.0)
     # The classification/regression metrics keep their behaviour.
     assert metric_info("mae").better(1.0, 2.0) and metric_info("auroc").gain(0.1) == 0.1
+
+
+masks = st.lists(st.booleans(), min_size=64, max_size=64).map(
+    lambda b: np.array(b, dtype=np.uint8).reshape(4, 4, 4)
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(a=masks, b=masks)
+def test_overlap_properties(a, b):
+    pair = [SegmentationMetric("dice"), SegmentationMetric("iou")]
+    ab = values(a, b, metrics=pair)
+    ba = values(b, a, metrics=pair)
+    d, j = ab["l", "dice"]["value"], ab["l", "iou"]["value"]
+    assert 0.0 <= d <= 1.0 and 0.0 <= j <= 1.0
+    assert d == pytest.approx(ba["l", "dice"]["value"], abs=1e-7)  # symmetric
+    assert j == pytest.approx(d / (2 - d), abs=1e-6)  # IoU = D / (2 - D)
+    assert values(a, a, metrics=pair)["l", "dice"]["value"] == 1.0  # also when a is empty
+
+
+def test_lesion_f1_closed_form_and_26_connectivity():
+    from brainbench.segmentation import lesion_counts
+
+    shape = (20, 20, 20)
+    ref = cube(shape, (1, 1, 1), (3, 3, 3)) + cube(shape, (8, 8, 8), (10, 10, 10))
+    pred = np.zeros(shape, dtype=np.uint8)
+    pred[2, 2, 2] = 1  # one voxel inside the first lesion
+    pred[15, 15, 15] = pred[16, 16, 16] = 1  # touch by a corner: one component (26-conn.)
+    c = lesion_counts(ref.astype(bool), pred.astype(bool))
+    assert c == {"n_reference": 2, "n_predicted": 2, "detected": 1, "true_positive_predicted": 1}
+    # R = 1/2, P = 1/2: F1 = 1/2.
+    v = values(ref, pred, metrics=[SegmentationMetric("lesion-f1")])
+    assert v["l", "lesion-f1"]["value"] == pytest.approx(0.5)
+    # Requiring 2 overlapping voxels: the single-voxel hit no longer detects the lesion.
+    v = values(ref, pred, metrics=[SegmentationMetric("lesion-f1", min_overlap=2)])
+    assert v["l", "lesion-f1"]["value"] == 0.0

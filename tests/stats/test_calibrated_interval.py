@@ -99,7 +99,7 @@ def test_choice_rule_minimax_then_mean_distance():
 def test_committed_table_is_generated_from_the_committed_grid_runs():
     runs = [
         json.loads((RESULTS / f"interval-grid-{n}.json").read_text())
-        for n in ("partial", "extended", "extended-specificity")
+        for n in ("partial", "extended", "extended-specificity", "large-sites")
     ]
     assert load_table() == json.loads(json.dumps(choose_defaults(runs)))
 

@@ -121,6 +121,13 @@ def not_estimable(r: Any, unit: str) -> str | None:
     return None
 
 
+def _conditional(c: Any) -> str:
+    """', conditional on these 3 sites' for a paired comparison that held too few outer
+    clusters fixed (``extra["conditional_on"]``): it describes those sites, not new ones."""
+    fixed = (getattr(c, "extra", None) or {}).get("conditional_on") or {}
+    return "".join(f", conditional on these {n} {level}s" for level, n in fixed.items())
+
+
 def _ci(r: Any) -> str:
     return f"{num(r.estimate)} {interval(r.ci_low, r.ci_high)}"
 
@@ -257,6 +264,7 @@ class ClaimBuilder:
             sign = 1 if c.a == top else -1
             diff = (
                 f"{num(sign * c.estimate)} {interval(*sorted((sign * c.ci_low, sign * c.ci_high)))}"
+                + _conditional(c)
             )
             if wins:
                 evidence.append(f"shown better than {other} (difference {diff})")

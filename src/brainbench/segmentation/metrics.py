@@ -35,7 +35,10 @@ implementations:
 
 Here ``A`` is the reference mask and ``B`` the predicted one; distances are Euclidean in mm
 (the voxel spacing of the NIfTI header), on the surface voxels MONAI extracts (the mask minus
-its erosion).
+its erosion). The four boundary metrics of a label share one call of MONAI's
+``monai.metrics.utils.get_edge_surface_distance`` (the function each of the ``compute_*``
+functions above calls) and apply those functions' reductions to it; the tests check the values
+against the ``compute_*`` functions called directly.
 
 Empty masks (Metrics Reloaded: Maier-Hein et al. 2024, Nat. Methods 21:195-212,
 doi:10.1038/s41592-023-02151-z, and its reference implementation MetricsReloaded
@@ -89,7 +92,7 @@ SEGMENTATION_METRICS: tuple[str, ...] = (
 
 #: Statuses of a row (see the module docstring).
 STATUSES = ("ok", "empty-reference", "empty-prediction", "both-empty")
-_DISTANCES = ("hd95", "hd", "assd")
+_BOUNDARY = ("hd95", "hd", "assd", "nsd")
 _OVERLAPS = ("dice", "iou", "nsd", "lesion-f1")
 
 
@@ -142,41 +145,55 @@ def _status(n_ref: int, n_pred: int) -> str:
 def _tensor(mask: np.ndarray):
     import torch
 
-    # MONAI's metrics take one-hot batches (batch, channel, *spatial). Its Dice and IoU reduce
-    # in float32 whatever the input: values carry ~1e-7 relative rounding.
-    return torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
+    # MONAI reduces in float32 whatever the input: values carry ~1e-7 relative rounding.
+    return torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))
 
 
-def _monai_value(name: str, ref: np.ndarray, pred: np.ndarray, spacing, tolerance) -> float:
-    """One metric by MONAI on two non-empty binary masks."""
+def _monai_overlap(name: str, ref: np.ndarray, pred: np.ndarray) -> float:
+    """Dice or IoU by MONAI on two binary masks (one-hot batches: batch, channel, *spatial)."""
     from monai import metrics as mm
 
-    y, yp = _tensor(ref), _tensor(pred)
-    sp = [float(s) for s in spacing]
-    with warnings.catch_warnings():
-        # MONAI 1.5+ warns about an argument its own distance code passes (always_return_as_numpy).
-        warnings.simplefilter("ignore", FutureWarning)
-        return _monai_call(mm, name, yp, y, sp, tolerance)
+    y, yp = _tensor(ref)[None, None], _tensor(pred)[None, None]
+    fn = mm.compute_dice if name == "dice" else mm.compute_iou
+    return float(fn(yp, y, include_background=True, ignore_empty=False).reshape(-1)[0])
 
 
-def _monai_call(mm, name: str, yp, y, sp: list[float], tolerance) -> float:
-    if name == "dice":
-        out = mm.compute_dice(yp, y, include_background=True, ignore_empty=False)
-    elif name == "iou":
-        out = mm.compute_iou(yp, y, include_background=True, ignore_empty=False)
-    elif name in ("hd95", "hd"):
-        out = mm.compute_hausdorff_distance(
-            yp, y, include_background=True, percentile=95 if name == "hd95" else None, spacing=sp
-        )
-    elif name == "assd":
-        out = mm.compute_average_surface_distance(
-            yp, y, include_background=True, symmetric=True, spacing=sp
-        )
-    else:  # nsd
-        out = mm.compute_surface_dice(
-            yp, y, class_thresholds=[float(tolerance)], include_background=True, spacing=sp
-        )
-    return float(out.reshape(-1)[0])
+class _Surfaces:
+    """MONAI's surface distances of two non-empty masks, computed once for every boundary
+    metric of a label.
+
+    ``monai.metrics.utils.get_edge_surface_distance(symmetric=True)`` is the function that
+    ``compute_hausdorff_distance``, ``compute_average_surface_distance`` and
+    ``compute_surface_dice`` each call; the reductions below are theirs (``torch.quantile``
+    of each direction then the larger, the maximum, the mean of both directions pooled, the
+    share within the tolerance), and tests/segmentation checks the values against those
+    functions called directly.
+    """
+
+    def __init__(self, ref: np.ndarray, pred: np.ndarray, spacing) -> None:
+        from monai.metrics.utils import get_edge_surface_distance
+
+        with warnings.catch_warnings():
+            # MONAI 1.5+ warns about an argument its own distance code passes.
+            warnings.simplefilter("ignore", FutureWarning)
+            _, distances, _ = get_edge_surface_distance(
+                _tensor(pred), _tensor(ref), spacing=[float(s) for s in spacing], symmetric=True
+            )
+        # (prediction surface -> reference, reference surface -> prediction)
+        self.distances = tuple(d.double() for d in distances)
+
+    def value(self, metric: SegmentationMetric) -> float:
+        import torch
+
+        d = self.distances
+        if metric.name == "hd95":
+            return float(max(torch.quantile(x, 0.95) for x in d))
+        if metric.name == "hd":
+            return float(max(x.max() for x in d))
+        if metric.name == "assd":
+            return float(torch.cat(d).mean())
+        tol = float(metric.tolerance_mm)
+        return float(sum((x <= tol).sum() for x in d) / sum(len(x) for x in d))
 
 
 def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
@@ -218,6 +235,25 @@ def lesion_f1(ref: np.ndarray, pred: np.ndarray, min_overlap: int = 1) -> float:
     return 0.0 if sens + prec == 0 else 2 * sens * prec / (sens + prec)
 
 
+def _label_values(
+    metrics: Sequence[SegmentationMetric],
+    ref: np.ndarray,
+    pred: np.ndarray,
+    spacing: tuple[float, float, float],
+    status: str,
+) -> list[float]:
+    """The value of every metric on one label's binary masks."""
+    surfaces = None
+    out = []
+    for metric in metrics:
+        if status == "ok" and metric.name in _BOUNDARY:
+            surfaces = surfaces or _Surfaces(ref, pred, spacing)
+            out.append(surfaces.value(metric))
+        else:
+            out.append(_binary_value(metric, ref, pred, spacing, status))
+    return out
+
+
 def _binary_value(
     metric: SegmentationMetric,
     ref: np.ndarray,
@@ -225,6 +261,7 @@ def _binary_value(
     spacing: tuple[float, float, float],
     status: str,
 ) -> float:
+    """Overlap and volume metrics, and every metric of an empty mask."""
     voxel_ml = float(np.prod(spacing)) / 1000.0
     v_ref, v_pred = ref.sum() * voxel_ml, pred.sum() * voxel_ml
     name = metric.name
@@ -245,7 +282,7 @@ def _binary_value(
             return 0.0
         # The largest distance inside the field of view (see the module docstring).
         return float(np.sqrt(np.sum((np.asarray(ref.shape) * np.asarray(spacing)) ** 2)))
-    return _monai_value(name, ref, pred, spacing, metric.tolerance_mm)
+    return _monai_overlap(name, ref, pred)
 
 
 def case_metrics(
@@ -310,7 +347,8 @@ def case_metrics(
         pred = prediction == value
         n_ref, n_pred = int(ref.sum()), int(pred.sum())
         status = _status(n_ref, n_pred)
-        for metric in metrics:
+        values = _label_values(metrics, ref, pred, spacing, status)
+        for metric, v in zip(metrics, values, strict=True):
             rows.append(
                 {
                     "label": name,
@@ -319,7 +357,7 @@ def case_metrics(
                     "tolerance_mm": (
                         float(metric.tolerance_mm) if metric.tolerance_mm is not None else np.nan
                     ),
-                    "value": _binary_value(metric, ref, pred, spacing, status),
+                    "value": v,
                     "status": status,
                     "reference_voxels": n_ref,
                     "predicted_voxels": n_pred,

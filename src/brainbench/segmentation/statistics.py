@@ -405,8 +405,11 @@ def _design(cases: pd.DataFrame, levels: Sequence[str]) -> _Design:
     if len(levels) > 1 and design.n_top < MIN_ESTIMABLE_CLUSTERS:
         g = design.n_top
         fixed_key = pd.factorize(pd.Series(list(zip(*ids[:-1], strict=True))))[0]
+        # The inner ids read within their outer clusters, as in the nested design (a subject
+        # seen at two sites is two clusters), so that each lies in one stratum.
+        inner = pd.factorize(pd.Series(list(zip(*ids, strict=True))))[0]
         conditional_on = {lv: int(design.n_clusters[lv]) for lv in levels[:-1]}
-        design = ClusterDesign(ids[-1:], strata=fixed_key, names=levels[-1:])
+        design = ClusterDesign([inner], strata=fixed_key, names=levels[-1:])
         _warn(
             notes,
             FewClustersWarning,
@@ -723,6 +726,12 @@ def compare(
     return out
 
 
+def _rank(aggregates: np.ndarray, info) -> np.ndarray:
+    """Ranks (1 = best) of the models' aggregates along the last axis, ties at the lowest
+    rank (R's ``rank(ties.method = "min")``, as challengeR's aggregateThenRank)."""
+    return sps.rankdata(-info.order_key(aggregates), method="min", axis=-1).astype(int)
+
+
 def rank_stability(
     table: pd.DataFrame,
     *,
@@ -777,13 +786,10 @@ def rank_stability(
     if n_undef:
         notes.append(f"{n_undef} case(s) undefined for some model were left out.")
 
-    def rank(agg: np.ndarray) -> np.ndarray:
-        return sps.rankdata(-info.order_key(agg), method="min", axis=-1)
-
     point = _point(V, statistic)
-    full = rank(point)
+    full = _rank(point, info)
     theta = _resampled(d, V, statistic, n_resamples, seed)
-    R = rank(theta).astype(int)
+    R = _rank(theta, info)
     k = len(models)
     taus = np.array([kendall_tau(full, r) for r in R])
     taus_ok = taus[np.isfinite(taus)]

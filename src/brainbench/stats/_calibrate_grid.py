@@ -80,6 +80,17 @@ GRID_PRESETS: dict[str, dict[str, Any]] = {
         "replicates": 200,
         "resamples": 199,
     },
+    # 80 subjects per site (the >= 40 regime), sites that are estimable, every metric.
+    "large-sites": {
+        "sites": [4, 6, 8, 16],
+        "subjects_per_site": [80],
+        "sessions": [1],
+        "icc": [0.05, 0.2],
+        "prevalence": [0.5],
+        "metrics": ["balanced_accuracy", "auroc", "sensitivity", "specificity", "mae"],
+        "replicates": 200,
+        "resamples": 199,
+    },
     # Issue 15's grid: 252 designs x 5 metrics x 2,000 data sets (days on two cores).
     "full": {
         "sites": [2, 3, 4, 6, 8, 16, 32],

@@ -28,9 +28,11 @@ from brainbench.stats._delong import delong_ci
 from brainbench.stats._intervals import (
     MEAN_METRICS,
     STUDENTISED,
-    cluster_bootstrap_t,
+    cluster_t,
     mean_form,
-    wild_cluster_blocks,
+    t_interval,
+    t_p_value,
+    wild_cluster_t,
 )
 from brainbench.stats._io import LEVELS, Task, infer_task
 from brainbench.stats._metrics import METRICS, get_metric
@@ -292,7 +294,7 @@ def confidence_interval(
         )
     rng = np.random.default_rng(seed)
     if interval in STUDENTISED:
-        lo, hi, outer = _studentised(md, m, interval, names[0], level, resamples, rng)
+        lo, hi, _, outer = studentised([(md, 1.0)], m, interval, names[0], level, resamples, rng)
         lo_b, hi_b = m.bounds
         if lo < lo_b or hi > hi_b:
             notes.append(
@@ -357,6 +359,12 @@ def confidence_interval(
     )
 
 
+def subjects_per_cluster(md: ModelData, outer: str) -> float:
+    """Mean number of subjects (units without a subject column) per ``outer`` cluster."""
+    inner = "subject" if "subject" in md.frame.columns and outer != "subject" else "unit_id"
+    return float(md.frame.groupby(outer)[inner].nunique().mean())
+
+
 def _resolve_interval(
     md: ModelData,
     metric: str,
@@ -400,45 +408,49 @@ def _resolve_interval(
         c, n = next(iter(conditional_on.items()))
         return "percentile", f"{n} {c}s: a {c}-level interval is not estimable", {}
     outer = names[0]
-    if "subject" in md.frame.columns and outer != "subject":
-        per = md.frame.groupby(outer)["subject"].nunique().mean()
-    else:
-        per = md.frame.groupby(outer)["unit_id"].nunique().mean()
-    choice = calibrated_choice(metric, design.n_top, float(per), outer)
+    choice = calibrated_choice(metric, design.n_top, subjects_per_cluster(md, outer), outer)
     if choice.warning:
         _warn(notes, FewClustersWarning, choice.warning)
     return choice.method, choice.chosen_for, choice.calibration
 
 
-def _studentised(
-    md: ModelData, m, name: str, outer: str, level: float, resamples: int, rng
-) -> tuple[float, float, object]:
-    """A studentised interval over the outer cluster level (the mean over runs)."""
-    design, _ = design_for(md, [outer], stratify=False)
+def studentised(
+    parts: list[tuple[ModelData, float]],
+    m,
+    name: str,
+    outer: str,
+    level: float,
+    resamples: int,
+    rng: np.random.Generator,
+) -> tuple[float, float, float, ClusterDesign]:
+    """A studentised interval and its symmetric bootstrap-t p-value (H0: 0) over the outer
+    cluster level, for ``sum coef x metric(model)`` (one model with coefficient 1, or a paired
+    difference ``(a, +1), (b, -1)`` whose frames are aligned row for row). Each model's
+    value is the mean over its runs."""
+    design, _ = design_for(parts[0][0], [outer], stratify=False)
     if name == "cluster-bootstrap-t":
-        lo, hi = cluster_bootstrap_t(
-            Statistic(design, run_blocks(md, m, design)),
-            level=level,
+        blocks = [b for md, c in parts for b in run_blocks(md, m, design, c)]
+        got = cluster_t(Statistic(design, blocks), resamples=resamples, rng=rng)
+    else:
+        codes = design.row_atom
+        wild = []
+        for md, c in parts:
+            runs = md.frame["run"].to_numpy()
+            for run in md.runs:
+                rows = np.flatnonzero(runs == run)
+                u, w = mean_form(m.name, md.columns(rows))
+                wild.append((u, w, codes[rows], c / len(md.runs)))
+        got = wild_cluster_t(
+            wild,
+            design.n_top,
             resamples=resamples,
+            weights=name.removeprefix("wild-cluster-"),
             rng=rng,
         )
-        return lo, hi, design
-    codes = design.row_atom
-    runs = md.frame["run"].to_numpy()
-    blocks = []
-    for run in md.runs:
-        rows = np.flatnonzero(runs == run)
-        u, w = mean_form(m.name, md.columns(rows))
-        blocks.append((u, w, codes[rows], 1.0 / len(md.runs)))
-    lo, hi = wild_cluster_blocks(
-        blocks,
-        design.n_top,
-        level=level,
-        resamples=resamples,
-        weights=name.removeprefix("wild-cluster-"),
-        rng=rng,
-    )
-    return lo, hi, design
+    if got is None:
+        return float("nan"), float("nan"), float("nan"), design
+    lo, hi = t_interval(*got, level)
+    return lo, hi, t_p_value(*got), design
 
 
 def evaluate_predictions(

@@ -163,9 +163,83 @@ def _near_goal(coverage: float, mc_se: float) -> bool:
     return GOAL[0] - 2 * mc_se <= coverage <= GOAL[1] + 2 * mc_se
 
 
+def paired_regimes(paired: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Paired-comparison verdicts per design regime, from ``run_paired_grid`` runs.
+
+    A method qualifies in a regime when its type-I error was within 4-6% (up to two
+    Monte-Carlo SEs) in every design of it; the recommended one has the highest mean power
+    among those. The regime ``meets_goal`` when one qualifies and its power is at least the
+    mixed model's in every design where the mixed model ran; otherwise ``why`` says what
+    failed and ``compare`` flags the design."""
+    from brainbench.stats._calibrate_paired import paired_verdicts
+
+    by: dict[tuple[str, str], list[dict]] = {}
+    sources: dict[tuple[str, str], set] = {}
+    for res in paired:
+        for v in paired_verdicts(res):
+            key = regime(v["sites"], v["subjects_per_site"])
+            by.setdefault(key, []).append(v)
+            sources.setdefault(key, set()).add(res["command"])
+    out = []
+    for (sites, subjects), vs in sorted(by.items()):
+        qualify = set.intersection(*(set(v["calibrated"]) for v in vs))
+        best = max(
+            sorted(qualify), key=lambda m: np.mean([v["power"][m] for v in vs]), default=None
+        )
+        why = ""
+        if best is None:
+            why = "no method held its type-I error within 4-6% in every design: " + "; ".join(
+                f"{v['sites']} sites x {v['subjects_per_site']}: "
+                + ", ".join(f"{m} {100 * r:.1f}%" for m, r in v["type1"].items())
+                for v in vs
+            )
+        else:
+            weaker = [v for v in vs if v["power"][best] < v["power"].get("mixed", -1.0)]
+            if weaker:
+                why = f"{best} holds its level but is less powerful than the mixed model: " + (
+                    "; ".join(
+                        f"{v['sites']} sites x {v['subjects_per_site']}: "
+                        f"{100 * v['power'][best]:.1f}% vs {100 * v['power']['mixed']:.1f}%"
+                        for v in weaker
+                    )
+                )
+        out.append(
+            {
+                "sites": sites,
+                "subjects_per_site": subjects,
+                "recommended": best,
+                "meets_goal": not why,
+                "why": why,
+                "designs": vs,
+                "source": " + ".join(sorted(sources[(sites, subjects)])),
+            }
+        )
+    return out
+
+
+def paired_choice(
+    n_sites: int, subjects_per_site: float, table: dict | None = None
+) -> dict[str, Any] | None:
+    """The paired-comparison entry of the table for this design's regime (None if none)."""
+    table = table if table is not None else load_table()
+    sites, subjects = regime(n_sites, subjects_per_site)
+    return next(
+        (
+            e
+            for e in table.get("paired", [])
+            if e["sites"] == sites and e["subjects_per_site"] == subjects
+        ),
+        None,
+    )
+
+
 def choose_defaults(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """The defaults table from one or more grid runs (``run_interval_grid``'s output)."""
+    """The defaults table from grid runs (``run_interval_grid``'s output) and paired runs
+    (``run_paired_grid``'s, recognised by their ``rates``)."""
     from brainbench.stats._intervals import INTERVAL_METHODS
+
+    paired = [r for r in results if "rates" in r]
+    results = [r for r in results if "rates" not in r]
 
     order = list(INTERVAL_METHODS)
     cells: dict[tuple, dict[str, list[tuple[float, float]]]] = {}
@@ -219,7 +293,7 @@ def choose_defaults(results: list[dict[str, Any]]) -> dict[str, Any]:
             }
         )
     return {
-        "generated_by": [r["command"] for r in results],
+        "generated_by": [r["command"] for r in results + paired],
         "replicates": sorted({r["grid"]["replicates"] for r in results}),
         "goal": list(GOAL),
         "rule": (
@@ -230,7 +304,7 @@ def choose_defaults(results: list[dict[str, Any]]) -> dict[str, Any]:
         "site_regimes": [list(r) for r in SITE_REGIMES],
         "subject_regimes": [list(r) for r in SUBJECT_REGIMES],
         "choices": choices,
-    }
+    } | ({"paired": paired_regimes(paired)} if paired else {})
 
 
 def render_defaults_markdown(table: dict[str, Any]) -> str:
@@ -269,6 +343,20 @@ def render_defaults_markdown(table: dict[str, Any]) -> str:
                 f"({s['in_goal']}/{s['within_mc_error']}/{s['cells']})"
             )
         out.append("| " + " | ".join(row) + " |")
+    if table.get("paired"):
+        out += [
+            "",
+            "Paired comparisons (difference of balanced accuracies): recommended method per "
+            "regime, or the design flagged and why.",
+            "",
+            "| sites | subjects/site | recommended | meets goal | why not |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for e in table["paired"]:
+            out.append(
+                f"| {e['sites']} | {e['subjects_per_site']} | {e['recommended'] or 'none'} | "
+                f"{'yes' if e['meets_goal'] else 'no (flagged)'} | {e['why'] or '-'} |"
+            )
     return "\n".join(out)
 
 

@@ -181,7 +181,7 @@ WILD_WEIGHTS: dict[str, Callable[[np.random.Generator, tuple[int, int]], np.ndar
 }
 
 
-def _t_interval(theta: float, se: float, t_star: np.ndarray, level: float) -> tuple[float, float]:
+def t_interval(theta: float, se: float, t_star: np.ndarray, level: float) -> tuple[float, float]:
     t_star = t_star[np.isfinite(t_star)]
     if len(t_star) < 2 or not np.isfinite(se) or se <= 0:
         return float("nan"), float("nan")
@@ -297,15 +297,40 @@ def wild_cluster_blocks(
 ) -> tuple[float, float]:
     """Wild cluster bootstrap-t interval of a linear combination of weighted means
     (:func:`block_scores`), one weight per cluster shared by every block."""
+    got = wild_cluster_t(blocks, n_clusters, resamples=resamples, weights=weights, rng=rng)
+    return (float("nan"), float("nan")) if got is None else t_interval(*got, level)
+
+
+def wild_cluster_t(
+    blocks: list[MeanBlock],
+    n_clusters: int,
+    *,
+    resamples: int,
+    weights: str,
+    rng: np.random.Generator,
+) -> tuple[float, float, np.ndarray] | None:
+    """``(theta, se, t*)`` of the wild cluster bootstrap (None with too few clusters)."""
     if weights not in WILD_WEIGHTS:
         raise UserError(f"Wild bootstrap weights must be rademacher or webb; got '{weights}'.")
     theta, scores, shares, coef = block_scores(blocks, n_clusters)
     keep = shares.sum(axis=1) > 0
     scores, shares = scores[keep], shares[keep]
     if len(scores) < MIN_CLUSTERS:
-        return float("nan"), float("nan")
+        return None
     V = WILD_WEIGHTS[weights](rng, (resamples, len(scores)))
-    return _t_interval(theta, cr1_se(scores @ coef), wild_t_star(scores, shares, V, coef), level)
+    return theta, cr1_se(scores @ coef), wild_t_star(scores, shares, V, coef)
+
+
+def t_p_value(theta: float, se: float, t_star: np.ndarray, null: float = 0.0) -> float:
+    """Symmetric bootstrap-t p-value of ``H0: theta = null``:
+    ``(1 + #{|t*| >= |t|}) / (B + 1)`` with ``t = (theta - null) / se`` (Davison & Hinkley
+    1997, section 4.4.1, eq. 4.11 for the +1; MacKinnon, Nielsen & Webb 2023, section 6, for
+    the wild cluster bootstrap). NaN without a standard error or defined t*."""
+    t_star = t_star[np.isfinite(t_star)]
+    if not len(t_star) or not np.isfinite(se) or se <= 0:
+        return float("nan")
+    t = abs(theta - null) / se
+    return float((1 + np.count_nonzero(np.abs(t_star) >= t)) / (len(t_star) + 1))
 
 
 def jackknife_se(stat: Statistic, W: np.ndarray) -> np.ndarray:
@@ -340,19 +365,27 @@ def cluster_bootstrap_t(
     ``stat`` must be over a one-level :class:`ClusterDesign` of the clusters (sites): its
     atoms are the clusters. See the module docstring.
     """
+    got = cluster_t(stat, resamples=resamples, rng=rng)
+    return (float("nan"), float("nan")) if got is None else t_interval(*got, level)
+
+
+def cluster_t(
+    stat: Statistic, *, resamples: int, rng: np.random.Generator
+) -> tuple[float, float, np.ndarray] | None:
+    """``(theta, se, t*)`` of the cluster bootstrap-t (None with too few clusters)."""
     design = stat.design
     if len(design.levels) != 1 or design.stratified:
         raise ValueError("cluster_bootstrap_t needs a one-level, unstratified design")
     G = design.n_atoms
     if G < MIN_CLUSTERS:
-        return float("nan"), float("nan")
+        return None
     theta = stat.point()
     se = float(jackknife_se(stat, np.ones((1, G)))[0])
     W = design.weights(resamples, rng).astype(float)
     theta_star = stat.from_weights(W)
     with np.errstate(divide="ignore", invalid="ignore"):
         t_star = (theta_star - theta) / jackknife_se(stat, W)
-    return _t_interval(theta, se, t_star, level)
+    return theta, se, t_star
 
 
 __all__ = [
@@ -361,8 +394,12 @@ __all__ = [
     "STUDENTISED",
     "IntervalMethod",
     "cluster_bootstrap_t",
+    "cluster_t",
     "jackknife_se",
     "mean_form",
+    "t_interval",
+    "t_p_value",
     "wild_cluster_blocks",
     "wild_cluster_interval",
+    "wild_cluster_t",
 ]

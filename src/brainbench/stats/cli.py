@@ -536,12 +536,20 @@ def rank(scores, lower_is_better, alpha, resamples, seed, friedman_ties, fmt, ou
 )
 @click.option(
     "--grid",
-    type=click.Choice(["quick", "partial", "extended", "full"]),
+    type=click.Choice(["quick", "partial", "extended", "large-sites", "full"]),
     help="Instead of the study: the coverage grid of the candidate interval methods "
     "(percentile, BCa, cluster bootstrap-t, wild cluster bootstrap); quick: sites 4 and 8, "
-    "seconds; partial, extended: the parts run for benchmarks/stats/README.md; full: issue "
+    "seconds; partial, extended, large-sites: the parts run for benchmarks/stats/README.md; "
+    "full: issue "
     "15's grid (sites 2-32, subjects, sessions, ICC, prevalence, metrics; 2,000 data sets per "
     "cell, days on two cores).",
+)
+@click.option(
+    "--paired-grid",
+    type=click.Choice(["quick", "partial"]),
+    help="Instead of the study: type-I error and power of the paired comparisons (paired "
+    "bootstrap, cluster bootstrap-t, wild cluster bootstrap, mixed model) per design; quick: "
+    "seconds; partial: the part run for docs/statistics.md.",
 )
 @click.option("--replicates", type=click.IntRange(min=10), help="Simulated data sets per cell.")
 @click.option(
@@ -569,10 +577,27 @@ def rank(scores, lower_is_better, alpha, resamples, seed, friedman_ties, fmt, ou
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write JSON/text here.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write a PNG figure here.")
 def calibrate(
-    preset, grid, replicates, metrics, from_json, write_defaults, seed, fmt, output, plot
+    preset,
+    grid,
+    paired_grid,
+    replicates,
+    metrics,
+    from_json,
+    write_defaults,
+    seed,
+    fmt,
+    output,
+    plot,
 ):
     """Simulate hierarchical data with a known truth: CI coverage and type-I error per method."""
     from brainbench.stats._calibrate import plot_calibration, render_text, run_calibration
+
+    if paired_grid:
+        from brainbench.stats._calibrate_paired import render_paired_markdown, run_paired_grid
+
+        res = run_paired_grid(paired_grid, replicates=replicates, seed=seed)
+        _emit(res, fmt, render_paired_markdown(res), output)
+        return
 
     if from_json or write_defaults:
         _write_defaults(grid, replicates, metrics, seed, from_json, write_defaults, fmt, output)
