@@ -19,8 +19,6 @@ from tests.report import browser
 from tests.report.test_seg_browser import rendered
 
 REPO = Path(__file__).resolve().parents[2]
-# The segmentation runner and synth land from their own branches (issue 18).
-pytest.importorskip("brainbench.runner._segmentation")
 
 pytestmark = [
     pytest.mark.slow,
