@@ -249,3 +249,22 @@ def test_a_constant_metric_is_not_estimable(tmp_path: Path) -> None:
         clusters={"subject": 8},
     )  # fmt: skip
     assert "zero-width interval" in sec["analysis"].why(rounded)
+
+
+def test_leaderboard_lists_a_segmentation_sheet(seg_report_dir: Path, tmp_path: Path) -> None:
+    """The leaderboard reads the primary metric on the primary label and its ranking; the
+    fixture's run folder has no splits.tsv, so its tier is not verified (and says why)."""
+    import shutil
+
+    from brainbench.report import write_leaderboard
+
+    reports = tmp_path / "reports" / "seg"
+    shutil.copytree(seg_report_dir, reports)
+    run = fx.make_seg_run_dir(tmp_path / "runs" / "run")
+    write_leaderboard(tmp_path / "reports", tmp_path / "board", resamples=20, runs=[run.parent])
+    md = (tmp_path / "board" / "index.md").read_text()
+    assert "dice on test, label wmh (higher is better)" in md
+    rows = [line for line in md.splitlines() if line.startswith("| model-")]
+    assert [r.split(" | ")[0] for r in rows] == ["| model-a", "| model-b"]
+    assert rows[0].split(" | ")[3] == "1.0"  # model-a ranks first
+    assert "the run folder has no splits.tsv" in md
