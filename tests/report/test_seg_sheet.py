@@ -268,3 +268,18 @@ def test_leaderboard_lists_a_segmentation_sheet(seg_report_dir: Path, tmp_path: 
     assert [r.split(" | ")[0] for r in rows] == ["| model-a", "| model-b"]
     assert rows[0].split(" | ")[3] == "1.0"  # model-a ranks first
     assert "the run folder has no splits.tsv" in md
+
+
+def test_external_test_sets_are_reported(tmp_path: Path) -> None:
+    """Rows of an external-test cohort: the primary metric on it, beside the test partition,
+    and in the estimates of the key findings."""
+    table = fx.case_metrics()
+    ext = table[table["site"] == "site-4"].assign(partition="ext-cohort", cohort="ext-cohort")
+    sec = _built(pd.concat([table, ext], ignore_index=True), tmp_path, resamples=50)
+    other = sec["labels"]["data"]["other_partitions"]["ext-cohort"]["wmh"]
+    assert other["model-a"]["mean"]["n_cases"] == 6 and other["model-a"]["mean"]["n_sites"] == 1
+    caption = sec["labels"]["tables"][-1]["caption"]
+    assert caption.startswith("dice (proportion; higher is better) on the other test sets")
+    assert any(
+        e.startswith("model-a on ext-cohort") for e in sec["conclusions"]["data"]["estimates"]
+    )

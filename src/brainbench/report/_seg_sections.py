@@ -135,7 +135,55 @@ def labels(ctx: ReportContext, sec: Section) -> Section:
                 notes=notes.notes(),
             )
         )
-    sec.data = {"partition": an.main_partition, "labels": data}
+    external = _other_partitions(ctx, sec)
+    sec.data = {"partition": an.main_partition, "labels": data, "other_partitions": external}
+    return sec
+
+
+def _other_partitions(ctx: ReportContext, sec: Section) -> dict[str, Any]:
+    """The primary metric's mean and median on every other test partition (external-test
+    cohorts), per label and model, as a table of the labels section."""
+    an = ctx.analysis
+    others = [p for p in an.partitions if p != an.main_partition]
+    if not others:
+        return {}
+    lvl = f"{an.level:.0%}"
+    notes = Footnotes()
+    rows, data = [], {}
+    for part in others:
+        for label in an.labels:
+            for model in an.models:
+                got = an.summaries.get((part, label, an.primary, model))
+                if got is None:
+                    continue
+                mean, median = got["mean"], got["median"]
+                rows.append(
+                    [
+                        part,
+                        label,
+                        model,
+                        _estimate(ctx, mean, notes),
+                        _estimate(ctx, median, notes),
+                        str(mean.n_cases),
+                        str(mean.n_subjects),
+                        str(mean.n_sites),
+                    ]
+                )
+                data.setdefault(part, {}).setdefault(label, {})[model] = {
+                    "mean": {**mean.to_dict(), "not_estimable": an.why(mean)},
+                    "median": {**median.to_dict(), "not_estimable": an.why(median)},
+                }
+    sec.tables.append(
+        Table(
+            "other-partitions",
+            f"{_metric_head(ctx, an.primary)} on the other test sets",
+            ["Test set", "Label", "Model", f"Mean [{lvl} CI]", f"Median [{lvl} CI]", "Cases",
+             "Subjects", "Sites"],
+            rows,
+            notes=notes.notes(),
+        )
+    )  # fmt: skip
+    return data
     return sec
 
 
@@ -493,6 +541,19 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
             f"{m}: mean {an.primary} on {label} {num(s.estimate)}"
             + (f" (interval not estimable: {why})" if why else f" {interval(s.ci_low, s.ci_high)}")
         )
+    for p in an.partitions[1:]:
+        for m in an.models:
+            got = an.summaries.get((p, label, an.primary, m))
+            if got is not None and got["mean"].n_cases:
+                s, why = got["mean"], an.why(got["mean"])
+                estimates.append(
+                    f"{m} on {p}: mean {an.primary} on {label} {num(s.estimate)}"
+                    + (
+                        f" (interval not estimable: {why})"
+                        if why
+                        else f" {interval(s.ci_low, s.ci_high)}"
+                    )
+                )
     if len(scored) >= 2:
         best = max(scored, key=lambda m: float(info.order_key(scored[m].estimate)))
         results = [r for r in an.comparisons.get((label, an.primary), []) if best in (r.a, r.b)]
