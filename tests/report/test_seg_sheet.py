@@ -283,3 +283,18 @@ def test_external_test_sets_are_reported(tmp_path: Path) -> None:
     assert any(
         e.startswith("model-a on ext-cohort") for e in sec["conclusions"]["data"]["estimates"]
     )
+
+
+def test_run_folders_of_one_model_each_are_pooled(tmp_path: Path) -> None:
+    from brainbench.report._run import read_runs
+    from brainbench.report._seg_analysis import SegAnalysis
+    from brainbench.report._seg_write import CASE_METRICS
+
+    table = fx.case_metrics()
+    dirs = [fx.make_seg_run_dir(tmp_path / m, table[table["model"] == m]) for m in fx.MODELS]
+    run = read_runs(dirs, table=CASE_METRICS)
+    assert run.tier == "reproduced" and len(run.predictions_sha256) == 2
+    an = SegAnalysis(run, resamples=20)
+    assert an.models == list(fx.MODELS)
+    (comparison,) = an.comparisons["wmh", "dice"]
+    assert comparison.n_cases == 24  # every case, paired across the two folders
