@@ -11,6 +11,7 @@ import pytest
 
 from tests.report import seg_fixture as fx
 from tests.report.conftest import SEG_RESAMPLES
+from tests.report.test_seg_browser import SEG_SECTION_IDS
 
 
 def _doc(out: Path) -> dict:
@@ -46,20 +47,7 @@ def test_dispatch_writes_the_segmentation_sheet(seg_report_dir: Path) -> None:
     assert doc["task"] == "segmentation"
     assert doc["settings"]["resamples"] == SEG_RESAMPLES
     assert doc["primary_metric"] == "dice" and doc["primary_label"] == "wmh"
-    ids = [s["id"] for s in doc["sections"]]
-    assert ids == [
-        "identity",
-        "protocol",
-        "audit",
-        "labels",
-        "breakdowns",
-        "cases",
-        "worst",
-        "comparisons",
-        "ranking",
-        "conclusions",
-        "provenance",
-    ]
+    assert [s["id"] for s in doc["sections"]] == list(SEG_SECTION_IDS)
     sec = _sections(seg_report_dir)
     # The shared sections read the run: the provenance hash of the table makes it reproduced.
     assert sec["identity"]["data"]["tier"] == "reproduced"

@@ -57,6 +57,23 @@ def _estimate(ctx: ReportContext, s: Any, notes: Footnotes) -> str:
     return cell
 
 
+def _cells(ctx: ReportContext, got: dict[str, Any], notes: Footnotes) -> list[str]:
+    """Mean and median with their intervals, cases, subjects and sites of one model."""
+    mean = got["mean"]
+    return [
+        _estimate(ctx, mean, notes),
+        _estimate(ctx, got["median"], notes),
+        str(mean.n_cases),
+        str(mean.n_subjects),
+        str(mean.n_sites),
+    ]
+
+
+def _data(ctx: ReportContext, got: dict[str, Any]) -> dict[str, Any]:
+    """A model's mean and median summaries, JSON-ready, each with why it is not estimable."""
+    return {k: {**r.to_dict(), "not_estimable": ctx.analysis.why(r)} for k, r in got.items()}
+
+
 # ---------------------------------------------------------------------------------------------
 def labels(ctx: ReportContext, sec: Section) -> Section:
     """Per label: every metric of every model, mean and median with their intervals, the
@@ -89,7 +106,7 @@ def labels(ctx: ReportContext, sec: Section) -> Section:
                 got = an.summaries.get((an.main_partition, label, measure, model))
                 if got is None:
                     continue
-                mean, median = got["mean"], got["median"]
+                mean = got["mean"]
                 counts = mean.status_counts
                 empty = sum(v for k, v in counts.items() if k != "ok")
                 how = notes.mark([mean.empty_handling]) if empty else ""
@@ -97,11 +114,7 @@ def labels(ctx: ReportContext, sec: Section) -> Section:
                     [
                         _metric_head(ctx, measure),
                         model,
-                        _estimate(ctx, mean, notes),
-                        _estimate(ctx, median, notes),
-                        str(mean.n_cases),
-                        str(mean.n_subjects),
-                        str(mean.n_sites),
+                        *_cells(ctx, got, notes),
                         str(counts.get("empty-reference", 0)),
                         str(counts.get("empty-prediction", 0)),
                         str(counts.get("both-empty", 0)),
@@ -109,10 +122,7 @@ def labels(ctx: ReportContext, sec: Section) -> Section:
                         str(mean.n_undefined),
                     ]
                 )
-                data.setdefault(label, {}).setdefault(measure, {})[model] = {
-                    "mean": {**mean.to_dict(), "not_estimable": an.why(mean)},
-                    "median": {**median.to_dict(), "not_estimable": an.why(median)},
-                }
+                data.setdefault(label, {}).setdefault(measure, {})[model] = _data(ctx, got)
         sec.tables.append(
             Table(
                 f"label-{label}",
@@ -156,23 +166,15 @@ def _other_partitions(ctx: ReportContext, sec: Section) -> dict[str, Any]:
                 got = an.summaries.get((part, label, an.primary, model))
                 if got is None:
                     continue
-                mean, median = got["mean"], got["median"]
                 rows.append(
                     [
                         part,
                         label,
                         model,
-                        _estimate(ctx, mean, notes),
-                        _estimate(ctx, median, notes),
-                        str(mean.n_cases),
-                        str(mean.n_subjects),
-                        str(mean.n_sites),
+                        *_cells(ctx, got, notes),
                     ]
                 )
-                data.setdefault(part, {}).setdefault(label, {})[model] = {
-                    "mean": {**mean.to_dict(), "not_estimable": an.why(mean)},
-                    "median": {**median.to_dict(), "not_estimable": an.why(median)},
-                }
+                data.setdefault(part, {}).setdefault(label, {})[model] = _data(ctx, got)
     sec.tables.append(
         Table(
             "other-partitions",

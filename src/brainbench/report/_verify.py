@@ -247,14 +247,7 @@ def _check_estimates(
     except (UserError, TypeError, ValueError) as exc:
         return [f"the primary metric cannot be recomputed from the run ({exc})"]
     recomputed = {r.model: r.estimate for r in got.results if not r.group}
-    for m in models:
-        shown, real = m.get("estimate"), recomputed.get(str(m["model"]))
-        if not _same(shown, real):
-            return [
-                f"the sheet shows {metric} {shown!r} for {m['model']!r} but its run's "
-                f"predictions give {real!r}"
-            ]
-    return []
+    return _mismatch(models, recomputed, f"{metric}", "predictions")
 
 
 def _check_segmentation_estimates(
@@ -278,12 +271,19 @@ def _check_segmentation_estimates(
     for r in got:
         if r.metric == metric and r.label == label:
             recomputed.setdefault(r.model, r.estimate)
+    return _mismatch(models, recomputed, f"{metric} on {label}", "case metrics")
+
+
+def _mismatch(
+    models: list[dict[str, Any]], recomputed: dict[str, float], what: str, source: str
+) -> list[str]:
+    """The first model whose shown estimate is not the recomputed one, as a problem."""
     for m in models:
         shown, real = m.get("estimate"), recomputed.get(str(m["model"]))
         if not _same(shown, real):
             return [
-                f"the sheet shows {metric} {shown!r} on {label} for {m['model']!r} but its "
-                f"run's case metrics give {real!r}"
+                f"the sheet shows {what} {shown!r} for {m['model']!r} but its run's {source} "
+                f"give {real!r}"
             ]
     return []
 
