@@ -22,7 +22,9 @@ def _sections(out: Path) -> dict[str, dict]:
     return {s["id"]: s for s in _doc(out)["sections"]}
 
 
-def _built(table: pd.DataFrame, tmp_path: Path, resamples: int = 100, seed: int = 0) -> dict:
+def _built(
+    table: pd.DataFrame, tmp_path: Path, resamples: int = 100, seed: int = 0, spec: bool = False
+) -> dict:
     """The sheet's sections without writing it (no figure is drawn): id -> section dict."""
     from brainbench.report._context import ReportContext
     from brainbench.report._figures import FigureWriter
@@ -32,7 +34,7 @@ def _built(table: pd.DataFrame, tmp_path: Path, resamples: int = 100, seed: int 
     from brainbench.report._seg_sections import SEG_SECTIONS
     from brainbench.report._seg_write import CASE_METRICS
 
-    run = read_runs([fx.make_seg_run_dir(tmp_path / "run", table)], table=CASE_METRICS)
+    run = read_runs([fx.make_seg_run_dir(tmp_path / "run", table, spec=spec)], table=CASE_METRICS)
     an = SegAnalysis(run, resamples=resamples, seed=seed)
     ctx = ReportContext(run=run, analysis=an, figures=FigureWriter(tmp_path / "out"))  # type: ignore[arg-type]
     out = {}
@@ -286,3 +288,23 @@ def test_run_folders_of_one_model_each_are_pooled(tmp_path: Path) -> None:
     assert an.models == list(fx.MODELS)
     (comparison,) = an.comparisons["wmh", "dice"]
     assert comparison.n_cases == 24  # every case, paired across the two folders
+
+
+def test_the_spec_sets_the_protocol_and_its_deviations(tmp_path: Path) -> None:
+    """With a spec: its primary metric and label, model order and breakdown levels are used;
+    what the table cannot give is a stated deviation."""
+    sec = _built(fx.case_metrics(), tmp_path, resamples=400, spec=True)
+    an = sec["analysis"]
+    assert (an.primary, an.primary_label) == ("hd95", "white-matter")
+    assert an.models == ["model-b", "model-a"]
+    assert an.metrics[:3] == ["hd95", "dice", "abs-volume-error"]
+    assert an.breakdown_levels == ["scanner"]
+    devs = " ".join(d["message"] for d in sec["protocol"]["data"]["deviations"])
+    assert "reporting.breakdown sex" in devs and "metric(s) nsd" in devs
+    assert "400 bootstrap resamples" in devs
+    rows = {r[0]: r[1:] for r in sec["protocol"]["tables"][0]["rows"]}
+    assert rows["Secondary metrics"][0] == "dice, abs-volume-error, nsd (tolerance_mm 1.0)"
+    assert sec["breakdowns"]["tables"][0]["caption"].endswith("by scanner")
+    claim = sec["conclusions"]["data"]["claims"][0]
+    assert claim["status"] == "supported"
+    assert claim["statement"].startswith("model-a segments white-matter better than model-b")

@@ -191,17 +191,20 @@ def _other_partitions(ctx: ReportContext, sec: Section) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 def breakdowns(ctx: ReportContext, sec: Section) -> Section:
-    """The primary metric's mean per site and per session, per label and model."""
+    """The primary metric's mean per group of each breakdown level (the spec's
+    reporting.breakdown, default site and session), per label and model."""
     an = ctx.analysis
     lvl = f"{an.level:.0%}"
     sec.text.append(
-        f"Mean {an.primary} per site and per session on {an.main_partition}, each with a "
-        f"{lvl} interval from resampling the subjects of that group. Groups with few subjects "
+        f"Mean {an.primary} per {' and per '.join(an.breakdown_levels)} on "
+        f"{an.main_partition}, each with a {lvl} interval from resampling the subjects of "
+        "that group (and its sites, for a level other than site). Groups with few subjects "
         "give wide or not estimable intervals; a difference between groups is descriptive "
         "(sites differ in cases as well as scanners)."
     )
     data: dict[str, Any] = {}
-    for by, word in (("site", "Site"), ("session", "Session")):
+    for by in an.breakdown_levels:
+        word = by.capitalize()
         groups = sorted(an.cases[by].unique())
         if len(groups) < 2:
             sec.text.append(
@@ -647,7 +650,7 @@ SEG_SECTIONS: tuple[tuple[str, str, Callable[[ReportContext, Section], Section]]
     ("protocol", "Pre-registered protocol and deviations", protocol),
     ("audit", "Leakage audit", audit),
     ("labels", "Results per label", labels),
-    ("breakdowns", "By site and by session", breakdowns),
+    ("breakdowns", "Breakdowns by site, session or scanner", breakdowns),
     ("cases", "Per-case metrics", cases),
     ("worst", "Worst cases and empty cases", worst),
     ("comparisons", "Model comparisons", comparisons),
