@@ -16,6 +16,8 @@ the methods ``compare`` offers for a test set:
 * ``wild-cluster-rademacher`` / ``wild-cluster-webb``: the wild cluster bootstrap-t of the
   difference of the two weighted means (unrestricted, WCU;
   :func:`~brainbench.stats._intervals.wild_cluster_t`);
+* ``cr2``: the CR2 t test with Bell-McCaffrey degrees of freedom
+  (:func:`~brainbench.stats._intervals.cr2_interval`);
 * ``mixed``: REML mixed model of the per-session differences of the class-weighted
   contributions, random site intercept and subject variance component, Wald z
   (:func:`~brainbench.stats._compare.fit_mixed`); as in ``compare``, only with at least 5
@@ -36,7 +38,13 @@ import numpy as np
 import pandas as pd
 
 from brainbench.stats._bootstrap import Block, Statistic, bootstrap_p_value
-from brainbench.stats._intervals import cluster_t, mean_form, t_p_value, wild_cluster_t
+from brainbench.stats._intervals import (
+    cluster_t,
+    cr2_interval,
+    mean_form,
+    t_p_value,
+    wild_cluster_t,
+)
 from brainbench.stats._metrics import METRICS, Columns
 from brainbench.stats._resample import ClusterDesign
 from brainbench.stats._simulate import simulate_arrays
@@ -60,6 +68,7 @@ METHODS = (
     "cluster-bootstrap-t",
     "wild-cluster-rademacher",
     "wild-cluster-webb",
+    "cr2",
     "mixed",
 )
 PAIRED_PRESETS: dict[str, dict[str, Any]] = {
@@ -122,6 +131,7 @@ def replicate_p_values(
     for weights in ("rademacher", "webb"):
         got = wild_cluster_t(blocks, sites, resamples=resamples, weights=weights, rng=rng)
         out[f"wild-cluster-{weights}"] = float("nan") if got is None else t_p_value(*got)
+    out["cr2"] = cr2_interval(blocks, sites)[2]
     if mixed and sites >= MIXED_MIN_SITES:
         frame = pd.DataFrame(
             {

@@ -166,6 +166,7 @@ def _common(f):
                     "cluster-bootstrap-t",
                     "wild-cluster-rademacher",
                     "wild-cluster-webb",
+                    "cr2",
                     "calibrated",
                 ]
             ),
