@@ -100,7 +100,7 @@ def test_committed_table_is_generated_from_the_committed_grid_runs():
     runs = [
         json.loads((RESULTS / f"interval-grid-{n}.json").read_text())
         for n in ("partial", "extended", "extended-specificity", "large-sites")
-    ]
+    ] + [json.loads((RESULTS / "paired-grid-partial.json").read_text())]
     assert load_table() == json.loads(json.dumps(choose_defaults(runs)))
 
 

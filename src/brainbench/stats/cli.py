@@ -633,11 +633,11 @@ def _write_defaults(grid, replicates, metrics, seed, from_json, path, fmt, outpu
     for f in from_json:
         try:
             res = json.loads(Path(f).read_text())
-            res["coverage"], res["command"], res["grid"]
+            res["rates" if "rates" in res else "coverage"], res["command"], res["grid"]
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise UserError(
                 f"{f} is not the JSON of a calibration grid run (`brainbench calibrate --grid "
-                f"NAME --format json`): {e}."
+                f"NAME --format json` or `--paired-grid NAME --format json`): missing {e}."
             ) from e
         runs.append(res)
     if grid:
