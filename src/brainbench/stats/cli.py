@@ -453,7 +453,14 @@ def compare(
             ]
         )
         notes += [f"{r.a} vs {r.b}: {w}" for w in r.warnings]
-    text = f"{metric} by {method} ({s.correction} correction)\n" + _table(
+    used = dict.fromkeys(
+        r.extra["interval"]
+        + (f", chosen for {r.extra['chosen_for']}" if r.extra.get("chosen_for") else "")
+        for r in results
+        if r.extra.get("interval")
+    )
+    how = f"; interval {'; '.join(used)}" if used else ""
+    text = f"{metric} by {method} ({s.correction} correction{how})\n" + _table(
         rows,
         [
             "partition",
