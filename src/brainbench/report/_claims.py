@@ -19,6 +19,7 @@ from typing import Any
 
 from brainbench.report import _stats
 from brainbench.report._context import interval, metric_label, num, pval
+from brainbench.report._model import Table
 
 SUPPORTED = "supported"
 NOT_SUPPORTED = "not supported"
@@ -58,6 +59,27 @@ class Claim:
             "key": self.key,
             "sentence": self.sentence(),
         }
+
+
+def claims_tables(claims: list[Claim], limits: list[str]) -> list[Table]:
+    """The claims table and the limits table of a sheet's conclusions section."""
+    return [
+        Table(
+            "claims",
+            "Claims, their evidence and status",
+            ["#", "Claim", "Status", "Evidence", "Affected by"],
+            [
+                [str(i + 1), c.statement, c.status, c.evidence, "; ".join(c.affected_by)]
+                for i, c in enumerate(claims)
+            ],
+        ),
+        Table(
+            "cannot",
+            "Limits of the evidence",
+            ["#", "Limitation"],
+            [[str(i + 1), t] for i, t in enumerate(limits)],
+        ),
+    ]
 
 
 def distinct_resamples(n: int) -> float:

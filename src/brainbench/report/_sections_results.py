@@ -10,7 +10,7 @@ import pandas as pd
 
 from brainbench.report import _figures as F
 from brainbench.report import _stats
-from brainbench.report._claims import ClaimBuilder, decision_text, not_estimable
+from brainbench.report._claims import ClaimBuilder, claims_tables, decision_text, not_estimable
 from brainbench.report._context import (
     Footnotes,
     ReportContext,
@@ -935,25 +935,7 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
         "interval is estimable but does not back it), or not estimable (no interval, a "
         "zero-width one, too few units or clusters for a bootstrap interval)."
     )
-    sec.tables.append(
-        Table(
-            "claims",
-            "Claims, their evidence and status",
-            ["#", "Claim", "Status", "Evidence", "Affected by"],
-            [
-                [str(i + 1), c.statement, c.status, c.evidence, "; ".join(c.affected_by)]
-                for i, c in enumerate(claims)
-            ],
-        )
-    )
-    sec.tables.append(
-        Table(
-            "cannot",
-            "Limits of the evidence",
-            ["#", "Limitation"],
-            [[str(i + 1), t] for i, t in enumerate(limits)],
-        )
-    )
+    sec.tables.extend(claims_tables(claims, limits))
     sec.data = {
         "primary_result": {"mode": an.endpoint_mode, "partitions": list(an.endpoints)},
         "claims": [c.to_dict() for c in claims],

@@ -166,8 +166,9 @@ def _label_text(s: pd.Series) -> pd.Series:
 
 def _subjects(table: pd.DataFrame) -> pd.DataFrame:
     """One row per (cohort, subject): its first session's row."""
-    t = table.sort_values(["cohort", "subject", "session_index"], kind="stable")
-    return t.drop_duplicates(["cohort", "subject"])
+    from brainbench.cohort._codes import first_units
+
+    return first_units(table, ["cohort", "subject"], "session_index")
 
 
 def _where(rows: pd.DataFrame) -> tuple[str | None, int | None, str]:
@@ -176,12 +177,15 @@ def _where(rows: pd.DataFrame) -> tuple[str | None, int | None, str]:
 
     if rows.empty or "cohort_file" not in rows.columns:
         return None, None, ""
+    import numpy as np
+
     file = rows["cohort_file"].iloc[0]
-    lines = [int(x) for x in rows.loc[rows["cohort_file"] == file, "cohort_row"].dropna()]
+    same = (rows["cohort_file"] == file).to_numpy(dtype=bool, na_value=False)
+    lines = rows["cohort_row"][same].dropna().to_numpy(dtype=np.int64)
     return (
         None if file is None or file != file else str(file),
-        lines[0] if lines else None,
-        lines_text(lines) if lines else "",
+        int(lines[0]) if len(lines) else None,
+        lines_text(lines) if len(lines) else "",
     )
 
 
@@ -204,6 +208,20 @@ def _codes(col: pd.Series) -> np.ndarray:
     else:
         codes = pd.factorize(col, use_na_sentinel=True)[0].astype(np.int64)
     return codes + 1
+
+
+def _mixed(key: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """The keys, sorted, whose rows have more than one ``part`` value (hashing, no sort of
+    every row: a split table has millions)."""
+    import numpy as np
+    import pandas as pd
+
+    code, keys = pd.factorize(key)
+    low = np.full(len(keys), np.iinfo(np.int64).max, dtype=np.int64)
+    high = np.full(len(keys), np.iinfo(np.int64).min, dtype=np.int64)
+    np.minimum.at(low, code, part)
+    np.maximum.at(high, code, part)
+    return np.sort(keys[low != high])
 
 
 def _examples(values: Any, limit: int = 3) -> str:
@@ -375,9 +393,7 @@ class SubjectInTrainAndTest(DataRule):
         rf = splits["repeat"].to_numpy(np.int64) * (int(splits["fold"].max()) + 1)
         rf = rf + splits["fold"].to_numpy(np.int64)
         key = rf * (int(unit.max()) + 1) + unit
-        pairs = np.unique(key * (int(part_c.max()) + 1) + part_c)
-        owners, counts = np.unique(pairs // (int(part_c.max()) + 1), return_counts=True)
-        leaking = owners[counts > 1]
+        leaking = _mixed(key, part_c)
         if len(leaking):
             rows = np.flatnonzero(key == leaking[0])
             first = splits.iloc[rows]
@@ -750,6 +766,8 @@ class LabelsMissingOrUnknown(DataRule):
 
         spec = ctx.loaded.spec
         target = spec.task.target
+        if target is None:
+            return  # segmentation: images without a reference mask are cohort findings (D300)
         table = ctx.cohort
         yield from self._empty_classes(ctx)
         for cohort, part in table.groupby("cohort", sort=True):
@@ -1178,6 +1196,8 @@ class TestSetTooSmall(DataRule):
         from brainbench.stats import metric_info
 
         protocol = ctx.loaded.spec.protocol
+        if ctx.loaded.spec.task.type == "segmentation":
+            return  # the planning formulas are those of image-level metrics, not per-case ones
         info = metric_info(protocol.primary_metric)
         for plan in self.plans(ctx):
             what = plan.describe(protocol.confidence.level)
@@ -1308,8 +1328,9 @@ class TestSetTooSmall(DataRule):
         }[unit]
 
     def _units(self, ctx: DataContext, rows: pd.DataFrame) -> pd.DataFrame:
-        keys = self._keys(ctx)
-        return rows.sort_values([*keys, "session_index"], kind="stable").drop_duplicates(keys)
+        from brainbench.cohort._codes import first_units
+
+        return first_units(rows, self._keys(ctx), "session_index")
 
     def _test_sets(self, ctx: DataContext) -> list[tuple[str, pd.DataFrame, list[int], list]]:
         """(name, units, units per class, clusters) of each test set; cached on the context
