@@ -709,13 +709,15 @@ class Confidence(StrictModel):
         "cluster-bootstrap-t",
         "wild-cluster-rademacher",
         "wild-cluster-webb",
+        "cr2",
         "calibrated",
     ] = Field(
         "percentile",
         description="percentile or BCa (Efron 1987) of the hierarchical bootstrap; "
-        "cluster-bootstrap-t, wild-cluster-rademacher or wild-cluster-webb: studentised over the "
-        "outer cluster level (docs/statistics.md); calibrated: the method the calibration grid "
-        "chose for each metric and the test set's number of sites and subjects per site "
+        "cluster-bootstrap-t, wild-cluster-rademacher, wild-cluster-webb or cr2 (CR2 with "
+        "Bell-McCaffrey df): studentised over the outer cluster level (docs/statistics.md); "
+        "calibrated: the method the calibration grid chose for each metric and the test "
+        "set's number of sites and subjects per site "
         "(recommended; the default stays percentile so that existing specs keep their hash).",
     )
     level: float = Field(0.95, gt=0.5, lt=1, description="Confidence level.")

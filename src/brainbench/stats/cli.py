@@ -166,6 +166,7 @@ def _common(f):
                     "cluster-bootstrap-t",
                     "wild-cluster-rademacher",
                     "wild-cluster-webb",
+                    "cr2",
                     "calibrated",
                 ]
             ),
@@ -452,7 +453,14 @@ def compare(
             ]
         )
         notes += [f"{r.a} vs {r.b}: {w}" for w in r.warnings]
-    text = f"{metric} by {method} ({s.correction} correction)\n" + _table(
+    used = dict.fromkeys(
+        r.extra["interval"]
+        + (f", chosen for {r.extra['chosen_for']}" if r.extra.get("chosen_for") else "")
+        for r in results
+        if r.extra.get("interval")
+    )
+    how = f"; interval {'; '.join(used)}" if used else ""
+    text = f"{metric} by {method} ({s.correction} correction{how})\n" + _table(
         rows,
         [
             "partition",
@@ -632,11 +640,11 @@ def _write_defaults(grid, replicates, metrics, seed, from_json, path, fmt, outpu
     for f in from_json:
         try:
             res = json.loads(Path(f).read_text())
-            res["coverage"], res["command"], res["grid"]
+            res["rates" if "rates" in res else "coverage"], res["command"], res["grid"]
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise UserError(
                 f"{f} is not the JSON of a calibration grid run (`brainbench calibrate --grid "
-                f"NAME --format json`): {e}."
+                f"NAME --format json` or `--paired-grid NAME --format json`): missing {e}."
             ) from e
         runs.append(res)
     if grid:
