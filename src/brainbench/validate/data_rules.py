@@ -72,6 +72,16 @@ PLANNING_R = 0.5
 """Assumed Pearson r (pearson_r, r2) when protocol.planning.value is not given."""
 DEFAULT_HALF_WIDTH = 0.10
 MIN_RANDOM_EFFECT_GROUPS = 5
+#: From this many outer clusters on, D307 no longer compares the interval with the
+#: calibration table's choice (the regimes below it: 2-3 sites not estimable, 4-7 sites).
+CALIBRATED_SITES = 8
+#: The engine's minimum (brainbench.stats._evaluate.MIN_ESTIMABLE_CLUSTERS; not imported so
+#: that spec-only commands need not import the statistics engine; a test checks they agree).
+MIN_ESTIMABLE_CLUSTERS = 4
+CALIBRATED_HINT = (
+    "set protocol.confidence.interval: calibrated (the method chosen from the calibration "
+    "grid for the metric and this number of sites; docs/statistics.md)"
+)
 MIN_CONFOUND_SUBJECTS = 30
 """Below this many subjects, a large Cramér's V (D302) is a warning, not an error."""
 
@@ -765,6 +775,8 @@ class LabelsMissingOrUnknown(DataRule):
 
         spec = ctx.loaded.spec
         target = spec.task.target
+        if target is None:
+            return  # segmentation: images without a reference mask are cohort findings (D300)
         table = ctx.cohort
         yield from self._empty_classes(ctx)
         for cohort, part in table.groupby("cohort", sort=True):
@@ -1193,6 +1205,8 @@ class TestSetTooSmall(DataRule):
         from brainbench.stats import metric_info
 
         protocol = ctx.loaded.spec.protocol
+        if ctx.loaded.spec.task.type == "segmentation":
+            return  # the planning formulas are those of image-level metrics, not per-case ones
         info = metric_info(protocol.primary_metric)
         for plan in self.plans(ctx):
             what = plan.describe(protocol.confidence.level)
@@ -1414,14 +1428,21 @@ class TooFewRandomEffectGroups(DataRule):
     summary = "A random-effect or cluster level has too few groups in the test data."
     what = (
         "For a mixed-effects comparison (random effects for the levels of "
-        "protocol.confidence.clusters, site and subject by default) and for a hierarchical "
-        "bootstrap, counts the groups of each cluster level in each test set: fewer than 5 is "
-        "a warning, fewer than 2 an error (nothing to resample, no variance to estimate)."
+        "protocol.confidence.clusters, site and subject by default) counts the groups of each "
+        "level in each test set: fewer than 5 is a warning, fewer than 2 an error. For a "
+        "hierarchical bootstrap, counts the outer level's groups: fewer than 4 says that a "
+        "site-level interval is not estimable and the engine reports the interval conditional "
+        "on those sites (fewer than 2: an error); 4-7 compares the chosen "
+        "protocol.confidence.interval with the calibration table's choice for the primary "
+        "metric and the sites' size (brainbench calibrate --write-defaults), and flags a "
+        "regime where no method met 94-96% coverage."
     )
     why = (
         "A random-effect variance estimated from 3 sites is essentially unidentified: mixed "
         "models then report singular fits or over-precise fixed effects (Bolker et al. 2009), "
-        "and a cluster bootstrap over a handful of clusters under-covers (Field & Welsh 2007)."
+        "and a cluster bootstrap over a handful of clusters under-covers (Field & Welsh 2007; "
+        "the calibration grid of benchmarks/stats/README.md: percentile intervals 77-98% "
+        "with 4-7 sites)."
     )
     example = (
         "protocol:\n  confidence: {method: hierarchical-bootstrap, clusters: [site, subject]}\n"
@@ -1443,7 +1464,6 @@ class TooFewRandomEffectGroups(DataRule):
             clusters = ["site", "subject"]
         if not clusters or not (mixed or bootstrap):
             return
-        what = "mixed-effects comparison" if mixed else "hierarchical bootstrap"
         helper = TestSetTooSmall()
         for name, units, _, _ in helper._test_sets(ctx):
             if units.empty:
@@ -1451,13 +1471,71 @@ class TooFewRandomEffectGroups(DataRule):
             for level in clusters:
                 if level not in units.columns or units[level].isna().all():
                     continue
-                n = int(units[["cohort", level]].dropna().drop_duplicates().shape[0])
-                if n < MIN_RANDOM_EFFECT_GROUPS:
+                groups = units[["cohort", level]].dropna().drop_duplicates()
+                n = int(groups.shape[0])
+                where = dict(
+                    path="protocol.confidence.clusters",
+                    cohorts=units["cohort"].dropna().astype(str).unique(),
+                )
+                outer = bootstrap and level == protocol.confidence.clusters[0]
+                if outer and n < MIN_ESTIMABLE_CLUSTERS:
                     yield self.finding(
                         ctx,
-                        f"{name}: {n} {level} group(s) for the {what} (at least "
-                        f"{MIN_RANDOM_EFFECT_GROUPS} are needed to estimate a {level} variance)",
-                        path="protocol.confidence.clusters",
+                        f"{name}: {n} {level} group(s) for the hierarchical bootstrap: a "
+                        f"{level}-level interval is not estimable (at least "
+                        f"{MIN_ESTIMABLE_CLUSTERS} are needed to estimate a {level} variance); "
+                        f"evaluate and the report give the interval conditional on these {n} "
+                        f"{level}s (subjects resampled within each), which describes them, not "
+                        f"a new {level}",
                         severity=Severity.ERROR if n < 2 else None,
-                        cohorts=units["cohort"].dropna().astype(str).unique(),
+                        **where,
                     )
+                elif outer and n < CALIBRATED_SITES:
+                    advice = self._calibration(ctx, units, level, n)
+                    if advice:
+                        yield self.finding(ctx, f"{name}: {advice}", hint=CALIBRATED_HINT, **where)
+                elif mixed and n < MIN_RANDOM_EFFECT_GROUPS:
+                    yield self.finding(
+                        ctx,
+                        f"{name}: {n} {level} group(s) for the mixed-effects comparison (at "
+                        f"least {MIN_RANDOM_EFFECT_GROUPS} are needed to estimate a {level} "
+                        "variance)",
+                        severity=Severity.ERROR if n < 2 else None,
+                        **where,
+                    )
+
+    @staticmethod
+    def _calibration(ctx: DataContext, units: pd.DataFrame, level: str, n: int) -> str | None:
+        """What the calibration table says of the chosen interval at ``n`` sites (4-7), or
+        None when the choice is the table's and met the goal there."""
+        from brainbench.stats._interval_defaults import calibrated_choice
+
+        protocol = ctx.loaded.spec.protocol
+        interval = protocol.confidence.interval
+        inner = "subject" if "subject" in units.columns else None
+        per = units.groupby(["cohort", level])[inner].nunique().mean() if inner else len(units) / n
+        choice = calibrated_choice(protocol.primary_metric, n, float(per), level)
+        e = choice.entry
+        if e is None:
+            return None
+        cov = e["coverage"]
+        chosen = cov[choice.method]
+        regime = f"{choice.chosen_for} ({protocol.primary_metric})"
+        if interval == "calibrated":
+            if e["consistent_with_goal"]:
+                return None
+            return (
+                f"{n} {level}s: in the calibration grid no interval method covered 94-96% in "
+                f"every design of {regime}; `calibrated` uses {choice.method} "
+                f"({100 * chosen['min']:.1f}-{100 * chosen['max']:.1f}%): the interval is "
+                "approximate"
+            )
+        mine = cov.get(interval)
+        if interval == choice.method or mine is None:
+            return None
+        return (
+            f"{n} {level}s: the {interval} interval covered {100 * mine['min']:.1f}-"
+            f"{100 * mine['max']:.1f}% of nominal 95% intervals in the calibration grid's "
+            f"designs of {regime}; `interval: calibrated` uses {choice.method} there "
+            f"({100 * chosen['min']:.1f}-{100 * chosen['max']:.1f}%)"
+        )
