@@ -32,9 +32,12 @@ def run_spec_rules(loaded: LoadedSpec) -> list[Finding]:
 
 
 def run_data_rules(ctx: DataContext) -> list[Finding]:
+    from brainbench._memory import release_freed_memory
+
     findings: list[Finding] = []
     for rule in iter_rules("data"):
         findings.extend(rule.check(ctx))
+        release_freed_memory()  # one rule's temporaries are not under the next one's
     return findings
 
 
