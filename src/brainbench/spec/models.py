@@ -18,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from brainbench._limits import MAX_REPEATS, MAX_RESAMPLES, MAX_SEED
+
 FORMAT_VERSION = 1
 
 Level = Literal["dataset", "site", "scanner", "subject", "session", "image"]
@@ -516,8 +518,10 @@ class Splits(StrictModel):
     validation: SplitValidation = Field(
         default_factory=SplitValidation, description="How validation is drawn from training."
     )
-    repeats: int = Field(1, ge=1, description="Repetitions of the whole split with new seeds.")
-    seed: int = Field(description="Seed of the split generator.")
+    repeats: int = Field(
+        1, ge=1, le=MAX_REPEATS, description="Repetitions of the whole split with new seeds."
+    )
+    seed: int = Field(ge=0, le=MAX_SEED, description="Seed of the split generator.")
     file: SplitFile | None = Field(None, description="The frozen split file and its hash.")
 
 
@@ -568,7 +572,7 @@ class Confidence(StrictModel):
         "percentile", description="Bootstrap interval: percentile or BCa (Efron 1987)."
     )
     level: float = Field(0.95, gt=0.5, lt=1, description="Confidence level.")
-    resamples: int = Field(10_000, ge=0, description="Bootstrap resamples.")
+    resamples: int = Field(10_000, ge=0, le=MAX_RESAMPLES, description="Bootstrap resamples.")
     clusters: list[Level] = Field(
         default_factory=list,
         description="Levels resampled by the hierarchical bootstrap, outer first "
