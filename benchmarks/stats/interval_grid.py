@@ -28,14 +28,16 @@ def main() -> None:
     ap.add_argument("--grid", choices=list(GRID_PRESETS), default="quick")
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--replicates", type=int)
+    ap.add_argument("--metric", action="append", help="Only this metric of the grid.")
     ap.add_argument("--from-json", type=Path, help="Tabulate this earlier run instead.")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/stats/results"))
     a = ap.parse_args()
     if a.from_json:
         res = json.loads(a.from_json.read_text())
     else:
-        res = run_interval_grid(a.grid, replicates=a.replicates, seed=a.seed)
+        res = run_interval_grid(a.grid, replicates=a.replicates, seed=a.seed, metrics=a.metric)
     name = res["command"].split("--grid ")[1].split()[0]
+    name += "".join(f"-{m}" for m in res["command"].split(" --metric ")[1:])
     a.out.mkdir(parents=True, exist_ok=True)
     stem = a.out / f"interval-grid-{name}"
     stem.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")

@@ -24,3 +24,24 @@ def report_dir(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report") / "evidence"
     write_report([run_dir], out, resamples=RESAMPLES, seed=SEED)
     return out
+
+
+#: Enough resamples for Holm over the 8 rows of the segmentation sheet's comparisons to reach
+#: alpha 0.05 (the smallest bootstrap p-value is 2 / (B + 1)).
+SEG_RESAMPLES = 400
+
+
+@pytest.fixture(scope="session")
+def seg_report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The segmentation sheet of tests/report/seg_fixture.py, written once per session
+    through the CLI (`brainbench report RUN -o OUT`)."""
+    from brainbench.cli import main
+    from tests.report.seg_fixture import make_seg_run_dir
+
+    base = tmp_path_factory.mktemp("seg")
+    run = make_seg_run_dir(base / "run")
+    out = base / "evidence"
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(run), "-o", str(out), "--resamples", str(SEG_RESAMPLES)])
+    assert exc.value.code == 0
+    return out

@@ -112,10 +112,12 @@ def test_claims_have_one_status_and_the_box_cannot_contradict_itself(report_dir:
     box = md[md.index("## Key findings") : md.index("## Contents")]
     for c in baseline:
         assert c["sentence"] in box
-    # The fixture's test set has 3 sites: the paired comparisons resample them, so the "best"
-    # claim is not estimable (fewer than 4 clusters), and nothing in the box says it holds.
+    # The fixture's test set has 3 sites: the paired comparisons hold them fixed (a site-level
+    # comparison is not estimable), so the "best" claim rests on comparisons conditional on
+    # these sites, and one of them is not won by the margin: nothing in the box says it holds.
     best = next(c for c in claims if c["kind"] == "best")
-    assert best["status"] == "not estimable"
+    assert best["status"] == "not supported"
+    assert "conditional on these 3 sites" in best["evidence"]
     assert "is the best model" not in box.split("**Supported by the evidence**")[-1].split("**")[0]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from brainbench.cli import cli
@@ -116,3 +117,31 @@ def test_evaluate_cli_says_so(tmp_path, hier):
     assert result.exit_code == 0, result.output
     assert "conditional on 2 sites" in result.output
     assert "site-level interval is not estimable from 2 site(s)" in result.output
+
+
+def test_compare_and_ranks_do_not_resample_three_sites(hier):
+    """`compare` (paired bootstrap) and the bootstrap ranks hold 2-3 sites fixed too."""
+    import warnings
+
+    from brainbench.errors import FewClustersWarning
+    from brainbench.stats import bootstrap_ranks, compare_models
+
+    few = _three_sites(hier, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (c,) = compare_models(
+            few[few.model.isin(["A", "B"])],
+            "accuracy",
+            "bootstrap",
+            positive="AD",
+            clusters=["site", "subject"],
+            resamples=200,
+        )
+    assert c.extra["conditional_on"] == {"site": 3}
+    assert c.extra["clusters"] == {"subject": 36}
+    assert any("site-level comparison is not estimable from 3 site(s)" in w for w in c.warnings)
+    with pytest.warns(FewClustersWarning, match="site-level rank interval is not estimable"):
+        ranks = bootstrap_ranks(
+            few, "accuracy", positive="AD", clusters=["site", "subject"], resamples=100
+        )
+    assert ranks["conditional_on"] == {"site": 3}

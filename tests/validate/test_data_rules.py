@@ -524,3 +524,21 @@ def test_planned_regression_standard_errors_match_simulation():
     se_rmse, _ = metric_standard_error("rmse", [], n, error_sd=sigma)
     assert se_mae == pytest.approx(np.std(mae), rel=0.03)
     assert se_rmse == pytest.approx(np.std(rmse), rel=0.03)
+
+
+def test_d307_follows_the_calibrated_interval(tmp_path):
+    """4-7 sites: D307 compares the chosen interval with the calibration table's choice."""
+    from brainbench.stats._evaluate import MIN_ESTIMABLE_CLUSTERS
+    from brainbench.validate import data_rules
+
+    assert data_rules.MIN_ESTIMABLE_CLUSTERS == MIN_ESTIMABLE_CLUSTERS
+    five = cohort_rows(100, sites=5)  # 20 subjects per site in the test set
+    (f,) = fired("D307", make_ctx(tmp_path, five, clusters="[site, subject]"))
+    assert "5 sites: the percentile interval covered" in f.message
+    assert "`interval: calibrated` uses cluster-bootstrap-t" in f.message
+    assert "interval: calibrated" in f.hint
+    calibrated = "[site, subject], interval: calibrated"
+    assert fired("D307", make_ctx(tmp_path, five, clusters=calibrated)) == []
+    # 4-7 sites with fewer than 10 subjects each: no method met the goal there.
+    (g,) = fired("D307", make_ctx(tmp_path, cohort_rows(30, sites=5), clusters=calibrated))
+    assert "no interval method covered 94-96%" in g.message and "approximate" in g.message

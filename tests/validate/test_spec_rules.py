@@ -233,3 +233,31 @@ def test_l107_covers_the_sources_of_a_derived_label(tmp_path):
     [finding] = [f for f in result.findings if f.rule == "L107"]
     assert finding.path == "covariates.2" and finding.line is not None
     assert "covariate 'diagnosis' carries the target 'mci_36'" in finding.message
+
+
+def test_s204_follows_the_interval_choice(tmp_path):
+    """The studentised intervals need clusters; the wild bootstrap needs weighted means; the
+    lists S204 keeps agree with the engine's."""
+    from brainbench.stats._intervals import MEAN_METRICS, STUDENTISED
+    from brainbench.validate import spec_rules
+
+    assert spec_rules.STUDENTISED_INTERVALS == STUDENTISED
+    assert spec_rules.MEAN_FORM_METRICS == MEAN_METRICS
+    base = (ROOT / "spec/examples/sound-base.yaml").read_text()
+    clusters = "clusters: [site, subject]"
+    old = "confidence: {method: hierarchical-bootstrap, resamples: 10000, " + clusters + "}"
+    assert old in base
+
+    def s204(confidence: str) -> list[str]:
+        path = tmp_path / "spec.yaml"
+        path.write_text(base.replace(old, f"confidence: {confidence}"))
+        result, _ = validate_path(path)
+        return [f.message for f in result.findings if f.rule == "S204"]
+
+    ok = "{method: hierarchical-bootstrap, resamples: 10000, clusters: [site, subject], "
+    assert s204(ok + "interval: calibrated}") == []
+    assert s204(ok + "interval: cluster-bootstrap-t}") == []
+    (wild,) = s204(ok + "interval: wild-cluster-webb}")  # the spec's metrics include auroc
+    assert "not to auroc" in wild
+    (flat,) = s204("{method: bootstrap, resamples: 10000, interval: cluster-bootstrap-t}")
+    assert "studentises over the outer cluster level" in flat

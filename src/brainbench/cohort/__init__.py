@@ -202,6 +202,19 @@ def load_cohorts(loaded: LoadedSpec, *, check: bool = True) -> CohortTable:
                                "column": col, "path": f"cohorts.{i}.include"})  # fmt: skip
             findings.append(f)
         findings.extend(_covariate_findings(loaded, i, ct.table))
+        reference = getattr(spec.task, "reference", None)
+        if reference is not None:  # segmentation: each image's reference mask
+            from brainbench.cohort._reference import attach_reference_masks
+            from brainbench.spec.loading import expand_env
+
+            source_path = loaded.resolve_path(c.source.path)
+            root = source_path if source_path.is_dir() else source_path.parent
+
+            def expand(text: str) -> Path:  # relative paths stay relative to the cohort
+                return Path(expand_env(text, where=str(loaded.file)))
+
+            ct.table, more = attach_reference_masks(ct.table, reference, root, expand)
+            findings.extend(more)
         if images is None and len(ct.table) and ct.table["image_path"].isna().all():
             findings.append(_no_images(loaded, i, path))
         if len(spec.cohorts) > 1 and not getattr(spec.hierarchy, "shared_sites", True):
@@ -312,8 +325,10 @@ def _covariate_findings(loaded: LoadedSpec, i: int, table: pd.DataFrame) -> list
 
 
 def _drop_exact_duplicates(table: pd.DataFrame) -> tuple[pd.DataFrame, list[Finding]]:
+    from brainbench.cohort._codes import duplicated
+
     cols = [c for c in table.columns if c != "cohort_row"]
-    dup = table.duplicated(cols, keep="first")
+    dup = duplicated(table, cols, keep="first")
     if not dup.any():
         return table, []
     lines = [int(x) for x in table.loc[dup, "cohort_row"].dropna().tolist()]

@@ -61,8 +61,9 @@ def check_hierarchy(table: pd.DataFrame) -> list[Finding]:
 
 
 def _duplicates(table: pd.DataFrame) -> list[Finding]:
-    key = ["cohort", "subject", "session", "image"]
-    dup = table.duplicated(key, keep=False)
+    from brainbench.cohort._codes import duplicated
+
+    dup = duplicated(table, ["cohort", "subject", "session", "image"], keep=False)
     if not dup.any():
         return []
     out = []

@@ -6,7 +6,13 @@ Their ``rule`` field reads ``cohort/<name>`` so that they sort apart from the ru
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from brainbench.validate.findings import Finding, Severity
+
+if TYPE_CHECKING:
+    import numpy as np
 
 REFERENCE = "https://bids-specification.readthedocs.io/en/stable/"
 
@@ -33,10 +39,13 @@ def cohort_finding(
     )
 
 
-def lines_text(lines: list[int], limit: int = 5) -> str:
+def lines_text(lines: Sequence[int] | np.ndarray, limit: int = 5) -> str:
     """``"lines 3, 8, 9 and 4 more"``: the first few line numbers of a problem."""
-    lines = sorted({int(x) for x in lines})
-    head = ", ".join(str(x) for x in lines[:limit])
-    more = f" and {len(lines) - limit} more" if len(lines) > limit else ""
-    word = "line" if len(lines) == 1 else "lines"
+    import numpy as np
+
+    distinct = np.unique(np.asarray(lines, dtype=np.int64))  # sorted, in one pass
+    n = len(distinct)
+    head = ", ".join(str(int(x)) for x in distinct[:limit])
+    more = f" and {n - limit} more" if n > limit else ""
+    word = "line" if n == 1 else "lines"
     return f"{word} {head}{more}"

@@ -70,7 +70,10 @@ def read_delimited(
     try:
         # header=None: a row longer than the header is an error, not a silent index column.
         df = pd.read_csv(
-            io.StringIO(text),
+            # bytes, not a StringIO: the parser reads UTF-8, and a StringIO holds 4 bytes per
+            # character (a 100 MB table would take 400 MB more)
+            io.BytesIO(text.encode("utf-8")),
+            encoding="utf-8",
             sep=sep,
             dtype=str,
             header=None,

@@ -32,7 +32,11 @@ def _probe_unit_shape(inp: Any) -> tuple[int, ...]:
 def _random_sets(task: Any, n_train: int, n_val: int, n_test: int, seed: int):
     import pandas as pd
 
-    from brainbench.registry.interface import LabelledImageSet, UnlabelledImageSet
+    from brainbench.registry.interface import (
+        LabelledImageSet,
+        SegmentationSet,
+        UnlabelledImageSet,
+    )
 
     rng = np.random.default_rng(seed)
     n = n_train + n_val + n_test
@@ -50,12 +54,18 @@ def _random_sets(task: Any, n_train: int, n_val: int, n_test: int, seed: int):
             "sex": rng.choice(["F", "M"], n),
         }
     )
+    a, b = n_train, n_train + n_val
+    if task.type == "segmentation":  # random label values, every label in every mask
+        values = np.array([0, *task.label_values], dtype=np.uint8)
+        masks = values[rng.integers(0, len(values), size=(n, *task.spatial_shape))]
+        train = SegmentationSet(images[:a], covariates.iloc[:a], masks[:a])
+        val = SegmentationSet(images[a:b], covariates.iloc[a:b], masks[a:b]) if n_val else None
+        return train, val, UnlabelledImageSet(images[b:], covariates.iloc[b:])
     if task.type == "classification":
         labels = np.arange(n) % task.n_classes  # every class in every partition
         rng.shuffle(labels[:n_train])
     else:
         labels = rng.normal(70, 8, n)
-    a, b = n_train, n_train + n_val
     train = LabelledImageSet(images[:a], covariates.iloc[:a], labels[:a])
     val = LabelledImageSet(images[a:b], covariates.iloc[a:b], labels[a:b]) if n_val else None
     test = UnlabelledImageSet(images[b:], covariates.iloc[b:])
@@ -67,9 +77,12 @@ def probe_task(loaded: Any, task_type: str) -> Any:
     from brainbench.registry.interface import TaskInfo
 
     classes = ("negative", "positive") if task_type == "classification" else ()
+    segmentation = task_type == "segmentation"
     return TaskInfo(
         type=task_type,
         classes=classes,
+        labels=("structure", "lesion") if segmentation else (),
+        label_values=(1, 2) if segmentation else (),
         spatial_shape=tuple(loaded.entry.input.spatial_shape),
         voxel_spacing=tuple(loaded.entry.input.voxel_spacing),
         channels=loaded.entry.input.channels,
@@ -136,7 +149,10 @@ def probe(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]
             )
             continue
         try:
-            arrays[f"scores.{task_type}"] = np.asarray(scores, dtype=np.float64)
+            scores = np.asarray(scores)
+            # masks stay integers (the checker refuses float masks); scores become float64
+            exact = task_type == "segmentation" and scores.dtype.kind in "iub"
+            arrays[f"scores.{task_type}"] = scores.astype(np.int64 if exact else np.float64)
         except (TypeError, ValueError) as exc:
             out["error"] = f"predict returned {type(scores).__name__}, not numbers: {exc}"
             continue

@@ -30,6 +30,7 @@ R415  file-not-regular                a file of the entry is a symbolic link, FI
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import socket
@@ -441,6 +442,8 @@ def run_probe(loaded: LoadedEntry, timeout: float) -> tuple[Any, str, int | None
     from brainbench.sandbox import channel
 
     n_arrays = 8 * PROBE_SIZES["n_test"] * 64 * max(1, len(loaded.entry.task_types))
+    if "segmentation" in loaded.entry.task_types:  # predicted masks: one value per voxel
+        n_arrays += 8 * PROBE_SIZES["n_test"] * math.prod(loaded.entry.input.spatial_shape)
     with (
         tempfile.TemporaryDirectory(prefix="brainbench-probe-") as tmp,
         tempfile.TemporaryFile(prefix="brainbench-probe-", suffix=".log") as output,
@@ -546,7 +549,8 @@ def check_code(loaded: LoadedEntry, options: CheckOptions) -> Iterable[Finding]:
                 f"of shape {[loaded.entry.input.channels, *shape]})",
                 where,
                 hint="predict returns (n, n_classes) probabilities in TaskInfo.classes order, "
-                "or (n,) values for regression",
+                "(n,) values for regression, or (n, X, Y, Z) integer masks of "
+                "TaskInfo.label_values for segmentation",
             )
             continue
         phase = out.get("phase", "factory")

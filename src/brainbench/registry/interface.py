@@ -66,7 +66,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-TaskType = Literal["classification", "regression"]
+TaskType = Literal["classification", "regression", "segmentation"]
 
 #: Hierarchy id columns a model may see, outer to inner.
 HIERARCHY_COLUMNS: tuple[str, ...] = ("dataset", "site", "scanner", "subject", "session", "image")
@@ -100,6 +100,11 @@ class TaskInfo:
     covariates
         The clinical covariates the spec declares besides age and sex (``mmse``, ``apoe4``...):
         columns of every covariate frame, numeric ones as float, categorical ones as text.
+    labels
+        Segmentation: the label names (background excluded), in spec order.
+    label_values
+        Segmentation: the voxel value of each label in the masks (``labels[k]`` is
+        ``label_values[k]``); predicted masks hold these values and 0 (background).
     unit_shape
         For ``unit`` slice, patch or roi: the shape of one model input, channels first
         (slice ``(C, H, W)``, patch ``(C, p, p, p)``, roi ``(C, X, Y, Z)``). The runner cuts
@@ -118,12 +123,26 @@ class TaskInfo:
     target: str | None = None
     covariates: tuple[str, ...] = ()
     unit_shape: tuple[int, ...] = ()
+    labels: tuple[str, ...] = ()
+    label_values: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "unit_shape", tuple(int(s) for s in self.unit_shape))
-        if self.type not in ("classification", "regression"):
+        object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
+        object.__setattr__(self, "label_values", tuple(int(x) for x in self.label_values))
+        if self.type not in ("classification", "regression", "segmentation"):
             raise ValueError(
-                f"task type must be 'classification' or 'regression', got {self.type!r}"
+                "task type must be 'classification', 'regression' or 'segmentation', got "
+                f"{self.type!r}"
+            )
+        if self.type == "segmentation" and (
+            not self.labels
+            or len(self.labels) != len(self.label_values)
+            or not all(0 < v < 256 for v in self.label_values)
+        ):
+            raise ValueError(
+                "a segmentation task needs labels and one voxel value in 1..255 per label, "
+                f"got {self.labels} and {self.label_values}"
             )
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
         object.__setattr__(self, "spatial_shape", tuple(int(s) for s in self.spatial_shape))
@@ -145,7 +164,10 @@ class TaskInfo:
 
     @property
     def n_outputs(self) -> int:
-        """Width of the network's output layer: ``n_classes``, or 1 for regression."""
+        """Width of the network's output layer: ``n_classes``, 1 for regression, the labels
+        plus background for segmentation."""
+        if self.type == "segmentation":
+            return len(self.labels) + 1
         return self.n_classes if self.type == "classification" else 1
 
     @property
@@ -155,6 +177,8 @@ class TaskInfo:
 
     def output_shape(self, n: int) -> tuple[int, ...]:
         """Shape ``predict`` must return for ``n`` images."""
+        if self.type == "segmentation":
+            return (n, *self.spatial_shape)
         return (n, self.n_classes) if self.type == "classification" else (n,)
 
 
@@ -420,6 +444,44 @@ class LabelledImageSet(ImageSet):
         )
 
 
+class SegmentationSet(ImageSet):
+    """Images with their reference masks (training and validation partitions of a
+    segmentation task).
+
+    Parameters
+    ----------
+    images, covariates
+        As in :class:`ImageSet`.
+    masks
+        An indexable source of masks: ``masks[i]`` is the ``uint8`` label volume ``(X, Y, Z)``
+        of image ``i`` (0 background, else ``TaskInfo.label_values``), read-only.
+    """
+
+    __slots__ = ("_masks",)
+
+    def __init__(self, images: Any, covariates: pd.DataFrame | None, masks: Any) -> None:
+        super().__init__(images, covariates)
+        if len(masks) != len(self):
+            raise ValueError(f"{len(masks)} masks for {len(self)} images")
+        self._masks = masks
+
+    @property
+    def masks(self) -> ImageSource:
+        """``masks[i]``: the reference mask of image ``i`` (uint8, loaded on first access)."""
+        return self._masks
+
+    def without_masks(self) -> UnlabelledImageSet:
+        """The same images and covariates, masks removed (e.g. to predict on validation)."""
+        return UnlabelledImageSet(self._images, self._covariates)
+
+    def subset(self, indices: Sequence[int]) -> SegmentationSet:
+        """The images and masks at ``indices`` (nothing is loaded)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return SegmentationSet(
+            _Subset(self._images, idx), self._covariates.iloc[idx], _Subset(self._masks, idx)
+        )
+
+
 EpochCallback = Callable[[int, float, "float | None"], None]
 
 
@@ -497,7 +559,9 @@ class Model(Protocol):
 
     def predict(self, inputs: UnlabelledImageSet) -> np.ndarray:
         """Scores for ``inputs``: ``(n, n_classes)`` probabilities in ``TaskInfo.classes`` order
-        (rows sum to 1) for classification, ``(n,)`` float predictions for regression."""
+        (rows sum to 1) for classification, ``(n,)`` float predictions for regression, integer
+        masks ``(n, X, Y, Z)`` of ``TaskInfo.label_values`` and 0 for segmentation (``fit``
+        then gets :class:`SegmentationSet` partitions)."""
         ...
 
 
@@ -521,6 +585,8 @@ def check_predictions(scores: Any, task: TaskInfo, n: int, *, atol: float = 1e-4
     expected = task.output_shape(n)
     if scores.shape != expected:
         return f"predict returned shape {scores.shape}, expected {expected}"
+    if task.type == "segmentation":
+        return _mask_problem(scores, task)
     if scores.dtype.kind not in "fiu":
         return f"predict returned dtype {scores.dtype}, expected floats"
     if not np.all(np.isfinite(scores)):
@@ -531,6 +597,24 @@ def check_predictions(scores: Any, task: TaskInfo, n: int, *, atol: float = 1e-4
         worst = float(np.max(np.abs(scores.sum(axis=1) - 1.0))) if n else 0.0
         if worst > atol:
             return f"probabilities do not sum to 1 per row (off by up to {worst:.3g})"
+    return None
+
+
+def _mask_problem(masks: np.ndarray, task: TaskInfo) -> str | None:
+    """Why predicted masks are not integer volumes of the task's label values, or None."""
+    if masks.dtype.kind not in "iub":
+        return f"predict returned masks of dtype {masks.dtype}, expected integers (uint8)"
+    allowed = np.array([0, *task.label_values])
+    values = np.unique(masks)
+    unknown = values[~np.isin(values, allowed)]
+    if unknown.size:
+        shown = ", ".join(str(int(v)) for v in unknown[:5])
+        pairs = zip(task.label_values, task.labels, strict=True)
+        known = ", ".join(f"{v} = {name}" for v, name in pairs)
+        return (
+            f"predicted masks hold value(s) {shown} that are not labels of the task "
+            f"(0 = background, {known})"
+        )
     return None
 
 
@@ -545,6 +629,7 @@ __all__ = [
     "LabelledImageSet",
     "Model",
     "ModelFactory",
+    "SegmentationSet",
     "TaskInfo",
     "UnlabelledImageSet",
     "check_predictions",

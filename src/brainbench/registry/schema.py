@@ -254,7 +254,7 @@ class ModelEntry(_Strict):
     references: list[Reference] = Field(
         default_factory=list, description="Publications to cite when using the model."
     )
-    task_types: list[Literal["classification", "regression"]] = Field(
+    task_types: list[Literal["classification", "regression", "segmentation"]] = Field(
         min_length=1, description="Task types the model supports."
     )
     input: InputContract = Field(description="The input contract.")

@@ -8,6 +8,8 @@ which implements the :class:`~brainbench.registry.interface.Model` protocol:
 * fits the intensity normalisation on the training partition only;
 * trains with Adam/AdamW/SGD, cross-entropy (optionally class-balanced, weights from the training
   labels) or mean squared error on standardised targets (statistics from the training labels);
+  segmentation: Dice + cross-entropy per voxel (MONAI ``DiceCELoss``) against the reference
+  masks, and ``predict`` returns the arg-max label per voxel as ``uint8`` masks;
 * stops early on the validation loss with a patience, and restores the best epoch's weights;
 * uses mixed precision on CUDA when ``FitContext.amp``;
 * reports every epoch through ``FitContext.on_epoch``.
@@ -156,6 +158,11 @@ class TorchImageModel:
         config: TrainConfig,
     ) -> None:
         config.validate()
+        if task.type == "segmentation" and config.augmentation:
+            raise ValueError(
+                f"augmentation {list(config.augmentation)} transforms the images only: it would "
+                "misalign them with their masks (use none for segmentation)"
+            )
         self.task = task
         self.build_network = build_network
         self.config = config
@@ -185,6 +192,16 @@ class TorchImageModel:
                 x = torch.where(flip.view(-1, *([1] * (x.ndim - 1))), x.flip(2), x)
         return x
 
+    def _batch_targets(self, data: Any, idx: np.ndarray) -> torch.Tensor:
+        """The targets of images ``idx`` of ``data``: labels, or (segmentation) the masks as
+        class indices ``(b, 1, X, Y, Z)`` (0 background, k for ``label_values[k - 1]``)."""
+        if self.task.type != "segmentation":
+            return self._targets(data.labels[idx])
+        lookup = np.zeros(256, dtype=np.int64)
+        lookup[list(self.task.label_values)] = np.arange(1, len(self.task.label_values) + 1)
+        masks = np.stack([lookup[np.asarray(data.masks[int(i)])] for i in idx])[:, None]
+        return torch.as_tensor(masks, device=self._device)
+
     def _targets(self, labels: np.ndarray) -> torch.Tensor:
         if self.task.type == "classification":
             return torch.as_tensor(labels, dtype=torch.long, device=self._device)
@@ -195,6 +212,11 @@ class TorchImageModel:
         if self.task.type == "regression":
             mse = nn.MSELoss()
             return lambda out, y: mse(out.reshape(-1).float(), y)
+        if self.task.type == "segmentation":
+            from monai.losses import DiceCELoss
+
+            dice_ce = DiceCELoss(to_onehot_y=True, softmax=True)
+            return lambda out, y: dice_ce(out.float(), y)
         weight = None
         if self.config.class_weight == "balanced":
             counts = np.bincount(train.labels, minlength=self.task.n_classes).astype(np.float64)
@@ -217,7 +239,7 @@ class TorchImageModel:
             for idx, batch in data.iter_batches(bs):
                 with self._autocast():
                     out = self.net_(self._to_tensor(batch))
-                loss = loss_fn(out, self._targets(data.labels[idx]))
+                loss = loss_fn(out, self._batch_targets(data, idx))
                 total += float(loss) * len(idx)
                 n += len(idx)
         return total / max(n, 1)
@@ -261,7 +283,7 @@ class TorchImageModel:
             for idx in _batches(len(train), self.config.batch_size, order):
                 batch = np.stack([train.images[int(i)] for i in idx])
                 x = self._to_tensor(batch, rng)
-                y = self._targets(train.labels[idx])
+                y = self._batch_targets(train, idx)
                 optimiser.zero_grad(set_to_none=True)
                 with self._autocast():
                     out = self.net_(x)
@@ -309,6 +331,14 @@ class TorchImageModel:
                     out = self.net_(self._to_tensor(batch))
                 outs.append(out.float().cpu().numpy())
         n_out = self.task.n_outputs
+        if self.task.type == "segmentation":  # arg-max class per voxel, as label values
+            values = np.array([0, *self.task.label_values], dtype=np.uint8)
+            shape = (0, *self.task.spatial_shape)
+            return (
+                values[np.concatenate([o.argmax(axis=1) for o in outs])]
+                if outs
+                else (np.zeros(shape, np.uint8))
+            )
         raw = np.concatenate(outs) if outs else np.zeros((0, n_out), np.float32)
         raw = raw.astype(np.float64).reshape(len(raw), n_out)
         if self.task.type == "regression":

@@ -431,7 +431,7 @@ class Analysis:
                         short=f"failed units of {u.get('model')}",
                     )
                 )
-        self._run_deviations(main)
+        self.deviations.extend(run_deviations(self.run, main, self.main_partition))
         if run.spec is not None and self.has_probabilities:
             declared = {self.primary, *self.secondary}
             for m in CALIBRATION_METRICS:
@@ -470,117 +470,6 @@ class Analysis:
                     "The protocol declares no model comparison; the report compares the models "
                     "with a paired hierarchical bootstrap of the difference (Holm-corrected), "
                     "which is not pre-registered.",
-                )
-            )
-
-    def _run_deviations(self, main: pd.DataFrame) -> None:
-        """What ``brainbench run`` was told that departs from the spec, read from
-        provenance.json: an epoch cap (--max-epochs), hyper-parameter overrides (--hp), mixed
-        precision off on CUDA (--no-amp), fewer seeds (--seeds) or splits than declared, units
-        run on different devices, and the deviations the runner's audit recorded itself."""
-        spec = self.run.spec
-        for prov in self.run.provenance:
-            cap = prov.get("max_epochs")
-            capped = _capped_models(prov, cap) if cap is not None else ()
-            if capped is None or capped:
-                which = "the models that train by epochs" if capped is None else ", ".join(capped)
-                self.deviations.append(
-                    Deviation(
-                        "epoch-cap",
-                        f"Training was capped at {cap} epoch(s) (--max-epochs {cap}): {which} "
-                        "may be under-trained; the results are not those of the registry "
-                        "entries' training schedules.",
-                        models=capped or (),
-                        affects_results=True,
-                        short=f"epochs capped at {cap}",
-                    )
-                )
-            for model, values in sorted((prov.get("hyperparameters") or {}).items()):
-                if values:
-                    given = ", ".join(f"{k}={v}" for k, v in sorted(values.items()))
-                    self.deviations.append(
-                        Deviation(
-                            "hyperparameters",
-                            f"{model} was trained with hyper-parameters overridden on the "
-                            f"command line (--hp {given}), not its registry entry's.",
-                            models=(str(model),),
-                            affects_results=True,
-                            short=f"--hp {given} for {model}",
-                        )
-                    )
-            device = prov.get("device") or {}
-            if device.get("type") == "cuda" and prov.get("amp") is False:
-                self.deviations.append(
-                    Deviation(
-                        "amp",
-                        "Mixed precision was off on CUDA (--no-amp): the models trained in "
-                        "float32, unlike the registry entries' default.",
-                        severity="note",
-                        affects_results=True,
-                        short="AMP off",
-                    )
-                )
-            seeds = (prov.get("seeds") or {}) if isinstance(prov.get("seeds"), dict) else {}
-            count = seeds.get("count")
-            if spec is not None and count is not None and count < spec.protocol.seeds:
-                self.deviations.append(
-                    Deviation(
-                        "seeds",
-                        f"The run was made with {count} seed(s) per model and split (--seeds); "
-                        f"the protocol declares {spec.protocol.seeds}.",
-                        severity="error",
-                        affects_results=True,
-                        short=f"{count} of {spec.protocol.seeds} seeds",
-                    )
-                )
-            # What the runner's own audit recorded (a target-proxy covariate withheld, L107; a
-            # waived pretraining on a tested cohort, L104), each with the models it touched.
-            for d in prov.get("deviations") or []:
-                if not isinstance(d, dict) or not d.get("message"):
-                    continue
-                models = tuple(str(m) for m in d.get("models") or [])
-                self.deviations.append(
-                    Deviation(
-                        str(d.get("kind") or "run"),
-                        f"{d['message']} (rule {d.get('rule')}, recorded by the run)."
-                        if d.get("rule")
-                        else f"{d['message']} (recorded by the run).",
-                        models=models,
-                        affects_results=bool(models),
-                        short=str(d.get("kind") or "run deviation")
-                        + (f" ({', '.join(models)})" if models else ""),
-                    )
-                )
-        devices: dict[str, set[str]] = {}
-        for u in self.run.units:
-            if str(u.get("status", "")).lower() in OK_STATUSES and u.get("device"):
-                devices.setdefault(str(u["device"]), set()).add(str(u.get("model")))
-        if len(devices) > 1:
-            models = sorted({m for ms in devices.values() for m in ms})
-            self.deviations.append(
-                Deviation(
-                    "devices",
-                    "The units ran on different devices ("
-                    + "; ".join(
-                        f"{d}: {', '.join(sorted(ms))}" for d, ms in sorted(devices.items())
-                    )
-                    + "): results may differ by device (non-deterministic kernels, precision).",
-                    models=tuple(models),
-                    affects_results=True,
-                    short="units on different devices",
-                )
-            )
-        expected = _declared_splits(spec)
-        got = len(main[["repeat", "fold"]].drop_duplicates()) if len(main) else 0
-        if expected is not None and 0 < got < expected:
-            self.deviations.append(
-                Deviation(
-                    "folds",
-                    f"The predictions hold {got} training split(s) (repeat x fold) on "
-                    f"{self.main_partition}; the spec's splits declare {expected}.",
-                    severity="error",
-                    affects_results=True,
-                    short=f"{got} of {expected} splits",
                 )
             )
 
@@ -848,6 +737,118 @@ class Analysis:
             ),
             "calibration",
         )
+
+
+def run_deviations(run: RunData, main: pd.DataFrame, main_partition: str) -> list[Deviation]:
+    """What ``brainbench run`` was told that departs from the spec, read from
+    provenance.json: an epoch cap (--max-epochs), hyper-parameter overrides (--hp), mixed
+    precision off on CUDA (--no-amp), fewer seeds (--seeds) or splits than declared, units
+    run on different devices, and the deviations the runner's audit recorded itself."""
+    out: list[Deviation] = []
+    spec = run.spec
+    for prov in run.provenance:
+        cap = prov.get("max_epochs")
+        capped = _capped_models(prov, cap) if cap is not None else ()
+        if capped is None or capped:
+            which = "the models that train by epochs" if capped is None else ", ".join(capped)
+            out.append(
+                Deviation(
+                    "epoch-cap",
+                    f"Training was capped at {cap} epoch(s) (--max-epochs {cap}): {which} "
+                    "may be under-trained; the results are not those of the registry "
+                    "entries' training schedules.",
+                    models=capped or (),
+                    affects_results=True,
+                    short=f"epochs capped at {cap}",
+                )
+            )
+        for model, values in sorted((prov.get("hyperparameters") or {}).items()):
+            if values:
+                given = ", ".join(f"{k}={v}" for k, v in sorted(values.items()))
+                out.append(
+                    Deviation(
+                        "hyperparameters",
+                        f"{model} was trained with hyper-parameters overridden on the "
+                        f"command line (--hp {given}), not its registry entry's.",
+                        models=(str(model),),
+                        affects_results=True,
+                        short=f"--hp {given} for {model}",
+                    )
+                )
+        device = prov.get("device") or {}
+        if device.get("type") == "cuda" and prov.get("amp") is False:
+            out.append(
+                Deviation(
+                    "amp",
+                    "Mixed precision was off on CUDA (--no-amp): the models trained in "
+                    "float32, unlike the registry entries' default.",
+                    severity="note",
+                    affects_results=True,
+                    short="AMP off",
+                )
+            )
+        seeds = (prov.get("seeds") or {}) if isinstance(prov.get("seeds"), dict) else {}
+        count = seeds.get("count")
+        if spec is not None and count is not None and count < spec.protocol.seeds:
+            out.append(
+                Deviation(
+                    "seeds",
+                    f"The run was made with {count} seed(s) per model and split (--seeds); "
+                    f"the protocol declares {spec.protocol.seeds}.",
+                    severity="error",
+                    affects_results=True,
+                    short=f"{count} of {spec.protocol.seeds} seeds",
+                )
+            )
+        # What the runner's own audit recorded (a target-proxy covariate withheld, L107; a
+        # waived pretraining on a tested cohort, L104), each with the models it touched.
+        for d in prov.get("deviations") or []:
+            if not isinstance(d, dict) or not d.get("message"):
+                continue
+            models = tuple(str(m) for m in d.get("models") or [])
+            out.append(
+                Deviation(
+                    str(d.get("kind") or "run"),
+                    f"{d['message']} (rule {d.get('rule')}, recorded by the run)."
+                    if d.get("rule")
+                    else f"{d['message']} (recorded by the run).",
+                    models=models,
+                    affects_results=bool(models),
+                    short=str(d.get("kind") or "run deviation")
+                    + (f" ({', '.join(models)})" if models else ""),
+                )
+            )
+    devices: dict[str, set[str]] = {}
+    for u in run.units:
+        if str(u.get("status", "")).lower() in OK_STATUSES and u.get("device"):
+            devices.setdefault(str(u["device"]), set()).add(str(u.get("model")))
+    if len(devices) > 1:
+        models = sorted({m for ms in devices.values() for m in ms})
+        out.append(
+            Deviation(
+                "devices",
+                "The units ran on different devices ("
+                + "; ".join(f"{d}: {', '.join(sorted(ms))}" for d, ms in sorted(devices.items()))
+                + "): results may differ by device (non-deterministic kernels, precision).",
+                models=tuple(models),
+                affects_results=True,
+                short="units on different devices",
+            )
+        )
+    expected = _declared_splits(spec)
+    got = len(main[["repeat", "fold"]].drop_duplicates()) if len(main) else 0
+    if expected is not None and 0 < got < expected:
+        out.append(
+            Deviation(
+                "folds",
+                f"The predictions hold {got} training split(s) (repeat x fold) on "
+                f"{main_partition}; the spec's splits declare {expected}.",
+                severity="error",
+                affects_results=True,
+                short=f"{got} of {expected} splits",
+            )
+        )
+    return out
 
 
 def _capped_models(prov: dict[str, Any], cap: int) -> tuple[str, ...] | None:

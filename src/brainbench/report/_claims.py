@@ -19,6 +19,7 @@ from typing import Any
 
 from brainbench.report import _stats
 from brainbench.report._context import interval, metric_label, num, pval
+from brainbench.report._model import Table
 
 SUPPORTED = "supported"
 NOT_SUPPORTED = "not supported"
@@ -60,6 +61,27 @@ class Claim:
         }
 
 
+def claims_tables(claims: list[Claim], limits: list[str]) -> list[Table]:
+    """The claims table and the limits table of a sheet's conclusions section."""
+    return [
+        Table(
+            "claims",
+            "Claims, their evidence and status",
+            ["#", "Claim", "Status", "Evidence", "Affected by"],
+            [
+                [str(i + 1), c.statement, c.status, c.evidence, "; ".join(c.affected_by)]
+                for i, c in enumerate(claims)
+            ],
+        ),
+        Table(
+            "cannot",
+            "Limits of the evidence",
+            ["#", "Limitation"],
+            [[str(i + 1), t] for i, t in enumerate(limits)],
+        ),
+    ]
+
+
 def distinct_resamples(n: int) -> float:
     """Distinct bootstrap resamples of ``n`` units, C(2n-1, n) (Hall 1992, *The Bootstrap and
     Edgeworth Expansion*, Springer, appendix I)."""
@@ -97,6 +119,13 @@ def not_estimable(r: Any, unit: str) -> str | None:
     if 1 < g < _stats.min_estimable_clusters() and g < n:
         return f"only {g} top-level clusters: the between-cluster variance is not estimable"
     return None
+
+
+def _conditional(c: Any) -> str:
+    """', conditional on these 3 sites' for a paired comparison that held too few outer
+    clusters fixed (``extra["conditional_on"]``): it describes those sites, not new ones."""
+    fixed = (getattr(c, "extra", None) or {}).get("conditional_on") or {}
+    return "".join(f", conditional on these {n} {level}s" for level, n in fixed.items())
 
 
 def _ci(r: Any) -> str:
@@ -235,6 +264,7 @@ class ClaimBuilder:
             sign = 1 if c.a == top else -1
             diff = (
                 f"{num(sign * c.estimate)} {interval(*sorted((sign * c.ci_low, sign * c.ci_high)))}"
+                + _conditional(c)
             )
             if wins:
                 evidence.append(f"shown better than {other} (difference {diff})")

@@ -106,7 +106,13 @@ def render_markdown(sections: list[Section], header: dict[str, Any]) -> str:
     out = [f"# Evidence sheet: {md_safe(header['title'])}", "", md_safe(header["subtitle"]), ""]
     findings = key_findings(sections)
     if findings:
-        out += ["## Key findings", "", "(All of them in [section 12](#conclusions).)", ""]
+        concl = next(s for s in sections if s.id == "conclusions")
+        out += [
+            "## Key findings",
+            "",
+            f"(All of them in [section {concl.number}](#conclusions).)",
+            "",
+        ]
         for heading, _, items in findings:
             out += [f"**{heading}**", ""] + [f"- {md_safe(t)}" for t in items] + [""]
     out.append("## Contents")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,34 @@ from brainbench.errors import UserError
 from brainbench.hashing import sha256_file
 
 PREDICTION_FILES = ("predictions.parquet", "predictions.tsv", "predictions.csv")
+
+
+@dataclass(frozen=True)
+class TableKind:
+    """The results table a run folder holds: predictions (classification, regression) or
+    case metrics (segmentation), with the reader that checks it and the provenance key that
+    records its hash."""
+
+    what: str
+    files: tuple[str, ...]
+    reader: Callable[[Path], pd.DataFrame]
+    provenance_key: str
+    hint: str
+
+
+def _read_predictions(path: Path) -> pd.DataFrame:
+    from brainbench.report._stats import read_predictions
+
+    return read_predictions(path)
+
+
+PREDICTIONS = TableKind(
+    "predictions table",
+    PREDICTION_FILES,
+    _read_predictions,
+    "predictions_sha256",
+    "Run `brainbench run`, or convert another tool's predictions with `brainbench convert`.",
+)
 
 
 @dataclass
@@ -154,8 +183,15 @@ def _load_resolved(path: Path, notes: list[str]) -> tuple[Any, str, Any] | None:
     return spec, spec_sha256(spec), LoadedSpec(spec=spec, file=path, data=data)
 
 
-def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -> RunData:
-    """Read one or more run directories (or predictions files) and an optional spec.
+def read_runs(
+    sources: list[Path] | list[str],
+    spec: Path | str | None = None,
+    table: TableKind = PREDICTIONS,
+) -> RunData:
+    """Read one or more run directories (or results files) and an optional spec.
+
+    ``table`` is the results table read from each folder (:data:`PREDICTIONS`, or the
+    segmentation case metrics); it becomes :attr:`RunData.predictions`.
 
     Raises
     ------
@@ -163,8 +199,6 @@ def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -
         A source does not exist, has no predictions table, or the predictions cannot be used
         (no rows, missing columns), or two sources hold predictions of the same model.
     """
-    from brainbench.report._stats import read_predictions
-
     sources = [Path(s) for s in sources]
     if not sources:
         raise UserError("Give at least one run directory (or predictions file) to report on.")
@@ -183,23 +217,22 @@ def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -
             pred_path, folder = src, None
         else:
             folder = src
-            pred_path = next((src / n for n in PREDICTION_FILES if (src / n).exists()), None)
+            pred_path = next((src / n for n in table.files if (src / n).exists()), None)
             if pred_path is None:
                 raise UserError(
-                    f"The run directory {src} has no predictions table (predictions.parquet, "
-                    ".tsv or .csv): nothing to report. Run `brainbench run`, or convert another "
-                    "tool's predictions with `brainbench convert`."
+                    f"The run directory {src} has no {table.what} ({', '.join(table.files)}): "
+                    f"nothing to report. {table.hint}"
                 )
-        table = read_predictions(pred_path)
+        rows = table.reader(pred_path)
         hashes.append(sha256_file(pred_path))
-        for model in pd.unique(table["model"]):
+        for model in pd.unique(rows["model"]):
             if model in owner and owner[model] != src:
                 raise UserError(
                     f"Model '{model}' has predictions in both {owner[model]} and {src}: give "
                     "each model's predictions once."
                 )
             owner[model] = src
-        frames.append(table)
+        frames.append(rows)
         if folder is None:
             continue
         for name, reader, sink in (
@@ -218,11 +251,11 @@ def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -
             value = _read_json(folder / "provenance.json", notes)
             if value is not None:
                 provenance.append(value)
-                recorded = value.get("predictions_sha256")
+                recorded = value.get(table.provenance_key)
                 if recorded is not None and recorded != hashes[-1]:
-                    untrusted.update(str(m) for m in pd.unique(table["model"]))
+                    untrusted.update(str(m) for m in pd.unique(rows["model"]))
                     notes.append(
-                        f"{pred_path.name} does not hash to the predictions_sha256 that "
+                        f"{pred_path.name} does not hash to the {table.provenance_key} that "
                         f"{folder / 'provenance.json'} records: the predictions changed after "
                         "the run, so its models are not counted as reproduced."
                     )
@@ -242,7 +275,7 @@ def read_runs(sources: list[Path] | list[str], spec: Path | str | None = None) -
     kept = ~predictions["partition"].isin(["validation", "train"])
     if not kept.any():
         raise UserError(
-            "The predictions hold only validation rows: there is no test or external-test "
+            f"The {table.what} holds only validation rows: there is no test or external-test "
             "partition to report on."
         )
     predictions = predictions[kept].reset_index(drop=True)

@@ -36,6 +36,16 @@ def _integrity_text(prov: dict[str, Any]) -> str:
     return f"VOID: {len(problems)} unit output(s) changed after the runner wrote them"
 
 
+def _metric_text(m: Any) -> str:
+    """A declared metric: its name, or a segmentation metric with its parameters
+    (``nsd (tolerance_mm 1.0)``)."""
+    if isinstance(m, str):
+        return m
+    params = m.model_dump(mode="json")
+    name = params.pop("name")
+    return name + "".join(f" ({k} {v})" for k, v in params.items())
+
+
 def _short(h: str | None) -> str:
     return h or "n/a"
 
@@ -139,7 +149,7 @@ def protocol(ctx: ReportContext, sec: Section) -> Section:
         p = spec.protocol
         declared = {
             "primary_metric": p.primary_metric,
-            "metrics": list(p.metrics),
+            "metrics": [_metric_text(m) for m in p.metrics],
             "unit_of_analysis": p.unit_of_analysis,
             "confidence": p.confidence.model_dump(mode="json"),
             "comparison": comp.model_dump(mode="json") if comp is not None else None,

@@ -10,7 +10,7 @@ import pandas as pd
 
 from brainbench.report import _figures as F
 from brainbench.report import _stats
-from brainbench.report._claims import ClaimBuilder, decision_text, not_estimable
+from brainbench.report._claims import ClaimBuilder, claims_tables, decision_text, not_estimable
 from brainbench.report._context import (
     Footnotes,
     ReportContext,
@@ -47,6 +47,30 @@ def _conditional_scope(results: list[Any]) -> str:
         f"intervals resample within each {' x '.join(fixed)} and are conditional on these "
         f"{levels} (they describe them, not new ones)."
     )
+
+
+def _interval_choice(results: list[Any]) -> str:
+    """Which interval method the primary results used and the design regime it was chosen for
+    (``interval: calibrated``; ``MetricResult.chosen_for``), with its calibration coverage."""
+    seen: dict[tuple[str, str], dict] = {}
+    for r in results:
+        if r is not None and getattr(r, "chosen_for", ""):
+            seen.setdefault((r.interval, r.chosen_for), getattr(r, "calibration", {}) or {})
+    parts = []
+    for (method, regime), cal in seen.items():
+        text = f"{method}, chosen for {regime}"
+        if cal:
+            text += (
+                f" (it covered {cal['coverage_min']:.1%}-{cal['coverage_max']:.1%} of nominal "
+                f"95% intervals in the {cal['designs']} simulated designs of that regime, "
+                f"`{cal['source']}`"
+                + ("" if cal["consistent_with_goal"] else "; below the 94-96% goal: approximate")
+                + ")"
+            )
+        parts.append(text)
+    if not parts:
+        return ""
+    return "Interval method (calibrated): " + "; ".join(parts) + "."
 
 
 def _undefined_reason(r: Any) -> str:
@@ -130,13 +154,17 @@ def primary(ctx: ReportContext, sec: Section) -> Section:
                 notes=fn.notes(),
             )
         )
-    scope = _conditional_scope([an.result(m, an.primary, part) for m in an.ranked_models])
+    main = [an.result(m, an.primary, part) for m in an.ranked_models]
+    scope = _conditional_scope(main)
+    choice = _interval_choice(main)
     sec.text.append(
         f"Primary metric: {label} on {an.endpoint_text}, at the {an.unit} level; "
         f"{_level(an)} intervals by {an.ci_method} ({an.interval}"
         + (f", clusters {' > '.join(an.clusters)}" if an.clusters else "")
         + f", {an.resamples} resamples, seed {an.seed}). With several runs (seeds, splits) the "
-        "estimate is the mean of the runs' metrics." + (f" {scope}" if scope else "")
+        "estimate is the mean of the runs' metrics."
+        + (f" {choice}" if choice else "")
+        + (f" {scope}" if scope else "")
     )
     sec.tables.extend(tables)
     if forest_rows:
@@ -907,25 +935,7 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
         "interval is estimable but does not back it), or not estimable (no interval, a "
         "zero-width one, too few units or clusters for a bootstrap interval)."
     )
-    sec.tables.append(
-        Table(
-            "claims",
-            "Claims, their evidence and status",
-            ["#", "Claim", "Status", "Evidence", "Affected by"],
-            [
-                [str(i + 1), c.statement, c.status, c.evidence, "; ".join(c.affected_by)]
-                for i, c in enumerate(claims)
-            ],
-        )
-    )
-    sec.tables.append(
-        Table(
-            "cannot",
-            "Limits of the evidence",
-            ["#", "Limitation"],
-            [[str(i + 1), t] for i, t in enumerate(limits)],
-        )
-    )
+    sec.tables.extend(claims_tables(claims, limits))
     sec.data = {
         "primary_result": {"mode": an.endpoint_mode, "partitions": list(an.endpoints)},
         "claims": [c.to_dict() for c in claims],

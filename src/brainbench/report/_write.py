@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from brainbench import __version__
 from brainbench.report._analysis import Analysis
@@ -20,6 +21,7 @@ from brainbench.report._model import (
 )
 from brainbench.report._render import render_html, render_json, render_markdown
 from brainbench.report._run import RunData, read_runs
+from brainbench.report._seg_data import is_segmentation_run
 
 
 def build_sections(
@@ -96,26 +98,43 @@ def write_report(
     """
     if isinstance(run_dirs, (str, Path)):
         run_dirs = [run_dirs]
-    run = read_runs([Path(p) for p in run_dirs], spec)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if (out / "figures").is_dir():
-        shutil.rmtree(out / "figures")
+    sources = [Path(p) for p in run_dirs]
+    if any(is_segmentation_run(p) for p in sources):
+        from brainbench.report._seg_write import write_seg_report
+
+        return write_seg_report(
+            sources, out_dir, spec, resamples=resamples, seed=seed, checklists=checklists
+        )
+    run = read_runs(sources, spec)
+    out = prepare_out(out_dir)
     sections, analysis = build_sections(run, out, resamples=resamples, seed=seed)
     for name in dict.fromkeys(checklists):
         sections.append(checklist_section(name, len(sections) + 1, run.spec, sections))
+    header = sheet_header(
+        sections,
+        run,
+        analysis,
+        f"{len(analysis.models)} model(s); primary metric {analysis.primary} at the "
+        f"{analysis.unit} level",
+    )
+    header["predictions_sha256"] = run.predictions_sha256
+    return write_outputs(out, sections, header)
+
+
+def sheet_header(sections: list[Section], run: RunData, analysis: Any, what: str) -> dict:
+    """The header every sheet shares (title, subtitle, settings...); ``what`` opens the
+    subtitle (the models and the primary metric)."""
     ident = sections[0].data
     title = f"{ident.get('benchmark')} {ident.get('version')}"
     if ident.get("title"):
         title += f" — {ident['title']}"
     n_unavailable = sum(s.status == UNAVAILABLE for s in sections)
     subtitle = (
-        f"{len(analysis.models)} model(s); primary metric {analysis.primary} at the "
-        f"{analysis.unit} level; tier: {run.tier}; "
+        f"{what}; tier: {run.tier}; "
         f"{sum(d.severity != 'note' for d in analysis.deviations)} deviation(s) from "
         f"the protocol; {n_unavailable} section(s) unavailable."
     )
-    header = {
+    return {
         "title": title,
         "subtitle": subtitle,
         "brainbench_version": __version__,
@@ -127,8 +146,20 @@ def write_report(
             {"resamples": analysis.resamples, "seed": analysis.seed, "level": analysis.level}
         ),
         "sources": [p.name for p in run.sources],
-        "predictions_sha256": run.predictions_sha256,
     }
+
+
+def prepare_out(out_dir: str | Path) -> Path:
+    """The report folder, created; figures of an earlier report removed."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if (out / "figures").is_dir():
+        shutil.rmtree(out / "figures")
+    return out
+
+
+def write_outputs(out: Path, sections: list[Section], header: dict) -> Path:
+    """``evidence.json``, ``.md`` and ``.html`` of built sections; the path of the HTML."""
     (out / "evidence.json").write_text(render_json(sections, header), encoding="utf-8")
     (out / "evidence.md").write_text(render_markdown(sections, header), encoding="utf-8")
     html = out / "evidence.html"

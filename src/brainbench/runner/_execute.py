@@ -28,7 +28,8 @@ from brainbench import sandbox
 from brainbench.errors import UserError
 from brainbench.hashing import sha256_file
 from brainbench.runner import _journal as journal
-from brainbench.runner._data import ImageLoader
+from brainbench.runner import _segmentation as seg
+from brainbench.runner._data import ImageError, ImageLoader
 from brainbench.runner._input_units import input_units_message
 from brainbench.runner._io import (
     atomic_write_bytes,
@@ -85,6 +86,8 @@ class RunState:
             modality=t["modality"],
             target=t["target"],
             covariates=tuple(c["name"] for c in t.get("covariates", ())),
+            labels=tuple(t.get("labels", ())),
+            label_values=tuple(t.get("label_values", ())),
         )
         cohort = pd.read_parquet(run_dir / "cohort.parquet")
         splits = read_split_file(run_dir / "splits.tsv", sha256=plan["split_sha256"])
@@ -116,7 +119,11 @@ class RunState:
         return out
 
     def labels(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Encoded labels of ``rows`` and a mask of the usable ones."""
+        """Encoded labels of ``rows`` and a mask of the usable ones (segmentation: no label
+        travels, the rows with a reference mask are usable)."""
+        if self.task.type == "segmentation":
+            ok = self.cohort["reference_path"].iloc[rows].notna().to_numpy()
+            return np.zeros(len(rows)), ok
         values = self.cohort[self.target].iloc[rows] if self.target in self.cohort else None
         if values is None:
             return np.zeros(len(rows)), np.zeros(len(rows), bool)
@@ -387,6 +394,8 @@ def _unit_message(
             "modality": t.modality,
             "target": t.target,
             "covariates": list(t.covariates),
+            "labels": list(t.labels),
+            "label_values": list(t.label_values),
         },
         "hyperparameters": dict(state.plan["options"]["hyperparameters"].get(unit.model, {})),
         "partitions": partitions,
@@ -441,6 +450,8 @@ def execute_unit(
     allowed: set[int] = set()  # the images of this unit's partitions, nothing else
 
     def provide(keys: list[int]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        if any(k < 0 for k in keys):  # reference masks (segmentation): fit partitions only
+            return provide_masks(keys)
         foreign = [k for k in keys if k not in allowed]
         if foreign:
             log.append(f"the model asked for {len(foreign)} image(s) outside its partitions")
@@ -467,6 +478,30 @@ def execute_unit(
             image_errors[k] = msg
         return arrays, {str(k): "could not be loaded" for k in errors}
 
+    fit_rows: set[int] = set()  # rows whose reference masks the model may receive
+
+    def provide_masks(keys: list[int]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        arrays: dict[str, np.ndarray] = {}
+        errors: dict[str, str] = {}
+        for key in keys:
+            row = seg.mask_row(key)
+            if row is None or row not in fit_rows:
+                log.append(f"the model asked for a reference mask it may not see (key {key})")
+                errors[str(key)] = "not a training or validation mask of this unit"
+                continue
+            try:
+                arrays[str(key)] = seg.read_mask(
+                    str(state.cohort["reference_path"].iloc[row]),
+                    tuple(state.task.spatial_shape),
+                    state.plan.get("orientation"),
+                    state.task.label_values,
+                )
+            except ImageError as exc:
+                log.append(f"image error: {exc}")
+                image_errors[row] = str(exc)
+                errors[str(key)] = "could not be loaded"
+        return arrays, errors
+
     try:
         parts = state.partitions(unit)
         allowed.update(int(k) for rows in parts.values() for k in rows)
@@ -478,19 +513,24 @@ def execute_unit(
         if len(train_rows) == 0:
             raise RuntimeError("the training partition is empty")
         # fit:* carry labels (training, validation); predict:* are scored, without labels
-        sets: dict[str, tuple[np.ndarray, np.ndarray | None]] = {"fit:train": (train_rows, y_train)}
+        segmentation = state.task.type == "segmentation"
+        sets: dict[str, tuple[np.ndarray, np.ndarray | None]] = {
+            "fit:train": (train_rows, None if segmentation else y_train)
+        }
         val_rows = parts.get(VALIDATION)
         if val_rows is not None and len(val_rows):
             y_val, ok_val = state.labels(val_rows)
-            sets["fit:validation"] = (val_rows[ok_val], y_val[ok_val])
+            sets["fit:validation"] = (val_rows[ok_val], None if segmentation else y_val[ok_val])
+        if segmentation:
+            fit_rows.update(int(k) for name, (r, _) in sets.items() for k in r)
         to_score = [(n, r) for n, r in parts.items() if n != TRAIN and len(r)]
         sets.update({f"predict:{n}": (r, None) for n, r in to_score})
         data, arrays = _unit_message(state, unit, sets, [n for n, _ in to_score])
         amp = bool(state.plan.get("amp", True)) and device == "cuda"
         data.update(device=device, num_threads=num_threads, amp=amp)
         entry = find_entry(unit.model, _registry_root(state))
-        n_classes = len(state.task.classes) if state.task.type == "classification" else 0
-        shapes = {n: (len(r), n_classes) if n_classes else (len(r),) for n, r in to_score}
+        shapes = {n: state.task.output_shape(len(r)) for n, r in to_score}
+        wire = "|u1" if segmentation else "<f8"  # masks travel as uint8, scores as float64
         data["entry_folder"] = str(entry.folder.resolve())
         host.start(entry.folder)
         layers = [*host.layers, *runner_layers] if host.seal else []
@@ -505,19 +545,20 @@ def execute_unit(
             arrays,
             provide,
             on_epoch,
-            reply_bytes=sum(8 * int(np.prod(v)) for v in shapes.values()),
+            reply_bytes=sum(np.dtype(wire).itemsize * int(np.prod(v)) for v in shapes.values()),
             timeout_s=timeout,
         )
         if reply.kind == "done":
             scores = {
-                n: channel.expect_array(reply, f"score.{n}", "<f8", shapes[n]) for n, _ in to_score
+                n: channel.expect_array(reply, f"score.{n}", wire, shapes[n]) for n, _ in to_score
             }
             for n, sc in scores.items():  # the runner's own check, whatever the process said
                 problem = check_predictions(sc, state.task, shapes[n][0])
                 if problem is not None:
                     raise channel.ProtocolError(f"{n}: {problem}")
             info = reply.data if isinstance(reply.data, dict) else {}
-            frames = [_prediction_rows(state, unit, n, r, scores[n]) for n, r in to_score]
+            rows_of = seg.score_partition if segmentation else _prediction_rows
+            frames = [rows_of(state, unit, n, r, scores[n]) for n, r in to_score]
             df = pd.concat(frames, ignore_index=True)
             record["output_sha256"] = atomic_write_parquet(parquet, df)
             record["n_rows"] = len(df)

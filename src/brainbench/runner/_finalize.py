@@ -155,6 +155,23 @@ def collect(
     return df, records, problems
 
 
+CASE_METRICS = "case_metrics.parquet"
+
+
+def mask_hashes(run_dir: Path, df: pd.DataFrame, problems: list[str]) -> dict[str, str]:
+    """Run-folder path -> sha256 of every predicted mask the table names; a mask missing or
+    changed since its unit wrote it is an integrity problem."""
+    out: dict[str, str] = {}
+    if df.empty:
+        return out
+    for rel, sha in df[["mask", "mask_sha256"]].drop_duplicates().itertuples(index=False):
+        path = run_dir / str(rel)
+        if not path.is_file() or sha256_file(path) != sha:
+            problems.append(f"{rel}: the predicted mask is missing or differs from its sha256")
+        out[str(rel)] = str(sha)
+    return out
+
+
 def run_seal(records: list[dict[str, Any]]) -> dict[str, Any]:
     """The sandbox layers that held for every unit that ran (their intersection)."""
     from brainbench import sandbox
@@ -182,7 +199,8 @@ def finalize_run(
     executor: str = "local",
     expected: dict[str, str | None] | None = None,
 ) -> dict:
-    """Write ``predictions.parquet`` and ``provenance.json``; return the provenance.
+    """Write ``predictions.parquet`` (``case_metrics.parquet`` and the masks' hashes for a
+    segmentation task) and ``provenance.json``; return the provenance.
 
     ``expected``: unit id -> output sha256 of the units this process ran (the runner's own
     record); a unit output that differs from it or from the journal fails its unit
@@ -194,7 +212,16 @@ def finalize_run(
     plan = read_json(run_dir / PLAN_FILE)
     units = plan_units(plan)
     df, records, problems = collect(run_dir, units, expected)
-    predictions_sha = atomic_write_parquet(run_dir / "predictions.parquet", df)
+    segmentation = plan["task"]["type"] == "segmentation"
+    if segmentation:  # per-case metrics, one row per image x label x metric (docs/design.md)
+        from brainbench.runner._segmentation import case_metrics_frame
+
+        df = case_metrics_frame(df if len(df) else pd.DataFrame())
+        df = df.sort_values([*SORT, "label_value", "metric"], kind="stable").reset_index(drop=True)
+        table = {"case_metrics_sha256": atomic_write_parquet(run_dir / CASE_METRICS, df)}
+        table["masks"] = mask_hashes(run_dir, df, problems)
+    else:
+        table = {"predictions_sha256": atomic_write_parquet(run_dir / "predictions.parquet", df)}
     dev = device_info(device)
     if executor == "slurm":  # the driver ran no unit: report the compute nodes' device
         for u in units:
@@ -212,7 +239,7 @@ def finalize_run(
         "split_sha256": plan["split_sha256"],
         "split_origin": plan.get("split_origin"),
         "cohort_sha256": plan["cohort_sha256"],
-        "predictions_sha256": predictions_sha,
+        **table,
         "models": plan["models"],
         "registry_root": plan.get("registry_root"),
         "task": plan["task"],

@@ -187,6 +187,7 @@ def run_unit(msg: channel.Message, link: _Link) -> tuple[str, Any, dict[str, np.
     from brainbench.registry import (
         FitContext,
         LabelledImageSet,
+        SegmentationSet,
         TaskInfo,
         UnlabelledImageSet,
         check_predictions,
@@ -209,7 +210,10 @@ def run_unit(msg: channel.Message, link: _Link) -> tuple[str, Any, dict[str, np.
         model = load_model(loaded, task, unit["hyperparameters"])
         stage = "fit"
 
-        def labelled(keys: np.ndarray, cov: Any, labels: np.ndarray) -> Any:
+        def labelled(keys: np.ndarray, cov: Any, labels: np.ndarray | None) -> Any:
+            if task.type == "segmentation":  # reference masks, fetched like images
+                masks = HostImages(-(np.asarray(keys, dtype=np.int64) + 1), link)
+                return SegmentationSet(HostImages(keys, link), cov, masks)
             if units is not None:
                 return units.labelled(HostImages(keys, link), cov, labels)
             return LabelledImageSet(HostImages(keys, link), cov, labels)
@@ -267,7 +271,8 @@ def run_unit(msg: channel.Message, link: _Link) -> tuple[str, Any, dict[str, np.
             problem = check_predictions(out, task, len(inputs))
             if problem is not None:
                 return "error", {"kind": "bad-output", "text": f"{name}: {problem}"}, {}
-            scores[name] = np.asarray(out, dtype=np.float64)
+            wire = np.uint8 if task.type == "segmentation" else np.float64
+            scores[name] = np.asarray(out, dtype=wire)
         if units is not None:
             scores = _aggregate_units(units, scores, {"validation": val, "predict": scored}, logger)
         scores = {f"score.{name}": s for name, s in scores.items()}

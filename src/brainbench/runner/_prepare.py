@@ -165,6 +165,9 @@ def task_info(loaded: LoadedSpec, cohort_table: pd.DataFrame, splits: pd.DataFra
         "target": spec.task.target,
         "covariates": tuple(c.name for c in getattr(spec, "covariates", ())),
     }
+    if spec.task.type == "segmentation":
+        kwargs["labels"] = tuple(x.name for x in spec.task.labels or ())
+        kwargs["label_values"] = tuple(x.value for x in spec.task.labels or ())
     if len(paths):
         try:
             shape, zooms, channels = common_geometry(list(paths.astype(str)))
@@ -175,6 +178,17 @@ def task_info(loaded: LoadedSpec, cohort_table: pd.DataFrame, splits: pd.DataFra
 
     task = TaskInfo(**kwargs)
     return with_unit_shape(task, plan_input_units(loaded, task))
+
+
+def segmentation_plan(spec: Any) -> dict[str, Any]:
+    """The plan's segmentation fields: labels, their values, the lesion (instance-like) labels,
+    and the metrics the runner computes per case (primary first, with their parameters)."""
+    return {
+        "labels": [x.name for x in spec.task.labels],
+        "label_values": [x.value for x in spec.task.labels],
+        "lesion_labels": [x.name for x in spec.task.labels if x.kind == "lesion"],
+        "metrics": [m.model_dump() for m in spec.segmentation_metrics()],
+    }
 
 
 def check_models(
@@ -313,6 +327,7 @@ def prepare_run(
             "modality": task.modality,
             "target": task.target,
             "covariates": [c.model_dump() for c in getattr(spec, "covariates", ())],
+            **(segmentation_plan(spec) if spec.task.type == "segmentation" else {}),
         },
         "input_units": plan_input_units(loaded, task),
         "models": [{"id": m, "version": versions[m]} for m in options.models],

@@ -10,6 +10,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
@@ -43,8 +44,24 @@ CLASSIFICATION_METRICS: tuple[str, ...] = (
     "ece_debiased",
 )
 REGRESSION_METRICS: tuple[str, ...] = ("mae", "rmse", "r2", "pearson_r")
-# Literal over the two tuples (a tuple subscript spreads into the Literal's values).
-MetricName = Literal[CLASSIFICATION_METRICS + REGRESSION_METRICS]  # type: ignore[valid-type]
+#: Per-case segmentation metrics (names of ``brainbench.segmentation``; hd95: 95th percentile
+#: Hausdorff distance, nsd: normalised surface distance at ``tolerance_mm``).
+SEGMENTATION_METRICS: tuple[str, ...] = (
+    "dice",
+    "iou",
+    "hd95",
+    "hd",
+    "assd",
+    "nsd",
+    "volume-error",
+    "abs-volume-error",
+    "relative-volume-error",
+    "lesion-f1",
+)
+# Literal over the tuples (a tuple subscript spreads into the Literal's values).
+_ALL_METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS + SEGMENTATION_METRICS
+MetricName = Literal[_ALL_METRICS]  # type: ignore[valid-type]
+SegmentationMetricName = Literal[SEGMENTATION_METRICS]  # type: ignore[valid-type]
 ComparisonMethod = Literal[
     "paired-t",
     "corrected-t",
@@ -204,12 +221,100 @@ class InputSpec(GrownModel):
         return self
 
 
-class Task(StrictModel):
+class SegmentationLabel(StrictModel):
+    """One label of the reference masks: its voxel value and its name."""
+
+    value: int = Field(ge=1, le=255, description="Voxel value in the masks (0 is background).")
+    name: str = Field(
+        pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", description="Label name, e.g. csf, wmh, lesion."
+    )
+    kind: Literal["structure", "lesion"] = Field(
+        "structure",
+        description="structure: one connected object per image (tissue, hippocampus); lesion: "
+        "instance-like, any number of separate objects (white-matter hyperintensities, "
+        "metastases), for which Metrics Reloaded asks a detection metric (lesion-f1).",
+    )
+
+
+def _label_list(value: Any) -> Any:
+    """``{1: csf, 4: {name: wmh, kind: lesion}}`` or ``[csf, gm]`` (values 1, 2...) as a list
+    of ``{value, name, kind}``; anything else is left to the field's own validation."""
+    if isinstance(value, dict):
+        out = []
+        for key, item in value.items():
+            entry = dict(item) if isinstance(item, dict) else {"name": item}
+            out.append({"value": key, **entry})
+        return out
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [{"value": k, "name": v} for k, v in enumerate(value, start=1)]
+    return value
+
+
+class _LabelBody(StrictModel):
+    """A label's name and kind, the value being its key (``4: {name: wmh, kind: lesion}``)."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", description="Label name.")
+    kind: Literal["structure", "lesion"] = Field(
+        "structure", description="structure, or lesion (instance-like)."
+    )
+
+
+# What a user may write for task.labels (the JSON Schema's view; _label_list normalises it).
+LabelsInput = (
+    dict[int, Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")] | _LabelBody]
+    | list[str]
+    | list[SegmentationLabel]
+)
+
+
+class ReferenceMasks(StrictModel):
+    """Where each image's reference mask (integer labels, the image's grid) is read from."""
+
+    source: Literal["bids-derivative", "caps", "column"] = Field(
+        description="bids-derivative: a BIDS derivative folder mirroring the cohort "
+        "(sub-<s>/[ses-<t>/]anat/sub-<s>[_ses-<t>]_<suffix>.nii[.gz]); caps: a CAPS-like "
+        "folder (subjects/sub-<s>/ses-<t>/**/sub-<s>_ses-<t>*_<suffix>.nii[.gz]); column: a "
+        "column of the cohort table (a manifest) holding each mask's path."
+    )
+    path: str | None = Field(
+        None,
+        description="bids-derivative, caps: the folder, relative to each cohort's source "
+        "folder (e.g. derivatives/reference) or absolute; ${VAR} expanded.",
+    )
+    suffix: str = Field(
+        "dseg",
+        pattern=r"^[A-Za-z0-9]+$",
+        description="bids-derivative, caps: the mask files' suffix (BIDS dseg, mask...).",
+    )
+    column: str | None = Field(
+        None,
+        description="column: the column with each mask's path (relative paths from the "
+        "manifest's folder).",
+    )
+
+    @model_validator(mode="after")
+    def _fields_of_source(self) -> ReferenceMasks:
+        if self.source == "column":
+            if self.column is None or self.path is not None:
+                raise ValueError("a 'column' reference needs 'column' (and no 'path')")
+        elif self.path is None or self.column is not None:
+            raise ValueError(f"a '{self.source}' reference needs 'path' (and no 'column')")
+        return self
+
+
+class Task(GrownModel):
     """The prediction task."""
 
-    type: Literal["classification", "regression"] = Field(description="Task type.")
-    target: str = Field(
-        description="Column holding the label (classification) or value (regression)."
+    ADDED: ClassVar[tuple[str, ...]] = ("labels", "reference")
+
+    type: Literal["classification", "regression", "segmentation"] = Field(
+        description="Task type: classification and regression predict one value per image, "
+        "segmentation one label mask per image."
+    )
+    target: str | None = Field(
+        None,
+        description="Column holding the label (classification) or value (regression); "
+        "segmentation: none (the reference masks are the target).",
     )
     classes: list[str] | None = Field(
         None,
@@ -220,9 +325,27 @@ class Task(StrictModel):
     input: InputSpec = Field(
         default_factory=InputSpec, description="What a model sees: modality and input unit."
     )
+    labels: Annotated[
+        list[SegmentationLabel] | None,
+        BeforeValidator(_label_list, json_schema_input_type=LabelsInput | None),
+    ] = Field(
+        None,
+        min_length=1,
+        description="Segmentation only: the labels scored, as a mapping value -> name "
+        "({1: csf, 4: {name: wmh, kind: lesion}}) or a list of names (values 1, 2...).",
+    )
+    reference: ReferenceMasks | None = Field(
+        None, description="Segmentation only: where the reference masks are read from."
+    )
 
     @model_validator(mode="after")
     def _classes_match_type(self) -> Task:
+        if self.type == "segmentation":
+            return self._segmentation()
+        if self.target is None:
+            raise ValueError(f"a {self.type} task needs 'target' (the column to predict)")
+        if self.labels is not None or self.reference is not None:
+            raise ValueError("'labels' and 'reference' are for a segmentation task")
         if self.type == "classification":
             if not self.classes:
                 raise ValueError("a classification task needs 'classes' (negative first)")
@@ -235,6 +358,22 @@ class Task(StrictModel):
                 "input.aggregation 'weighted' weighs units by validation accuracy: "
                 "classification only (use 'mean' for regression)"
             )
+        return self
+
+    def _segmentation(self) -> Task:
+        if self.labels is None or self.reference is None:
+            raise ValueError("a segmentation task needs 'labels' and 'reference'")
+        if self.target is not None or self.classes is not None:
+            raise ValueError(
+                "a segmentation task takes no 'target' or 'classes' (its labels are 'labels')"
+            )
+        if self.input.unit != "image":
+            raise ValueError("a segmentation task takes whole images (input.unit: image)")
+        for what in ("value", "name"):
+            seen = [getattr(label, what) for label in self.labels]
+            twice = sorted({str(v) for v in seen if seen.count(v) > 1})
+            if twice:
+                raise ValueError(f"labels: {what} {', '.join(twice)} listed twice")
         return self
 
 
@@ -568,8 +707,20 @@ class Confidence(StrictModel):
         description="hierarchical-bootstrap resamples `clusters` in order; bootstrap resamples "
         "units independently; delong is for AUROC on independent units.",
     )
-    interval: Literal["percentile", "bca"] = Field(
-        "percentile", description="Bootstrap interval: percentile or BCa (Efron 1987)."
+    interval: Literal[
+        "percentile",
+        "bca",
+        "cluster-bootstrap-t",
+        "wild-cluster-rademacher",
+        "wild-cluster-webb",
+        "calibrated",
+    ] = Field(
+        "percentile",
+        description="percentile or BCa (Efron 1987) of the hierarchical bootstrap; "
+        "cluster-bootstrap-t, wild-cluster-rademacher or wild-cluster-webb: studentised over the "
+        "outer cluster level (docs/statistics.md); calibrated: the method the calibration grid "
+        "chose for each metric and the test set's number of sites and subjects per site "
+        "(recommended; the default stays percentile so that existing specs keep their hash).",
     )
     level: float = Field(0.95, gt=0.5, lt=1, description="Confidence level.")
     resamples: int = Field(10_000, ge=0, le=MAX_RESAMPLES, description="Bootstrap resamples.")
@@ -691,13 +842,66 @@ class Planning(StrictModel):
     )
 
 
+class SegmentationMetric(StrictModel):
+    """A segmentation metric with its parameters (``{name: nsd, tolerance_mm: 1.0}``)."""
+
+    name: SegmentationMetricName = Field(
+        description="dice, iou (overlap); hd95, hd, assd, nsd (boundary, mm); volume-error, "
+        "abs-volume-error (mL), relative-volume-error; lesion-f1 (detection)."
+    )
+    tolerance_mm: float | None = Field(
+        None,
+        gt=0,
+        description="nsd only: the boundary tolerance in mm (Nikolov et al. 2021), chosen "
+        "from the inter-rater variability of the structure.",
+    )
+    min_overlap: int = Field(
+        1,
+        ge=1,
+        description="lesion-f1 only: voxels a predicted component must share with a reference "
+        "component to detect it.",
+    )
+
+    @model_validator(mode="after")
+    def _parameters_of_metric(self) -> SegmentationMetric:
+        if self.tolerance_mm is not None and self.name != "nsd":
+            raise ValueError(f"tolerance_mm is a parameter of nsd, not of {self.name}")
+        if self.min_overlap != 1 and self.name != "lesion-f1":
+            raise ValueError(f"min_overlap is a parameter of lesion-f1, not of {self.name}")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _as_name_when_plain(self, handler: SerializerFunctionWrapHandler) -> Any:
+        out = handler(self)
+        return {k: v for k, v in out.items() if k == "name" or v != _METRIC_DEFAULTS[k]}
+
+
+_METRIC_DEFAULTS = {"tolerance_mm": None, "min_overlap": 1}
+
+
+def _metric_entry(value: Any) -> Any:
+    """A segmentation metric given as a mapping is a :class:`SegmentationMetric`."""
+    return SegmentationMetric.model_validate(value) if isinstance(value, dict) else value
+
+
 class Protocol(GrownModel):
     """The pre-registered statistical analysis."""
 
-    ADDED: ClassVar[tuple[str, ...]] = ("planning", "primary_result")
+    ADDED: ClassVar[tuple[str, ...]] = ("planning", "primary_result", "primary_label")
 
     primary_metric: MetricName = Field(description="The one metric conclusions rest on.")
-    metrics: list[MetricName] = Field(default_factory=list, description="Secondary metrics.")
+    metrics: list[Annotated[MetricName | SegmentationMetric, BeforeValidator(_metric_entry)]] = (
+        Field(
+            default_factory=list,
+            description="Secondary metrics; segmentation metrics with parameters as mappings "
+            "({name: nsd, tolerance_mm: 1.0}).",
+        )
+    )
+    primary_label: str | None = Field(
+        None,
+        description="Segmentation: the label the primary metric is read on (default: the "
+        "first lesion label, else the first label).",
+    )
     unit_of_analysis: Literal["image", "session", "subject"] = Field(
         "subject",
         description="Level at which metrics are computed (scores of a unit's images averaged).",
@@ -858,10 +1062,13 @@ class Spec(GrownModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Spec:
-        allowed = (
-            CLASSIFICATION_METRICS if self.task.type == "classification" else REGRESSION_METRICS
-        )
-        for metric in [self.protocol.primary_metric, *self.protocol.metrics]:
+        allowed = {
+            "classification": CLASSIFICATION_METRICS,
+            "regression": REGRESSION_METRICS,
+            "segmentation": SEGMENTATION_METRICS,
+        }[self.task.type]
+        for entry in [self.protocol.primary_metric, *self.protocol.metrics]:
+            metric = entry.name if isinstance(entry, SegmentationMetric) else entry
             if metric not in allowed:
                 raise ValueError(
                     f"protocol: metric '{metric}' does not apply to a {self.task.type} task "
@@ -887,7 +1094,46 @@ class Spec(GrownModel):
                 "splits.test.method is 'external' but no cohort has role 'external-test'"
             )
         self._check_primary_result()
+        self._check_segmentation()
         return self
+
+    def _check_segmentation(self) -> None:
+        label = self.protocol.primary_label
+        if label is None:
+            return
+        names = [x.name for x in self.task.labels or ()]
+        if self.task.type != "segmentation":
+            raise ValueError("protocol.primary_label is for a segmentation task")
+        if label not in names:
+            raise ValueError(
+                f"protocol.primary_label '{label}' is not a label of task.labels "
+                f"({', '.join(names)})"
+            )
+
+    def segmentation_metrics(self) -> list[SegmentationMetric]:
+        """The primary metric then the secondary ones, as :class:`SegmentationMetric` (a name
+        alone takes the defaults); the primary one's parameters are those of its entry in
+        ``protocol.metrics`` when it has one."""
+        out: list[SegmentationMetric] = []
+        entries = [
+            m if isinstance(m, SegmentationMetric) else SegmentationMetric(name=m)
+            for m in self.protocol.metrics
+        ]
+        primary = self.protocol.primary_metric
+        out.append(
+            next((m for m in entries if m.name == primary), None)
+            or SegmentationMetric(name=primary)
+        )
+        out += [m for m in entries if m not in out]
+        return out
+
+    def primary_label(self) -> str:
+        """The label the primary segmentation metric is read on."""
+        if self.protocol.primary_label is not None:
+            return self.protocol.primary_label
+        labels = self.task.labels or []
+        lesions = [x.name for x in labels if x.kind == "lesion"]
+        return lesions[0] if lesions else labels[0].name
 
     def _check_primary_result(self) -> None:
         pr = self.protocol.primary_result

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from brainbench.cohort._codes import sorted_codes
 from brainbench.errors import UserError
 from brainbench.registry_base import did_you_mean
 from brainbench.split._splitters import (
@@ -168,18 +169,11 @@ def _strata(first: pd.DataFrame, columns: tuple[str, ...], n_bins: int) -> np.nd
 
 def first_rows(table: pd.DataFrame, keys: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(group code of each row, position of each group's first row by session order)."""
-    import pandas as pd
 
-    code, _ = pd.factorize(keys, sort=True)
-    pos = (
-        pd.DataFrame(
-            {"g": code, "s": table["session_index"].to_numpy(), "i": np.arange(len(table))}
-        )
-        .sort_values(["g", "s", "i"], kind="stable")
-        .drop_duplicates("g")["i"]
-        .to_numpy()
-    )
-    return code, pos
+    from brainbench.cohort._codes import first_per_group
+
+    code = sorted_codes(keys)[0]  # pd.factorize(keys, sort=True)'s codes: keys are never missing
+    return code, first_per_group([code], table["session_index"].to_numpy())
 
 
 def group_strata(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
@@ -295,8 +289,12 @@ def split_table(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
         raise UserError("Cannot split an empty cohort table (no row left after the filters?).")
     _check_columns(table, plan)
     # Ids sorted by code point (Arrow strings), missing first: the same order everywhere.
-    keys = pd.DataFrame({c: table[c].astype("string[pyarrow]") for c in ID_COLUMNS})
-    order = keys.sort_values(list(ID_COLUMNS), kind="stable", na_position="first").index
+    # Each id column is coded once; only its distinct ids are sorted.
+    coded = {
+        c: sorted_codes(table[c].astype("string[pyarrow]"), missing_first=True) for c in ID_COLUMNS
+    }
+    by_id = np.lexsort([coded[c][0] for c in reversed(ID_COLUMNS)])
+    order = table.index[by_id]
     needed = [*ID_COLUMNS, "role", "session_index", *plan.stratify]
     needed += [lvl for lvl in GROUP_LEVELS if lvl in table.columns]
     base = table.loc[order, list(dict.fromkeys(needed))].reset_index(drop=True)
@@ -355,8 +353,7 @@ def split_table(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
                     code[drop] = DROPPED
                 blocks.append((r, fold, code))
 
-    ids = {c: base[c].astype("string").fillna("n/a") for c in ID_COLUMNS}
-    cats = {c: pd.factorize(ids[c], sort=False) for c in ID_COLUMNS}
+    cats = {c: _first_seen(base[c], *coded[c], by_id) for c in ID_COLUMNS}
     frames_idx, repeats, folds, parts = [], [], [], []
     for r, fold, code in blocks:
         keep = np.flatnonzero(code != DROPPED)
@@ -372,6 +369,19 @@ def split_table(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
     out["fold"] = np.concatenate(folds)
     out["partition"] = pd.Categorical.from_codes(np.concatenate(parts), categories=partition_names)
     return out
+
+
+def _first_seen(
+    ids: pd.Series, codes: np.ndarray, distinct: Any, by_id: np.ndarray
+) -> tuple[np.ndarray, Any]:
+    """``pd.factorize(ids.astype("string").fillna("n/a"))`` of the sorted rows, from the codes
+    of the unsorted ones (``sorted_codes``): ids in order of first appearance."""
+    import pandas as pd
+
+    if (codes < 0).any():  # missing ids become 'n/a', which may also be an id: go by text
+        return pd.factorize(ids.astype("string").fillna("n/a"), sort=False)
+    first, seen = pd.factorize(codes[by_id], sort=False)
+    return first, pd.array(distinct, dtype="string").take(seen)
 
 
 def make_splits(loaded: LoadedSpec, cohort_table: Any) -> pd.DataFrame:

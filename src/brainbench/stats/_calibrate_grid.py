@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from brainbench.errors import UserError
 from brainbench.stats._bootstrap import Block, Statistic, bca_interval, percentile_interval
 from brainbench.stats._evaluate import MIN_ESTIMABLE_CLUSTERS
 from brainbench.stats._intervals import (
@@ -76,6 +77,17 @@ GRID_PRESETS: dict[str, dict[str, Any]] = {
         "icc": [0.05, 0.2],
         "prevalence": [0.5, 0.2],
         "metrics": ["balanced_accuracy", "auroc", "sensitivity", "mae"],
+        "replicates": 200,
+        "resamples": 199,
+    },
+    # 80 subjects per site (the >= 40 regime), sites that are estimable, every metric.
+    "large-sites": {
+        "sites": [4, 6, 8, 16],
+        "subjects_per_site": [80],
+        "sessions": [1],
+        "icc": [0.05, 0.2],
+        "prevalence": [0.5],
+        "metrics": ["balanced_accuracy", "auroc", "sensitivity", "specificity", "mae"],
         "replicates": 200,
         "resamples": 199,
     },
@@ -274,9 +286,14 @@ def grid_cells(grid: dict[str, Any]) -> list[tuple]:
 
 
 def run_interval_grid(
-    preset: str = "quick", *, replicates: int | None = None, seed: int = 2024
+    preset: str = "quick",
+    *,
+    replicates: int | None = None,
+    seed: int = 2024,
+    metrics: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Coverage of every candidate interval method over the cells of ``GRID_PRESETS[preset]``.
+    """Coverage of every candidate interval method over the cells of ``GRID_PRESETS[preset]``
+    (``metrics``: only these metrics of the grid's design, e.g. one left out of a run).
 
     Seeded: cell k uses ``numpy.random.default_rng([seed, k])``, so any cell can be rerun
     alone and the cells can run in any order.
@@ -284,6 +301,14 @@ def run_interval_grid(
     grid = dict(GRID_PRESETS[preset])
     if replicates is not None:
         grid["replicates"] = replicates
+    if metrics:
+        unknown = sorted(set(metrics) - set(GRID_PRESETS["full"]["metrics"]))
+        if unknown:
+            raise UserError(
+                f"The calibration grid simulates {', '.join(GRID_PRESETS['full']['metrics'])}; "
+                f"got {', '.join(unknown)}."
+            )
+        grid["metrics"] = list(metrics)
     start = time.perf_counter()
     rows = []
     for k, cell in enumerate(grid_cells(grid)):
@@ -292,6 +317,7 @@ def run_interval_grid(
     command = f"brainbench calibrate --grid {preset} --seed {seed}"
     if replicates is not None:
         command += f" --replicates {replicates}"
+    command += "".join(f" --metric {m}" for m in metrics or [])
     return {
         "command": command,
         "grid": grid,

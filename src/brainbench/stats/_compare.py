@@ -32,9 +32,10 @@ from brainbench.stats._bootstrap import (
     bootstrap_p_value,
     percentile_interval,
 )
-from brainbench.stats._data import ModelData, check_metric, design_for, iter_groups, model_data
+from brainbench.stats._data import ModelData, check_metric, iter_groups, model_data
 from brainbench.stats._delong import delong_test
 from brainbench.stats._evaluate import MIN_CLUSTERS, _check_choice
+from brainbench.stats._intervals import MEAN_METRICS, STUDENTISED
 from brainbench.stats._io import RUN_COLUMNS, Task, check_predictions, infer_task
 from brainbench.stats._metrics import Metric, get_metric
 from brainbench.stats._results import ComparisonResult
@@ -573,15 +574,28 @@ def paired_bootstrap(pair: Pair, opts: Options) -> ComparisonResult:
     BCa interval; p-value from :func:`~brainbench.stats._bootstrap.bootstrap_p_value`;
     ``statistic`` is the estimate over its bootstrap standard error (a z-like score).
     """
-    from brainbench.stats._evaluate import run_blocks
+    from brainbench.stats._evaluate import estimable_design, run_blocks
 
-    design, names = design_for(pair.a, opts.clusters, stratify=opts.stratify)
+    design, names, conditional_on, why = estimable_design(
+        pair.a, opts.clusters, stratify=opts.stratify
+    )
     blocks: list[Block] = run_blocks(pair.a, pair.metric, design, 1.0)
     blocks += run_blocks(pair.b, pair.metric, design, -1.0)
     stat = Statistic(design, blocks)
     est = stat.point()
     notes: list[str] = []
-    if opts.clusters and design.n_top < MIN_CLUSTERS:
+    if why:
+        _warn(notes, FewClustersWarning, why.replace("interval", "comparison", 1))
+    interval, chosen_for = _paired_calibration(pair, opts, design, names[0], conditional_on, notes)
+    if interval in STUDENTISED and opts.clusters and not conditional_on:
+        return _studentised_difference(pair, opts, interval, names[0], est, notes, chosen_for)
+    if interval not in ("percentile", "bca"):
+        notes.append(
+            f"The paired bootstrap's difference uses the percentile interval: '{interval}' "
+            "needs a cluster level with at least 4 clusters."
+        )
+        interval = "percentile"
+    if opts.clusters and not conditional_on and not chosen_for and design.n_top < MIN_CLUSTERS:
         _warn(
             notes,
             FewClustersWarning,
@@ -607,7 +621,7 @@ def paired_bootstrap(pair: Pair, opts: Options) -> ComparisonResult:
             "only in the test set?). No interval or p-value.",
         )
         lo = hi = float("nan")
-    elif opts.interval == "bca":
+    elif interval == "bca":
         lo, hi, _, _ = bca_interval(good, est, stat.jackknife(), opts.level)
     else:
         lo, hi = percentile_interval(good, opts.level)
@@ -628,9 +642,104 @@ def paired_bootstrap(pair: Pair, opts: Options) -> ComparisonResult:
             "n_resamples": opts.resamples,
             "n_degenerate": n_bad,
             "clusters": design.n_clusters,
-            "interval": opts.interval,
+            "interval": interval,
             "seed": opts.seed,
-        },
+        }
+        | ({"conditional_on": conditional_on} if conditional_on else {})
+        | ({"chosen_for": chosen_for} if chosen_for else {}),
+    )
+
+
+def _paired_calibration(
+    pair: Pair,
+    opts: Options,
+    design,
+    outer: str,
+    conditional_on: dict[str, int],
+    notes: list[str],
+) -> tuple[str, str]:
+    """The interval of the paired difference and the regime it was chosen for: with
+    ``calibrated``, the method the paired calibration recommends for the design's regime
+    (the percentile interval where it recommends none); and, whatever the interval, a
+    warning flagging a regime where no method met the goal (type-I error 4-6%, power at least
+    the mixed model's) in the paired grid."""
+    from brainbench.stats._evaluate import subjects_per_cluster
+    from brainbench.stats._interval_defaults import SITE_LIKE, paired_choice
+
+    interval = opts.interval
+    if not opts.clusters or conditional_on or outer not in SITE_LIKE:
+        return ("percentile" if interval == "calibrated" else interval), ""
+    entry = paired_choice(design.n_top, subjects_per_cluster(pair.a, outer))
+    if entry is None:
+        return ("percentile" if interval == "calibrated" else interval), ""
+    regime = f"{entry['sites']}, {entry['subjects_per_site']}"
+    if not entry["meets_goal"]:
+        _warn(
+            notes,
+            FewClustersWarning,
+            f"Calibration of paired comparisons for {regime}: {entry['why']} "
+            f"(`{entry['source']}`). Treat this comparison's p-value and interval as "
+            "approximate.",
+        )
+    if interval != "calibrated":
+        return interval, ""
+    rec = entry["recommended"]
+    interval = rec if rec in STUDENTISED else "percentile"
+    notes.append(
+        f"Interval of the difference chosen for {regime}: {interval}"
+        + (f" (recommended: {rec})" if rec and rec not in STUDENTISED else "")
+        + "."
+    )
+    return interval, regime
+
+
+def _studentised_difference(
+    pair: Pair,
+    opts: Options,
+    interval: str,
+    outer: str,
+    est: float,
+    notes: list[str],
+    chosen_for: str,
+) -> ComparisonResult:
+    """The paired difference's studentised interval over the outer clusters (cluster
+    bootstrap-t or wild cluster bootstrap, :func:`brainbench.stats._evaluate.studentised`),
+    with the symmetric bootstrap-t p-value."""
+    from brainbench.stats._evaluate import studentised
+
+    if interval.startswith("wild") and pair.metric.name not in MEAN_METRICS:
+        raise UserError(
+            f"The wild cluster bootstrap applies to metrics that are weighted means "
+            f"({', '.join(MEAN_METRICS)}); '{pair.metric.name}' is not one. Use "
+            "cluster-bootstrap-t or the percentile interval."
+        )
+    lo, hi, p, design = studentised(
+        [(pair.a, 1.0), (pair.b, -1.0)],
+        pair.metric,
+        interval,
+        outer,
+        opts.level,
+        opts.resamples,
+        np.random.default_rng(opts.seed),
+    )
+    return _result(
+        pair,
+        "bootstrap",
+        estimate=est,
+        ci_low=lo,
+        ci_high=hi,
+        statistic=None,
+        p_value=p if np.isfinite(p) else None,
+        level=opts.level,
+        n_clusters=design.n_top,
+        warnings=notes,
+        extra={
+            "n_resamples": opts.resamples,
+            "clusters": design.n_clusters,
+            "interval": interval,
+            "seed": opts.seed,
+        }
+        | ({"chosen_for": chosen_for} if chosen_for else {}),
     )
 
 

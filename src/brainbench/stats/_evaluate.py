@@ -25,12 +25,22 @@ from brainbench.stats._bootstrap import (
 )
 from brainbench.stats._data import ModelData, check_metric, design_for, iter_groups, model_data
 from brainbench.stats._delong import delong_ci
+from brainbench.stats._intervals import (
+    MEAN_METRICS,
+    STUDENTISED,
+    cluster_t,
+    mean_form,
+    t_interval,
+    t_p_value,
+    wild_cluster_t,
+)
 from brainbench.stats._io import LEVELS, Task, infer_task
 from brainbench.stats._metrics import METRICS, get_metric
+from brainbench.stats._resample import ClusterDesign
 from brainbench.stats._results import MetricResult
 
 CI_METHODS = ("hierarchical-bootstrap", "bootstrap", "delong", "none")
-INTERVALS = ("percentile", "bca")
+INTERVALS = ("percentile", "bca", *STUDENTISED, "calibrated")
 #: Below this many clusters at the outer level, a cluster bootstrap warns (its intervals are
 #: too narrow with few clusters: Cameron, Gelbach & Miller 2008, Rev. Econ. Stat. 90:414-427,
 #: doi:10.1162/rest.90.3.414).
@@ -72,6 +82,36 @@ def run_blocks(md: ModelData, metric, design, coef: float = 1.0) -> list[Block]:
     return blocks
 
 
+def estimable_design(
+    md: ModelData, clusters: Sequence[str], *, stratify: bool
+) -> tuple[ClusterDesign, list[str], dict[str, int], str]:
+    """The bootstrap design over ``clusters``, or, with fewer than
+    :data:`MIN_ESTIMABLE_CLUSTERS` outer clusters, the design holding the outer levels fixed
+    and resampling the innermost one within each (the interval is then conditional on them).
+
+    Returns the design, its level names, the levels held fixed with their cluster counts, and
+    the message saying so ('' when nothing was held fixed)."""
+    clusters = list(clusters)
+    design, names = design_for(md, clusters, stratify=stratify)
+    if not clusters or names[0] == md.unit or design.n_top >= MIN_ESTIMABLE_CLUSTERS:
+        return design, names, {}, ""
+    fixed = clusters[:-1] or clusters
+    kept = clusters[len(fixed) :]
+    conditional_on = {c: int(n) for c, n in design.n_clusters.items() if c in fixed}
+    first, g = names[0], design.n_top
+    design, names = design_for(md, kept, stratify=stratify, fixed=fixed)
+    return (
+        design,
+        names,
+        conditional_on,
+        f"A {first}-level interval is not estimable from {g} {first}(s): the cluster "
+        f"bootstrap needs at least {MIN_ESTIMABLE_CLUSTERS} to estimate the "
+        f"between-{first} variance. Reported instead: the interval over {names[0]}s "
+        f"resampled within each {' x '.join(fixed)}, conditional on these {g} {first}(s): "
+        f"it describes them, not a new {first}.",
+    )
+
+
 def confidence_interval(
     md: ModelData,
     metric: str,
@@ -101,7 +141,13 @@ def confidence_interval(
         Wald interval of the AUROC (independent units, one run); ``none`` gives no interval.
     interval
         ``percentile`` or ``bca`` (bias-corrected and accelerated; the acceleration comes from
-        a delete-one-cluster jackknife over the outer clusters).
+        a delete-one-cluster jackknife over the outer clusters) of the hierarchical bootstrap;
+        ``cluster-bootstrap-t``, ``wild-cluster-rademacher`` or ``wild-cluster-webb``: the
+        studentised site-level methods of :mod:`brainbench.stats._intervals` over the outer
+        cluster level (the levels inside it are absorbed, not resampled); ``calibrated``: the
+        one the calibration table chose for the metric and the design's regime
+        (:mod:`brainbench.stats._interval_defaults`; ``MetricResult.chosen_for`` names the
+        regime). With fewer than 4 outer clusters every choice gives the conditional interval.
     clusters
         Hierarchy levels to resample, outer first, e.g. ``["site", "subject"]``; empty: each
         unit is a cluster.
@@ -148,27 +194,12 @@ def confidence_interval(
                 f"as independent units: declare clusters (e.g. --clusters {finer[0]}) or "
                 f"use --unit {finer[0]} (rule S204).",
             )
-    design, names = design_for(md, level_clusters, stratify=stratify)
-    conditional_on: dict[str, int] = {}
-    if (
-        method == "hierarchical-bootstrap"
-        and names[0] != md.unit
-        and design.n_top < MIN_ESTIMABLE_CLUSTERS
-    ):
-        fixed = level_clusters[:-1] or level_clusters
-        kept = level_clusters[len(fixed) :]
-        conditional_on = {c: int(n) for c, n in design.n_clusters.items() if c in fixed}
-        first, g = names[0], design.n_top
-        design, names = design_for(md, kept, stratify=stratify, fixed=fixed)
-        _warn(
-            notes,
-            FewClustersWarning,
-            f"A {first}-level interval is not estimable from {g} {first}(s): the cluster "
-            f"bootstrap needs at least {MIN_ESTIMABLE_CLUSTERS} to estimate the "
-            f"between-{first} variance. Reported instead: the interval over {names[0]}s "
-            f"resampled within each {' x '.join(fixed)}, conditional on these {g} {first}(s): "
-            f"it describes them, not a new {first}.",
-        )
+    design, names, conditional_on, why = estimable_design(md, level_clusters, stratify=stratify)
+    if why:
+        _warn(notes, FewClustersWarning, why)
+    interval, chosen_for, calibration = _resolve_interval(
+        md, metric, interval, method, names, design, conditional_on, notes
+    )
     stat = Statistic(design, run_blocks(md, m, design))
     estimate = stat.point()
     n_runs = len(md.runs)
@@ -182,6 +213,8 @@ def confidence_interval(
         group=dict(group),
         unit=md.unit,
         conditional_on=conditional_on,
+        chosen_for=chosen_for,
+        calibration=calibration,
     )
     if m.needs == "score" and md.task.type == "classification":
         n_distinct = md.frame["score"].nunique()
@@ -247,6 +280,8 @@ def confidence_interval(
         )
     if (
         method == "hierarchical-bootstrap"
+        and interval in INTERVALS[:2]
+        and not chosen_for
         and design.n_top < MIN_CLUSTERS
         and len(names)
         and (names[0] != md.unit)
@@ -258,6 +293,29 @@ def confidence_interval(
             f"bootstrap intervals tend to be too narrow with fewer than {MIN_CLUSTERS}.",
         )
     rng = np.random.default_rng(seed)
+    if interval in STUDENTISED:
+        lo, hi, _, outer = studentised([(md, 1.0)], m, interval, names[0], level, resamples, rng)
+        lo_b, hi_b = m.bounds
+        if lo < lo_b or hi > hi_b:
+            notes.append(
+                f"The {interval} interval ({lo:.4g}, {hi:.4g}) crossed the range of "
+                f"'{metric}' ({lo_b:g} to {hi_b:g}): it is truncated to it (a studentised "
+                "interval does not respect a bounded parameter's range)."
+            )
+            lo, hi = max(lo, lo_b), min(hi, hi_b)
+        return MetricResult(
+            estimate=estimate,
+            ci_low=lo,
+            ci_high=hi,
+            method=method,
+            interval=interval,
+            n_clusters=outer.n_top,
+            clusters=outer.n_clusters,
+            n_resamples=resamples,
+            seed=seed,
+            warnings=notes,
+            **common,
+        )
     theta = stat.resample(resamples, rng)
     ok = np.isfinite(theta)
     n_bad = int((~ok).sum())
@@ -299,6 +357,100 @@ def confidence_interval(
         warnings=notes,
         **common,
     )
+
+
+def subjects_per_cluster(md: ModelData, outer: str) -> float:
+    """Mean number of subjects (units without a subject column) per ``outer`` cluster."""
+    inner = "subject" if "subject" in md.frame.columns and outer != "subject" else "unit_id"
+    return float(md.frame.groupby(outer)[inner].nunique().mean())
+
+
+def _resolve_interval(
+    md: ModelData,
+    metric: str,
+    interval: str,
+    method: str,
+    names: list[str],
+    design,
+    conditional_on: dict[str, int],
+    notes: list[str],
+) -> tuple[str, str, dict]:
+    """The interval actually computed, the regime it was chosen for ('' unless
+    ``calibrated``) and the calibration table's record of it."""
+    if interval not in (*STUDENTISED, "calibrated"):
+        return interval, "", {}
+    clustered = method == "hierarchical-bootstrap" and (names[0] != md.unit or bool(conditional_on))
+    if interval in STUDENTISED:
+        if not clustered:
+            raise UserError(
+                f"The {interval} interval studentises over clusters: use the "
+                "hierarchical-bootstrap method with clusters (e.g. --clusters site,subject)."
+            )
+        if interval.startswith("wild") and metric not in MEAN_METRICS:
+            raise UserError(
+                f"The wild cluster bootstrap applies to metrics that are weighted means "
+                f"({', '.join(MEAN_METRICS)}); '{metric}' is not one. Use cluster-bootstrap-t "
+                "or calibrated."
+            )
+        if conditional_on:
+            outer = next(iter(conditional_on))
+            notes.append(
+                f"{interval} needs at least {MIN_ESTIMABLE_CLUSTERS} {outer}s to be "
+                "estimable at that level: the conditional percentile interval is reported."
+            )
+            return "percentile", "", {}
+        return interval, "", {}
+    from brainbench.stats._interval_defaults import calibrated_choice
+
+    if not clustered:
+        return "percentile", "no cluster level resampled", {}
+    if conditional_on:
+        c, n = next(iter(conditional_on.items()))
+        return "percentile", f"{n} {c}s: a {c}-level interval is not estimable", {}
+    outer = names[0]
+    choice = calibrated_choice(metric, design.n_top, subjects_per_cluster(md, outer), outer)
+    if choice.warning:
+        _warn(notes, FewClustersWarning, choice.warning)
+    return choice.method, choice.chosen_for, choice.calibration
+
+
+def studentised(
+    parts: list[tuple[ModelData, float]],
+    m,
+    name: str,
+    outer: str,
+    level: float,
+    resamples: int,
+    rng: np.random.Generator,
+) -> tuple[float, float, float, ClusterDesign]:
+    """A studentised interval and its symmetric bootstrap-t p-value (H0: 0) over the outer
+    cluster level, for ``sum coef x metric(model)`` (one model with coefficient 1, or a paired
+    difference ``(a, +1), (b, -1)`` whose frames are aligned row for row). Each model's
+    value is the mean over its runs."""
+    design, _ = design_for(parts[0][0], [outer], stratify=False)
+    if name == "cluster-bootstrap-t":
+        blocks = [b for md, c in parts for b in run_blocks(md, m, design, c)]
+        got = cluster_t(Statistic(design, blocks), resamples=resamples, rng=rng)
+    else:
+        codes = design.row_atom
+        wild = []
+        for md, c in parts:
+            runs = md.frame["run"].to_numpy()
+            for run in md.runs:
+                rows = np.flatnonzero(runs == run)
+                u, w = mean_form(m.name, md.columns(rows))
+                wild.append((u, w, codes[rows], c / len(md.runs)))
+        got = wild_cluster_t(
+            wild,
+            design.n_top,
+            resamples=resamples,
+            weights=name.removeprefix("wild-cluster-"),
+            rng=rng,
+        )
+    if got is None:
+        return float("nan"), float("nan"), float("nan"), design
+    lo, hi = t_interval(*got, level)
+    return lo, hi, t_p_value(*got), design
 
 
 def evaluate_predictions(

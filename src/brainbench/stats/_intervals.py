@@ -1,8 +1,10 @@
 """Candidate interval methods for few clusters, registered with their references.
 
 Issue 15 compares these with the hierarchical bootstrap's percentile and BCa intervals in one
-calibration study (:func:`brainbench.stats._calibrate.run_interval_grid`); none of them is a
-default of ``evaluate`` yet.
+calibration study (:func:`brainbench.stats._calibrate_grid.run_interval_grid`). Each is
+selectable (``protocol.confidence.interval``, ``evaluate --interval``), and ``calibrated``
+picks one per metric and design regime from that study
+(:mod:`brainbench.stats._interval_defaults`).
 
 * **Cluster bootstrap-t** (:func:`cluster_bootstrap_t`): clusters (sites) resampled with
   replacement; each resample's statistic is studentised by its own delete-one-cluster
@@ -86,6 +88,9 @@ EFRON_1987 = (
     "Efron 1987, Better bootstrap confidence intervals, JASA 82:171-185, "
     "doi:10.1080/01621459.1987.10478410"
 )
+
+#: The studentised site-level methods (``evaluate`` resamples or perturbs the outer level only).
+STUDENTISED = ("cluster-bootstrap-t", "wild-cluster-rademacher", "wild-cluster-webb")
 
 #: Metrics that are weighted means of per-unit values (see :func:`mean_form`).
 MEAN_METRICS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "mae", "brier")
@@ -176,7 +181,7 @@ WILD_WEIGHTS: dict[str, Callable[[np.random.Generator, tuple[int, int]], np.ndar
 }
 
 
-def _t_interval(theta: float, se: float, t_star: np.ndarray, level: float) -> tuple[float, float]:
+def t_interval(theta: float, se: float, t_star: np.ndarray, level: float) -> tuple[float, float]:
     t_star = t_star[np.isfinite(t_star)]
     if len(t_star) < 2 or not np.isfinite(se) or se <= 0:
         return float("nan"), float("nan")
@@ -199,20 +204,57 @@ def cluster_scores(
     return theta, scores, shares
 
 
+#: One weighted mean of a linear combination: per-unit values, weights, cluster codes
+#: (``0..G-1``, shared by every block) and the mean's coefficient.
+MeanBlock = tuple[np.ndarray, np.ndarray, np.ndarray, float]
+
+
+def block_scores(
+    blocks: list[MeanBlock], n_clusters: int
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """``theta = sum_b c_b theta_b`` of weighted means, with the per-cluster scores and
+    weight shares of each block (``G x n_blocks``) and the coefficients ``c``.
+
+    A statistic that is a linear combination of weighted means (the mean of a metric over R
+    runs: ``c_b = 1/R``; a paired difference: ``+-1/R``) is the linear combination of the
+    intercepts of one regression per block, each with its own residuals ``u - theta_b``."""
+    G = n_clusters
+    scores = np.zeros((G, len(blocks)))
+    shares = np.zeros((G, len(blocks)))
+    coef = np.array([b[3] for b in blocks], dtype=float)
+    theta = 0.0
+    for j, (u, w, codes, c) in enumerate(blocks):
+        total = w.sum()
+        theta_b = float((w * u).sum() / total)
+        theta += c * theta_b
+        scores[:, j] = np.bincount(codes, w * (u - theta_b), G) / total
+        shares[:, j] = np.bincount(codes, w, G) / total
+    return theta, scores, shares, coef
+
+
 def cr1_se(scores: np.ndarray) -> float:
     """CR1 cluster-robust standard error of a weighted mean from its cluster scores."""
     G = len(scores)
     return float(np.sqrt(G / (G - 1) * (scores**2).sum()))
 
 
-def wild_t_star(scores: np.ndarray, shares: np.ndarray, V: np.ndarray) -> np.ndarray:
+def wild_t_star(
+    scores: np.ndarray, shares: np.ndarray, V: np.ndarray, coef: np.ndarray | None = None
+) -> np.ndarray:
     """Studentised wild-bootstrap statistics for the weight draws ``V`` (``B x G``).
 
-    ``theta* - theta = V @ S``; the bootstrap residuals' cluster scores are
-    ``v_g S_g - (theta* - theta) W_g``, whose CR1 norm is ``se*``."""
-    delta = V @ scores
-    s_star = V * scores[None, :] - delta[:, None] * shares[None, :]
-    G = len(scores)
+    One block (``scores``, ``shares`` of length G): ``theta* - theta = V @ S``; the bootstrap
+    residuals' cluster scores are ``v_g S_g - (theta* - theta) W_g``, whose CR1 norm is
+    ``se*``. Several blocks (``G x n_blocks`` and their coefficients ``coef``): each block
+    is refitted, ``d_b = V @ S_b``, and the statistic's cluster scores are
+    ``sum_b c_b (v_g S_gb - d_b W_gb)``."""
+    if scores.ndim == 1:
+        scores, shares, coef = scores[:, None], shares[:, None], np.ones(1)
+    assert coef is not None
+    d = V @ scores
+    delta = d @ coef
+    s_star = V * (scores @ coef)[None, :] - (d * coef[None, :]) @ shares.T
+    G = scores.shape[0]
     se_star = np.sqrt(G / (G - 1) * (s_star**2).sum(axis=1))
     with np.errstate(divide="ignore", invalid="ignore"):
         return delta / se_star
@@ -233,15 +275,62 @@ def wild_cluster_interval(
     See the module docstring for the formulas and references; ``weights`` is ``rademacher``
     or ``webb``. NaN when fewer than :data:`MIN_CLUSTERS` clusters carry weight.
     """
+    codes, uniques = pd.factorize(cluster)
+    return wild_cluster_blocks(
+        [(u, w, codes, 1.0)],
+        len(uniques),
+        level=level,
+        resamples=resamples,
+        weights=weights,
+        rng=rng,
+    )
+
+
+def wild_cluster_blocks(
+    blocks: list[MeanBlock],
+    n_clusters: int,
+    *,
+    level: float = 0.95,
+    resamples: int = 999,
+    weights: str = "webb",
+    rng: np.random.Generator,
+) -> tuple[float, float]:
+    """Wild cluster bootstrap-t interval of a linear combination of weighted means
+    (:func:`block_scores`), one weight per cluster shared by every block."""
+    got = wild_cluster_t(blocks, n_clusters, resamples=resamples, weights=weights, rng=rng)
+    return (float("nan"), float("nan")) if got is None else t_interval(*got, level)
+
+
+def wild_cluster_t(
+    blocks: list[MeanBlock],
+    n_clusters: int,
+    *,
+    resamples: int,
+    weights: str,
+    rng: np.random.Generator,
+) -> tuple[float, float, np.ndarray] | None:
+    """``(theta, se, t*)`` of the wild cluster bootstrap (None with too few clusters)."""
     if weights not in WILD_WEIGHTS:
         raise UserError(f"Wild bootstrap weights must be rademacher or webb; got '{weights}'.")
-    theta, scores, shares = cluster_scores(u, w, cluster)
-    keep = shares > 0
+    theta, scores, shares, coef = block_scores(blocks, n_clusters)
+    keep = shares.sum(axis=1) > 0
     scores, shares = scores[keep], shares[keep]
     if len(scores) < MIN_CLUSTERS:
-        return float("nan"), float("nan")
+        return None
     V = WILD_WEIGHTS[weights](rng, (resamples, len(scores)))
-    return _t_interval(theta, cr1_se(scores), wild_t_star(scores, shares, V), level)
+    return theta, cr1_se(scores @ coef), wild_t_star(scores, shares, V, coef)
+
+
+def t_p_value(theta: float, se: float, t_star: np.ndarray, null: float = 0.0) -> float:
+    """Symmetric bootstrap-t p-value of ``H0: theta = null``:
+    ``(1 + #{|t*| >= |t|}) / (B + 1)`` with ``t = (theta - null) / se`` (Davison & Hinkley
+    1997, section 4.4.1, eq. 4.11 for the +1; MacKinnon, Nielsen & Webb 2023, section 6, for
+    the wild cluster bootstrap). NaN without a standard error or defined t*."""
+    t_star = t_star[np.isfinite(t_star)]
+    if not len(t_star) or not np.isfinite(se) or se <= 0:
+        return float("nan")
+    t = abs(theta - null) / se
+    return float((1 + np.count_nonzero(np.abs(t_star) >= t)) / (len(t_star) + 1))
 
 
 def jackknife_se(stat: Statistic, W: np.ndarray) -> np.ndarray:
@@ -276,27 +365,41 @@ def cluster_bootstrap_t(
     ``stat`` must be over a one-level :class:`ClusterDesign` of the clusters (sites): its
     atoms are the clusters. See the module docstring.
     """
+    got = cluster_t(stat, resamples=resamples, rng=rng)
+    return (float("nan"), float("nan")) if got is None else t_interval(*got, level)
+
+
+def cluster_t(
+    stat: Statistic, *, resamples: int, rng: np.random.Generator
+) -> tuple[float, float, np.ndarray] | None:
+    """``(theta, se, t*)`` of the cluster bootstrap-t (None with too few clusters)."""
     design = stat.design
     if len(design.levels) != 1 or design.stratified:
         raise ValueError("cluster_bootstrap_t needs a one-level, unstratified design")
     G = design.n_atoms
     if G < MIN_CLUSTERS:
-        return float("nan"), float("nan")
+        return None
     theta = stat.point()
     se = float(jackknife_se(stat, np.ones((1, G)))[0])
     W = design.weights(resamples, rng).astype(float)
     theta_star = stat.from_weights(W)
     with np.errstate(divide="ignore", invalid="ignore"):
         t_star = (theta_star - theta) / jackknife_se(stat, W)
-    return _t_interval(theta, se, t_star, level)
+    return theta, se, t_star
 
 
 __all__ = [
     "INTERVAL_METHODS",
     "MEAN_METRICS",
+    "STUDENTISED",
     "IntervalMethod",
     "cluster_bootstrap_t",
+    "cluster_t",
     "jackknife_se",
     "mean_form",
+    "t_interval",
+    "t_p_value",
+    "wild_cluster_blocks",
     "wild_cluster_interval",
+    "wild_cluster_t",
 ]

@@ -24,6 +24,7 @@ from brainbench.registry_base import Registry
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
+SEGMENTATION = "segmentation"
 
 #: Probabilities are clipped to [EPS, 1 - EPS] before taking logarithms (log loss).
 EPS = 1e-15
@@ -806,6 +807,11 @@ class MetricInfo:
     description: str
     reference: str
     chance_of: Callable[[int], float] | None = field(default=None, repr=False)
+    #: For signed errors whose best value is a target (the signed volume error: 0), the
+    #: target; ``None`` for metrics whose best value is an extreme. Such a metric orders by
+    #: ``|value - closest_to|`` (see :meth:`order_key`); its ``higher_is_better`` is ``False``
+    #: and speaks of that distance, never of the signed value.
+    closest_to: float | None = None
 
     @property
     def is_calibration(self) -> bool:
@@ -824,12 +830,24 @@ class MetricInfo:
 
     @property
     def best_word(self) -> str:
-        """``highest`` or ``lowest``: the extreme that is best."""
+        """``highest`` or ``lowest``: the extreme that is best (``closest to 0`` for signed
+        errors with a target, see ``closest_to``)."""
+        if self.closest_to is not None:
+            return f"closest to {self.closest_to:g}"
         return "highest" if self.higher_is_better else "lowest"
 
     @property
     def direction(self) -> str:
+        if self.closest_to is not None:
+            return f"closer to {self.closest_to:g} is better"
         return "higher is better" if self.higher_is_better else "lower is better"
+
+    def order_key(self, value: float | np.ndarray) -> float | np.ndarray:
+        """A value mapped so that larger is better (``value``, ``-value``, or
+        ``-|value - closest_to|``): what rankings sort on."""
+        if self.closest_to is not None:
+            return -np.abs(np.asarray(value, dtype=float) - self.closest_to)
+        return value if self.higher_is_better else -np.asarray(value, dtype=float)
 
     def chance(self, n_classes: int = 2) -> float | None:
         """Value of a predictor that ignores its input (``None`` when it depends on the data)."""
@@ -837,11 +855,17 @@ class MetricInfo:
 
     def gain(self, difference: float | np.ndarray) -> float | np.ndarray:
         """A difference ``a - b`` signed so that positive means ``a`` is better."""
+        if self.closest_to is not None:
+            # A difference of signed errors does not say which is closer to the target.
+            raise ValueError(
+                f"metric {self.name!r} is best {self.best_word}: compare the two values "
+                "with better() or order_key(), not their difference"
+            )
         return difference if self.higher_is_better else -difference
 
     def better(self, a: float, b: float) -> bool:
         """``a`` is strictly better than ``b``."""
-        return bool(self.gain(a - b) > 0)
+        return bool(self.order_key(a) > self.order_key(b))
 
 
 def metric_info(name: str) -> MetricInfo:
@@ -855,6 +879,8 @@ def metric_info(name: str) -> MetricInfo:
     >>> metric_info("balanced_accuracy").chance(3)
     0.3333333333333333
     """
+    if name in SEGMENTATION_INFO:
+        return SEGMENTATION_INFO.get(name)
     m = get_metric(name)
     return MetricInfo(
         name=m.name,
@@ -877,3 +903,121 @@ def get_metric(name: str) -> Metric:
 def metric_names(task: str | None = None) -> list[str]:
     """Registered metric names, optionally those of one task type."""
     return [n for n in METRICS if task is None or METRICS.get(n).task == task]
+
+
+# --------------------------------------------------------------------------------------------
+# Segmentation metrics: metadata only. They are computed per case from masks by
+# brainbench.segmentation.metrics (MONAI's implementations), not from prediction columns, so
+# they live beside METRICS rather than in it; metric_info() reads both.
+# --------------------------------------------------------------------------------------------
+#: What a segmentation metric measures, in the categories of Metrics Reloaded (Maier-Hein et
+#: al. 2024, Nat. Methods 21:195-212, doi:10.1038/s41592-023-02151-z).
+SEGMENTATION_KINDS = ("overlap", "boundary", "volume", "detection")
+SEGMENTATION_INFO: Registry[MetricInfo] = Registry("segmentation metric")
+_MR = "Maier-Hein et al. 2024, Nat. Methods 21:195-212, doi:10.1038/s41592-023-02151-z"
+
+
+def _seg(name: str, kind: str, units: str, bounds: tuple[float, float], **kw) -> None:
+    SEGMENTATION_INFO.add(
+        name,
+        MetricInfo(name=name, task=SEGMENTATION, kind=kind, units=units, bounds=bounds, **kw),
+    )
+
+
+_seg(
+    "dice",
+    "overlap",
+    "proportion",
+    (0.0, 1.0),
+    higher_is_better=True,
+    description="Dice similarity coefficient 2|A∩B|/(|A|+|B|) of one label's masks",
+    reference=f"Dice 1945, Ecology 26:297-302, doi:10.2307/1932409; {_MR}.",
+)
+_seg(
+    "iou",
+    "overlap",
+    "proportion",
+    (0.0, 1.0),
+    higher_is_better=True,
+    description="Intersection over union |A∩B|/|A∪B| (Jaccard index) of one label's masks",
+    reference=f"Jaccard 1912, New Phytol. 11:37-50, doi:10.1111/j.1469-8137.1912.tb05611.x; {_MR}.",
+)
+_seg(
+    "hd95",
+    "boundary",
+    "mm",
+    (0.0, np.inf),
+    higher_is_better=False,
+    description="95th percentile of the symmetric surface distances (Hausdorff distance 95%)",
+    reference=f"Huttenlocher et al. 1993, IEEE TPAMI 15:850-863, doi:10.1109/34.232073; {_MR}.",
+)
+_seg(
+    "hd",
+    "boundary",
+    "mm",
+    (0.0, np.inf),
+    higher_is_better=False,
+    description="Hausdorff distance: the largest surface distance (sensitive to one outlier)",
+    reference=f"Huttenlocher et al. 1993, IEEE TPAMI 15:850-863, doi:10.1109/34.232073; {_MR}.",
+)
+_seg(
+    "assd",
+    "boundary",
+    "mm",
+    (0.0, np.inf),
+    higher_is_better=False,
+    description="Average symmetric surface distance: mean of the surface distances both ways",
+    reference=f"Yeghiazaryan and Voiculescu 2018, J. Med. Imaging 5:015006, "
+    f"doi:10.1117/1.JMI.5.1.015006; {_MR}.",
+)
+_seg(
+    "nsd",
+    "boundary",
+    "proportion",
+    (0.0, 1.0),
+    higher_is_better=True,
+    description="Normalised surface distance (surface Dice) at a tolerance in mm: the share "
+    "of both surfaces within the tolerance of the other",
+    reference=f"Nikolov et al. 2021, J. Med. Internet Res. 23:e26151, doi:10.2196/26151; {_MR}.",
+)
+_seg(
+    "volume-error",
+    "volume",
+    "mL",
+    (-np.inf, np.inf),
+    higher_is_better=False,
+    closest_to=0.0,
+    description="Signed volume error, predicted minus reference volume (mL): positive means "
+    "over-segmentation; best at 0, ordered by its absolute value",
+    reference=f"{_MR}.",
+)
+_seg(
+    "abs-volume-error",
+    "volume",
+    "mL",
+    (0.0, np.inf),
+    higher_is_better=False,
+    description="Absolute volume error |predicted - reference| (mL)",
+    reference=f"{_MR}.",
+)
+_seg(
+    "relative-volume-error",
+    "volume",
+    "fraction of the reference volume",
+    (-1.0, np.inf),
+    higher_is_better=False,
+    closest_to=0.0,
+    description="Signed relative volume error (predicted - reference)/reference; best at 0, "
+    "ordered by its absolute value; undefined for an empty reference",
+    reference=f"{_MR}.",
+)
+_seg(
+    "lesion-f1",
+    "detection",
+    "proportion",
+    (0.0, 1.0),
+    higher_is_better=True,
+    description="Lesion-wise detection F1 over connected components (26-connectivity): "
+    "harmonic mean of lesion-wise sensitivity and precision",
+    reference=f"Commowick et al. 2018, Sci. Rep. 8:13650, doi:10.1038/s41598-018-31911-7; {_MR}.",
+)

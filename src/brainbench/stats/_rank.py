@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from brainbench.errors import SmallSampleWarning, TiesWarning, UserError
+from brainbench.errors import FewClustersWarning, SmallSampleWarning, TiesWarning, UserError
 from brainbench.stats._compare import adjust_p_values
 from brainbench.stats._results import RankResult, TestResult
 
@@ -287,8 +287,8 @@ def bootstrap_ranks(
     """
     from brainbench.stats._bootstrap import Statistic
     from brainbench.stats._compare import pair_models
-    from brainbench.stats._data import check_metric, design_for, iter_groups, model_data
-    from brainbench.stats._evaluate import run_blocks
+    from brainbench.stats._data import check_metric, iter_groups, model_data
+    from brainbench.stats._evaluate import estimable_design, run_blocks
     from brainbench.stats._io import check_predictions, infer_task
     from brainbench.stats._metrics import get_metric
 
@@ -310,7 +310,9 @@ def bootstrap_ranks(
     for d in data:
         check_metric(d, m)
     data = [data[0]] + [pair_models(data[0], d, m).b for d in data[1:]]
-    design, _ = design_for(data[0], list(clusters), stratify=True)
+    design, _, conditional_on, why = estimable_design(data[0], list(clusters), stratify=True)
+    if why:
+        warnings.warn(why.replace("interval", "rank interval", 1), FewClustersWarning, stacklevel=2)
     stats = [Statistic(design, run_blocks(d, m, design)) for d in data]
     sign = -1.0 if m.higher_is_better else 1.0
     full = sps.rankdata([sign * s.point() for s in stats])
@@ -334,6 +336,8 @@ def bootstrap_ranks(
         "n_degenerate": int((~ok).sum()),
         "seed": seed,
         "clusters": design.n_clusters,
+        # Too few outer clusters: the ranks' variation is over units within them.
+        "conditional_on": conditional_on,
         "full_ranks": {x: float(r) for x, r in zip(models, full, strict=True)},
         "rank_distribution": {
             x: {str(r): float(np.mean(ranks[:, j] == r)) for r in np.unique(ranks[:, j])}

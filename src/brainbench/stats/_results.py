@@ -37,7 +37,9 @@ class MetricResult:
     method
         ``hierarchical-bootstrap``, ``bootstrap``, ``delong`` or ``none``.
     interval
-        ``percentile`` or ``bca`` (bootstrap methods), ``wald`` (DeLong).
+        ``percentile`` or ``bca`` (bootstrap methods), ``cluster-bootstrap-t``,
+        ``wild-cluster-rademacher``, ``wild-cluster-webb`` (studentised over the outer
+        clusters), ``wald`` (DeLong).
     n_units
         Units of analysis (images, sessions or subjects).
     n_clusters
@@ -56,6 +58,13 @@ class MetricResult:
         Levels held fixed, with their cluster counts (e.g. ``{"site": 3}``): too few clusters
         to estimate their variance, so the interval is conditional on these clusters (it
         describes them, not new ones); empty when every declared level was resampled.
+    chosen_for
+        For ``interval: calibrated``: the design regime the interval method was chosen for
+        (e.g. ``4-7 sites, 10-39 subjects per site``), or why the percentile interval was used.
+    calibration
+        For a calibrated choice from the table: the chosen method's coverage range over the
+        regime's simulated designs (``coverage_min``, ``coverage_max``), ``designs``,
+        ``consistent_with_goal`` and the grid ``source`` command.
     """
 
     model: str
@@ -78,12 +87,19 @@ class MetricResult:
     seed: int | None = None
     warnings: list[str] = field(default_factory=list)
     conditional_on: dict[str, int] = field(default_factory=dict)
+    chosen_for: str = ""
+    calibration: dict[str, Any] = field(default_factory=dict)
 
     def conf_int(self) -> tuple[float, float]:
         return self.ci_low, self.ci_high
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean(asdict(self))
+        out = _clean(asdict(self))
+        # Only a calibrated choice adds these keys (earlier JSON output stays the same).
+        for key in ("chosen_for", "calibration"):
+            if not out[key]:
+                out.pop(key)
+        return out
 
 
 @dataclass(frozen=True)

@@ -159,7 +159,19 @@ def _common(f):
         ),
         click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed."),
         click.option(
-            "--interval", type=click.Choice(["percentile", "bca"]), help="Bootstrap interval."
+            "--interval",
+            type=click.Choice(
+                [
+                    "percentile",
+                    "bca",
+                    "cluster-bootstrap-t",
+                    "wild-cluster-rademacher",
+                    "wild-cluster-webb",
+                    "calibrated",
+                ]
+            ),
+            help="Interval: percentile, bca, a studentised cluster method, or calibrated (the "
+            "method chosen for the metric and the number of sites; docs/statistics.md).",
         ),
         click.option(
             "--groupby",
@@ -287,6 +299,8 @@ def evaluate(
                 str(r.n_units),
                 str(r.n_clusters),
                 r.method
+                + (f" {r.interval}" if r.interval not in ("percentile", "none") else "")
+                + (f" (chosen for {r.chosen_for})" if r.chosen_for else "")
                 + "".join(f", conditional on {n} {c}s" for c, n in r.conditional_on.items()),
             ]
         )
@@ -525,33 +539,113 @@ def rank(scores, lower_is_better, alpha, resamples, seed, friedman_ties, fmt, ou
 )
 @click.option(
     "--grid",
-    type=click.Choice(["quick", "partial", "extended", "full"]),
+    type=click.Choice(["quick", "partial", "extended", "large-sites", "full"]),
     help="Instead of the study: the coverage grid of the candidate interval methods "
     "(percentile, BCa, cluster bootstrap-t, wild cluster bootstrap); quick: sites 4 and 8, "
-    "seconds; partial, extended: the parts run for benchmarks/stats/README.md; full: issue "
+    "seconds; partial, extended, large-sites: the parts run for benchmarks/stats/README.md; "
+    "full: issue "
     "15's grid (sites 2-32, subjects, sessions, ICC, prevalence, metrics; 2,000 data sets per "
     "cell, days on two cores).",
 )
 @click.option(
+    "--paired-grid",
+    type=click.Choice(["quick", "partial"]),
+    help="Instead of the study: type-I error and power of the paired comparisons (paired "
+    "bootstrap, cluster bootstrap-t, wild cluster bootstrap, mixed model) per design; quick: "
+    "seconds; partial: the part run for docs/statistics.md.",
+)
+@click.option(
     "--replicates", type=click.IntRange(10, 1_000_000), help="Simulated data sets per cell."
+)
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    help="--grid: only this metric of the grid (repeatable), e.g. one a run left out.",
+)
+@click.option(
+    "--from-json",
+    "from_json",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="With --write-defaults: earlier grid runs (--grid ... --format json), pooled.",
+)
+@click.option(
+    "--write-defaults",
+    type=click.Path(dir_okay=False),
+    help="Write the calibrated interval choice per metric and design regime (the table "
+    "`interval: calibrated` reads: src/brainbench/stats/interval-defaults.json) from the grid "
+    "run now or from --from-json runs.",
 )
 @click.option("--seed", type=SEED, default=2024, show_default=True)
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write JSON/text here.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write a PNG figure here.")
-def calibrate(preset, grid, replicates, seed, fmt, output, plot):
+def calibrate(
+    preset,
+    grid,
+    paired_grid,
+    replicates,
+    metrics,
+    from_json,
+    write_defaults,
+    seed,
+    fmt,
+    output,
+    plot,
+):
     """Simulate hierarchical data with a known truth: CI coverage and type-I error per method."""
     from brainbench.stats._calibrate import plot_calibration, render_text, run_calibration
 
+    if paired_grid:
+        from brainbench.stats._calibrate_paired import render_paired_markdown, run_paired_grid
+
+        res = run_paired_grid(paired_grid, replicates=replicates, seed=seed)
+        _emit(res, fmt, render_paired_markdown(res), output)
+        return
+
+    if from_json or write_defaults:
+        _write_defaults(grid, replicates, metrics, seed, from_json, write_defaults, fmt, output)
+        return
     if grid:
         from brainbench.stats._calibrate_grid import render_grid_text, run_interval_grid
 
         if plot:
             raise UserError("--plot draws the study's figure; it does not apply to --grid.")
-        res = run_interval_grid(grid, replicates=replicates, seed=seed)
+        res = run_interval_grid(grid, replicates=replicates, seed=seed, metrics=list(metrics))
         _emit(res, fmt, render_grid_text(res), output)
         return
     res = run_calibration(preset=preset, replicates=replicates, seed=seed)
     if plot:
         plot_calibration(res, plot)
     _emit(res, fmt, render_text(res), output)
+
+
+def _write_defaults(grid, replicates, metrics, seed, from_json, path, fmt, output) -> None:
+    """``calibrate --write-defaults``: the calibrated-interval table from grid runs."""
+    from brainbench.stats._calibrate_grid import run_interval_grid
+    from brainbench.stats._interval_defaults import choose_defaults, render_defaults_markdown
+
+    if not path:
+        raise UserError("--from-json pools earlier grid runs for --write-defaults PATH: give it.")
+    if bool(grid) == bool(from_json):
+        raise UserError(
+            "--write-defaults needs either --grid NAME (run the grid now) or --from-json FILE "
+            "(earlier `calibrate --grid NAME --format json` runs), not both or neither."
+        )
+    runs = []
+    for f in from_json:
+        try:
+            res = json.loads(Path(f).read_text())
+            res["coverage"], res["command"], res["grid"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise UserError(
+                f"{f} is not the JSON of a calibration grid run (`brainbench calibrate --grid "
+                f"NAME --format json`): {e}."
+            ) from e
+        runs.append(res)
+    if grid:
+        runs.append(run_interval_grid(grid, replicates=replicates, seed=seed, metrics=metrics))
+    table = choose_defaults(runs)
+    Path(path).write_text(json.dumps(table, indent=2) + "\n")
+    _emit(table, fmt, render_defaults_markdown(table), output)

@@ -7,6 +7,8 @@ as t1-linear would: the header gives the real (synthetic) shape. ``labels.tsv`` 
 ``clinicadl tsvtools get-labels`` output: one row per session with the session's diagnosis, age,
 sex, site and simulated clinical scores (MMSE, CDR-SB, APOE4 alleles, education years) that
 depend on the diagnosis as they do in ADNI (the MMSE and CDR define the diagnosis there).
+A segmentation cohort's reference masks are linked to
+``subjects/sub-X/ses-Y/reference/sub-X_ses-Y_dseg.nii.gz``.
 """
 
 from __future__ import annotations
@@ -50,10 +52,12 @@ def write_caps(root: Path, plan: Plan, rows: list[dict]) -> None:
         folder = caps / "subjects" / sub / ses / "t1_linear"
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / T1_LINEAR_NAME.format(sub=sub, ses=ses)
-        try:
-            os.link(root / row["image"], target)
-        except OSError:
-            shutil.copyfile(root / row["image"], target)
+        _link(root / row["image"], target)
+        if "reference" in row:
+            # A segmentation cohort: the reference mask beside, for task.reference source caps.
+            masks = caps / "subjects" / sub / ses / "reference"
+            masks.mkdir(parents=True)
+            _link(root / row["reference"], masks / f"{sub}_{ses}_dseg.nii.gz")
         edu, apoe4, offset = clinical[sub]
         dx = row["diagnosis"]
         out_rows.append(
@@ -66,6 +70,13 @@ def write_caps(root: Path, plan: Plan, rows: list[dict]) -> None:
          "apoe4", "education"),
         out_rows,
     )  # fmt: skip
+
+
+def _link(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def _clinical(plan: Plan) -> dict[str, tuple[int, int, float]]:

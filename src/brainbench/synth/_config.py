@@ -22,6 +22,62 @@ DISEASES: dict[str, tuple[str, ...]] = {
 
 MAX_SESSIONS = 20
 MAX_SUBJECTS = 100_000
+#: Most lesions one participant carries (baseline and new ones together): more would not fit
+#: apart from each other in the deep white matter of the template.
+MAX_LESIONS = 12
+#: Coarsest voxels of a segmentation cohort (mm): a lesion is at least 1.25 voxels in radius.
+MAX_SEGMENTATION_RESOLUTION = 4.0
+
+
+@dataclass(frozen=True)
+class LesionConfig:
+    """The white-matter-hyperintensity lesions of a segmentation cohort (``task="segmentation"``).
+
+    Lesions are ellipsoids in the deep white matter of the template, deformed with each
+    participant like the rest of the anatomy; they are bright on FLAIR and darker than white
+    matter on T1w (:mod:`brainbench.synth._lesions` gives the model).
+
+    Parameters
+    ----------
+    lesion_load : float, default=3.0
+        Mean number of lesions at baseline of a participant aged 72 (Poisson); the mean grows
+        by 5 % per year of baseline age, so older participants carry more lesions. 0 gives
+        no lesions at baseline.
+    new_lesions_per_year : float, default=0.4
+        Rate of new lesions appearing after baseline (a Poisson process over the follow-up).
+    lesion_radius_mm : float, default=5.0
+        Median radius of a lesion when it appears (log-normal, sd 0.25 on the log scale);
+        never under 1.25 voxels (5 mm at 4 mm: half the lesions of the default then start at
+        that floor), so that every lesion covers a voxel centre.
+    lesion_growth_mm_per_year : float, default=0.8
+        Mean growth of a lesion's radius per year (gamma, shape 4); lesions never shrink.
+    lesion_contrast : float, default=0.6
+        Mean FLAIR contrast of a lesion relative to normal white matter,
+        ``(I_lesion - I_wm) / I_wm`` before noise (gamma, shape 10), times the scanner's
+        lesion gain. On T1w the lesion is half that contrast darker than white matter (at
+        most 0.8 darker).
+    """
+
+    lesion_load: float = 3.0
+    new_lesions_per_year: float = 0.4
+    lesion_radius_mm: float = 5.0
+    lesion_growth_mm_per_year: float = 0.8
+    lesion_contrast: float = 0.6
+
+    def __post_init__(self) -> None:
+        _check_numbers(
+            self,
+            {
+                "lesion_load": (0.0, float(MAX_LESIONS)),
+                "new_lesions_per_year": (0.0, 5.0),
+                "lesion_radius_mm": (1.0, 8.0),
+                "lesion_growth_mm_per_year": (0.0, 3.0),
+                "lesion_contrast": (0.05, 3.0),
+            },
+        )
+
+    def to_dict(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -100,6 +156,11 @@ class SynthConfig:
         Multiplier of the image noise level.
     name : str
         The dataset name written to ``dataset_description.json``.
+    segmentation : LesionConfig or None, default=None
+        None writes T1w images for classification and regression (diagnosis, age). A
+        :class:`LesionConfig` writes a segmentation cohort instead: T1w and FLAIR images with
+        white-matter-hyperintensity lesions, cropped to the brain, and reference masks in
+        ``derivatives/reference`` (:mod:`brainbench.synth._segmentation`).
     """
 
     subjects: int = 80
@@ -131,6 +192,7 @@ class SynthConfig:
     site_effect: float = 1.0
     noise: float = 1.0
     name: str = "brainbench synthetic cohort"
+    segmentation: LesionConfig | None = None
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
         # A handful of subjects for tests: generated in about a second.
@@ -174,6 +236,12 @@ class SynthConfig:
         return dataclasses.replace(self, **changes)
 
     @property
+    def task(self) -> str:
+        """``segmentation`` when lesions and reference masks are written, else ``classification``
+        (the same cohort serves regression on age)."""
+        return "classification" if self.segmentation is None else "segmentation"
+
+    @property
     def classes(self) -> tuple[str, ...]:
         """The diagnosis classes, controls first."""
         return DISEASES[self.disease]
@@ -183,6 +251,10 @@ class SynthConfig:
         out = dataclasses.asdict(self)
         if self.class_proportions is not None:
             out["class_proportions"] = list(self.class_proportions)
+        # Absent, not null, for classification: the truth of existing cohorts keeps its bytes.
+        del out["segmentation"]
+        if self.segmentation is not None:
+            out["segmentation"] = self.segmentation.to_dict()
         return out
 
     def __repr__(self) -> str:
@@ -194,6 +266,19 @@ class SynthConfig:
         return f"SynthConfig({', '.join(changed)})"
 
 
+def _check_number(owner: object, name: str, low: float, high: float) -> None:
+    value = getattr(owner, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(f"Synth '{name}' must be a number; got {value!r}.")
+    if not math.isfinite(value) or not low <= value <= high:
+        raise UserError(f"Synth '{name}' must be between {low:g} and {high:g}; got {value!r}.")
+
+
+def _check_numbers(owner: object, bounds: dict[str, tuple[float, float]]) -> None:
+    for name, (low, high) in bounds.items():
+        _check_number(owner, name, low, high)
+
+
 def _check(cfg: SynthConfig) -> None:
     def integer(name: str, low: int, high: int) -> None:
         value = getattr(cfg, name)
@@ -203,11 +288,7 @@ def _check(cfg: SynthConfig) -> None:
             raise UserError(f"Synth '{name}' must be between {low} and {high}; got {value}.")
 
     def number(name: str, low: float, high: float) -> None:
-        value = getattr(cfg, name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UserError(f"Synth '{name}' must be a number; got {value!r}.")
-        if not math.isfinite(value) or not low <= value <= high:
-            raise UserError(f"Synth '{name}' must be between {low:g} and {high:g}; got {value!r}.")
+        _check_number(cfg, name, low, high)
 
     integer("subjects", 1, MAX_SUBJECTS)
     integer("sites", 1, 1000)
@@ -242,6 +323,19 @@ def _check(cfg: SynthConfig) -> None:
         number(name, 0.0, 10.0)
     if not isinstance(cfg.name, str) or not cfg.name.strip():
         raise UserError("Synth 'name' must be a non-empty string.")
+    if cfg.segmentation is not None:
+        if not isinstance(cfg.segmentation, LesionConfig):
+            raise UserError(
+                "Synth 'segmentation' must be a LesionConfig (or None for a classification "
+                f"cohort); got {type(cfg.segmentation).__name__}."
+            )
+        if cfg.resolution > MAX_SEGMENTATION_RESOLUTION:
+            raise UserError(
+                f"Synth segmentation needs a 'resolution' of at most "
+                f"{MAX_SEGMENTATION_RESOLUTION:g} mm (lesions are a few millimetres wide and "
+                f"must fit in the deep white matter); got {cfg.resolution:g}. Pass "
+                "--resolution 4 or less."
+            )
     props = cfg.class_proportions
     if props is not None:
         classes = DISEASES[cfg.disease]

@@ -33,6 +33,12 @@ from brainbench.synth._render import (
     render,
     subject_fields,
 )
+from brainbench.synth._segmentation import (
+    REFERENCE_DIR,
+    SEGMENTATION_COLUMNS,
+    SegmentationWriter,
+    segmentation_grid,
+)
 from brainbench.synth._templates import TEMPLATE_NAME, prepare_grid
 
 TRUTH_DIR = Path("derivatives") / "brainbench-truth"
@@ -82,7 +88,8 @@ class SynthResult:
     participants : pandas.DataFrame
         ``participants.tsv`` as written.
     images : pandas.DataFrame
-        One row per image: the ground-truth table (``truth.tsv``), with relative image paths.
+        One row per image: the ground-truth table (``truth.tsv``), with relative image paths
+        (T1w; in a segmentation cohort also the FLAIR, the reference mask and the lesions).
     truth : dict
         The content of ``truth.json``.
     seconds : float
@@ -99,6 +106,11 @@ class SynthResult:
     @property
     def truth_dir(self) -> Path:
         return self.path / TRUTH_DIR
+
+    @property
+    def reference_dir(self) -> Path | None:
+        """The reference masks' BIDS derivative (segmentation cohorts), else None."""
+        return None if self.config.segmentation is None else self.path / REFERENCE_DIR
 
     @property
     def n_subjects(self) -> int:
@@ -164,6 +176,7 @@ def generate_cohort(
     out = Path(out)
     _prepare_out(out, overwrite)
     plan = build_plan(config)
+    columns = TRUTH_COLUMNS if config.segmentation is None else TRUTH_COLUMNS + SEGMENTATION_COLUMNS
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -173,17 +186,18 @@ def generate_cohort(
         shutil.rmtree(tmp)
     try:
         tmp.mkdir()
-        rows = _write(tmp, plan, progress)
+        rows, seg = _write(tmp, plan, progress)
         if layout == "caps":
             write_caps(tmp, plan, rows)
         elif layout != "bids":
             raise UserError(f"Unknown synth layout {layout!r}: choose bids or caps.")
         truth = _truth(plan, rows)
         truth_dir = tmp / TRUTH_DIR
+        if seg is not None:
+            truth["segmentation"] = seg.truth()
+            seg.write_truth(truth_dir)
         write_json(truth_dir / "truth.json", truth)
-        write_tsv(
-            truth_dir / "truth.tsv", TRUTH_COLUMNS, ([r[c] for c in TRUTH_COLUMNS] for r in rows)
-        )
+        write_tsv(truth_dir / "truth.tsv", columns, ([r[c] for c in columns] for r in rows))
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
@@ -191,7 +205,7 @@ def generate_cohort(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     participants = pd.read_csv(out / "participants.tsv", sep="\t", dtype={"participant_id": str})
-    images = pd.DataFrame(rows, columns=list(TRUTH_COLUMNS))
+    images = pd.DataFrame(rows, columns=list(columns))
     return SynthResult(
         path=out,
         config=config,
@@ -231,7 +245,17 @@ def _dataset_files(root: Path, plan: Plan) -> None:
         "with nilearn, with per-subject anatomy, ageing, sex, disease and scanner effects.\n"
         "They are not real data. The ground truth (effect sizes, affected participants, "
         "per-session atrophy, scanner parameters) is in "
-        f"{TRUTH_DIR.as_posix()}/truth.json and truth.tsv.\n",
+        f"{TRUTH_DIR.as_posix()}/truth.json and truth.tsv.\n"
+        + (
+            ""
+            if cfg.segmentation is None
+            else "\nThis is a segmentation cohort: each session also has a FLAIR image, both "
+            "images carry white-matter-hyperintensity lesions (bright on FLAIR, dark on T1w) "
+            "and are cropped to the brain, and the reference masks (0 background, 1 csf, "
+            "2 gray-matter, 3 white-matter, 4 wmh) are in "
+            f"{REFERENCE_DIR.as_posix()}; the lesions' truth is in "
+            f"{TRUTH_DIR.as_posix()}/lesions.tsv.\n"
+        ),
         encoding="utf-8",
     )
     write_json(
@@ -269,10 +293,13 @@ def _dataset_files(root: Path, plan: Plan) -> None:
     )
 
 
-def _write(root: Path, plan: Plan, progress: Callable[[int, int], None] | None) -> list[dict]:
+def _write(
+    root: Path, plan: Plan, progress: Callable[[int, int], None] | None
+) -> tuple[list[dict], SegmentationWriter | None]:
     cfg = plan.config
     _dataset_files(root, plan)
-    grid = prepare_grid(cfg.resolution)
+    seg = None if cfg.segmentation is None else SegmentationWriter(root, plan, cfg.segmentation)
+    grid = prepare_grid(cfg.resolution) if seg is None else seg.grid
     scanners = {s.scanner_id: s for s in plan.scanners}
     total = sum(len(s.sessions) for s in plan.subjects)
     done = 0
@@ -304,9 +331,13 @@ def _write(root: Path, plan: Plan, progress: Callable[[int, int], None] | None) 
             anat = root / sub / ses / "anat"
             anat.mkdir(parents=True)
             scanner = scanners[session.scanner_id]
-            rendered = render(grid, plan, subject, session, scanner, fields)
+            if seg is None:
+                rendered = render(grid, plan, subject, session, scanner, fields)
+                data, measures, extra = rendered.data, rendered.measures, {}
+            else:
+                data, measures, extra = seg.write(subject, session, scanner, fields)
             stem = f"{sub}_{ses}_T1w"
-            payload = nifti_bytes(rendered.data, grid.affine, "brainbench synth T1w")
+            payload = nifti_bytes(data, grid.affine, "brainbench synth T1w")
             digest = write_gzip(anat / f"{stem}.nii.gz", payload)
             write_json(anat / f"{stem}.json", scanner.sidecar())
             rows.append(
@@ -331,14 +362,15 @@ def _write(root: Path, plan: Plan, progress: Callable[[int, int], None] | None) 
                     "intensity_scale": round(scanner.intensity_scale * session.intensity_jitter, 2),
                     "noise_sd": scanner.noise_sd,
                     "label_from_site": subject.label_from_site,
-                    **rendered.measures,
+                    **measures,
                     "sha256": digest,
+                    **extra,
                 }
             )
             done += 1
             if progress is not None:
                 progress(done, total)
-    return rows
+    return rows, seg
 
 
 def _cohens_d(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -382,7 +414,12 @@ def _truth(plan: Plan, rows: list[dict]) -> dict[str, Any]:
     contingency = pd.crosstab(subjects["site"], subjects["diagnosis"]).reindex(
         index=list(plan.sites), columns=list(cfg.classes), fill_value=0
     )
-    grid = prepare_grid(cfg.resolution)
+    # The images' grid: a segmentation cohort's is cropped to the brain.
+    grid = (
+        prepare_grid(cfg.resolution)
+        if cfg.segmentation is None
+        else segmentation_grid(cfg.resolution)
+    )
     templates = grid.templates
     effects: dict[str, Any] = {}
     if "AD" in cfg.classes:

@@ -180,17 +180,26 @@ class Rendered:
     measures: dict[str, float]  # noise-free truth: volumes in ml
 
 
-def render(
-    grid: Grid,
-    plan: Plan,
-    subject: Subject,
-    session: Session,
-    scanner: Scanner,
-    fields: SubjectFields,
-) -> Rendered:
-    """One session's T1-weighted image and its noise-free tissue measures."""
-    cfg = plan.config
-    tpl = grid.templates
+@dataclass(frozen=True)
+class Anatomy:
+    """One session's noise-free anatomy on the output grid (steps 1-4 of the module doc)."""
+
+    points: np.ndarray  # (3, X, Y, Z) mm: output voxel centres moved by the session's shift
+    template_points: np.ndarray  # (3, X, Y, Z) mm: where each voxel samples the template (q)
+    gm: np.ndarray  # tissue fractions (0-1)
+    wm: np.ndarray
+    csf: np.ndarray
+    texture: np.ndarray  # template T1 texture residual
+
+    @property
+    def tissue(self) -> np.ndarray:
+        return self.gm + self.wm + self.csf
+
+
+def anatomy(
+    grid: Grid, plan: Plan, subject: Subject, session: Session, fields: SubjectFields
+) -> Anatomy:
+    """The tissue fractions of one session: deformation, ageing and disease applied."""
     p = _grid_points(grid)
     p += np.asarray(session.shift_mm, dtype=np.float32)[:, None, None, None]
     c0 = BRAIN_CENTER_MM.astype(np.float32)[:, None, None, None]
@@ -221,33 +230,68 @@ def render(
         factor *= 1.0 - np.minimum(session.pd_atrophy * _profile(q, PD_REGIONS, sides), 0.95)
     new_gm = np.minimum(gm * factor, gm + csf)
     csf = csf + gm - new_gm
-    gm = new_gm
+    return Anatomy(points=p, template_points=q, gm=new_gm, wm=wm, csf=csf, texture=texture)
 
-    mu_c, mu_g, mu_w = scanner.contrast
-    fit_c, _, fit_w = tpl.tissue_fit
-    texture_gain = (mu_w - mu_c) / (fit_w - fit_c)
-    clean = mu_c * csf + mu_g * gm + mu_w * wm + np.float32(texture_gain) * texture
-    clean *= _bias_field(p, scanner.bias)
+
+def t1w_texture_gain(grid: Grid, scanner: Scanner) -> float:
+    """Scale of the template's T1 texture residual under ``scanner``'s tissue contrast."""
+    mu_c, _, mu_w = scanner.contrast
+    fit_c, _, fit_w = grid.templates.tissue_fit
+    return (mu_w - mu_c) / (fit_w - fit_c)
+
+
+def acquire(
+    clean: np.ndarray,
+    tissue: np.ndarray,
+    points: np.ndarray,
+    scanner: Scanner,
+    session: Session,
+    rng: np.random.Generator,
+    noise_factor: float = 1.0,
+) -> np.ndarray:
+    """Step 5: bias field, intensity scale and Rician noise on the noise-free ``clean`` image
+    (changed in place); int16, zero outside the brain."""
+    clean *= _bias_field(points, scanner.bias)
     scale = np.float32(scanner.intensity_scale * session.intensity_jitter)
     clean *= scale
-
-    rng = rng_for(cfg.seed, STREAM_IMAGE, subject.index, session.acq_order)
-    sd = np.float32(scanner.noise_sd * scanner.intensity_scale)
+    sd = np.float32(scanner.noise_sd * scanner.intensity_scale * noise_factor)
     n1 = rng.standard_normal(clean.shape, dtype=np.float32) * sd
     n2 = rng.standard_normal(clean.shape, dtype=np.float32) * sd
     image = np.sqrt((clean + n1) ** 2 + n2**2)
-    tissue = gm + wm + csf
     image[tissue < 0.1] = 0.0
-    data = np.clip(np.rint(image), 0, np.iinfo(np.int16).max).astype(np.int16)
+    return np.clip(np.rint(image), 0, np.iinfo(np.int16).max).astype(np.int16)
 
+
+def tissue_measures(grid: Grid, anat: Anatomy) -> dict[str, float]:
+    """Noise-free volumes in ml (rounded), as the truth table reports them."""
     vox = grid.voxel_ml
     masks = roi_masks(grid)
+    gm = anat.gm
     measures = {
-        "tiv_ml": float(tissue.sum(dtype=np.float64) * vox),
+        "tiv_ml": float(anat.tissue.sum(dtype=np.float64) * vox),
         "gm_ml": float(gm.sum(dtype=np.float64) * vox),
-        "wm_ml": float(wm.sum(dtype=np.float64) * vox),
-        "csf_ml": float(csf.sum(dtype=np.float64) * vox),
+        "wm_ml": float(anat.wm.sum(dtype=np.float64) * vox),
+        "csf_ml": float(anat.csf.sum(dtype=np.float64) * vox),
         "mta_gm_ml": float(gm[masks["mta"]].sum(dtype=np.float64) * vox),
         "basal_ganglia_gm_ml": float(gm[masks["basal_ganglia"]].sum(dtype=np.float64) * vox),
     }
-    return Rendered(data=data, measures={k: round(v, 3) for k, v in measures.items()})
+    return {k: round(v, 3) for k, v in measures.items()}
+
+
+def render(
+    grid: Grid,
+    plan: Plan,
+    subject: Subject,
+    session: Session,
+    scanner: Scanner,
+    fields: SubjectFields,
+) -> Rendered:
+    """One session's T1-weighted image and its noise-free tissue measures."""
+    anat = anatomy(grid, plan, subject, session, fields)
+    mu_c, mu_g, mu_w = scanner.contrast
+    texture_gain = t1w_texture_gain(grid, scanner)
+    clean = mu_c * anat.csf + mu_g * anat.gm + mu_w * anat.wm
+    clean += np.float32(texture_gain) * anat.texture
+    rng = rng_for(plan.config.seed, STREAM_IMAGE, subject.index, session.acq_order)
+    data = acquire(clean, anat.tissue, anat.points, scanner, session, rng)
+    return Rendered(data=data, measures=tissue_measures(grid, anat))

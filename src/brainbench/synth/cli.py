@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from brainbench.synth._config import DISEASES, SynthConfig
+from brainbench.errors import UserError
+from brainbench.synth._config import DISEASES, LesionConfig, SynthConfig
 
 # CLI option -> SynthConfig field, for options that override the preset.
 _OVERRIDES = {
@@ -28,6 +29,14 @@ _OVERRIDES = {
     "site_effect": "site_effect",
     "noise": "noise",
     "mci_conversion": "mci_conversion",
+}
+# CLI option -> LesionConfig field (--task segmentation only).
+_LESION_OVERRIDES = {
+    "lesion_load": "lesion_load",
+    "new_lesions_per_year": "new_lesions_per_year",
+    "lesion_radius": "lesion_radius_mm",
+    "lesion_growth": "lesion_growth_mm_per_year",
+    "lesion_contrast": "lesion_contrast",
 }
 
 
@@ -80,9 +89,32 @@ _OVERRIDES = {
     "OUT/derivatives/caps.",
 )
 @click.option("--mci-conversion", type=float, help="--disease mci: share of MCI who convert.")
+@click.option(
+    "--task",
+    type=click.Choice(["classification", "regression", "segmentation"]),
+    default="classification",
+    show_default=True,
+    help="classification and regression write the same T1w cohort (diagnosis, age); "
+    "segmentation adds FLAIR images, white-matter-hyperintensity lesions and reference masks "
+    "in OUT/derivatives/reference (images cropped to the brain; resolution 4 mm or finer).",
+)
+@click.option("--lesion-load", type=float, help="segmentation: mean lesions at baseline (age 72).")
+@click.option("--new-lesions-per-year", type=float, help="segmentation: rate of new lesions.")
+@click.option("--lesion-radius", type=float, help="segmentation: median radius at onset, mm.")
+@click.option("--lesion-growth", type=float, help="segmentation: mean radius growth, mm/year.")
+@click.option(
+    "--lesion-contrast", type=float, help="segmentation: mean FLAIR lesion contrast vs WM."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def synth(
-    out: Path, preset: str, overwrite: bool, fmt: str, quiet: bool, layout: str, **options: Any
+    out: Path,
+    preset: str,
+    overwrite: bool,
+    fmt: str,
+    quiet: bool,
+    layout: str,
+    task: str,
+    **options: Any,
 ) -> None:
     """Write a synthetic BIDS cohort to OUT, with its ground truth.
 
@@ -91,10 +123,32 @@ def synth(
     loss growing across sessions, and scanner effects that --confound ties to the label. The
     truth (effect sizes, affected participants, per-session atrophy, scanner parameters) is in
     OUT/derivatives/brainbench-truth/. Same options and seed, same bytes.
+
+    --task segmentation also writes a FLAIR image per session, white-matter-hyperintensity
+    lesions growing across sessions (bright on FLAIR, dark on T1w, contrast varying by
+    scanner) and reference masks (0 background, 1 csf, 2 gray-matter, 3 white-matter, 4 wmh)
+    in OUT/derivatives/reference; the lesions' truth is in the truth folder (lesions.tsv).
     """
     from brainbench.synth._generate import generate_cohort
 
+    lesion_options = {
+        _LESION_OVERRIDES[k]: options.pop(k)
+        for k in list(options)
+        if k in _LESION_OVERRIDES and options[k] is not None
+    }
+    for k in _LESION_OVERRIDES:
+        options.pop(k, None)
+    if lesion_options and task != "segmentation":
+        given = ", ".join(
+            f"--{k.replace('_', '-')}" for k, f in _LESION_OVERRIDES.items() if f in lesion_options
+        )
+        raise UserError(
+            f"{given}: lesion options apply to --task segmentation only (the task is {task}). Add "
+            "--task segmentation, or leave the lesion options out."
+        )
     overrides = {_OVERRIDES[k]: v for k, v in options.items() if v is not None}
+    if task == "segmentation":
+        overrides["segmentation"] = LesionConfig(**lesion_options)
     config = SynthConfig.preset(preset, **overrides)
     total_images = config.subjects * config.sessions
     if quiet or fmt == "json":
@@ -124,16 +178,27 @@ def synth(
         "seed": config.seed,
         "truth": str(result.truth_dir / "truth.json"),
         "seconds": round(result.seconds, 2),
+        "task": config.task,
     }
+    if result.reference_dir is not None:
+        summary["reference"] = str(result.reference_dir)
+        summary["lesions"] = int(result.images["lesion_count"].sum())
     if fmt == "json":
         click.echo(json.dumps(summary, indent=2))
         return
     classes = ", ".join(f"{n} {c}" for c, n in counts["per_class"].items())
+    what = "images" if result.reference_dir is None else "sessions (T1w and FLAIR each)"
     click.echo(
-        f"Wrote {counts['images']} images of {counts['subjects']} participants ({classes}) "
+        f"Wrote {counts['images']} {what} of {counts['subjects']} participants ({classes}) "
         f"from {counts['sites']} sites and {counts['scanners']} scanners to {result.path} "
         f"in {result.seconds:.1f} s.\nGround truth: {summary['truth']}"
     )
+    if result.reference_dir is not None:
+        click.echo(
+            f"Reference masks (0 background, 1 csf, 2 gray-matter, 3 white-matter, 4 wmh): "
+            f"{result.reference_dir}; FLAIR images beside the T1w; "
+            f"{summary['lesions']} lesions over {counts['images']} sessions."
+        )
 
 
 __all__ = ["synth"]

@@ -72,6 +72,16 @@ PLANNING_R = 0.5
 """Assumed Pearson r (pearson_r, r2) when protocol.planning.value is not given."""
 DEFAULT_HALF_WIDTH = 0.10
 MIN_RANDOM_EFFECT_GROUPS = 5
+#: From this many outer clusters on, D307 no longer compares the interval with the
+#: calibration table's choice (the regimes below it: 2-3 sites not estimable, 4-7 sites).
+CALIBRATED_SITES = 8
+#: The engine's minimum (brainbench.stats._evaluate.MIN_ESTIMABLE_CLUSTERS; not imported so
+#: that spec-only commands need not import the statistics engine; a test checks they agree).
+MIN_ESTIMABLE_CLUSTERS = 4
+CALIBRATED_HINT = (
+    "set protocol.confidence.interval: calibrated (the method chosen from the calibration "
+    "grid for the metric and this number of sites; docs/statistics.md)"
+)
 MIN_CONFOUND_SUBJECTS = 30
 """Below this many subjects, a large Cramér's V (D302) is a warning, not an error."""
 
@@ -156,8 +166,9 @@ def _label_text(s: pd.Series) -> pd.Series:
 
 def _subjects(table: pd.DataFrame) -> pd.DataFrame:
     """One row per (cohort, subject): its first session's row."""
-    t = table.sort_values(["cohort", "subject", "session_index"], kind="stable")
-    return t.drop_duplicates(["cohort", "subject"])
+    from brainbench.cohort._codes import first_units
+
+    return first_units(table, ["cohort", "subject"], "session_index")
 
 
 def _where(rows: pd.DataFrame) -> tuple[str | None, int | None, str]:
@@ -166,12 +177,15 @@ def _where(rows: pd.DataFrame) -> tuple[str | None, int | None, str]:
 
     if rows.empty or "cohort_file" not in rows.columns:
         return None, None, ""
+    import numpy as np
+
     file = rows["cohort_file"].iloc[0]
-    lines = [int(x) for x in rows.loc[rows["cohort_file"] == file, "cohort_row"].dropna()]
+    same = (rows["cohort_file"] == file).to_numpy(dtype=bool, na_value=False)
+    lines = rows["cohort_row"][same].dropna().to_numpy(dtype=np.int64)
     return (
         None if file is None or file != file else str(file),
-        lines[0] if lines else None,
-        lines_text(lines) if lines else "",
+        int(lines[0]) if len(lines) else None,
+        lines_text(lines) if len(lines) else "",
     )
 
 
@@ -194,6 +208,20 @@ def _codes(col: pd.Series) -> np.ndarray:
     else:
         codes = pd.factorize(col, use_na_sentinel=True)[0].astype(np.int64)
     return codes + 1
+
+
+def _mixed(key: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """The keys, sorted, whose rows have more than one ``part`` value (hashing, no sort of
+    every row: a split table has millions)."""
+    import numpy as np
+    import pandas as pd
+
+    code, keys = pd.factorize(key)
+    low = np.full(len(keys), np.iinfo(np.int64).max, dtype=np.int64)
+    high = np.full(len(keys), np.iinfo(np.int64).min, dtype=np.int64)
+    np.minimum.at(low, code, part)
+    np.maximum.at(high, code, part)
+    return np.sort(keys[low != high])
 
 
 def _examples(values: Any, limit: int = 3) -> str:
@@ -271,34 +299,12 @@ class CohortInconsistent(DataRule):
 # ----------------------------------------------------------------------------- D301
 
 
-def _stat_sizes(paths: list[str]) -> list[int]:
-    """File sizes (-1: missing or unreadable), with threads: stat releases the GIL, and on the
-    network file systems of clusters latency dominates."""
-    import os
-    from concurrent.futures import ThreadPoolExecutor
-
-    def size(p: str) -> int:
-        try:
-            return os.stat(p).st_size
-        except OSError:
-            return -1
-
-    def sizes(chunk: list[str]) -> list[int]:
-        return [size(p) for p in chunk]
-
-    if len(paths) < 2000:
-        return sizes(paths)
-    step = -(-len(paths) // 8)
-    chunks = [paths[i : i + step] for i in range(0, len(paths), step)]
-    with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
-        return [s for part in pool.map(sizes, chunks) for s in part]
-
-
 def _hash_images(table: pd.DataFrame) -> tuple[pd.Series, int, str | None]:
     """sha256 of image files that share their size with another subject's non-empty file.
 
-    Files are compared by size first (a stat), so only candidates are read. Empty files carry
-    no content and are never matched; missing files are counted. Returns (hashes indexed like
+    Files are compared by size first (:func:`~brainbench.validate._paths.file_sizes`: a stat,
+    or a listing of a folder holding many of them), so only candidates are read. Empty files
+    carry no content and are never matched; missing files are counted. Returns (hashes indexed like
     the table, number of missing files, one missing path).
     """
     import hashlib
@@ -306,10 +312,12 @@ def _hash_images(table: pd.DataFrame) -> tuple[pd.Series, int, str | None]:
     import numpy as np
     import pandas as pd
 
+    from brainbench.validate._paths import file_sizes
+
     if "image_path" not in table.columns:
         return pd.Series(dtype="string"), 0, None
     paths = table["image_path"].dropna().astype(str)
-    sizes = np.asarray(_stat_sizes(paths.tolist()), dtype=np.int64)
+    sizes = file_sizes(paths.array)
     missing = sizes < 0
     example = paths.iloc[int(np.flatnonzero(missing)[0])] if missing.any() else None
     keep = sizes > 0
@@ -385,9 +393,7 @@ class SubjectInTrainAndTest(DataRule):
         rf = splits["repeat"].to_numpy(np.int64) * (int(splits["fold"].max()) + 1)
         rf = rf + splits["fold"].to_numpy(np.int64)
         key = rf * (int(unit.max()) + 1) + unit
-        pairs = np.unique(key * (int(part_c.max()) + 1) + part_c)
-        owners, counts = np.unique(pairs // (int(part_c.max()) + 1), return_counts=True)
-        leaking = owners[counts > 1]
+        leaking = _mixed(key, part_c)
         if len(leaking):
             rows = np.flatnonzero(key == leaking[0])
             first = splits.iloc[rows]
@@ -760,6 +766,8 @@ class LabelsMissingOrUnknown(DataRule):
 
         spec = ctx.loaded.spec
         target = spec.task.target
+        if target is None:
+            return  # segmentation: images without a reference mask are cohort findings (D300)
         table = ctx.cohort
         yield from self._empty_classes(ctx)
         for cohort, part in table.groupby("cohort", sort=True):
@@ -1188,6 +1196,8 @@ class TestSetTooSmall(DataRule):
         from brainbench.stats import metric_info
 
         protocol = ctx.loaded.spec.protocol
+        if ctx.loaded.spec.task.type == "segmentation":
+            return  # the planning formulas are those of image-level metrics, not per-case ones
         info = metric_info(protocol.primary_metric)
         for plan in self.plans(ctx):
             what = plan.describe(protocol.confidence.level)
@@ -1318,8 +1328,9 @@ class TestSetTooSmall(DataRule):
         }[unit]
 
     def _units(self, ctx: DataContext, rows: pd.DataFrame) -> pd.DataFrame:
-        keys = self._keys(ctx)
-        return rows.sort_values([*keys, "session_index"], kind="stable").drop_duplicates(keys)
+        from brainbench.cohort._codes import first_units
+
+        return first_units(rows, self._keys(ctx), "session_index")
 
     def _test_sets(self, ctx: DataContext) -> list[tuple[str, pd.DataFrame, list[int], list]]:
         """(name, units, units per class, clusters) of each test set; cached on the context
@@ -1406,14 +1417,21 @@ class TooFewRandomEffectGroups(DataRule):
     summary = "A random-effect or cluster level has too few groups in the test data."
     what = (
         "For a mixed-effects comparison (random effects for the levels of "
-        "protocol.confidence.clusters, site and subject by default) and for a hierarchical "
-        "bootstrap, counts the groups of each cluster level in each test set: fewer than 5 is "
-        "a warning, fewer than 2 an error (nothing to resample, no variance to estimate)."
+        "protocol.confidence.clusters, site and subject by default) counts the groups of each "
+        "level in each test set: fewer than 5 is a warning, fewer than 2 an error. For a "
+        "hierarchical bootstrap, counts the outer level's groups: fewer than 4 says that a "
+        "site-level interval is not estimable and the engine reports the interval conditional "
+        "on those sites (fewer than 2: an error); 4-7 compares the chosen "
+        "protocol.confidence.interval with the calibration table's choice for the primary "
+        "metric and the sites' size (brainbench calibrate --write-defaults), and flags a "
+        "regime where no method met 94-96% coverage."
     )
     why = (
         "A random-effect variance estimated from 3 sites is essentially unidentified: mixed "
         "models then report singular fits or over-precise fixed effects (Bolker et al. 2009), "
-        "and a cluster bootstrap over a handful of clusters under-covers (Field & Welsh 2007)."
+        "and a cluster bootstrap over a handful of clusters under-covers (Field & Welsh 2007; "
+        "the calibration grid of benchmarks/stats/README.md: percentile intervals 77-98% "
+        "with 4-7 sites)."
     )
     example = (
         "protocol:\n  confidence: {method: hierarchical-bootstrap, clusters: [site, subject]}\n"
@@ -1435,7 +1453,6 @@ class TooFewRandomEffectGroups(DataRule):
             clusters = ["site", "subject"]
         if not clusters or not (mixed or bootstrap):
             return
-        what = "mixed-effects comparison" if mixed else "hierarchical bootstrap"
         helper = TestSetTooSmall()
         for name, units, _, _ in helper._test_sets(ctx):
             if units.empty:
@@ -1443,13 +1460,71 @@ class TooFewRandomEffectGroups(DataRule):
             for level in clusters:
                 if level not in units.columns or units[level].isna().all():
                     continue
-                n = int(units[["cohort", level]].dropna().drop_duplicates().shape[0])
-                if n < MIN_RANDOM_EFFECT_GROUPS:
+                groups = units[["cohort", level]].dropna().drop_duplicates()
+                n = int(groups.shape[0])
+                where = dict(
+                    path="protocol.confidence.clusters",
+                    cohorts=units["cohort"].dropna().astype(str).unique(),
+                )
+                outer = bootstrap and level == protocol.confidence.clusters[0]
+                if outer and n < MIN_ESTIMABLE_CLUSTERS:
                     yield self.finding(
                         ctx,
-                        f"{name}: {n} {level} group(s) for the {what} (at least "
-                        f"{MIN_RANDOM_EFFECT_GROUPS} are needed to estimate a {level} variance)",
-                        path="protocol.confidence.clusters",
+                        f"{name}: {n} {level} group(s) for the hierarchical bootstrap: a "
+                        f"{level}-level interval is not estimable (at least "
+                        f"{MIN_ESTIMABLE_CLUSTERS} are needed to estimate a {level} variance); "
+                        f"evaluate and the report give the interval conditional on these {n} "
+                        f"{level}s (subjects resampled within each), which describes them, not "
+                        f"a new {level}",
                         severity=Severity.ERROR if n < 2 else None,
-                        cohorts=units["cohort"].dropna().astype(str).unique(),
+                        **where,
                     )
+                elif outer and n < CALIBRATED_SITES:
+                    advice = self._calibration(ctx, units, level, n)
+                    if advice:
+                        yield self.finding(ctx, f"{name}: {advice}", hint=CALIBRATED_HINT, **where)
+                elif mixed and n < MIN_RANDOM_EFFECT_GROUPS:
+                    yield self.finding(
+                        ctx,
+                        f"{name}: {n} {level} group(s) for the mixed-effects comparison (at "
+                        f"least {MIN_RANDOM_EFFECT_GROUPS} are needed to estimate a {level} "
+                        "variance)",
+                        severity=Severity.ERROR if n < 2 else None,
+                        **where,
+                    )
+
+    @staticmethod
+    def _calibration(ctx: DataContext, units: pd.DataFrame, level: str, n: int) -> str | None:
+        """What the calibration table says of the chosen interval at ``n`` sites (4-7), or
+        None when the choice is the table's and met the goal there."""
+        from brainbench.stats._interval_defaults import calibrated_choice
+
+        protocol = ctx.loaded.spec.protocol
+        interval = protocol.confidence.interval
+        inner = "subject" if "subject" in units.columns else None
+        per = units.groupby(["cohort", level])[inner].nunique().mean() if inner else len(units) / n
+        choice = calibrated_choice(protocol.primary_metric, n, float(per), level)
+        e = choice.entry
+        if e is None:
+            return None
+        cov = e["coverage"]
+        chosen = cov[choice.method]
+        regime = f"{choice.chosen_for} ({protocol.primary_metric})"
+        if interval == "calibrated":
+            if e["consistent_with_goal"]:
+                return None
+            return (
+                f"{n} {level}s: in the calibration grid no interval method covered 94-96% in "
+                f"every design of {regime}; `calibrated` uses {choice.method} "
+                f"({100 * chosen['min']:.1f}-{100 * chosen['max']:.1f}%): the interval is "
+                "approximate"
+            )
+        mine = cov.get(interval)
+        if interval == choice.method or mine is None:
+            return None
+        return (
+            f"{n} {level}s: the {interval} interval covered {100 * mine['min']:.1f}-"
+            f"{100 * mine['max']:.1f}% of nominal 95% intervals in the calibration grid's "
+            f"designs of {regime}; `interval: calibrated` uses {choice.method} there "
+            f"({100 * chosen['min']:.1f}-{100 * chosen['max']:.1f}%)"
+        )

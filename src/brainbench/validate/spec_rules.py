@@ -43,6 +43,10 @@ KAPOOR_NARAYANAN_2023 = (
 METRICS_RELOADED = (
     "Maier-Hein et al. 2024, Nature Methods 21:195-212, doi:10.1038/s41592-023-02151-z"
 )
+NIKOLOV_2021 = (
+    "Nikolov et al. 2021, Clinically applicable segmentation of head and neck anatomy for "
+    "radiotherapy, Journal of Medical Internet Research 23(7):e26151, doi:10.2196/26151"
+)
 
 
 def _level_index(level: str) -> int:
@@ -520,6 +524,7 @@ class ClustersIgnored(Rule):
                 "hierarchical-bootstrap without clusters resamples units independently",
                 path="protocol.confidence.clusters",
             )
+        yield from self._interval_needs(ctx)
         for i, level in enumerate(confidence.clusters):
             if level not in ("subject", "image") and getattr(spec.hierarchy, level, None) is None:
                 yield self.finding(
@@ -528,6 +533,41 @@ class ClustersIgnored(Rule):
                     path=f"protocol.confidence.clusters.{i}",
                     hint=f"map hierarchy.{level} to a column or sidecar field",
                 )
+
+    def _interval_needs(self, ctx: SpecContext) -> Iterator[Finding]:
+        """A studentised interval needs clusters to studentise over; the wild cluster
+        bootstrap needs metrics that are weighted means of per-unit values."""
+        protocol = ctx.loaded.spec.protocol
+        confidence = protocol.confidence
+        interval = confidence.interval
+        if interval in STUDENTISED_INTERVALS and (
+            confidence.method != "hierarchical-bootstrap" or not confidence.clusters
+        ):
+            yield self.finding(
+                ctx,
+                f"the {interval} interval studentises over the outer cluster level, but no "
+                "cluster level is resampled (method hierarchical-bootstrap with clusters, "
+                "e.g. [site, subject])",
+                path="protocol.confidence.interval",
+            )
+        if interval.startswith("wild-cluster"):
+            metrics = dict.fromkeys([protocol.primary_metric, *protocol.metrics])
+            other = [m for m in metrics if m not in MEAN_FORM_METRICS]
+            if other:
+                yield self.finding(
+                    ctx,
+                    f"the wild cluster bootstrap applies to weighted-mean metrics "
+                    f"({', '.join(MEAN_FORM_METRICS)}), not to {', '.join(other)}",
+                    path="protocol.confidence.interval",
+                    hint="use interval: calibrated (it picks a method per metric) or "
+                    "cluster-bootstrap-t",
+                )
+
+
+#: brainbench.stats._intervals.STUDENTISED and MEAN_METRICS, repeated here so that spec-only
+#: commands need not import the statistics engine (a test checks they agree).
+STUDENTISED_INTERVALS = ("cluster-bootstrap-t", "wild-cluster-rademacher", "wild-cluster-webb")
+MEAN_FORM_METRICS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "mae", "brier")
 
 
 def minimum_resamples(level: float) -> int:
@@ -640,3 +680,92 @@ class CorrectedTWithoutResampledTests(Rule):
                 f"a single {test.method} set",
                 path="protocol.comparison.method",
             )
+
+
+@register_rule
+class SegmentationMetricsUnfit(Rule):
+    id = "S208"
+    name = "segmentation-metrics-unfit-for-the-problem"
+    summary = "The segmentation metrics do not fit the problem (Metrics Reloaded)."
+    what = (
+        "Flags, for a segmentation task: overlap metrics (dice, iou) without a boundary metric "
+        "(hd95, assd, nsd), an error when a label is a lesion (small, instance-like "
+        "structures); `hd` (the maximum Hausdorff distance) instead of its 95th percentile "
+        "`hd95`; `nsd` without `tolerance_mm` (an error: the metric is undefined without it); "
+        "a lesion label (`kind: lesion`) without the detection metric `lesion-f1`."
+    )
+    why = (
+        "Metrics Reloaded (Maier-Hein et al. 2024) chooses segmentation metrics from the "
+        "problem's fingerprint: Dice ignores where the boundary is and is unstable for small "
+        "structures (one missed voxel of a 10-voxel lesion costs 0.1), so it is paired with a "
+        "boundary metric; the maximum Hausdorff distance is decided by a single outlier voxel, "
+        "hence its 95th percentile; the normalised surface distance counts boundary points "
+        "within a tolerance that must be stated (Nikolov et al. 2021); and for instance-like "
+        "targets (lesions) a per-image overlap hides missed and spurious lesions, which a "
+        "lesion-wise detection F1 reports."
+    )
+    example = (
+        "task:\n  labels: {4: {name: wmh, kind: lesion}}\n"
+        "protocol:\n  primary_metric: dice\n  metrics: [hd, nsd]"
+    )
+    use_instead = (
+        "protocol:\n  primary_metric: dice\n"
+        "  metrics: [hd95, {name: nsd, tolerance_mm: 1.0}, abs-volume-error, lesion-f1]"
+    )
+    references = (METRICS_RELOADED, NIKOLOV_2021)
+    hint = "choose overlap, boundary (hd95, nsd with tolerance_mm) and, for lesions, lesion-f1"
+
+    def check(self, ctx: SpecContext) -> Iterator[Finding]:
+        spec = ctx.loaded.spec
+        if spec.task.type != "segmentation":
+            return
+        metrics = spec.segmentation_metrics()
+        names = {m.name for m in metrics}
+        where = self._where(spec)
+        listed = "protocol.metrics" if spec.protocol.metrics else "protocol.primary_metric"
+        lesions = [x.name for x in spec.task.labels or () if x.kind == "lesion"]
+        if names & {"dice", "iou"} and not names & {"hd95", "assd", "nsd"}:
+            small = f" and label(s) {', '.join(lesions)} are small lesions" if lesions else ""
+            yield self.finding(
+                ctx,
+                f"overlap metrics ({', '.join(sorted(names & {'dice', 'iou'}))}) without a "
+                f"boundary metric{small}: Dice says nothing of where the boundary lies and is "
+                "unstable for small structures; add hd95 or {name: nsd, tolerance_mm: ...}",
+                path=listed,
+                severity=Severity.ERROR if lesions else Severity.WARNING,
+            )
+        if "hd" in names:
+            yield self.finding(
+                ctx,
+                "hd is the maximum Hausdorff distance, set by a single outlier voxel: use hd95 "
+                "(its 95th percentile)",
+                path=where["hd"],
+                severity=Severity.WARNING,
+            )
+        for m in metrics:
+            if m.name == "nsd" and m.tolerance_mm is None:
+                yield self.finding(
+                    ctx,
+                    "nsd without a tolerance: the normalised surface distance counts boundary "
+                    "points within a tolerance that must be declared; write {name: nsd, "
+                    "tolerance_mm: <mm>} (e.g. the inter-rater boundary variability)",
+                    path=where["nsd"],
+                )
+        if lesions and "lesion-f1" not in names:
+            yield self.finding(
+                ctx,
+                f"label(s) {', '.join(lesions)} are lesions (instance-like) but no detection "
+                "metric is declared: add lesion-f1 so that missed and spurious lesions show",
+                path=listed,
+                severity=Severity.WARNING,
+            )
+
+    @staticmethod
+    def _where(spec: Spec) -> dict[str, str]:
+        """The spec path of each metric name: its entry in protocol.metrics, else the
+        primary metric."""
+        out: dict[str, str] = {}
+        for i, m in enumerate(spec.protocol.metrics):
+            out.setdefault(m if isinstance(m, str) else m.name, f"protocol.metrics.{i}")
+        out.setdefault(spec.protocol.primary_metric, "protocol.primary_metric")
+        return out

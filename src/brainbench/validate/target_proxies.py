@@ -41,6 +41,9 @@ def target_source_columns(spec: Spec) -> set[str]:
     define the diagnosis (:data:`DIAGNOSIS_SCORES`, as the spec spells them in ``covariates``).
     """
     target = spec.task.target
+    if target is None:  # segmentation: the masks are the target; a mask column is its source
+        reference = spec.task.reference
+        return {reference.column} if reference is not None and reference.column else set()
     out = {target}
     label = next((lb for lb in getattr(spec, "labels", ()) if lb.name == target), None)
     if label is not None:

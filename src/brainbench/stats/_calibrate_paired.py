@@ -1,0 +1,280 @@
+"""Calibration of paired comparisons (issue 15, item 3): type-I error and power per design.
+
+Two models are scored on one simulated test set of ``sites`` x ``subjects`` x 2 sessions
+(:func:`brainbench.stats._simulate.simulate_arrays`: shared site, subject and session effects,
+plus each model's own site effect, sd 0.3, and subject effect, sd 0.6, as in the study of
+``benchmarks/stats/README.md``). Under the null both models have the logits
+``MU = (1.2, 0.8)``; under the alternative model A's logits are ``MU + DELTA`` on both classes.
+Each data set is tested at alpha = 0.05 on the difference of balanced accuracies (A - B) by
+the methods ``compare`` offers for a test set:
+
+* ``paired-bootstrap`` (the default of ``compare``): paired hierarchical bootstrap [site,
+  subject], class-stratified, p-value from the percentile interval
+  (:func:`~brainbench.stats._bootstrap.bootstrap_p_value`);
+* ``cluster-bootstrap-t``: sites resampled, each resample studentised by its cluster jackknife
+  (:func:`~brainbench.stats._intervals.cluster_t`);
+* ``wild-cluster-rademacher`` / ``wild-cluster-webb``: the wild cluster bootstrap-t of the
+  difference of the two weighted means (unrestricted, WCU;
+  :func:`~brainbench.stats._intervals.wild_cluster_t`);
+* ``mixed``: REML mixed model of the per-session differences of the class-weighted
+  contributions, random site intercept and subject variance component, Wald z
+  (:func:`~brainbench.stats._compare.fit_mixed`); as in ``compare``, only with at least 5
+  sites (``compare`` refuses fewer).
+
+The studentised methods reject when ``t_p_value < alpha`` (symmetric bootstrap-t p-value).
+Each cell's rejection rate comes with its Monte-Carlo SE ``sqrt(r (1 - r) / n)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from brainbench.stats._bootstrap import Block, Statistic, bootstrap_p_value
+from brainbench.stats._intervals import cluster_t, mean_form, t_p_value, wild_cluster_t
+from brainbench.stats._metrics import METRICS, Columns
+from brainbench.stats._resample import ClusterDesign
+from brainbench.stats._simulate import simulate_arrays
+
+MU = (1.2, 0.8)
+#: The alternative's shift of model A's logits (both classes).
+DELTA = 0.5
+SIM = {
+    "sessions_per_subject": 2,
+    "sd_site": 0.5,
+    "sd_subject": 0.8,
+    "sd_session": 0.3,
+    "model_sd_site": 0.3,
+    "model_sd_subject": 0.6,
+}
+ALPHA = 0.05
+#: ``compare --method mixed`` needs this many sites.
+MIXED_MIN_SITES = 5
+METHODS = (
+    "paired-bootstrap",
+    "cluster-bootstrap-t",
+    "wild-cluster-rademacher",
+    "wild-cluster-webb",
+    "mixed",
+)
+PAIRED_PRESETS: dict[str, dict[str, Any]] = {
+    # Runs in the tests in a few seconds.
+    "quick": {
+        "sites": [6],
+        "subjects_per_site": [5],
+        "effect": [0.0, DELTA],
+        "replicates": 40,
+        "mixed_replicates": 3,
+        "resamples": 199,
+    },
+    # The part run for docs/statistics.md (2 shared cores).
+    "partial": {
+        "sites": [4, 6, 8, 16],
+        "subjects_per_site": [5, 20],
+        "effect": [0.0, DELTA],
+        "replicates": 200,
+        # About 1 s per REML fit on the shared machine.
+        "mixed_replicates": 40,
+        "resamples": 199,
+    },
+}
+
+
+def _cols(y: np.ndarray, score: np.ndarray) -> Columns:
+    return Columns(y=y, pred=(score >= 0.5).astype(np.int64), score=score)
+
+
+def replicate_p_values(
+    rng: np.random.Generator, sites: int, per_site: int, effect: float, resamples: int, mixed: bool
+) -> dict[str, float]:
+    """Every method's p-value on one simulated pair of models."""
+    from brainbench.stats._compare import fit_mixed
+
+    shifted = (MU[0] + effect, MU[1] + effect)
+    arr = simulate_arrays(
+        rng, n_sites=sites, subjects_per_site=per_site, mu={"A": shifted, "B": MU}, **SIM
+    )
+    y, site, subject = arr["y"], arr["site"], arr["subject"]
+    ca, cb = _cols(y, arr["score_A"]), _cols(y, arr["score_B"])
+    metric = METRICS.get("balanced_accuracy")
+    hier = ClusterDesign([site, subject], strata=y)
+    stat = Statistic(
+        hier, [Block(metric, ca, hier.row_atom, 1.0), Block(metric, cb, hier.row_atom, -1.0)]
+    )
+    theta = stat.resample(resamples, rng)
+    out = {"paired-bootstrap": bootstrap_p_value(theta[np.isfinite(theta)])}
+    flat = ClusterDesign([site])
+    got = cluster_t(
+        Statistic(
+            flat, [Block(metric, ca, flat.row_atom, 1.0), Block(metric, cb, flat.row_atom, -1.0)]
+        ),
+        resamples=resamples,
+        rng=rng,
+    )
+    out["cluster-bootstrap-t"] = float("nan") if got is None else t_p_value(*got)
+    (ua, wa), (ub, wb) = mean_form("balanced_accuracy", ca), mean_form("balanced_accuracy", cb)
+    blocks = [(ua, wa, flat.row_atom, 1.0), (ub, wb, flat.row_atom, -1.0)]
+    for weights in ("rademacher", "webb"):
+        got = wild_cluster_t(blocks, sites, resamples=resamples, weights=weights, rng=rng)
+        out[f"wild-cluster-{weights}"] = float("nan") if got is None else t_p_value(*got)
+    if mixed and sites >= MIXED_MIN_SITES:
+        frame = pd.DataFrame(
+            {
+                "d": (ua - ub) * len(y) * wa,  # class weights: mean(d) = the difference
+                "site": site.astype(str),
+                "subject": subject.astype(str),
+            }
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                out["mixed"] = float(fit_mixed(frame, "site", ["subject"]).pvalues.iloc[0])
+            except (np.linalg.LinAlgError, ValueError):
+                out["mixed"] = float("nan")
+    return out
+
+
+def run_paired_grid(
+    preset: str = "quick", *, replicates: int | None = None, seed: int = 2024
+) -> dict[str, Any]:
+    """Rejection rates of every method per (sites, subjects per site, effect) cell.
+
+    Seeded: cell k uses ``numpy.random.default_rng([seed, k])``."""
+    grid = dict(PAIRED_PRESETS[preset])
+    if replicates is not None:
+        grid["replicates"] = replicates
+        grid["mixed_replicates"] = min(grid["mixed_replicates"], replicates)
+    start = time.perf_counter()
+    rows = []
+    cells = itertools.product(grid["sites"], grid["subjects_per_site"], grid["effect"])
+    for k, (sites, per_site, effect) in enumerate(cells):
+        rng = np.random.default_rng([seed, k])
+        p: dict[str, list[float]] = {}
+        for r in range(grid["replicates"]):
+            got = replicate_p_values(
+                rng, sites, per_site, effect, grid["resamples"], r < grid["mixed_replicates"]
+            )
+            for name, value in got.items():
+                if np.isfinite(value):
+                    p.setdefault(name, []).append(value)
+        for name in METHODS:
+            if name not in p:
+                continue
+            rate = float(np.mean(np.asarray(p[name]) < ALPHA))
+            n = len(p[name])
+            rows.append(
+                {
+                    "sites": sites,
+                    "subjects_per_site": per_site,
+                    "effect": effect,
+                    "method": name,
+                    "rate": rate,
+                    "mc_se": float(np.sqrt(max(rate * (1 - rate), 1e-12) / n)),
+                    "n": n,
+                }
+            )
+    command = f"brainbench calibrate --paired-grid {preset} --seed {seed}"
+    if replicates is not None:
+        command += f" --replicates {replicates}"
+    return {
+        "command": command,
+        "grid": grid,
+        "seed": seed,
+        "alpha": ALPHA,
+        "delta": DELTA,
+        "rates": rows,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def paired_verdicts(res: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per design (sites, subjects per site): each method's type-I error and power, whether
+    its type-I error is within 4-6% up to two Monte-Carlo SEs, the recommended method (the
+    most powerful among those, power compared with the mixed model's where it ran) and, when
+    none qualifies, why (the design is flagged)."""
+    by: dict[tuple, dict[str, dict[str, dict]]] = {}
+    for r in res["rates"]:
+        key = (r["sites"], r["subjects_per_site"])
+        kind = "type1" if r["effect"] == 0 else "power"
+        by.setdefault(key, {}).setdefault(r["method"], {})[kind] = r
+    out = []
+    for (sites, per_site), methods in sorted(by.items()):
+        ok = {}
+        for name, m in methods.items():
+            t1 = m.get("type1")
+            if t1 is None or "power" not in m:
+                continue
+            ok[name] = 0.04 - 2 * t1["mc_se"] <= t1["rate"] <= 0.06 + 2 * t1["mc_se"]
+        calibrated = [n for n, good in ok.items() if good]
+        best = max(calibrated, key=lambda n: methods[n]["power"]["rate"], default=None)
+        mixed_power = methods.get("mixed", {}).get("power", {}).get("rate")
+        why = ""
+        if best is None:
+            rates = ", ".join(f"{n} {100 * methods[n]['type1']['rate']:.1f}%" for n in ok)
+            why = f"no method's type-I error is within 4-6% ({rates})"
+        elif mixed_power is not None and methods[best]["power"]["rate"] < mixed_power:
+            why = (
+                f"{best} holds its level but is less powerful than the mixed model "
+                f"({100 * methods[best]['power']['rate']:.1f}% vs {100 * mixed_power:.1f}%)"
+            )
+        out.append(
+            {
+                "sites": sites,
+                "subjects_per_site": per_site,
+                "calibrated": calibrated,
+                "recommended": best,
+                "meets_goal": best is not None and not why,
+                "why": why,
+                "type1": {n: m["type1"]["rate"] for n, m in methods.items() if "type1" in m},
+                "power": {n: m["power"]["rate"] for n, m in methods.items() if "power" in m},
+            }
+        )
+    return out
+
+
+def render_paired_markdown(res: dict[str, Any]) -> str:
+    """Type-I error and power per design and method, with the verdict."""
+    head = ["sites", "subj/site", *METHODS, "recommended", "meets goal"]
+    out = [
+        f"Command: `{res['command']}` ({res['seconds']:.0f} s). Each cell: type-I error / "
+        f"power (%) at alpha = {res['alpha']}, difference of balanced accuracies; alternative: "
+        f"model A's logits + {res['delta']}; {res['grid']['replicates']} data sets per cell "
+        f"({res['grid']['mixed_replicates']} for the mixed model, from 5 sites); bold: "
+        "type-I error within 4-6% up to two Monte-Carlo SEs.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "| " + " | ".join(["---:"] * (len(head) - 2) + ["---", "---"]) + " |",
+    ]
+    for v in paired_verdicts(res):
+        row = [str(v["sites"]), str(v["subjects_per_site"])]
+        for m in METHODS:
+            if m not in v["type1"]:
+                row.append("-")
+                continue
+            t1, pw = 100 * v["type1"][m], 100 * v["power"].get(m, float("nan"))
+            text = f"{t1:.1f} / {pw:.1f}"
+            row.append(f"**{text}**" if m == v["recommended"] or _within(v, m, res) else text)
+        row += [
+            v["recommended"] or "none (flagged)",
+            "yes" if v["meets_goal"] else f"no: {v['why']}",
+        ]
+        out.append("| " + " | ".join(row) + " |")
+    return "\n".join(out)
+
+
+def _within(v: dict, method: str, res: dict) -> bool:
+    r = next(
+        x
+        for x in res["rates"]
+        if (x["sites"], x["subjects_per_site"], x["method"], x["effect"])
+        == (v["sites"], v["subjects_per_site"], method, 0.0)
+    )
+    return 0.04 - 2 * r["mc_se"] <= r["rate"] <= 0.06 + 2 * r["mc_se"]
+
+
+__all__ = ["PAIRED_PRESETS", "paired_verdicts", "render_paired_markdown", "run_paired_grid"]

@@ -1,0 +1,373 @@
+"""The calibrated interval method: chosen per metric and design regime from the calibration grid.
+
+``interval: calibrated`` (spec ``protocol.confidence.interval``, ``evaluate --interval``) picks,
+for each metric, the candidate of :data:`brainbench.stats._intervals.INTERVAL_METHODS` that
+covered best in the simulated designs of the data's *regime*: the number of outer clusters
+(sites) and the subjects per site (:func:`regime`). The choices live in a small committed
+table, ``interval-defaults.json`` beside this module, written by
+``brainbench calibrate --grid NAME --write-defaults PATH`` (or ``--from-json`` earlier grid
+runs) with :func:`choose_defaults`, never by hand.
+
+Rule (:func:`choose_defaults`): within a regime, over the grid cells of that metric, a method
+is eligible when it gave an interval in every cell; the chosen one has the smallest worst-cell
+distance ``max |coverage - 0.95|``; distances within :data:`TIE` of the best are tied and the
+smallest mean distance wins, then the registry's order (percentile first). An entry
+``meets_goal`` when the chosen method covered within :data:`GOAL` in every cell, and
+``consistent_with_goal`` when every cell is within two Monte-Carlo SEs of it; when not,
+``evaluate`` attaches a warning naming the regime and the coverage range, so a result from
+that design is flagged, not silently trusted.
+
+With fewer than :data:`~brainbench.stats._evaluate.MIN_ESTIMABLE_CLUSTERS` sites no site-level
+interval is estimable: the entry records the candidates' coverage there (why) and the engine
+reports the interval conditional on the sites. When the outer resampled level is the subject
+(or the unit), the grid's site -> subject design does not apply and the percentile interval of
+the hierarchical bootstrap is used (the study of ``benchmarks/stats/README.md``: 95-96% from
+8 clusters on).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from brainbench.errors import UserError
+
+TABLE = Path(__file__).with_name("interval-defaults.json")
+#: Coverage goal of issue 15 for nominal 95% intervals.
+GOAL = (0.94, 0.96)
+#: Worst-cell distances closer than this to the best are ties (about one Monte-Carlo SE of a
+#: coverage near 95% from 2,000 data sets; a third of one from 200).
+TIE = 0.005
+#: Site regimes: (lowest, highest) number of outer clusters, ``None`` = no upper bound.
+SITE_REGIMES: tuple[tuple[int, int | None], ...] = ((2, 3), (4, 7), (8, None))
+#: Subjects-per-site regimes (the grid has 5, 20 and 80: 10 and 40 split them on a log scale).
+SUBJECT_REGIMES: tuple[tuple[int, int | None], ...] = ((1, 9), (10, 39), (40, None))
+#: Outer levels the grid's site -> subject simulation stands for.
+SITE_LIKE = ("dataset", "site", "scanner")
+
+
+def _label(bounds: tuple[int, int | None], what: str) -> str:
+    lo, hi = bounds
+    if hi is None:
+        return f">= {lo} {what}"
+    return f"{lo}-{hi} {what}"
+
+
+def _bin(value: float, regimes: tuple[tuple[int, int | None], ...]) -> tuple[int, int | None]:
+    for lo, hi in regimes:
+        if value >= lo and (hi is None or value <= hi):
+            return lo, hi
+    return regimes[0]
+
+
+def regime(n_sites: int, subjects_per_site: float) -> tuple[str, str]:
+    """The design regime's labels, e.g. ``("4-7 sites", "10-39 subjects per site")``.
+
+    ``subjects_per_site`` is the mean; it is rounded down to a whole subject (a site with
+    9.5 subjects on average is in the lowest regime)."""
+    return (
+        _label(_bin(n_sites, SITE_REGIMES), "sites"),
+        _label(_bin(int(np.floor(subjects_per_site)), SUBJECT_REGIMES), "subjects per site"),
+    )
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The calibrated interval for one metric and regime."""
+
+    method: str
+    chosen_for: str
+    entry: dict[str, Any] | None
+
+    @property
+    def calibration(self) -> dict[str, Any]:
+        """What the result records of the table entry (empty without one)."""
+        e = self.entry
+        if e is None:
+            return {}
+        cov = e["coverage"][self.method]
+        return {
+            "coverage_min": cov["min"],
+            "coverage_max": cov["max"],
+            "designs": e["cells"],
+            "consistent_with_goal": e["consistent_with_goal"],
+            "source": e["source"],
+        }
+
+    @property
+    def warning(self) -> str | None:
+        """The message flagging a regime where the chosen method missed the goal."""
+        e = self.entry
+        if e is None or e["consistent_with_goal"]:
+            return None
+        lo, hi = e["coverage"][self.method]["min"], e["coverage"][self.method]["max"]
+        return (
+            f"Calibration: in the simulated designs of this regime ({self.chosen_for}) no "
+            f"interval method covered {GOAL[0]:.0%}-{GOAL[1]:.0%} in every design (within "
+            f"Monte-Carlo error); the chosen {self.method} covered {lo:.1%}-{hi:.1%} "
+            f"({e['cells']} designs, `{e['source']}`). Treat this interval as approximate."
+        )
+
+
+@lru_cache(maxsize=4)
+def load_table(path: str | None = None) -> dict[str, Any]:
+    """The committed table (or the one at ``path``)."""
+    p = Path(path) if path else TABLE
+    try:
+        return json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(
+            f"Cannot read the interval-defaults table {p}: {e}. Regenerate it with "
+            "`brainbench calibrate --grid extended --write-defaults PATH`."
+        ) from e
+
+
+def calibrated_choice(
+    metric: str, n_sites: int, subjects_per_site: float, outer: str, table: dict | None = None
+) -> Choice:
+    """The interval ``calibrated`` stands for (see the module docstring)."""
+    if outer not in SITE_LIKE:
+        return Choice(
+            "percentile",
+            f"outer level {outer}: many independent clusters (the grid's site designs do not "
+            "apply)",
+            None,
+        )
+    table = table if table is not None else load_table()
+    sites, subjects = regime(n_sites, subjects_per_site)
+    entry = next(
+        (
+            e
+            for e in table["choices"]
+            if e["metric"] == metric and e["sites"] == sites and e["subjects_per_site"] == subjects
+        ),
+        None,
+    )
+    if entry is None:
+        return Choice(
+            "percentile",
+            f"{sites}, {subjects}: not in the calibration table for '{metric}' (the percentile "
+            "interval, the earlier default)",
+            None,
+        )
+    return Choice(entry["method"], f"{sites}, {subjects}", entry)
+
+
+def _near_goal(coverage: float, mc_se: float) -> bool:
+    """The coverage is within two Monte-Carlo SEs of the goal interval."""
+    return GOAL[0] - 2 * mc_se <= coverage <= GOAL[1] + 2 * mc_se
+
+
+def paired_regimes(paired: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Paired-comparison verdicts per design regime, from ``run_paired_grid`` runs.
+
+    A method qualifies in a regime when its type-I error was within 4-6% (up to two
+    Monte-Carlo SEs) in every design of it; the recommended one has the highest mean power
+    among those. The regime ``meets_goal`` when one qualifies and its power is at least the
+    mixed model's in every design where the mixed model ran; otherwise ``why`` says what
+    failed and ``compare`` flags the design."""
+    from brainbench.stats._calibrate_paired import paired_verdicts
+
+    by: dict[tuple[str, str], list[dict]] = {}
+    sources: dict[tuple[str, str], set] = {}
+    for res in paired:
+        for v in paired_verdicts(res):
+            key = regime(v["sites"], v["subjects_per_site"])
+            by.setdefault(key, []).append(v)
+            sources.setdefault(key, set()).add(res["command"])
+    out = []
+    for (sites, subjects), vs in sorted(by.items()):
+        qualify = set.intersection(*(set(v["calibrated"]) for v in vs))
+        best = max(
+            sorted(qualify), key=lambda m: np.mean([v["power"][m] for v in vs]), default=None
+        )
+        why = ""
+        if best is None:
+            why = "no method held its type-I error within 4-6% in every design: " + "; ".join(
+                f"{v['sites']} sites x {v['subjects_per_site']}: "
+                + ", ".join(f"{m} {100 * r:.1f}%" for m, r in v["type1"].items())
+                for v in vs
+            )
+        else:
+            weaker = [v for v in vs if v["power"][best] < v["power"].get("mixed", -1.0)]
+            if weaker:
+                why = f"{best} holds its level but is less powerful than the mixed model: " + (
+                    "; ".join(
+                        f"{v['sites']} sites x {v['subjects_per_site']}: "
+                        f"{100 * v['power'][best]:.1f}% vs {100 * v['power']['mixed']:.1f}%"
+                        for v in weaker
+                    )
+                )
+        out.append(
+            {
+                "sites": sites,
+                "subjects_per_site": subjects,
+                "recommended": best,
+                "meets_goal": not why,
+                "why": why,
+                "designs": vs,
+                "source": " + ".join(sorted(sources[(sites, subjects)])),
+            }
+        )
+    return out
+
+
+def paired_choice(
+    n_sites: int, subjects_per_site: float, table: dict | None = None
+) -> dict[str, Any] | None:
+    """The paired-comparison entry of the table for this design's regime (None if none)."""
+    table = table if table is not None else load_table()
+    sites, subjects = regime(n_sites, subjects_per_site)
+    return next(
+        (
+            e
+            for e in table.get("paired", [])
+            if e["sites"] == sites and e["subjects_per_site"] == subjects
+        ),
+        None,
+    )
+
+
+def choose_defaults(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The defaults table from grid runs (``run_interval_grid``'s output) and paired runs
+    (``run_paired_grid``'s, recognised by their ``rates``)."""
+    from brainbench.stats._intervals import INTERVAL_METHODS
+
+    paired = [r for r in results if "rates" in r]
+    results = [r for r in results if "rates" not in r]
+
+    order = list(INTERVAL_METHODS)
+    cells: dict[tuple, dict[str, list[tuple[float, float]]]] = {}
+    counts: dict[tuple, set] = {}
+    sources: dict[tuple, set] = {}
+    for res in results:
+        for r in res["coverage"]:
+            sites, subjects = regime(r["sites"], r["subjects_per_site"])
+            key = (r["metric"], sites, subjects)
+            cells.setdefault(key, {}).setdefault(r["method"], []).append(
+                (r["coverage"], r["mc_se"])
+            )
+            cell = (r["sites"], r["subjects_per_site"], r["sessions"], r["icc"], r["prevalence"])
+            counts.setdefault(key, set()).add((res["command"], cell))
+            sources.setdefault(key, set()).add(res["command"])
+    choices = []
+    for key in sorted(cells):
+        metric, sites, subjects = key
+        n = len(counts[key])
+        by = cells[key]
+        stats = {
+            m: {
+                "min": float(min(c for c, _ in v)),
+                "max": float(max(c for c, _ in v)),
+                "worst_distance": float(max(abs(c - 0.95) for c, _ in v)),
+                "mean_distance": float(np.mean([abs(c - 0.95) for c, _ in v])),
+                "in_goal": int(sum(GOAL[0] <= c <= GOAL[1] for c, _ in v)),
+                "within_mc_error": int(sum(_near_goal(c, se) for c, se in v)),
+                "cells": len(v),
+            }
+            for m, v in sorted(by.items(), key=lambda kv: order.index(kv[0]))
+        }
+        eligible = [m for m, s in stats.items() if s["cells"] == n]
+        best = min(stats[m]["worst_distance"] for m in eligible)
+        tied = [m for m in eligible if stats[m]["worst_distance"] <= best + TIE]
+        method = min(tied, key=lambda m: (stats[m]["mean_distance"], order.index(m)))
+        estimable = not sites.startswith(f"{SITE_REGIMES[0][0]}-")
+        choices.append(
+            {
+                "metric": metric,
+                "sites": sites,
+                "subjects_per_site": subjects,
+                "method": method if estimable else "conditional",
+                "best_site_level": method,
+                "estimable": estimable,
+                "meets_goal": estimable and stats[method]["in_goal"] == n,
+                "consistent_with_goal": estimable and stats[method]["within_mc_error"] == n,
+                "cells": n,
+                "source": " + ".join(sorted(sources[key])),
+                "coverage": stats,
+            }
+        )
+    return {
+        "generated_by": [r["command"] for r in results + paired],
+        "replicates": sorted({r["grid"]["replicates"] for r in results}),
+        "goal": list(GOAL),
+        "rule": (
+            "per (metric, sites, subjects per site): among methods with an interval in every "
+            "cell, the smallest worst-cell |coverage - 0.95|; within "
+            f"{TIE} of it, the smallest mean |coverage - 0.95|"
+        ),
+        "site_regimes": [list(r) for r in SITE_REGIMES],
+        "subject_regimes": [list(r) for r in SUBJECT_REGIMES],
+        "choices": choices,
+    } | ({"paired": paired_regimes(paired)} if paired else {})
+
+
+def render_defaults_markdown(table: dict[str, Any]) -> str:
+    """The table as Markdown: the choice per regime and every candidate's coverage range."""
+    from brainbench.stats._intervals import INTERVAL_METHODS
+
+    methods = list(INTERVAL_METHODS)
+    out = [
+        "Generated by: "
+        + "; ".join(f"`{c}`" for c in table["generated_by"])
+        + ". Rule: "
+        + table["rule"]
+        + ". Cells: coverage range of nominal 95% intervals over the regime's simulated "
+        "designs (min-max, %), and how many designs were within 94-96% / within it up to two "
+        "Monte-Carlo SEs / designs.",
+        "",
+        "| metric | sites | subjects/site | chosen | in 94-96% (+-2 MC SE) | designs | "
+        + " | ".join(methods)
+        + " |",
+        "| --- | --- | --- | --- | --- | ---: | " + " | ".join(["---"] * len(methods)) + " |",
+    ]
+    for e in table["choices"]:
+        row = [e["metric"], e["sites"], e["subjects_per_site"]]
+        row.append(
+            f"**{e['method']}**"
+            if e["estimable"]
+            else f"conditional (not estimable; best site-level: {e['best_site_level']})"
+        )
+        row += ["yes" if e["consistent_with_goal"] else "no", str(e["cells"])]
+        for m in methods:
+            s = e["coverage"].get(m)
+            row.append(
+                "-"
+                if s is None
+                else f"{100 * s['min']:.1f}-{100 * s['max']:.1f} "
+                f"({s['in_goal']}/{s['within_mc_error']}/{s['cells']})"
+            )
+        out.append("| " + " | ".join(row) + " |")
+    if table.get("paired"):
+        out += [
+            "",
+            "Paired comparisons (difference of balanced accuracies): recommended method per "
+            "regime, or the design flagged and why.",
+            "",
+            "| sites | subjects/site | recommended | meets goal | why not |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for e in table["paired"]:
+            out.append(
+                f"| {e['sites']} | {e['subjects_per_site']} | {e['recommended'] or 'none'} | "
+                f"{'yes' if e['meets_goal'] else 'no (flagged)'} | {e['why'] or '-'} |"
+            )
+    return "\n".join(out)
+
+
+__all__ = [
+    "GOAL",
+    "SITE_REGIMES",
+    "SUBJECT_REGIMES",
+    "Choice",
+    "calibrated_choice",
+    "choose_defaults",
+    "load_table",
+    "regime",
+    "render_defaults_markdown",
+]

@@ -1,0 +1,132 @@
+"""Integer-code helpers (issue 16) against the pandas calls on text they replace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from brainbench.cohort._codes import duplicated, first_per_group, first_units, sorted_codes
+from brainbench.cohort._findings import lines_text
+from brainbench.cohort._table import _under
+from brainbench.split._make import _first_seen, first_rows
+from brainbench.validate.data_rules import _mixed
+
+# ids that sort differently by code point than by locale or case, missing, 'n/a' itself
+ID = st.one_of(
+    st.none(), st.sampled_from(["a", "B", "b", "n/a", "é", "e\u0301", "10", "9", "", "Z z", "ä"])
+)
+
+
+def frame(rows: list[tuple]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=["cohort", "subject", "session", "image", "age"])
+    for c in ("cohort", "subject", "session", "image"):
+        df[c] = df[c].astype("string")
+    return df
+
+
+rows_st = st.lists(st.tuples(ID, ID, ID, ID, st.sampled_from([1.0, 2.0, None])), max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=rows_st, keep=st.sampled_from(["first", "last", False]))
+def test_duplicated_equals_pandas(rows: list[tuple], keep: str | bool) -> None:
+    df = frame(rows)
+    for cols in (list(df.columns), ["cohort", "subject", "session", "image"], ["age"]):
+        expected = df.duplicated(cols, keep=keep).to_numpy()  # type: ignore[arg-type]
+        assert np.array_equal(duplicated(df, cols, keep=keep), expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=rows_st, missing_first=st.booleans())
+def test_lexsort_on_sorted_codes_is_sort_values(rows: list[tuple], missing_first: bool) -> None:
+    df = frame(rows)
+    cols = ["cohort", "subject", "session", "image"]
+    na = "first" if missing_first else "last"
+    expected = df.sort_values(cols, kind="stable", na_position=na).index.to_numpy()
+    codes = [sorted_codes(df[c], missing_first=missing_first)[0] for c in cols]
+    assert np.array_equal(np.lexsort(codes[::-1]), expected)
+    for c in cols:  # the codes rank what pd.factorize(sort=True) gives
+        code, distinct = sorted_codes(df[c])
+        fcode, funiques = pd.factorize(df[c], sort=True)
+        assert list(distinct) == list(funiques)
+        assert np.array_equal(np.where(fcode < 0, len(funiques), fcode), code)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=rows_st, order=st.lists(st.integers(0, 3), max_size=40))
+def test_first_per_group_and_first_rows(rows: list[tuple], order: list[int]) -> None:
+    df = frame(rows).assign(session_index=(order + [0] * len(rows))[: len(rows)])
+    keys = df["subject"].fillna("n/a")
+    code = sorted_codes(keys)[0]
+    expected = (
+        pd.DataFrame({"g": code, "s": df["session_index"], "i": np.arange(len(df))})
+        .sort_values(["g", "s", "i"], kind="stable")
+        .drop_duplicates("g")["i"]
+        .to_numpy()
+    )
+    assert np.array_equal(first_per_group([code], df["session_index"].to_numpy()), expected)
+    got_code, got_pos = first_rows(df, keys)
+    assert np.array_equal(got_code, pd.factorize(keys, sort=True)[0])
+    assert np.array_equal(got_pos, expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=rows_st)
+def test_first_seen_equals_factorize_of_the_sorted_text(rows: list[tuple]) -> None:
+    df = frame(rows)
+    for c in ("subject", "image"):
+        code, distinct = sorted_codes(df[c].astype("string[pyarrow]"), missing_first=True)
+        by_id = np.argsort(code, kind="stable")
+        base = df[c].iloc[by_id].reset_index(drop=True)
+        exp_codes, exp_uniques = pd.factorize(base.astype("string").fillna("n/a"), sort=False)
+        got_codes, got_uniques = _first_seen(base, code, distinct, by_id)
+        assert np.array_equal(got_codes, exp_codes)
+        assert list(got_uniques) == list(exp_uniques)
+        assert pd.Index(got_uniques).dtype == pd.Index(exp_uniques).dtype
+
+
+PATH = st.one_of(
+    st.none(), st.sampled_from(["a/b.nii", "/abs/x.nii", "C:/w/x", "c:/y", "./r", "é f", ""])
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(PATH, max_size=20))
+def test_image_paths_under_the_manifest_folder(values: list[str | None]) -> None:
+    v = pd.Series(values, dtype="string")
+    expected = v.where(v.str.match(r"^(/|[A-Za-z]:/)"), "/base/dir" + "/" + v)
+    got = _under("/base/dir", v)
+    assert got.dtype == expected.dtype
+    assert got.equals(expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=rows_st, order=st.lists(st.integers(0, 3), max_size=40))
+def test_first_units_is_sort_then_drop_duplicates(rows: list[tuple], order: list[int]) -> None:
+    df = frame(rows).assign(session_index=(order + [0] * len(rows))[: len(rows)])
+    df.index = np.arange(len(df))[::-1] * 3  # labels, not positions, come back
+    for keys in (["cohort", "subject"], ["cohort", "subject", "session", "image"]):
+        expected = df.sort_values([*keys, "session_index"], kind="stable").drop_duplicates(keys)
+        assert first_units(df, keys, "session_index").equals(expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.lists(st.integers(0, 6), max_size=50), part=st.lists(st.integers(0, 3), max_size=50))
+def test_keys_with_mixed_parts_as_np_unique_found_them(key: list[int], part: list[int]) -> None:
+    n = min(len(key), len(part))
+    k, p = np.array(key[:n], dtype=np.int64), np.array(part[:n], dtype=np.int64)
+    pairs = np.unique(k * 4 + p)
+    owners, counts = np.unique(pairs // 4, return_counts=True)
+    assert np.array_equal(_mixed(k, p), owners[counts > 1])
+
+
+@given(lines=st.lists(st.integers(1, 30), max_size=12), limit=st.integers(1, 6))
+def test_lines_text_as_before(lines: list[int], limit: int) -> None:
+    distinct = sorted(set(lines))
+    head = ", ".join(str(x) for x in distinct[:limit])
+    more = f" and {len(distinct) - limit} more" if len(distinct) > limit else ""
+    word = "line" if len(distinct) == 1 else "lines"
+    assert lines_text(lines, limit) == f"{word} {head}{more}"
+    assert lines_text(np.array(lines, dtype=np.int64), limit) == f"{word} {head}{more}"
