@@ -252,3 +252,21 @@ def test_clean_data_rules_read_passed_only_when_the_audit_says_they_ran(
     rules = {r["rule"]: r["status"] for r in _sections(out)["audit"]["data"]["rules"]}
     assert rules["D301"] == expected and rules["D302"] == expected
     assert rules["L101"] == "passed"
+
+
+def test_no_resamples_gives_a_sheet_of_point_estimates(tmp_path: Path, run_dir: Path) -> None:
+    """`--resamples 0` (a user's choice) writes the sheet without the bootstrap's parts and says
+    so, where it once crashed with exit 70 in the rank stability."""
+    from brainbench.cli import main
+
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(run_dir), "-o", str(out), "--resamples", "0"])
+    assert exc.value.code == 0
+    secs = _sections(out)
+    assert secs["ranking"]["status"] == "unavailable"
+    assert any("Rank stability needs bootstrap resamples" in m for m in secs["ranking"]["missing"])
+    devs = {d["kind"]: d["message"] for d in secs["protocol"]["data"]["deviations"]}
+    assert "point estimates only" in devs["resamples"]
+    md = (out / "evidence.md").read_text()
+    assert "Rank stability needs bootstrap resamples" in md and "get it.." not in md
