@@ -81,7 +81,7 @@ def test_first_seen_equals_factorize_of_the_sorted_text(rows: list[tuple]) -> No
         by_id = np.argsort(code, kind="stable")
         base = df[c].iloc[by_id].reset_index(drop=True)
         exp_codes, exp_uniques = pd.factorize(base.astype("string").fillna("n/a"), sort=False)
-        got_codes, got_uniques = _first_seen(base, code, distinct, by_id)
+        got_codes, got_uniques = _first_seen(df[c], code, distinct, by_id)
         assert np.array_equal(got_codes, exp_codes)
         assert list(got_uniques) == list(exp_uniques)
         assert pd.Index(got_uniques).dtype == pd.Index(exp_uniques).dtype

@@ -1075,7 +1075,7 @@ def _limits(ctx: ReportContext, claims: list) -> list[str]:
         if s.status == UNAVAILABLE and name not in ("conclusions",):
             cannot.append(
                 f"Section {s.number} ({s.title}) is unavailable: "
-                + ("; ".join(s.missing) or "its inputs are missing")
+                + ("; ".join(m.rstrip(".") for m in s.missing) or "its inputs are missing")
                 + "."
             )
     return cannot

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from brainbench._cli_types import EPOCHS, SEEDS, WORKERS, FiniteFloatRange
 from brainbench.errors import EXIT_FINDINGS as EXIT_INVALID
 from brainbench.errors import EXIT_TAMPERED, EXIT_UNITS_FAILED, UserError
 
@@ -46,7 +47,7 @@ def _parse_hyperparameters(items: tuple[str, ...], models: list[str]) -> dict[st
 )
 @click.option(
     "--seeds",
-    type=click.IntRange(1),
+    type=SEEDS,
     default=None,
     help="Training runs per model and fold (default: protocol.seeds).",
 )
@@ -64,7 +65,7 @@ def _parse_hyperparameters(items: tuple[str, ...], models: list[str]) -> dict[st
 )
 @click.option(
     "--workers",
-    type=click.IntRange(1),
+    type=WORKERS,
     default=None,
     help="local: units run in parallel, each in its own model process.",
 )
@@ -83,7 +84,7 @@ def _parse_hyperparameters(items: tuple[str, ...], models: list[str]) -> dict[st
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; failures and summary only.")
 @click.option(
     "--max-epochs",
-    type=click.IntRange(1),
+    type=EPOCHS,
     default=None,
     help="Cap every model's epochs (quick runs).",
 )
@@ -91,10 +92,10 @@ def _parse_hyperparameters(items: tuple[str, ...], models: list[str]) -> dict[st
 @click.option("--no-amp", is_flag=True, help="CUDA: train in float32 (default: mixed precision).")
 @click.option(
     "--unit-timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(0, 525_600, min_open=True),
     default=None,
     metavar="MINUTES",
-    help="Stop a unit (marked failed: timeout) that runs longer than this.",
+    help="Stop a unit (marked failed: timeout) that runs longer than this (at most a year).",
 )
 @click.option(
     "--no-cache",
@@ -104,7 +105,7 @@ def _parse_hyperparameters(items: tuple[str, ...], models: list[str]) -> dict[st
 )
 @click.option(
     "--cache-gb",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(0, 1 << 20, min_open=True),
     default=None,
     help="Cap of RUN_DIR/cache/ in GiB (default: 16, or half the free disk space if less).",
 )
@@ -289,9 +290,7 @@ def _print_summary(result, *, quiet: bool) -> None:
     is_flag=True,
     help="A larger cohort: 300 subjects, 6 sites (about 30-60 minutes on 2 cores).",
 )
-@click.option(
-    "--seeds", type=click.IntRange(1), default=3, show_default=True, help="Training runs per model."
-)
+@click.option("--seeds", type=SEEDS, default=3, show_default=True, help="Training runs per model.")
 @click.option(
     "--preset",
     type=click.Choice(["tiny", "demo", "full"]),
@@ -301,7 +300,7 @@ def _print_summary(result, *, quiet: bool) -> None:
 )
 @click.option(
     "--max-epochs",
-    type=click.IntRange(1),
+    type=EPOCHS,
     default=None,
     help="Cap the CNN's epochs (default: 8, or 20 with --full).",
 )

@@ -107,12 +107,14 @@ def load_data_context(loaded: LoadedSpec) -> CohortDataContext:
     rule E002); otherwise the splits are generated in memory from the spec. A split that cannot
     be made (too few groups for the folds...) becomes a finding, not an exception.
     """
+    from brainbench._memory import release_freed_memory
     from brainbench.cohort import load_cohorts
     from brainbench.cohort._findings import cohort_finding
     from brainbench.errors import UserError
     from brainbench.split import make_splits, read_split_file
 
     cohort = load_cohorts(loaded)
+    release_freed_memory()  # reading's temporaries: the peak is the split's and the rules'
     findings = list(cohort.findings)
     splits = None
     split_file = None
@@ -144,6 +146,7 @@ def load_data_context(loaded: LoadedSpec) -> CohortDataContext:
                     column=col,
                 )
             )
+    release_freed_memory()
     return CohortDataContext(
         loaded=loaded,
         cohort=cohort.table,
@@ -217,10 +220,11 @@ def _mixed(key: np.ndarray, part: np.ndarray) -> np.ndarray:
     import pandas as pd
 
     code, keys = pd.factorize(key)
-    low = np.full(len(keys), np.iinfo(np.int64).max, dtype=np.int64)
-    high = np.full(len(keys), np.iinfo(np.int64).min, dtype=np.int64)
-    np.minimum.at(low, code, part)
-    np.maximum.at(high, code, part)
+    small = part.astype(np.int16) if len(part) and part.max() < 2**15 else part
+    low = np.full(len(keys), np.iinfo(small.dtype).max, dtype=small.dtype)
+    high = np.full(len(keys), np.iinfo(small.dtype).min, dtype=small.dtype)
+    np.minimum.at(low, code, small)
+    np.maximum.at(high, code, small)
     return np.sort(keys[low != high])
 
 
@@ -312,12 +316,14 @@ def _hash_images(table: pd.DataFrame) -> tuple[pd.Series, int, str | None]:
     import numpy as np
     import pandas as pd
 
+    from brainbench._memory import release_freed_memory
     from brainbench.validate._paths import file_sizes
 
     if "image_path" not in table.columns:
         return pd.Series(dtype="string"), 0, None
     paths = table["image_path"].dropna().astype(str)
     sizes = file_sizes(paths.array)
+    release_freed_memory()  # the path walk's components, not under the hashing's
     missing = sizes < 0
     example = paths.iloc[int(np.flatnonzero(missing)[0])] if missing.any() else None
     keep = sizes > 0
@@ -386,14 +392,17 @@ class SubjectInTrainAndTest(DataRule):
 
         spec = ctx.loaded.spec
         # Integer codes throughout: millions of split rows are checked in a few passes.
-        cohort_c = _codes(splits["cohort"])
+        # Intermediates are freed as soon as used: each is 8 bytes x millions of rows.
+        unit = _codes(splits["cohort"])
         subject_c = _codes(splits["subject"])
-        part_c = _codes(splits["partition"])
-        unit = cohort_c * (int(subject_c.max()) + 1) + subject_c
-        rf = splits["repeat"].to_numpy(np.int64) * (int(splits["fold"].max()) + 1)
-        rf = rf + splits["fold"].to_numpy(np.int64)
-        key = rf * (int(unit.max()) + 1) + unit
-        leaking = _mixed(key, part_c)
+        unit *= int(subject_c.max()) + 1
+        unit += subject_c
+        del subject_c
+        key = splits["repeat"].to_numpy(np.int64) * (int(splits["fold"].max()) + 1)
+        key += splits["fold"].to_numpy(np.int64)
+        key *= int(unit.max()) + 1
+        key += unit
+        leaking = _mixed(key, _codes(splits["partition"]))
         if len(leaking):
             rows = np.flatnonzero(key == leaking[0])
             first = splits.iloc[rows]
@@ -1362,8 +1371,10 @@ class TestSetTooSmall(DataRule):
         splits = ctx.splits
         if splits is not None and len(splits):
             first = self._units(ctx, table).astype({c: "string" for c in keys})
-            s = splits[splits["repeat"] == splits["repeat"].min()]
-            s = s[~s["partition"].isin(["train", "validation"])][[*keys, "partition"]]
+            repeat = splits["repeat"].to_numpy()
+            tested = ~splits["partition"].isin(["train", "validation"]).to_numpy()
+            # rows picked before columns: no copy of the whole split table (millions of rows)
+            s = splits.loc[(repeat == repeat.min()) & tested, [*keys, "partition"]]
             s = s.drop_duplicates().astype({c: "string" for c in [*keys, "partition"]})
             for part in sorted(set(s["partition"].astype(str))):
                 rows = s[s["partition"] == part][keys].drop_duplicates()
