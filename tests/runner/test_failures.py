@@ -179,3 +179,22 @@ def test_a_hanging_unit_is_stopped_by_the_timeout(cohorts, registry, tmp_path):
     assert (hang["status"], hang["error_kind"]) == ("failed", "timeout")
     assert 60 * timeout_min <= hang["seconds"] < HANG_SECONDS
     assert units["faulty-quick"]["status"] == "ok"
+
+
+def test_a_memory_hog_fails_its_unit_at_the_memory_limit(cohorts, registry, tmp_path):
+    """`--model-memory-gb 0.5`: the entry that allocates 1 GiB fails (error kind memory) and
+    the sandbox says it held the limit; the next unit runs."""
+    result = run_benchmark(
+        TINY_SPEC,
+        ["faulty-memory", "faulty-quick"],
+        out=tmp_path / "run",
+        seeds=1,
+        device="cpu",
+        model_memory_gb=0.5,
+        registry_root=registry,
+    )
+    units = {u["model"]: u for u in result.units}
+    hog = units["faulty-memory"]
+    assert (hog["status"], hog["error_kind"]) == ("failed", "memory")
+    assert "MemoryError" in hog["error"] and "memory-limit" in hog["seal_layers"]
+    assert units["faulty-quick"]["status"] == "ok"
