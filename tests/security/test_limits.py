@@ -82,8 +82,9 @@ def _as_user(nproc: int | None, n: int) -> dict:
                 os.chown(path, 65534, 65534)
             python = ["env", f"PYTHONPATH={SRC}", "/usr/bin/python3"]
             user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-            # what nobody may read: not root's own Python installation
-            policy.read = [p for p in policy.read if not p.startswith("/root")] + [str(SRC)]
+            # root's own Python installation stays in the policy, out of nobody's reach: the
+            # sandbox skips a path it cannot open (it once failed to start on it)
+            policy.read = [*policy.read, str(SRC)]
         cmd = [*user, *python, "-m", "brainbench.sandbox", policy.to_json(), "bombs:fork_bomb"]
         done = subprocess.run(
             [*cmd, str(n)],
