@@ -364,6 +364,8 @@ def across(entries: list[Entry], resamples: int, seed: int) -> tuple[dict | None
         )
     if left_tasks:
         note += f" Benchmarks left out of it (lacking one of its models): {', '.join(left_tasks)}."
+    if not resamples:
+        note += " No bootstrap (--resamples 0): the ranks have no interval."
     return res.to_dict(), note.strip()
 
 

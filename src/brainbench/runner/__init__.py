@@ -65,7 +65,8 @@ The run folder (the contract the statistics and the report read)
     (L107), a pretraining overlap allowed by a scoped L104 waiver), ``started``, ``finished``
     and ``units``: one record per planned unit {id, model, repeat, fold, seed, rng_seed,
     status (ok | failed | skipped), seconds, log, error, error_kind (image | model |
-    model-load | cuda-oom | crash | timeout | bad-output | protocol | tampered | runner | job),
+    model-load | cuda-oom | memory | crash | timeout | bad-output | protocol | tampered | runner
+    | job),
     output_sha256, started, finished, n_rows, images_sent, host, device (its name), seal,
     seal_layers}. With the slurm executor,
     ``device`` is the compute nodes' (from the first complete unit), not the driver's.

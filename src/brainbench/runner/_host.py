@@ -289,7 +289,13 @@ def run_unit(msg: channel.Message, link: _Link) -> tuple[str, Any, dict[str, np.
     except ImageUnavailable as exc:
         return "error", {"kind": "image", "text": str(exc), "traceback": traceback.format_exc()}, {}
     except BaseException as exc:
-        kind = "cuda-oom" if _is_oom(exc) else ("model-load" if stage == "load" else "model")
+        kind = (
+            "cuda-oom"
+            if _is_oom(exc)
+            else "memory"
+            if isinstance(exc, MemoryError)
+            else ("model-load" if stage == "load" else "model")
+        )
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         if kind == "cuda-oom":
             torch = sys.modules.get("torch")

@@ -110,6 +110,14 @@ def _parse_hyperparameters(items: tuple[str, ...], models: list[str]) -> dict[st
     help="Cap of RUN_DIR/cache/ in GiB (default: 16, or half the free disk space if less).",
 )
 @click.option(
+    "--model-memory-gb",
+    type=FiniteFloatRange(0, 1 << 20),
+    default=None,
+    help="Memory limit of each model process in GiB (RLIMIT_DATA; an allocation past it fails "
+    "the unit: memory). Default: three quarters of this machine's memory shared by the "
+    "workers; 0: no limit.",
+)
+@click.option(
     "--hp",
     "hps",
     multiple=True,
@@ -154,6 +162,7 @@ def run(
     unit_timeout: float | None,
     no_cache: bool,
     cache_gb: float | None,
+    model_memory_gb: float | None,
     hps: tuple[str, ...],
     require_seal: str | None,
     no_seal: bool,
@@ -214,6 +223,7 @@ def run(
             amp=not no_amp,
             unit_timeout_min=unit_timeout,
             image_cache_gb=0.0 if no_cache else cache_gb,
+            model_memory_gb=model_memory_gb,
             hyperparameters=_parse_hyperparameters(hps, model_list),
             registry_root=registry_root,
             seal=not no_seal,

@@ -2,7 +2,8 @@
 
 Modes: ``fit-error`` (raises in fit), ``oom`` (a CUDA out-of-memory error), ``crash`` (the
 process dies: SIGKILL to itself), ``bad-output`` (probabilities that do not sum to one),
-``images`` (touches every image, so a broken image fails it), ``hang`` (never returns);
+``images`` (touches every image, so a broken image fails it), ``hang`` (never returns),
+``memory`` (allocates 1 GiB: past ``--model-memory-gb``);
 ``quick`` does not fail: a unit of milliseconds (no image, nothing imported but NumPy), the
 companion whose success no machine load can turn into a timeout.
 """
@@ -39,6 +40,8 @@ class Faulty:
             time.sleep(HANG_SECONDS)
         if MODE == "quick":
             return
+        if MODE == "memory":
+            self.hoard = bytearray(1 << 30)
         for i in range(len(train)):
             train.images[i]
 
