@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from brainbench.report._figures import FigureWriter
 from tests.report import seg_fixture as fx
 from tests.report.conftest import SEG_RESAMPLES
 from tests.report.test_seg_browser import SEG_SECTION_IDS
@@ -189,6 +190,16 @@ def test_too_few_resamples_for_holm_is_said(tmp_path: Path) -> None:
     assert sec["conclusions"]["data"]["claims"][0]["status"] == "not supported"
 
 
+def ranking_text(an, folder: Path) -> list[str]:
+    """The ranking section's paragraphs (the section draws figures: built on its own)."""
+    from brainbench.report._context import ReportContext
+    from brainbench.report._model import Section
+    from brainbench.report._seg_sections import ranking
+
+    ctx = ReportContext(run=an.run, analysis=an, figures=FigureWriter(folder))  # type: ignore[arg-type]
+    return ranking(ctx, Section("ranking", 9, "Ranking")).text
+
+
 def test_few_subjects_are_not_estimable(tmp_path: Path) -> None:
     """Two subjects of one site: intervals and the claim are 'not estimable', never a
     confident-looking interval."""
@@ -205,6 +216,8 @@ def test_few_subjects_are_not_estimable(tmp_path: Path) -> None:
         "Only 2 test subjects" in x for x in limits
     )
     assert any("One site only" in t for t in sec["breakdowns"]["text"])
+    ranking = " ".join(ranking_text(sec["analysis"], tmp_path / "figs"))
+    assert "stability not estimable: 2 subjects give 3 distinct resamples" in ranking
 
 
 def test_nsd_at_two_tolerances_are_two_measures(tmp_path: Path) -> None:

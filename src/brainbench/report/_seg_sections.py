@@ -23,6 +23,7 @@ from brainbench.report._claims import (
     SUPPORTED,
     Claim,
     claims_tables,
+    distinct_resamples,
 )
 from brainbench.report._context import Footnotes, ReportContext, interval, num, pct, pval
 from brainbench.report._figures import blob_plot
@@ -493,14 +494,22 @@ def ranking(ctx: ReportContext, sec: Section) -> Section:
             )
         )
         tau = res.kendall_tau
+        # As for an interval: too few subjects give too few distinct resamples to judge.
+        few = distinct_resamples(res.n_subjects) < 2 / (1 - an.level)
         stable = np.isfinite(tau["mean"]) and tau["mean"] >= 0.9
+        verdict = (
+            f" (stability not estimable: {res.n_subjects} subjects give "
+            f"{distinct_resamples(res.n_subjects)} distinct resamples)."
+            if few
+            else (" (a stable ranking)." if stable else " (the ranking is not stable).")
+        )
         sec.text.append(
             f"Label {label}: models are re-ranked by their mean {an.primary} in each resample "
             "(challengeR's bootstrap ranking, Wiesenfarth et al. 2021; ties at the lowest "
             f"rank). Kendall's tau between the resampled and the full-data rankings: mean "
             f"{num(tau['mean'], 2)}, median {num(tau['median'], 2)}, 95% of resamples in "
             f"[{num(tau['q025'], 2)}, {num(tau['q975'], 2)}]"
-            + (" (a stable ranking)." if stable else " (the ranking is not stable).")
+            + verdict
             + "".join(f" Note: {n}" for n in res.warnings)
         )
         fig = blob_plot(models, dist)
