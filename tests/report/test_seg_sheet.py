@@ -321,3 +321,16 @@ def test_the_spec_sets_the_protocol_and_its_deviations(tmp_path: Path) -> None:
     claim = sec["conclusions"]["data"]["claims"][0]
     assert claim["status"] == "supported"
     assert claim["statement"].startswith("model-a segments white-matter better than model-b")
+
+
+def test_no_resamples_gives_point_estimates(tmp_path: Path) -> None:
+    """--resamples 0: point estimates, every interval and claim 'not estimable', no ranking."""
+    sec = _built(fx.case_metrics(), tmp_path, resamples=0)
+    mean = sec["labels"]["data"]["labels"]["wmh"]["dice"]["model-a"]["mean"]
+    assert mean["estimate"] == pytest.approx(0.809, abs=0.01)
+    assert mean["not_estimable"] == "no interval could be computed"
+    claim = sec["conclusions"]["data"]["claims"][0]
+    assert claim["status"] == "not estimable"
+    assert claim["evidence"].startswith("Difference model-a - model-b: 0.2")
+    assert "point estimates" in " ".join(sec["comparisons"]["text"])
+    assert sec["analysis"].rankings["wmh"] == (None, "no bootstrap resamples")

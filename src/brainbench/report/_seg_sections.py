@@ -400,7 +400,12 @@ def comparisons(ctx: ReportContext, sec: Section) -> Section:
     )
     m = sum(len(v) for v in an.comparisons.values())
     p_min = 2 / (an.resamples + 1)
-    if m and m * p_min >= an.alpha:
+    if an.resamples == 0:
+        sec.text.append(
+            "No bootstrap resamples (--resamples 0): the differences are point estimates, "
+            "without interval or p-value."
+        )
+    elif m and m * p_min >= an.alpha:
         sec.text.append(
             f"With {an.resamples} resamples the smallest bootstrap p-value is {p_min:.3f}, so "
             f"Holm's correction over {m} rows cannot go below {min(1.0, m * p_min):.3f}: no "
@@ -458,9 +463,13 @@ def ranking(ctx: ReportContext, sec: Section) -> Section:
     an = ctx.analysis
     info = an.info(an.primary)
     data = {}
-    if len(an.models) < 2:
+    if len(an.models) < 2 or an.resamples == 0:
         sec.status = UNAVAILABLE
-        sec.missing.append("a second model: one model has no rank to be stable")
+        sec.missing.append(
+            "a second model: one model has no rank to be stable"
+            if len(an.models) < 2
+            else "bootstrap resamples: --resamples 0 gives point estimates only"
+        )
         return sec
     for i, label in enumerate(an.labels):
         res, why = an.rankings[label]
@@ -582,8 +591,11 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
             else:
                 status = NOT_SUPPORTED
             # The claim states who is better; its evidence is the interval and the p-value.
-            text = text.split(": ", 1)[-1]
-            text = text[0].upper() + text[1:] + (f" Not estimable: {why}." if why else "")
+            if why:
+                text = f"Difference {r.a} - {r.b}: {num(r.estimate)}; not estimable: {why}."
+            else:
+                text = text.split(": ", 1)[-1]
+                text = text[0].upper() + text[1:]
             add(
                 Claim(
                     "comparison",
