@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from brainbench.report._figures import FigureWriter
 from tests.report import seg_fixture as fx
 from tests.report.conftest import SEG_RESAMPLES
 from tests.report.test_seg_browser import SEG_SECTION_IDS
@@ -189,6 +190,16 @@ def test_too_few_resamples_for_holm_is_said(tmp_path: Path) -> None:
     assert sec["conclusions"]["data"]["claims"][0]["status"] == "not supported"
 
 
+def ranking_text(an, folder: Path) -> list[str]:
+    """The ranking section's paragraphs (the section draws figures: built on its own)."""
+    from brainbench.report._context import ReportContext
+    from brainbench.report._model import Section
+    from brainbench.report._seg_sections import ranking
+
+    ctx = ReportContext(run=an.run, analysis=an, figures=FigureWriter(folder))  # type: ignore[arg-type]
+    return ranking(ctx, Section("ranking", 9, "Ranking")).text
+
+
 def test_few_subjects_are_not_estimable(tmp_path: Path) -> None:
     """Two subjects of one site: intervals and the claim are 'not estimable', never a
     confident-looking interval."""
@@ -205,6 +216,8 @@ def test_few_subjects_are_not_estimable(tmp_path: Path) -> None:
         "Only 2 test subjects" in x for x in limits
     )
     assert any("One site only" in t for t in sec["breakdowns"]["text"])
+    ranking = " ".join(ranking_text(sec["analysis"], tmp_path / "figs"))
+    assert "stability not estimable: 2 subjects give 3 distinct resamples" in ranking
 
 
 def test_nsd_at_two_tolerances_are_two_measures(tmp_path: Path) -> None:
@@ -308,3 +321,16 @@ def test_the_spec_sets_the_protocol_and_its_deviations(tmp_path: Path) -> None:
     claim = sec["conclusions"]["data"]["claims"][0]
     assert claim["status"] == "supported"
     assert claim["statement"].startswith("model-a segments white-matter better than model-b")
+
+
+def test_no_resamples_gives_point_estimates(tmp_path: Path) -> None:
+    """--resamples 0: point estimates, every interval and claim 'not estimable', no ranking."""
+    sec = _built(fx.case_metrics(), tmp_path, resamples=0)
+    mean = sec["labels"]["data"]["labels"]["wmh"]["dice"]["model-a"]["mean"]
+    assert mean["estimate"] == pytest.approx(0.809, abs=0.01)
+    assert mean["not_estimable"] == "no interval could be computed"
+    claim = sec["conclusions"]["data"]["claims"][0]
+    assert claim["status"] == "not estimable"
+    assert claim["evidence"].startswith("Difference model-a - model-b: 0.2")
+    assert "point estimates" in " ".join(sec["comparisons"]["text"])
+    assert sec["analysis"].rankings["wmh"] == (None, "no bootstrap resamples")

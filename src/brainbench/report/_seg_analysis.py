@@ -378,6 +378,8 @@ class SegAnalysis:
         and why there is none)."""
         metric, tol = self.measure_of.get(self.primary, (self.primary, None))
         out: dict[str, tuple[Any, str | None]] = {}
+        if self.resamples == 0:
+            return {label: (None, "no bootstrap resamples") for label in self.labels}
         for label in self.labels:
             try:
                 res = self._run(

@@ -23,6 +23,7 @@ from brainbench.report._claims import (
     SUPPORTED,
     Claim,
     claims_tables,
+    distinct_resamples,
 )
 from brainbench.report._context import Footnotes, ReportContext, interval, num, pct, pval
 from brainbench.report._figures import blob_plot
@@ -399,7 +400,12 @@ def comparisons(ctx: ReportContext, sec: Section) -> Section:
     )
     m = sum(len(v) for v in an.comparisons.values())
     p_min = 2 / (an.resamples + 1)
-    if m and m * p_min >= an.alpha:
+    if an.resamples == 0:
+        sec.text.append(
+            "No bootstrap resamples (--resamples 0): the differences are point estimates, "
+            "without interval or p-value."
+        )
+    elif m and m * p_min >= an.alpha:
         sec.text.append(
             f"With {an.resamples} resamples the smallest bootstrap p-value is {p_min:.3f}, so "
             f"Holm's correction over {m} rows cannot go below {min(1.0, m * p_min):.3f}: no "
@@ -457,9 +463,13 @@ def ranking(ctx: ReportContext, sec: Section) -> Section:
     an = ctx.analysis
     info = an.info(an.primary)
     data = {}
-    if len(an.models) < 2:
+    if len(an.models) < 2 or an.resamples == 0:
         sec.status = UNAVAILABLE
-        sec.missing.append("a second model: one model has no rank to be stable")
+        sec.missing.append(
+            "a second model: one model has no rank to be stable"
+            if len(an.models) < 2
+            else "bootstrap resamples: --resamples 0 gives point estimates only"
+        )
         return sec
     for i, label in enumerate(an.labels):
         res, why = an.rankings[label]
@@ -493,14 +503,22 @@ def ranking(ctx: ReportContext, sec: Section) -> Section:
             )
         )
         tau = res.kendall_tau
+        # As for an interval: too few subjects give too few distinct resamples to judge.
+        few = distinct_resamples(res.n_subjects) < 2 / (1 - an.level)
         stable = np.isfinite(tau["mean"]) and tau["mean"] >= 0.9
+        verdict = (
+            f" (stability not estimable: {res.n_subjects} subjects give "
+            f"{distinct_resamples(res.n_subjects)} distinct resamples)."
+            if few
+            else (" (a stable ranking)." if stable else " (the ranking is not stable).")
+        )
         sec.text.append(
             f"Label {label}: models are re-ranked by their mean {an.primary} in each resample "
             "(challengeR's bootstrap ranking, Wiesenfarth et al. 2021; ties at the lowest "
             f"rank). Kendall's tau between the resampled and the full-data rankings: mean "
             f"{num(tau['mean'], 2)}, median {num(tau['median'], 2)}, 95% of resamples in "
             f"[{num(tau['q025'], 2)}, {num(tau['q975'], 2)}]"
-            + (" (a stable ranking)." if stable else " (the ranking is not stable).")
+            + verdict
             + "".join(f" Note: {n}" for n in res.warnings)
         )
         fig = blob_plot(models, dist)
@@ -573,8 +591,11 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
             else:
                 status = NOT_SUPPORTED
             # The claim states who is better; its evidence is the interval and the p-value.
-            text = text.split(": ", 1)[-1]
-            text = text[0].upper() + text[1:] + (f" Not estimable: {why}." if why else "")
+            if why:
+                text = f"Difference {r.a} - {r.b}: {num(r.estimate)}; not estimable: {why}."
+            else:
+                text = text.split(": ", 1)[-1]
+                text = text[0].upper() + text[1:]
             add(
                 Claim(
                     "comparison",
