@@ -175,11 +175,11 @@ def test_bootstrap_t_in_evaluate_is_the_registered_method(five_sites):
 
 def test_calibrated_flags_a_regime_below_the_goal():
     df = simulate_predictions(n_sites=5, subjects_per_site=6, seed=2)
-    c = calibrated_choice("balanced_accuracy", 5, 6.0, "site")
+    c = calibrated_choice("sensitivity", 5, 6.0, "site")
     assert not c.entry["consistent_with_goal"]  # 4-7 sites x 1-9 subjects: no method did
     (r,) = evaluate_predictions(
         df,
-        ["balanced_accuracy"],
+        ["sensitivity"],
         positive="AD",
         unit="subject",
         clusters=["site", "subject"],

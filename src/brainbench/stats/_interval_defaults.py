@@ -237,6 +237,25 @@ def paired_choice(
     )
 
 
+def describe_choice(metric: str, n_sites: int, subjects_per_site: float) -> str:
+    """One sentence: what ``interval: calibrated`` uses for this design (``brainbench plan``)."""
+    if n_sites < SITE_REGIMES[1][0]:
+        return (
+            f"{n_sites} site(s): a site-level interval is not estimable; `evaluate` reports the "
+            "interval conditional on the sites (subjects resampled within each)."
+        )
+    c = calibrated_choice(metric, n_sites, subjects_per_site, "site")
+    if c.entry is None:
+        return f"`interval: calibrated` uses percentile ({c.chosen_for})."
+    cov = c.calibration
+    text = (
+        f"`interval: calibrated` uses {c.method} for {metric}, chosen for {c.chosen_for} "
+        f"(coverage {cov['coverage_min']:.1%}-{cov['coverage_max']:.1%} of nominal 95% "
+        f"intervals in {cov['designs']} simulated designs)"
+    )
+    return text + ("." if cov["consistent_with_goal"] else "; below the 94-96% goal: approximate.")
+
+
 def choose_defaults(results: list[dict[str, Any]]) -> dict[str, Any]:
     """The defaults table from grid runs (``run_interval_grid``'s output) and paired runs
     (``run_paired_grid``'s, recognised by their ``rates``)."""

@@ -1442,8 +1442,8 @@ class TooFewRandomEffectGroups(DataRule):
         "A random-effect variance estimated from 3 sites is essentially unidentified: mixed "
         "models then report singular fits or over-precise fixed effects (Bolker et al. 2009), "
         "and a cluster bootstrap over a handful of clusters under-covers (Field & Welsh 2007; "
-        "the calibration grid of benchmarks/stats/README.md: percentile intervals 77-98% "
-        "with 4-7 sites)."
+        "the calibration grid of benchmarks/stats/README.md: balanced accuracy's percentile "
+        "intervals covered 77-98% with 4-7 sites)."
     )
     example = (
         "protocol:\n  confidence: {method: hierarchical-bootstrap, clusters: [site, subject]}\n"
