@@ -114,10 +114,8 @@ def encode_groups(groups: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray, n
                 f"Found input variables with inconsistent numbers of samples: y has {len(yy)}, "
                 f"groups has {len(inverse)}."
             )
-        yy = yy[first]  # a group's stratum is its first sample's
-        if yy.dtype.kind not in "iuU":
-            yy = _as_text(yy)
-        _, strata = np.unique(yy, return_inverse=True)
+        # a group's stratum is its first sample's: np.unique of its text, by codes
+        strata = sorted_codes(yy[first])[2]
     return inverse, strata.reshape(-1), group_ids
 
 
