@@ -117,9 +117,11 @@ def test_first_units_is_sort_then_drop_duplicates(rows: list[tuple], order: list
 def test_keys_with_mixed_parts_as_np_unique_found_them(key: list[int], part: list[int]) -> None:
     n = min(len(key), len(part))
     k, p = np.array(key[:n], dtype=np.int64), np.array(part[:n], dtype=np.int64)
-    pairs = np.unique(k * 4 + p)
-    owners, counts = np.unique(pairs // 4, return_counts=True)
-    assert np.array_equal(_mixed(k, p), owners[counts > 1])
+    for spread in (1, 10**9):  # keys indexed directly, and factorised first
+        kk = k * spread
+        pairs = np.unique(kk * 4 + p)
+        owners, counts = np.unique(pairs // 4, return_counts=True)
+        assert np.array_equal(_mixed(kk, p), owners[counts > 1])
 
 
 @given(lines=st.lists(st.integers(1, 30), max_size=12), limit=st.integers(1, 6))

@@ -219,13 +219,19 @@ def _mixed(key: np.ndarray, part: np.ndarray) -> np.ndarray:
     import numpy as np
     import pandas as pd
 
-    code, keys = pd.factorize(key)
     small = part.astype(np.int16) if len(part) and part.max() < 2**15 else part
-    low = np.full(len(keys), np.iinfo(small.dtype).max, dtype=small.dtype)
-    high = np.full(len(keys), np.iinfo(small.dtype).min, dtype=small.dtype)
+    span = int(key.max()) + 1 if len(key) else 0
+    dense = int(key.min(initial=0)) >= 0 and span <= 4 * len(key) + 1024
+    # keys spanning a range not much larger than their number index arrays directly (no
+    # hash table of millions of entries); others are factorised first
+    code, keys = (key, None) if dense else pd.factorize(key)
+    n = span if dense else len(keys)
+    low = np.full(n, np.iinfo(small.dtype).max, dtype=small.dtype)
+    high = np.full(n, np.iinfo(small.dtype).min, dtype=small.dtype)
     np.minimum.at(low, code, small)
     np.maximum.at(high, code, small)
-    return np.sort(keys[low != high])
+    mixed = np.flatnonzero(low < high)  # absent keys keep low > high
+    return mixed if keys is None else np.sort(keys[mixed])
 
 
 def _examples(values: Any, limit: int = 3) -> str:
@@ -321,7 +327,9 @@ def _hash_images(table: pd.DataFrame) -> tuple[pd.Series, int, str | None]:
 
     if "image_path" not in table.columns:
         return pd.Series(dtype="string"), 0, None
-    paths = table["image_path"].dropna().astype(str)
+    paths = table["image_path"].dropna()
+    if not isinstance(paths.dtype, pd.StringDtype):  # text already: no copy of 1M paths
+        paths = paths.astype(str)
     sizes = file_sizes(paths.array)
     release_freed_memory()  # the path walk's components, not under the hashing's
     missing = sizes < 0
@@ -1370,7 +1378,10 @@ class TestSetTooSmall(DataRule):
 
         splits = ctx.splits
         if splits is not None and len(splits):
-            first = self._units(ctx, table).astype({c: "string" for c in keys})
+            # the columns D306 and D307 read: a million-row table is not copied whole
+            read = ["cohort", "dataset", "site", "scanner", "subject", "session", "image"]
+            read = [c for c in dict.fromkeys([*read, target, "session_index"]) if c in table]
+            first = self._units(ctx, table[read]).astype({c: "string" for c in keys})
             repeat = splits["repeat"].to_numpy()
             tested = ~splits["partition"].isin(["train", "validation"]).to_numpy()
             # rows picked before columns: no copy of the whole split table (millions of rows)
