@@ -31,7 +31,8 @@ The run folder (the contract the statistics and the report read)
     repeat, fold, seed, partition, image, label, metric), columns in docs/design.md ("The
     case-metrics table"); the predicted masks as
     ``masks/<model>/r<repeat>-f<fold>-s<seed>/<image stem>_pred.nii.gz`` (uint8, the image's
-    affine), hashed in ``provenance.json`` (``masks``, ``case_metrics_sha256``).
+    affine; in a ``<cohort>/`` sub-folder when another image shares the file name), hashed
+    in ``provenance.json`` (``masks``, ``case_metrics_sha256``).
 ``cohort.parquet``
     The cohort table used (every cohort, after the include filters): ``row``, the hierarchy ids,
     ``cohort``, ``role``, ``image_path``, ``session_index``, the target and covariates (age,

@@ -7,7 +7,8 @@ over the data-only channel (it asks for image ``k``'s mask with the key ``-(k + 
 and external-test masks never leave the runner. The predicted masks a model returns are
 checked (shape, integer values among the task's labels), written to the run folder as
 compressed NIfTI with the image's affine
-(``masks/<model>/r<repeat>-f<fold>-s<seed>/<image stem>_pred.nii.gz``), hashed, and scored
+(``masks/<model>/r<repeat>-f<fold>-s<seed>/<image stem>_pred.nii.gz``, see :func:`mask_names`
+for images whose file names repeat), hashed, and scored
 against the reference with :func:`brainbench.segmentation.case_metrics`.
 """
 
@@ -61,6 +62,32 @@ def image_stem(path: str) -> str:
     return _NIFTI.sub("", Path(path).name)
 
 
+def mask_names(cohort: pd.DataFrame) -> list[str]:
+    """The predicted masks' file names of the cohort table's rows (positional), all distinct.
+
+    ``<image stem>_pred.nii.gz`` when no other image of the table has that stem; images of
+    different cohorts often share one (``sub-001_ses-M000_FLAIR`` in a development and an
+    external-test BIDS dataset) and a manifest may name every image ``flair.nii.gz`` in its
+    own folder: those go to ``<cohort>/<image stem>_pred.nii.gz``, and to
+    ``<cohort>/<image stem>-row<row>_pred.nii.gz`` when the stem repeats within a cohort, so
+    that one image's mask never overwrites another's.
+    """
+    stems = pd.Series([image_stem(str(p)) for p in cohort["image_path"]])
+    cohorts = pd.Series(
+        [str(c) for c in cohort["cohort"]] if "cohort" in cohort else [""] * len(cohort)
+    )
+    shared = stems.duplicated(keep=False)
+    within = pd.DataFrame({"c": cohorts, "s": stems}).duplicated(keep=False)
+    return [
+        f"{s}_pred.nii.gz"
+        if not shared[i]
+        else f"{c}/{s}_pred.nii.gz"
+        if not within[i]
+        else f"{c}/{s}-row{i}_pred.nii.gz"
+        for i, (c, s) in enumerate(zip(cohorts, stems, strict=True))
+    ]
+
+
 def _nifti_bytes(mask: np.ndarray, affine: np.ndarray) -> bytes:
     """``mask`` as gzip-compressed NIfTI-1 bytes (uint8, the given affine); gzip's header
     carries no time stamp, so equal masks give equal files and hashes."""
@@ -92,11 +119,12 @@ def score_partition(
     if lesions and detection:
         groups = [(labels, [m for m in metrics if m.name != "lesion-f1"]), (lesions, detection)]
     folder = Path("masks") / unit.model / f"r{unit.repeat}-f{unit.fold}-s{unit.seed}"
+    names = mask_names(state.cohort)
     out: list[dict[str, Any]] = []
     for row, mask in zip(rows, masks, strict=True):
         c = state.cohort.iloc[int(row)]
         image_path = str(c["image_path"])
-        rel = folder / f"{image_stem(image_path)}_pred.nii.gz"
+        rel = folder / names[int(row)]
         affine = nib.load(image_path).affine
         sha = sha256_bytes(data := _nifti_bytes(mask, affine))
         atomic_write_bytes(state.run_dir / rel, data)
