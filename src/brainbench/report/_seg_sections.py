@@ -651,6 +651,7 @@ def _limits(ctx: ReportContext) -> list[str]:
             f"Only {n_subjects} test subjects: the bootstrap intervals may be miscalibrated "
             "(too narrow) or not estimable."
         )
+    out += _labels_never_in_reference(an)
     undefined = c[c["value"].isna()]
     if len(undefined):
         out.append(
@@ -661,6 +662,32 @@ def _limits(ctx: ReportContext) -> list[str]:
         out.append(
             f"Tier {an.run.tier}: the case metrics were not all computed by the brainbench "
             "runner from the models' masks."
+        )
+    return out
+
+
+def _labels_never_in_reference(an: Any) -> list[str]:
+    """A label no reference mask of the test set holds: every case is both-empty or
+    empty-reference, so its Dice of 1 (both empty, Metrics Reloaded) only says that the model
+    predicted nothing there, and the label is most often declared with a wrong value."""
+    t = an.table[an.table["partition"] == an.main_partition]
+    if "reference_voxels" not in t.columns or t.empty:
+        return []
+    voxels = pd.to_numeric(t["reference_voxels"], errors="coerce").fillna(0)
+    total = voxels.groupby(t["label"].astype(str)).sum()
+    out = []
+    for label, n in total.items():
+        if n > 0:
+            continue
+        sub = t[t["label"].astype(str) == label]
+        value = sub["label_value"].iloc[0] if "label_value" in sub.columns else "?"
+        cases = sub.drop_duplicates(["image"]).shape[0] if "image" in sub.columns else len(sub)
+        out.append(
+            f"Label {label} (value {value}) has no voxel in any reference mask of the "
+            f"{an.main_partition} set ({cases} case(s)): its metrics only say whether a model "
+            "predicted it where it is absent (a case with both masks empty scores Dice 1). "
+            "Check that task.labels gives the value the masks use (their dseg.tsv), or remove "
+            "the label."
         )
     return out
 
