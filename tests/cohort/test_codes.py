@@ -81,7 +81,7 @@ def test_first_seen_equals_factorize_of_the_sorted_text(rows: list[tuple]) -> No
         by_id = np.argsort(code, kind="stable")
         base = df[c].iloc[by_id].reset_index(drop=True)
         exp_codes, exp_uniques = pd.factorize(base.astype("string").fillna("n/a"), sort=False)
-        got_codes, got_uniques = _first_seen(base, code, distinct, by_id)
+        got_codes, got_uniques = _first_seen(df[c], code, distinct, by_id)
         assert np.array_equal(got_codes, exp_codes)
         assert list(got_uniques) == list(exp_uniques)
         assert pd.Index(got_uniques).dtype == pd.Index(exp_uniques).dtype
@@ -117,9 +117,11 @@ def test_first_units_is_sort_then_drop_duplicates(rows: list[tuple], order: list
 def test_keys_with_mixed_parts_as_np_unique_found_them(key: list[int], part: list[int]) -> None:
     n = min(len(key), len(part))
     k, p = np.array(key[:n], dtype=np.int64), np.array(part[:n], dtype=np.int64)
-    pairs = np.unique(k * 4 + p)
-    owners, counts = np.unique(pairs // 4, return_counts=True)
-    assert np.array_equal(_mixed(k, p), owners[counts > 1])
+    for spread in (1, 10**9):  # keys indexed directly, and factorised first
+        kk = k * spread
+        pairs = np.unique(kk * 4 + p)
+        owners, counts = np.unique(pairs // 4, return_counts=True)
+        assert np.array_equal(_mixed(kk, p), owners[counts > 1])
 
 
 @given(lines=st.lists(st.integers(1, 30), max_size=12), limit=st.integers(1, 6))

@@ -49,3 +49,9 @@ def test_encode_groups_of_integers_and_text(groups, labels):
     # Zero-padded text sorts like the integers: the same codes and strata either way.
     np.testing.assert_array_equal(as_int[0], as_text[0])
     np.testing.assert_array_equal(as_int[1], as_text[1])
+
+
+def test_distinct_ids_equal_as_unicode_text_are_merged_as_np_unique_merges_them():
+    values = np.array(["b", "a\x00", "a", "é", "e\u0301", "a", "B"], dtype=object)
+    for got, want in zip(sorted_codes(values), _reference(values), strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -67,9 +67,10 @@ def make_tree(root: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("dense", [1, 2, 8])
-def test_equal_to_one_stat_per_path(tmp_path: Path, dense: int) -> None:
+@pytest.mark.parametrize("block", [1 << 18, 7])
+def test_equal_to_one_stat_per_path(tmp_path: Path, dense: int, block: int) -> None:
     paths = make_tree(tmp_path)
-    assert file_sizes(paths, dense=dense).tolist() == reference(paths)
+    assert file_sizes(paths, dense=dense, block=block).tolist() == reference(paths)
 
 
 def test_a_listing_that_lacks_existing_names_is_not_trusted(

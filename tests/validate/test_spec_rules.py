@@ -119,7 +119,8 @@ def test_cli_json_contract_and_exit_codes(tmp_path):
     result = runner.invoke(cli, ["validate", "--format", "json", leaky])
     assert result.exit_code == 1
     data = json.loads(result.output)
-    assert set(data) == {"valid", "exit_code", "files", "findings", "waived", "results"}
+    assert set(data) == {"valid", "exit_code", "files", "findings", "waived", "results", "data"}
+    assert data["data"] is False and data["results"][0]["data"] is False  # spec-only
     assert data["valid"] is False and data["files"] == [leaky] and data["exit_code"] == 1
     assert [r["file"] for r in data["results"]] == [leaky]
     keys = {"rule", "severity", "message", "file", "path", "line", "column", "hint", "reference"}

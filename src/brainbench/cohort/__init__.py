@@ -115,6 +115,7 @@ def read_cohort(
     table, more = build_cohort_table(
         raw, hierarchy=hierarchy, cohort_id=cid, role=role, source=source
     )
+    del raw  # the table holds what it needs: one copy of the rows, not two
     findings.extend(more)
     table, more = _drop_exact_duplicates(table)
     findings.extend(more)
@@ -223,7 +224,11 @@ def load_cohorts(loaded: LoadedSpec, *, check: bool = True) -> CohortTable:
             ct.table["site"] = (c.id + "/" + site).where(site.notna(), site)
         parts.append(ct.table)
         files.extend(ct.files)
-    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(LEVELS))
+    if len(parts) == 1:  # no copy of a table that can hold millions of rows
+        table = parts.pop().reset_index(drop=True)
+    else:
+        table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(LEVELS))
+        parts.clear()
     if check:
         findings.extend(check_hierarchy(table))
     return CohortTable(table=table, findings=findings, files=files)

@@ -112,6 +112,23 @@ class SplitPlan:
         )
 
 
+def _key_columns(level: str) -> list[str]:
+    """The columns :func:`group_keys` reads for ``level``."""
+    parts = {"dataset": ["dataset"], "site": ["site"], "scanner": ["site", "scanner"]}
+    parts |= {"subject": ["subject"], "session": ["subject", "session"]}
+    parts["image"] = ["subject", "session", "image"]
+    return list(dict.fromkeys(["cohort", level, *parts.get(level, [])]))
+
+
+def _rows(table: pd.DataFrame, columns: list[str], rows: np.ndarray, index: np.ndarray) -> Any:
+    """``columns`` of the rows at positions ``rows``, indexed by ``index`` (positions in the
+    sorted order: what ``group_keys`` names rows without an image by)."""
+    present = [c for c in dict.fromkeys(columns) if c in table.columns]
+    out = table[present].iloc[rows]
+    out.index = index
+    return out
+
+
 def group_keys(table: pd.DataFrame, level: str) -> pd.Series:
     """Text key of each row's unit at ``level`` (qualified by cohort below the dataset)."""
     if level not in GROUP_LEVELS:
@@ -294,33 +311,40 @@ def split_table(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
         c: sorted_codes(table[c].astype("string[pyarrow]"), missing_first=True) for c in ID_COLUMNS
     }
     by_id = np.lexsort([coded[c][0] for c in reversed(ID_COLUMNS)])
-    order = table.index[by_id]
-    needed = [*ID_COLUMNS, "role", "session_index", *plan.stratify]
-    needed += [lvl for lvl in GROUP_LEVELS if lvl in table.columns]
-    base = table.loc[order, list(dict.fromkeys(needed))].reset_index(drop=True)
-    dev = (base["role"] == "development").to_numpy()
+    # Rows are used in that sorted order through their positions (by_id): columns are
+    # taken when needed, never the whole table reordered.
+    dev = (table["role"] == "development").to_numpy()[by_id]
     ext_mask = ~dev
     if not dev.any():
         raise UserError("No development cohort: nothing to train on (all cohorts are external).")
     if plan.test_method == "external" and not ext_mask.any():
         raise UserError("splits.test.method is 'external' but no external-test cohort has rows.")
+    dev_rows = np.flatnonzero(dev)
+    ext_rows = np.flatnonzero(ext_mask)
 
-    d = base[dev]
+    d = _rows(table, [*_key_columns(plan.group), "session_index"], by_id[dev_rows], dev_rows)
     keys = group_keys(d, plan.group)
     # A group's covariates and held-out level are those of its first session.
     group_code, first_pos = first_rows(d, keys)
-    first = d.iloc[first_pos]
+    del d, keys
+    first_cols = [*plan.stratify]
+    if plan.test_method == "leave-group-out":
+        first_cols += _key_columns(plan.test_group)
+    first = _rows(table, first_cols, by_id[dev_rows[first_pos]], dev_rows[first_pos])
     strata = _strata(first, plan.stratify, plan.n_bins)
     sizes = np.bincount(group_code, minlength=len(first_pos))
     logo = None
     if plan.test_method == "leave-group-out":
         logo = group_keys(first, plan.test_group).to_numpy(dtype=str)
+    del first
 
     baseline_only = plan.sessions == "baseline"
-    later = (base["session_index"].to_numpy() > 0) & base["session"].notna().to_numpy()
-    dev_rows = np.flatnonzero(dev)
-    ext_rows = np.flatnonzero(ext_mask)
-    ext_cohorts = base["cohort"].astype("string").to_numpy(dtype=object)
+    later = (table["session_index"].to_numpy() > 0) & table["session"].notna().to_numpy()
+    later = later[by_id]
+    ext_cohorts = np.empty(len(table), dtype=object)
+    ext_cohorts[ext_rows] = (
+        table["cohort"].iloc[by_id[ext_rows]].astype("string").to_numpy(dtype=object)
+    )
 
     partition_names = ["train", "validation", "test"]
     ext_ids = sorted(set(ext_cohorts[ext_rows])) if len(ext_rows) else []
@@ -331,7 +355,7 @@ def split_table(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
             "(train, validation, test): rename the cohort."
         )
     partition_names += ext_ids
-    ext_code = np.full(len(base), DROPPED, dtype=np.int16)
+    ext_code = np.full(len(table), DROPPED, dtype=np.int16)
     if len(ext_rows):
         lookup = {c: partition_names.index(c) for c in ext_ids}
         ext_code[ext_rows] = [lookup[c] for c in ext_cohorts[ext_rows]]
@@ -353,33 +377,31 @@ def split_table(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
                     code[drop] = DROPPED
                 blocks.append((r, fold, code))
 
-    cats = {c: _first_seen(base[c], *coded[c], by_id) for c in ID_COLUMNS}
-    frames_idx, repeats, folds, parts = [], [], [], []
-    for r, fold, code in blocks:
-        keep = np.flatnonzero(code != DROPPED)
-        frames_idx.append(keep)
-        repeats.append(np.full(len(keep), r, dtype=np.int64))
-        folds.append(np.full(len(keep), fold, dtype=np.int64))
-        parts.append(code[keep])
-    idx = np.concatenate(frames_idx)
+    cats = {c: _first_seen(table[c], *coded[c], by_id) for c in ID_COLUMNS}
+    del coded
+    kept = [np.flatnonzero(code != DROPPED) for _, _, code in blocks]
+    idx = np.concatenate(kept)
     out = pd.DataFrame(
         {c: pd.Categorical.from_codes(cats[c][0][idx], categories=cats[c][1]) for c in ID_COLUMNS}
     )
-    out["repeat"] = np.concatenate(repeats)
-    out["fold"] = np.concatenate(folds)
-    out["partition"] = pd.Categorical.from_codes(np.concatenate(parts), categories=partition_names)
+    del idx
+    lengths = [len(k) for k in kept]
+    out["repeat"] = np.repeat(np.array([r for r, _, _ in blocks], dtype=np.int64), lengths)
+    out["fold"] = np.repeat(np.array([f for _, f, _ in blocks], dtype=np.int64), lengths)
+    parts = np.concatenate([code[k] for (_, _, code), k in zip(blocks, kept, strict=True)])
+    out["partition"] = pd.Categorical.from_codes(parts, categories=partition_names)
     return out
 
 
 def _first_seen(
     ids: pd.Series, codes: np.ndarray, distinct: Any, by_id: np.ndarray
 ) -> tuple[np.ndarray, Any]:
-    """``pd.factorize(ids.astype("string").fillna("n/a"))`` of the sorted rows, from the codes
-    of the unsorted ones (``sorted_codes``): ids in order of first appearance."""
+    """``pd.factorize(ids.astype("string").fillna("n/a"))`` of the rows in ``by_id`` order,
+    from the codes of the unsorted ones (``sorted_codes``): ids in order of first appearance."""
     import pandas as pd
 
     if (codes < 0).any():  # missing ids become 'n/a', which may also be an id: go by text
-        return pd.factorize(ids.astype("string").fillna("n/a"), sort=False)
+        return pd.factorize(ids.iloc[by_id].astype("string").fillna("n/a"), sort=False)
     first, seen = pd.factorize(codes[by_id], sort=False)
     return first, pd.array(distinct, dtype="string").take(seen)
 

@@ -67,15 +67,34 @@ def sorted_codes(values: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         ids, first, inverse = np.unique(g, return_index=True, return_inverse=True)
         return ids, first, inverse.reshape(-1)
     codes, uniques = pd.factorize(v)
-    text = _as_text(np.asarray(uniques, dtype=object))
     if len(codes) and codes.min() < 0:  # missing ids: one 'n/a' id, as _as_text writes them
-        text = np.append(text, "n/a")
+        text = np.append(_as_text(np.asarray(uniques, dtype=object)), "n/a")
         codes = np.where(codes < 0, len(text) - 1, codes)
-    ids, to_sorted = np.unique(text, return_inverse=True)  # also merges 1 and '1'
+        ids, to_sorted = np.unique(text, return_inverse=True)  # merges 'n/a' and missing
+    else:
+        ids, to_sorted = _sort_distinct(np.asarray(uniques, dtype=object))
     inverse = to_sorted.reshape(-1)[codes]
     first = np.empty(len(ids), dtype=np.int64)
     first[inverse[::-1]] = np.arange(len(inverse) - 1, -1, -1)  # the earliest index wins
     return ids, first, inverse
+
+
+def _sort_distinct(uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(_as_text(uniques), return_inverse=True)`` of distinct Python strings,
+    sorted by Arrow (UTF-8 bytes: the code-point order of numpy's unicode arrays)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = uniques.astype(str)  # what _as_text writes for strings
+    order = pc.array_sort_indices(pa.array(uniques, type=pa.large_string())).to_numpy()
+    ids = text[order]
+    if len(ids) > 1 and bool((ids[1:] == ids[:-1]).any()):
+        # distinct strings equal in a unicode array ('a' and 'a\0'): np.unique merges them
+        ids, to_sorted = np.unique(text, return_inverse=True)
+        return ids, to_sorted
+    to_sorted = np.empty(len(order), dtype=np.int64)
+    to_sorted[order] = np.arange(len(order))
+    return ids, to_sorted
 
 
 def encode_groups(groups: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -95,10 +114,8 @@ def encode_groups(groups: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray, n
                 f"Found input variables with inconsistent numbers of samples: y has {len(yy)}, "
                 f"groups has {len(inverse)}."
             )
-        yy = yy[first]  # a group's stratum is its first sample's
-        if yy.dtype.kind not in "iuU":
-            yy = _as_text(yy)
-        _, strata = np.unique(yy, return_inverse=True)
+        # a group's stratum is its first sample's: np.unique of its text, by codes
+        strata = sorted_codes(yy[first])[2]
     return inverse, strata.reshape(-1), group_ids
 
 

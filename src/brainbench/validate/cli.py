@@ -89,6 +89,13 @@ def plan(spec: Path, data: bool, fmt: str) -> None:
     )
 
     loaded = load_spec(spec)
+    if loaded.spec.task.type == "segmentation":
+        raise UserError(
+            f"{spec}: a segmentation benchmark is not planned: these formulas hold for one "
+            "score or label per unit (a binomial or the target's SD), not for per-case Dice or "
+            "boundary distances, whose spread depends on the structure and the model. Estimate "
+            "the per-case SD on a pilot run (`brainbench run`, case_metrics.parquet) instead."
+        )
     if data:
         ctx = load_data_context(loaded)
         plans = TestSetTooSmall().plans(ctx)

@@ -107,12 +107,14 @@ def load_data_context(loaded: LoadedSpec) -> CohortDataContext:
     rule E002); otherwise the splits are generated in memory from the spec. A split that cannot
     be made (too few groups for the folds...) becomes a finding, not an exception.
     """
+    from brainbench._memory import release_freed_memory
     from brainbench.cohort import load_cohorts
     from brainbench.cohort._findings import cohort_finding
     from brainbench.errors import UserError
     from brainbench.split import make_splits, read_split_file
 
     cohort = load_cohorts(loaded)
+    release_freed_memory()  # reading's temporaries: the peak is the split's and the rules'
     findings = list(cohort.findings)
     splits = None
     split_file = None
@@ -144,6 +146,7 @@ def load_data_context(loaded: LoadedSpec) -> CohortDataContext:
                     column=col,
                 )
             )
+    release_freed_memory()
     return CohortDataContext(
         loaded=loaded,
         cohort=cohort.table,
@@ -216,12 +219,19 @@ def _mixed(key: np.ndarray, part: np.ndarray) -> np.ndarray:
     import numpy as np
     import pandas as pd
 
-    code, keys = pd.factorize(key)
-    low = np.full(len(keys), np.iinfo(np.int64).max, dtype=np.int64)
-    high = np.full(len(keys), np.iinfo(np.int64).min, dtype=np.int64)
-    np.minimum.at(low, code, part)
-    np.maximum.at(high, code, part)
-    return np.sort(keys[low != high])
+    small = part.astype(np.int16) if len(part) and part.max() < 2**15 else part
+    span = int(key.max()) + 1 if len(key) else 0
+    dense = int(key.min(initial=0)) >= 0 and span <= 4 * len(key) + 1024
+    # keys spanning a range not much larger than their number index arrays directly (no
+    # hash table of millions of entries); others are factorised first
+    code, keys = (key, None) if dense else pd.factorize(key)
+    n = span if dense else len(keys)
+    low = np.full(n, np.iinfo(small.dtype).max, dtype=small.dtype)
+    high = np.full(n, np.iinfo(small.dtype).min, dtype=small.dtype)
+    np.minimum.at(low, code, small)
+    np.maximum.at(high, code, small)
+    mixed = np.flatnonzero(low < high)  # absent keys keep low > high
+    return mixed if keys is None else np.sort(keys[mixed])
 
 
 def _examples(values: Any, limit: int = 3) -> str:
@@ -312,12 +322,16 @@ def _hash_images(table: pd.DataFrame) -> tuple[pd.Series, int, str | None]:
     import numpy as np
     import pandas as pd
 
+    from brainbench._memory import release_freed_memory
     from brainbench.validate._paths import file_sizes
 
     if "image_path" not in table.columns:
         return pd.Series(dtype="string"), 0, None
-    paths = table["image_path"].dropna().astype(str)
+    paths = table["image_path"].dropna()
+    if not isinstance(paths.dtype, pd.StringDtype):  # text already: no copy of 1M paths
+        paths = paths.astype(str)
     sizes = file_sizes(paths.array)
+    release_freed_memory()  # the path walk's components, not under the hashing's
     missing = sizes < 0
     example = paths.iloc[int(np.flatnonzero(missing)[0])] if missing.any() else None
     keep = sizes > 0
@@ -386,14 +400,17 @@ class SubjectInTrainAndTest(DataRule):
 
         spec = ctx.loaded.spec
         # Integer codes throughout: millions of split rows are checked in a few passes.
-        cohort_c = _codes(splits["cohort"])
+        # Intermediates are freed as soon as used: each is 8 bytes x millions of rows.
+        unit = _codes(splits["cohort"])
         subject_c = _codes(splits["subject"])
-        part_c = _codes(splits["partition"])
-        unit = cohort_c * (int(subject_c.max()) + 1) + subject_c
-        rf = splits["repeat"].to_numpy(np.int64) * (int(splits["fold"].max()) + 1)
-        rf = rf + splits["fold"].to_numpy(np.int64)
-        key = rf * (int(unit.max()) + 1) + unit
-        leaking = _mixed(key, part_c)
+        unit *= int(subject_c.max()) + 1
+        unit += subject_c
+        del subject_c
+        key = splits["repeat"].to_numpy(np.int64) * (int(splits["fold"].max()) + 1)
+        key += splits["fold"].to_numpy(np.int64)
+        key *= int(unit.max()) + 1
+        key += unit
+        leaking = _mixed(key, _codes(splits["partition"]))
         if len(leaking):
             rows = np.flatnonzero(key == leaking[0])
             first = splits.iloc[rows]
@@ -1173,7 +1190,8 @@ class TestSetTooSmall(DataRule):
         "the same test set, (z_(1-alpha/2) + z_power) * SE * sqrt(2(1-rho)) * sqrt(deff) with "
         "rho = planning.model_correlation (0.5) and planning.power (0.8), must not exceed "
         "comparison.margin (an error; an explicit margin of 0 fails too, a margin left out is "
-        "a warning naming the MDD). `brainbench plan SPEC [--data]` prints the same figures."
+        "a warning naming the MDD). `brainbench plan SPEC [--data]` prints the same figures. "
+        "Not applied to segmentation benchmarks (per-case metrics, no binomial or target SD)."
     )
     why = (
         "Varoquaux (2018) showed that error bars on small test sets are about +/-10% at "
@@ -1360,9 +1378,14 @@ class TestSetTooSmall(DataRule):
 
         splits = ctx.splits
         if splits is not None and len(splits):
-            first = self._units(ctx, table).astype({c: "string" for c in keys})
-            s = splits[splits["repeat"] == splits["repeat"].min()]
-            s = s[~s["partition"].isin(["train", "validation"])][[*keys, "partition"]]
+            # the columns D306 and D307 read: a million-row table is not copied whole
+            read = ["cohort", "dataset", "site", "scanner", "subject", "session", "image"]
+            read = [c for c in dict.fromkeys([*read, target, "session_index"]) if c in table]
+            first = self._units(ctx, table[read]).astype({c: "string" for c in keys})
+            repeat = splits["repeat"].to_numpy()
+            tested = ~splits["partition"].isin(["train", "validation"]).to_numpy()
+            # rows picked before columns: no copy of the whole split table (millions of rows)
+            s = splits.loc[(repeat == repeat.min()) & tested, [*keys, "partition"]]
             s = s.drop_duplicates().astype({c: "string" for c in [*keys, "partition"]})
             for part in sorted(set(s["partition"].astype(str))):
                 rows = s[s["partition"] == part][keys].drop_duplicates()

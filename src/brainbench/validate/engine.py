@@ -32,9 +32,12 @@ def run_spec_rules(loaded: LoadedSpec) -> list[Finding]:
 
 
 def run_data_rules(ctx: DataContext) -> list[Finding]:
+    from brainbench._memory import release_freed_memory
+
     findings: list[Finding] = []
     for rule in iter_rules("data"):
         findings.extend(rule.check(ctx))
+        release_freed_memory()  # one rule's temporaries are not under the next one's
     return findings
 
 
@@ -132,7 +135,7 @@ def apply_waivers(
     and waivers that silenced nothing (warning). A data-rule waiver is not called unused when
     the data were not read (``data_checked`` False: a spec-only validation)."""
     waivers = loaded.spec.waivers
-    result = CheckResult(files=[str(loaded.file)])
+    result = CheckResult(files=[str(loaded.file)], data_checked=data_checked)
     used: set[int] = set()
     for finding in findings:
         i = next((i for i, w in enumerate(waivers) if covers(w, finding)), None)
