@@ -328,7 +328,7 @@ def test_no_resamples_gives_point_estimates(tmp_path: Path) -> None:
     sec = _built(fx.case_metrics(), tmp_path, resamples=0)
     mean = sec["labels"]["data"]["labels"]["wmh"]["dice"]["model-a"]["mean"]
     assert mean["estimate"] == pytest.approx(0.809, abs=0.01)
-    assert mean["not_estimable"] == "no interval could be computed"
+    assert mean["not_estimable"] == "no bootstrap resamples (--resamples 0): point estimates only"
     claim = sec["conclusions"]["data"]["claims"][0]
     assert claim["status"] == "not estimable"
     assert claim["evidence"].startswith("Difference model-a - model-b: 0.2")

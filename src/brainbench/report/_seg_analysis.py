@@ -252,6 +252,8 @@ class SegAnalysis:
         """Why a result's interval cannot carry a conclusion (the classification sheet's
         rules: no or a zero-width interval, too few subjects for the bootstrap's tails, 2-3
         sites resampled), or None."""
+        if self.resamples == 0:
+            return "no bootstrap resamples (--resamples 0): point estimates only"
         clusters = dict(getattr(r, "clusters", {}) or {})
         lo, hi = r.ci_low, r.ci_high
         # Every resample giving the same cases' mean still leaves float rounding between the
