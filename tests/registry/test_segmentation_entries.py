@@ -98,3 +98,17 @@ def test_registry_check_passes_on_the_threshold_baseline():
 
     result = check_entries([ROOT / "models" / "threshold-seg"], CheckOptions(timeout=120))
     assert result.valid and not result.findings, result.findings
+
+
+def test_threshold_baseline_on_background_only_masks_says_what_to_check():
+    """All-zero reference masks (wrong files, or labels declared with other values): the
+    baseline's failure names the declared values and the spec fields to check."""
+    shape = (12, 12, 12)
+    task = _task(shape)
+    train, val, _, _ = _data(shape)
+    empty = SegmentationSet(train.images, train.covariates, np.zeros_like(train.masks))
+    model = load_model("threshold-seg", task, root=ROOT)
+    with pytest.raises(
+        ValueError, match=r"no voxel of any declared label.*values 2, 5.*task\.reference"
+    ):
+        model.fit(empty, val, FitContext(seed=0))

@@ -43,7 +43,13 @@ class ThresholdSegmenter:
                 samples[int(v)].append(x[m == v])
         medians = {v: np.median(np.concatenate(s)) for v, s in samples.items() if sum(map(len, s))}
         if len(medians) < 2:
-            raise ValueError("the training masks hold fewer than two labels: nothing to separate")
+            declared = ", ".join(map(str, self.task.label_values))
+            raise ValueError(
+                "the training masks hold no voxel of any declared label (background only; "
+                f"task.labels declares the values {declared}): check that task.reference "
+                "finds the right mask files and that task.labels gives the values they use "
+                "(their dseg.tsv)"
+            )
         missing = sorted(set(samples) - set(medians))
         if missing:
             ctx.logger.warning("labels %s absent from the training masks: never predicted", missing)
