@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from brainbench.errors import UserError
 from tests.runner.conftest import HERE, REPO
 from tests.runner.seg_cohort import write_seg_cohort, write_seg_spec
 
@@ -184,10 +185,12 @@ def test_reference_mask_with_undeclared_label_fails_with_the_file(seg_registry, 
     arr[0, 0, 0] = 7
     nib.save(nib.Nifti1Image(arr, img.affine), bad)
     spec = write_seg_spec(tmp_path, data)
-    run = _run(spec, seg_registry, tmp_path / "run", ["threshold-seg"])
-    (unit,) = run.units
-    assert unit["status"] == "failed"
-    assert str(bad) in unit["error"] and "label value(s) 7" in unit["error"]
+    # checked before the first unit (a bad test mask would fail its units after training)
+    with pytest.raises(UserError, match="1 reference mask") as err:
+        _run(spec, seg_registry, tmp_path / "run", ["threshold-seg"])
+    assert str(bad) in str(err.value) and "label value(s) 7" in str(err.value)
+    assert "nothing was run" in str(err.value) and "task.reference" in str(err.value)
+    assert not (tmp_path / "run" / "plan.json").exists()
 
 
 def test_a_mask_changed_after_its_unit_voids_the_run(seg_run, tmp_path):

@@ -140,6 +140,33 @@ def run_image_paths(cohort_table: pd.DataFrame, splits: pd.DataFrame) -> pd.Seri
     return cohort_table.loc[keys.isin(used).to_numpy(), "image_path"].dropna()
 
 
+def check_reference_masks(cohort_table: pd.DataFrame, splits: pd.DataFrame, task: Any) -> None:
+    """Decode every reference mask the run will score before the first unit, as the units
+    read them (integer values among the declared labels, finite, complete, the images'
+    shape and orientation): a bad test mask would otherwise fail its units only after they
+    trained. UserError listing the files, nothing run."""
+    from brainbench.runner._data import ImageError, common_orientation
+    from brainbench.runner._segmentation import read_mask
+
+    rows = cohort_table.loc[join_keys(cohort_table).isin(set(join_keys(splits))).to_numpy()]
+    orientation = common_orientation(list(rows["image_path"].dropna().astype(str)))
+    if orientation is None:
+        return  # no image header readable: no grid to check against; the units name the images
+    problems = []
+    for path in rows["reference_path"].dropna().astype(str):
+        try:
+            read_mask(path, tuple(task.spatial_shape), orientation, tuple(task.label_values))
+        except ImageError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise UserError(
+            f"{len(problems)} reference mask(s) cannot be scored, so nothing was run: "
+            + "; ".join(problems[:3])
+            + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+            + ". Fix or replace these files (task.reference in the spec says where they are)."
+        )
+
+
 def image_cache_plan(options: RunOptions, paths: pd.Series) -> dict[str, Any]:
     """The loader's settings stored in the plan: the disk cache cap (bytes; None: default;
     0: off) and the images' modal orientation, which every image must share."""
@@ -248,6 +275,8 @@ def prepare_run(
 
     registry_root = Path(options.registry_root) if options.registry_root else default_root()
     task = task_info(loaded, cohort.table, splits)
+    if spec.task.type == "segmentation":
+        check_reference_masks(cohort.table, splits, task)
     versions = check_models(options.models, task, registry_root, options.hyperparameters)
     audit = audit_entries(
         loaded, cohort.table, options.models, registry_root, options.hyperparameters
