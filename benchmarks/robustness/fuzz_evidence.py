@@ -22,12 +22,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests.*: the same generator
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _fuzz_loop import main
+from _fuzz_loop import Case, main
 
 from tests.report.hostile_sheets import make_sheet, problems, run_sheets
 
 
-def run_case(seed: int, index: int, folder: Path) -> tuple[str, list[str], list[str] | None]:
+def run_case(seed: int, index: int, folder: Path) -> Case:
     rng = random.Random(f"{seed}:{index}")
     kind, data = make_sheet(rng)
     sheet = folder / "reports" / "a" / "evidence.json"
@@ -39,7 +39,7 @@ def run_case(seed: int, index: int, folder: Path) -> tuple[str, list[str], list[
         other.write_bytes(make_sheet(rng, "valid")[1])
     status, err, _ = run_sheets(folder)
     argv = ["leaderboard", str(folder / "reports"), "-o", str(folder / "board2")]
-    return kind, problems(status, err), [*argv, "--resamples", "10"]
+    return Case(kind, problems(status, err), status, [*argv, "--resamples", "10"])
 
 
 if __name__ == "__main__":

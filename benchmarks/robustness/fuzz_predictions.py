@@ -24,12 +24,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests.*: the same generator
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _fuzz_loop import main
+from _fuzz_loop import Case, main
 
 from tests.stats.hostile_tables import make_table, problems, reader_agreement, run_table
 
 
-def run_case(seed: int, index: int, folder: Path) -> tuple[str, list[str], list[str] | None]:
+def run_case(seed: int, index: int, folder: Path) -> Case:
     kind, name, data = make_table(random.Random(f"{seed}:{index}"))
     path = folder / name
     path.write_bytes(data)
@@ -37,7 +37,7 @@ def run_case(seed: int, index: int, folder: Path) -> tuple[str, list[str], list[
     disagreement = reader_agreement(path)
     if disagreement:
         found.append(f"inconsistent readers: {disagreement}")
-    return kind, found, ["evaluate", str(path), "--resamples", "20"]
+    return Case(kind, found, None, ["evaluate", str(path), "--resamples", "20"])
 
 
 if __name__ == "__main__":

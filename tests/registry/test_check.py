@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from brainbench.registry.check import MAX_FILE_BYTES, CheckOptions, changelog_versions, check_entry
 from brainbench.registry.cli import registry
+from tests.gitrepo import git
 
 from .conftest import MODEL_PY, MODEL_YAML, REFERENCE_IDS, REPO, write_entry
 
@@ -213,23 +214,13 @@ def test_list_reference_registry_without_importing_torch():
 
 
 # -- the version bump against a git ref (what the pull-request workflow runs) --
-def _git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     write_entry(tmp_path / "registry" / "models")
-    _git(tmp_path, "init", "-q", "-b", "main")
-    _git(tmp_path, "add", ".")
-    _git(tmp_path, "commit", "-qm", "init")
-    _git(tmp_path, "update-ref", "refs/remotes/origin/main", "HEAD")
+    git(tmp_path, "init", "-q", "-b", "main")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "init")
+    git(tmp_path, "update-ref", "refs/remotes/origin/main", "HEAD")
     return tmp_path
 
 
@@ -251,7 +242,7 @@ def test_changed_since_requires_a_version_bump(repo: Path):
 
     log = (entry / "CHANGELOG.md").read_text() + "\n## [1.1.0] - 2026-11-27\n- renamed\n"
     (entry / "CHANGELOG.md").write_text(log)
-    _git(repo, "commit", "-qam", "bump")
+    git(repo, "commit", "-qam", "bump")
     result = _cli("check", "--no-run", "--changed-since", "origin/main", root=root)
     assert result.exit_code == 0, result.output
 

@@ -118,9 +118,41 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def make_seg_run_dir(path: Path, table: pd.DataFrame | None = None) -> Path:
-    """Write the run folder: case_metrics.parquet and provenance.json (which hashes it)."""
+SPEC = """\
+brainbench: 1
+id: fixture-wmh-segmentation
+version: 0.1.0
+title: fixture of the segmentation sheet
+task:
+  type: segmentation
+  labels: {1: {name: wmh, kind: lesion}, 2: white-matter}
+  reference: {source: bids-derivative, path: derivatives/reference, suffix: dseg}
+cohorts:
+  - id: fixture
+    role: development
+    source: {format: bids, path: data}
+splits:
+  group: site
+  test: {method: leave-group-out, group: site}
+  seed: 0
+protocol:
+  primary_metric: hd95
+  primary_label: white-matter
+  metrics: [dice, abs-volume-error, {name: nsd, tolerance_mm: 1.0}]
+  confidence: {method: hierarchical-bootstrap, resamples: 2000, clusters: [site, subject]}
+  models: [model-b, model-a]
+reporting:
+  breakdown: [scanner, sex]
+"""
+
+
+def make_seg_run_dir(path: Path, table: pd.DataFrame | None = None, *, spec: bool = False) -> Path:
+    """Write the run folder: case_metrics.parquet and provenance.json (which hashes it);
+    ``spec``: also spec.yaml (:data:`SPEC`: HD95 on white-matter primary, a declared metric
+    and a breakdown the table cannot give)."""
     path.mkdir(parents=True, exist_ok=True)
+    if spec:
+        (path / "spec.yaml").write_text(SPEC)
     table = case_metrics() if table is None else table
     table.to_parquet(path / "case_metrics.parquet", index=False)
     units = [

@@ -233,3 +233,40 @@ def test_multiclass_predictions_without_spec_need_no_positive_class(tmp_path: Pa
     claims = secs["conclusions"]["data"]["claims"]
     good = next(c for c in claims if c["kind"] == "chance" and c["models"] == ["good"])
     assert "0.33" in good["statement"] and good["status"] == "supported"
+
+
+@pytest.mark.parametrize(("data_flag", "expected"), [(True, "passed"), (None, "not run")])
+def test_clean_data_rules_read_passed_only_when_the_audit_says_they_ran(
+    tmp_path: Path, data_flag: bool | None, expected: str
+) -> None:
+    """A clean cohort leaves no D finding behind: the sheet must tell "passed" (the runner read
+    the data, ``"data": true`` in validation.json) from "not run" (no record that it did)."""
+    run = make_run_dir(tmp_path / "run")
+    audit_file = run / "validation.json"
+    clean = {"valid": True, "files": ["spec.yaml"], "findings": [], "waived": []}
+    if data_flag is not None:
+        clean["data"] = data_flag
+    audit_file.write_text(json.dumps(clean))
+    out = tmp_path / "out"
+    write_report([run], out, resamples=FAST)
+    rules = {r["rule"]: r["status"] for r in _sections(out)["audit"]["data"]["rules"]}
+    assert rules["D301"] == expected and rules["D302"] == expected
+    assert rules["L101"] == "passed"
+
+
+def test_no_resamples_gives_a_sheet_of_point_estimates(tmp_path: Path, run_dir: Path) -> None:
+    """`--resamples 0` (a user's choice) writes the sheet without the bootstrap's parts and says
+    so, where it once crashed with exit 70 in the rank stability."""
+    from brainbench.cli import main
+
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(run_dir), "-o", str(out), "--resamples", "0"])
+    assert exc.value.code == 0
+    secs = _sections(out)
+    assert secs["ranking"]["status"] == "unavailable"
+    assert any("Rank stability needs bootstrap resamples" in m for m in secs["ranking"]["missing"])
+    devs = {d["kind"]: d["message"] for d in secs["protocol"]["data"]["deviations"]}
+    assert "point estimates only" in devs["resamples"]
+    md = (out / "evidence.md").read_text()
+    assert "Rank stability needs bootstrap resamples" in md and "get it.." not in md

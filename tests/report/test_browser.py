@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.report import browser
+from tests.report.test_report import SECTION_IDS
 
 pytestmark = [
     pytest.mark.browser,
@@ -51,21 +52,7 @@ def test_evidence_sheet_renders_in_chromium(report_dir: Path, tmp_path: Path) ->
     page = browser.load(probe)
     assert page.dom, page.stderr[-2000:]
     assert page.console == [], page.console
-    for sid in (
-        "identity",
-        "protocol",
-        "cohort",
-        "audit",
-        "primary",
-        "generalisation",
-        "comparisons",
-        "ranking",
-        "variance",
-        "calibration",
-        "confound",
-        "conclusions",
-        "provenance",
-    ):
+    for sid in SECTION_IDS:
         assert f'id="{sid}"' in page.dom
     m = re.search(r'data-images="(\d+)/(\d+)"', page.dom)
     assert m, "the load probe did not run"

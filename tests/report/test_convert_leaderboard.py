@@ -208,3 +208,13 @@ def main_cli(argv: list[str]) -> int:
     with pytest.raises(SystemExit) as done:
         main(argv)
     return int(done.value.code or 0)
+
+
+def test_no_resamples_leaves_the_joint_ranks_without_interval_and_says_so(tmp_path: Path) -> None:
+    """`leaderboard --resamples 0` on the committed sheets (several benchmarks, a joint ranking):
+    the ranks, no interval, and a note saying why."""
+    reports = Path(__file__).resolve().parents[2] / "reports"
+    write_leaderboard(reports, tmp_path / "board", resamples=0)
+    md = (tmp_path / "board" / "index.md").read_text()
+    assert "No bootstrap (--resamples 0): the ranks have no interval." in md
+    assert "| n/a |" in md.split("## Mean rank")[1].split("## ")[0]

@@ -22,7 +22,7 @@ pytestmark = [
     ),
 ]
 
-SEG_SECTIONS = (
+SEG_SECTION_IDS = (
     "identity",
     "protocol",
     "audit",
@@ -45,7 +45,7 @@ def rendered(html: Path, tmp_path: Path) -> str:
     page = browser.load(probe)
     assert page.dom, page.stderr[-2000:]
     assert page.console == [], page.console
-    for sid in SEG_SECTIONS:
+    for sid in SEG_SECTION_IDS:
         assert f'id="{sid}"' in page.dom, sid
     m = re.search(r'data-images="(\d+)/(\d+)"', page.dom)
     assert m, "the load probe did not run"

@@ -19,8 +19,6 @@ from tests.report import browser
 from tests.report.test_seg_browser import rendered
 
 REPO = Path(__file__).resolve().parents[2]
-# The segmentation runner and synth land from their own branches (issue 18).
-pytest.importorskip("brainbench.runner._segmentation")
 
 pytestmark = [
     pytest.mark.slow,
@@ -110,3 +108,7 @@ def test_synth_validate_run_report_in_chromium(tmp_path: Path) -> None:
     worst = sec["worst"]["data"]["worst"]
     assert {w["subject"] for w in worst} <= {f"sub-{i:03d}" for i in range(1, 9)}
     rendered(out / "evidence.html", tmp_path)
+    # The leaderboard finds the run folder, checks it and recomputes the primary estimates.
+    _cli("leaderboard", str(out.parent), "-o", str(tmp_path / "board"), "--runs", str(run))
+    board = (tmp_path / "board" / "index.md").read_text()
+    assert "e2e-wmh 1.0.0 (reproduced): dice on test, label wmh" in board, board

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from brainbench.report._figures import FigureWriter
 from tests.report import seg_fixture as fx
 from tests.report.conftest import SEG_RESAMPLES
+from tests.report.test_seg_browser import SEG_SECTION_IDS
 
 
 def _doc(out: Path) -> dict:
@@ -21,7 +23,9 @@ def _sections(out: Path) -> dict[str, dict]:
     return {s["id"]: s for s in _doc(out)["sections"]}
 
 
-def _built(table: pd.DataFrame, tmp_path: Path, resamples: int = 100, seed: int = 0) -> dict:
+def _built(
+    table: pd.DataFrame, tmp_path: Path, resamples: int = 100, seed: int = 0, spec: bool = False
+) -> dict:
     """The sheet's sections without writing it (no figure is drawn): id -> section dict."""
     from brainbench.report._context import ReportContext
     from brainbench.report._figures import FigureWriter
@@ -31,7 +35,7 @@ def _built(table: pd.DataFrame, tmp_path: Path, resamples: int = 100, seed: int 
     from brainbench.report._seg_sections import SEG_SECTIONS
     from brainbench.report._seg_write import CASE_METRICS
 
-    run = read_runs([fx.make_seg_run_dir(tmp_path / "run", table)], table=CASE_METRICS)
+    run = read_runs([fx.make_seg_run_dir(tmp_path / "run", table, spec=spec)], table=CASE_METRICS)
     an = SegAnalysis(run, resamples=resamples, seed=seed)
     ctx = ReportContext(run=run, analysis=an, figures=FigureWriter(tmp_path / "out"))  # type: ignore[arg-type]
     out = {}
@@ -46,20 +50,7 @@ def test_dispatch_writes_the_segmentation_sheet(seg_report_dir: Path) -> None:
     assert doc["task"] == "segmentation"
     assert doc["settings"]["resamples"] == SEG_RESAMPLES
     assert doc["primary_metric"] == "dice" and doc["primary_label"] == "wmh"
-    ids = [s["id"] for s in doc["sections"]]
-    assert ids == [
-        "identity",
-        "protocol",
-        "audit",
-        "labels",
-        "breakdowns",
-        "cases",
-        "worst",
-        "comparisons",
-        "ranking",
-        "conclusions",
-        "provenance",
-    ]
+    assert [s["id"] for s in doc["sections"]] == list(SEG_SECTION_IDS)
     sec = _sections(seg_report_dir)
     # The shared sections read the run: the provenance hash of the table makes it reproduced.
     assert sec["identity"]["data"]["tier"] == "reproduced"
@@ -199,6 +190,16 @@ def test_too_few_resamples_for_holm_is_said(tmp_path: Path) -> None:
     assert sec["conclusions"]["data"]["claims"][0]["status"] == "not supported"
 
 
+def ranking_text(an, folder: Path) -> list[str]:
+    """The ranking section's paragraphs (the section draws figures: built on its own)."""
+    from brainbench.report._context import ReportContext
+    from brainbench.report._model import Section
+    from brainbench.report._seg_sections import ranking
+
+    ctx = ReportContext(run=an.run, analysis=an, figures=FigureWriter(folder))  # type: ignore[arg-type]
+    return ranking(ctx, Section("ranking", 9, "Ranking")).text
+
+
 def test_few_subjects_are_not_estimable(tmp_path: Path) -> None:
     """Two subjects of one site: intervals and the claim are 'not estimable', never a
     confident-looking interval."""
@@ -215,6 +216,8 @@ def test_few_subjects_are_not_estimable(tmp_path: Path) -> None:
         "Only 2 test subjects" in x for x in limits
     )
     assert any("One site only" in t for t in sec["breakdowns"]["text"])
+    ranking = " ".join(ranking_text(sec["analysis"], tmp_path / "figs"))
+    assert "stability not estimable: 2 subjects give 3 distinct resamples" in ranking
 
 
 def test_nsd_at_two_tolerances_are_two_measures(tmp_path: Path) -> None:
@@ -228,3 +231,106 @@ def test_nsd_at_two_tolerances_are_two_measures(tmp_path: Path) -> None:
         labels["dice"]["model-a"]["mean"]["estimate"]
     )
     assert "nsd@2mm (proportion; higher is better)" in str(sec["labels"]["tables"][0]["rows"])
+
+
+def test_a_constant_metric_is_not_estimable(tmp_path: Path) -> None:
+    """Every case at the same distance (a model that never predicts the label: the image
+    diagonal everywhere) gives a degenerate interval, whatever float rounding leaves."""
+    table = fx.case_metrics()
+    table = table[table["metric"] == "hd95"].copy()
+    b = table["model"] == "model-b"
+    table.loc[b, ["value", "status"]] = [fx.DIAGONAL, "empty-prediction"]
+    sec = _built(table, tmp_path)
+    mean = sec["labels"]["data"]["labels"]["wmh"]["hd95"]["model-b"]["mean"]
+    assert "zero-width interval" in mean["not_estimable"]
+    # Mixed cases whose mean is the same in every resample (one subject in a fixed site, all
+    # others equal) leave percentiles 1e-13 apart: still degenerate.
+    from types import SimpleNamespace
+
+    rounded = SimpleNamespace(
+        estimate=288.902, ci_low=288.902, ci_high=288.902 + 1e-13, level=0.95, n_subjects=8,
+        clusters={"subject": 8},
+    )  # fmt: skip
+    assert "zero-width interval" in sec["analysis"].why(rounded)
+
+
+def test_leaderboard_lists_a_segmentation_sheet(seg_report_dir: Path, tmp_path: Path) -> None:
+    """The leaderboard reads the primary metric on the primary label and its ranking; the
+    fixture's run folder has no splits.tsv, so its tier is not verified (and says why)."""
+    import shutil
+
+    from brainbench.report import write_leaderboard
+
+    reports = tmp_path / "reports" / "seg"
+    shutil.copytree(seg_report_dir, reports)
+    run = fx.make_seg_run_dir(tmp_path / "runs" / "run")
+    write_leaderboard(tmp_path / "reports", tmp_path / "board", resamples=20, runs=[run.parent])
+    md = (tmp_path / "board" / "index.md").read_text()
+    assert "dice on test, label wmh (higher is better)" in md
+    rows = [line for line in md.splitlines() if line.startswith("| model-")]
+    assert [r.split(" | ")[0] for r in rows] == ["| model-a", "| model-b"]
+    assert rows[0].split(" | ")[3] == "1.0"  # model-a ranks first
+    assert "the run folder has no splits.tsv" in md
+
+
+def test_external_test_sets_are_reported(tmp_path: Path) -> None:
+    """Rows of an external-test cohort: the primary metric on it, beside the test partition,
+    and in the estimates of the key findings."""
+    table = fx.case_metrics()
+    ext = table[table["site"] == "site-4"].assign(partition="ext-cohort", cohort="ext-cohort")
+    sec = _built(pd.concat([table, ext], ignore_index=True), tmp_path, resamples=50)
+    other = sec["labels"]["data"]["other_partitions"]["ext-cohort"]["wmh"]
+    assert other["model-a"]["mean"]["n_cases"] == 6 and other["model-a"]["mean"]["n_sites"] == 1
+    caption = sec["labels"]["tables"][-1]["caption"]
+    assert caption.startswith("dice (proportion; higher is better) on the other test sets")
+    assert any(
+        e.startswith("model-a on ext-cohort") for e in sec["conclusions"]["data"]["estimates"]
+    )
+
+
+def test_run_folders_of_one_model_each_are_pooled(tmp_path: Path) -> None:
+    from brainbench.report._run import read_runs
+    from brainbench.report._seg_analysis import SegAnalysis
+    from brainbench.report._seg_write import CASE_METRICS
+
+    table = fx.case_metrics()
+    dirs = [fx.make_seg_run_dir(tmp_path / m, table[table["model"] == m]) for m in fx.MODELS]
+    run = read_runs(dirs, table=CASE_METRICS)
+    assert run.tier == "reproduced" and len(run.predictions_sha256) == 2
+    an = SegAnalysis(run, resamples=20)
+    assert an.models == list(fx.MODELS)
+    (comparison,) = an.comparisons["wmh", "dice"]
+    assert comparison.n_cases == 24  # every case, paired across the two folders
+
+
+def test_the_spec_sets_the_protocol_and_its_deviations(tmp_path: Path) -> None:
+    """With a spec: its primary metric and label, model order and breakdown levels are used;
+    what the table cannot give is a stated deviation."""
+    sec = _built(fx.case_metrics(), tmp_path, resamples=400, spec=True)
+    an = sec["analysis"]
+    assert (an.primary, an.primary_label) == ("hd95", "white-matter")
+    assert an.models == ["model-b", "model-a"]
+    assert an.metrics[:3] == ["hd95", "dice", "abs-volume-error"]
+    assert an.breakdown_levels == ["scanner"]
+    devs = " ".join(d["message"] for d in sec["protocol"]["data"]["deviations"])
+    assert "reporting.breakdown sex" in devs and "metric(s) nsd" in devs
+    assert "400 bootstrap resamples" in devs
+    rows = {r[0]: r[1:] for r in sec["protocol"]["tables"][0]["rows"]}
+    assert rows["Secondary metrics"][0] == "dice, abs-volume-error, nsd (tolerance_mm 1.0)"
+    assert sec["breakdowns"]["tables"][0]["caption"].endswith("by scanner")
+    claim = sec["conclusions"]["data"]["claims"][0]
+    assert claim["status"] == "supported"
+    assert claim["statement"].startswith("model-a segments white-matter better than model-b")
+
+
+def test_no_resamples_gives_point_estimates(tmp_path: Path) -> None:
+    """--resamples 0: point estimates, every interval and claim 'not estimable', no ranking."""
+    sec = _built(fx.case_metrics(), tmp_path, resamples=0)
+    mean = sec["labels"]["data"]["labels"]["wmh"]["dice"]["model-a"]["mean"]
+    assert mean["estimate"] == pytest.approx(0.809, abs=0.01)
+    assert mean["not_estimable"] == "no interval could be computed"
+    claim = sec["conclusions"]["data"]["claims"][0]
+    assert claim["status"] == "not estimable"
+    assert claim["evidence"].startswith("Difference model-a - model-b: 0.2")
+    assert "point estimates" in " ".join(sec["comparisons"]["text"])
+    assert sec["analysis"].rankings["wmh"] == (None, "no bootstrap resamples")

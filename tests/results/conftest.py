@@ -3,13 +3,13 @@ entry made from a plain CSV (not ClinicaDL's output) of the report fixture's pre
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from brainbench.hashing import sha256_file
+from tests.gitrepo import git
 from tests.report.fixture import SPEC_YAML, make_run_dir
 
 BENCH = "fixture-ad-vs-cn"
@@ -29,16 +29,6 @@ compute: {{hardware: 1x NVIDIA A100, hours: 3.5}}
 license: CC-BY-4.0
 contact: {{name: A. Researcher, email: a.researcher@example.org}}
 """
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.results.conftest import BENCH, git, write_entry
+from tests.gitrepo import git
+from tests.results.conftest import BENCH, write_entry
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / ".github" / "workflows" / "results.yml"

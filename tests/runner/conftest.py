@@ -12,7 +12,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 TINY_SPEC = HERE / "data" / "tiny.yaml"
 FAST_MODELS = ["demographics-logreg", "voxel-linear"]
-FAULTY_MODES = ("fit-error", "oom", "crash", "bad-output", "images", "hang")
+FAULTY_MODES = ("fit-error", "oom", "crash", "bad-output", "images", "hang", "quick", "memory")
 
 
 def run_cli(

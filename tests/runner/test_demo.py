@@ -64,3 +64,35 @@ def test_demo_end_to_end_tiny(tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit) as again:
         main(argv)
     assert again.value.code == 2
+
+
+@pytest.mark.slow
+def test_segmentation_demo_end_to_end_tiny(tmp_path, capsys, monkeypatch):
+    from brainbench.cli import main
+
+    monkeypatch.delenv("BRAINBENCH_DEMO_DATA", raising=False)
+    out = tmp_path / "demo"
+    argv = ["demo", "--task", "segmentation", "--out", str(out), "--max-epochs", "1", "-q"]
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    text = capsys.readouterr().out
+    assert info.value.code == 0, text
+    assert "L101" in text and "rejected before any GPU hour is spent" in text
+    assert "2/2 unit(s) ok" in text
+    assert (out / "report" / "evidence.html").is_file(), text
+    df = pd.read_parquet(out / "run" / "case_metrics.parquet")
+    assert set(df["model"]) == {"threshold-seg", "unet-seg-small"}
+    assert set(df["label"]) == {"csf", "gray-matter", "white-matter", "wmh"}
+    prov = json.loads((out / "run" / "provenance.json").read_text())
+    assert prov["integrity"]["ok"] and len(prov["masks"]) == df["mask"].nunique()
+
+
+def test_segmentation_demo_takes_no_full_or_spec(tmp_path):
+    from click.testing import CliRunner
+
+    from brainbench.cli import cli
+
+    result = CliRunner().invoke(
+        cli, ["demo", "--task", "segmentation", "--full", "--out", str(tmp_path / "d")]
+    )
+    assert result.exit_code == 2 and "takes neither --full nor --spec" in result.output

@@ -16,6 +16,7 @@ from brainbench.runner._finalize import finalize_run
 from brainbench.runner._prepare import RunOptions, prepare_run
 
 from .conftest import TINY_SPEC
+from .registry.faulty import HANG_SECONDS
 
 
 def _images(root: Path) -> list[Path]:
@@ -158,18 +159,39 @@ def test_cli_exit_status_when_a_unit_fails(cohorts, registry, tmp_path, capsys):
     assert "1/2 unit(s) ok" in err and "failed faulty-fit-error__r0-f0-s0" in err
 
 
-def test_a_hanging_unit_is_stopped_by_the_timeout(cohorts, registry, tmp_path):
+def _then_quick(faulty: str, registry: Path, out: Path, **options) -> dict[str, dict]:
+    """Run ``faulty`` then faulty-quick (a unit of milliseconds: no machine load makes it
+    overrun a limit) on the tiny spec; their unit records by model."""
     result = run_benchmark(
         TINY_SPEC,
-        ["faulty-hang", "demographics-logreg"],
-        out=tmp_path / "run",
+        [faulty, "faulty-quick"],
+        out=out,
         seeds=1,
         device="cpu",
-        unit_timeout_min=0.1,
         registry_root=registry,
+        **options,
     )
     units = {u["model"]: u for u in result.units}
-    assert units["faulty-hang"]["status"] == "failed"
-    assert units["faulty-hang"]["error_kind"] == "timeout"
-    assert units["faulty-hang"]["seconds"] < 60
-    assert units["demographics-logreg"]["status"] == "ok"
+    assert units["faulty-quick"]["status"] == "ok"
+    return units
+
+
+def test_a_hanging_unit_is_stopped_by_the_timeout(cohorts, registry, tmp_path):
+    """The hanging unit is stopped by the timeout (its error says so, and it ended before the
+    entry's own sleep would have), and the next unit runs. That unit is faulty-quick:
+    demographics-logreg, importing scikit-learn under a load of 13, once overran the same 6 s
+    itself."""
+    timeout_min = 0.1
+    units = _then_quick("faulty-hang", registry, tmp_path / "run", unit_timeout_min=timeout_min)
+    hang = units["faulty-hang"]
+    assert (hang["status"], hang["error_kind"]) == ("failed", "timeout")
+    assert 60 * timeout_min <= hang["seconds"] < HANG_SECONDS
+
+
+def test_a_memory_hog_fails_its_unit_at_the_memory_limit(cohorts, registry, tmp_path):
+    """`--model-memory-gb 0.5`: the entry that allocates 1 GiB fails (error kind memory) and
+    the sandbox says it held the limit; the next unit runs."""
+    units = _then_quick("faulty-memory", registry, tmp_path / "run", model_memory_gb=0.5)
+    hog = units["faulty-memory"]
+    assert (hog["status"], hog["error_kind"]) == ("failed", "memory")
+    assert "MemoryError" in hog["error"] and "memory-limit" in hog["seal_layers"]

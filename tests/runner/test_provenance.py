@@ -46,7 +46,7 @@ def test_run_folder_files_and_provenance(baseline_run):
     resolved = json.loads((run / "spec.resolved.json").read_text())
     assert resolved["id"] == "runner-tests-tiny" and resolved["task"]["classes"] == ["CN", "AD"]
     validation = json.loads((run / "validation.json").read_text())
-    assert validation["valid"] is True
+    assert validation["valid"] is True and validation["data"] is True  # the runner read the data
     assert {w["rule"] for w in validation["waived"]} >= {"D306"}
 
     prov = json.loads((run / "provenance.json").read_text())

@@ -188,3 +188,19 @@ def test_reference_mask_with_undeclared_label_fails_with_the_file(seg_registry, 
     (unit,) = run.units
     assert unit["status"] == "failed"
     assert str(bad) in unit["error"] and "label value(s) 7" in unit["error"]
+
+
+def test_a_mask_changed_after_its_unit_voids_the_run(seg_run, tmp_path):
+    import shutil
+
+    from brainbench.runner import finalize_run
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(seg_run.run_dir, run_dir)
+    df = pd.read_parquet(run_dir / "case_metrics.parquet")
+    rel = df.loc[df["model"] == "threshold-seg", "mask"].iloc[0]
+    img = nib.load(run_dir / rel)
+    nib.save(nib.Nifti1Image(np.zeros(img.shape, np.uint8), img.affine), run_dir / rel)
+    prov = finalize_run(run_dir)
+    assert not prov["integrity"]["ok"]
+    assert any(rel in p for p in prov["integrity"]["problems"])

@@ -55,6 +55,15 @@ def test_expansion_errors(models, folds, seeds, match):
         expand_units(models, folds, seeds)
 
 
+def test_a_run_of_absurd_size_is_refused_before_the_units_are_built():
+    """`protocol.seeds: 1000000000` in a spec once hung the runner building a billion units."""
+    from brainbench.errors import UserError
+
+    with pytest.raises(UserError, match=r"1,000,000,000 units \(1 model\(s\) x 1 \(repeat"):
+        expand_units(["a"], [(0, 0)], 10**9)
+    assert len(expand_units(["a", "b"], [(0, 0), (0, 1)], 25_000)) == 100_000
+
+
 def test_bad_unit_id():
     with pytest.raises(ValueError, match="not a unit id"):
         parse_unit_id("cnn3d-small-r0")

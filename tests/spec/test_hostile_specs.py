@@ -249,3 +249,20 @@ def test_many_values_are_refused_while_parsing(tmp_path, monkeypatch):
     finding, unreadable = only_finding(spec)
     assert unreadable and finding.message.startswith("refused: more than 1000 YAML values")
     assert finding.line == 2 and finding.column < 3_100  # stopped near the 1,000th value
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("  seed: 1", "  seed: -1", "splits.seed: Input should be greater than or equal to 0"),
+        ("  seed: 1", "  seed: 4294967296", "splits.seed: Input should be less than or equal to"),
+        ("resamples: 10000", "resamples: 1000000000000", "Input should be less than or equal"),
+    ],
+)
+def test_numbers_the_code_cannot_honour_are_findings(tmp_path, old, new, message):
+    """A negative split seed once crashed `validate --data` and `split` (NumPy refuses it); a
+    trillion resamples crashed `evaluate` and `report` allocating 29 TiB."""
+    spec = tmp_path / "n.yaml"
+    spec.write_text(BASE.replace(old, new, 1))
+    finding, unreadable = only_finding(spec)
+    assert not unreadable and finding.rule == "E001" and message in finding.message

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from brainbench.spec import SpecError, load_spec
 
@@ -132,3 +134,34 @@ def test_primary_label_must_be_a_label(tmp_path):
     )
     with pytest.raises(SpecError, match="primary_label 'b' is not a label"):
         load_spec(path)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.dictionaries(
+        st.integers(1, 255),
+        st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,8}", fullmatch=True),
+        min_size=1,
+        max_size=6,
+    ).filter(lambda d: len(set(d.values())) == len(d)),
+    st.data(),
+)
+def test_label_forms_agree(mapping, data):
+    """The mapping form, the list of objects and (for values 1..n) the list of names give the
+    same labels; a lesion marked in the mapping stays a lesion."""
+    from brainbench.spec.models import Task
+
+    lesion = data.draw(st.sampled_from(sorted(mapping)))
+    ref = {"source": "column", "column": "mask"}
+    as_map = {k: ({"name": v, "kind": "lesion"} if k == lesion else v) for k, v in mapping.items()}
+    objects = [
+        {"value": k, "name": v, **({"kind": "lesion"} if k == lesion else {})}
+        for k, v in mapping.items()
+    ]
+    a = Task(type="segmentation", labels=as_map, reference=ref).labels
+    b = Task(type="segmentation", labels=objects, reference=ref).labels
+    assert a == b
+    assert [x.kind == "lesion" for x in a] == [k == lesion for k in mapping]
+    names = list(mapping.values())
+    listed = Task(type="segmentation", labels=names, reference=ref).labels
+    assert [(x.value, x.name) for x in listed] == list(enumerate(names, start=1))

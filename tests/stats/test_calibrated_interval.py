@@ -100,7 +100,7 @@ def test_committed_table_is_generated_from_the_committed_grid_runs():
     runs = [
         json.loads((RESULTS / f"interval-grid-{n}.json").read_text())
         for n in ("partial", "extended", "extended-specificity", "large-sites")
-    ]
+    ] + [json.loads((RESULTS / "paired-grid-partial.json").read_text())]
     assert load_table() == json.loads(json.dumps(choose_defaults(runs)))
 
 
@@ -175,11 +175,11 @@ def test_bootstrap_t_in_evaluate_is_the_registered_method(five_sites):
 
 def test_calibrated_flags_a_regime_below_the_goal():
     df = simulate_predictions(n_sites=5, subjects_per_site=6, seed=2)
-    c = calibrated_choice("balanced_accuracy", 5, 6.0, "site")
+    c = calibrated_choice("sensitivity", 5, 6.0, "site")
     assert not c.entry["consistent_with_goal"]  # 4-7 sites x 1-9 subjects: no method did
     (r,) = evaluate_predictions(
         df,
-        ["balanced_accuracy"],
+        ["sensitivity"],
         positive="AD",
         unit="subject",
         clusters=["site", "subject"],
@@ -218,7 +218,7 @@ def test_three_sites_stay_conditional_whatever_the_interval(hier):
 
 def test_bad_choices_say_what_to_do(five_sites):
     kw = dict(positive="AD", models=["A"], resamples=50)
-    with pytest.raises(UserError, match="weighted means"):
+    with pytest.raises(UserError, match="applies to metrics"):
         evaluate_predictions(
             five_sites, ["auroc"], clusters=["site"], interval="wild-cluster-webb", **kw
         )
@@ -296,3 +296,27 @@ def test_cli_evaluate_and_write_defaults(tmp_path, five_sites):
     assert "| balanced_accuracy | 4-7 sites |" in r.output
     r = CliRunner().invoke(cli, ["calibrate", "--write-defaults", str(out)])
     assert r.exit_code != 0 and "either --grid NAME" in str(r.exception)
+
+
+def test_cr2_in_evaluate_is_the_registered_method(five_sites):
+    from brainbench.stats._intervals import cr2_interval, mean_form
+
+    (r,) = evaluate_predictions(
+        five_sites,
+        ["sensitivity"],
+        positive="AD",
+        models=["A"],
+        unit="subject",
+        clusters=["site", "subject"],
+        interval="cr2",
+    )
+    md = model_data(
+        five_sites[five_sites.model == "A"], "A", infer_task(five_sites, positive="AD"), "subject"
+    )
+    design, _ = design_for(md, ["site"], stratify=False)
+    u, w = mean_form("sensitivity", md.columns())
+    lo, hi, _ = cr2_interval([(u, w, design.row_atom, 1.0)], 5)
+    # Truncated to the metric's range, with a note.
+    assert (r.ci_low, r.ci_high) == (pytest.approx(max(lo, 0)), pytest.approx(min(hi, 1)))
+    assert hi < 1 or any("truncated" in n for n in r.warnings)
+    assert r.interval == "cr2" and r.clusters == {"site": 5}

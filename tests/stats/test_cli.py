@@ -181,6 +181,9 @@ def test_rank_json_contract(capsys, tmp_path):
             ["evaluate", "{pred}", "--positive", "AD", "--clusters", "hospital"],
             "Unknown cluster level",
         ),
+        (["compare", "{pred}", "--test-train-ratio", "1e308"], "is not in the range 0<x<=1000"),
+        (["evaluate", "{pred}", "--seed", "-1"], "is not in the range 0<=x<=4294967295"),
+        (["evaluate", "{pred}", "--resamples", "1000000000"], "is not in the range 0<=x<=1000000"),
     ],
 )
 def test_user_mistakes_exit_2_without_traceback(capsys, pred_file, args, message):
@@ -235,3 +238,56 @@ protocol:
     code, out, _ = run(capsys, "compare", str(pred_file), "--spec", str(spec), "--format", "json")
     assert code == 0
     assert json.loads(out)["comparisons"][0]["margin"] == 0.01
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["evaluate", "{cv}", "--metric", "accuracy", "--resamples", "0"],
+        ["evaluate", "{cv}", "--metric", "accuracy", "--resamples", "1", "--seed", "4294967295"],
+        ["compare", "{cv}", "--metric", "accuracy", "--method", "bootstrap", "--resamples", "0"],
+        ["compare", "{cv}", "--metric", "accuracy", "--method", "bootstrap", "--resamples", "1"],
+        ["compare", "{cv}", "--metric", "accuracy", "--method", "corrected-t", "--margin", "1e308"],
+        [
+            "compare",
+            "{cv}",
+            "--metric",
+            "accuracy",
+            "--method",
+            "bayes",
+            "--test-train-ratio",
+            "1000",
+        ],
+        [
+            "compare",
+            "{cv}",
+            "--metric",
+            "accuracy",
+            "--method",
+            "bayes",
+            "--test-train-ratio",
+            "1e-300",
+        ],
+        ["compare", "{cv}", "--metric", "accuracy", "--method", "bootstrap", "--alpha", "1e-300"],
+        ["rank", "{scores}", "--resamples", "0"],
+        ["rank", "{scores}", "--resamples", "1", "--alpha", "1e-300"],
+    ],
+)
+def test_numbers_at_their_edges_give_results_not_crashes(capsys, tmp_path, args):
+    """Every value the parser lets through, at its edge, gives a result (no bootstrap at 0
+    resamples: point estimates, the ranking without its stability) or a refusal, never exit 70
+    (`compare --method bayes --test-train-ratio 1e308` once divided by zero)."""
+    cv = tmp_path / "cv.csv"
+    cv_predictions(n=24, k=3, repeats=2).to_csv(cv, index=False)
+    scores = tmp_path / "scores.tsv"
+    pd.DataFrame(
+        {"task": ["t1", "t1", "t2", "t2", "t3", "t3"], "model": ["a", "b"] * 3, "score": range(6)}
+    ).to_csv(scores, sep="\t", index=False)
+    argv = [a.replace("{cv}", str(cv)).replace("{scores}", str(scores)) for a in args]
+    code, out, err = run(capsys, *argv, "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    if args[0] == "evaluate" and args[-1] == "0":
+        assert all(r["method"] == "none" and r["ci_low"] is None for r in data["models"])
+    if args[0] == "rank" and args[-1] == "0":
+        assert data["stability"] is None and data["mean_ranks"] == {"a": 2.0, "b": 1.0}

@@ -126,3 +126,79 @@ def test_two_clusters_give_no_interval():
     cols = Columns(y=u, pred=u + rng.normal(size=20))
     stat = Statistic(design, [Block(METRICS.get("mae"), cols, design.row_atom)])
     assert np.isnan(cluster_bootstrap_t(stat, rng=rng)).all()
+
+
+def _cr2_by_matrices(blocks, G):
+    """CR2 and Bell-McCaffrey df from the matrices themselves: WLS as OLS on sqrt(w)-scaled
+    rows with block-indicator columns, A_g = (I - H_gg)^(-1/2) by scipy's sqrtm, and
+    df = (tr M)^2 / tr(M^2), M = [a_g' a_h], a_g = (I - H) X_g A_g ... (Bell & McCaffrey 2002)."""
+    from scipy.linalg import sqrtm
+
+    n_b = len(blocks)
+    r = np.concatenate([np.sqrt(w) for _, w, _, _ in blocks])
+    y = np.concatenate([np.sqrt(w) * u for u, w, _, _ in blocks])
+    codes = np.concatenate([c for _, _, c, _ in blocks])
+    col = np.repeat(np.arange(n_b), [len(u) for u, _, _, _ in blocks])
+    X = np.zeros((len(y), n_b))
+    X[np.arange(len(y)), col] = r
+    c = np.array([b[3] for b in blocks])
+    bread = np.linalg.inv(X.T @ X)
+    beta = bread @ X.T @ y
+    H = X @ bread @ X.T
+    e = y - X @ beta
+    V, A = 0.0, []
+    for g in range(G):
+        rows = np.flatnonzero(codes == g)
+        Ag = np.real(sqrtm(np.linalg.inv(np.eye(len(rows)) - H[np.ix_(rows, rows)])))
+        pg = c @ bread @ X[rows].T @ Ag  # the cluster's row of the CR2 contrast
+        V += float(pg @ e[rows]) ** 2
+        v = np.zeros(len(y))
+        v[rows] = pg
+        A.append((np.eye(len(y)) - H) @ v)
+    A = np.array(A).T
+    M = A.T @ A
+    return float(c @ beta), float(np.sqrt(V)), float(np.trace(M) ** 2 / np.trace(M @ M))
+
+
+def test_cr2_and_bell_mccaffrey_df_match_the_matrix_computation():
+    from brainbench.stats._intervals import cr2_t
+
+    rng = np.random.default_rng(4)
+    G = 5
+    codes = np.r_[np.arange(G), rng.integers(0, G, 25)]  # unequal clusters
+    u1, u2 = rng.normal(size=30), rng.normal(size=30) + 0.2
+    w1 = rng.uniform(0.3, 2.0, 30)
+    for blocks in (
+        [(u1, w1, codes, 1.0)],
+        [(u1, w1, codes, 1.0), (u2, np.ones(30), codes, -1.0)],  # a paired difference
+        [(u1, w1, codes, 0.5), (u2, np.ones(30), codes, 0.5)],  # a mean over two runs
+    ):
+        fast = cr2_t(blocks, G)
+        slow = _cr2_by_matrices(blocks, G)
+        assert fast == pytest.approx(slow, rel=1e-9)
+
+
+def test_cr2_with_equal_clusters_is_cr1_with_g_minus_1_df():
+    """Balanced clusters and equal weights: CR2 equals CR1 and the Bell-McCaffrey df are
+    G - 1 (Imbens & Kolesar 2016, section IV; Pustejovsky & Tipton 2018, section 3)."""
+    from brainbench.stats._intervals import cr2_t
+
+    rng = np.random.default_rng(1)
+    G, m = 6, 7
+    codes = np.repeat(np.arange(G), m)
+    u = rng.normal(size=G * m)
+    _, se, df = cr2_t([(u, np.ones(G * m), codes, 1.0)], G)
+    _, scores, _ = cluster_scores(u, np.ones(G * m), codes)
+    assert se == pytest.approx(cr1_se(scores), rel=1e-12)
+    assert df == pytest.approx(G - 1, rel=1e-12)
+    # ... and the t interval is the classical one of the G cluster means.
+    from brainbench.stats._intervals import cr2_interval
+
+    lo, hi, p = cr2_interval([(u, np.ones(G * m), codes, 1.0)], G)
+    means = np.bincount(codes, u) / m
+    from scipy import stats as sps
+
+    ref = sps.ttest_1samp(means, 0.0)
+    assert p == pytest.approx(ref.pvalue, rel=1e-10)
+    ci = ref.confidence_interval(0.95)
+    assert (lo, hi) == (pytest.approx(ci.low, rel=1e-10), pytest.approx(ci.high, rel=1e-10))

@@ -7,7 +7,8 @@ has missing image files and folders, duplicate rows and keys, conflicting per-su
 paths with ``//``, ``./``, ``..``, backslashes, spaces and accents, identical image content
 under two subjects, a subject id in two cohorts, unknown and missing labels. Regenerated the
 same way when D307's message changed (issue 15: with 3 sites the site-level interval is not
-estimable): that finding's message and fingerprint are the only difference.
+estimable): that finding's message and fingerprint are the only difference; and when the JSON
+gained ``"data": true`` (the data rules ran, so a clean data rule reads "passed" on the sheet).
 """
 
 from __future__ import annotations

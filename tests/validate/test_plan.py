@@ -82,6 +82,14 @@ def test_plan_from_the_spec_matches_a_hand_computation(tmp_path):
     result = CliRunner().invoke(cli, ["plan", str(path)])
     assert result.exit_code == 0, result.output
     assert f"{p.half_width:.4g}" in result.output and "Kish 1965" in result.output
+    # The interval `calibrated` would use for 4 sites of 50 subjects (the table's choice).
+    from brainbench.stats._interval_defaults import calibrated_choice
+
+    c = calibrated_choice("balanced_accuracy", 4, 50.0, "site")
+    assert (
+        f"Interval method: `interval: calibrated` uses {c.method} for balanced_accuracy, "
+        "chosen for 4-7 sites, >= 40 subjects per site" in result.output
+    )
 
 
 def test_plan_assumptions_come_from_the_spec(tmp_path):

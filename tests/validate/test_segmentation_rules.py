@@ -104,7 +104,82 @@ def test_missing_reference_mask_is_an_error_naming_the_image(tmp_path):
     mask = data / "derivatives/reference/sub-02/ses-1/anat/sub-02_ses-1_dseg.nii.gz"
     mask.unlink()
     result, _ = validate_path(write_seg_spec(tmp_path, data), data=True)
-    (finding,) = [f for f in result.findings if "missing-reference" in f.message]
+    (finding,) = [f for f in result.findings if "reference-mask" in f.message]
     assert finding.severity == Severity.ERROR and not result.valid
     assert "sub-02" in finding.message and str(mask.parent) in finding.message
     assert finding.file == str(data / "participants.tsv") and finding.line == 3
+
+
+def _reference_paths(spec: Path) -> list[str]:
+    from brainbench.cohort import load_cohorts
+    from brainbench.spec import load_spec
+
+    table = load_cohorts(load_spec(spec)).table
+    return table["reference_path"].tolist()
+
+
+def test_reference_from_a_caps_like_folder(tmp_path):
+    data = write_seg_cohort(tmp_path / "data", subjects=3, sessions=2)
+    caps = tmp_path / "caps"
+    for mask in (data / "derivatives" / "reference").rglob("*_dseg.nii.gz"):
+        sub, ses = mask.name.split("_")[:2]
+        target = caps / "subjects" / sub / ses / "segmentation" / mask.name
+        target.parent.mkdir(parents=True)
+        target.write_bytes(mask.read_bytes())
+    spec = write_seg_spec(tmp_path, data)
+    spec.write_text(
+        spec.read_text().replace(
+            "{source: bids-derivative, path: derivatives/reference, suffix: dseg}",
+            f"{{source: caps, path: {caps}}}",
+        )
+    )
+    paths = _reference_paths(spec)
+    assert len(paths) == 6 and all(p.startswith(str(caps / "subjects")) for p in paths)
+    result, _ = validate_path(spec, data=True)
+    assert not [f for f in result.findings if "reference" in f.message]
+
+
+def test_reference_from_a_manifest_column(tmp_path):
+    data = write_seg_cohort(tmp_path / "data", subjects=4, sessions=1)
+    rows = ["participant_id\tsession_id\tsite\timage\tmask"]
+    for sub in sorted(p.name for p in data.glob("sub-*")):
+        image = f"data/{sub}/ses-1/anat/{sub}_ses-1_T1w.nii.gz"
+        mask = f"data/derivatives/reference/{sub}/ses-1/anat/{sub}_ses-1_dseg.nii.gz"
+        rows.append(f"{sub}\tses-1\ts{sub[-1]}\t{image}\t{mask if sub != 'sub-03' else ''}")
+    (tmp_path / "manifest.tsv").write_text("\n".join(rows) + "\n")
+    spec = write_seg_spec(tmp_path, data)
+    text = spec.read_text()
+    text = text.replace(
+        "{source: bids-derivative, path: derivatives/reference, suffix: dseg}",
+        "{source: column, column: mask}",
+    ).replace(f"{{format: bids, path: {data}}}", "{format: tsv, path: manifest.tsv}")
+    spec.write_text(text.replace("site: InstitutionName", "site: site"))
+    paths = _reference_paths(spec)
+    assert paths[0] == str(
+        data / "derivatives/reference/sub-01/ses-1/anat/sub-01_ses-1_dseg.nii.gz"
+    )
+    result, _ = validate_path(spec, data=True)
+    (finding,) = [f for f in result.findings if "reference-mask" in f.message]
+    assert "no reference mask in column 'mask'" in finding.message and finding.line == 4
+
+
+def test_reference_mask_off_the_image_grid_is_an_error(tmp_path):
+    import nibabel as nib
+    import numpy as np
+
+    data = write_seg_cohort(tmp_path / "data", subjects=4, sessions=1)
+    mask = data / "derivatives/reference/sub-04/ses-1/anat/sub-04_ses-1_dseg.nii.gz"
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 8), np.uint8), np.eye(4)), mask)
+    result, _ = validate_path(write_seg_spec(tmp_path, data), data=True)
+    (finding,) = [f for f in result.findings if "reference-mask" in f.message]
+    assert f"{mask} has shape (8, 8, 8), its image (16, 16, 16)" in finding.message
+    assert finding.line == 5 and not result.valid
+
+
+def test_plan_refuses_a_segmentation_benchmark_and_says_why(capsys):
+    from brainbench.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["plan", str(WMH)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "a segmentation benchmark is not planned" in err

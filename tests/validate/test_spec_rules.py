@@ -119,7 +119,8 @@ def test_cli_json_contract_and_exit_codes(tmp_path):
     result = runner.invoke(cli, ["validate", "--format", "json", leaky])
     assert result.exit_code == 1
     data = json.loads(result.output)
-    assert set(data) == {"valid", "exit_code", "files", "findings", "waived", "results"}
+    assert set(data) == {"valid", "exit_code", "files", "findings", "waived", "results", "data"}
+    assert data["data"] is False and data["results"][0]["data"] is False  # spec-only
     assert data["valid"] is False and data["files"] == [leaky] and data["exit_code"] == 1
     assert [r["file"] for r in data["results"]] == [leaky]
     keys = {"rule", "severity", "message", "file", "path", "line", "column", "hint", "reference"}
@@ -238,11 +239,12 @@ def test_l107_covers_the_sources_of_a_derived_label(tmp_path):
 def test_s204_follows_the_interval_choice(tmp_path):
     """The studentised intervals need clusters; the wild bootstrap needs weighted means; the
     lists S204 keeps agree with the engine's."""
-    from brainbench.stats._intervals import MEAN_METRICS, STUDENTISED
+    from brainbench.stats._intervals import MEAN_METRICS, MEAN_ONLY, STUDENTISED
     from brainbench.validate import spec_rules
 
     assert spec_rules.STUDENTISED_INTERVALS == STUDENTISED
     assert spec_rules.MEAN_FORM_METRICS == MEAN_METRICS
+    assert spec_rules.MEAN_FORM_INTERVALS == MEAN_ONLY
     base = (ROOT / "spec/examples/sound-base.yaml").read_text()
     clusters = "clusters: [site, subject]"
     old = "confidence: {method: hierarchical-bootstrap, resamples: 10000, " + clusters + "}"

@@ -12,8 +12,9 @@ runner reads them (they never reach a model process, and test masks never leave 
 * ``column``: the path in a column of the cohort table (relative paths from the manifest's
   folder).
 
-A mask that is missing, or a choice between several, is an error finding naming the image
-and the folder looked in; such images cannot be scored.
+A mask that is missing, a choice between several, or a mask off its image's voxel grid (shape
+or affine, read from the headers) is an error finding naming the image and the file or folder;
+such images cannot be scored.
 """
 
 from __future__ import annotations
@@ -74,6 +75,29 @@ def _caps_mask(subject: str, session: str, ref_root: Path, suffix: str):
     return _one(found, str(folder))
 
 
+def _grid_problems(table: pd.DataFrame, paths: list[str | None], skip: set[int]):
+    """Masks that are not on their image's voxel grid (shape, affine), from the headers only:
+    such a mask cannot score a prediction made on the image."""
+    import nibabel as nib
+    import numpy as np
+
+    out: list[tuple[int, str]] = []
+    images = table["image_path"] if "image_path" in table else [None] * len(table)
+    for i, (mask, image) in enumerate(zip(paths, images, strict=True)):
+        if i in skip or mask is None or image is None or image != image:
+            continue
+        try:
+            m, g = nib.load(mask), nib.load(str(image))
+        except Exception as exc:  # unreadable either way: the runner names the file
+            out.append((i, f"{mask} or its image cannot be read ({type(exc).__name__})"))
+            continue
+        if tuple(m.shape[:3]) != tuple(g.shape[:3]):
+            out.append((i, f"{mask} has shape {m.shape[:3]}, its image {g.shape[:3]}"))
+        elif not np.allclose(m.affine, g.affine, atol=1e-3):
+            out.append((i, f"{mask} has another affine than its image {image}"))
+    return out
+
+
 def attach_reference_masks(
     table: pd.DataFrame, reference: Any, cohort_root: Path, resolve: Any
 ) -> tuple[pd.DataFrame, list[Finding]]:
@@ -89,7 +113,7 @@ def attach_reference_masks(
     if reference.source == "column":
         if reference.column not in table.columns:
             finding = cohort_finding(
-                "missing-reference",
+                "reference-mask",
                 f"the reference column '{reference.column}' is not a column of the cohort "
                 f"table (columns: {', '.join(map(str, table.columns[:12]))})",
                 file=str(table["cohort_file"].iloc[0]) if len(table) else None,
@@ -129,6 +153,8 @@ def attach_reference_masks(
             paths.append(found)
             if why is not None:
                 problems.append((i, why))
+    problems += _grid_problems(table, paths, {i for i, _ in problems})
+    problems.sort(key=lambda x: x[0])
     out = table.assign(**{REFERENCE_COLUMN: pd.array(paths, dtype="string")})
     findings = []
     if problems:
@@ -141,7 +167,7 @@ def attach_reference_masks(
         )
         findings.append(
             cohort_finding(
-                "missing-reference",
+                "reference-mask",
                 f"{len(problems)} image(s) without a usable reference mask (first: subject "
                 f"{first.get('subject')}, session {first.get('session')}: {problems[0][1]}"
                 + (f"; {lines_text(lines)}" if lines else "")

@@ -235,5 +235,44 @@ def publish_arms(
     return {"report": text}
 
 
+def run_arms(
+    arms: dict[str, str],
+    models: Sequence[str],
+    data: Path,
+    work: Path,
+    out_dir: Path,
+    *,
+    resamples: int,
+    seed: int,
+    registry_root: Path | None = None,
+    max_epochs: int | None = None,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Run every arm (``{arm: spec file name}`` under :func:`spec_dir`) into
+    ``work/runs/<spec>``, evaluate it (:func:`evaluate_arm`) and publish it
+    (:func:`publish_arms`): the evaluation table of all arms and the publication's notes."""
+    runs = {
+        arm: run_arm(
+            spec_dir() / spec,
+            models,
+            data,
+            work / "runs" / spec.removesuffix(".yaml"),
+            registry_root=registry_root,
+            max_epochs=max_epochs,
+        )
+        for arm, spec in arms.items()
+    }
+    table = pd.concat(
+        [evaluate_arm(r, arm, resamples=resamples, seed=seed) for arm, r in runs.items()],
+        ignore_index=True,
+    )
+    notes = publish_arms(
+        {spec.removesuffix(".yaml"): runs[arm] for arm, spec in arms.items()},
+        out_dir,
+        resamples=resamples,
+        seed=seed,
+    )
+    return table, notes
+
+
 def ci_text(row: pd.Series) -> str:
     return f"{row['estimate']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"

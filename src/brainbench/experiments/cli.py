@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from brainbench._cli_types import SEED
 from brainbench.experiments._common import DEFAULT_SEED, PRESET_NAMES
 
 
@@ -23,7 +24,7 @@ from brainbench.experiments._common import DEFAULT_SEED, PRESET_NAMES
     help="Run only experiment N (repeatable): 1 wrong split, 2 late split, 3 site "
     "confounding, 4 CI coverage, 5 comparisons, 6 CI width vs test size.",
 )
-@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Root seed.")
+@click.option("--seed", type=SEED, default=DEFAULT_SEED, show_default=True, help="Root seed.")
 @click.option(
     "-o",
     "--out",

@@ -25,12 +25,9 @@ import pandas as pd
 
 from brainbench.experiments._benchmark import (
     ci_text,
-    evaluate_arm,
     experiment_registry,
     make_cohort,
-    publish_arms,
-    run_arm,
-    spec_dir,
+    run_arms,
     work_folder,
 )
 from brainbench.experiments._common import ExperimentResult, Finding, markdown_table, num
@@ -174,27 +171,15 @@ def run(params: dict[str, Any], out_dir: Path, seed: int) -> ExperimentResult:
         data = work / "data"
         make_cohort(data / "null", cohort_config(params, seed))
         selection = preselect(data / "null", data / "null-preselected", params["preselect"])
-        runs = {}
-        for arm, spec in ARMS.items():
-            runs[arm] = run_arm(
-                spec_dir() / spec,
-                [MODEL],
-                data,
-                work / "runs" / spec.removesuffix(".yaml"),
-                registry_root=experiment_registry(),
-            )
-        table = pd.concat(
-            [
-                evaluate_arm(r, arm, resamples=params["resamples"], seed=seed)
-                for arm, r in runs.items()
-            ],
-            ignore_index=True,
-        )
-        notes = publish_arms(
-            {spec.removesuffix(".yaml"): runs[arm] for arm, spec in ARMS.items()},
+        table, notes = run_arms(
+            ARMS,
+            [MODEL],
+            data,
+            work,
             out_dir,
             resamples=params["resamples"],
             seed=seed,
+            registry_root=experiment_registry(),
         )
     plot(table, out_dir / "late_split.png")
     text, findings, expected = conclude(table)

@@ -22,12 +22,9 @@ import pandas as pd
 
 from brainbench.experiments._benchmark import (
     combined_registry,
-    evaluate_arm,
     make_cohort,
-    publish_arms,
     relabel,
-    run_arm,
-    spec_dir,
+    run_arms,
     work_folder,
 )
 from brainbench.experiments._common import ExperimentResult, Finding, markdown_table, num
@@ -201,27 +198,15 @@ def run(params: dict[str, Any], out_dir: Path, seed: int) -> ExperimentResult:
         if fresh or not any(ext_dir.glob("sub-X*")):
             relabel(ext_dir, "X", "X")
         registry = combined_registry(work, [BASELINE])
-        runs = {}
-        for arm, spec in ARMS.items():
-            runs[arm] = run_arm(
-                spec_dir() / spec,
-                params["models"],
-                data,
-                work / "runs" / spec.removesuffix(".yaml"),
-                registry_root=registry,
-            )
-        table = pd.concat(
-            [
-                evaluate_arm(r, arm, resamples=params["resamples"], seed=seed)
-                for arm, r in runs.items()
-            ],
-            ignore_index=True,
-        )
-        notes = publish_arms(
-            {spec.removesuffix(".yaml"): runs[arm] for arm, spec in ARMS.items()},
+        table, notes = run_arms(
+            ARMS,
+            params["models"],
+            data,
+            work,
             out_dir,
             resamples=params["resamples"],
             seed=seed,
+            registry_root=registry,
         )
     table["condition"] = table.apply(_condition, axis=1)
     # The external cohort is predicted by the models of both arms; keep both rows.

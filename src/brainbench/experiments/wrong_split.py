@@ -20,11 +20,8 @@ import pandas as pd
 
 from brainbench.experiments._benchmark import (
     ci_text,
-    evaluate_arm,
     make_cohort,
-    publish_arms,
-    run_arm,
-    spec_dir,
+    run_arms,
     work_folder,
 )
 from brainbench.experiments._common import ExperimentResult, Finding, markdown_table, num
@@ -161,27 +158,15 @@ def run(params: dict[str, Any], out_dir: Path, seed: int) -> ExperimentResult:
     with work_folder(SLUG) as work:
         data = work / "data"
         make_cohort(data / "longitudinal", cohort_config(params, seed))
-        runs = {}
-        for arm, spec in ARMS.items():
-            runs[arm] = run_arm(
-                spec_dir() / spec,
-                params["models"],
-                data,
-                work / "runs" / spec.removesuffix(".yaml"),
-                max_epochs=params.get("max_epochs"),
-            )
-        table = pd.concat(
-            [
-                evaluate_arm(r, arm, resamples=params["resamples"], seed=seed)
-                for arm, r in runs.items()
-            ],
-            ignore_index=True,
-        )
-        notes = publish_arms(
-            {spec.removesuffix(".yaml"): runs[arm] for arm, spec in ARMS.items()},
+        table, notes = run_arms(
+            ARMS,
+            params["models"],
+            data,
+            work,
             out_dir,
             resamples=params["resamples"],
             seed=seed,
+            max_epochs=params.get("max_epochs"),
         )
     plot(table, out_dir / "wrong_split.png", metric)
     text, findings, expected, inf = conclude(table, metric)

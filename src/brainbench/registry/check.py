@@ -454,7 +454,9 @@ def run_probe(loaded: LoadedEntry, timeout: float) -> tuple[Any, str, int | None
         with parent:
             try:
                 proc = sandbox.Sandboxed(
-                    sandbox.default_policy(loaded.folder, scratch),
+                    sandbox.default_policy(
+                        loaded.folder, scratch, data=sandbox.default_memory_limit()
+                    ),
                     "brainbench.registry._probe:main",
                     [str(child.fileno())],
                     cwd=scratch,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from brainbench._cli_types import WORKERS, FiniteFloatRange
 from brainbench.errors import UserError
 
 
@@ -150,15 +151,16 @@ def show(ctx: click.Context, model_id: str, fmt: str) -> None:
 )
 @click.option(
     "--timeout",
-    type=float,
+    type=FiniteFloatRange(0, 86_400, min_open=True),
     default=300.0,
     show_default=True,
-    help="Seconds allowed per entry to import, fit one epoch and predict on random data.",
+    help="Seconds allowed per entry to import, fit one epoch and predict on random data (at "
+    "most a day).",
 )
 @click.option(
     "--jobs",
     "-j",
-    type=click.IntRange(min=1),
+    type=WORKERS,
     default=1,
     show_default=True,
     help="Entries checked in parallel (each probe is its own process).",

@@ -314,8 +314,13 @@ class Analysis:
                 Deviation(
                     "resamples",
                     f"The intervals use {self.resamples} bootstrap resamples; the protocol "
-                    "declares "
-                    f"{self.spec_resamples}.",
+                    f"declares {self.spec_resamples}."
+                    + (
+                        " With none, the sheet gives point estimates only: no intervals, no "
+                        "bootstrap comparisons and no rank stability."
+                        if self.resamples == 0
+                        else ""
+                    ),
                 )
             )
         if run.spec is None:

@@ -136,14 +136,17 @@ def read_entry(path: Path) -> Entry:
     doc = sheet.doc
     if doc.get("format") != "brainbench-evidence":
         raise UserError(f"{path} is not a brainbench evidence sheet (no 'format' marker).")
-    primary = sheet.data("primary")
+    segmentation = doc.get("task") == "segmentation"
+    if segmentation:
+        primary, ranks = _segmentation_primary(sheet)
+    else:
+        primary, ranks = sheet.data("primary"), sheet.data("ranking")
     metric = sheet.name(primary.get("metric") or doc.get("primary_metric"), "the primary metric")
     part = sheet.name(primary.get("partition", "test"), "the primary partition")
-    ranks = sheet.data("ranking")
-    from brainbench.report._stats import get_metric
+    from brainbench.report._stats import metric_info
 
     try:
-        hib = get_metric(metric).higher_is_better
+        hib = metric_info(metric).higher_is_better
     except UserError:
         hib = True
     bench = _dict(doc.get("benchmark"))
@@ -174,7 +177,7 @@ def read_entry(path: Path) -> Entry:
         benchmark=sheet.name(bench.get("id"), "benchmark.id"),
         version=sheet.name(bench.get("version"), "benchmark.version"),
         metric=metric,
-        partition=part,
+        partition=f"{part}, label {primary['label']}" if segmentation else part,
         tier=_clip(doc["tier"]) if isinstance(doc.get("tier"), str) else "self-reported",
         higher_is_better=hib,
         audit=audit,
@@ -185,10 +188,13 @@ def read_entry(path: Path) -> Entry:
         claims={
             "identity": identity,
             "tier": doc.get("tier"),
-            "predictions_sha256": doc.get("predictions_sha256"),
+            "predictions_sha256": doc.get(
+                "case_metrics_sha256" if segmentation else "predictions_sha256"
+            ),
             "metric": metric,
             "partition": part,
             "unit": primary.get("unit") if isinstance(primary.get("unit"), str) else "image",
+            "segmentation_label": primary.get("label") if segmentation else None,
         },
     )
     model_tiers = _dict(identity.get("model_tiers"))
@@ -227,6 +233,40 @@ def read_entry(path: Path) -> Entry:
     )
     entry.models.sort(key=key)
     return entry
+
+
+def _segmentation_primary(sheet: _Sheet) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A segmentation sheet's primary result (mean of the primary metric on the primary
+    label) and its ranking, in the shapes the classification sheet's sections have."""
+    doc = sheet.doc
+    metric = sheet.name(doc.get("primary_metric"), "the primary metric")
+    label = sheet.name(doc.get("primary_label"), "the primary label")
+    labels = sheet.data("labels")
+    part = labels.get("partition", "test")
+    per_model = _dict(_dict(_dict(labels.get("labels")).get(label)).get(metric))
+    results = []
+    for model, got in per_model.items():
+        mean = _dict(_dict(got).get("mean"))
+        results.append(
+            {
+                "model": model,
+                "metric": metric,
+                "partition": part,
+                "estimate": mean.get("estimate"),
+                "ci_low": mean.get("ci_low"),
+                "ci_high": mean.get("ci_high"),
+                "n_units": mean.get("n_subjects"),
+            }
+        )
+    rank = _dict(_dict(sheet.data("ranking").get("rankings")).get(label))
+    quantiles = _dict(rank.get("rank_quantiles"))
+    ranks = {
+        "full_rank": _dict(rank.get("ranks")),
+        "rank_ci": {m: [q[0], q[-1]] for m, q in quantiles.items() if _list(q)},
+        "p_first": _dict(rank.get("p_first")),
+    }
+    primary = {"metric": metric, "partition": part, "label": label, "results": results}
+    return primary, ranks
 
 
 def _clip(text: str, n: int = 80) -> str:
@@ -324,6 +364,8 @@ def across(entries: list[Entry], resamples: int, seed: int) -> tuple[dict | None
         )
     if left_tasks:
         note += f" Benchmarks left out of it (lacking one of its models): {', '.join(left_tasks)}."
+    if not resamples:
+        note += " No bootstrap (--resamples 0): the ranks have no interval."
     return res.to_dict(), note.strip()
 
 

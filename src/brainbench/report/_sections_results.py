@@ -252,13 +252,22 @@ def generalisation(ctx: ReportContext, sec: Section) -> Section:
         for r in results:
             g = str(r.group.get(level))
             defined = _stats.finite(r.estimate)
+            # A perfect or constant score in one site gives [1.000, 1.000]: a degenerate
+            # bootstrap, shown as such and never as a result (issue 12).
+            why = not_estimable(r, an.unit) if defined else None
+            if not defined:
+                ci_cell = _undefined_reason(r)
+            elif why:
+                ci_cell = f"not estimable: {why}"
+            else:
+                ci_cell = _ci_text(r)
             rows.append(
                 [
                     g,
                     r.partition,
                     r.model,
                     num(r.estimate) if defined else "undefined",
-                    _ci_text(r) if defined else _undefined_reason(r),
+                    ci_cell,
                     str(r.n_units),
                     fn.mark(r.warnings),
                 ]
@@ -1075,7 +1084,7 @@ def _limits(ctx: ReportContext, claims: list) -> list[str]:
         if s.status == UNAVAILABLE and name not in ("conclusions",):
             cannot.append(
                 f"Section {s.number} ({s.title}) is unavailable: "
-                + ("; ".join(s.missing) or "its inputs are missing")
+                + ("; ".join(m.rstrip(".") for m in s.missing) or "its inputs are missing")
                 + "."
             )
     return cannot

@@ -35,6 +35,8 @@ from brainbench.stats import MetricInfo, adjust_p_values, metric_info
 PREFERRED_PRIMARY = ("dice", "nsd", "lesion-f1", "iou", "hd95")
 #: Hierarchy levels every interval resamples (outer first).
 LEVELS = ("site", "subject")
+#: Columns of the case-metrics table a breakdown can group by.
+BREAKDOWNS = ("dataset", "site", "scanner", "session")
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,13 @@ class SegAnalysis:
             p for p in parts if p != "test"
         )
         self.main_partition = self.partitions[0]
+        declared_breakdown = list(spec.reporting.breakdown) if spec else []
+        #: Hierarchy levels the breakdowns section groups by: the spec's reporting.breakdown
+        #: among them, else site and session.
+        self.breakdown_levels = [
+            b for b in declared_breakdown if b in BREAKDOWNS and b in table.columns
+        ] or ["site", "session"]
+        self.breakdown_unavailable = [b for b in declared_breakdown if b not in BREAKDOWNS]
         self.endpoints = [self.main_partition]
         self._check_protocol(declared, declared_labels, found_labels)
 
@@ -189,6 +198,13 @@ class SegAnalysis:
                 "are per image, so each test image is a case (its subject's images are "
                 "resampled together).",
                 "note",
+            )
+        if self.breakdown_unavailable:
+            add(
+                "breakdown",
+                f"reporting.breakdown {', '.join(self.breakdown_unavailable)}: the "
+                "segmentation sheet breaks results down by hierarchy levels only "
+                f"({', '.join(BREAKDOWNS)}); not shown.",
             )
         if self.spec_resamples is not None and self.resamples != self.spec_resamples:
             add(
@@ -237,10 +253,15 @@ class SegAnalysis:
         rules: no or a zero-width interval, too few subjects for the bootstrap's tails, 2-3
         sites resampled), or None."""
         clusters = dict(getattr(r, "clusters", {}) or {})
+        lo, hi = r.ci_low, r.ci_high
+        # Every resample giving the same cases' mean still leaves float rounding between the
+        # two percentiles (1e-13 apart): that interval is degenerate, not a narrow one.
+        if np.isfinite(lo) and np.isfinite(hi) and np.isclose(lo, hi, rtol=1e-9, atol=1e-12):
+            hi = lo
         view = SimpleNamespace(
             estimate=r.estimate,
-            ci_low=r.ci_low,
-            ci_high=r.ci_high,
+            ci_low=lo,
+            ci_high=hi,
             level=r.level,
             n_units=r.n_subjects,
             n_clusters=next(iter(clusters.values()), 0),
@@ -276,7 +297,7 @@ class SegAnalysis:
         out = self.table.groupby(keys, sort=False).agg(
             value=("value", "mean"),
             status=("status", _status_of_runs),
-            **{c: (c, "first") for c in ("site", "subject", "session")},
+            **{c: (c, "first") for c in ("subject", *BREAKDOWNS) if c in self.table.columns},
         )
         return out.reset_index()
 
@@ -357,6 +378,8 @@ class SegAnalysis:
         and why there is none)."""
         metric, tol = self.measure_of.get(self.primary, (self.primary, None))
         out: dict[str, tuple[Any, str | None]] = {}
+        if self.resamples == 0:
+            return {label: (None, "no bootstrap resamples") for label in self.labels}
         for label in self.labels:
             try:
                 res = self._run(

@@ -23,6 +23,7 @@ from brainbench.report._claims import (
     SUPPORTED,
     Claim,
     claims_tables,
+    distinct_resamples,
 )
 from brainbench.report._context import Footnotes, ReportContext, interval, num, pct, pval
 from brainbench.report._figures import blob_plot
@@ -57,6 +58,23 @@ def _estimate(ctx: ReportContext, s: Any, notes: Footnotes) -> str:
     return cell
 
 
+def _cells(ctx: ReportContext, got: dict[str, Any], notes: Footnotes) -> list[str]:
+    """Mean and median with their intervals, cases, subjects and sites of one model."""
+    mean = got["mean"]
+    return [
+        _estimate(ctx, mean, notes),
+        _estimate(ctx, got["median"], notes),
+        str(mean.n_cases),
+        str(mean.n_subjects),
+        str(mean.n_sites),
+    ]
+
+
+def _data(ctx: ReportContext, got: dict[str, Any]) -> dict[str, Any]:
+    """A model's mean and median summaries, JSON-ready, each with why it is not estimable."""
+    return {k: {**r.to_dict(), "not_estimable": ctx.analysis.why(r)} for k, r in got.items()}
+
+
 # ---------------------------------------------------------------------------------------------
 def labels(ctx: ReportContext, sec: Section) -> Section:
     """Per label: every metric of every model, mean and median with their intervals, the
@@ -89,7 +107,7 @@ def labels(ctx: ReportContext, sec: Section) -> Section:
                 got = an.summaries.get((an.main_partition, label, measure, model))
                 if got is None:
                     continue
-                mean, median = got["mean"], got["median"]
+                mean = got["mean"]
                 counts = mean.status_counts
                 empty = sum(v for k, v in counts.items() if k != "ok")
                 how = notes.mark([mean.empty_handling]) if empty else ""
@@ -97,11 +115,7 @@ def labels(ctx: ReportContext, sec: Section) -> Section:
                     [
                         _metric_head(ctx, measure),
                         model,
-                        _estimate(ctx, mean, notes),
-                        _estimate(ctx, median, notes),
-                        str(mean.n_cases),
-                        str(mean.n_subjects),
-                        str(mean.n_sites),
+                        *_cells(ctx, got, notes),
                         str(counts.get("empty-reference", 0)),
                         str(counts.get("empty-prediction", 0)),
                         str(counts.get("both-empty", 0)),
@@ -109,10 +123,7 @@ def labels(ctx: ReportContext, sec: Section) -> Section:
                         str(mean.n_undefined),
                     ]
                 )
-                data.setdefault(label, {}).setdefault(measure, {})[model] = {
-                    "mean": {**mean.to_dict(), "not_estimable": an.why(mean)},
-                    "median": {**median.to_dict(), "not_estimable": an.why(median)},
-                }
+                data.setdefault(label, {}).setdefault(measure, {})[model] = _data(ctx, got)
         sec.tables.append(
             Table(
                 f"label-{label}",
@@ -135,23 +146,66 @@ def labels(ctx: ReportContext, sec: Section) -> Section:
                 notes=notes.notes(),
             )
         )
-    sec.data = {"partition": an.main_partition, "labels": data}
+    external = _other_partitions(ctx, sec)
+    sec.data = {"partition": an.main_partition, "labels": data, "other_partitions": external}
+    return sec
+
+
+def _other_partitions(ctx: ReportContext, sec: Section) -> dict[str, Any]:
+    """The primary metric's mean and median on every other test partition (external-test
+    cohorts), per label and model, as a table of the labels section."""
+    an = ctx.analysis
+    others = [p for p in an.partitions if p != an.main_partition]
+    if not others:
+        return {}
+    lvl = f"{an.level:.0%}"
+    notes = Footnotes()
+    rows, data = [], {}
+    for part in others:
+        for label in an.labels:
+            for model in an.models:
+                got = an.summaries.get((part, label, an.primary, model))
+                if got is None:
+                    continue
+                rows.append(
+                    [
+                        part,
+                        label,
+                        model,
+                        *_cells(ctx, got, notes),
+                    ]
+                )
+                data.setdefault(part, {}).setdefault(label, {})[model] = _data(ctx, got)
+    sec.tables.append(
+        Table(
+            "other-partitions",
+            f"{_metric_head(ctx, an.primary)} on the other test sets",
+            ["Test set", "Label", "Model", f"Mean [{lvl} CI]", f"Median [{lvl} CI]", "Cases",
+             "Subjects", "Sites"],
+            rows,
+            notes=notes.notes(),
+        )
+    )  # fmt: skip
+    return data
     return sec
 
 
 # ---------------------------------------------------------------------------------------------
 def breakdowns(ctx: ReportContext, sec: Section) -> Section:
-    """The primary metric's mean per site and per session, per label and model."""
+    """The primary metric's mean per group of each breakdown level (the spec's
+    reporting.breakdown, default site and session), per label and model."""
     an = ctx.analysis
     lvl = f"{an.level:.0%}"
     sec.text.append(
-        f"Mean {an.primary} per site and per session on {an.main_partition}, each with a "
-        f"{lvl} interval from resampling the subjects of that group. Groups with few subjects "
+        f"Mean {an.primary} per {' and per '.join(an.breakdown_levels)} on "
+        f"{an.main_partition}, each with a {lvl} interval from resampling the subjects of "
+        "that group (and its sites, for a level other than site). Groups with few subjects "
         "give wide or not estimable intervals; a difference between groups is descriptive "
         "(sites differ in cases as well as scanners)."
     )
     data: dict[str, Any] = {}
-    for by, word in (("site", "Site"), ("session", "Session")):
+    for by in an.breakdown_levels:
+        word = by.capitalize()
         groups = sorted(an.cases[by].unique())
         if len(groups) < 2:
             sec.text.append(
@@ -346,7 +400,12 @@ def comparisons(ctx: ReportContext, sec: Section) -> Section:
     )
     m = sum(len(v) for v in an.comparisons.values())
     p_min = 2 / (an.resamples + 1)
-    if m and m * p_min >= an.alpha:
+    if an.resamples == 0:
+        sec.text.append(
+            "No bootstrap resamples (--resamples 0): the differences are point estimates, "
+            "without interval or p-value."
+        )
+    elif m and m * p_min >= an.alpha:
         sec.text.append(
             f"With {an.resamples} resamples the smallest bootstrap p-value is {p_min:.3f}, so "
             f"Holm's correction over {m} rows cannot go below {min(1.0, m * p_min):.3f}: no "
@@ -404,9 +463,13 @@ def ranking(ctx: ReportContext, sec: Section) -> Section:
     an = ctx.analysis
     info = an.info(an.primary)
     data = {}
-    if len(an.models) < 2:
+    if len(an.models) < 2 or an.resamples == 0:
         sec.status = UNAVAILABLE
-        sec.missing.append("a second model: one model has no rank to be stable")
+        sec.missing.append(
+            "a second model: one model has no rank to be stable"
+            if len(an.models) < 2
+            else "bootstrap resamples: --resamples 0 gives point estimates only"
+        )
         return sec
     for i, label in enumerate(an.labels):
         res, why = an.rankings[label]
@@ -440,14 +503,22 @@ def ranking(ctx: ReportContext, sec: Section) -> Section:
             )
         )
         tau = res.kendall_tau
+        # As for an interval: too few subjects give too few distinct resamples to judge.
+        few = distinct_resamples(res.n_subjects) < 2 / (1 - an.level)
         stable = np.isfinite(tau["mean"]) and tau["mean"] >= 0.9
+        verdict = (
+            f" (stability not estimable: {res.n_subjects} subjects give "
+            f"{distinct_resamples(res.n_subjects)} distinct resamples)."
+            if few
+            else (" (a stable ranking)." if stable else " (the ranking is not stable).")
+        )
         sec.text.append(
             f"Label {label}: models are re-ranked by their mean {an.primary} in each resample "
             "(challengeR's bootstrap ranking, Wiesenfarth et al. 2021; ties at the lowest "
             f"rank). Kendall's tau between the resampled and the full-data rankings: mean "
             f"{num(tau['mean'], 2)}, median {num(tau['median'], 2)}, 95% of resamples in "
             f"[{num(tau['q025'], 2)}, {num(tau['q975'], 2)}]"
-            + (" (a stable ranking)." if stable else " (the ranking is not stable).")
+            + verdict
             + "".join(f" Note: {n}" for n in res.warnings)
         )
         fig = blob_plot(models, dist)
@@ -493,6 +564,19 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
             f"{m}: mean {an.primary} on {label} {num(s.estimate)}"
             + (f" (interval not estimable: {why})" if why else f" {interval(s.ci_low, s.ci_high)}")
         )
+    for p in an.partitions[1:]:
+        for m in an.models:
+            got = an.summaries.get((p, label, an.primary, m))
+            if got is not None and got["mean"].n_cases:
+                s, why = got["mean"], an.why(got["mean"])
+                estimates.append(
+                    f"{m} on {p}: mean {an.primary} on {label} {num(s.estimate)}"
+                    + (
+                        f" (interval not estimable: {why})"
+                        if why
+                        else f" {interval(s.ci_low, s.ci_high)}"
+                    )
+                )
     if len(scored) >= 2:
         best = max(scored, key=lambda m: float(info.order_key(scored[m].estimate)))
         results = [r for r in an.comparisons.get((label, an.primary), []) if best in (r.a, r.b)]
@@ -507,8 +591,11 @@ def conclusions(ctx: ReportContext, sec: Section) -> Section:
             else:
                 status = NOT_SUPPORTED
             # The claim states who is better; its evidence is the interval and the p-value.
-            text = text.split(": ", 1)[-1]
-            text = text[0].upper() + text[1:] + (f" Not estimable: {why}." if why else "")
+            if why:
+                text = f"Difference {r.a} - {r.b}: {num(r.estimate)}; not estimable: {why}."
+            else:
+                text = text.split(": ", 1)[-1]
+                text = text[0].upper() + text[1:]
             add(
                 Claim(
                     "comparison",
@@ -584,7 +671,7 @@ SEG_SECTIONS: tuple[tuple[str, str, Callable[[ReportContext, Section], Section]]
     ("protocol", "Pre-registered protocol and deviations", protocol),
     ("audit", "Leakage audit", audit),
     ("labels", "Results per label", labels),
-    ("breakdowns", "By site and by session", breakdowns),
+    ("breakdowns", "Breakdowns by site, session or scanner", breakdowns),
     ("cases", "Per-case metrics", cases),
     ("worst", "Worst cases and empty cases", worst),
     ("comparisons", "Model comparisons", comparisons),

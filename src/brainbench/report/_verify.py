@@ -12,6 +12,10 @@ sheet was made from (matched by the sha256 the sheet records) and that folder ho
 4. the primary metric recomputed from those predictions (point estimates, no resampling) is
    the estimate the sheet shows, for every model.
 
+A segmentation sheet is checked the same way against ``case_metrics.parquet`` (its sha256 in
+``case_metrics_sha256``), its primary metric's means on the primary label recomputed with
+:func:`brainbench.segmentation.statistics.summarise`.
+
 A model a sheet declares reproduced that fails any check is *unverified* (the reason is kept);
 a model the sheet declares self-reported stays *self-reported*. The seal level is read from
 the provenance's ``seal`` entry when the runner recorded one.
@@ -25,11 +29,12 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from brainbench.errors import UserError
+from brainbench.errors import BrainbenchWarning, UserError
 from brainbench.hashing import sha256_file
 
 REPRODUCED, SELF_REPORTED, UNVERIFIED = "reproduced", "self-reported", "unverified"
@@ -65,8 +70,8 @@ def index_runs(roots: list[Path]) -> dict[str, Path]:
             raise UserError(f"The runs folder {root} does not exist.")
         for prov in sorted(root.rglob("provenance.json")):
             folder = prov.parent
-            pred = folder / "predictions.parquet"
-            if prov.is_symlink() or not pred.is_file() or pred.is_symlink():
+            pred = _results_file(folder)
+            if prov.is_symlink() or pred is None:
                 continue
             seen += 1
             if seen > MAX_RUN_FOLDERS:
@@ -77,6 +82,22 @@ def index_runs(roots: list[Path]) -> dict[str, Path]:
                 )
             found.setdefault(sha256_file(pred), folder)
     return found
+
+
+#: The results table of a run folder and the provenance key holding its sha256.
+RESULTS = (
+    ("predictions.parquet", "predictions_sha256"),
+    ("case_metrics.parquet", "case_metrics_sha256"),
+)
+
+
+def _results_file(folder: Path) -> Path | None:
+    """The run folder's predictions (or segmentation case metrics), a regular file, or None."""
+    for name, _ in RESULTS:
+        path = folder / name
+        if path.is_file() and not path.is_symlink():
+            return path
+    return None
 
 
 def seal_level(provenance: dict[str, Any]) -> str:
@@ -174,9 +195,11 @@ def _check_folder(
     folder: Path, prov: dict[str, Any], sheet: dict[str, Any], models: list[dict[str, Any]]
 ) -> list[str]:
     problems = []
-    pred = folder / "predictions.parquet"
-    if prov.get("predictions_sha256") != sha256_file(pred):
-        problems.append("provenance.json does not record the sha256 of predictions.parquet")
+    pred = _results_file(folder)
+    key = dict(RESULTS)[pred.name] if pred is not None else "predictions_sha256"
+    if pred is None or prov.get(key) != sha256_file(pred):
+        name = pred.name if pred is not None else "predictions.parquet"
+        problems.append(f"provenance.json does not record the sha256 of {name}")
     splits = folder / "splits.tsv"
     if not splits.is_file() or splits.is_symlink():
         problems.append("the run folder has no splits.tsv")
@@ -207,6 +230,8 @@ def _check_estimates(
     from brainbench.report._run import read_runs
 
     metric, partition, unit = sheet.get("metric"), sheet.get("partition"), sheet.get("unit")
+    if sheet.get("segmentation_label") is not None:
+        return _check_segmentation_estimates(folder, sheet, models)
     try:
         run = read_runs([folder])
         df = run.predictions
@@ -222,12 +247,43 @@ def _check_estimates(
     except (UserError, TypeError, ValueError) as exc:
         return [f"the primary metric cannot be recomputed from the run ({exc})"]
     recomputed = {r.model: r.estimate for r in got.results if not r.group}
+    return _mismatch(models, recomputed, f"{metric}", "predictions")
+
+
+def _check_segmentation_estimates(
+    folder: Path, sheet: dict[str, Any], models: list[dict[str, Any]]
+) -> list[str]:
+    """Recompute a segmentation sheet's primary estimates (mean of the primary metric on the
+    primary label) from the run's case metrics."""
+    from brainbench.report._seg_data import read_case_metrics
+    from brainbench.segmentation.statistics import summarise
+
+    metric, label = sheet.get("metric"), sheet.get("segmentation_label")
+    try:
+        table = read_case_metrics(folder / "case_metrics.parquet")
+        with warnings.catch_warnings():  # interval limits: no interval is drawn here
+            warnings.simplefilter("ignore", BrainbenchWarning)
+            got = summarise(table, n_resamples=0, partition=str(sheet.get("partition")))
+    except (UserError, TypeError, ValueError) as exc:
+        return [f"the primary metric cannot be recomputed from the run ({exc})"]
+    # One tolerance per metric in a sheet's primary measure (the first, as the sheet reads it).
+    recomputed: dict[str, float] = {}
+    for r in got:
+        if r.metric == metric and r.label == label:
+            recomputed.setdefault(r.model, r.estimate)
+    return _mismatch(models, recomputed, f"{metric} on {label}", "case metrics")
+
+
+def _mismatch(
+    models: list[dict[str, Any]], recomputed: dict[str, float], what: str, source: str
+) -> list[str]:
+    """The first model whose shown estimate is not the recomputed one, as a problem."""
     for m in models:
         shown, real = m.get("estimate"), recomputed.get(str(m["model"]))
         if not _same(shown, real):
             return [
-                f"the sheet shows {metric} {shown!r} for {m['model']!r} but its run's "
-                f"predictions give {real!r}"
+                f"the sheet shows {what} {shown!r} for {m['model']!r} but its run's {source} "
+                f"give {real!r}"
             ]
     return []
 

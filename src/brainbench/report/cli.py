@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from brainbench._cli_types import INDEX, RESAMPLES, SEED
+
 
 @click.command()
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -24,12 +26,12 @@ import click
 )
 @click.option(
     "--resamples",
-    type=click.IntRange(min=0),
+    type=RESAMPLES,
     default=None,
     help="Bootstrap resamples of every interval (default: the spec's; a different value is "
     "reported as a deviation).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every bootstrap.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of every bootstrap.")
 @click.option(
     "--checklist",
     "checklists",
@@ -75,12 +77,12 @@ def report(
 )
 @click.option(
     "--resamples",
-    type=click.IntRange(min=0),
+    type=RESAMPLES,
     default=1000,
     show_default=True,
     help="Bootstrap resamples of the rank intervals across benchmarks.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option(
     "--runs",
     multiple=True,
@@ -150,11 +152,11 @@ def convert() -> None:
 )
 @click.option(
     "--fold",
-    type=int,
+    type=INDEX,
     default=None,
     help="Fold (default: from a 'split-N' or 'fold-N' folder in the path, else 0).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the run.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the run.")
 @click.option(
     "--site-from",
     "site_from",

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from brainbench._cli_types import RESAMPLES, SEED
 from brainbench.errors import UserError
 
 _SPEC = click.option(
@@ -141,8 +142,8 @@ def new(
     help="Git ref: without PATHS, the entries under results/ changed since REF.",
 )
 @_SPEC
-@click.option("--resamples", type=click.IntRange(min=0), default=None)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--resamples", type=RESAMPLES, default=None)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 def report(
     paths: tuple[Path, ...],
     out: Path,

@@ -26,6 +26,12 @@ The run folder (the contract the statistics and the report read)
     to 1) and ``score`` (= the positive, last, class's probability). Rows are sorted by model,
     repeat, fold, seed, partition, cohort, subject, session, image. Only complete units
     contribute; a failed unit contributes no row (see ``provenance.json``).
+``case_metrics.parquet`` and ``masks/`` (segmentation runs, instead of the predictions)
+    The per-case metrics the runner computed from each predicted mask, one row per (model,
+    repeat, fold, seed, partition, image, label, metric), columns in docs/design.md ("The
+    case-metrics table"); the predicted masks as
+    ``masks/<model>/r<repeat>-f<fold>-s<seed>/<image stem>_pred.nii.gz`` (uint8, the image's
+    affine), hashed in ``provenance.json`` (``masks``, ``case_metrics_sha256``).
 ``cohort.parquet``
     The cohort table used (every cohort, after the include filters): ``row``, the hierarchy ids,
     ``cohort``, ``role``, ``image_path``, ``session_index``, the target and covariates (age,
@@ -59,7 +65,8 @@ The run folder (the contract the statistics and the report read)
     (L107), a pretraining overlap allowed by a scoped L104 waiver), ``started``, ``finished``
     and ``units``: one record per planned unit {id, model, repeat, fold, seed, rng_seed,
     status (ok | failed | skipped), seconds, log, error, error_kind (image | model |
-    model-load | cuda-oom | crash | timeout | bad-output | protocol | tampered | runner | job),
+    model-load | cuda-oom | memory | crash | timeout | bad-output | protocol | tampered | runner
+    | job),
     output_sha256, started, finished, n_rows, images_sent, host, device (its name), seal,
     seal_layers}. With the slurm executor,
     ``device`` is the compute nodes' (from the first complete unit), not the driver's.

@@ -122,13 +122,10 @@ def run_demo(
     spec_file: str | Path | None = None,
 ) -> int:
     """The whole demo; returns the exit status (0 when every unit ran)."""
-    import shutil
-
     from brainbench.report import write_report
     from brainbench.runner._api import run_benchmark
     from brainbench.runner._prepare import InvalidSpec
     from brainbench.synth import generate_cohort
-    from brainbench.validate.engine import validate_path
     from brainbench.validate.findings import render_text
 
     t0 = time.perf_counter()
@@ -136,18 +133,7 @@ def run_demo(
     max_epochs = max_epochs or (20 if full else 8)
     spec_dir = demo_spec_dir()
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise UserError(
-                f"The demo folder {out} exists and is not empty. Pass --overwrite to replace a "
-                "previous demo, or choose another --out."
-            )
-        if not (out / "data" / "dev").is_dir() and not (out / "run").is_dir():
-            raise UserError(
-                f"Refusing to overwrite {out}: it does not look like a brainbench demo folder."
-            )
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    _fresh_folder(out, overwrite, "dev")
     data = out / "data"
 
     # 1. Cohorts.
@@ -168,13 +154,7 @@ def run_demo(
     spec = Path(spec_file) if spec_file is not None else spec_dir / DEMO_SPEC
     leaky = spec_dir / LEAKY_SPEC
     echo(f"[2/5] Validating the leaky variant {leaky}")
-    leaky_result, _ = validate_path(leaky, data=False)
-    echo("      " + render_text(leaky_result, color=False).replace("\n", "\n      "))
-    echo(
-        "      -> rejected before any GPU hour is spent"
-        if not leaky_result.valid
-        else "      !! the leaky variant was NOT rejected"
-    )
+    _reject_leaky(leaky, echo)
 
     # 3. Validation of the sound spec with its data (the leakage audit), then the run.
     run_dir = out / "run"
@@ -227,4 +207,118 @@ def run_demo(
     return 0 if run.ok else 3
 
 
-__all__ = ["MODELS", "cohort_configs", "demo_spec_dir", "run_demo"]
+SEG_SPEC = "wmh-segmentation-synthetic.yaml"
+SEG_LEAKY_SPEC = "wmh-segmentation-synthetic-leaky.yaml"
+SEG_MODELS = ("threshold-seg", "unet-seg-small")
+
+
+def _reject_leaky(leaky: Path, echo: Callable[[str], None]) -> None:
+    """Validate the demo's leaky variant from the spec alone and say that it was rejected."""
+    from brainbench.validate.engine import validate_path
+    from brainbench.validate.findings import render_text
+
+    result, _ = validate_path(leaky, data=False)
+    echo("      " + render_text(result, color=False).replace("\n", "\n      "))
+    echo(
+        "      -> rejected before any GPU hour is spent"
+        if not result.valid
+        else "      !! the leaky variant was NOT rejected"
+    )
+
+
+def _fresh_folder(out: Path, overwrite: bool, marker: str) -> None:
+    """Empty ``out`` for a demo: refuse a non-empty folder unless ``overwrite`` and it holds
+    a demo (its ``marker`` data folder or its run)."""
+    import shutil
+
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise UserError(
+                f"The demo folder {out} exists and is not empty. Pass --overwrite to replace a "
+                "previous demo, or choose another --out."
+            )
+        if not (out / "data" / marker).is_dir() and not (out / "run").is_dir():
+            raise UserError(
+                f"Refusing to overwrite {out}: it does not look like a brainbench demo folder."
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def run_segmentation_demo(
+    out: Path,
+    *,
+    preset: str | None = None,
+    max_epochs: int | None = None,
+    overwrite: bool = False,
+    quiet: bool = False,
+    echo: Callable[[str], None] = print,
+) -> int:
+    """``brainbench demo --task segmentation``: a synthetic WMH cohort, the leaky image-level
+    split rejected, threshold-seg and unet-seg-small run on CPU, then the report."""
+    from brainbench.runner._api import run_benchmark
+    from brainbench.runner._prepare import InvalidSpec
+    from brainbench.synth import LesionConfig, SynthConfig, generate_cohort
+    from brainbench.validate.findings import render_text
+
+    t0 = time.perf_counter()
+    preset = preset or "tiny"
+    max_epochs = max_epochs or 8
+    spec_dir = demo_spec_dir()
+    out = Path(out)
+    _fresh_folder(out, overwrite, "seg")
+    data = out / "data"
+    # 16 subjects over 3 sites at 4 mm: a U-Net trains on a CPU in about a minute
+    config = SynthConfig.preset(
+        preset, seed=0, subjects=16, sites=3, segmentation=LesionConfig()
+    ).replace(name="brainbench demo: segmentation cohort")
+    echo(f"[1/5] Writing a synthetic segmentation cohort ({preset} preset) to {data}/seg/")
+    res = generate_cohort(data / "seg", config)
+    echo(f"      {res.n_subjects} subjects, {res.n_images} images, {config.sites} sites")
+    os.environ[ENV] = str(data.resolve())
+
+    leaky = spec_dir / SEG_LEAKY_SPEC
+    echo(f"[2/5] Validating the leaky variant {leaky} (sessions split, not subjects)")
+    _reject_leaky(leaky, echo)
+    spec = spec_dir / SEG_SPEC
+    run_dir = out / "run"
+    echo(f"[3/5] Validating {spec} with its data (the leakage audit)")
+    echo(f"[4/5] Running {', '.join(SEG_MODELS)} on CPU (max {max_epochs} epochs)")
+    try:
+        run = run_benchmark(
+            spec, list(SEG_MODELS), out=run_dir, device="cpu", quiet=quiet, max_epochs=max_epochs
+        )
+    except InvalidSpec as exc:
+        echo(render_text(exc.result, color=False))
+        return 1
+    echo(f"      {run.summary()} ({time.perf_counter() - t0:.0f} s so far)")
+    echo(f"      model processes: {run.provenance['seal']['summary']} (docs/security.md)")
+    for u in run.failed:
+        echo(f"      failed {u['id']}: {u['error']} (log: {run_dir / str(u['log'])})")
+    report_dir = out / "report"
+    echo(f"[5/5] Writing the evidence sheet to {report_dir}/")
+    sheet = _segmentation_report(run_dir, report_dir, echo)
+    echo("")
+    echo(f"Done in {(time.perf_counter() - t0) / 60:.1f} min. Where to look:")
+    if sheet is not None:
+        echo(f"  evidence sheet   {sheet}")
+    echo(f"  case metrics     {run_dir / 'case_metrics.parquet'}")
+    echo(f"  predicted masks  {run_dir / 'masks'}/")
+    echo(f"  provenance       {run_dir / 'provenance.json'}")
+    echo(f"  cohort (BIDS)    {data}/seg (reference masks in derivatives/reference/)")
+    return 0 if run.ok else 3
+
+
+def _segmentation_report(run_dir: Path, report_dir: Path, echo: Callable[[str], None]):
+    """The segmentation evidence sheet (``write_report`` dispatches on the run folder), or
+    None with one line saying why there is none (e.g. no unit ran)."""
+    from brainbench.report import write_report
+
+    try:
+        return write_report([run_dir], report_dir)
+    except UserError as exc:
+        echo(f"      no evidence sheet: {exc.message}")
+        return None
+
+
+__all__ = ["MODELS", "cohort_configs", "demo_spec_dir", "run_demo", "run_segmentation_demo"]

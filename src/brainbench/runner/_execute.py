@@ -149,7 +149,7 @@ class UnitTimeout(RuntimeError):
 MAX_LOG_BYTES = 2 << 20
 #: The most image keys one ``need`` message may ask for.
 MAX_NEED = 4096
-_ERROR_KINDS = frozenset({"image", "model", "model-load", "cuda-oom", "bad-output"})
+_ERROR_KINDS = frozenset({"image", "model", "model-load", "cuda-oom", "memory", "bad-output"})
 
 
 class ModelHost:
@@ -159,9 +159,11 @@ class ModelHost:
     it with the scrubbed environment and the data-only channel only (``--no-seal``).
     """
 
-    def __init__(self, threads: int, *, seal: bool = True) -> None:
+    def __init__(self, threads: int, *, seal: bool = True, memory: int | None = None) -> None:
         self.threads = threads
         self.seal = seal
+        #: RLIMIT_DATA of the model process, bytes (None: none)
+        self.memory = memory
         self.proc: sandbox.Sandboxed | None = None
         self.sock: socket.socket | None = None
         self.scratch: Path | None = None
@@ -174,7 +176,9 @@ class ModelHost:
         self.scratch = Path(tempfile.mkdtemp(prefix="brainbench-unit-"))
         (self.scratch / "tmp").mkdir()
         policy = (
-            sandbox.default_policy(entry_folder, self.scratch, fsize=sandbox.DEFAULT_FSIZE)
+            sandbox.default_policy(
+                entry_folder, self.scratch, fsize=sandbox.DEFAULT_FSIZE, data=self.memory
+            )
             if self.seal
             else sandbox.off_policy("the run was started with --no-seal")
         )
@@ -691,7 +695,9 @@ def run_units(
     from brainbench.runner._finalize import device_info
 
     where = {"host": socket.gethostname(), "device": device_info(device), **(context or {})}
-    hosts = [ModelHost(threads, seal=seal) for _ in range(workers)]
+    limit = state.plan.get("model_memory_bytes")
+    memory = sandbox.default_memory_limit(workers) if limit is None else int(limit) or None
+    hosts = [ModelHost(threads, seal=seal, memory=memory) for _ in range(workers)]
     records: list[dict[str, Any]] = []
     lock = threading.Lock()
     queue = list(units)

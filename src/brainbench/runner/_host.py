@@ -11,8 +11,10 @@ pickles) the process first says ``hello`` (its sandbox layers), then receives th
 the task, hyper-parameters, the entry's folder, the fit context, and for each partition the
 anonymous image keys and the whitelisted covariates
 (:func:`brainbench.registry.interface.covariate_frame`); labels come only with the training
-and validation partitions. Images arrive as decoded float32 arrays when the model first touches
-them (``need`` -> ``images``) and stay cached for the unit. The process reports ``epoch``
+and validation partitions (a segmentation task: their reference masks, fetched like images
+under the keys ``-(key + 1)``; the runner refuses any other mask). Images arrive as decoded
+float32 arrays when the model first touches them (``need`` -> ``images``) and stay cached for
+the unit. The process reports ``epoch``
 messages while fitting and ends the unit with ``done`` (the scores) or ``error``.
 
 What it never holds: test or external-test labels, the cohort tables, their paths, the image
@@ -287,7 +289,13 @@ def run_unit(msg: channel.Message, link: _Link) -> tuple[str, Any, dict[str, np.
     except ImageUnavailable as exc:
         return "error", {"kind": "image", "text": str(exc), "traceback": traceback.format_exc()}, {}
     except BaseException as exc:
-        kind = "cuda-oom" if _is_oom(exc) else ("model-load" if stage == "load" else "model")
+        kind = (
+            "cuda-oom"
+            if _is_oom(exc)
+            else "memory"
+            if isinstance(exc, MemoryError)
+            else ("model-load" if stage == "load" else "model")
+        )
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         if kind == "cuda-oom":
             torch = sys.modules.get("torch")

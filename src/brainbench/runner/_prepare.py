@@ -54,6 +54,8 @@ class RunOptions:
     unit_timeout_s: float | None = None
     #: Cap of the decoded-image disk cache in GiB (None: the default cap; 0: no disk cache).
     image_cache_gb: float | None = None
+    #: Memory limit of each model process in GiB (None: the sandbox's default; 0: none).
+    model_memory_gb: float | None = None
     seal: bool = True
     require_seal: str = "none"
 
@@ -313,6 +315,9 @@ def prepare_run(
         "device": options.device,
         "amp": options.amp,
         "unit_timeout_s": options.unit_timeout_s,
+        "model_memory_bytes": None
+        if options.model_memory_gb is None
+        else int(options.model_memory_gb * (1 << 30)),
         **image_cache_plan(options, run_image_paths(cohort.table, splits)),
         "seal": options.seal,
         "require_seal": options.require_seal,

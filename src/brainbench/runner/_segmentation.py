@@ -107,14 +107,14 @@ def score_partition(
             state.plan.get("orientation"),
             tuple(plan_task["label_values"]),
         )
-        ref_affine = nib.load(ref_path).affine
-        if not np.allclose(ref_affine, affine, atol=1e-3):
+        ref_header = nib.load(ref_path)  # the header only: the voxels were read above
+        if not np.allclose(ref_header.affine, affine, atol=1e-3):
             raise ImageError(
                 ref_path,
                 "has another affine than its image "
                 f"{image_path}: the mask must lie on the image's voxel grid",
             )
-        spacing = tuple(float(z) for z in nib.load(ref_path).header.get_zooms()[:3])
+        spacing = tuple(float(z) for z in ref_header.header.get_zooms()[:3])
         ids = {
             "model": unit.model,
             "repeat": unit.repeat,

@@ -8,8 +8,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from brainbench.errors import UserError
+
 if TYPE_CHECKING:
     import pandas as pd
+
+#: More units than this in one run is a typing mistake (20 models x 50 folds x 100 seeds).
+MAX_UNITS = 100_000
 
 _UNIT_ID = re.compile(r"^(?P<model>.+)__r(?P<repeat>\d+)-f(?P<fold>\d+)-s(?P<seed>\d+)$")
 
@@ -88,6 +93,14 @@ def expand_units(
         raise ValueError("the split table has no (repeat, fold)")
     if seeds < 1:
         raise ValueError(f"seeds must be at least 1, got {seeds}")
+    total = len(models) * len(folds) * seeds
+    if total > MAX_UNITS:
+        # Refused before the list is built: a spec's `seeds: 1000000000` would exhaust memory.
+        raise UserError(
+            f"The run would train {total:,} units ({len(models)} model(s) x {len(folds)} "
+            f"(repeat, fold) x {seeds:,} seed(s)); brainbench refuses more than {MAX_UNITS:,}. "
+            "Lower protocol.seeds (or --seeds), the number of models or the split's repeats."
+        )
     return [
         Unit(model=m, repeat=r, fold=f, seed=s, split_seed=split_seed)
         for m in models

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from brainbench._cli_types import EPOCHS, SEEDS, WORKERS, FiniteFloatRange
 from brainbench.errors import EXIT_FINDINGS as EXIT_INVALID
 from brainbench.errors import EXIT_TAMPERED, EXIT_UNITS_FAILED, UserError
 
@@ -46,7 +47,7 @@ def _parse_hyperparameters(items: tuple[str, ...], models: list[str]) -> dict[st
 )
 @click.option(
     "--seeds",
-    type=click.IntRange(1),
+    type=SEEDS,
     default=None,
     help="Training runs per model and fold (default: protocol.seeds).",
 )
@@ -64,7 +65,7 @@ def _parse_hyperparameters(items: tuple[str, ...], models: list[str]) -> dict[st
 )
 @click.option(
     "--workers",
-    type=click.IntRange(1),
+    type=WORKERS,
     default=None,
     help="local: units run in parallel, each in its own model process.",
 )
@@ -83,7 +84,7 @@ def _parse_hyperparameters(items: tuple[str, ...], models: list[str]) -> dict[st
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; failures and summary only.")
 @click.option(
     "--max-epochs",
-    type=click.IntRange(1),
+    type=EPOCHS,
     default=None,
     help="Cap every model's epochs (quick runs).",
 )
@@ -91,10 +92,10 @@ def _parse_hyperparameters(items: tuple[str, ...], models: list[str]) -> dict[st
 @click.option("--no-amp", is_flag=True, help="CUDA: train in float32 (default: mixed precision).")
 @click.option(
     "--unit-timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(0, 525_600, min_open=True),
     default=None,
     metavar="MINUTES",
-    help="Stop a unit (marked failed: timeout) that runs longer than this.",
+    help="Stop a unit (marked failed: timeout) that runs longer than this (at most a year).",
 )
 @click.option(
     "--no-cache",
@@ -104,9 +105,17 @@ def _parse_hyperparameters(items: tuple[str, ...], models: list[str]) -> dict[st
 )
 @click.option(
     "--cache-gb",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(0, 1 << 20, min_open=True),
     default=None,
     help="Cap of RUN_DIR/cache/ in GiB (default: 16, or half the free disk space if less).",
+)
+@click.option(
+    "--model-memory-gb",
+    type=FiniteFloatRange(0, 1 << 20),
+    default=None,
+    help="Memory limit of each model process in GiB (RLIMIT_DATA; an allocation past it fails "
+    "the unit: memory). Default: three quarters of this machine's memory shared by the "
+    "workers; 0: no limit.",
 )
 @click.option(
     "--hp",
@@ -153,6 +162,7 @@ def run(
     unit_timeout: float | None,
     no_cache: bool,
     cache_gb: float | None,
+    model_memory_gb: float | None,
     hps: tuple[str, ...],
     require_seal: str | None,
     no_seal: bool,
@@ -213,6 +223,7 @@ def run(
             amp=not no_amp,
             unit_timeout_min=unit_timeout,
             image_cache_gb=0.0 if no_cache else cache_gb,
+            model_memory_gb=model_memory_gb,
             hyperparameters=_parse_hyperparameters(hps, model_list),
             registry_root=registry_root,
             seal=not no_seal,
@@ -250,7 +261,8 @@ def _dry_run(spec, models, seeds, hyperparameters, registry_root) -> int:
         return EXIT_INVALID
     click.echo(
         f"{spec}: valid ({len(result.findings)} warning(s), {len(result.waived)} waived); "
-        f"{task.type} {list(task.classes) or ''} on images {list(task.spatial_shape)}"
+        f"{task.type} {list(task.classes or task.labels) or ''} on images "
+        f"{list(task.spatial_shape)}"
         + (f" cut into {task.unit}s of {list(task.unit_shape)}" if task.unit_shape else "")
         + f"; {len(units)} unit(s):"
     )
@@ -288,9 +300,7 @@ def _print_summary(result, *, quiet: bool) -> None:
     is_flag=True,
     help="A larger cohort: 300 subjects, 6 sites (about 30-60 minutes on 2 cores).",
 )
-@click.option(
-    "--seeds", type=click.IntRange(1), default=3, show_default=True, help="Training runs per model."
-)
+@click.option("--seeds", type=SEEDS, default=3, show_default=True, help="Training runs per model.")
 @click.option(
     "--preset",
     type=click.Choice(["tiny", "demo", "full"]),
@@ -300,7 +310,7 @@ def _print_summary(result, *, quiet: bool) -> None:
 )
 @click.option(
     "--max-epochs",
-    type=click.IntRange(1),
+    type=EPOCHS,
     default=None,
     help="Cap the CNN's epochs (default: 8, or 20 with --full).",
 )
@@ -313,6 +323,14 @@ def _print_summary(result, *, quiet: bool) -> None:
     hidden=True,
     help="Another spec over the demo cohorts (tests).",
 )
+@click.option(
+    "--task",
+    type=click.Choice(["classification", "segmentation"]),
+    default="classification",
+    show_default=True,
+    help="segmentation: a synthetic WMH cohort, threshold-seg and unet-seg-small (about 2-4 "
+    "minutes on 2 cores).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="Less output.")
 def demo(
     out: Path,
@@ -322,6 +340,7 @@ def demo(
     max_epochs: int | None,
     overwrite: bool,
     spec_file: Path | None,
+    task: str,
     quiet: bool,
 ) -> int:
     """Synthetic cohort -> validate (and reject a leaky variant) -> run -> evidence sheet.
@@ -329,10 +348,23 @@ def demo(
     Generates a synthetic multi-site longitudinal cohort and an external-test cohort from other
     sites, validates the shipped demo spec, shows its leaky variant rejected, runs
     demographics-logreg, voxel-linear and cnn3d-small with several seeds on CPU, and writes
-    the evidence sheet. About 3-5 minutes on a 2-core laptop.
+    the evidence sheet. About 3-5 minutes on a 2-core laptop. With --task segmentation: a
+    synthetic white-matter-hyperintensity cohort (FLAIR, reference masks), the leaky
+    session-level split rejected, threshold-seg and unet-seg-small run, per-case metrics.
     """
-    from brainbench.runner._demo import run_demo
+    from brainbench.runner._demo import run_demo, run_segmentation_demo
 
+    if task == "segmentation":
+        if full or spec_file is not None:
+            raise click.UsageError("--task segmentation takes neither --full nor --spec")
+        return run_segmentation_demo(
+            out,
+            preset=preset,
+            max_epochs=max_epochs,
+            overwrite=overwrite,
+            quiet=quiet,
+            echo=lambda s: click.echo(s, err=False),
+        )
     status = run_demo(
         out,
         full=full,

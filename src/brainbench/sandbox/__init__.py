@@ -7,12 +7,22 @@ applies, in order (each layer is recorded only when the kernel accepted it):
 ``fsize-limit``
     ``RLIMIT_FSIZE``: no file written larger than the policy's limit (scratch and log);
     ``RLIMIT_CORE`` 0.
+``memory-limit``
+    ``RLIMIT_DATA``: no process of the model larger than the policy's ``data`` bytes of private
+    writable memory (heap, anonymous mappings); an allocation past it fails (``MemoryError``).
+    Not ``RLIMIT_AS``: the CUDA driver reserves far more address space than it uses, in
+    mappings ``RLIMIT_DATA`` does not count (they are not writable).
 ``pidns`` / ``netns``
     An unprivileged user namespace holding a new PID namespace (the model process is its
     PID 1: when it ends, the kernel kills every process it left behind, so no daemon outlives
     the unit, and no process outside is visible or signalable by PID) and a new network
     namespace (no interface but a down loopback: no TCP, UDP or abstract unix socket reaches
     the host).
+``nproc-limit``
+    ``RLIMIT_NPROC`` in the sandbox's own user namespace, where the kernel (>= 5.14) counts
+    the namespace's processes and threads only: a fork bomb stops at the policy's ``nproc``.
+    Not claimed as root (the kernel exempts uid 0) nor without the namespace (the count would
+    be every process of the user on the machine).
 ``no-new-privs``
     ``PR_SET_NO_NEW_PRIVS``: no set-uid program gains privileges.
 ``landlock-fs`` / ``landlock-net`` / ``landlock-scope``
@@ -60,6 +70,8 @@ LAYERS = (
     "no-new-privs",
     "non-dumpable-runner",
     "fsize-limit",
+    "memory-limit",
+    "nproc-limit",
 )
 #: ``--require-seal`` levels: each requirement is met by any one of its alternatives.
 LEVELS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -75,6 +87,9 @@ LEVELS: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 #: Default largest file a model process may write (scratch files, its log).
 DEFAULT_FSIZE = 8 << 30
+#: Default most processes and threads of one sandbox (PyTorch with data-loader workers on a
+#: 128-core node needs a few hundred).
+DEFAULT_NPROC = 1024
 _PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -117,6 +132,10 @@ class Policy:
     read: list[str] = field(default_factory=list)
     write: list[str] = field(default_factory=list)
     fsize: int | None = DEFAULT_FSIZE
+    #: RLIMIT_DATA of every process of the model, bytes (None: none)
+    data: int | None = None
+    #: RLIMIT_NPROC in the sandbox's user namespace (None: none)
+    nproc: int | None = DEFAULT_NPROC
     namespaces: bool = True
     #: why the sandbox is off (``unsealed: <why>``), when it is
     reason: str | None = None
@@ -144,20 +163,38 @@ def python_read_paths() -> list[str]:
 
 
 def default_policy(
-    entry_folder: str | Path, scratch: str | Path, *, fsize: int | None = DEFAULT_FSIZE
+    entry_folder: str | Path,
+    scratch: str | Path,
+    *,
+    fsize: int | None = DEFAULT_FSIZE,
+    data: int | None = None,
 ) -> Policy:
-    """Read the Python installation and the entry's folder; write the scratch folder only."""
+    """Read the Python installation and the entry's folder; write the scratch folder only;
+    ``data``: the memory limit of each of the model's processes (bytes; None: none)."""
     nvidia = sorted(str(p) for p in Path("/dev").glob("nvidia[0-9]*"))
     return Policy(
         enabled=True,
         read=[*python_read_paths(), *_SYSTEM_READ, str(Path(entry_folder).resolve())],
         write=[str(Path(scratch).resolve()), *_SYSTEM_WRITE, *nvidia],
         fsize=fsize,
+        data=data,
     )
 
 
 def off_policy(reason: str) -> Policy:
-    return Policy(enabled=False, reason=reason, fsize=None, namespaces=False)
+    return Policy(enabled=False, reason=reason, fsize=None, nproc=None, namespaces=False)
+
+
+def default_memory_limit(processes: int = 1) -> int | None:
+    """The default memory limit of a model process: three quarters of this machine's physical
+    memory shared by ``processes`` model processes (at least 1 GiB), so that a memory hog
+    fails its unit and leaves the runner and the system their quarter; None where the size of
+    the memory is unknown."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return max(1 << 30, 3 * total // 4 // max(1, processes))
 
 
 # -- the environment ---------------------------------------------------------------------------
@@ -387,6 +424,7 @@ __all__ = [
     "Policy",
     "Sandboxed",
     "available_layers",
+    "default_memory_limit",
     "default_policy",
     "describe",
     "level_of",

@@ -101,21 +101,44 @@ def _enter_pid_namespace() -> None:
         os._exit(128 - code if code < 0 else code)  # PID 1 cannot kill itself by a signal
 
 
+def _limit(which: int, value: int) -> None:
+    """Set both limits of ``which`` to ``value``, or to the hard limit when that is lower."""
+    hard = resource.getrlimit(which)[1]
+    value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+    resource.setrlimit(which, (value, value))
+
+
+def _nproc_per_namespace() -> bool:
+    """RLIMIT_NPROC counts per user namespace from Linux 5.14 (ucounts), not per user."""
+    try:
+        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (5, 14)
+
+
 def enter(policy: Policy) -> list[str]:
     """Apply the policy to this process; the layers that held."""
     if not policy.enabled:
         return []
     layers: list[str] = []
+    root = os.getuid() == 0  # before the namespace maps it
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if policy.fsize is not None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (policy.fsize, policy.fsize))
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG)
         layers.append("fsize-limit")
+    if policy.data is not None:
+        _limit(resource.RLIMIT_DATA, policy.data)
+        layers.append("memory-limit")
     if policy.namespaces and sys.platform.startswith("linux"):
         ns = _namespaces()
         if ns:
             _enter_pid_namespace()
             layers += ns
+            if policy.nproc is not None and not root and _nproc_per_namespace():
+                _limit(resource.RLIMIT_NPROC, policy.nproc)
+                layers.append("nproc-limit")
     if sys.platform.startswith("linux"):
         if _libc().prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0:
             layers.append("no-new-privs")

@@ -152,8 +152,8 @@ def restrict(read: Iterable[str], write: Iterable[str], *, abi: int | None = Non
 def _add_path(libc: ctypes.CDLL, ruleset: int, path: str, rights: int) -> None:
     try:
         fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return
+    except (FileNotFoundError, PermissionError):
+        return  # a path this process cannot reach needs no rule: it stays out of reach
     try:
         if not stat.S_ISDIR(os.fstat(fd).st_mode):
             rights &= FILE_RIGHTS

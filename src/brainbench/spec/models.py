@@ -19,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from brainbench._limits import MAX_REPEATS, MAX_RESAMPLES, MAX_SEED
+
 FORMAT_VERSION = 1
 
 Level = Literal["dataset", "site", "scanner", "subject", "session", "image"]
@@ -92,7 +94,8 @@ class StrictModel(BaseModel):
 class GrownModel(StrictModel):
     """A model that gained fields after format 1 was published: a field of ``ADDED`` left at its
     default is not dumped, so the spec's sha256 (recorded by run folders and reports) stays
-    that of earlier releases."""
+    that of earlier releases. The one way a model keeps its hash while it grows
+    (``tests/spec/test_hash_stability.py`` checks every shipped spec and the committed runs)."""
 
     ADDED: ClassVar[tuple[str, ...]] = ()
 
@@ -655,8 +658,10 @@ class Splits(StrictModel):
     validation: SplitValidation = Field(
         default_factory=SplitValidation, description="How validation is drawn from training."
     )
-    repeats: int = Field(1, ge=1, description="Repetitions of the whole split with new seeds.")
-    seed: int = Field(description="Seed of the split generator.")
+    repeats: int = Field(
+        1, ge=1, le=MAX_REPEATS, description="Repetitions of the whole split with new seeds."
+    )
+    seed: int = Field(ge=0, le=MAX_SEED, description="Seed of the split generator.")
     file: SplitFile | None = Field(None, description="The frozen split file and its hash.")
 
 
@@ -709,17 +714,19 @@ class Confidence(StrictModel):
         "cluster-bootstrap-t",
         "wild-cluster-rademacher",
         "wild-cluster-webb",
+        "cr2",
         "calibrated",
     ] = Field(
         "percentile",
         description="percentile or BCa (Efron 1987) of the hierarchical bootstrap; "
-        "cluster-bootstrap-t, wild-cluster-rademacher or wild-cluster-webb: studentised over the "
-        "outer cluster level (docs/statistics.md); calibrated: the method the calibration grid "
-        "chose for each metric and the test set's number of sites and subjects per site "
+        "cluster-bootstrap-t, wild-cluster-rademacher, wild-cluster-webb or cr2 (CR2 with "
+        "Bell-McCaffrey df): studentised over the outer cluster level (docs/statistics.md); "
+        "calibrated: the method the calibration grid chose for each metric and the test "
+        "set's number of sites and subjects per site "
         "(recommended; the default stays percentile so that existing specs keep their hash).",
     )
     level: float = Field(0.95, gt=0.5, lt=1, description="Confidence level.")
-    resamples: int = Field(10_000, ge=0, description="Bootstrap resamples.")
+    resamples: int = Field(10_000, ge=0, le=MAX_RESAMPLES, description="Bootstrap resamples.")
     clusters: list[Level] = Field(
         default_factory=list,
         description="Levels resampled by the hierarchical bootstrap, outer first "
@@ -838,8 +845,11 @@ class Planning(StrictModel):
     )
 
 
-class SegmentationMetric(StrictModel):
+class SegmentationMetric(GrownModel):
     """A segmentation metric with its parameters (``{name: nsd, tolerance_mm: 1.0}``)."""
+
+    # Parameters left at their defaults are not dumped: a metric is hashed as its name.
+    ADDED: ClassVar[tuple[str, ...]] = ("tolerance_mm", "min_overlap")
 
     name: SegmentationMetricName = Field(
         description="dice, iou (overlap); hd95, hd, assd, nsd (boundary, mm); volume-error, "
@@ -865,14 +875,6 @@ class SegmentationMetric(StrictModel):
         if self.min_overlap != 1 and self.name != "lesion-f1":
             raise ValueError(f"min_overlap is a parameter of lesion-f1, not of {self.name}")
         return self
-
-    @model_serializer(mode="wrap")
-    def _as_name_when_plain(self, handler: SerializerFunctionWrapHandler) -> Any:
-        out = handler(self)
-        return {k: v for k, v in out.items() if k == "name" or v != _METRIC_DEFAULTS[k]}
-
-
-_METRIC_DEFAULTS = {"tolerance_mm": None, "min_overlap": 1}
 
 
 def _metric_entry(value: Any) -> Any:
@@ -973,9 +975,11 @@ class Reporting(StrictModel):
     )
 
 
-class Waiver(StrictModel):
+class Waiver(GrownModel):
     """Silences one rule, with a reason that every report shows; optionally only the findings
     within a scope (cohorts, ids, fingerprints), every other finding of the rule stays."""
+
+    ADDED: ClassVar[tuple[str, ...]] = ("cohorts", "ids", "fingerprints")
 
     rule: str = Field(pattern=r"^[A-Z]\d{3}$", description="Rule id, e.g. D302.")
     reason: str = Field(min_length=10, description="Why the rule does not apply here.")
@@ -997,16 +1001,6 @@ class Waiver(StrictModel):
         description="Only the findings with these fingerprints (printed by `brainbench "
         "validate` under each finding).",
     )
-
-    @model_serializer(mode="wrap")
-    def _omit_unset_scope(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # An unscoped waiver dumps as in earlier releases, so the spec's sha256 (which run
-        # folders and reports record) does not change with this addition.
-        out = handler(self)
-        for key in ("cohorts", "ids", "fingerprints"):
-            if out.get(key) is None:
-                out.pop(key, None)
-        return out
 
 
 class Spec(GrownModel):

@@ -31,6 +31,7 @@ import time
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from brainbench.errors import UserError
 from brainbench.stats._bootstrap import Block, Statistic, bca_interval, percentile_interval
@@ -39,6 +40,7 @@ from brainbench.stats._intervals import (
     INTERVAL_METHODS,
     MEAN_METRICS,
     cluster_bootstrap_t,
+    cr2_interval,
     mean_form,
     wild_cluster_interval,
 )
@@ -213,6 +215,8 @@ def cell_intervals(
             out[f"wild-cluster-{weights}"] = wild_cluster_interval(
                 u, w, site, level=level, resamples=resamples, weights=weights, rng=rng
             )
+        codes, uniques = pd.factorize(site)
+        out["cr2"] = cr2_interval([(u, w, codes, 1.0)], len(uniques), level=level)[:2]
     return out
 
 

@@ -16,6 +16,8 @@ the methods ``compare`` offers for a test set:
 * ``wild-cluster-rademacher`` / ``wild-cluster-webb``: the wild cluster bootstrap-t of the
   difference of the two weighted means (unrestricted, WCU;
   :func:`~brainbench.stats._intervals.wild_cluster_t`);
+* ``cr2``: the CR2 t test with Bell-McCaffrey degrees of freedom
+  (:func:`~brainbench.stats._intervals.cr2_interval`);
 * ``mixed``: REML mixed model of the per-session differences of the class-weighted
   contributions, random site intercept and subject variance component, Wald z
   (:func:`~brainbench.stats._compare.fit_mixed`); as in ``compare``, only with at least 5
@@ -36,7 +38,13 @@ import numpy as np
 import pandas as pd
 
 from brainbench.stats._bootstrap import Block, Statistic, bootstrap_p_value
-from brainbench.stats._intervals import cluster_t, mean_form, t_p_value, wild_cluster_t
+from brainbench.stats._intervals import (
+    cluster_t,
+    cr2_interval,
+    mean_form,
+    t_p_value,
+    wild_cluster_t,
+)
 from brainbench.stats._metrics import METRICS, Columns
 from brainbench.stats._resample import ClusterDesign
 from brainbench.stats._simulate import simulate_arrays
@@ -60,6 +68,7 @@ METHODS = (
     "cluster-bootstrap-t",
     "wild-cluster-rademacher",
     "wild-cluster-webb",
+    "cr2",
     "mixed",
 )
 PAIRED_PRESETS: dict[str, dict[str, Any]] = {
@@ -122,6 +131,7 @@ def replicate_p_values(
     for weights in ("rademacher", "webb"):
         got = wild_cluster_t(blocks, sites, resamples=resamples, weights=weights, rng=rng)
         out[f"wild-cluster-{weights}"] = float("nan") if got is None else t_p_value(*got)
+    out["cr2"] = cr2_interval(blocks, sites)[2]
     if mixed and sites >= MIXED_MIN_SITES:
         frame = pd.DataFrame(
             {
@@ -193,10 +203,12 @@ def run_paired_grid(
 
 
 def paired_verdicts(res: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per design (sites, subjects per site): each method's type-I error and power, whether
-    its type-I error is within 4-6% up to two Monte-Carlo SEs, the recommended method (the
-    most powerful among those, power compared with the mixed model's where it ran) and, when
-    none qualifies, why (the design is flagged)."""
+    """Per design (sites, subjects per site): each method's type-I error and power, the
+    methods whose type-I error is within 4-6% up to two Monte-Carlo SEs (``calibrated``), the
+    recommended interval method of ``compare --method bootstrap`` (the most powerful
+    calibrated one other than the mixed model) and whether the goal is met: a recommendation
+    exists and its power is at least the mixed model's where that ran; ``why`` says what
+    failed (the design is flagged)."""
     by: dict[tuple, dict[str, dict[str, dict]]] = {}
     for r in res["rates"]:
         key = (r["sites"], r["subjects_per_site"])
@@ -204,23 +216,20 @@ def paired_verdicts(res: dict[str, Any]) -> list[dict[str, Any]]:
         by.setdefault(key, {}).setdefault(r["method"], {})[kind] = r
     out = []
     for (sites, per_site), methods in sorted(by.items()):
-        ok = {}
-        for name, m in methods.items():
-            t1 = m.get("type1")
-            if t1 is None or "power" not in m:
-                continue
-            ok[name] = 0.04 - 2 * t1["mc_se"] <= t1["rate"] <= 0.06 + 2 * t1["mc_se"]
+        ok = {
+            name: _near(m["type1"]) for name, m in methods.items() if "type1" in m and "power" in m
+        }
         calibrated = [n for n, good in ok.items() if good]
-        best = max(calibrated, key=lambda n: methods[n]["power"]["rate"], default=None)
-        mixed_power = methods.get("mixed", {}).get("power", {}).get("rate")
+        power = {n: m["power"]["rate"] for n, m in methods.items() if "power" in m}
+        best = max([n for n in calibrated if n != "mixed"], key=lambda n: power[n], default=None)
         why = ""
         if best is None:
             rates = ", ".join(f"{n} {100 * methods[n]['type1']['rate']:.1f}%" for n in ok)
-            why = f"no method's type-I error is within 4-6% ({rates})"
-        elif mixed_power is not None and methods[best]["power"]["rate"] < mixed_power:
+            why = f"no bootstrap method's type-I error is within 4-6% ({rates})"
+        elif "mixed" in power and power[best] < power["mixed"]:
             why = (
                 f"{best} holds its level but is less powerful than the mixed model "
-                f"({100 * methods[best]['power']['rate']:.1f}% vs {100 * mixed_power:.1f}%)"
+                f"({100 * power[best]:.1f}% vs {100 * power['mixed']:.1f}%)"
             )
         out.append(
             {
@@ -231,10 +240,15 @@ def paired_verdicts(res: dict[str, Any]) -> list[dict[str, Any]]:
                 "meets_goal": best is not None and not why,
                 "why": why,
                 "type1": {n: m["type1"]["rate"] for n, m in methods.items() if "type1" in m},
-                "power": {n: m["power"]["rate"] for n, m in methods.items() if "power" in m},
+                "power": power,
             }
         )
     return out
+
+
+def _near(r: dict[str, Any]) -> bool:
+    """A type-I error within 4-6% up to two Monte-Carlo SEs."""
+    return 0.04 - 2 * r["mc_se"] <= r["rate"] <= 0.06 + 2 * r["mc_se"]
 
 
 def render_paired_markdown(res: dict[str, Any]) -> str:
@@ -258,7 +272,7 @@ def render_paired_markdown(res: dict[str, Any]) -> str:
                 continue
             t1, pw = 100 * v["type1"][m], 100 * v["power"].get(m, float("nan"))
             text = f"{t1:.1f} / {pw:.1f}"
-            row.append(f"**{text}**" if m == v["recommended"] or _within(v, m, res) else text)
+            row.append(f"**{text}**" if _within(v, m, res) else text)
         row += [
             v["recommended"] or "none (flagged)",
             "yes" if v["meets_goal"] else f"no: {v['why']}",
@@ -268,13 +282,14 @@ def render_paired_markdown(res: dict[str, Any]) -> str:
 
 
 def _within(v: dict, method: str, res: dict) -> bool:
-    r = next(
-        x
-        for x in res["rates"]
-        if (x["sites"], x["subjects_per_site"], x["method"], x["effect"])
-        == (v["sites"], v["subjects_per_site"], method, 0.0)
+    return _near(
+        next(
+            x
+            for x in res["rates"]
+            if (x["sites"], x["subjects_per_site"], x["method"], x["effect"])
+            == (v["sites"], v["subjects_per_site"], method, 0.0)
+        )
     )
-    return 0.04 - 2 * r["mc_se"] <= r["rate"] <= 0.06 + 2 * r["mc_se"]
 
 
 __all__ = ["PAIRED_PRESETS", "paired_verdicts", "render_paired_markdown", "run_paired_grid"]

@@ -35,7 +35,7 @@ from brainbench.stats._bootstrap import (
 from brainbench.stats._data import ModelData, check_metric, iter_groups, model_data
 from brainbench.stats._delong import delong_test
 from brainbench.stats._evaluate import MIN_CLUSTERS, _check_choice
-from brainbench.stats._intervals import MEAN_METRICS, STUDENTISED
+from brainbench.stats._intervals import MEAN_METRICS, MEAN_ONLY, STUDENTISED
 from brainbench.stats._io import RUN_COLUMNS, Task, check_predictions, infer_task
 from brainbench.stats._metrics import Metric, get_metric
 from brainbench.stats._results import ComparisonResult
@@ -707,9 +707,9 @@ def _studentised_difference(
     with the symmetric bootstrap-t p-value."""
     from brainbench.stats._evaluate import studentised
 
-    if interval.startswith("wild") and pair.metric.name not in MEAN_METRICS:
+    if interval in MEAN_ONLY and pair.metric.name not in MEAN_METRICS:
         raise UserError(
-            f"The wild cluster bootstrap applies to metrics that are weighted means "
+            f"The {interval} interval applies to metrics that are weighted means "
             f"({', '.join(MEAN_METRICS)}); '{pair.metric.name}' is not one. Use "
             "cluster-bootstrap-t or the percentile interval."
         )

@@ -27,8 +27,10 @@ from brainbench.stats._data import ModelData, check_metric, design_for, iter_gro
 from brainbench.stats._delong import delong_ci
 from brainbench.stats._intervals import (
     MEAN_METRICS,
+    MEAN_ONLY,
     STUDENTISED,
     cluster_t,
+    cr2_interval,
     mean_form,
     t_interval,
     t_p_value,
@@ -386,9 +388,9 @@ def _resolve_interval(
                 f"The {interval} interval studentises over clusters: use the "
                 "hierarchical-bootstrap method with clusters (e.g. --clusters site,subject)."
             )
-        if interval.startswith("wild") and metric not in MEAN_METRICS:
+        if interval in MEAN_ONLY and metric not in MEAN_METRICS:
             raise UserError(
-                f"The wild cluster bootstrap applies to metrics that are weighted means "
+                f"The {interval} interval applies to metrics that are weighted means "
                 f"({', '.join(MEAN_METRICS)}); '{metric}' is not one. Use cluster-bootstrap-t "
                 "or calibrated."
             )
@@ -440,6 +442,8 @@ def studentised(
                 rows = np.flatnonzero(runs == run)
                 u, w = mean_form(m.name, md.columns(rows))
                 wild.append((u, w, codes[rows], c / len(md.runs)))
+        if name == "cr2":
+            return (*cr2_interval(wild, design.n_top, level=level), design)
         got = wild_cluster_t(
             wild,
             design.n_top,

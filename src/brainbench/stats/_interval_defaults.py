@@ -168,7 +168,8 @@ def paired_regimes(paired: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     A method qualifies in a regime when its type-I error was within 4-6% (up to two
     Monte-Carlo SEs) in every design of it; the recommended one has the highest mean power
-    among those. The regime ``meets_goal`` when one qualifies and its power is at least the
+    among those (the mixed model is not an interval of the paired bootstrap: it is the
+    yardstick of power). The regime ``meets_goal`` when one qualifies and its power is at least the
     mixed model's in every design where the mixed model ran; otherwise ``why`` says what
     failed and ``compare`` flags the design."""
     from brainbench.stats._calibrate_paired import paired_verdicts
@@ -182,16 +183,19 @@ def paired_regimes(paired: list[dict[str, Any]]) -> list[dict[str, Any]]:
             sources.setdefault(key, set()).add(res["command"])
     out = []
     for (sites, subjects), vs in sorted(by.items()):
-        qualify = set.intersection(*(set(v["calibrated"]) for v in vs))
+        qualify = set.intersection(*(set(v["calibrated"]) for v in vs)) - {"mixed"}
         best = max(
             sorted(qualify), key=lambda m: np.mean([v["power"][m] for v in vs]), default=None
         )
         why = ""
         if best is None:
-            why = "no method held its type-I error within 4-6% in every design: " + "; ".join(
-                f"{v['sites']} sites x {v['subjects_per_site']}: "
-                + ", ".join(f"{m} {100 * r:.1f}%" for m, r in v["type1"].items())
-                for v in vs
+            why = (
+                "no bootstrap method held its type-I error within 4-6% in every design: "
+                + "; ".join(
+                    f"{v['sites']} sites x {v['subjects_per_site']}: "
+                    + ", ".join(f"{m} {100 * r:.1f}%" for m, r in v["type1"].items())
+                    for v in vs
+                )
             )
         else:
             weaker = [v for v in vs if v["power"][best] < v["power"].get("mixed", -1.0)]
@@ -231,6 +235,25 @@ def paired_choice(
         ),
         None,
     )
+
+
+def describe_choice(metric: str, n_sites: int, subjects_per_site: float) -> str:
+    """One sentence: what ``interval: calibrated`` uses for this design (``brainbench plan``)."""
+    if n_sites < SITE_REGIMES[1][0]:
+        return (
+            f"{n_sites} site(s): a site-level interval is not estimable; `evaluate` reports the "
+            "interval conditional on the sites (subjects resampled within each)."
+        )
+    c = calibrated_choice(metric, n_sites, subjects_per_site, "site")
+    if c.entry is None:
+        return f"`interval: calibrated` uses percentile ({c.chosen_for})."
+    cov = c.calibration
+    text = (
+        f"`interval: calibrated` uses {c.method} for {metric}, chosen for {c.chosen_for} "
+        f"(coverage {cov['coverage_min']:.1%}-{cov['coverage_max']:.1%} of nominal 95% "
+        f"intervals in {cov['designs']} simulated designs)"
+    )
+    return text + ("." if cov["consistent_with_goal"] else "; below the 94-96% goal: approximate.")
 
 
 def choose_defaults(results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -90,7 +90,23 @@ EFRON_1987 = (
 )
 
 #: The studentised site-level methods (``evaluate`` resamples or perturbs the outer level only).
-STUDENTISED = ("cluster-bootstrap-t", "wild-cluster-rademacher", "wild-cluster-webb")
+STUDENTISED = ("cluster-bootstrap-t", "wild-cluster-rademacher", "wild-cluster-webb", "cr2")
+#: The studentised methods that need a weighted-mean metric (:func:`mean_form`).
+MEAN_ONLY = ("wild-cluster-rademacher", "wild-cluster-webb", "cr2")
+
+BELL_MCCAFFREY_2002 = (
+    "Bell & McCaffrey 2002, Bias reduction in standard errors for linear regression with "
+    "multi-stage samples, Surv. Methodol. 28:169-181"
+)
+PUSTEJOVSKY_TIPTON_2018 = (
+    "Pustejovsky & Tipton 2018, Small-sample methods for cluster-robust variance estimation "
+    "and hypothesis testing in fixed effects models, J. Bus. Econ. Stat. 36:672-683, "
+    "doi:10.1080/07350015.2016.1247004"
+)
+IMBENS_KOLESAR_2016 = (
+    "Imbens & Kolesar 2016, Robust standard errors in small samples: some practical advice, "
+    "Rev. Econ. Stat. 98:701-712, doi:10.1162/REST_a_00552"
+)
 
 #: Metrics that are weighted means of per-unit values (see :func:`mean_form`).
 MEAN_METRICS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "mae", "brier")
@@ -121,6 +137,12 @@ INTERVAL_METHODS: dict[str, IntervalMethod] = {
             "wild cluster bootstrap-t (WCU), Rademacher weights, CR1 standard errors",
             "weighted means: " + ", ".join(MEAN_METRICS),
             (CGM_2008, MNW_2023),
+        ),
+        IntervalMethod(
+            "cr2",
+            "cluster-robust CR2 (bias-reduced linearization) t interval, Bell-McCaffrey df",
+            "weighted means: " + ", ".join(MEAN_METRICS),
+            (BELL_MCCAFFREY_2002, PUSTEJOVSKY_TIPTON_2018, IMBENS_KOLESAR_2016),
         ),
         IntervalMethod(
             "wild-cluster-webb",
@@ -321,6 +343,61 @@ def wild_cluster_t(
     return theta, cr1_se(scores @ coef), wild_t_star(scores, shares, V, coef)
 
 
+def cr2_t(blocks: list[MeanBlock], n_clusters: int) -> tuple[float, float, float] | None:
+    """``(theta, se, df)``: CR2 standard error and Bell-McCaffrey degrees of freedom of a
+    linear combination of weighted means (None with fewer than :data:`MIN_CLUSTERS`).
+
+    The weighted means are the intercepts of a weighted regression on block indicators,
+    written as OLS on rows scaled by ``sqrt(w)`` (the usual WLS form; working model: errors
+    independent with variance ``sigma^2 / w``). Its hat matrix restricted to cluster g is,
+    within each block b, the rank-one projection ``q q' / W_b`` (``q = sqrt(w)`` over the rows
+    of g in b), with eigenvalue ``s_gb = W_gb / W_b`` (the cluster's weight share), so the CR2
+    adjustment ``(I - H_gg)^(-1/2)`` multiplies each block's cluster score by
+    ``k_gb = (1 - s_gb)^(-1/2)`` and
+
+        V_CR2 = sum_g (sum_b c_b k_gb S_gb)^2,   S_gb = sum_(i in g, b) w_i e_i / W_b
+
+    (Bell & McCaffrey 2002, Surv. Methodol. 28:169-181; Pustejovsky & Tipton 2018, J. Bus. Econ.
+    Stat. 36:672-683, doi:10.1080/07350015.2016.1247004, eq. 5). Bell-McCaffrey degrees of
+    freedom: ``V = y' (sum_g a_g a_g') y`` with ``a_g = (I - H) v_g``; under the working
+    model, ``df = (tr M)^2 / tr(M^2)`` with ``M = [a_g' a_h]``, here
+    ``M = sum_b c_b^2 / W_b (diag(k_b^2 s_b) - (k_b s_b)(k_b s_b)')`` (Bell & McCaffrey 2002,
+    section 3; Imbens & Kolesar 2016, Rev. Econ. Stat. 98:701-712,
+    doi:10.1162/REST_a_00552, eq. 9). With equal clusters and weights, V_CR2 is the CR1
+    variance and df = G - 1. A cluster holding all of a block's weight (s = 1) leaves the
+    adjustment undefined: None.
+    """
+    theta, scores, shares, coef = block_scores(blocks, n_clusters)
+    keep = shares.sum(axis=1) > 0
+    scores, shares = scores[keep], shares[keep]
+    if len(scores) < MIN_CLUSTERS or np.any(shares >= 1):
+        return None
+    totals = np.array([b[1].sum() for b in blocks], dtype=float)
+    k = 1.0 / np.sqrt(1.0 - shares)
+    var = float((((k * scores) @ coef) ** 2).sum())
+    ks = k * shares
+    M = np.zeros((len(scores), len(scores)))
+    for j, (c, total) in enumerate(zip(coef, totals, strict=True)):
+        M += c**2 / total * (np.diag(k[:, j] * ks[:, j]) - np.outer(ks[:, j], ks[:, j]))
+    df = float(np.trace(M) ** 2 / np.trace(M @ M))
+    return theta, float(np.sqrt(var)), df
+
+
+def cr2_interval(
+    blocks: list[MeanBlock], n_clusters: int, *, level: float = 0.95
+) -> tuple[float, float, float]:
+    """CR2 interval ``theta +- t_(df, 1 - a/2) se`` with Bell-McCaffrey df (:func:`cr2_t`)
+    and the two-sided p-value of ``H0: 0``: ``(low, high, p)``."""
+    from scipy import stats as sps
+
+    got = cr2_t(blocks, n_clusters)
+    if got is None or got[1] <= 0:
+        return float("nan"), float("nan"), float("nan")
+    theta, se, df = got
+    q = float(sps.t.ppf(0.5 + level / 2, df))
+    return theta - q * se, theta + q * se, float(2 * sps.t.sf(abs(theta) / se, df))
+
+
 def t_p_value(theta: float, se: float, t_star: np.ndarray, null: float = 0.0) -> float:
     """Symmetric bootstrap-t p-value of ``H0: theta = null``:
     ``(1 + #{|t*| >= |t|}) / (B + 1)`` with ``t = (theta - null) / se`` (Davison & Hinkley
@@ -391,10 +468,13 @@ def cluster_t(
 __all__ = [
     "INTERVAL_METHODS",
     "MEAN_METRICS",
+    "MEAN_ONLY",
     "STUDENTISED",
     "IntervalMethod",
     "cluster_bootstrap_t",
     "cluster_t",
+    "cr2_interval",
+    "cr2_t",
     "jackknife_se",
     "mean_form",
     "t_interval",

@@ -292,6 +292,12 @@ def bootstrap_ranks(
     from brainbench.stats._io import check_predictions, infer_task
     from brainbench.stats._metrics import get_metric
 
+    if resamples < 1:
+        # resamples: 0 is a legitimate choice (point estimates only), not a crash.
+        raise UserError(
+            f"Rank stability needs bootstrap resamples; with {resamples} (no bootstrap) only "
+            "the ranks on the full data are given. Ask for resamples (e.g. 1000) to get it."
+        )
     df = check_predictions(df)
     m = get_metric(metric)
     task = task or infer_task(df, positive=positive, metrics=[metric])

@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from brainbench._cli_types import RESAMPLES, SEED, FiniteFloatRange
 from brainbench.errors import BrainbenchWarning, UserError
 
 FORMATS = click.Choice(["text", "json"])
@@ -150,13 +151,13 @@ def _common(f):
             help="Unit of analysis (scores of a unit's images averaged).",
         ),
         click.option("--clusters", help="Levels to resample, outer first: site,subject."),
-        click.option("--resamples", type=click.IntRange(min=0), help="Bootstrap resamples."),
+        click.option("--resamples", type=RESAMPLES, help="Bootstrap resamples."),
         click.option(
             "--level",
-            type=click.FloatRange(0.5, 1, min_open=True, max_open=True),
+            type=FiniteFloatRange(0.5, 1, min_open=True, max_open=True),
             help="Confidence level (default 0.95).",
         ),
-        click.option("--seed", type=int, default=0, show_default=True, help="Random seed."),
+        click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed."),
         click.option(
             "--interval",
             type=click.Choice(
@@ -166,6 +167,7 @@ def _common(f):
                     "cluster-bootstrap-t",
                     "wild-cluster-rademacher",
                     "wild-cluster-webb",
+                    "cr2",
                     "calibrated",
                 ]
             ),
@@ -336,15 +338,17 @@ def evaluate(
     type=click.Choice(["holm", "bh", "none"]),
     help="Multiplicity correction (default holm).",
 )
-@click.option("--alpha", type=click.FloatRange(0, 0.5, min_open=True), help="Default 0.05.")
-@click.option("--margin", type=click.FloatRange(min=0), help="Smallest difference that matters.")
+@click.option("--alpha", type=FiniteFloatRange(0, 0.5, min_open=True), help="Default 0.05.")
+@click.option("--margin", type=FiniteFloatRange(min=0), help="Smallest difference that matters.")
 @click.option("--hypothesis", type=click.Choice(["superiority", "non-inferiority", "equivalence"]))
-@click.option("--rope", type=click.FloatRange(min=0), help="bayes: half-width of the ROPE.")
+@click.option("--rope", type=FiniteFloatRange(min=0), help="bayes: half-width of the ROPE.")
 @click.option("--reference", help="Compare every model with this one (default: all pairs).")
 @click.option(
     "--test-train-ratio",
-    type=click.FloatRange(min=0, min_open=True),
-    help="n_test/n_train for corrected-t and bayes outside k-fold designs.",
+    # Above 1000 test units per training unit the ratio is a typing mistake, and near 2**53
+    # the Bayesian test's rho = r / (1 + r) rounds to 1.
+    type=FiniteFloatRange(0, 1000, min_open=True),
+    help="n_test/n_train for corrected-t and bayes outside k-fold designs (at most 1000).",
 )
 def compare(
     pred,
@@ -452,7 +456,14 @@ def compare(
             ]
         )
         notes += [f"{r.a} vs {r.b}: {w}" for w in r.warnings]
-    text = f"{metric} by {method} ({s.correction} correction)\n" + _table(
+    used = dict.fromkeys(
+        r.extra["interval"]
+        + (f", chosen for {r.extra['chosen_for']}" if r.extra.get("chosen_for") else "")
+        for r in results
+        if r.extra.get("interval")
+    )
+    how = f"; interval {'; '.join(used)}" if used else ""
+    text = f"{metric} by {method} ({s.correction} correction{how})\n" + _table(
         rows,
         [
             "partition",
@@ -474,16 +485,16 @@ def compare(
 @click.argument("scores", type=click.Path(dir_okay=False))
 @click.option("--lower-is-better", is_flag=True, help="Lower scores rank first (losses).")
 @click.option(
-    "--alpha", type=click.FloatRange(0, 0.5, min_open=True), default=0.05, show_default=True
+    "--alpha", type=FiniteFloatRange(0, 0.5, min_open=True), default=0.05, show_default=True
 )
 @click.option(
     "--resamples",
-    type=click.IntRange(min=0),
+    type=RESAMPLES,
     default=1000,
     show_default=True,
     help="Bootstrap resamples of the tasks for rank stability (0: none).",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option(
     "--friedman-ties",
     type=click.Choice(["corrected", "demsar"]),
@@ -551,7 +562,9 @@ def rank(scores, lower_is_better, alpha, resamples, seed, friedman_ties, fmt, ou
     "bootstrap, cluster bootstrap-t, wild cluster bootstrap, mixed model) per design; quick: "
     "seconds; partial: the part run for docs/statistics.md.",
 )
-@click.option("--replicates", type=click.IntRange(min=10), help="Simulated data sets per cell.")
+@click.option(
+    "--replicates", type=click.IntRange(10, 1_000_000), help="Simulated data sets per cell."
+)
 @click.option(
     "--metric",
     "metrics",
@@ -572,7 +585,7 @@ def rank(scores, lower_is_better, alpha, resamples, seed, friedman_ties, fmt, ou
     "`interval: calibrated` reads: src/brainbench/stats/interval-defaults.json) from the grid "
     "run now or from --from-json runs.",
 )
-@click.option("--seed", type=int, default=2024, show_default=True)
+@click.option("--seed", type=SEED, default=2024, show_default=True)
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write JSON/text here.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write a PNG figure here.")
@@ -632,11 +645,11 @@ def _write_defaults(grid, replicates, metrics, seed, from_json, path, fmt, outpu
     for f in from_json:
         try:
             res = json.loads(Path(f).read_text())
-            res["coverage"], res["command"], res["grid"]
+            res["rates" if "rates" in res else "coverage"], res["command"], res["grid"]
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise UserError(
                 f"{f} is not the JSON of a calibration grid run (`brainbench calibrate --grid "
-                f"NAME --format json`): {e}."
+                f"NAME --format json` or `--paired-grid NAME --format json`): missing {e}."
             ) from e
         runs.append(res)
     if grid:

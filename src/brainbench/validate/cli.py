@@ -89,6 +89,13 @@ def plan(spec: Path, data: bool, fmt: str) -> None:
     )
 
     loaded = load_spec(spec)
+    if loaded.spec.task.type == "segmentation":
+        raise UserError(
+            f"{spec}: a segmentation benchmark is not planned: these formulas hold for one "
+            "score or label per unit (a binomial or the target's SD), not for per-case Dice or "
+            "boundary distances, whose spread depends on the structure and the model. Estimate "
+            "the per-case SD on a pilot run (`brainbench run`, case_metrics.parquet) instead."
+        )
     if data:
         ctx = load_data_context(loaded)
         plans = TestSetTooSmall().plans(ctx)
@@ -111,9 +118,11 @@ def plan(spec: Path, data: bool, fmt: str) -> None:
             "planning": protocol.planning.model_dump(),
             "test_sets": [asdict(p) for p in plans],
         }
+        out["interval"] = _planned_interval(protocol, data)
         click.echo(json.dumps(out, indent=2))
         return
     p0 = protocol.planning
+    interval = _planned_interval(protocol, data)
     click.echo(
         f"{spec}: planning {protocol.primary_metric}, {level:.0%} intervals, unit "
         f"{protocol.unit_of_analysis}; assumptions (protocol.planning): site ICC "
@@ -128,11 +137,23 @@ def plan(spec: Path, data: bool, fmt: str) -> None:
             f"  minimal detectable diff.  {p.mdd:.4g}  = (z_(1-alpha/2) + z_power) * SE * "
             f"sqrt(deff) * sqrt(2 (1 - rho)); {p.mdd_text}"
         )
+    if interval:
+        click.echo(f"\nInterval method: {interval}")
     click.echo(
         "\nNormal approximations for planning, not the bootstrap intervals of `evaluate`. "
         f"Design effect: {KISH_1965}; 1 + (m - 1) ICC, m = sum(m_i^2) / sum(m_i). Paired "
         "difference: Hanley & McNeil 1983, doi:10.1148/radiology.148.3.6878708."
     )
+
+
+def _planned_interval(protocol, data: bool) -> str | None:
+    """What `interval: calibrated` would use for protocol.planning's design (spec-only)."""
+    p = protocol.planning
+    if data or not p.test_subjects or not p.test_sites:
+        return None
+    from brainbench.stats._interval_defaults import describe_choice
+
+    return describe_choice(protocol.primary_metric, p.test_sites, p.test_subjects / p.test_sites)
 
 
 @click.command()

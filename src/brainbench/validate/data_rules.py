@@ -1192,7 +1192,8 @@ class TestSetTooSmall(DataRule):
         "the same test set, (z_(1-alpha/2) + z_power) * SE * sqrt(2(1-rho)) * sqrt(deff) with "
         "rho = planning.model_correlation (0.5) and planning.power (0.8), must not exceed "
         "comparison.margin (an error; an explicit margin of 0 fails too, a margin left out is "
-        "a warning naming the MDD). `brainbench plan SPEC [--data]` prints the same figures."
+        "a warning naming the MDD). `brainbench plan SPEC [--data]` prints the same figures. "
+        "Not applied to segmentation benchmarks (per-case metrics, no binomial or target SD)."
     )
     why = (
         "Varoquaux (2018) showed that error bars on small test sets are about +/-10% at "
@@ -1454,8 +1455,8 @@ class TooFewRandomEffectGroups(DataRule):
         "A random-effect variance estimated from 3 sites is essentially unidentified: mixed "
         "models then report singular fits or over-precise fixed effects (Bolker et al. 2009), "
         "and a cluster bootstrap over a handful of clusters under-covers (Field & Welsh 2007; "
-        "the calibration grid of benchmarks/stats/README.md: percentile intervals 77-98% "
-        "with 4-7 sites)."
+        "the calibration grid of benchmarks/stats/README.md: balanced accuracy's percentile "
+        "intervals covered 77-98% with 4-7 sites)."
     )
     example = (
         "protocol:\n  confidence: {method: hierarchical-bootstrap, clusters: [site, subject]}\n"

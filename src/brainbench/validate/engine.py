@@ -135,7 +135,7 @@ def apply_waivers(
     and waivers that silenced nothing (warning). A data-rule waiver is not called unused when
     the data were not read (``data_checked`` False: a spec-only validation)."""
     waivers = loaded.spec.waivers
-    result = CheckResult(files=[str(loaded.file)])
+    result = CheckResult(files=[str(loaded.file)], data_checked=data_checked)
     used: set[int] = set()
     for finding in findings:
         i = next((i for i, w in enumerate(waivers) if covers(w, finding)), None)

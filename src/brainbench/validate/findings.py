@@ -108,6 +108,9 @@ class CheckResult:
     waived: list[WaivedFinding] = field(default_factory=list)
     status: int = 0
     parts: list[CheckResult] = field(default_factory=list)
+    # None: unknown (a result built by hand); the evidence sheet tells "passed" from "not run"
+    # for the data rules by it, since a clean cohort leaves no D finding to show they ran.
+    data_checked: bool | None = None
 
     @property
     def valid(self) -> bool:
@@ -124,6 +127,8 @@ class CheckResult:
         self.waived.extend(other.waived)
         self.status = max(self.status, other.status)
         self.parts.extend(other.parts or [other])
+        if other.data_checked is not None:
+            self.data_checked = bool(self.data_checked) or other.data_checked
 
     def _own(self) -> dict[str, Any]:
         return {
@@ -131,6 +136,7 @@ class CheckResult:
             "exit_code": self.exit_code,
             "findings": [f.to_dict() for f in self.findings],
             "waived": [w.to_dict() for w in self.waived],
+            **({} if self.data_checked is None else {"data": self.data_checked}),
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -550,13 +550,13 @@ class ClustersIgnored(Rule):
                 "e.g. [site, subject])",
                 path="protocol.confidence.interval",
             )
-        if interval.startswith("wild-cluster"):
+        if interval in MEAN_FORM_INTERVALS:
             metrics = dict.fromkeys([protocol.primary_metric, *protocol.metrics])
             other = [m for m in metrics if m not in MEAN_FORM_METRICS]
             if other:
                 yield self.finding(
                     ctx,
-                    f"the wild cluster bootstrap applies to weighted-mean metrics "
+                    f"the {interval} interval applies to weighted-mean metrics "
                     f"({', '.join(MEAN_FORM_METRICS)}), not to {', '.join(other)}",
                     path="protocol.confidence.interval",
                     hint="use interval: calibrated (it picks a method per metric) or "
@@ -566,7 +566,13 @@ class ClustersIgnored(Rule):
 
 #: brainbench.stats._intervals.STUDENTISED and MEAN_METRICS, repeated here so that spec-only
 #: commands need not import the statistics engine (a test checks they agree).
-STUDENTISED_INTERVALS = ("cluster-bootstrap-t", "wild-cluster-rademacher", "wild-cluster-webb")
+STUDENTISED_INTERVALS = (
+    "cluster-bootstrap-t",
+    "wild-cluster-rademacher",
+    "wild-cluster-webb",
+    "cr2",
+)
+MEAN_FORM_INTERVALS = ("wild-cluster-rademacher", "wild-cluster-webb", "cr2")
 MEAN_FORM_METRICS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "mae", "brier")
 
 
