@@ -15,8 +15,10 @@ validation images of the demo spec's split, with the same number of torch thread
 Epoch 1 is excluded from both (the runner decodes the images then; the plain loop warms up).
 The rounds alternate plain and runner so that machine load affects both alike; on a shared,
 loaded machine wall times are noisy and the CPU-time ratio is the steadier figure.
+``--busy N`` runs the rounds under a controlled load: N busy-loop processes that the script
+starts before the first round and stops after the last.
 
-    python benchmarks/runner/bench_epoch.py [--subjects 40] [--epochs 4] [--rounds 2]
+    python benchmarks/runner/bench_epoch.py [--subjects 40] [--epochs 4] [--rounds 2] [--busy 2]
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -120,8 +123,6 @@ def plain_epochs(run_dir: Path, epochs: int, threads: int) -> list[float]:
 
 
 def plain_subprocess(run_dir: Path, epochs: int, threads: int) -> list[float]:
-    import subprocess
-
     from brainbench.runner._threads import thread_environment
 
     # The model host's thread settings (counts and passive OpenMP waiting), so that both sides
@@ -132,6 +133,25 @@ def plain_subprocess(run_dir: Path, epochs: int, threads: int) -> list[float]:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def rounds(args: argparse.Namespace, threads: int, runner: list, plain: list) -> list[int]:
+    """Interleaved rounds (one runner unit, then the plain loop on the same split); returns
+    the numbers of training and validation images."""
+    sizes: list[int] = []
+    for r in range(args.rounds):
+        with tempfile.TemporaryDirectory(dir=args.work) as tmp:
+            run_dir = Path(tmp) / "run"
+            runner += runner_epochs(run_dir, args.epochs)
+            plain += plain_subprocess(run_dir, args.epochs, threads)
+            if not sizes:
+                from brainbench.runner._execute import RunState
+                from brainbench.runner._units import Unit
+
+                parts = RunState.load(run_dir).partitions(Unit("cnn3d-small", 0, 0, 0))
+                sizes = [len(parts["train"]), len(parts["validation"])]
+        print(f"round {r + 1}: runner {runner[-1]} s, plain {plain[-1]} s", flush=True)
+    return sizes
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--subjects", type=int, default=40)
@@ -139,6 +159,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--work", type=Path, default=Path("/tmp/brainbench-bench-runner"))
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "epoch.json")
+    ap.add_argument(
+        "--busy", type=int, default=0, help="busy-loop processes run during the rounds (load)"
+    )
     ap.add_argument("--plain-only", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.plain_only is not None:
@@ -150,19 +173,15 @@ def main(argv=None) -> int:
 
     threads = thread_budget(1)  # what run_units gives one model host
     runner, plain = [], []
-    n_train = None
-    for r in range(args.rounds):
-        with tempfile.TemporaryDirectory(dir=args.work) as tmp:
-            run_dir = Path(tmp) / "run"
-            runner += runner_epochs(run_dir, args.epochs)
-            plain += plain_subprocess(run_dir, args.epochs, threads)
-            if n_train is None:
-                from brainbench.runner._execute import RunState
-                from brainbench.runner._units import Unit
+    # the controlled load: busy loops this script starts, and stops whatever happens
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+    try:
+        n_train, n_val = rounds(args, threads, runner, plain)
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
 
-                parts = RunState.load(run_dir).partitions(Unit("cnn3d-small", 0, 0, 0))
-                n_train, n_val = len(parts["train"]), len(parts["validation"])
-        print(f"round {r + 1}: runner {runner[-1]} s, plain {plain[-1]} s", flush=True)
     med_r = statistics.median(w for w, _ in runner)
     med_p = statistics.median(w for w, _ in plain)
     cpu_r = statistics.median(c for _, c in runner)
@@ -173,6 +192,7 @@ def main(argv=None) -> int:
         "validation_images": n_val,
         "epochs_timed_per_round": args.epochs - 1,
         "rounds": args.rounds,
+        "busy_loops": args.busy,
         "torch_threads": threads,
         "runner_s_per_epoch": round(med_r, 3),
         "plain_s_per_epoch": round(med_p, 3),

@@ -7,6 +7,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from brainbench.cohort._checks import _sorted_by_session
 from brainbench.cohort._codes import duplicated, first_per_group, first_units, sorted_codes
 from brainbench.cohort._findings import lines_text
 from brainbench.cohort._table import _under
@@ -132,3 +133,12 @@ def test_lines_text_as_before(lines: list[int], limit: int) -> None:
     word = "line" if len(distinct) == 1 else "lines"
     assert lines_text(lines, limit) == f"{word} {head}{more}"
     assert lines_text(np.array(lines, dtype=np.int64), limit) == f"{word} {head}{more}"
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=rows_st, order=st.lists(st.integers(0, 3), max_size=40))
+def test_session_order_sort_as_sort_values(rows: list[tuple], order: list[int]) -> None:
+    df = frame(rows).assign(session_index=(order + [0] * len(rows))[: len(rows)])
+    sub = df.dropna(subset=["cohort", "subject"])
+    expected = sub.sort_values(["cohort", "subject", "session_index"], kind="stable")
+    assert _sorted_by_session(sub).equals(expected)

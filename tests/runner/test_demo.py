@@ -24,7 +24,7 @@ def test_demo_end_to_end_tiny(tmp_path, capsys, monkeypatch):
         "--preset",
         "tiny",
         "--seeds",
-        "3",
+        "2",  # not the default (3): the flag is honoured; fewer CNN units keep the test fast
         "--max-epochs",
         "1",
         "--spec",
@@ -37,12 +37,12 @@ def test_demo_end_to_end_tiny(tmp_path, capsys, monkeypatch):
     assert info.value.code == 0, text
     assert "rejected before any GPU hour is spent" in text
     assert "L101" in text and "L103" in text
-    assert "9/9 unit(s) ok" in text
+    assert "6/6 unit(s) ok" in text
     assert "model processes: seal: landlock-fs" in text or not sys.platform.startswith("linux")
     assert "Where to look" in text and "evidence sheet" in text
     df = pd.read_parquet(out / "run" / "predictions.parquet")
     assert set(df["model"]) == {"demographics-logreg", "voxel-linear", "cnn3d-small"}
-    assert set(df["seed"]) == {0, 1, 2}
+    assert set(df["seed"]) == {0, 1}
     prov = json.loads((out / "run" / "provenance.json").read_text())
     assert all(u["status"] == "ok" for u in prov["units"])
     if sys.platform.startswith("linux"):  # the demo runs sealed (docs/security.md)

@@ -195,3 +195,17 @@ def test_a_memory_hog_fails_its_unit_at_the_memory_limit(cohorts, registry, tmp_
     hog = units["faulty-memory"]
     assert (hog["status"], hog["error_kind"]) == ("failed", "memory")
     assert "MemoryError" in hog["error"] and "memory-limit" in hog["seal_layers"]
+
+
+def test_the_default_memory_limit_is_for_cpu_runs_only() -> None:
+    """CPU runs get three quarters of the memory shared by the workers; CUDA runs get no default
+    limit until one is checked on a GPU; an explicit limit holds on both, 0 turns it off."""
+    from brainbench import sandbox
+    from brainbench.runner._execute import model_memory_limit
+
+    assert model_memory_limit(None, "cpu", 2) == sandbox.default_memory_limit(2) > 0
+    assert model_memory_limit(None, "cuda", 2) is None
+    assert (
+        model_memory_limit(1 << 30, "cuda", 2) == model_memory_limit(1 << 30, "cpu", 1) == 1 << 30
+    )
+    assert model_memory_limit(0, "cpu", 2) is None

@@ -128,8 +128,9 @@ def read_cohort(
     if include is not None:
         from brainbench.spec.filter import parse_filter
 
-        keep = parse_filter(include).mask(table, source=f"cohort '{cid}' ({source})")
-        table = table[keep.to_numpy()].reset_index(drop=True)
+        keep = parse_filter(include).mask(table, source=f"cohort '{cid}' ({source})").to_numpy()
+        # every row kept: no copy of the table (a million rows are hundreds of MB)
+        table = (table if keep.all() else table[keep]).reset_index(drop=True)
         if table.empty:
             findings.append(
                 cohort_finding(

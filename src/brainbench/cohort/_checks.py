@@ -160,6 +160,17 @@ def _constant_values(table: pd.DataFrame) -> list[Finding]:
     return out
 
 
+def _sorted_by_session(sub: pd.DataFrame) -> pd.DataFrame:
+    """``sub.sort_values(["cohort", "subject", "session_index"], kind="stable")`` (no missing
+    ids), on integer codes: only the distinct ids are sorted."""
+    import numpy as np
+
+    from brainbench.cohort._codes import sorted_codes
+
+    cohort, subject = (sorted_codes(sub[c])[0] for c in ("cohort", "subject"))
+    return sub.iloc[np.lexsort((sub["session_index"].to_numpy(), subject, cohort))]
+
+
 def _session_order(table: pd.DataFrame) -> list[Finding]:
     import pandas as pd
 
@@ -178,7 +189,7 @@ def _session_order(table: pd.DataFrame) -> list[Finding]:
         sub = sub.assign(_v=values).dropna(subset=["_v"])
         if sub.empty:
             continue
-        sub = sub.sort_values(["cohort", "subject", "session_index"], kind="stable")
+        sub = _sorted_by_session(sub)
         prev = sub.groupby(["cohort", "subject"], sort=False)["_v"].shift()
         bad = sub[prev.notna() & (sub["_v"] < prev)]
         if bad.empty:

@@ -646,6 +646,19 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def model_memory_limit(declared: int | None, device: str, workers: int) -> int | None:
+    """RLIMIT_DATA of each model process in bytes, or None for no limit.
+
+    ``declared`` is ``--model-memory-gb`` in bytes (0: no limit). Without it, CPU runs get
+    three quarters of the machine's memory shared by the workers; CUDA runs get none until the
+    limit is checked on a GPU (pinned host buffers of the CUDA driver may count against it),
+    and the seal then lists no ``memory-limit`` layer, so the sheet says so.
+    """
+    if declared is not None:
+        return int(declared) or None
+    return None if device == "cuda" else sandbox.default_memory_limit(workers)
+
+
 def run_units(
     run_dir: str | Path,
     unit_ids: Sequence[str] | None = None,
@@ -695,8 +708,7 @@ def run_units(
     from brainbench.runner._finalize import device_info
 
     where = {"host": socket.gethostname(), "device": device_info(device), **(context or {})}
-    limit = state.plan.get("model_memory_bytes")
-    memory = sandbox.default_memory_limit(workers) if limit is None else int(limit) or None
+    memory = model_memory_limit(state.plan.get("model_memory_bytes"), device, workers)
     hosts = [ModelHost(threads, seal=seal, memory=memory) for _ in range(workers)]
     records: list[dict[str, Any]] = []
     lock = threading.Lock()

@@ -115,7 +115,7 @@ def _parse_hyperparameters(items: tuple[str, ...], models: list[str]) -> dict[st
     default=None,
     help="Memory limit of each model process in GiB (RLIMIT_DATA; an allocation past it fails "
     "the unit: memory). Default: three quarters of this machine's memory shared by the "
-    "workers; 0: no limit.",
+    "workers on CPU, none on CUDA (not yet checked on a GPU); 0: no limit.",
 )
 @click.option(
     "--hp",

@@ -199,7 +199,10 @@ def group_strata(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
     import pandas as pd
 
     _check_columns(table, plan)
-    d = table[(table["role"] == "development").to_numpy()]
+    read = [*_key_columns(plan.group), "session_index", *plan.stratify, "cohort_file"]
+    sub = table[[c for c in dict.fromkeys([*read, "cohort_row"]) if c in table.columns]]
+    dev = (table["role"] == "development").to_numpy()
+    d = sub if dev.all() else sub[dev]  # the columns read, no copy of a million-row table
     keys = group_keys(d, plan.group)
     code, pos = first_rows(d, keys)
     first = d.iloc[pos]

@@ -787,7 +787,9 @@ class LabelsMissingOrUnknown(DataRule):
             return  # segmentation: images without a reference mask are cohort findings (D300)
         table = ctx.cohort
         yield from self._empty_classes(ctx)
-        for cohort, part in table.groupby("cohort", sort=True):
+        read = [c for c in (target, "cohort_file", "cohort_row") if c in table.columns]
+        # the columns read, grouped: each group of a million-row table is a copy
+        for cohort, part in table[read].groupby(table["cohort"], sort=True):
             file, _, _ = _where(part)
             if target not in part.columns or part[target].isna().all():
                 yield self.finding(
