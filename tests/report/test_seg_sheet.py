@@ -273,6 +273,23 @@ def test_leaderboard_lists_a_segmentation_sheet(seg_report_dir: Path, tmp_path: 
     assert "the run folder has no splits.tsv" in md
 
 
+def test_leaderboard_shows_no_interval_the_sheet_calls_not_estimable(tmp_path: Path) -> None:
+    """Two subjects: the sheet says 'not estimable'; the leaderboard must not show the
+    bootstrap's narrow interval as a result either (it did: 0.215 [0.212, 0.218] from the
+    segmentation demo's 4 test subjects)."""
+    from brainbench.report import write_leaderboard, write_report
+
+    table = fx.case_metrics()
+    run = fx.make_seg_run_dir(
+        tmp_path / "runs" / "run", table[table["subject"].isin(["sub-s1n2", "sub-s1n3"])]
+    )
+    write_report([run], tmp_path / "reports" / "seg", resamples=50)
+    write_leaderboard(tmp_path / "reports", tmp_path / "board", resamples=20)
+    md = (tmp_path / "board" / "index.md").read_text()
+    rows = [line.split(" | ") for line in md.splitlines() if line.startswith("| model-")]
+    assert rows and all(r[2] == "not estimable" for r in rows), rows
+
+
 def test_external_test_sets_are_reported(tmp_path: Path) -> None:
     """Rows of an external-test cohort: the primary metric on it, beside the test partition,
     and in the estimates of the key findings."""

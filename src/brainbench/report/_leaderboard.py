@@ -16,6 +16,7 @@ import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -213,12 +214,13 @@ def read_entry(path: Path) -> Entry:
         rci_num = [_number(x) for x in rci]
         p1 = _number(p_first.get(m))
         tier = model_tiers.get(m, entry.tier)
+        ci_low, ci_high = _estimable_interval(r)
         entry.models.append(
             {
                 "model": m,
                 "estimate": _number(r.get("estimate")),
-                "ci_low": _number(r.get("ci_low")),
-                "ci_high": _number(r.get("ci_high")),
+                "ci_low": ci_low,
+                "ci_high": ci_high,
                 "n_units": _number(r.get("n_units")),
                 "rank": _number(full_rank.get(m)),
                 "rank_ci": rci_num if len(rci_num) == 2 and None not in rci_num else None,
@@ -233,6 +235,29 @@ def read_entry(path: Path) -> Entry:
     )
     entry.models.sort(key=key)
     return entry
+
+
+def _estimable_interval(r: dict[str, Any]) -> tuple[float | None, float | None]:
+    """A primary result's interval, or none where the sheet calls it not estimable (a
+    zero-width interval, too few units or clusters: ``_claims.not_estimable``), so the
+    leaderboard never shows as a result what the sheet refused to (issue 12)."""
+    lo, hi = _number(r.get("ci_low")), _number(r.get("ci_high"))
+    if isinstance(r.get("not_estimable"), str) and r["not_estimable"]:
+        return None, None  # the segmentation sheet states its verdict
+    est, level = _number(r.get("estimate")), _number(r.get("level"))
+    if lo is None or hi is None or est is None:
+        return None, None
+    from brainbench.report._claims import not_estimable
+
+    view = SimpleNamespace(
+        estimate=est,
+        ci_low=lo,
+        ci_high=hi,
+        level=level if level is not None and 0 < level < 1 else 0.95,
+        n_units=_number(r.get("n_units")) or 0,
+        n_clusters=_number(r.get("n_clusters")) or 0,
+    )
+    return (None, None) if not_estimable(view, "unit") else (lo, hi)
 
 
 def _segmentation_primary(sheet: _Sheet) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -255,6 +280,8 @@ def _segmentation_primary(sheet: _Sheet) -> tuple[dict[str, Any], dict[str, Any]
                 "estimate": mean.get("estimate"),
                 "ci_low": mean.get("ci_low"),
                 "ci_high": mean.get("ci_high"),
+                "level": mean.get("level"),
+                "not_estimable": mean.get("not_estimable"),
                 "n_units": mean.get("n_subjects"),
             }
         )
@@ -425,7 +452,9 @@ def write_leaderboard(
                 [
                     m["model"],
                     num(m["estimate"]),
-                    interval(m["ci_low"], m["ci_high"]),
+                    interval(m["ci_low"], m["ci_high"])
+                    if m["ci_low"] is not None or m["estimate"] is None
+                    else "not estimable",
                     num(m["rank"], 1) if m.get("rank") is not None else "n/a",
                     f"[{rci[0]:g}, {rci[1]:g}]" if rci else "n/a",
                     f"{100 * m['p_first']:.0f}%" if m.get("p_first") is not None else "n/a",
