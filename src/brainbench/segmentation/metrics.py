@@ -76,19 +76,8 @@ import numpy as np
 
 from brainbench.errors import UserError
 
-#: The segmentation metric names of the spec, the case-metrics table and ``metric_info``.
-SEGMENTATION_METRICS: tuple[str, ...] = (
-    "dice",
-    "iou",
-    "hd95",
-    "hd",
-    "assd",
-    "nsd",
-    "volume-error",
-    "abs-volume-error",
-    "relative-volume-error",
-    "lesion-f1",
-)
+# The names of the spec, the case-metrics table and ``metric_info``: defined once, by the spec.
+from brainbench.spec.models import SEGMENTATION_METRICS
 
 #: Statuses of a row (see the module docstring).
 STATUSES = ("ok", "empty-reference", "empty-prediction", "both-empty")
