@@ -16,6 +16,9 @@ def _r(est=0.7, lo=0.6, hi=0.8, n=40, g=8, level=0.95):
 def test_not_estimable_cases():
     assert not_estimable(_r(), "subject") is None
     assert "zero-width" in not_estimable(_r(0.5, 0.5, 0.5, n=2, g=2), "subject")
+    # float rounding between two equal percentiles is still a degenerate interval, both sheets
+    assert "zero-width" in not_estimable(_r(0.7, 0.7, 0.7 + 1e-13), "subject")
+    assert not_estimable(_r(0.7, 0.7, 0.7 + 1e-6), "subject") is None
     assert "no interval" in not_estimable(_r(lo=float("nan")), "subject")
     # 4 units: C(7, 4) = 35 distinct resamples < 2 / 0.05 = 40; 5 units: 126.
     assert distinct_resamples(4) == 35 and distinct_resamples(5) == 126

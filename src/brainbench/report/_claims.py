@@ -92,7 +92,7 @@ def not_estimable(r: Any, unit: str) -> str | None:
     """Why an interval cannot carry a conclusion, or None.
 
     * no finite interval, or a zero-width one (a degenerate bootstrap: every resample gave
-      the same value, e.g. 0.500 [0.500, 0.500] from 2 subjects);
+      the same value, e.g. 0.500 [0.500, 0.500] from 2 subjects), float rounding aside;
     * fewer distinct bootstrap resamples of the units than 2 / (1 - level), so that the
       percentile interval's tails (1 - level) / 2 cannot be placed (4 units at 95%: 35);
     * 2 clusters or more, but fewer than the engine's ``MIN_ESTIMABLE_CLUSTERS`` (4), at the
@@ -106,7 +106,9 @@ def not_estimable(r: Any, unit: str) -> str | None:
     if not (_stats.finite(r.estimate) and _stats.finite(r.ci_low) and _stats.finite(r.ci_high)):
         return "no interval could be computed"
     n = int(getattr(r, "n_units", 0) or 0)
-    if r.ci_high - r.ci_low <= 0:
+    # Every resample giving the same value can still leave float rounding between the two
+    # percentiles (1e-13 apart): that interval is degenerate, not a narrow one.
+    if r.ci_high - r.ci_low <= 0 or math.isclose(r.ci_low, r.ci_high, rel_tol=1e-9, abs_tol=1e-12):
         return f"zero-width interval from {n} {unit}s (a degenerate bootstrap)"
     if n and distinct_resamples(n) < 2 / (1 - r.level):
         return (

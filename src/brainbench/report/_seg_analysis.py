@@ -255,15 +255,10 @@ class SegAnalysis:
         if self.resamples == 0:
             return "no bootstrap resamples (--resamples 0): point estimates only"
         clusters = dict(getattr(r, "clusters", {}) or {})
-        lo, hi = r.ci_low, r.ci_high
-        # Every resample giving the same cases' mean still leaves float rounding between the
-        # two percentiles (1e-13 apart): that interval is degenerate, not a narrow one.
-        if np.isfinite(lo) and np.isfinite(hi) and np.isclose(lo, hi, rtol=1e-9, atol=1e-12):
-            hi = lo
         view = SimpleNamespace(
             estimate=r.estimate,
-            ci_low=lo,
-            ci_high=hi,
+            ci_low=r.ci_low,
+            ci_high=r.ci_high,
             level=r.level,
             n_units=r.n_subjects,
             n_clusters=next(iter(clusters.values()), 0),
