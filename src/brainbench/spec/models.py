@@ -62,6 +62,16 @@ SEGMENTATION_METRICS: tuple[str, ...] = (
 _ALL_METRICS = CLASSIFICATION_METRICS + REGRESSION_METRICS + SEGMENTATION_METRICS
 MetricName = Literal[_ALL_METRICS]  # type: ignore[valid-type]
 SegmentationMetricName = Literal[SEGMENTATION_METRICS]  # type: ignore[valid-type]
+#: Confidence-interval methods of the spec and of `evaluate/compare --interval` (one list).
+IntervalName = Literal[
+    "percentile",
+    "bca",
+    "cluster-bootstrap-t",
+    "wild-cluster-rademacher",
+    "wild-cluster-webb",
+    "cr2",
+    "calibrated",
+]
 ComparisonMethod = Literal[
     "paired-t",
     "corrected-t",
@@ -708,15 +718,7 @@ class Confidence(StrictModel):
         description="hierarchical-bootstrap resamples `clusters` in order; bootstrap resamples "
         "units independently; delong is for AUROC on independent units.",
     )
-    interval: Literal[
-        "percentile",
-        "bca",
-        "cluster-bootstrap-t",
-        "wild-cluster-rademacher",
-        "wild-cluster-webb",
-        "cr2",
-        "calibrated",
-    ] = Field(
+    interval: IntervalName = Field(
         "percentile",
         description="percentile or BCa (Efron 1987) of the hierarchical bootstrap; "
         "cluster-bootstrap-t, wild-cluster-rademacher, wild-cluster-webb or cr2 (CR2 with "

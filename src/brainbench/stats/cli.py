@@ -17,12 +17,13 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import click
 
 from brainbench._cli_types import RESAMPLES, SEED, FiniteFloatRange
 from brainbench.errors import BrainbenchWarning, UserError
+from brainbench.spec.models import IntervalName
 
 FORMATS = click.Choice(["text", "json"])
 
@@ -160,17 +161,7 @@ def _common(f):
         click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed."),
         click.option(
             "--interval",
-            type=click.Choice(
-                [
-                    "percentile",
-                    "bca",
-                    "cluster-bootstrap-t",
-                    "wild-cluster-rademacher",
-                    "wild-cluster-webb",
-                    "cr2",
-                    "calibrated",
-                ]
-            ),
+            type=click.Choice(list(get_args(IntervalName))),
             help="Interval: percentile, bca, a studentised cluster method, or calibrated (the "
             "method chosen for the metric and the number of sites; docs/statistics.md).",
         ),
