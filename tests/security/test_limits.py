@@ -65,6 +65,9 @@ def test_root_is_not_told_that_processes_are_limited(tmp_path):
     assert got["forked"] == 4
 
 
+_PYCACHE = shutil.ignore_patterns("__pycache__")
+
+
 def _as_user(nproc: int | None, n: int) -> dict:
     """``bombs:fork_bomb`` (``n`` forks) as an unprivileged user: as such, or as root dropping
     to nobody (setpriv, the system Python with brainbench's source on its path, a scratch
@@ -80,11 +83,15 @@ def _as_user(nproc: int | None, n: int) -> dict:
         if root:
             for path in (scratch, scratch / "bombs.py"):
                 os.chown(path, 65534, 65534)
-            python = ["env", f"PYTHONPATH={SRC}", "/usr/bin/python3"]
+            # brainbench's source goes along: the checkout may lie in a folder only root
+            # reads (a fresh clone in `mktemp -d`, mode 700)
+            src = scratch / "src"
+            shutil.copytree(SRC / "brainbench", src / "brainbench", ignore=_PYCACHE)
+            python = ["env", f"PYTHONPATH={src}", "/usr/bin/python3"]
             user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
             # root's own Python installation stays in the policy, out of nobody's reach: the
             # sandbox skips a path it cannot open (it once failed to start on it)
-            policy.read = [*policy.read, str(SRC)]
+            policy.read = [*policy.read, str(src)]
         cmd = [*user, *python, "-m", "brainbench.sandbox", policy.to_json(), "bombs:fork_bomb"]
         done = subprocess.run(
             [*cmd, str(n)],
