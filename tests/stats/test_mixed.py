@@ -1,0 +1,187 @@
+"""The O(n) REML fit of nested random intercepts and its Satterthwaite df (stats/_mixed.py),
+checked against statsmodels, the balanced-design closed form and a dense-matrix computation."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats as sps
+
+from brainbench.stats._mixed import fit_mixed
+
+
+def _unbalanced(seed: int, sites: int = 7) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(sites):
+        site_effect = rng.normal(0, 0.7)
+        for j in range(int(rng.integers(2, 8))):
+            subject_effect = rng.normal(0, 1.0)
+            for _ in range(int(rng.integers(1, 5))):
+                rows.append((s, 100 * s + j, 1 + site_effect + subject_effect + rng.normal()))
+    return pd.DataFrame(rows, columns=["site", "subject", "d"])
+
+
+def _fit(df: pd.DataFrame, levels: list[str]):
+    return fit_mixed(df["d"].to_numpy(), [df[c].to_numpy() for c in levels], levels)
+
+
+def _dense(df: pd.DataFrame, levels: list[str], variances: list[float]):
+    """V and the V_k = Z_k Z_k' (residual first) as dense matrices."""
+    mats = [np.eye(len(df))]
+    for c in levels:
+        ids = df[c].to_numpy()
+        mats.append((ids[:, None] == ids[None, :]).astype(float))
+    return sum(v * m for v, m in zip(variances, mats, strict=True)), mats
+
+
+def _gls_se(df: pd.DataFrame, levels: list[str], variances: list[float]) -> float:
+    V, _ = _dense(df, levels, variances)
+    one = np.ones(len(df))
+    return float(1 / np.sqrt(one @ np.linalg.solve(V, one)))
+
+
+@pytest.mark.parametrize("levels", [["site", "subject"], ["site"]])
+def test_matches_statsmodels_on_unbalanced_data(levels):
+    df = _unbalanced(1)
+    fit = _fit(df, levels)
+    vc = {"subject": "0 + C(subject)"} if "subject" in levels else None
+    model = smf.mixedlm("d ~ 1", df, groups=df["site"], vc_formula=vc, re_formula="1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # statsmodels' default gradient search stops short (or on the boundary) here;
+        # Nelder-Mead then BFGS from its optimum converges.
+        start = model.fit(reml=True, method=["nm"]).params
+        ref = model.fit(reml=True, start_params=start, method=["bfgs"], gtol=1e-10)
+    assert ref.converged
+    ref_var = [ref.scale, float(ref.cov_re.iloc[0, 0]), *np.atleast_1d(ref.vcomp)]
+    got_var = [fit.variances[k] for k in ["residual", *levels]]
+    np.testing.assert_allclose(got_var, ref_var, rtol=1e-7)
+    assert fit.estimate == pytest.approx(float(ref.fe_params.iloc[0]), abs=1e-7)
+    # The SE of beta is sqrt((1'V^-1 1)^-1) at the REML estimates (lme4's vcov); statsmodels'
+    # bse_fe inverts the joint information of beta and the variances instead, so the
+    # reference is the GLS SE at statsmodels' own estimates.
+    assert fit.se == pytest.approx(_gls_se(df, levels, ref_var), rel=1e-5)
+    assert fit.converged and not fit.at_boundary and 2 < fit.df < df["site"].nunique()
+
+
+def test_balanced_design_is_the_t_test_on_site_means():
+    rng = np.random.default_rng(3)
+    S, J, R = 6, 5, 3  # sites, subjects per site, rows per subject
+    site = np.repeat(np.arange(S), J * R)
+    subject = np.repeat(np.arange(S * J), R) % J  # ids repeat across sites: nested by site
+    y = (
+        0.3
+        + rng.normal(0, 0.8, S)[site]
+        + rng.normal(0, 1.0, S * J)[np.repeat(np.arange(S * J), R)]
+        + rng.normal(0, 1.0, S * J * R)
+    )
+    fit = fit_mixed(y, [site, subject], ["site", "subject"])
+    # ANOVA mean squares of the balanced nested design (Searle, Casella & McCulloch 1992,
+    # section 4.7) and their expectations sigma^2 + R tau_sub^2 + J R tau_site^2.
+    cell = y.reshape(S, J, R)
+    ms_e = ((cell - cell.mean(2, keepdims=True)) ** 2).sum() / (S * J * (R - 1))
+    subj_means, site_means = cell.mean(2), cell.mean((1, 2))
+    ms_sub = R * ((subj_means - site_means[:, None]) ** 2).sum() / (S * (J - 1))
+    ms_site = J * R * ((site_means - y.mean()) ** 2).sum() / (S - 1)
+    anova = [ms_e, (ms_sub - ms_e) / R, (ms_site - ms_sub) / (J * R)]
+    assert min(anova) > 0
+    np.testing.assert_allclose(
+        [fit.variances[k] for k in ("residual", "subject", "site")], anova, rtol=1e-9
+    )
+    assert fit.se**2 == pytest.approx(ms_site / len(y), rel=1e-10)
+    assert fit.df == pytest.approx(S - 1, abs=1e-8)
+    ref = sps.ttest_1samp(site_means, 0.0)
+    np.testing.assert_allclose(fit.interval(0.9), ref.confidence_interval(0.9), atol=1e-8)
+    assert fit.p_value == pytest.approx(ref.pvalue, abs=1e-8)
+    assert fit.estimate == pytest.approx(y.mean(), abs=1e-12)
+
+
+def _dense_satterthwaite(df: pd.DataFrame, levels: list[str], variances: list[float]):
+    """Gradient of the REML deviance and Satterthwaite df from explicit n x n matrices:
+    dD/dphi_k = tr(P V_k) - y'P V_k P y, d2D/dphi_k dphi_l = -tr(P V_k P V_l) +
+    2 y'P V_k P V_l P y (Harville 1977, section 4), g_k = 1'V^-1 V_k V^-1 1 / a^2."""
+    V, mats = _dense(df, levels, variances)
+    y = df["d"].to_numpy()
+    one = np.ones(len(y))
+    Vi = np.linalg.inv(V)
+    a = one @ Vi @ one
+    P = Vi - np.outer(Vi @ one, one @ Vi) / a
+    Py = P @ y
+    grad = np.array([np.trace(P @ M) - Py @ M @ Py for M in mats])
+    H = np.array(
+        [[-np.trace(P @ Mk @ P @ Ml) + 2 * Py @ Mk @ P @ Ml @ Py for Ml in mats] for Mk in mats]
+    )
+    g = np.array([(one @ Vi @ M @ Vi @ one) / a**2 for M in mats])
+    return grad, 2 * (1 / a) ** 2 / (g @ (2 * np.linalg.inv(H)) @ g)
+
+
+@pytest.mark.parametrize("seed", [2, 5])
+def test_df_equals_a_dense_matrix_computation(seed):
+    df = _unbalanced(seed, sites=6)
+    levels = ["site", "subject"]
+    fit = _fit(df, levels)
+    assert not fit.at_boundary
+    variances = [fit.variances[k] for k in ["residual", *levels]]
+    grad, df_dense = _dense_satterthwaite(df, levels, variances)
+    np.testing.assert_allclose(grad, 0.0, atol=1e-8)  # the REML optimum
+    assert fit.df == pytest.approx(df_dense, rel=1e-8)
+
+
+def test_a_component_at_zero_is_dropped_and_named():
+    rng = np.random.default_rng(0)
+    site = np.repeat(np.arange(8), 12)
+    subject = np.repeat(np.arange(48), 2)
+    # Site means pulled to the grand mean: the REML site variance is 0.
+    y = rng.normal(size=96) + rng.normal(0, 0.8, 48)[subject]
+    y -= np.bincount(site, y)[site] / 12
+    fit = fit_mixed(y, [site, subject], ["site", "subject"])
+    assert fit.at_boundary == ("site",) and fit.variances["site"] == 0.0
+    df = pd.DataFrame({"d": y, "subject": subject})
+    reduced = _fit(df, ["subject"])
+    assert (fit.estimate, fit.se, fit.df) == pytest.approx(
+        (reduced.estimate, reduced.se, reduced.df)
+    )
+    _, df_dense = _dense_satterthwaite(
+        df, ["subject"], [fit.variances["residual"], fit.variances["subject"]]
+    )
+    assert fit.df == pytest.approx(df_dense, rel=1e-8)
+
+
+def test_unidentifiable_levels_are_dropped():
+    y = np.random.default_rng(1).normal(size=40)
+    site = np.repeat(np.arange(8), 5)
+    one_row_each = np.arange(40)
+    fit = fit_mixed(y, [site, one_row_each], ["site", "subject"])
+    assert fit.not_identifiable == ("subject",)
+    alone = fit_mixed(y, [site], ["site"])
+    assert (fit.df, fit.se) == pytest.approx((alone.df, alone.se))
+    # No random effect left: the one-sample t test with n - 1 df.
+    flat = fit_mixed(y, [np.zeros(40)], ["site"])
+    assert flat.df == pytest.approx(39, abs=1e-8)
+    np.testing.assert_allclose(
+        flat.interval(), sps.ttest_1samp(y, 0).confidence_interval(), atol=1e-10
+    )
+    with pytest.raises(ValueError):
+        fit_mixed(np.ones(5), [np.arange(5)], ["site"])
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), shift=st.floats(-50, 50), scale=st.floats(0.1, 10))
+def test_invariant_to_row_order_shift_and_scale(seed, shift, scale):
+    df = _unbalanced(seed, sites=5)
+    levels = ["site", "subject"]
+    base = _fit(df, levels)
+    perm = df.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    perm["d"] = perm["d"] * scale + shift
+    moved = _fit(perm, levels)
+    assert moved.at_boundary == base.at_boundary
+    assert moved.estimate == pytest.approx(base.estimate * scale + shift, abs=1e-6 * scale)
+    assert moved.se == pytest.approx(base.se * scale, rel=1e-6)
+    assert moved.df == pytest.approx(base.df, rel=1e-6)
