@@ -16,13 +16,13 @@ from scipy import stats as sps
 from brainbench.stats._mixed import fit_mixed
 
 
-def _unbalanced(seed: int, sites: int = 7) -> pd.DataFrame:
+def _unbalanced(seed: int, sites: int = 7, sd_site: float = 0.7, sd_subject: float = 1.0):
     rng = np.random.default_rng(seed)
     rows = []
     for s in range(sites):
-        site_effect = rng.normal(0, 0.7)
+        site_effect = rng.normal(0, sd_site)
         for j in range(int(rng.integers(2, 8))):
-            subject_effect = rng.normal(0, 1.0)
+            subject_effect = rng.normal(0, sd_subject)
             for _ in range(int(rng.integers(1, 5))):
                 rows.append((s, 100 * s + j, 1 + site_effect + subject_effect + rng.normal()))
     return pd.DataFrame(rows, columns=["site", "subject", "d"])
@@ -172,12 +172,18 @@ def test_unidentifiable_levels_are_dropped():
         fit_mixed(np.ones(5), [np.arange(5)], ["site"])
 
 
-@settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 10_000), shift=st.floats(-50, 50), scale=st.floats(0.1, 10))
-def test_invariant_to_row_order_shift_and_scale(seed, shift, scale):
-    df = _unbalanced(seed, sites=5)
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    sds=st.tuples(st.sampled_from([0.0, 0.01, 1.0, 30.0]), st.sampled_from([0.0, 0.1, 1, 30])),
+    shift=st.floats(-50, 50),
+    scale=st.floats(0.1, 10),
+)
+def test_invariant_to_row_order_shift_and_scale(seed, sds, shift, scale):
+    df = _unbalanced(seed, 5, *sds)
     levels = ["site", "subject"]
     base = _fit(df, levels)
+    assert base.converged and np.isfinite(base.df)
     perm = df.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     perm["d"] = perm["d"] * scale + shift
     moved = _fit(perm, levels)

@@ -27,8 +27,8 @@ and ``sum y^2 / sigma^2``. The REML deviance (Patterson & Thompson 1971, Biometr
 O(number of groups) per evaluation. The recursion is differentiated exactly (forward-mode,
 second order, :class:`_Jet`), which gives the gradient and the observed Hessian of ``D``
 without finite differences. ``sigma^2`` is profiled out (``sigma^2 = (c - b^2/a) / (n - 1)``
-at ``sigma^2 = 1``); the variance ratios are found by L-BFGS-B on ``[0, inf)`` and polished
-by Newton's method.
+at ``sigma^2 = 1``); the variance ratios ``tau_k^2 / sigma^2`` are found by Newton's method
+on their logarithms.
 
 **Satterthwaite degrees of freedom** for ``beta`` (Satterthwaite 1946, Biometrics Bull.
 2:110-114, doi:10.2307/3002019; Giesbrecht & Burns 1985, Biometrics 41:477-486,
@@ -44,7 +44,8 @@ differentiation). The interval is ``beta_hat +- t_(df) SE``. In a balanced neste
 with positive ANOVA estimates this is exactly the t-test on the outer clusters' means
 (df = clusters - 1).
 
-**Boundary.** A variance component estimated at 0 is dropped and the model refitted without
+**Boundary.** A variance component estimated at 0 (below ``BOUNDARY`` times the largest
+variance) is dropped and the model refitted without
 it (the REML optimum is the same; the df come from the remaining parameters, as SAS's
 ``DDFM=SATTERTHWAITE`` does for components fixed at the bound); ``MixedFit.at_boundary``
 names it. A level whose groups coincide with its parent's (one child each) or are single
@@ -60,11 +61,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 from scipy import stats as sps
 
-#: A variance ratio tau^2 / sigma^2 below this is taken as 0 (a boundary estimate).
+#: A variance below this fraction of the largest (residual included) is taken as 0 (a
+#: boundary estimate).
 BOUNDARY = 1e-8
+#: The range searched for log(tau^2 / sigma^2).
+LOG_RANGE = (float(np.log(BOUNDARY / 100)), float(np.log(1e12)))
 
 
 class _Jet:
@@ -242,37 +245,56 @@ def _optimise(design: _Design, keep: list[int]) -> tuple[np.ndarray, bool]:
     if not keep:
         return ratios, True
 
-    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-        return _at(design, ratios, keep, x)[:2]
+    # Newton's method in u = log(tau^2 / sigma^2) on the exact Hessian (the deviance is
+    # close to quadratic in u where it is flat in the ratio), its eigenvalues made positive
+    # where the deviance is not convex, with a backtracking (Armijo) line search; u is kept
+    # in LOG_RANGE; a variance that ends below BOUNDARY times the largest is a boundary
+    # estimate (projected Newton, Bertsekas 1982, SIAM J. Control Optim. 20:221-246,
+    # doi:10.1137/0320018).
+    def at(u: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        x = np.exp(u)
+        f, g, h = _at(design, ratios, keep, x)
+        return f, x * g, x[:, None] * h * x[None, :] + np.diag(x * g)
 
-    res = optimize.minimize(
-        fun,
-        np.ones(len(keep)),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=[(0.0, None)] * len(keep),
-        options={"ftol": 1e-15, "gtol": 1e-12, "maxiter": 500},
-    )
-    x = np.asarray(res.x, float)
-    converged = bool(res.success)
-    if np.all(x > BOUNDARY):
-        # Newton's method on the exact Hessian: L-BFGS-B stops a few digits short.
-        value, grad, hess = _at(design, ratios, keep, x)
-        for _ in range(30):
-            try:
-                step = np.linalg.solve(hess, grad)
-            except np.linalg.LinAlgError:
+    u = np.zeros(len(keep))
+    value, grad, hess = at(u)
+    converged = False
+    for _ in range(100):
+        # a ratio at a bound stays there while the deviance grows beyond it
+        free = ~(((u <= LOG_RANGE[0]) & (grad > 0)) | ((u >= LOG_RANGE[1]) & (grad < 0)))
+        step = np.zeros_like(u)
+        if free.any():
+            w, q = np.linalg.eigh(hess[np.ix_(free, free)])
+            w = np.maximum(np.abs(w), 1e-12 * max(float(np.abs(w).max()), 1e-300))
+            step[free] = -q @ ((q.T @ grad[free]) / w)
+            step *= min(1.0, 5.0 / float(np.abs(step).max(initial=1e-300)))  # e^5 at most
+        # Converged: the step is tiny, or the predicted decrease of D is below its rounding.
+        if np.all(np.abs(step) <= 1e-10) or -float(grad @ step) <= 1e-11 * max(1.0, abs(value)):
+            u = np.clip(u + step, *LOG_RANGE)
+            converged = True
+            break
+        t = 1.0
+        for _ in range(60):
+            new_u = np.clip(u + t * step, *LOG_RANGE)
+            new = at(new_u)
+            # (the last term: rounding of D at the optimum)
+            if new[0] <= value + 1e-4 * float(grad @ (new_u - u)) + 1e-14 * abs(value):
                 break
-            if not np.all(x - step > 0):
-                break
-            new = _at(design, ratios, keep, x - step)
-            if new[0] > value + 1e-12 * abs(value):
-                break
-            x = x - step
-            value, grad, hess = new
-            if np.max(np.abs(step) / x) < 1e-13:
-                converged = True
-                break
+            t /= 2
+        else:  # no decrease left at double precision: the optimum
+            converged = bool(np.all(np.abs(grad[free]) <= 1e-6 * max(1.0, abs(value))))
+            break
+        u = new_u
+        value, grad, hess = new
+    x = np.exp(u)
+    x[x < BOUNDARY * max(1.0, float(x.max()))] = 0.0
+    # The search in log(ratio) slows down towards 0, where D flattens: a component whose
+    # removal does not raise D beyond rounding is at the boundary (D is minimal at 0).
+    for i in np.flatnonzero(x > 0):
+        at_zero = x.copy()
+        at_zero[i] = 0.0
+        if _at(design, ratios, keep, at_zero)[0] <= value + 1e-10 * max(1.0, abs(value)):
+            x = at_zero
     ratios[keep] = x
     return ratios, converged
 
@@ -329,7 +351,7 @@ def fit_mixed(y: np.ndarray, levels: Sequence[np.ndarray], names: Sequence[str])
     keep = list(range(len(usable)))
     while True:
         ratios, converged = _optimise(design, keep)
-        low = [k for k in keep if ratios[k] <= BOUNDARY]
+        low = [k for k in keep if ratios[k] == 0.0]
         if not low:
             break
         keep = [k for k in keep if k not in low]
