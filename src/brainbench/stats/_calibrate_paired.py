@@ -19,9 +19,9 @@ the methods ``compare`` offers for a test set:
 * ``cr2``: the CR2 t test with Bell-McCaffrey degrees of freedom
   (:func:`~brainbench.stats._intervals.cr2_interval`);
 * ``mixed``: REML mixed model of the per-session differences of the class-weighted
-  contributions, random site intercept and subject variance component, Wald z
-  (:func:`~brainbench.stats._compare.fit_mixed`); as in ``compare``, only with at least 5
-  sites (``compare`` refuses fewer).
+  contributions, random site intercept and subject variance component, t test with
+  Satterthwaite df (:func:`~brainbench.stats._mixed.fit_mixed`); as in ``compare``, only
+  with at least 5 sites (``compare`` refuses fewer).
 
 The studentised methods reject when ``t_p_value < alpha`` (symmetric bootstrap-t p-value).
 Each cell's rejection rate comes with its Monte-Carlo SE ``sqrt(r (1 - r) / n)``.
@@ -31,11 +31,9 @@ from __future__ import annotations
 
 import itertools
 import time
-import warnings
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from brainbench.stats._bootstrap import Block, Statistic, bootstrap_p_value
 from brainbench.stats._intervals import (
@@ -46,6 +44,7 @@ from brainbench.stats._intervals import (
     wild_cluster_t,
 )
 from brainbench.stats._metrics import METRICS, Columns
+from brainbench.stats._mixed import fit_mixed
 from brainbench.stats._resample import ClusterDesign
 from brainbench.stats._simulate import simulate_arrays
 
@@ -102,8 +101,6 @@ def replicate_p_values(
     rng: np.random.Generator, sites: int, per_site: int, effect: float, resamples: int, mixed: bool
 ) -> dict[str, float]:
     """Every method's p-value on one simulated pair of models."""
-    from brainbench.stats._compare import fit_mixed
-
     shifted = (MU[0] + effect, MU[1] + effect)
     arr = simulate_arrays(
         rng, n_sites=sites, subjects_per_site=per_site, mu={"A": shifted, "B": MU}, **SIM
@@ -133,19 +130,11 @@ def replicate_p_values(
         out[f"wild-cluster-{weights}"] = float("nan") if got is None else t_p_value(*got)
     out["cr2"] = cr2_interval(blocks, sites)[2]
     if mixed and sites >= MIXED_MIN_SITES:
-        frame = pd.DataFrame(
-            {
-                "d": (ua - ub) * len(y) * wa,  # class weights: mean(d) = the difference
-                "site": site.astype(str),
-                "subject": subject.astype(str),
-            }
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                out["mixed"] = float(fit_mixed(frame, "site", ["subject"]).pvalues.iloc[0])
-            except (np.linalg.LinAlgError, ValueError):
-                out["mixed"] = float("nan")
+        d = (ua - ub) * len(y) * wa  # class weights: mean(d) = the difference
+        try:
+            out["mixed"] = fit_mixed(d, [site, subject], ["site", "subject"]).p_value
+        except ValueError:  # constant differences
+            out["mixed"] = float("nan")
     return out
 
 
