@@ -4,8 +4,9 @@ Side by side, in one run, on the same simulated paired differences (site and sub
 intercepts, 2 rows per subject): ``brainbench.stats._mixed.fit_mixed`` (O(n) recursion,
 exact derivatives, Satterthwaite df included) and statsmodels' ``MixedLM`` with the same
 model (groups = site, subject as a variance component; REML; its default optimiser, Wald
-test only; up to 3,000 rows: at 10,000 rows it took 250 s). Best of ``--repeats`` wall and CPU times; the two REML optima are compared
-(largest relative difference of the variances) and reported.
+test only; up to 3,000 rows: at 10,000 rows it took 250 s). Best of ``--repeats`` wall and
+CPU times; the two REML optima are compared (largest relative difference of the variances)
+and reported.
 
 Usage::
 
