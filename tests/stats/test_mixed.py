@@ -63,12 +63,12 @@ def test_matches_statsmodels_on_unbalanced_data(levels):
     ref_var = [ref.scale, float(ref.cov_re.iloc[0, 0]), *np.atleast_1d(ref.vcomp)]
     got_var = [fit.variances[k] for k in ["residual", *levels]]
     np.testing.assert_allclose(got_var, ref_var, rtol=1e-7)
-    assert fit.estimate == pytest.approx(float(ref.fe_params.iloc[0]), abs=1e-7)
+    assert fit.beta.estimate == pytest.approx(float(ref.fe_params.iloc[0]), abs=1e-7)
     # The SE of beta is sqrt((1'V^-1 1)^-1) at the REML estimates (lme4's vcov); statsmodels'
     # bse_fe inverts the joint information of beta and the variances instead, so the
     # reference is the GLS SE at statsmodels' own estimates.
-    assert fit.se == pytest.approx(_gls_se(df, levels, ref_var), rel=1e-5)
-    assert fit.converged and not fit.at_boundary and 2 < fit.df < df["site"].nunique()
+    assert fit.beta.se == pytest.approx(_gls_se(df, levels, ref_var), rel=1e-5)
+    assert fit.converged and not fit.at_boundary and 2 < fit.beta.df < df["site"].nunique()
 
 
 def test_balanced_design_is_the_t_test_on_site_means():
@@ -95,12 +95,16 @@ def test_balanced_design_is_the_t_test_on_site_means():
     np.testing.assert_allclose(
         [fit.variances[k] for k in ("residual", "subject", "site")], anova, rtol=1e-9
     )
-    assert fit.se**2 == pytest.approx(ms_site / len(y), rel=1e-10)
-    assert fit.df == pytest.approx(S - 1, abs=1e-8)
+    assert fit.beta.se**2 == pytest.approx(ms_site / len(y), rel=1e-10)
+    assert fit.beta.df == pytest.approx(S - 1, abs=1e-8)
     ref = sps.ttest_1samp(site_means, 0.0)
-    np.testing.assert_allclose(fit.interval(0.9), ref.confidence_interval(0.9), atol=1e-8)
-    assert fit.p_value == pytest.approx(ref.pvalue, abs=1e-8)
-    assert fit.estimate == pytest.approx(y.mean(), abs=1e-12)
+    np.testing.assert_allclose(fit.beta.interval(0.9), ref.confidence_interval(0.9), atol=1e-8)
+    assert fit.beta.p_value == pytest.approx(ref.pvalue, abs=1e-8)
+    assert fit.beta.estimate == pytest.approx(y.mean(), abs=1e-12)
+    # balanced: the plain mean is the GLS estimate, with the same SE and df
+    assert (fit.mean.estimate, fit.mean.se, fit.mean.df) == pytest.approx(
+        (fit.beta.estimate, fit.beta.se, fit.beta.df), rel=1e-9
+    )
 
 
 def _dense_satterthwaite(df: pd.DataFrame, levels: list[str], variances: list[float]):
@@ -119,7 +123,11 @@ def _dense_satterthwaite(df: pd.DataFrame, levels: list[str], variances: list[fl
         [[-np.trace(P @ Mk @ P @ Ml) + 2 * Py @ Mk @ P @ Ml @ Py for Ml in mats] for Mk in mats]
     )
     g = np.array([(one @ Vi @ M @ Vi @ one) / a**2 for M in mats])
-    return grad, 2 * (1 / a) ** 2 / (g @ (2 * np.linalg.inv(H)) @ g)
+    A = 2 * np.linalg.inv(H)
+    # the plain mean: Var = 1'V 1 / n^2, linear in the variances with coefficients s
+    s = np.array([one @ M @ one for M in mats]) / len(y) ** 2
+    mean = (np.sqrt(one @ V @ one) / len(y), 2 * (s @ variances) ** 2 / (s @ A @ s))
+    return grad, 2 * (1 / a) ** 2 / (g @ A @ g), mean
 
 
 @pytest.mark.parametrize("seed", [2, 5])
@@ -129,9 +137,12 @@ def test_df_equals_a_dense_matrix_computation(seed):
     fit = _fit(df, levels)
     assert not fit.at_boundary
     variances = [fit.variances[k] for k in ["residual", *levels]]
-    grad, df_dense = _dense_satterthwaite(df, levels, variances)
+    grad, df_dense, (se_mean, df_mean) = _dense_satterthwaite(df, levels, variances)
     np.testing.assert_allclose(grad, 0.0, atol=1e-8)  # the REML optimum
-    assert fit.df == pytest.approx(df_dense, rel=1e-8)
+    assert fit.beta.df == pytest.approx(df_dense, rel=1e-8)
+    assert fit.mean.estimate == pytest.approx(df["d"].mean(), rel=1e-12)
+    assert (fit.mean.se, fit.mean.df) == pytest.approx((se_mean, df_mean), rel=1e-8)
+    assert fit.mean.se != pytest.approx(fit.beta.se, rel=1e-4)  # unbalanced: not the GLS
 
 
 def test_a_component_at_zero_is_dropped_and_named():
@@ -145,13 +156,13 @@ def test_a_component_at_zero_is_dropped_and_named():
     assert fit.at_boundary == ("site",) and fit.variances["site"] == 0.0
     df = pd.DataFrame({"d": y, "subject": subject})
     reduced = _fit(df, ["subject"])
-    assert (fit.estimate, fit.se, fit.df) == pytest.approx(
-        (reduced.estimate, reduced.se, reduced.df)
+    assert (fit.beta.estimate, fit.beta.se, fit.beta.df) == pytest.approx(
+        (reduced.beta.estimate, reduced.beta.se, reduced.beta.df)
     )
-    _, df_dense = _dense_satterthwaite(
+    _, df_dense, _ = _dense_satterthwaite(
         df, ["subject"], [fit.variances["residual"], fit.variances["subject"]]
     )
-    assert fit.df == pytest.approx(df_dense, rel=1e-8)
+    assert fit.beta.df == pytest.approx(df_dense, rel=1e-8)
 
 
 def test_unidentifiable_levels_are_dropped():
@@ -161,12 +172,12 @@ def test_unidentifiable_levels_are_dropped():
     fit = fit_mixed(y, [site, one_row_each], ["site", "subject"])
     assert fit.not_identifiable == ("subject",)
     alone = fit_mixed(y, [site], ["site"])
-    assert (fit.df, fit.se) == pytest.approx((alone.df, alone.se))
+    assert (fit.beta.df, fit.beta.se) == pytest.approx((alone.beta.df, alone.beta.se))
     # No random effect left: the one-sample t test with n - 1 df.
     flat = fit_mixed(y, [np.zeros(40)], ["site"])
-    assert flat.df == pytest.approx(39, abs=1e-8)
+    assert flat.beta.df == pytest.approx(39, abs=1e-8)
     np.testing.assert_allclose(
-        flat.interval(), sps.ttest_1samp(y, 0).confidence_interval(), atol=1e-10
+        flat.beta.interval(), sps.ttest_1samp(y, 0).confidence_interval(), atol=1e-10
     )
     with pytest.raises(ValueError):
         fit_mixed(np.ones(5), [np.arange(5)], ["site"])
@@ -183,11 +194,15 @@ def test_invariant_to_row_order_shift_and_scale(seed, sds, shift, scale):
     df = _unbalanced(seed, 5, *sds)
     levels = ["site", "subject"]
     base = _fit(df, levels)
-    assert base.converged and np.isfinite(base.df)
+    assert base.converged and np.isfinite(base.beta.df)
     perm = df.sample(frac=1.0, random_state=seed).reset_index(drop=True)
     perm["d"] = perm["d"] * scale + shift
     moved = _fit(perm, levels)
     assert moved.at_boundary == base.at_boundary
-    assert moved.estimate == pytest.approx(base.estimate * scale + shift, abs=1e-6 * scale)
-    assert moved.se == pytest.approx(base.se * scale, rel=1e-6)
-    assert moved.df == pytest.approx(base.df, rel=1e-6)
+    assert moved.beta.estimate == pytest.approx(
+        base.beta.estimate * scale + shift, abs=1e-6 * scale
+    )
+    assert moved.beta.se == pytest.approx(base.beta.se * scale, rel=1e-6)
+    assert moved.beta.df == pytest.approx(base.beta.df, rel=1e-6)
+    assert moved.mean.se == pytest.approx(base.mean.se * scale, rel=1e-6)
+    assert moved.mean.df == pytest.approx(base.mean.df, rel=1e-6)

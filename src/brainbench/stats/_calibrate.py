@@ -207,7 +207,7 @@ def _null_test_set(rng, reps: int, B: int, mixed_reps: int) -> list[dict]:
             )
             try:
                 fit = fit_mixed(d, [arr["site"], subj], ["site", "subject"])
-                add("mixed [site, subject]", fit.p_value)
+                add("mixed [site, subject]", fit.beta.p_value)
             except ValueError:  # constant differences
                 pass
     return [_rate(k, v) for k, v in rej.items()]

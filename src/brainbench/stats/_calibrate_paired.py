@@ -132,7 +132,7 @@ def replicate_p_values(
     if mixed and sites >= MIXED_MIN_SITES:
         d = (ua - ub) * len(y) * wa  # class weights: mean(d) = the difference
         try:
-            out["mixed"] = fit_mixed(d, [site, subject], ["site", "subject"]).p_value
+            out["mixed"] = fit_mixed(d, [site, subject], ["site", "subject"]).beta.p_value
         except ValueError:  # constant differences
             out["mixed"] = float("nan")
     return out

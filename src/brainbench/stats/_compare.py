@@ -816,7 +816,8 @@ def mixed(pair: Pair, opts: Options) -> ComparisonResult:
             notes,
             FewClustersWarning,
             f"Only {n_top} {top} clusters for a random effect: the {top} variance rests on "
-            f"{n_top} groups, and the t test uses {fit.df:.1f} Satterthwaite degrees of freedom.",
+            f"{n_top} groups, and the t test uses {fit.beta.df:.1f} Satterthwaite degrees of "
+            "freedom.",
         )
     if fit.at_boundary:
         notes.append(
@@ -836,23 +837,23 @@ def mixed(pair: Pair, opts: Options) -> ComparisonResult:
             "The REML fit did not converge (a variance is near 0 or the residual variance "
             "vanishes); treat the interval as approximate or use the paired bootstrap.",
         )
-    if not np.isfinite(fit.df):
+    if not np.isfinite(fit.beta.df):
         _warn(
             notes,
             ConvergenceWarning,
             "The Satterthwaite df could not be computed (the REML information of the variances "
             "is singular): no interval or p-value; use the paired bootstrap.",
         )
-    lo, hi = fit.interval(opts.level)
+    lo, hi = fit.beta.interval(opts.level)
     return _result(
         pair,
         "mixed",
-        estimate=fit.estimate,
+        estimate=fit.beta.estimate,
         ci_low=lo,
         ci_high=hi,
-        statistic=fit.statistic,
-        p_value=fit.p_value,
-        df=fit.df,
+        statistic=fit.beta.statistic,
+        p_value=fit.beta.p_value,
+        df=fit.beta.df,
         level=opts.level,
         n_clusters=int(n_top),
         warnings=notes,

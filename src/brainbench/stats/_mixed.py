@@ -300,22 +300,12 @@ def _optimise(design: _Design, keep: list[int]) -> tuple[np.ndarray, bool]:
 
 
 @dataclass(frozen=True)
-class MixedFit:
-    """A REML fit of the nested random-intercepts model with Satterthwaite df for beta.
-
-    ``variances`` holds ``residual`` and each level's tau^2 (0 for a dropped level);
-    ``at_boundary`` the levels estimated 0 and dropped; ``not_identifiable`` the levels
-    dropped because their groups equal their parent's or are single observations."""
+class TTest:
+    """An estimate, its standard error and Satterthwaite df: the t test of 0 and t interval."""
 
     estimate: float
     se: float
     df: float
-    variances: dict[str, float]
-    groups: dict[str, int]
-    n_obs: int
-    converged: bool
-    at_boundary: tuple[str, ...] = ()
-    not_identifiable: tuple[str, ...] = ()
 
     @property
     def statistic(self) -> float:
@@ -323,13 +313,43 @@ class MixedFit:
 
     @property
     def p_value(self) -> float:
-        """Two-sided p of the t test of beta = 0 with the Satterthwaite df."""
+        """Two-sided p of the t test of 0."""
         t = self.statistic
         return float(2 * sps.t.sf(abs(t), self.df)) if np.isfinite(t) else float("nan")
 
     def interval(self, level: float = 0.95) -> tuple[float, float]:
         q = float(sps.t.ppf(0.5 + level / 2, self.df))
         return self.estimate - q * self.se, self.estimate + q * self.se
+
+
+@dataclass(frozen=True)
+class MixedFit:
+    """A REML fit of the nested random-intercepts model.
+
+    ``beta``: the REML (GLS) estimate of the intercept, ``SE = (1'V^-1 1)^-1/2``, Satterthwaite
+    df. ``mean``: the plain mean of ``y`` with its variance under the fitted model,
+    ``1'V 1 / n^2 = sum_k phi_k sum_g n_g^2 / n^2`` (``n_g`` the rows of group g of level k, the
+    residual's groups single rows), and Satterthwaite's df for that linear combination of
+    variance components, ``2 Var^2 / (s' A s)`` (``s`` its coefficients; Satterthwaite 1946);
+    both are the t test of the cluster means in a balanced design.
+    ``variances`` holds ``residual`` and each level's tau^2 (0 for a dropped level);
+    ``at_boundary`` the levels estimated 0 and dropped; ``not_identifiable`` the levels
+    dropped because their groups equal their parent's or are single observations."""
+
+    beta: TTest
+    mean: TTest
+    variances: dict[str, float]
+    groups: dict[str, int]
+    n_obs: int
+    converged: bool
+    at_boundary: tuple[str, ...] = ()
+    not_identifiable: tuple[str, ...] = ()
+
+
+def _satterthwaite(var: float, grad: np.ndarray, cov: np.ndarray) -> float:
+    """``2 Var^2 / (g' A g)``; NaN where the information is singular."""
+    spread = float(grad @ cov @ grad)
+    return 2 * var**2 / spread if spread > 0 else float("nan")
 
 
 def fit_mixed(y: np.ndarray, levels: Sequence[np.ndarray], names: Sequence[str]) -> MixedFit:
@@ -363,22 +383,29 @@ def fit_mixed(y: np.ndarray, levels: Sequence[np.ndarray], names: Sequence[str])
     logdet, a, b, c = _quantities(design, _phi(values, free))
     deviance = (logdet + a.log() + c - b * b / a).reshape(len(free))
     var_beta = a.reciprocal().reshape(len(free))
-    g = var_beta.g[0]
     try:
         cov = 2 * np.linalg.inv(deviance.h[0])
-        spread = float(g @ cov @ g)
     except np.linalg.LinAlgError:
-        spread = float("nan")
+        cov = np.full((len(free), len(free)), np.nan)
     vb = float(var_beta.v[0])
-    df = 2 * vb**2 / spread if spread > 0 else float("nan")
+    rows = design.n
+    shares = np.array(
+        [1.0 / rows] + [np.sum(np.bincount(codes[usable[k]]) ** 2.0) / rows**2 for k in keep]
+    )
+    var_mean = float(shares @ np.asarray(values)[free])
     variances = {"residual": sigma2}
     variances.update({n: 0.0 for n in names})
     for k, lvl in enumerate(usable):
         variances[names[lvl]] = float(values[k + 1])
     return MixedFit(
-        estimate=design.shift + float(b.v[0] / a.v[0]),
-        se=float(np.sqrt(vb)),
-        df=float(df),
+        beta=TTest(
+            design.shift + float(b.v[0] / a.v[0]),
+            float(np.sqrt(vb)),
+            _satterthwaite(vb, var_beta.g[0], cov),
+        ),
+        mean=TTest(
+            float(y.mean()), float(np.sqrt(var_mean)), _satterthwaite(var_mean, shares, cov)
+        ),
         variances=variances,
         groups={n: counts[k + 1] for k, n in enumerate(names)},
         n_obs=design.n,
@@ -388,4 +415,4 @@ def fit_mixed(y: np.ndarray, levels: Sequence[np.ndarray], names: Sequence[str])
     )
 
 
-__all__ = ["MixedFit", "fit_mixed"]
+__all__ = ["MixedFit", "TTest", "fit_mixed"]
