@@ -13,6 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
+from brainbench.stats import compare_models, evaluate_predictions, model_data, simulate_predictions
+from brainbench.stats._compare import mixed_frame, pair_models
+from brainbench.stats._intervals import mixed_interval
+from brainbench.stats._io import infer_task
+from brainbench.stats._metrics import METRICS
 from brainbench.stats._mixed import fit_mixed
 
 
@@ -206,3 +211,67 @@ def test_invariant_to_row_order_shift_and_scale(seed, sds, shift, scale):
     assert moved.beta.df == pytest.approx(base.beta.df, rel=1e-6)
     assert moved.mean.se == pytest.approx(base.mean.se * scale, rel=1e-6)
     assert moved.mean.df == pytest.approx(base.mean.df, rel=1e-6)
+
+
+def test_mixed_interval_balanced_is_the_t_interval_of_site_means():
+    rng = np.random.default_rng(11)
+    S, J, R = 5, 4, 3
+    site = np.repeat(np.arange(S), J * R)
+    subject = np.repeat(np.arange(S * J), R)
+    u = np.abs(
+        rng.normal(0, 0.5, S)[site]
+        + rng.normal(0, 0.7, S * J)[subject]
+        + rng.normal(size=S * J * R)
+    )
+    rows = np.arange(len(u))
+    lo, hi, p = mixed_interval(
+        [(u, np.ones(len(u)), rows, 1.0)], [site, subject], ["site", "subject"], level=0.9
+    )
+    assert not fit_mixed(u, [site, subject], ["site", "subject"]).at_boundary
+    ref = sps.ttest_1samp(u.reshape(S, -1).mean(1), 0.0)
+    np.testing.assert_allclose((lo, hi), ref.confidence_interval(0.9), atol=1e-8)
+    assert p == pytest.approx(ref.pvalue, abs=1e-8)
+
+
+def test_mixed_satterthwaite_in_evaluate_and_compare_is_the_fit_of_the_contributions():
+    df = simulate_predictions(
+        n_sites=6,
+        subjects_per_site=8,
+        sessions_per_subject=2,
+        mu={"A": (1, 1.2), "B": (0.8, 0.9)},
+        seed=4,
+    )
+    task = infer_task(df, positive="AD")
+    clusters = ["site", "subject"]
+    (r,) = evaluate_predictions(
+        df,
+        ["balanced_accuracy"],
+        positive="AD",
+        models=["A"],
+        unit="session",
+        clusters=clusters,
+        interval="mixed-satterthwaite",
+    )
+    metric = METRICS.get("balanced_accuracy")
+    md = model_data(df[df.model == "A"], "A", task, "session")
+    values, mask = metric.per_unit(md.columns())
+    f = md.frame[mask]
+    fit = fit_mixed(values[mask], [f["site"].to_numpy(), f["subject"].to_numpy()], clusters)
+    assert r.estimate == pytest.approx(fit.mean.estimate, abs=1e-12)
+    assert (r.ci_low, r.ci_high) == pytest.approx(fit.mean.interval(), abs=1e-10)
+    assert r.interval == "mixed-satterthwaite"
+    (c,) = compare_models(
+        df,
+        "balanced_accuracy",
+        "bootstrap",
+        positive="AD",
+        unit="session",
+        clusters=clusters,
+        interval="mixed-satterthwaite",
+    )
+    mb = model_data(df[df.model == "B"], "B", task, "session")
+    d = mixed_frame(pair_models(md, mb, metric), clusters)
+    fit = fit_mixed(d["d"].to_numpy(), [d[k].to_numpy() for k in clusters], clusters)
+    assert c.estimate == pytest.approx(d["d"].mean(), abs=1e-12)
+    assert (c.ci_low, c.ci_high) == pytest.approx(fit.mean.interval(), abs=1e-10)
+    assert c.p_value == pytest.approx(fit.mean.p_value, abs=1e-10)

@@ -42,6 +42,7 @@ from brainbench.stats._intervals import (
     cluster_bootstrap_t,
     cr2_interval,
     mean_form,
+    mixed_interval,
     wild_cluster_interval,
 )
 from brainbench.stats._metrics import METRICS, Columns
@@ -217,6 +218,10 @@ def cell_intervals(
             )
         codes, uniques = pd.factorize(site)
         out["cr2"] = cr2_interval([(u, w, codes, 1.0)], len(uniques), level=level)[:2]
+        rows = np.arange(len(u))
+        out["mixed-satterthwaite"] = mixed_interval(
+            [(u, w, rows, 1.0)], [site, subject], ["site", "subject"], level=level
+        )[:2]
     return out
 
 

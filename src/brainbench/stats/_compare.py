@@ -703,8 +703,9 @@ def _studentised_difference(
     chosen_for: str,
 ) -> ComparisonResult:
     """The paired difference's studentised interval over the outer clusters (cluster
-    bootstrap-t or wild cluster bootstrap, :func:`brainbench.stats._evaluate.studentised`),
-    with the symmetric bootstrap-t p-value."""
+    bootstrap-t, wild cluster bootstrap, CR2 or the mixed model,
+    :func:`brainbench.stats._evaluate.studentised`), with its p-value (symmetric bootstrap-t,
+    or the t test of CR2 and the mixed model)."""
     from brainbench.stats._evaluate import studentised
 
     if interval in MEAN_ONLY and pair.metric.name not in MEAN_METRICS:
@@ -721,6 +722,7 @@ def _studentised_difference(
         opts.level,
         opts.resamples,
         np.random.default_rng(opts.seed),
+        opts.clusters,
     )
     return _result(
         pair,
