@@ -259,9 +259,11 @@ def _optimise(design: _Design, keep: list[int]) -> tuple[np.ndarray, bool]:
     u = np.zeros(len(keep))
     value, grad, hess = at(u)
     converged = False
-    for _ in range(100):
+    jumps = np.ones(len(keep), dtype=bool)  # may a ratio jump to the lower bound?
+    for _ in range(200):
         # a ratio at a bound stays there while the deviance grows beyond it
-        free = ~(((u <= LOG_RANGE[0]) & (grad > 0)) | ((u >= LOG_RANGE[1]) & (grad < 0)))
+        at_low = u <= LOG_RANGE[0]
+        free = ~((at_low & (grad > 0)) | ((u >= LOG_RANGE[1]) & (grad < 0)))
         step = np.zeros_like(u)
         if free.any():
             w, q = np.linalg.eigh(hess[np.ix_(free, free)])
@@ -270,9 +272,16 @@ def _optimise(design: _Design, keep: list[int]) -> tuple[np.ndarray, bool]:
             step *= min(1.0, 5.0 / float(np.abs(step).max(initial=1e-300)))  # e^5 at most
         # Converged: the step is tiny, or the predicted decrease of D is below its rounding.
         if np.all(np.abs(step) <= 1e-10) or -float(grad @ step) <= 1e-11 * max(1.0, abs(value)):
-            u = np.clip(u + step, *LOG_RANGE)
-            converged = True
-            break
+            # ... unless a ratio that jumped to the bound wants to grow (D falls as it rises:
+            # the optimum is inside, small): it starts again from 1, without jumping.
+            back = (u < np.log(BOUNDARY)) & (grad < 0) & jumps
+            if not back.any():
+                u = np.clip(u + step, *LOG_RANGE)
+                converged = True
+                break
+            u[back], jumps[back] = 0.0, False
+            value, grad, hess = at(u)
+            continue
         t = 1.0
         for _ in range(60):
             new_u = np.clip(u + t * step, *LOG_RANGE)
@@ -286,6 +295,16 @@ def _optimise(design: _Design, keep: list[int]) -> tuple[np.ndarray, bool]:
             break
         u = new_u
         value, grad, hess = new
+        # Newton in log(ratio) creeps towards a boundary optimum (about e^-1 per step): a
+        # small ratio whose removal does not raise D jumps to the bound.
+        small = (u < np.log(1e-3) + max(0.0, float(u.max()))) & (grad > 0) & jumps
+        for i in np.flatnonzero(small & (u > LOG_RANGE[0])):
+            low = u.copy()
+            low[i] = LOG_RANGE[0]
+            new = at(low)
+            if new[0] <= value:
+                u = low
+                value, grad, hess = new
     x = np.exp(u)
     x[x < BOUNDARY * max(1.0, float(x.max()))] = 0.0
     # The search in log(ratio) slows down towards 0, where D flattens: a component whose
