@@ -685,11 +685,11 @@ def _paired_calibration(
         return interval, ""
     rec = entry["recommended"]
     interval = rec if rec in STUDENTISED else "percentile"
-    if rec == "mixed":
-        why = " (the paired calibration recommends `--method mixed` there)"
-    else:
-        why = f" (recommended: {rec})" if rec and rec not in STUDENTISED else ""
-    notes.append(f"Interval of the difference chosen for {regime}: {interval}{why}.")
+    notes.append(
+        f"Interval of the difference chosen for {regime}: {interval}"
+        + (f" (recommended: {rec})" if rec and rec not in STUDENTISED else "")
+        + "."
+    )
     return interval, regime
 
 
