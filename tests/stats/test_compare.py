@@ -277,3 +277,16 @@ def test_corrected_t_refuses_a_fixed_holdout_test_set(hier):
         df, "accuracy", "bootstrap", positive="AD", resamples=200, clusters=["site", "subject"]
     )
     assert res.n_runs == 5
+
+
+def test_mixed_notes_an_unidentifiable_level_and_a_boundary_variance(hier):
+    df = hier[hier.model.isin(["A", "B"])]
+    # One row per subject: the subject variance is the residual's; left out with a note.
+    (res,) = compare_models(
+        df, "accuracy", "mixed", positive="AD", unit="subject", clusters=["site", "subject"]
+    )
+    assert any("subject level has one observation per group" in w for w in res.warnings)
+    assert res.extra["variances"]["subject"] == 0.0 and res.df > 0
+    (res,) = compare_models(df, "accuracy", "mixed", positive="AD", clusters=["site", "subject"])
+    assert res.extra["at_boundary"] == ["subject"] and res.extra["variances"]["subject"] == 0
+    assert any("The subject variance was estimated 0" in w for w in res.warnings)
