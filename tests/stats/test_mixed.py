@@ -135,6 +135,47 @@ def _dense_satterthwaite(df: pd.DataFrame, levels: list[str], variances: list[fl
     return grad, 2 * (1 / a) ** 2 / (g @ A @ g), mean
 
 
+def _dense_deviance(df: pd.DataFrame, levels: list[str], variances: np.ndarray) -> float:
+    """-2 REML log-likelihood (without 2 pi) from explicit matrices."""
+    V, _ = _dense(df, levels, list(variances))
+    y, one = df["d"].to_numpy(), np.ones(len(df))
+    a = one @ np.linalg.solve(V, one)
+    r = y - (one @ np.linalg.solve(V, y)) / a
+    return float(np.linalg.slogdet(V)[1] + np.log(a) + r @ np.linalg.solve(V, r))
+
+
+def test_df_by_finite_differences_of_a_dense_deviance():
+    """Satterthwaite's df with the Hessian of the REML deviance and the gradient of
+    Var(beta) by central differences of dense-matrix functions (no formula shared)."""
+    df = _unbalanced(8, sites=6)
+    levels = ["site", "subject"]
+    fit = _fit(df, levels)
+    phi = np.array([fit.variances[k] for k in ["residual", *levels]])
+    h = 1e-4 * phi
+    m = len(phi)
+    H = np.empty((m, m))
+    for i in range(m):
+        for j in range(m):
+            ei, ej = np.eye(m)[i] * h[i], np.eye(m)[j] * h[j]
+            f = [
+                _dense_deviance(df, levels, phi + si * ei + sj * ej)
+                for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1))
+            ]
+            H[i, j] = (f[0] - f[1] - f[2] + f[3]) / (4 * h[i] * h[j])
+
+    def var_beta(p):
+        return 1 / (
+            np.ones(len(df)) @ np.linalg.solve(_dense(df, levels, list(p))[0], np.ones(len(df)))
+        )
+
+    g = np.array(
+        [(var_beta(phi + e) - var_beta(phi - e)) / (2 * e[i]) for i, e in enumerate(np.diag(h))]
+    )
+    df_fd = 2 * var_beta(phi) ** 2 / (g @ (2 * np.linalg.inv(H)) @ g)
+    assert not fit.at_boundary
+    assert fit.beta.df == pytest.approx(df_fd, rel=1e-6)  # differences' error: about 1e-7
+
+
 @pytest.mark.parametrize("seed", [2, 5])
 def test_df_equals_a_dense_matrix_computation(seed):
     df = _unbalanced(seed, sites=6)
