@@ -13,7 +13,12 @@ from click.testing import CliRunner
 from brainbench.cli import cli
 from brainbench.stats import compare_models, simulate_predictions
 from brainbench.stats._bootstrap import Statistic
-from brainbench.stats._calibrate_paired import METHODS, paired_verdicts, replicate_p_values
+from brainbench.stats._calibrate_paired import (
+    METHODS,
+    paired_verdicts,
+    replicate_p_values,
+    site_sizes,
+)
 from brainbench.stats._compare import pair_models
 from brainbench.stats._data import design_for, model_data
 from brainbench.stats._evaluate import run_blocks
@@ -81,6 +86,12 @@ def test_replicates_are_seeded_and_give_every_method():
     assert set(replicate_p_values(np.random.default_rng(3), 4, 5, 0.0, 99)) == set(METHODS) - {
         "mixed"
     }
+
+
+def test_unbalanced_sites_grow_geometrically():
+    sizes = site_sizes(6, 20, 8.0)
+    assert list(sizes) == sorted(sizes) and 7 <= sizes[-1] / sizes[0] <= 9
+    assert abs(sizes.mean() - 20) < 1 and list(site_sizes(4, 5)) == [5] * 4
 
 
 def _rate(sites, method, effect, rate, se=0.01):

@@ -94,7 +94,25 @@ PAIRED_PRESETS: dict[str, dict[str, Any]] = {
         "replicates": 200,
         "resamples": 199,
     },
+    # Unequal sites (sizes in geometric progression, the largest 8 times the smallest, mean
+    # 20): where the mixed model's REML estimate and the plain difference differ.
+    "unbalanced": {
+        "sites": [6, 8],
+        "subjects_per_site": [20],
+        "effect": [0.0, DELTA],
+        "replicates": 200,
+        "resamples": 199,
+        "size_ratio": 8.0,
+    },
 }
+
+
+def site_sizes(sites: int, per_site: int, size_ratio: float = 1.0) -> np.ndarray:
+    """Subjects per site: ``per_site`` each, or with ``size_ratio`` > 1 a geometric
+    progression from the smallest to ``size_ratio`` times it, about ``per_site`` on average
+    (at least 2 each)."""
+    w = size_ratio ** np.linspace(0.0, 1.0, sites)
+    return np.maximum(2, np.round(per_site * sites * w / w.sum())).astype(int)
 
 
 def _cols(y: np.ndarray, score: np.ndarray) -> Columns:
@@ -102,12 +120,19 @@ def _cols(y: np.ndarray, score: np.ndarray) -> Columns:
 
 
 def replicate_p_values(
-    rng: np.random.Generator, sites: int, per_site: int, effect: float, resamples: int
+    rng: np.random.Generator,
+    sites: int,
+    per_site: int,
+    effect: float,
+    resamples: int,
+    size_ratio: float = 1.0,
 ) -> dict[str, float]:
-    """Every method's p-value on one simulated pair of models."""
+    """Every method's p-value on one simulated pair of models (sites of
+    :func:`site_sizes`)."""
     shifted = (MU[0] + effect, MU[1] + effect)
+    sizes = site_sizes(sites, per_site, size_ratio)
     arr = simulate_arrays(
-        rng, n_sites=sites, subjects_per_site=per_site, mu={"A": shifted, "B": MU}, **SIM
+        rng, n_sites=sites, subjects_per_site=sizes, mu={"A": shifted, "B": MU}, **SIM
     )
     y, site, subject = arr["y"], arr["site"], arr["subject"]
     ca, cb = _cols(y, arr["score_A"]), _cols(y, arr["score_B"])
@@ -162,7 +187,9 @@ def run_paired_grid(
         rng = np.random.default_rng([seed, k])
         p: dict[str, list[float]] = {}
         for _ in range(grid["replicates"]):
-            got = replicate_p_values(rng, sites, per_site, effect, grid["resamples"])
+            got = replicate_p_values(
+                rng, sites, per_site, effect, grid["resamples"], grid.get("size_ratio", 1.0)
+            )
             for name, value in got.items():
                 if np.isfinite(value):
                     p.setdefault(name, []).append(value)
@@ -288,4 +315,10 @@ def _within(v: dict, method: str, res: dict) -> bool:
     )
 
 
-__all__ = ["PAIRED_PRESETS", "paired_verdicts", "render_paired_markdown", "run_paired_grid"]
+__all__ = [
+    "PAIRED_PRESETS",
+    "paired_verdicts",
+    "render_paired_markdown",
+    "run_paired_grid",
+    "site_sizes",
+]

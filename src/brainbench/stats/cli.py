@@ -548,10 +548,11 @@ def rank(scores, lower_is_better, alpha, resamples, seed, friedman_ties, fmt, ou
 )
 @click.option(
     "--paired-grid",
-    type=click.Choice(["quick", "partial"]),
+    type=click.Choice(["quick", "partial", "unbalanced"]),
     help="Instead of the study: type-I error and power of the paired comparisons (paired "
-    "bootstrap, cluster bootstrap-t, wild cluster bootstrap, mixed model) per design; quick: "
-    "seconds; partial: the part run for docs/statistics.md.",
+    "bootstrap, cluster bootstrap-t, wild cluster bootstrap, CR2, mixed model) per design; "
+    "quick: seconds; partial: the part run for docs/statistics.md; unbalanced: 6 and 8 sites "
+    "of unequal sizes.",
 )
 @click.option(
     "--replicates", type=click.IntRange(10, 1_000_000), help="Simulated data sets per cell."
