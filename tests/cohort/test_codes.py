@@ -142,3 +142,32 @@ def test_session_order_sort_as_sort_values(rows: list[tuple], order: list[int]) 
     sub = df.dropna(subset=["cohort", "subject"])
     expected = sub.sort_values(["cohort", "subject", "session_index"], kind="stable")
     assert _sorted_by_session(sub).equals(expected)
+
+
+def test_sorted_codes_remembered_per_arrow_column() -> None:
+    """A column coded again (the rules code the cohort's ids many times) gives the same codes
+    from memory; callers own what they get; the memory ends with the column's data."""
+    import gc
+
+    from brainbench.cohort import _codes
+
+    rows = [("c", "b", "1", None, 1.0), ("c", None, "2", "x", 2.0), ("c", "a", "1", "y", None)]
+    table = frame(rows * 2)
+    subject = table["subject"]  # ids shared by rows: remembered
+    first, uniques = sorted_codes(subject)
+    first[0] = 99  # the caller's own array
+    key = id(subject.array._pa_array)
+    assert key in _codes._FACTORISED
+    again, again_uniques = sorted_codes(subject, missing_first=True)
+    assert again.tolist() == [1, -1, 0] * 2 and list(again_uniques) == list(uniques) == ["a", "b"]
+    part = sorted_codes(table[["subject", "age"]]["subject"])[0]
+    assert part.tolist() == [1, 2, 0] * 2
+    as_str = subject.astype("str")  # other missing value: coded on its own
+    assert sorted_codes(as_str)[0].tolist() == [1, 2, 0] * 2
+    distinct = pd.Series(list("qrpuzs"), dtype="string")  # distinct ids: not remembered
+    assert sorted_codes(distinct)[0].tolist() == [1, 2, 0, 4, 5, 3]
+    assert id(distinct.array._pa_array) not in _codes._FACTORISED
+    ref = _codes._FACTORISED[key][0]
+    del table, subject, as_str
+    gc.collect()
+    assert ref() is None and _codes._FACTORISED.get(key, (None,))[0] is not ref

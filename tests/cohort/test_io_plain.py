@@ -124,3 +124,33 @@ def test_plain_reader_errors_are_pandas_messages(
     ]
     for data in cases:
         assert_same(*read_both(tmp_path, data, "\t", monkeypatch))
+
+
+def to_numbers_before(df: pd.DataFrame) -> pd.DataFrame:
+    """``to_numbers`` before issue 16 (a conversion of the values present, then another of the
+    whole column): the reference of the one-pass version."""
+    for col in df.columns:
+        s = df[col]
+        non_na = s.dropna()
+        if non_na.empty or pd.to_numeric(non_na.iloc[:64], errors="coerce").isna().any():
+            continue
+        if pd.to_numeric(non_na, errors="coerce").notna().all():
+            df[col] = pd.to_numeric(s, errors="coerce")
+    return df
+
+
+NUMBERISH = st.sampled_from(
+    [None, "1", "-2", "2.5", " 3", "4 ", "1e3", "-1e-2", "inf", "-inf", "0x10", "1_000", "1,5",
+     "18446744073709551615", "-9223372036854775809", "99999999999999999999999", "abc", "", "."]
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(NUMBERISH, min_size=1, max_size=300))
+def test_to_numbers_one_pass_equals_before(values: list[str | None]) -> None:
+    df = pd.DataFrame(
+        {"v": pd.array(values, dtype=pd.StringDtype("pyarrow", na_value=float("nan")))}
+    )
+    pd.testing.assert_frame_equal(
+        _io.to_numbers(df.copy()), to_numbers_before(df.copy()), check_exact=True
+    )

@@ -8,8 +8,9 @@ replace (tests/cohort/test_codes.py compares them).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,20 +50,58 @@ def sorted_codes(
     ...)`` orders the text, and the codes ranks what ``pd.factorize(sort=True)`` gives.
     """
     import numpy as np
+
+    codes, order, uniques = _factorised(values)
+    rank = np.empty(len(uniques) + 1, dtype=np.int64)
+    rank[order] = np.arange(len(uniques))
+    rank[-1] = -1 if missing_first else len(uniques)
+    return rank[codes], uniques.take(order)
+
+
+#: Factorised Arrow columns, by the identity of their (immutable) Arrow data, for as long as
+#: it lives: the rules and the split code the same id columns of the cohort table over and
+#: over (sub-frames share the column's data)
+_FACTORISED: dict[int, tuple[weakref.ref, dict[Any, tuple[Any, Any, Any]]]] = {}
+
+
+def _forget(ref: weakref.ref, key: int) -> None:
+    if _FACTORISED.get(key, (None,))[0] is ref:
+        del _FACTORISED[key]
+
+
+def _factorised(values: pd.Series | pd.Index) -> tuple[np.ndarray, np.ndarray, Any]:
+    """(codes, -1 for missing; the order that sorts the distinct values; the distinct values)
+    of ``values``, computed once per Arrow column."""
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    data = getattr(getattr(values, "array", None), "_pa_array", None)
+    kind = (type(values), values.dtype)  # a Series or an Index; "str" or "string"
+    known: dict[Any, tuple[Any, Any, Any]] | None = None
+    if not isinstance(data, pa.ChunkedArray):
+        data = None
+    elif id(data) in _FACTORISED and _FACTORISED[id(data)][0]() is data:
+        known = _FACTORISED[id(data)][1]
+        if kind in known:
+            return known[kind]
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     if isinstance(uniques.dtype, pd.StringDtype):
         # Arrow sorts UTF-8 bytewise: the code-point order of Python and of pandas' sort
         order = pc.array_sort_indices(pa.array(uniques)).to_numpy()
     else:
         order = np.argsort(np.asarray(uniques), kind="stable")
-    rank = np.empty(len(uniques) + 1, dtype=np.int64)
-    rank[order] = np.arange(len(uniques))
-    rank[-1] = -1 if missing_first else len(uniques)
-    return rank[codes], uniques.take(order)
+    if data is not None and 2 * len(uniques) <= len(codes):
+        # ids shared by rows (subjects, sites); not distinct ones, whose text would stay
+        # in memory twice
+        codes.flags.writeable = False  # shared by every caller
+        if known is None:
+            key = id(data)
+            known = {}
+            _FACTORISED[key] = (weakref.ref(data, lambda r: _forget(r, key)), known)
+        known[kind] = (codes, order, uniques)
+    return codes, order, uniques
 
 
 def first_per_group(keys: Sequence[np.ndarray], then: np.ndarray) -> np.ndarray:

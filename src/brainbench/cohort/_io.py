@@ -235,15 +235,15 @@ def to_numbers(df: pd.DataFrame, *, keep_text: Collection[str] = ()) -> pd.DataF
         s = df[col]
         if s.dtype.kind in "biuf":
             continue
-        non_na = s.dropna()
-        if non_na.empty:
-            continue
         # A text column usually shows it in its first values: skip the full conversion.
-        if pd.to_numeric(non_na.iloc[:64], errors="coerce").isna().any():
+        if pd.to_numeric(s.iloc[:256].dropna(), errors="coerce").isna().any():
             continue
-        num = pd.to_numeric(non_na, errors="coerce")
-        if num.notna().all():
-            df[col] = pd.to_numeric(s, errors="coerce")
+        # one conversion of the whole column (numbers parse one by one: a value that fails
+        # fails alone); converted when every value present parsed
+        num = pd.to_numeric(s, errors="coerce")
+        present = s.notna().to_numpy()
+        if present.any() and not (num.isna().to_numpy() & present).any():
+            df[col] = num
     return df
 
 

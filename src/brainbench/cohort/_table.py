@@ -123,7 +123,9 @@ def read_tabular_raw(
         )
     col = image_column or next((c for c in IMAGE_COLUMN_CANDIDATES if c in df.columns), None)
     if col is not None:
-        values = df[col].astype("string").str.replace("\\", "/", regex=False)
+        values = df[col].astype("string")
+        if values.str.contains("\\", regex=False).any():  # a scan is cheaper than a copy
+            values = values.str.replace("\\", "/", regex=False)
         base = str(path.parent.resolve()).replace("\\", "/")
         df["image_path"] = _under(base, values)
         if col != "image":

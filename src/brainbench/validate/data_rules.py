@@ -107,12 +107,13 @@ def load_data_context(loaded: LoadedSpec) -> CohortDataContext:
     rule E002); otherwise the splits are generated in memory from the spec. A split that cannot
     be made (too few groups for the folds...) becomes a finding, not an exception.
     """
-    from brainbench._memory import release_freed_memory
+    from brainbench._memory import release_freed_memory, use_system_allocator
     from brainbench.cohort import load_cohorts
     from brainbench.cohort._findings import cohort_finding
     from brainbench.errors import UserError
     from brainbench.split import make_splits, read_split_file
 
+    use_system_allocator()
     cohort = load_cohorts(loaded)
     release_freed_memory()  # reading's temporaries: the peak is the split's and the rules'
     findings = list(cohort.findings)
@@ -736,7 +737,7 @@ class DemographicsDifferBetweenClasses(DataRule):
                     if a.empty or b.empty:
                         continue
                     best = (0.0, "", 0.0, 0.0)
-                    for level in sorted(set(a) | set(b)):
+                    for level in sorted(set(a.unique()) | set(b.unique())):
                         pa, pb = float((a == level).mean()), float((b == level).mean())
                         dd = smd_proportion(pa, pb)
                         if abs(dd) > abs(best[0]):
@@ -1389,7 +1390,7 @@ class TestSetTooSmall(DataRule):
             # rows picked before columns: no copy of the whole split table (millions of rows)
             s = splits.loc[(repeat == repeat.min()) & tested, [*keys, "partition"]]
             s = s.drop_duplicates().astype({c: "string" for c in [*keys, "partition"]})
-            for part in sorted(set(s["partition"].astype(str))):
+            for part in sorted(set(s["partition"].astype(str).unique())):
                 rows = s[s["partition"] == part][keys].drop_duplicates()
                 units = rows.merge(first, on=keys, how="left")
                 name = "test set" if part == "test" else f"external-test cohort '{part}'"
