@@ -157,7 +157,7 @@ def test_sorted_codes_remembered_per_arrow_column() -> None:
     first, uniques = sorted_codes(subject)
     first[0] = 99  # the caller's own array
     key = id(subject.array._pa_array)
-    assert key in _codes._FACTORISED
+    assert key in _codes._MEMO
     again, again_uniques = sorted_codes(subject, missing_first=True)
     assert again.tolist() == [1, -1, 0] * 2 and list(again_uniques) == list(uniques) == ["a", "b"]
     part = sorted_codes(table[["subject", "age"]]["subject"])[0]
@@ -166,8 +166,34 @@ def test_sorted_codes_remembered_per_arrow_column() -> None:
     assert sorted_codes(as_str)[0].tolist() == [1, 2, 0] * 2
     distinct = pd.Series(list("qrpuzs"), dtype="string")  # distinct ids: not remembered
     assert sorted_codes(distinct)[0].tolist() == [1, 2, 0, 4, 5, 3]
-    assert id(distinct.array._pa_array) not in _codes._FACTORISED
-    ref = _codes._FACTORISED[key][0]
+    assert id(distinct.array._pa_array) not in _codes._MEMO
+    ref = _codes._MEMO[key][0]
     del table, subject, as_str
     gc.collect()
-    assert ref() is None and _codes._FACTORISED.get(key, (None,))[0] is not ref
+    assert ref() is None and _codes._MEMO.get(key, (None,))[0] is not ref
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=rows_st)
+def test_varies_equals_groupby_nunique(rows: list[tuple]) -> None:
+    """The hierarchy checks' fast question: does some group hold several values?"""
+    from brainbench.cohort._codes import varies
+
+    df = frame(rows)
+    for keys, value in ((["cohort", "subject"], "session"), (["cohort"], "image"),
+                        (["subject", "session"], "age")):  # fmt: skip
+        sub = df[[*keys, value]].dropna()
+        expected = bool((sub.groupby(keys)[value].nunique() > 1).any()) if len(sub) else False
+        assert varies(df, keys, value) == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.sampled_from(["train", "validation", "test", "ext", None]), max_size=30))
+def test_is_in_equals_isin_on_text(values: list[str | None]) -> None:
+    """Split partitions tested on categorical codes, as ``isin`` tests their text."""
+    from brainbench.validate.data_rules import _is_in
+
+    wanted = ["train", "validation"]
+    expected = pd.Series(values, dtype="string").isin(wanted).to_numpy(dtype=bool, na_value=False)
+    for col in (pd.Series(values, dtype="category"), pd.Series(values, dtype="string")):
+        assert np.array_equal(_is_in(col, wanted), expected)

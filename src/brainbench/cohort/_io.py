@@ -17,6 +17,7 @@ from brainbench.errors import UserError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 NA_VALUES = ["n/a", "N/A", "NA", "nan", "NaN", ""]
 ID_COLUMNS = frozenset(
@@ -136,20 +137,25 @@ _LINE_BREAKS = (
 )
 
 
-def _plain(data: bytes, sep: str, start: int, header: bytes) -> bool:
-    """True when no rule of pandas' parser beyond splitting lines and fields applies to
-    ``data`` (text from ``start``, after a BOM; ``header`` its first line): no quote, carriage
-    return or NUL byte, no empty line and none starting with a blank (pandas skips
-    whitespace-only lines), and :func:`drop_trailing_tabs` would change nothing."""
-    blank = (b" ",) if sep == "\t" else (b" ", b"\t")  # a tab starts a TSV's empty field
-    if data[start : start + 1] in (b"", b"\n", *blank):
+def _plain(data: bytes, sep: str, start: int, header: bytes, table: pa.Table) -> bool:
+    """True when no rule of pandas' parser beyond splitting lines and fields (and skipping
+    empty lines, as Arrow does) applied to ``data`` (text from ``start``, after a BOM;
+    ``header`` its first line; ``table`` Arrow's reading): no quote, carriage return or NUL
+    byte, no line starting with a blank (pandas skips whitespace-only lines), and
+    :func:`drop_trailing_tabs` would change nothing. Byte patterns longer than one byte are
+    looked for in the parsed fields: a scan of the text for them costs more than parsing."""
+    import pyarrow.compute as pc
+
+    if any(b in data for b in (b'"', b"\r", b"\0")):
         return False
-    if any(b in data for b in (b'"', b"\r", b"\0", b"\n\n", *(b"\n" + c for c in blank))):
+    blank = (" ",) if sep == "\t" else (" ", "\t")  # a tab starts a TSV's empty field
+    if any(pc.any(pc.starts_with(table.column(0), c)).as_py() for c in blank):
         return False
-    if sep == "\t" and (b"\t\n" in data or data.endswith(b"\t")):
-        # a tab ending a line is dropped only from a line one field longer than the header,
-        # which Arrow refuses (pandas' path then reads the file), or from the header itself;
-        # but drop_trailing_tabs splits lines where Python does
+    if sep == "\t" and (table.column(table.num_columns - 1).null_count or data.endswith(b"\t")):
+        # (an empty last field is missing) a tab ending a line is dropped only from a line
+        # one field longer than the header, which Arrow refuses (pandas' path then reads the
+        # file), or from the header itself; but drop_trailing_tabs splits lines where Python
+        # does
         return not header.endswith(b"\t") and not any(b in data for b in _LINE_BREAKS)
     return True
 
@@ -170,8 +176,6 @@ def _read_plain(data: bytes, sep: str) -> tuple[list[str], pd.DataFrame] | None:
     if len(data) < PLAIN_MIN_BYTES or end < 0:
         return None
     first = data[start:end]
-    if not _plain(data, sep, start, first):
-        return None
     if not any(c.isalnum() for c in first.decode("utf-8", "replace")):
         return None  # pandas' path tells an empty or blank file from a header
     width = first.count(sep.encode()) + 1
@@ -192,7 +196,11 @@ def _read_plain(data: bytes, sep: str) -> tuple[list[str], pd.DataFrame] | None:
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    if table.num_columns != width or table.num_rows < 2:
+    if (
+        table.num_columns != width
+        or table.num_rows < 2
+        or not _plain(data, sep, start, first, table)
+    ):
         return None
     header = ["" if c is None else c.strip() for c in table.slice(0, 1).to_pylist()[0].values()]
     dtype = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' str, as read_csv gives

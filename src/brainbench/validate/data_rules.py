@@ -198,8 +198,19 @@ def _sides(partition: pd.Series) -> np.ndarray:
     external-test cohorts)."""
     import numpy as np
 
-    p = partition.astype("string")
-    return np.where(p.isin(["train", "validation"]).to_numpy(dtype=bool), "train", "test")
+    return np.where(_is_in(partition, ["train", "validation"]), "train", "test")
+
+
+def _is_in(col: pd.Series, values: list[str]) -> np.ndarray:
+    """``col.astype("string").isin(values)`` as a boolean array; a categorical column (a
+    split table's) compares its integer codes, not millions of strings."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        wanted = np.flatnonzero(col.cat.categories.astype("string").isin(values))
+        return np.isin(col.cat.codes.to_numpy(), wanted)
+    return col.astype("string").isin(values).to_numpy(dtype=bool, na_value=False)
 
 
 def _codes(col: pd.Series) -> np.ndarray:
@@ -458,6 +469,10 @@ class SubjectInTrainAndTest(DataRule):
                 )
 
     def _across_ids(self, ctx, table, splits) -> Iterator[Finding]:
+        from brainbench.cohort._codes import varies
+
+        if not varies(table, ["subject"], "cohort"):
+            return  # no subject id in several cohorts (asked on codes: the common case)
         subj = table[["cohort", "subject", "role"]].drop_duplicates(["cohort", "subject"])
         counts = subj.groupby("subject")["cohort"].nunique()
         shared = counts[counts > 1].index
@@ -1386,7 +1401,7 @@ class TestSetTooSmall(DataRule):
             read = [c for c in dict.fromkeys([*read, target, "session_index"]) if c in table]
             first = self._units(ctx, table[read]).astype({c: "string" for c in keys})
             repeat = splits["repeat"].to_numpy()
-            tested = ~splits["partition"].isin(["train", "validation"]).to_numpy()
+            tested = ~_is_in(splits["partition"], ["train", "validation"])
             # rows picked before columns: no copy of the whole split table (millions of rows)
             s = splits.loc[(repeat == repeat.min()) & tested, [*keys, "partition"]]
             s = s.drop_duplicates().astype({c: "string" for c in [*keys, "partition"]})
