@@ -197,3 +197,34 @@ def test_is_in_equals_isin_on_text(values: list[str | None]) -> None:
     expected = pd.Series(values, dtype="string").isin(wanted).to_numpy(dtype=bool, na_value=False)
     for col in (pd.Series(values, dtype="category"), pd.Series(values, dtype="string")):
         assert np.array_equal(_is_in(col, wanted), expected)
+
+
+def session_order_before(table: pd.DataFrame) -> pd.Series:
+    """``session_order`` before issue 16 (labels mapped, then a groupby dense rank)."""
+    from brainbench.cohort._table import natural_key
+
+    sessions = table["session"]
+    if sessions.isna().all():
+        return pd.Series(np.zeros(len(table), dtype=np.int64), index=table.index)
+    labels = pd.unique(sessions.dropna())
+    ordered = sorted(labels, key=lambda x: (natural_key(x), str(x)))
+    rank = pd.Series(np.arange(len(ordered)), index=pd.Index(ordered, dtype="string"))
+    r = sessions.map(rank).fillna(-1).astype(np.int64)
+    keyed = pd.DataFrame({"c": table["cohort"], "s": table["subject"], "r": r})
+    ranks = keyed.groupby(["c", "s"], sort=False, dropna=False)["r"].rank(method="dense")
+    return ranks.astype(np.int64) - 1
+
+
+SESSION = st.one_of(
+    st.none(), st.sampled_from(["ses-M00", "ses-M06", "ses-M12", "bl", "m06", "ses-2", "10", "9"])
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(rows=st.lists(st.tuples(ID, ID, SESSION), max_size=40), start=st.integers(0, 3))
+def test_session_order_equals_groupby_rank(rows: list[tuple], start: int) -> None:
+    from brainbench.cohort._table import session_order
+
+    df = pd.DataFrame(rows, columns=["cohort", "subject", "session"], dtype="string")
+    df.index = pd.RangeIndex(start, start + len(df))
+    pd.testing.assert_series_equal(session_order(df), session_order_before(df), check_names=False)

@@ -131,6 +131,15 @@ def factorised_codes(values: pd.Series) -> np.ndarray:
     return _factorised(values)[0]
 
 
+def first_of_runs(values: np.ndarray) -> np.ndarray:
+    """True where a value differs from the one before it (and at the first position)."""
+    import numpy as np
+
+    out = np.ones(len(values), dtype=bool)
+    out[1:] = values[1:] != values[:-1]
+    return out
+
+
 def first_per_group(keys: Sequence[np.ndarray], then: np.ndarray) -> np.ndarray:
     """Positions, in order of the groups' keys, of each group's row with the smallest ``then``
     (the earliest such row on ties): ``sort_values(keys + [then], kind="stable")
