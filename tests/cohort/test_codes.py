@@ -228,3 +228,18 @@ def test_session_order_equals_groupby_rank(rows: list[tuple], start: int) -> Non
     df = pd.DataFrame(rows, columns=["cohort", "subject", "session"], dtype="string")
     df.index = pd.RangeIndex(start, start + len(df))
     pd.testing.assert_series_equal(session_order(df), session_order_before(df), check_names=False)
+
+
+@settings(max_examples=80, deadline=None)
+@given(rows=st.lists(st.tuples(ID, ID, ID), max_size=40), seed=st.integers(0, 2**16))
+def test_ties_by_text_equals_lexsort_of_every_code(rows: list[tuple], seed: int) -> None:
+    """Rows ordered on (cohort, subject, session) codes, ties broken by distinct image paths
+    coded alone, as the split orders rows on all four codes."""
+    from brainbench.split._make import _ties_by_text
+
+    images = pd.Series([f"img{i}" for i in np.random.default_rng(seed).permutation(len(rows))])
+    df = frame([(*r, img, None) for r, img in zip(rows, images, strict=True)])
+    codes = [sorted_codes(df[c], missing_first=True)[0] for c in ("cohort", "subject", "session")]
+    full = np.lexsort([sorted_codes(df["image"])[0], *reversed(codes)])
+    tied = _ties_by_text(np.lexsort(list(reversed(codes))), codes, df["image"])
+    assert tied.tolist() == full.tolist()

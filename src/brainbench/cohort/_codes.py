@@ -31,7 +31,7 @@ def duplicated(table: pd.DataFrame, columns: Sequence[str], *, keep: str | bool)
     probe = next((c for c in _PROBES if c in columns and c in table.columns), None)
     if probe is None:
         return table.duplicated(list(columns), keep=keep).to_numpy()  # type: ignore[arg-type]
-    candidate = _repeats(table[probe])
+    candidate = repeats(table[probe])
     out = np.zeros(len(table), dtype=bool)
     if candidate.any():
         rows = np.flatnonzero(candidate)
@@ -114,7 +114,7 @@ def _factorised(values: pd.Series | pd.Index) -> tuple[np.ndarray, np.ndarray, A
     return _remembered(values, "factorised", compute)
 
 
-def _repeats(values: pd.Series) -> np.ndarray:
+def repeats(values: pd.Series) -> np.ndarray:
     """``values.duplicated(keep=False)`` as a read-only array, remembered (a byte per row)."""
 
     def compute() -> tuple[np.ndarray, bool]:
