@@ -389,10 +389,19 @@ def split_table(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
     if distinct_images:  # each path first seen at its row's place in the sorted order
         cats["image"] = (np.arange(len(table)), pd.array(images.array.take(by_id), dtype="string"))
     del coded, images
-    kept = [np.flatnonzero(code != DROPPED) for _, _, code in blocks]
+    # positions and codes in the narrowest integers the categoricals keep: a 64-bit copy of
+    # each column of millions of rows would be the peak of validate --data
+    kept = [np.flatnonzero(code != DROPPED).astype(np.int32) for _, _, code in blocks]
     idx = np.concatenate(kept)
     out = pd.DataFrame(
-        {c: pd.Categorical.from_codes(cats[c][0][idx], categories=cats[c][1]) for c in ID_COLUMNS}
+        {
+            c: _without_lookup(
+                pd.Categorical.from_codes(
+                    cats[c][0].astype(_code_dtype(len(cats[c][1])))[idx], categories=cats[c][1]
+                )
+            )
+            for c in ID_COLUMNS
+        }
     )
     del idx
     lengths = [len(k) for k in kept]
@@ -401,6 +410,24 @@ def split_table(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
     parts = np.concatenate([code[k] for (_, _, code), k in zip(blocks, kept, strict=True)])
     out["partition"] = pd.Categorical.from_codes(parts, categories=partition_names)
     return out
+
+
+def _without_lookup(column: pd.Categorical) -> pd.Categorical:
+    """``column`` without the hash table pandas built to check that its categories are
+    distinct and keeps with them (pandas rebuilds it if ever needed): about 120 bytes per
+    category, 120 MB for a million image paths held through every data rule."""
+    cache = getattr(column.categories, "_cache", None)
+    if isinstance(cache, dict):
+        cache.pop("_engine", None)
+    return column
+
+
+def _code_dtype(n_categories: int) -> type:
+    """The integer type pandas gives the codes of ``n_categories`` categories."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if n_categories < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
 
 
 def _ties_by_text(order: np.ndarray, keys: list[np.ndarray], text: pd.Series) -> np.ndarray:
