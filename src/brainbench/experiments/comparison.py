@@ -324,7 +324,11 @@ def plot(table: pd.DataFrame, path: Path) -> None:
         ax.set_xlabel("rejection rate at alpha = 0.05")
         ax.grid(alpha=0.3, axis="x")
     axes[0].set_yticks(ypos)
-    axes[0].set_yticklabels(labels, fontsize=8)
+    used = table.drop_duplicates("method").set_index("method")["interval"]
+    axes[0].set_yticklabels(
+        [f"{m}: {used[m]}" if STUDENTISED.get(m) == "calibrated" else m for m in labels],
+        fontsize=8,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
