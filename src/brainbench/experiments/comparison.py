@@ -456,8 +456,11 @@ def run(params: dict[str, Any], out_dir: Path, seed: int) -> ExperimentResult:
                 f"{COHORT['subjects']} subjects over {COHORT['sites']} sites, "
                 f"{COHORT['sessions']} sessions each; {params['repeats']} x {params['folds']}-fold "
                 "cross-validation grouped by subject and stratified by class. The mixed model "
-                f"is fitted on the first {params['mixed_datasets']} data sets and the first "
-                "repeat only (one prediction per image), as a fit takes about a second."
+                f"(`compare --method mixed`) is fitted on the first {params['mixed_datasets']} "
+                "data sets and on the first repeat only (one prediction per image). The "
+                "studentised comparisons are `compare --method bootstrap --clusters "
+                "site,subject --interval ...` on every repeat; `interval` in the full table "
+                "names the one computed (for `calibrated`, with the regime it was chosen for)."
             ),
         },
     )
