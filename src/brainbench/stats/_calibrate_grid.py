@@ -458,8 +458,11 @@ def render_grid_text(res: dict[str, Any]) -> str:
 
 def render_grid_markdown(res: dict[str, Any]) -> str:
     """One row per cell, one column per method: coverage (Monte-Carlo SE), in bold when
-    within the goal 94-96%; '-' where the method does not apply or gave no interval."""
-    methods = list(INTERVAL_METHODS)
+    within the goal 94-96%; '-' where the method does not apply or gave no interval. A
+    confirmation run has the chosen method's column and the percentile interval's, and the
+    seconds each cell took."""
+    confirm = "confirms" in res
+    methods = ["chosen", "percentile"] if confirm else list(INTERVAL_METHODS)
     cells: dict[tuple, dict[str, dict]] = {}
     for r in res["coverage"]:
         key = (
@@ -471,19 +474,33 @@ def render_grid_markdown(res: dict[str, Any]) -> str:
             r["prevalence"],
         )
         cells.setdefault(key, {})[r["method"]] = r
-    head = ["metric", "sites", "subj/site", "sessions", "ICC", "prev.", *methods, "n"]
+        if r.get("chosen"):
+            cells[key]["chosen"] = r
+    head = ["metric", "sites", "subj/site", "sessions", "ICC", "prev."]
+    head += ["chosen method", *methods] if confirm else methods
+    seconds = res.get("cell_seconds", [])
+    head += ["n"] + (["s"] if seconds else [])
+    texts = 7 if confirm else 6
     out = [
         f"Command: `{res['command']}` ({res['seconds']:.0f} s). Coverage of nominal 95% "
         "intervals (Monte-Carlo SE, %); bold: within 94-96%; n: data sets per cell with a "
         "defined metric; sites < 4: the engine reports the conditional interval instead.",
         "",
         "| " + " | ".join(head) + " |",
-        "| " + " | ".join(["---"] * 6 + ["---:"] * (len(methods) + 1)) + " |",
+        "| " + " | ".join(["---"] * texts + ["---:"] * (len(head) - texts)) + " |",
     ]
-    for key, by in cells.items():
+    if confirm:
+        out[0] += (
+            " Confirmation run: per cell only the method the table chose for its metric and "
+            "regime (chosen method), and percentile on the same data sets; the table "
+            "confirmed: " + "; ".join(f"`{c}`" for c in res["confirms"]) + "."
+        )
+    for i, (key, by) in enumerate(cells.items()):
         row = [str(k) if not isinstance(k, float) else f"{k:g}" for k in key]
         if key[1] < MIN_ESTIMABLE_CLUSTERS:
             row[1] += " (cond.)"
+        if confirm:
+            row.append(by["chosen"]["method"])
         for m in methods:
             r = by.get(m)
             if r is None:
@@ -492,6 +509,8 @@ def render_grid_markdown(res: dict[str, Any]) -> str:
             text = f"{100 * r['coverage']:.1f} ({100 * r['mc_se']:.1f})"
             row.append(f"**{text}**" if 0.94 <= r["coverage"] <= 0.96 else text)
         row.append(str(max(r["n"] for r in by.values())))
+        if seconds:
+            row.append(f"{seconds[i]:.0f}")
         out.append("| " + " | ".join(row) + " |")
     return "\n".join(out)
 
