@@ -14,8 +14,18 @@ distance ``max |coverage - 0.95|``; distances within :data:`TIE` of the best are
 smallest mean distance wins, then the registry's order (percentile first). An entry
 ``meets_goal`` when the chosen method covered within :data:`GOAL` in every cell, and
 ``consistent_with_goal`` when every cell is within two Monte-Carlo SEs of it; when not,
-``evaluate`` attaches a warning naming the regime and the coverage range, so a result from
-that design is flagged, not silently trusted.
+``evaluate`` attaches a warning naming the regime and the coverage range (``why``), so a result
+from that design is flagged, not silently trusted.
+
+Choosing the best of several methods on noisy cells overstates the winner's coverage (the
+winner's curse), so the choice is then *confirmed*: ``brainbench calibrate --grid confirm``
+evaluates only the chosen method (and the percentile interval, the earlier default) on fresh
+data sets, many per cell, in designs of every regime, some the selection runs never had
+(3 sessions, ICC 0, 32 sites, prevalence 0.2). With such runs among the inputs each entry
+records its ``confirmation`` (designs, data sets per design, the largest Monte-Carlo SE, the
+coverage range, percentile's beside it); the regime is ``consistent_with_goal`` only when the
+selection runs and the confirmation both are, judged cell by cell with each cell's own
+Monte-Carlo SE. The confirmation never changes the choice (that would be selection again).
 
 With fewer than :data:`~brainbench.stats._evaluate.MIN_ESTIMABLE_CLUSTERS` sites no site-level
 interval is estimable: the entry records the candidates' coverage there (why) and the engine
@@ -451,11 +461,12 @@ def render_defaults_markdown(table: dict[str, Any]) -> str:
         + "; ".join(f"`{c}`" for c in table["generated_by"])
         + ". Rule: "
         + table["rule"]
-        + ". Cells: coverage range of nominal 95% intervals over the regime's simulated "
-        "designs (min-max, %), and how many designs were within 94-96% / within it up to two "
-        "Monte-Carlo SEs / designs.",
+        + ". Cells: coverage range of nominal 95% intervals over the regime's designs in "
+        "the selection runs (min-max, %), and how many designs were within 94-96% / within "
+        "it up to two Monte-Carlo SEs / designs; goal met: in the selection runs and, where "
+        "a confirmation run covers the regime, in it too (table below).",
         "",
-        "| metric | sites | subjects/site | chosen | in 94-96% (+-2 MC SE) | designs | "
+        "| metric | sites | subjects/site | chosen | goal met (+-2 MC SE) | designs | "
         + " | ".join(methods)
         + " |",
         "| --- | --- | --- | --- | --- | ---: | " + " | ".join(["---"] * len(methods)) + " |",
