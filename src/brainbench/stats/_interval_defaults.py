@@ -422,7 +422,8 @@ def _confirmation(
             f"{len(missed)}: "
             + ", ".join(
                 f"{r['sites']} sites x {r['subjects_per_site']} subjects x {r['sessions']} "
-                f"sessions, ICC {r['icc']:g}, prevalence {r['prevalence']:g}: "
+                f"session{'s' if r['sessions'] > 1 else ''}, ICC {r['icc']:g}, prevalence "
+                f"{r['prevalence']:g}: "
                 f"{r['coverage']:.1%} (SE {r['mc_se']:.1%})"
                 for r in missed
             )
