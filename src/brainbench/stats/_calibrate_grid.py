@@ -484,7 +484,8 @@ def render_grid_markdown(res: dict[str, Any]) -> str:
     out = [
         f"Command: `{res['command']}` ({res['seconds']:.0f} s). Coverage of nominal 95% "
         "intervals (Monte-Carlo SE, %); bold: within 94-96%; n: data sets per cell with a "
-        "defined metric; sites < 4: the engine reports the conditional interval instead.",
+        + ("defined interval of the chosen method" if confirm else "defined metric")
+        + "; sites < 4: the engine reports the conditional interval instead.",
         "",
         "| " + " | ".join(head) + " |",
         "| " + " | ".join(["---"] * texts + ["---:"] * (len(head) - texts)) + " |",
@@ -508,7 +509,9 @@ def render_grid_markdown(res: dict[str, Any]) -> str:
                 continue
             text = f"{100 * r['coverage']:.1f} ({100 * r['mc_se']:.1f})"
             row.append(f"**{text}**" if 0.94 <= r["coverage"] <= 0.96 else text)
-        row.append(str(max(r["n"] for r in by.values())))
+        # A confirmation run's n is the chosen method's: it may lack an interval where the
+        # percentile interval has one.
+        row.append(str(by["chosen"]["n"] if confirm else max(r["n"] for r in by.values())))
         if seconds:
             row.append(f"{seconds[i]:.0f}")
         out.append("| " + " | ".join(row) + " |")
