@@ -166,7 +166,7 @@ def test_a_failed_confirmation_flags_the_regime():
     assert choice.calibration["data_sets_per_design"] == 2000
     assert calibrated_choice("mae", 16, 20, "site", table).warning is None
     md = render_defaults_markdown(table)
-    assert "| mae | 4-7 sites | 10-39 subjects per site | cr2 | 92.0-95.5 | 1/1 | 2 |" in md
+    assert "| mae | 4-7 sites | 10-39 subjects per site | cr2 | 92.0-95.5 | 1/1/2 | 2000 |" in md
     assert "**flagged**" in md
 
     # A confirmation of another method (the table changed since) confirms nothing and

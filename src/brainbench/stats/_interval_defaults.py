@@ -452,6 +452,47 @@ def _confirmation(
     }
 
 
+def render_confirmation_markdown(choices: list[dict[str, Any]]) -> str:
+    """The confirmation per regime (entries with a ``confirmation``): a table, then why each
+    flagged regime is flagged."""
+    out = [
+        "Confirmation of the chosen methods: fresh data sets (a seed the selection runs did "
+        "not use), only the chosen method and the percentile interval (the earlier default) "
+        "on the same data sets, in designs of each regime including ones the selection runs "
+        "never had. Goal: every design within 94-96% up to two of its own Monte-Carlo SEs; a "
+        "regime that misses it (in the selection or the confirmation) is flagged by "
+        "`evaluate`, D307 and the evidence sheet. Coverage: min-max over the designs (%); in "
+        "goal: designs within 94-96% / within it up to two MC SEs / designs; data sets: with "
+        "an interval of the chosen method, per design.",
+        "",
+        "| metric | sites | subjects/site | chosen | confirmed coverage | in goal | data sets "
+        "| max MC SE | percentile | goal |",
+        "| --- | --- | --- | --- | --- | --- | ---: | ---: | --- | --- |",
+    ]
+    why = []
+    for e in choices:
+        c = e["confirmation"]
+        row = [e["metric"], e["sites"], e["subjects_per_site"], e["method"]]
+        if c["cells"]:
+            cov, pct = c["coverage"], c["percentile"]
+            lo, hi = c["n_per_cell"]
+            row += [
+                f"{100 * cov['min']:.1f}-{100 * cov['max']:.1f}",
+                f"{cov['in_goal']}/{cov['within_mc_error']}/{c['cells']}",
+                str(lo) if lo == hi else f"{lo}-{hi}",
+                f"{100 * c['mc_se_max']:.1f}",
+                "-" if pct is None else f"{100 * pct['min']:.1f}-{100 * pct['max']:.1f}",
+            ]
+        else:
+            row += ["not confirmed", "-", "-", "-", "-"]
+        row.append("met" if e["consistent_with_goal"] else "**flagged**")
+        out.append("| " + " | ".join(row) + " |")
+        reason = e["why"] if c["cells"] else c["why"]
+        if reason:
+            why.append(f"- {e['metric']}, {e['sites']}, {e['subjects_per_site']}: {reason}.")
+    return "\n".join(out + (["", *why] if why else []))
+
+
 def render_defaults_markdown(table: dict[str, Any]) -> str:
     """The table as Markdown: the choice per regime and every candidate's coverage range."""
     from brainbench.stats._intervals import INTERVAL_METHODS
@@ -491,41 +532,7 @@ def render_defaults_markdown(table: dict[str, Any]) -> str:
         out.append("| " + " | ".join(row) + " |")
     confirmed = [e for e in table["choices"] if e.get("confirmation")]
     if confirmed:
-        out += [
-            "",
-            "Confirmation of the chosen methods: fresh data sets (a seed the selection runs did "
-            "not use), only the chosen method and the percentile interval (the earlier "
-            "default) on the same data sets, in designs of each regime including ones the "
-            "selection runs never had. Goal: every design within 94-96% up to two of its own "
-            "Monte-Carlo SEs; a regime that misses it (in the selection or the confirmation) "
-            "is flagged by `evaluate`, D307 and the evidence sheet.",
-            "",
-            "| metric | sites | subjects/site | chosen | confirmed coverage | in 94-96% (+-2 MC "
-            "SE) | designs | data sets per design | max MC SE | percentile | goal | why not |",
-            "| --- | --- | --- | --- | --- | --- | ---: | ---: | ---: | --- | --- | --- |",
-        ]
-        for e in confirmed:
-            c = e["confirmation"]
-            row = [e["metric"], e["sites"], e["subjects_per_site"], e["method"]]
-            if c["cells"]:
-                cov, pct = c["coverage"], c["percentile"]
-                lo, hi = c["n_per_cell"]
-                row += [
-                    f"{100 * cov['min']:.1f}-{100 * cov['max']:.1f}",
-                    f"{cov['in_goal']}/{cov['within_mc_error']}",
-                    str(c["cells"]),
-                    str(lo) if lo == hi else f"{lo}-{hi}",
-                    f"{100 * c['mc_se_max']:.1f}",
-                    "-" if pct is None else f"{100 * pct['min']:.1f}-{100 * pct['max']:.1f}",
-                ]
-            else:
-                row += ["-", "-", "0", "-", "-", "-"]
-            goal = "met" if e["consistent_with_goal"] else "**flagged**"
-            row += [
-                goal if c["cells"] else f"{goal} (selection only; not confirmed)",
-                (e["why"] if c["cells"] else c["why"]) or "-",
-            ]
-            out.append("| " + " | ".join(row) + " |")
+        out += ["", render_confirmation_markdown(confirmed)]
     if table.get("paired"):
         out += [
             "",
@@ -552,5 +559,6 @@ __all__ = [
     "choose_defaults",
     "load_table",
     "regime",
+    "render_confirmation_markdown",
     "render_defaults_markdown",
 ]
