@@ -14,6 +14,7 @@ from brainbench.errors import UserError
 from brainbench.stats._calibrate_grid import (
     GRID_PRESETS,
     METRIC_NAMES,
+    _confirmed_methods,
     _data,
     cell_intervals,
     grid_cells,
@@ -67,6 +68,10 @@ def test_confirm_quick_runs_only_the_chosen_method_on_fresh_seeded_data(tmp_path
     # The selection runs' seed would reuse their data sets.
     with pytest.raises(UserError, match="independent of the runs that chose the defaults"):
         run_interval_grid("confirm-quick", seed=2024)
+    # The committed confirmation's own seed is not a selection seed: it reruns.
+    assert set(_confirmed_methods(GRID_PRESETS["confirm-quick"], 2025).values()) == {
+        calibrated_choice("balanced_accuracy", s, 20, "site").method for s in (4, 8)
+    }
 
 
 def test_confirm_grid_covers_every_regime_with_new_designs():

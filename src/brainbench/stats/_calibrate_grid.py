@@ -362,7 +362,11 @@ def _confirmed_methods(grid: dict[str, Any], seed: int) -> dict[tuple, str]:
     from brainbench.stats._interval_defaults import calibrated_choice, load_table
 
     table = load_table()
-    used = {int(c.split("--seed ")[1].split()[0]) for c in table["generated_by"] if "--seed" in c}
+    used = {
+        int(c.split("--seed ")[1].split()[0])
+        for c in table["generated_by"]
+        if "--seed" in c and "--grid confirm" not in c  # a confirmation may be rerun
+    }
     if seed in used:
         raise UserError(
             f"A confirmation run must draw data sets independent of the runs that chose the "
