@@ -166,7 +166,7 @@ def test_a_failed_confirmation_flags_the_regime():
     assert not few["consistent_with_goal"] and "6 sites x 20 subjects x 3 sessions" in few["why"]
     assert many["consistent_with_goal"] and many["confirmation"]["meets_goal"]
     choice = calibrated_choice("mae", 5, 20, "site", table)
-    assert "in a confirmation run (2 designs, 2000-2000 data sets each" in choice.warning
+    assert "in a confirmation run (2 designs, 2000 data sets each" in choice.warning
     assert choice.calibration["coverage_min"] == 0.92
     assert choice.calibration["data_sets_per_design"] == 2000
     assert calibrated_choice("mae", 16, 20, "site", table).warning is None

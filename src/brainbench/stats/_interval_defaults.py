@@ -413,11 +413,12 @@ def _confirmation(
     percentile = {tuple(r[d] for d in design): r for _, r in rows if r["method"] == "percentile"}
     cov = summary(mine)
     missed = [r for r in mine if not _near_goal(r["coverage"], r["mc_se"])]
+    lo, hi = min(r["n"] for r in mine), max(r["n"] for r in mine)
     why = ""
     if missed:
         why = (
-            f"in a confirmation run ({len(mine)} designs, {min(r['n'] for r in mine)}-"
-            f"{max(r['n'] for r in mine)} data sets each, `{source}`) the chosen {method} "
+            f"in a confirmation run ({len(mine)} designs, {lo if lo == hi else f'{lo}-{hi}'} "
+            f"data sets each, `{source}`) the chosen {method} "
             f"covered outside {GOAL[0]:.0%}-{GOAL[1]:.0%} beyond two Monte-Carlo SEs in "
             f"{len(missed)}: "
             + ", ".join(
@@ -431,7 +432,7 @@ def _confirmation(
     return {
         "method": method,
         "cells": len(mine),
-        "n_per_cell": [min(r["n"] for r in mine), max(r["n"] for r in mine)],
+        "n_per_cell": [lo, hi],
         "mc_se_max": float(max(r["mc_se"] for r in mine)),
         "coverage": cov,
         "percentile": summary(list(percentile.values())) if percentile else None,
