@@ -50,10 +50,10 @@ variance parameters: ``1'V 1 / n^2 = sum_k phi_k sum_g n_g^2 / n^2``.
 variance, or whose removal leaves ``D`` unchanged to rounding) is dropped and the model
 refitted without it (the REML optimum is the same; the df come from the remaining
 parameters, as SAS's ``DDFM=SATTERTHWAITE`` does for components fixed at the bound);
-``MixedFit.at_boundary`` names it. A level whose groups coincide with its parent's (one child each) or are single
-observations cannot be told apart from that level or from the residual and is dropped
-likewise (``MixedFit.not_identifiable``). Kenward-Roger's adjustment (Kenward & Roger 1997)
-is not implemented.
+``MixedFit.at_boundary`` names it. A level whose groups coincide with its parent's (one
+child each) or are single observations cannot be told apart from that level or from the
+residual and is dropped likewise (``MixedFit.not_identifiable``). Kenward-Roger's
+adjustment (Kenward & Roger 1997) is not implemented.
 """
 
 from __future__ import annotations
