@@ -130,16 +130,28 @@ def test_mixed_agrees_with_statsmodels_fitted_directly(hier):
             "subject": a.subject,
         }
     )
-    fit = smf.mixedlm(
+    model = smf.mixedlm(
         "d ~ 1",
         frame,
         groups=frame["site"],
         re_formula="1",  # the site intercept (without it, vc_formula drops it)
         vc_formula={"subject": "0 + C(subject)"},
-    ).fit(reml=True, method=["lbfgs", "bfgs", "cg"])
+    )
+    start = model.fit(reml=True, method=["nm"]).params
+    fit = model.fit(reml=True, start_params=start, method=["bfgs"], gtol=1e-10)
     assert_allclose(res.estimate, fit.fe_params.iloc[0], rtol=1e-6)
-    assert_allclose(res.statistic, fit.tvalues.iloc[0], rtol=1e-6)
-    assert_allclose(res.p_value, fit.pvalues.iloc[0], rtol=1e-6)
+    v = res.extra["variances"]
+    assert_allclose(
+        [v["residual"], v["site"], v["subject"]],
+        [fit.scale, fit.cov_re.iloc[0, 0], fit.vcomp[0]],
+        rtol=1e-5,
+    )
+    # t test with Satterthwaite's df (tests/stats/test_mixed.py checks the df itself)
+    se = res.estimate / res.statistic
+    assert res.extra["df_method"] == "satterthwaite" and 1 < res.df < res.n_clusters
+    assert_allclose(res.p_value, 2 * sps.t.sf(abs(res.statistic), res.df), rtol=1e-12)
+    q = sps.t.ppf(0.975, res.df)
+    assert_allclose([res.ci_low, res.ci_high], [res.estimate - q * se, res.estimate + q * se])
     assert_allclose(res.estimate, frame["d"].mean(), atol=1e-2)
     assert res.n_clusters == 10
 
@@ -265,3 +277,16 @@ def test_corrected_t_refuses_a_fixed_holdout_test_set(hier):
         df, "accuracy", "bootstrap", positive="AD", resamples=200, clusters=["site", "subject"]
     )
     assert res.n_runs == 5
+
+
+def test_mixed_notes_an_unidentifiable_level_and_a_boundary_variance(hier):
+    df = hier[hier.model.isin(["A", "B"])]
+    # One row per subject: the subject variance is the residual's; left out with a note.
+    (res,) = compare_models(
+        df, "accuracy", "mixed", positive="AD", unit="subject", clusters=["site", "subject"]
+    )
+    assert any("subject level has one observation per group" in w for w in res.warnings)
+    assert res.extra["variances"]["subject"] == 0.0 and res.df > 0
+    (res,) = compare_models(df, "accuracy", "mixed", positive="AD", clusters=["site", "subject"])
+    assert res.extra["at_boundary"] == ["subject"] and res.extra["variances"]["subject"] == 0
+    assert any("The subject variance was estimated 0" in w for w in res.warnings)

@@ -13,7 +13,12 @@ from click.testing import CliRunner
 from brainbench.cli import cli
 from brainbench.stats import compare_models, simulate_predictions
 from brainbench.stats._bootstrap import Statistic
-from brainbench.stats._calibrate_paired import METHODS, paired_verdicts, replicate_p_values
+from brainbench.stats._calibrate_paired import (
+    METHODS,
+    paired_verdicts,
+    replicate_p_values,
+    site_sizes,
+)
 from brainbench.stats._compare import pair_models
 from brainbench.stats._data import design_for, model_data
 from brainbench.stats._evaluate import run_blocks
@@ -73,10 +78,20 @@ def test_compare_bootstrap_t_of_the_difference_is_the_registered_method(six_site
 
 
 def test_replicates_are_seeded_and_give_every_method():
-    a = replicate_p_values(np.random.default_rng([1, 2]), 6, 5, 0.0, 99, mixed=False)
-    b = replicate_p_values(np.random.default_rng([1, 2]), 6, 5, 0.0, 99, mixed=False)
-    assert a == b and set(a) == set(METHODS) - {"mixed"}
+    a = replicate_p_values(np.random.default_rng([1, 2]), 6, 5, 0.0, 99)
+    b = replicate_p_values(np.random.default_rng([1, 2]), 6, 5, 0.0, 99)
+    assert a == b and set(a) == set(METHODS)
     assert all(0 < p <= 1 for p in a.values())
+    # the mixed model from 5 sites (as compare); its Satterthwaite interval from 4
+    assert set(replicate_p_values(np.random.default_rng(3), 4, 5, 0.0, 99)) == set(METHODS) - {
+        "mixed"
+    }
+
+
+def test_unbalanced_sites_grow_geometrically():
+    sizes = site_sizes(6, 20, 8.0)
+    assert list(sizes) == sorted(sizes) and 7 <= sizes[-1] / sizes[0] <= 9
+    assert abs(sizes.mean() - 20) < 1 and list(site_sizes(4, 5)) == [5] * 4
 
 
 def _rate(sites, method, effect, rate, se=0.01):
@@ -106,11 +121,24 @@ def test_verdicts_recommend_the_most_powerful_calibrated_method_or_flag():
         _rate(4, "paired-bootstrap", 0.5, 0.10),
         _rate(4, "wild-cluster-webb", 0.0, 0.12),
         _rate(4, "wild-cluster-webb", 0.5, 0.40),
+        # 16 sites: the mixed model holds 5% and is the most powerful: it is recommended.
+        _rate(16, "wild-cluster-webb", 0.0, 0.05),
+        _rate(16, "wild-cluster-webb", 0.5, 0.50),
+        _rate(16, "mixed", 0.0, 0.05),
+        _rate(16, "mixed", 0.5, 0.60),
+        # 6 sites: the mixed model is more powerful but over its level: flagged.
+        _rate(6, "cr2", 0.0, 0.05),
+        _rate(6, "cr2", 0.5, 0.40),
+        _rate(6, "mixed", 0.0, 0.10),
+        _rate(6, "mixed", 0.5, 0.60),
     ]
-    four, eight = paired_verdicts({"rates": rates})
+    four, six, eight, sixteen = paired_verdicts({"rates": rates})
     assert eight["recommended"] == "wild-cluster-webb" and eight["meets_goal"]
     assert four["recommended"] is None and not four["meets_goal"]
-    assert "no bootstrap method's type-I error is within 4-6%" in four["why"]
+    assert "no method's type-I error is within 4-6%" in four["why"]
+    assert sixteen["recommended"] == "mixed" and sixteen["meets_goal"]
+    assert six["recommended"] == "cr2" and not six["meets_goal"]
+    assert "less powerful than the mixed model" in six["why"]
 
 
 def test_quick_paired_grid_from_the_cli(tmp_path):
@@ -127,7 +155,7 @@ def test_quick_paired_grid_from_the_cli(tmp_path):
     cells = {(x["effect"], x["method"]) for x in res["rates"]}
     assert cells == {(e, m) for e in (0.0, 0.5) for m in METHODS}
     for x in res["rates"]:
-        assert 0 <= x["rate"] <= 1 and x["n"] == (3 if x["method"] == "mixed" else 40)
+        assert 0 <= x["rate"] <= 1 and x["n"] == 40
     # The alternative (logits + 0.5 for model A) is rejected more often than the null.
     null = {x["method"]: x["rate"] for x in res["rates"] if x["effect"] == 0}
     alt = {x["method"]: x["rate"] for x in res["rates"] if x["effect"] > 0}

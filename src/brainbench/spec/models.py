@@ -70,6 +70,7 @@ IntervalName = Literal[
     "wild-cluster-rademacher",
     "wild-cluster-webb",
     "cr2",
+    "mixed-satterthwaite",
     "calibrated",
 ]
 ComparisonMethod = Literal[

@@ -9,7 +9,7 @@ Three experiments, each with a known truth (see :mod:`brainbench.stats._simulate
 2. **Type-I error on one test set**: two models with equal true metrics, correlated errors and
    model-by-site / model-by-subject effects. Paired hierarchical bootstrap, subject-level and
    image-level bootstraps, McNemar and DeLong on images (naive), DeLong on subject means, and the
-   mixed model.
+   mixed model (REML, t test with Satterthwaite df, :mod:`brainbench.stats._mixed`).
 3. **Type-I error over cross-validation folds**: two nearest-centroid learners on exchangeable
    feature sets (equal expected accuracy over data sets, the null of Nadeau & Bengio 2003),
    r x k-fold cross-validation: the naive paired t-test, corrected-t (= corrected repeated
@@ -22,7 +22,6 @@ Every method is the code users run (the same functions), on arrays for speed.
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Any
 
 import numpy as np
@@ -36,9 +35,10 @@ from brainbench.stats._bootstrap import (
     bootstrap_p_value,
     percentile_interval,
 )
-from brainbench.stats._compare import bayes_correlated, fit_mixed, mcnemar_counts, t_over_splits
+from brainbench.stats._compare import bayes_correlated, mcnemar_counts, t_over_splits
 from brainbench.stats._delong import delong_test
 from brainbench.stats._metrics import METRICS, Columns
+from brainbench.stats._mixed import fit_mixed
 from brainbench.stats._resample import ClusterDesign
 from brainbench.stats._simulate import simulate_arrays, true_balanced_accuracy
 
@@ -200,22 +200,16 @@ def _null_test_set(rng, reps: int, B: int, mixed_reps: int) -> list[dict]:
         ys[subj] = y
         add("delong [subject means] (ignores sites)", delong_test(ys == 1, sa, sb)[3])
         if r < mixed_reps:
-            frame = pd.DataFrame(
-                {
-                    "d": (ok_a.astype(float) - ok_b.astype(float))
-                    * len(y)
-                    / (2 * np.bincount(y, minlength=2)[y]),
-                    "site": arr["site"].astype(str),
-                    "subject": subj.astype(str),
-                }
+            d = (
+                (ok_a.astype(float) - ok_b.astype(float))
+                * len(y)
+                / (2 * np.bincount(y, minlength=2)[y])
             )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                try:
-                    fit = fit_mixed(frame, "site", ["subject"])
-                    add("mixed [site, subject]", float(fit.pvalues.iloc[0]))
-                except (np.linalg.LinAlgError, ValueError):
-                    pass
+            try:
+                fit = fit_mixed(d, [arr["site"], subj], ["site", "subject"])
+                add("mixed [site, subject]", fit.beta.p_value)
+            except ValueError:  # constant differences
+                pass
     return [_rate(k, v) for k, v in rej.items()]
 
 

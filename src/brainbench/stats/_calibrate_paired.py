@@ -18,10 +18,15 @@ the methods ``compare`` offers for a test set:
   :func:`~brainbench.stats._intervals.wild_cluster_t`);
 * ``cr2``: the CR2 t test with Bell-McCaffrey degrees of freedom
   (:func:`~brainbench.stats._intervals.cr2_interval`);
+* ``mixed-satterthwaite``: the difference of balanced accuracies with its variance under
+  the REML mixed model of the per-session differences of the class-weighted contributions
+  (site and subject random intercepts) and Satterthwaite df
+  (:func:`~brainbench.stats._intervals.mixed_interval`, ``compare --method bootstrap
+  --interval mixed-satterthwaite``), from 4 sites;
 * ``mixed``: REML mixed model of the per-session differences of the class-weighted
-  contributions, random site intercept and subject variance component, Wald z
-  (:func:`~brainbench.stats._compare.fit_mixed`); as in ``compare``, only with at least 5
-  sites (``compare`` refuses fewer).
+  contributions, random site intercept and subject variance component, t test with
+  Satterthwaite df (:func:`~brainbench.stats._mixed.fit_mixed`); as in ``compare``, only
+  with at least 5 sites (``compare`` refuses fewer).
 
 The studentised methods reject when ``t_p_value < alpha`` (symmetric bootstrap-t p-value).
 Each cell's rejection rate comes with its Monte-Carlo SE ``sqrt(r (1 - r) / n)``.
@@ -31,21 +36,21 @@ from __future__ import annotations
 
 import itertools
 import time
-import warnings
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from brainbench.stats._bootstrap import Block, Statistic, bootstrap_p_value
 from brainbench.stats._intervals import (
     cluster_t,
     cr2_interval,
     mean_form,
+    mixed_interval,
     t_p_value,
     wild_cluster_t,
 )
 from brainbench.stats._metrics import METRICS, Columns
+from brainbench.stats._mixed import fit_mixed
 from brainbench.stats._resample import ClusterDesign
 from brainbench.stats._simulate import simulate_arrays
 
@@ -69,6 +74,7 @@ METHODS = (
     "wild-cluster-rademacher",
     "wild-cluster-webb",
     "cr2",
+    "mixed-satterthwaite",
     "mixed",
 )
 PAIRED_PRESETS: dict[str, dict[str, Any]] = {
@@ -78,7 +84,6 @@ PAIRED_PRESETS: dict[str, dict[str, Any]] = {
         "subjects_per_site": [5],
         "effect": [0.0, DELTA],
         "replicates": 40,
-        "mixed_replicates": 3,
         "resamples": 199,
     },
     # The part run for docs/statistics.md (2 shared cores).
@@ -87,11 +92,27 @@ PAIRED_PRESETS: dict[str, dict[str, Any]] = {
         "subjects_per_site": [5, 20],
         "effect": [0.0, DELTA],
         "replicates": 200,
-        # About 1 s per REML fit on the shared machine.
-        "mixed_replicates": 40,
         "resamples": 199,
     },
+    # Unequal sites (sizes in geometric progression, the largest 8 times the smallest, mean
+    # 20): where the mixed model's REML estimate and the plain difference differ.
+    "unbalanced": {
+        "sites": [6, 8],
+        "subjects_per_site": [20],
+        "effect": [0.0, DELTA],
+        "replicates": 200,
+        "resamples": 199,
+        "size_ratio": 8.0,
+    },
 }
+
+
+def site_sizes(sites: int, per_site: int, size_ratio: float = 1.0) -> np.ndarray:
+    """Subjects per site: ``per_site`` each, or with ``size_ratio`` > 1 a geometric
+    progression from the smallest to ``size_ratio`` times it, about ``per_site`` on average
+    (at least 2 each)."""
+    w = size_ratio ** np.linspace(0.0, 1.0, sites)
+    return np.maximum(2, np.round(per_site * sites * w / w.sum())).astype(int)
 
 
 def _cols(y: np.ndarray, score: np.ndarray) -> Columns:
@@ -99,14 +120,19 @@ def _cols(y: np.ndarray, score: np.ndarray) -> Columns:
 
 
 def replicate_p_values(
-    rng: np.random.Generator, sites: int, per_site: int, effect: float, resamples: int, mixed: bool
+    rng: np.random.Generator,
+    sites: int,
+    per_site: int,
+    effect: float,
+    resamples: int,
+    size_ratio: float = 1.0,
 ) -> dict[str, float]:
-    """Every method's p-value on one simulated pair of models."""
-    from brainbench.stats._compare import fit_mixed
-
+    """Every method's p-value on one simulated pair of models (sites of
+    :func:`site_sizes`)."""
     shifted = (MU[0] + effect, MU[1] + effect)
+    sizes = site_sizes(sites, per_site, size_ratio)
     arr = simulate_arrays(
-        rng, n_sites=sites, subjects_per_site=per_site, mu={"A": shifted, "B": MU}, **SIM
+        rng, n_sites=sites, subjects_per_site=sizes, mu={"A": shifted, "B": MU}, **SIM
     )
     y, site, subject = arr["y"], arr["site"], arr["subject"]
     ca, cb = _cols(y, arr["score_A"]), _cols(y, arr["score_B"])
@@ -132,20 +158,16 @@ def replicate_p_values(
         got = wild_cluster_t(blocks, sites, resamples=resamples, weights=weights, rng=rng)
         out[f"wild-cluster-{weights}"] = float("nan") if got is None else t_p_value(*got)
     out["cr2"] = cr2_interval(blocks, sites)[2]
-    if mixed and sites >= MIXED_MIN_SITES:
-        frame = pd.DataFrame(
-            {
-                "d": (ua - ub) * len(y) * wa,  # class weights: mean(d) = the difference
-                "site": site.astype(str),
-                "subject": subject.astype(str),
-            }
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                out["mixed"] = float(fit_mixed(frame, "site", ["subject"]).pvalues.iloc[0])
-            except (np.linalg.LinAlgError, ValueError):
-                out["mixed"] = float("nan")
+    rows = np.arange(len(y))
+    out["mixed-satterthwaite"] = mixed_interval(
+        [(ua, wa, rows, 1.0), (ub, wb, rows, -1.0)], [site, subject], ["site", "subject"]
+    )[2]
+    if sites >= MIXED_MIN_SITES:
+        d = (ua - ub) * len(y) * wa  # class weights: mean(d) = the difference
+        try:
+            out["mixed"] = fit_mixed(d, [site, subject], ["site", "subject"]).beta.p_value
+        except ValueError:  # constant differences
+            out["mixed"] = float("nan")
     return out
 
 
@@ -158,16 +180,15 @@ def run_paired_grid(
     grid = dict(PAIRED_PRESETS[preset])
     if replicates is not None:
         grid["replicates"] = replicates
-        grid["mixed_replicates"] = min(grid["mixed_replicates"], replicates)
     start = time.perf_counter()
     rows = []
     cells = itertools.product(grid["sites"], grid["subjects_per_site"], grid["effect"])
     for k, (sites, per_site, effect) in enumerate(cells):
         rng = np.random.default_rng([seed, k])
         p: dict[str, list[float]] = {}
-        for r in range(grid["replicates"]):
+        for _ in range(grid["replicates"]):
             got = replicate_p_values(
-                rng, sites, per_site, effect, grid["resamples"], r < grid["mixed_replicates"]
+                rng, sites, per_site, effect, grid["resamples"], grid.get("size_ratio", 1.0)
             )
             for name, value in got.items():
                 if np.isfinite(value):
@@ -205,10 +226,11 @@ def run_paired_grid(
 def paired_verdicts(res: dict[str, Any]) -> list[dict[str, Any]]:
     """Per design (sites, subjects per site): each method's type-I error and power, the
     methods whose type-I error is within 4-6% up to two Monte-Carlo SEs (``calibrated``), the
-    recommended interval method of ``compare --method bootstrap`` (the most powerful
-    calibrated one other than the mixed model) and whether the goal is met: a recommendation
-    exists and its power is at least the mixed model's where that ran; ``why`` says what
-    failed (the design is flagged)."""
+    recommended method (the most powerful calibrated one: an interval of ``compare --method
+    bootstrap``, or ``mixed`` itself, ``compare --method mixed``, where the mixed model holds
+    its level and is the most powerful) and whether the goal is met: a recommendation exists
+    and its power is at least the mixed model's where that ran; ``why`` says what failed (the
+    design is flagged)."""
     by: dict[tuple, dict[str, dict[str, dict]]] = {}
     for r in res["rates"]:
         key = (r["sites"], r["subjects_per_site"])
@@ -221,15 +243,16 @@ def paired_verdicts(res: dict[str, Any]) -> list[dict[str, Any]]:
         }
         calibrated = [n for n, good in ok.items() if good]
         power = {n: m["power"]["rate"] for n, m in methods.items() if "power" in m}
-        best = max([n for n in calibrated if n != "mixed"], key=lambda n: power[n], default=None)
+        best = max(calibrated, key=lambda n: power[n], default=None)
         why = ""
         if best is None:
             rates = ", ".join(f"{n} {100 * methods[n]['type1']['rate']:.1f}%" for n in ok)
-            why = f"no bootstrap method's type-I error is within 4-6% ({rates})"
+            why = f"no method's type-I error is within 4-6% ({rates})"
         elif "mixed" in power and power[best] < power["mixed"]:
             why = (
-                f"{best} holds its level but is less powerful than the mixed model "
-                f"({100 * power[best]:.1f}% vs {100 * power['mixed']:.1f}%)"
+                f"{best} holds its level but is less powerful than the mixed model, whose "
+                f"type-I error is outside 4-6% ({100 * power[best]:.1f}% vs "
+                f"{100 * power['mixed']:.1f}%)"
             )
         out.append(
             {
@@ -258,8 +281,8 @@ def render_paired_markdown(res: dict[str, Any]) -> str:
         f"Command: `{res['command']}` ({res['seconds']:.0f} s). Each cell: type-I error / "
         f"power (%) at alpha = {res['alpha']}, difference of balanced accuracies; alternative: "
         f"model A's logits + {res['delta']}; {res['grid']['replicates']} data sets per cell "
-        f"({res['grid']['mixed_replicates']} for the mixed model, from 5 sites); bold: "
-        "type-I error within 4-6% up to two Monte-Carlo SEs.",
+        "(the mixed model from 5 sites, as `compare --method mixed`); bold: type-I error "
+        "within 4-6% up to two Monte-Carlo SEs.",
         "",
         "| " + " | ".join(head) + " |",
         "| " + " | ".join(["---:"] * (len(head) - 2) + ["---", "---"]) + " |",
@@ -292,4 +315,10 @@ def _within(v: dict, method: str, res: dict) -> bool:
     )
 
 
-__all__ = ["PAIRED_PRESETS", "paired_verdicts", "render_paired_markdown", "run_paired_grid"]
+__all__ = [
+    "PAIRED_PRESETS",
+    "paired_verdicts",
+    "render_paired_markdown",
+    "run_paired_grid",
+    "site_sizes",
+]

@@ -703,8 +703,9 @@ def _studentised_difference(
     chosen_for: str,
 ) -> ComparisonResult:
     """The paired difference's studentised interval over the outer clusters (cluster
-    bootstrap-t or wild cluster bootstrap, :func:`brainbench.stats._evaluate.studentised`),
-    with the symmetric bootstrap-t p-value."""
+    bootstrap-t, wild cluster bootstrap, CR2 or the mixed model,
+    :func:`brainbench.stats._evaluate.studentised`), with its p-value (symmetric bootstrap-t,
+    or the t test of CR2 and the mixed model)."""
     from brainbench.stats._evaluate import studentised
 
     if interval in MEAN_ONLY and pair.metric.name not in MEAN_METRICS:
@@ -721,6 +722,7 @@ def _studentised_difference(
         opts.level,
         opts.resamples,
         np.random.default_rng(opts.seed),
+        opts.clusters,
     )
     return _result(
         pair,
@@ -744,7 +746,8 @@ def _studentised_difference(
 
 
 def mixed_frame(pair: Pair, clusters: Sequence[str]) -> pd.DataFrame:
-    """Per-(run, unit) differences of the metric's per-unit contributions, with cluster ids."""
+    """Per-(run, unit) differences of the metric's per-unit contributions, with cluster ids
+    (a unit without an id at a level is its own group there, as in the bootstrap)."""
     rows = []
     for run in pair.a.runs:
         idx = np.flatnonzero(pair.a.frame["run"].to_numpy() == run)
@@ -752,34 +755,32 @@ def mixed_frame(pair: Pair, clusters: Sequence[str]) -> pd.DataFrame:
         va, mask = pair.metric.per_unit(ca)
         vb, _ = pair.metric.per_unit(cb)
         f = pair.a.frame.iloc[idx][mask]
+        unit = f["unit_id"].astype(str).to_numpy()
         part = pd.DataFrame({"d": (va - vb)[mask], "run": run, "unit_id": f["unit_id"].to_numpy()})
         for c in clusters:
-            part[c] = f[c].astype(str).to_numpy()
+            ids = f[c]
+            part[c] = np.where(ids.isna(), "unit " + unit, ids.astype(str).to_numpy())
         rows.append(part)
     return pd.concat(rows, ignore_index=True)
 
 
-def fit_mixed(frame: pd.DataFrame, top: str, nested: Sequence[str]):
-    """REML fit of ``d ~ 1`` with a random intercept per ``top`` cluster and variance
-    components for the ``nested`` levels (statsmodels MixedLM)."""
-    import statsmodels.formula.api as smf
-
-    vc = {c: f"0 + C({c})" for c in nested}
-    model = smf.mixedlm("d ~ 1", frame, groups=frame[top], vc_formula=vc or None, re_formula="1")
-    return model.fit(reml=True, method=["lbfgs", "bfgs", "cg"])
-
-
 @COMPARISONS.register("mixed")
 def mixed(pair: Pair, opts: Options) -> ComparisonResult:
-    """Linear mixed-effects model of the paired per-unit differences (statsmodels MixedLM).
+    """Linear mixed-effects model of the paired per-unit differences, t test with
+    Satterthwaite degrees of freedom (:func:`brainbench.stats._mixed.fit_mixed`).
 
     d_{suj} = beta + s_s + u_{su} + e_{suj}: random intercepts for the outer cluster (site) and
-    for each nested cluster (subject within site) as variance components, fitted by REML
-    (Laird & Ware 1982, Biometrics 38:963-974, doi:10.2307/2529876; Seabold & Perktold 2010,
-    statsmodels, doi:10.25080/Majora-92bf1922-011). beta estimates metric(a) - metric(b) for
-    metrics that are means of per-unit contributions (accuracy, balanced accuracy with class
-    weights, sensitivity, specificity, brier, log loss, mae); Wald z-test and interval.
+    each nested cluster level (subject within site), fitted by REML (Laird & Ware 1982,
+    Biometrics 38:963-974, doi:10.2307/2529876; Patterson & Thompson 1971). beta estimates
+    metric(a) - metric(b) for metrics that are means of per-unit contributions (accuracy,
+    balanced accuracy with class weights, sensitivity, specificity, brier, log loss, mae);
+    ``SE = (1'V^-1 1)^-1/2`` and a t test and interval with Satterthwaite's df (Satterthwaite
+    1946; Giesbrecht & Burns 1985; Kuznetsova, Brockhoff & Christensen 2017, lmerTest,
+    doi:10.18637/jss.v082.i13). A variance component estimated 0 is dropped (a note names it).
+    Kenward-Roger's adjustment is not implemented.
     """
+    from brainbench.stats._mixed import fit_mixed
+
     if pair.metric.per_unit is None:
         raise UserError(
             f"mixed models per-unit outcomes; '{pair.metric.name}' is not a mean of per-unit "
@@ -798,8 +799,6 @@ def mixed(pair: Pair, opts: Options) -> ComparisonResult:
             f"mixed needs repeated observations within at least 5 '{top}' clusters (found "
             f"{n_top}); declare clusters (e.g. --clusters site,subject) or use the bootstrap."
         )
-    if n_top < 10:
-        _warn(notes, FewClustersWarning, f"Only {n_top} {top} clusters for a random effect.")
     if frame["d"].var() == 0:
         est = float(frame["d"].mean())
         return _result(
@@ -813,57 +812,59 @@ def mixed(pair: Pair, opts: Options) -> ComparisonResult:
             level=opts.level,
             warnings=["The per-unit differences are constant."],
         )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            fit = fit_mixed(frame, top, clusters[1:])
-        except (np.linalg.LinAlgError, ValueError) as exc:
-            fit = None
-            failure = str(exc)
-    if fit is None:
+    fit = fit_mixed(frame["d"].to_numpy(), [frame[c].to_numpy() for c in clusters], clusters)
+    if n_top < 10:
+        _warn(
+            notes,
+            FewClustersWarning,
+            f"Only {n_top} {top} clusters for a random effect: the {top} variance rests on "
+            f"{n_top} groups, and the t test uses {fit.beta.df:.1f} Satterthwaite degrees of "
+            "freedom.",
+        )
+    if fit.at_boundary:
+        notes.append(
+            f"The {' and '.join(fit.at_boundary)} variance was estimated 0 (boundary); the "
+            "model was refitted without it, and the df count only the remaining variances."
+        )
+    if fit.not_identifiable:
+        notes.append(
+            f"The {' and '.join(fit.not_identifiable)} level has one observation per group (or "
+            "one group per group above), so its variance cannot be told apart and it was left "
+            "out of the model."
+        )
+    if not fit.converged:
         _warn(
             notes,
             ConvergenceWarning,
-            f"MixedLM could not be fitted ({failure}); use the paired bootstrap.",
+            "The REML fit did not converge (a variance is near 0 or the residual variance "
+            "vanishes); treat the interval as approximate or use the paired bootstrap.",
         )
-        nan = float("nan")
-        return _result(
-            pair,
-            "mixed",
-            estimate=float(frame["d"].mean()),
-            ci_low=nan,
-            ci_high=nan,
-            statistic=None,
-            p_value=None,
-            level=opts.level,
-            n_clusters=int(n_top),
-            warnings=notes,
+    if not np.isfinite(fit.beta.df):
+        _warn(
+            notes,
+            ConvergenceWarning,
+            "The Satterthwaite df could not be computed (the REML information of the variances "
+            "is singular): no interval or p-value; use the paired bootstrap.",
         )
-    for w in caught:
-        if "converge" in str(w.message).lower() or "boundary" in str(w.message).lower():
-            _warn(notes, ConvergenceWarning, f"MixedLM: {w.message}")
-    est = float(fit.fe_params.iloc[0])
-    se = float(fit.bse_fe.iloc[0])
-    z = est / se if se > 0 else float("nan")
-    p = float(2 * sps.norm.sf(abs(z))) if np.isfinite(z) else float("nan")
-    q = float(sps.norm.ppf(0.5 + opts.level / 2))
+    lo, hi = fit.beta.interval(opts.level)
     return _result(
         pair,
         "mixed",
-        estimate=est,
-        ci_low=est - q * se,
-        ci_high=est + q * se,
-        statistic=z,
-        p_value=p,
+        estimate=fit.beta.estimate,
+        ci_low=lo,
+        ci_high=hi,
+        statistic=fit.beta.statistic,
+        p_value=fit.beta.p_value,
+        df=fit.beta.df,
         level=opts.level,
         n_clusters=int(n_top),
         warnings=notes,
         extra={
-            "group_var": float(fit.cov_re.iloc[0, 0]),
-            "vcomp": [float(v) for v in np.atleast_1d(fit.vcomp)],
-            "scale": float(fit.scale),
-            "converged": bool(fit.converged),
-            "n_obs": len(frame),
+            "df_method": "satterthwaite",
+            "variances": fit.variances,
+            "at_boundary": list(fit.at_boundary),
+            "converged": fit.converged,
+            "n_obs": fit.n_obs,
         },
     )
 

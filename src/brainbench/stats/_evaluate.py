@@ -32,6 +32,7 @@ from brainbench.stats._intervals import (
     cluster_t,
     cr2_interval,
     mean_form,
+    mixed_interval,
     t_interval,
     t_p_value,
     wild_cluster_t,
@@ -296,7 +297,9 @@ def confidence_interval(
         )
     rng = np.random.default_rng(seed)
     if interval in STUDENTISED:
-        lo, hi, _, outer = studentised([(md, 1.0)], m, interval, names[0], level, resamples, rng)
+        lo, hi, _, outer = studentised(
+            [(md, 1.0)], m, interval, names[0], level, resamples, rng, names
+        )
         lo_b, hi_b = m.bounds
         if lo < lo_b or hi > hi_b:
             notes.append(
@@ -424,24 +427,29 @@ def studentised(
     level: float,
     resamples: int,
     rng: np.random.Generator,
+    clusters: Sequence[str] = (),
 ) -> tuple[float, float, float, ClusterDesign]:
     """A studentised interval and its symmetric bootstrap-t p-value (H0: 0) over the outer
     cluster level, for ``sum coef x metric(model)`` (one model with coefficient 1, or a paired
     difference ``(a, +1), (b, -1)`` whose frames are aligned row for row). Each model's
-    value is the mean over its runs."""
+    value is the mean over its runs. ``mixed-satterthwaite`` models every level of
+    ``clusters`` (default: the outer one) and gives its t test's p-value."""
     design, _ = design_for(parts[0][0], [outer], stratify=False)
     if name == "cluster-bootstrap-t":
         blocks = [b for md, c in parts for b in run_blocks(md, m, design, c)]
         got = cluster_t(Statistic(design, blocks), resamples=resamples, rng=rng)
     else:
-        codes = design.row_atom
-        wild = []
+        per_run = []
         for md, c in parts:
             runs = md.frame["run"].to_numpy()
             for run in md.runs:
                 rows = np.flatnonzero(runs == run)
                 u, w = mean_form(m.name, md.columns(rows))
-                wild.append((u, w, codes[rows], c / len(md.runs)))
+                per_run.append((u, w, rows, c / len(md.runs)))
+        if name == "mixed-satterthwaite":
+            full, names = design_for(parts[0][0], list(clusters) or [outer], stratify=False)
+            return (*mixed_interval(per_run, full.row_codes, names, level=level), design)
+        wild = [(u, w, design.row_atom[rows], c) for u, w, rows, c in per_run]
         if name == "cr2":
             return (*cr2_interval(wild, design.n_top, level=level), design)
         got = wild_cluster_t(

@@ -90,9 +90,15 @@ EFRON_1987 = (
 )
 
 #: The studentised site-level methods (``evaluate`` resamples or perturbs the outer level only).
-STUDENTISED = ("cluster-bootstrap-t", "wild-cluster-rademacher", "wild-cluster-webb", "cr2")
+STUDENTISED = (
+    "cluster-bootstrap-t",
+    "wild-cluster-rademacher",
+    "wild-cluster-webb",
+    "cr2",
+    "mixed-satterthwaite",
+)
 #: The studentised methods that need a weighted-mean metric (:func:`mean_form`).
-MEAN_ONLY = ("wild-cluster-rademacher", "wild-cluster-webb", "cr2")
+MEAN_ONLY = ("wild-cluster-rademacher", "wild-cluster-webb", "cr2", "mixed-satterthwaite")
 
 BELL_MCCAFFREY_2002 = (
     "Bell & McCaffrey 2002, Bias reduction in standard errors for linear regression with "
@@ -102,6 +108,18 @@ PUSTEJOVSKY_TIPTON_2018 = (
     "Pustejovsky & Tipton 2018, Small-sample methods for cluster-robust variance estimation "
     "and hypothesis testing in fixed effects models, J. Bus. Econ. Stat. 36:672-683, "
     "doi:10.1080/07350015.2016.1247004"
+)
+SATTERTHWAITE_1946 = (
+    "Satterthwaite 1946, An approximate distribution of estimates of variance components, "
+    "Biometrics Bull. 2:110-114, doi:10.2307/3002019"
+)
+KUZNETSOVA_2017 = (
+    "Kuznetsova, Brockhoff & Christensen 2017, lmerTest package: tests in linear mixed effects "
+    "models, J. Stat. Softw. 82(13):1-26, doi:10.18637/jss.v082.i13"
+)
+PATTERSON_THOMPSON_1971 = (
+    "Patterson & Thompson 1971, Recovery of inter-block information when block sizes are "
+    "unequal, Biometrika 58:545-554, doi:10.1093/biomet/58.3.545"
 )
 IMBENS_KOLESAR_2016 = (
     "Imbens & Kolesar 2016, Robust standard errors in small samples: some practical advice, "
@@ -149,6 +167,13 @@ INTERVAL_METHODS: dict[str, IntervalMethod] = {
             "wild cluster bootstrap-t (WCU), Webb six-point weights, CR1 standard errors",
             "weighted means: " + ", ".join(MEAN_METRICS),
             (CGM_2008, WEBB_2023, MNW_2023),
+        ),
+        IntervalMethod(
+            "mixed-satterthwaite",
+            "mixed model of the per-unit contributions (random intercepts per cluster level, "
+            "REML): the metric with its model-based variance, t interval, Satterthwaite df",
+            "weighted means: " + ", ".join(MEAN_METRICS),
+            (PATTERSON_THOMPSON_1971, SATTERTHWAITE_1946, KUZNETSOVA_2017),
         ),
     )
 }
@@ -398,6 +423,41 @@ def cr2_interval(
     return theta - q * se, theta + q * se, float(2 * sps.t.sf(abs(theta) / se, df))
 
 
+def mixed_interval(
+    blocks: list[MeanBlock], levels: list[np.ndarray], names: list[str], *, level: float = 0.95
+) -> tuple[float, float, float]:
+    """Mixed-model interval of a linear combination of weighted means, ``(low, high, p)``.
+
+    Here each block's third element is the row index of its units in a common row space (the
+    predictions frame, runs stacked; a paired difference's blocks share rows) and ``levels``
+    the cluster ids of those rows, outer first. The statistic ``theta = sum_b c_b sum_i w_i
+    u_i / W_b`` is the mean of the per-row contributions ``y_i = n sum_b c_b w_i u_i / W_b``
+    over the ``n`` rows with weight (a row of weight 0 in every block, e.g. a negative for
+    sensitivity, does not enter). ``y`` is fitted by REML with a random intercept per cluster
+    level (:func:`brainbench.stats._mixed.fit_mixed`), and the interval is ``theta +- t_(df)
+    se`` with ``se^2 = 1'V 1 / n^2`` at the REML variances and Satterthwaite's df for that
+    linear combination of variance components (Satterthwaite 1946; Kuznetsova, Brockhoff &
+    Christensen 2017): in a balanced design the t interval of the outer clusters' means.
+    Constant contributions give a zero-width interval; a fit without finite df gives NaN.
+    """
+    from brainbench.stats._mixed import fit_mixed
+
+    z = np.zeros(len(levels[0]))
+    entered = np.zeros(len(z), dtype=bool)
+    for u, w, rows, coef in blocks:
+        z[rows] += coef * w * u / w.sum()
+        entered[rows] |= w > 0
+    theta = float(z.sum())
+    y = entered.sum() * z[entered]
+    try:
+        fit = fit_mixed(y, [np.asarray(lv)[entered] for lv in levels], names)
+    except ValueError:  # constant contributions: no variance to estimate
+        return theta, theta, 1.0 if theta == 0 else 0.0
+    if not np.isfinite(fit.mean.df):
+        return float("nan"), float("nan"), float("nan")
+    return (*fit.mean.interval(level), fit.mean.p_value)
+
+
 def t_p_value(theta: float, se: float, t_star: np.ndarray, null: float = 0.0) -> float:
     """Symmetric bootstrap-t p-value of ``H0: theta = null``:
     ``(1 + #{|t*| >= |t|}) / (B + 1)`` with ``t = (theta - null) / se`` (Davison & Hinkley
@@ -477,6 +537,7 @@ __all__ = [
     "cr2_t",
     "jackknife_se",
     "mean_form",
+    "mixed_interval",
     "t_interval",
     "t_p_value",
     "wild_cluster_blocks",

@@ -86,6 +86,8 @@ class ClusterDesign:
             i_codes, uniques = pd.factorize(np.asarray(ids))
             key = pd.factorize(key * max(len(uniques), 1) + i_codes)[0].astype(np.int64)
             codes.append(key.copy())
+        #: Per level, each row's cluster code (nested: numbered within the levels above).
+        self.row_codes = codes
         self.row_atom = codes[-1]
         self.n_atoms = int(self.row_atom.max()) + 1 if n_rows else 0
         self.stratified = strata is not None

@@ -1548,24 +1548,27 @@ class TooFewRandomEffectGroups(DataRule):
         e = choice.entry
         if e is None:
             return None
-        cov = e["coverage"]
-        chosen = cov[choice.method]
         regime = f"{choice.chosen_for} ({protocol.primary_metric})"
         if interval == "calibrated":
             if e["consistent_with_goal"]:
                 return None
             return (
-                f"{n} {level}s: in the calibration grid no interval method covered 94-96% in "
-                f"every design of {regime}; `calibrated` uses {choice.method} "
-                f"({100 * chosen['min']:.1f}-{100 * chosen['max']:.1f}%): the interval is "
-                "approximate"
+                f"{n} {level}s: in the calibration grid's designs of {regime} {e['why']}; "
+                f"`calibrated` uses {choice.method}: the interval is approximate"
             )
-        mine = cov.get(interval)
+        # The confirmation run's figures (the chosen method and percentile on the same fresh
+        # data sets) where it has the interval asked for, else the selection runs'.
+        conf = e.get("confirmation") or {}
+        cov, grid = e["coverage"], "calibration grid's"
+        if interval == "percentile" and conf.get("percentile"):
+            cov = {interval: conf["percentile"], choice.method: conf["coverage"]}
+            grid = "confirmation run's"
+        mine, chosen = cov.get(interval), cov[choice.method]
         if interval == choice.method or mine is None:
             return None
         return (
             f"{n} {level}s: the {interval} interval covered {100 * mine['min']:.1f}-"
-            f"{100 * mine['max']:.1f}% of nominal 95% intervals in the calibration grid's "
+            f"{100 * mine['max']:.1f}% of nominal 95% intervals in the {grid} "
             f"designs of {regime}; `interval: calibrated` uses {choice.method} there "
             f"({100 * chosen['min']:.1f}-{100 * chosen['max']:.1f}%)"
         )

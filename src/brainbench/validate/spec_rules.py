@@ -571,8 +571,9 @@ STUDENTISED_INTERVALS = (
     "wild-cluster-rademacher",
     "wild-cluster-webb",
     "cr2",
+    "mixed-satterthwaite",
 )
-MEAN_FORM_INTERVALS = ("wild-cluster-rademacher", "wild-cluster-webb", "cr2")
+MEAN_FORM_INTERVALS = ("wild-cluster-rademacher", "wild-cluster-webb", "cr2", "mixed-satterthwaite")
 MEAN_FORM_METRICS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "mae", "brier")
 
 
