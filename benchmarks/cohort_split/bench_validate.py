@@ -3,15 +3,17 @@
 Usage::
 
     python benchmarks/cohort_split/bench_validate.py --sessions 1000000 --rounds 3 \\
-        --baseline 49b7ac3 --out benchmarks/cohort_split/results-validate.json
+        --baseline 49b7ac3 --baseline 26d5ffa --out benchmarks/cohort_split/results-validate.json
 
 Writes the cohort of ``run.py`` (N sessions, about 3 per subject, 40 sites; no image file
-exists) and its spec, exports ``src/`` of the baseline commit with ``git archive``, then runs
-the command-line ``validate --data --format json`` of both, alternating (baseline, current)
-``--rounds`` times, each in a fresh process. Per run: wall time, CPU time (user + system of
-the process and its threads), peak resident memory (``ru_maxrss`` of the child), and the
-1-minute load average before it. Reported: medians per side and the ratios baseline / current
-of the same round (then their median), plus whether both printed the same findings.
+exists) and its spec, exports ``src/`` of each baseline commit with ``git archive``, then runs
+the command-line ``validate --data --format json`` of each baseline and of this checkout,
+alternating (baselines, current) ``--rounds`` times, each in a fresh process. Per run: wall
+time, CPU time (user + system of the process and its threads), peak resident memory
+(``ru_maxrss`` of the child), and the 1-minute load average before it. Reported: medians per
+side, the ratios baseline / current of the same round (then their median), and, per
+baseline, whether it printed the same findings and every difference of its JSON output
+(finding by finding: rule, field, before and now; other keys of a file's result).
 """
 
 from __future__ import annotations
@@ -80,23 +82,67 @@ def run_validate(src: Path, spec: Path) -> dict:
     }
 
 
+def differences(before: list[dict], now: list[dict]) -> list[str]:
+    """What differs between two ``validate --format json`` results lists, one line each:
+    ``D307 #1 message: '...' -> '...'``, ``D301: 1 finding(s) before, 2 now``, or a key of a
+    file's result added, removed or changed (``spec.yaml: key 'data' added: true``)."""
+    out: list[str] = []
+    if len(before) != len(now):
+        out.append(f"{len(before)} file result(s) before, {len(now)} now")
+    for b, c in zip(before, now, strict=False):
+        name = c.get("file", "?")
+        for key in sorted(set(b) | set(c)):
+            if key == "findings" or b.get(key) == c.get(key):
+                continue
+            if key not in b:
+                out.append(f"{name}: key {key!r} added: {json.dumps(c[key])}")
+            elif key not in c:
+                out.append(f"{name}: key {key!r} removed (was {json.dumps(b[key])})")
+            else:
+                out.append(f"{name}: {key}: {json.dumps(b[key])} -> {json.dumps(c[key])}")
+        rules = dict.fromkeys(f["rule"] for f in [*b.get("findings", []), *c.get("findings", [])])
+        for rule in rules:
+            old = [f for f in b.get("findings", []) if f["rule"] == rule]
+            new = [f for f in c.get("findings", []) if f["rule"] == rule]
+            if len(old) != len(new):
+                out.append(f"{rule}: {len(old)} finding(s) before, {len(new)} now")
+            for i, (x, y) in enumerate(zip(old, new, strict=False), 1):
+                for field in sorted(set(x) | set(y)):
+                    if x.get(field) != y.get(field):
+                        out.append(
+                            f"{rule} #{i} {field}: {json.dumps(x.get(field))} -> "
+                            f"{json.dumps(y.get(field))}"
+                        )
+        order_b = [(f["rule"], f["message"]) for f in b.get("findings", [])]
+        order_c = [(f["rule"], f["message"]) for f in c.get("findings", [])]
+        if sorted(order_b) == sorted(order_c) and order_b != order_c:
+            out.append(f"{name}: same findings in another order")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sessions", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--baseline", default="49b7ac3", help="commit to compare with")
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        help="commit to compare with (repeat for several; default 49b7ac3)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    baselines: list[str] = args.baseline or ["49b7ac3"]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        base_src = export_src(args.baseline, tmp / "baseline")
+        sources = {rev: export_src(rev, tmp / f"baseline-{rev}") for rev in baselines}
+        sources["current"] = REPO / "src"
         data = tmp / "data"
         data.mkdir()
         write_cohort(data / "cohort.tsv", args.sessions)
         (data / "spec.yaml").write_text(SPEC.format(tsv="cohort.tsv"))
-        runs: dict[str, list[dict]] = {"baseline": [], "current": []}
+        runs: dict[str, list[dict]] = {side: [] for side in sources}
         for r in range(args.rounds):
-            for side, src in (("baseline", base_src), ("current", REPO / "src")):
+            for side, src in sources.items():
                 res = run_validate(src, data / "spec.yaml")
                 runs[side].append(res)
                 print(
@@ -105,28 +151,31 @@ def main() -> None:
                     f"load {res['load_1min']:.1f}",
                     flush=True,
                 )
-    same = all(
-        b["findings"] == c["findings"]
-        for b, c in zip(runs["baseline"], runs["current"], strict=True)
-    )
 
     def med(side: str, key: str) -> float:
         return statistics.median(x[key] for x in runs[side])
 
-    def ratio(key: str) -> float:
-        pairs = zip(runs["baseline"], runs["current"], strict=True)
+    def ratio(side: str, key: str) -> float:
+        pairs = zip(runs[side], runs["current"], strict=True)
         return statistics.median(b[key] / c[key] for b, c in pairs)
 
+    def compared(side: str) -> dict:
+        # every round of a side prints the same output; the last rounds are compared
+        before, now = runs[side][-1]["findings"], runs["current"][-1]["findings"]
+        return {
+            "same_findings": [f.get("findings") for f in before]
+            == [f.get("findings") for f in now],
+            "differences": differences(before, now),
+        }
+
+    keys = ("wall_s", "cpu_s", "peak_mib")
     summary = {
         "sessions": args.sessions,
-        "baseline": args.baseline,
+        "baselines": baselines,
         "cpus": os.cpu_count(),
-        "same_findings": same,
-        "median": {
-            side: {k: med(side, k) for k in ("wall_s", "cpu_s", "peak_mib", "load_1min")}
-            for side in runs
-        },
-        "baseline_over_current": {k: ratio(k) for k in ("wall_s", "cpu_s", "peak_mib")},
+        "output": {side: compared(side) for side in baselines},
+        "median": {side: {k: med(side, k) for k in (*keys, "load_1min")} for side in runs},
+        "baseline_over_current": {side: {k: ratio(side, k) for k in keys} for side in baselines},
         "runs": {
             side: [{k: v for k, v in x.items() if k != "findings"} for x in runs[side]]
             for side in runs

@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/stats/interval_grid.py --grid partial --out benchmarks/stats/results
     python benchmarks/stats/interval_grid.py --from-json grid.json   # table of an earlier run
+    python benchmarks/stats/interval_grid.py --grid confirm --seed 2025 --metric mae
 
 Equivalent to ``brainbench calibrate --grid GRID --format json``; this script also writes the
 Markdown table pasted into benchmarks/stats/README.md.
@@ -39,7 +40,8 @@ def main() -> None:
     name = res["command"].split("--grid ")[1].split()[0]
     name += "".join(f"-{m}" for m in res["command"].split(" --metric ")[1:])
     a.out.mkdir(parents=True, exist_ok=True)
-    stem = a.out / f"interval-grid-{name}"
+    # Confirmation runs (--grid confirm) are interval-confirm-*, selection runs interval-grid-*.
+    stem = a.out / (f"interval-{name}" if name.startswith("confirm") else f"interval-grid-{name}")
     stem.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
     stem.with_suffix(".md").write_text(render_grid_markdown(res) + "\n")
     print(render_grid_text(res))

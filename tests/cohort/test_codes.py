@@ -142,3 +142,123 @@ def test_session_order_sort_as_sort_values(rows: list[tuple], order: list[int]) 
     sub = df.dropna(subset=["cohort", "subject"])
     expected = sub.sort_values(["cohort", "subject", "session_index"], kind="stable")
     assert _sorted_by_session(sub).equals(expected)
+
+
+def test_sorted_codes_remembered_per_arrow_column() -> None:
+    """A column coded again (the rules code the cohort's ids many times) gives the same codes
+    from memory; callers own what they get; the memory ends with the column's data."""
+    import gc
+
+    from brainbench.cohort import _codes
+
+    rows = [("c", "b", "1", None, 1.0), ("c", None, "2", "x", 2.0), ("c", "a", "1", "y", None)]
+    table = frame(rows * 2)
+    subject = table["subject"]  # ids shared by rows: remembered
+    first, uniques = sorted_codes(subject)
+    first[0] = 99  # the caller's own array
+    key = id(subject.array._pa_array)
+    assert key in _codes._MEMO
+    again, again_uniques = sorted_codes(subject, missing_first=True)
+    assert again.tolist() == [1, -1, 0] * 2 and list(again_uniques) == list(uniques) == ["a", "b"]
+    part = sorted_codes(table[["subject", "age"]]["subject"])[0]
+    assert part.tolist() == [1, 2, 0] * 2
+    as_str = subject.astype("str")  # other missing value: coded on its own
+    assert sorted_codes(as_str)[0].tolist() == [1, 2, 0] * 2
+    distinct = pd.Series(list("qrpuzs"), dtype="string")  # distinct ids: not remembered
+    assert sorted_codes(distinct)[0].tolist() == [1, 2, 0, 4, 5, 3]
+    assert id(distinct.array._pa_array) not in _codes._MEMO
+    ref = _codes._MEMO[key][0]
+    del table, subject, as_str
+    gc.collect()
+    assert ref() is None and _codes._MEMO.get(key, (None,))[0] is not ref
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=rows_st)
+def test_varies_equals_groupby_nunique(rows: list[tuple]) -> None:
+    """The hierarchy checks' fast question: does some group hold several values?"""
+    from brainbench.cohort._codes import varies
+
+    df = frame(rows)
+    for keys, value in ((["cohort", "subject"], "session"), (["cohort"], "image"),
+                        (["subject", "session"], "age")):  # fmt: skip
+        sub = df[[*keys, value]].dropna()
+        expected = bool((sub.groupby(keys)[value].nunique() > 1).any()) if len(sub) else False
+        assert varies(df, keys, value) == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.sampled_from(["train", "validation", "test", "ext", None]), max_size=30))
+def test_is_in_equals_isin_on_text(values: list[str | None]) -> None:
+    """Split partitions tested on categorical codes, as ``isin`` tests their text."""
+    from brainbench.validate.data_rules import _is_in
+
+    wanted = ["train", "validation"]
+    expected = pd.Series(values, dtype="string").isin(wanted).to_numpy(dtype=bool, na_value=False)
+    for col in (pd.Series(values, dtype="category"), pd.Series(values, dtype="string")):
+        assert np.array_equal(_is_in(col, wanted), expected)
+
+
+def session_order_before(table: pd.DataFrame) -> pd.Series:
+    """``session_order`` before issue 16 (labels mapped, then a groupby dense rank)."""
+    from brainbench.cohort._table import natural_key
+
+    sessions = table["session"]
+    if sessions.isna().all():
+        return pd.Series(np.zeros(len(table), dtype=np.int64), index=table.index)
+    labels = pd.unique(sessions.dropna())
+    ordered = sorted(labels, key=lambda x: (natural_key(x), str(x)))
+    rank = pd.Series(np.arange(len(ordered)), index=pd.Index(ordered, dtype="string"))
+    r = sessions.map(rank).fillna(-1).astype(np.int64)
+    keyed = pd.DataFrame({"c": table["cohort"], "s": table["subject"], "r": r})
+    ranks = keyed.groupby(["c", "s"], sort=False, dropna=False)["r"].rank(method="dense")
+    return ranks.astype(np.int64) - 1
+
+
+SESSION = st.one_of(
+    st.none(), st.sampled_from(["ses-M00", "ses-M06", "ses-M12", "bl", "m06", "ses-2", "10", "9"])
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(rows=st.lists(st.tuples(ID, ID, SESSION), max_size=40), start=st.integers(0, 3))
+def test_session_order_equals_groupby_rank(rows: list[tuple], start: int) -> None:
+    from brainbench.cohort._table import session_order
+
+    df = pd.DataFrame(rows, columns=["cohort", "subject", "session"], dtype="string")
+    df.index = pd.RangeIndex(start, start + len(df))
+    pd.testing.assert_series_equal(session_order(df), session_order_before(df), check_names=False)
+
+
+@settings(max_examples=80, deadline=None)
+@given(rows=st.lists(st.tuples(ID, ID, ID), max_size=40), seed=st.integers(0, 2**16))
+def test_ties_by_text_equals_lexsort_of_every_code(rows: list[tuple], seed: int) -> None:
+    """Rows ordered on (cohort, subject, session) codes, ties broken by distinct image paths
+    coded alone, as the split orders rows on all four codes."""
+    from brainbench.split._make import _ties_by_text
+
+    images = pd.Series([f"img{i}" for i in np.random.default_rng(seed).permutation(len(rows))])
+    df = frame([(*r, img, None) for r, img in zip(rows, images, strict=True)])
+    codes = [sorted_codes(df[c], missing_first=True)[0] for c in ("cohort", "subject", "session")]
+    full = np.lexsort([sorted_codes(df["image"])[0], *reversed(codes)])
+    tied = _ties_by_text(np.lexsort(list(reversed(codes))), codes, df["image"])
+    assert tied.tolist() == full.tolist()
+
+
+def test_no_repeats_survive_a_row_filter() -> None:
+    """A column that repeats no value keeps none after a filter (remembered, not hashed
+    again); one with repeats leaves the filtered copy to be computed."""
+    from brainbench.cohort import _codes
+    from brainbench.cohort._codes import no_repeats_kept, repeats
+
+    distinct = pd.Series(["a", "b", None, "c"], dtype="string")
+    assert not repeats(distinct).any()
+    kept = distinct[[True, False, True, True]].reset_index(drop=True)
+    no_repeats_kept(distinct, kept)
+    assert id(kept.array._pa_array) in _codes._MEMO
+    assert repeats(kept).tolist() == kept.duplicated(keep=False).tolist() == [False] * 3
+    twice = pd.Series(["a", "a", "b"], dtype="string")
+    assert repeats(twice).tolist() == [True, True, False]
+    part = twice[[True, False, True]].reset_index(drop=True)
+    no_repeats_kept(twice, part)
+    assert id(part.array._pa_array) not in _codes._MEMO

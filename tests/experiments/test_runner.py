@@ -128,3 +128,24 @@ def test_same_seed_same_numbers(tmp_path):
     pd.testing.assert_frame_equal(a.table, b.table)
     assert a.conclusion == b.conclusion
     assert not a.table["mean_width"].equals(c.table["mean_width"])
+
+
+def test_a_partial_rerun_updates_only_its_rows(tmp_path, monkeypatch):
+    """`--only N` rewrites the summary from every results.json in the folder: the other
+    experiments' rows stay as they were."""
+    import types
+
+    from brainbench.experiments import _runner
+
+    write_result(_result(6, "full"), tmp_path)
+    before = write_summary(tmp_path).read_text()
+    row6 = next(line for line in before.splitlines() if line.startswith("| [6]"))
+    mod = types.ModuleType("fake_exp4")
+    mod.NUMBER, mod.SLUG, mod.PRESETS = 4, "exp4", {"quick": {}, "full": {}}
+    mod.run = lambda params, out_dir, seed: _result(4)
+    monkeypatch.setitem(sys.modules, mod.__name__, mod)
+    monkeypatch.setattr(_runner, "EXPERIMENTS", {4: mod.__name__, 6: "unused"})
+    _runner.run_experiments([4], "quick", tmp_path)
+    after = (tmp_path / "README.md").read_text()
+    assert row6 in after
+    assert "| [4](04-exp4/README.md)" in after

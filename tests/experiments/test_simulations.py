@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
-from brainbench.experiments import run_experiments
+from brainbench.experiments import comparison, coverage, run_experiments
+from brainbench.stats._intervals import INTERVAL_METHODS
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +78,57 @@ def test_conclusions_quote_the_numbers(quick):
     for r in quick[1].values():
         for f in r.findings[:2]:
             assert f.text.lstrip("+-") in r.conclusion or f.text in r.conclusion
+
+
+def test_coverage_site_level_columns_name_their_method(quick):
+    r = quick[1][4]
+    t = r.table
+    cal = t[t["method"] == "calibrated"]
+    assert len(cal) == t[["sites", "subjects"]].drop_duplicates().shape[0]
+    # calibrated names the interval the table chose for each design, and its regime
+    assert set(cal["interval"]) <= set(INTERVAL_METHODS)
+    assert cal["chosen_for"].str.contains("sites").all()
+    for label, name in coverage.SITE_LEVEL.items():
+        rows = t[t["method"] == label]
+        assert rows["coverage"].between(0, 1).all()
+        if name != "calibrated":
+            assert set(rows["interval"]) == {name}
+    assert "calibrated uses" in r.sections["Coverage by design"]
+    assert "coverage-site-level.png" in r.figures
+
+
+def test_comparison_studentised_rows_name_their_interval(quick):
+    t = quick[1][5].table
+    for label, name in comparison.STUDENTISED.items():
+        rows = t[t["method"] == label]
+        assert len(rows) == 2 and rows["rejection_rate"].between(0, 1).all()
+        assert (rows["failed"] == 0).all()
+        chosen = rows["interval"].iloc[0]
+        assert chosen.split(" ")[0] in INTERVAL_METHODS
+        if name != "calibrated":
+            assert chosen == name
+    assert "corrected resampled t" in quick[1][5].conclusion
+
+
+def _old_rows(table: pd.DataFrame, methods) -> pd.DataFrame:
+    old = table[table["method"].isin(list(methods))]
+    return old.drop(columns="interval").reset_index(drop=True)
+
+
+def test_additions_leave_the_old_methods_numbers_unchanged(monkeypatch):
+    """The site-level intervals and studentised comparisons draw from their own streams: the
+    old methods give the same numbers for a seed with or without them."""
+    cov_params = {"sites": [4], "subjects": [24], "replications": 3, "resamples": 40}
+    cmp_params = {"datasets": 2, "mixed_datasets": 1, "repeats": 2, "folds": 3, "resamples": 40}
+    with_cov = coverage.simulate(cov_params, 5)
+    with_cmp, _ = comparison.simulate(cmp_params, 5)
+    monkeypatch.setattr(coverage, "SITE_LEVEL", {})
+    monkeypatch.setattr(comparison, "STUDENTISED", {})
+    pd.testing.assert_frame_equal(
+        _old_rows(with_cov, coverage.METHODS),
+        _old_rows(coverage.simulate(cov_params, 5), coverage.METHODS),
+    )
+    pd.testing.assert_frame_equal(
+        _old_rows(with_cmp, comparison.METHODS),
+        _old_rows(comparison.simulate(cmp_params, 5)[0], comparison.METHODS),
+    )

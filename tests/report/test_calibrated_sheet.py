@@ -28,9 +28,11 @@ def test_sheet_names_the_calibrated_method_and_regime(tmp_path):
         write_report([tmp_path / "pred.csv"], tmp_path / "out", spec=spec, resamples=200)
     md = (tmp_path / "out" / "evidence.md").read_text()
     c = calibrated_choice("balanced_accuracy", 5, 15.0, "site")
-    cov = c.entry["coverage"][c.method]
+    # The regime was confirmed: the sheet gives the confirmation run's coverage.
+    conf = c.entry["confirmation"]
     assert (
         f"Interval method (calibrated): {c.method}, chosen for 4-7 sites, 10-39 subjects per "
-        f"site (it covered {cov['min']:.1%}-{cov['max']:.1%} of nominal 95% intervals in the "
-        f"{c.entry['cells']} simulated designs of that regime"
+        f"site (it covered {conf['coverage']['min']:.1%}-{conf['coverage']['max']:.1%} of "
+        f"nominal 95% intervals in a confirmation run's {conf['cells']} simulated designs of "
+        f"that regime ({conf['n_per_cell'][0]} data sets each), `{conf['source']}`"
     ) in md

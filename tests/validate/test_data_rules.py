@@ -542,4 +542,4 @@ def test_d307_follows_the_calibrated_interval(tmp_path):
     # Sensitivity at 4-7 sites with fewer than 10 subjects each: no method met the goal there.
     few = make_ctx(tmp_path, cohort_rows(30, sites=5), clusters=calibrated, metric="sensitivity")
     (g,) = fired("D307", few)
-    assert "no interval method covered 94-96%" in g.message and "approximate" in g.message
+    assert "no interval method covered 94%-96%" in g.message and "approximate" in g.message

@@ -88,6 +88,10 @@ def _duplicates(table: pd.DataFrame) -> list[Finding]:
 
 
 def _nesting(table: pd.DataFrame, inner: str, outer: str, severity: Severity) -> list[Finding]:
+    from brainbench.cohort._codes import varies
+
+    if not varies(table, ["cohort", inner], outer):
+        return []
     sub = table[["cohort", inner, outer]].dropna()
     if sub.empty:
         return []
@@ -126,9 +130,11 @@ def _nesting(table: pd.DataFrame, inner: str, outer: str, severity: Severity) ->
 
 
 def _constant_values(table: pd.DataFrame) -> list[Finding]:
+    from brainbench.cohort._codes import varies
+
     out = []
     for col in PER_SUBJECT_COLUMNS:
-        if col not in table.columns:
+        if col not in table.columns or not varies(table, ["cohort", "subject"], col):
             continue
         sub = table[["cohort", "subject", col]].dropna()
         if sub.empty:

@@ -123,7 +123,9 @@ def read_tabular_raw(
         )
     col = image_column or next((c for c in IMAGE_COLUMN_CANDIDATES if c in df.columns), None)
     if col is not None:
-        values = df[col].astype("string").str.replace("\\", "/", regex=False)
+        values = df[col].astype("string")
+        if values.str.contains("\\", regex=False).any():  # a scan is cheaper than a copy
+            values = values.str.replace("\\", "/", regex=False)
         base = str(path.parent.resolve()).replace("\\", "/")
         df["image_path"] = _under(base, values)
         if col != "image":
@@ -257,24 +259,39 @@ def natural_key(label: str) -> tuple:
 
 
 def session_order(table: pd.DataFrame) -> pd.Series:
-    """0-based order of each row's session within its (cohort, subject), by session label."""
+    """0-based order of each row's session within its (cohort, subject), by session label.
+
+    ``groupby(["cohort", "subject"], dropna=False)`` dense rank of the labels' natural order
+    (missing labels first), on integer codes: only the distinct labels are sorted in Python
+    (tests/cohort/test_codes.py compares it with the groupby).
+    """
     import numpy as np
     import pandas as pd
+
+    from brainbench.cohort._codes import factorised_codes, first_of_runs
 
     sessions = table["session"]
     if sessions.isna().all():
         return pd.Series(np.zeros(len(table), dtype=np.int64), index=table.index)
-    labels = pd.unique(sessions.dropna())
-    ordered = sorted(labels, key=lambda x: (natural_key(x), str(x)))
-    rank = pd.Series(np.arange(len(ordered)), index=pd.Index(ordered, dtype="string"))
-    r = sessions.map(rank).fillna(-1).astype(np.int64)
-    keyed = pd.DataFrame({"c": table["cohort"], "s": table["subject"], "r": r})
-    return (
-        keyed.groupby(["c", "s"], sort=False, dropna=False)["r"]
-        .rank(method="dense")
-        .astype(np.int64)
-        - 1
-    )
+    codes, uniques = pd.factorize(sessions, use_na_sentinel=True)
+    ordered = sorted(range(len(uniques)), key=lambda i: (natural_key(uniques[i]), str(uniques[i])))
+    rank = np.empty(len(uniques) + 1, dtype=np.int64)
+    rank[ordered] = np.arange(len(uniques))
+    rank[-1] = -1  # missing: before every label
+    label = rank[codes]
+    group = np.zeros(len(table), dtype=np.int64)
+    for col in ("cohort", "subject"):  # missing ids are a group of their own (-1 + 1)
+        c = factorised_codes(table[col]) + 1
+        group = pd.factorize(group * (int(c.max()) + 1) + c)[0]
+    order = np.lexsort((label, group))
+    g, lab = group[order], label[order]
+    new_group = first_of_runs(g)
+    new_label = new_group | first_of_runs(lab)
+    dense = np.cumsum(new_label)
+    dense -= np.maximum.accumulate(np.where(new_group, dense, 0))
+    out = np.empty(len(table), dtype=np.int64)
+    out[order] = dense
+    return pd.Series(out, index=table.index)
 
 
 def build_cohort_table(

@@ -23,6 +23,7 @@ from brainbench.stats import (
     simulate_predictions,
 )
 from brainbench.stats._data import run_columns
+from brainbench.stats._results import ComparisonResult, MetricResult
 
 CLASSES = ("CN", "AD")
 TASK = Task("classification", CLASSES)
@@ -84,21 +85,42 @@ def interval(
     ``method`` defaults to ``hierarchical-bootstrap`` when ``clusters`` are given, else the
     ``bootstrap`` over units.
     """
+    res = interval_result(
+        md, metric, clusters=clusters, method=method, resamples=resamples, seed=seed, level=level
+    )
+    return res.estimate, res.ci_low, res.ci_high
+
+
+def interval_result(
+    md: ModelData,
+    metric: str,
+    *,
+    clusters: Sequence[str] = (),
+    method: str | None = None,
+    interval: str = "percentile",
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> MetricResult:
+    """The engine's :func:`confidence_interval` with its ``interval`` choice (``percentile``,
+    a studentised site-level method or ``calibrated``, as ``evaluate --interval`` computes
+    it); the result names the interval computed (``interval``) and, for ``calibrated``, the
+    regime it was chosen for (``chosen_for``)."""
     if method is None:
         method = "hierarchical-bootstrap" if clusters else "bootstrap"
     with warnings.catch_warnings():
         # Few-cluster warnings are the object of the study, not news: the tables show them.
         warnings.simplefilter("ignore", BrainbenchWarning)
-        res = confidence_interval(
+        return confidence_interval(
             md,
             metric,
             method=method,
+            interval=interval,
             clusters=list(clusters),
             resamples=resamples,
             seed=seed,
             level=level,
         )
-    return res.estimate, res.ci_low, res.ci_high
 
 
 def p_value(df: pd.DataFrame, metric: str, method: str, a: str, b: str, **kwargs) -> float:
@@ -131,6 +153,7 @@ __all__ = [
     "CLASSES",
     "TASK",
     "interval",
+    "interval_result",
     "p_value",
     "prepare",
     "simulate_predictions",
@@ -145,24 +168,57 @@ def compare_prepared(
     method: str,
     *,
     clusters: Sequence[str] = (),
+    interval: str = "percentile",
     resamples: int = 1000,
     seed: int = 0,
     level: float = 0.95,
 ) -> float:
-    """Two-sided p-value of ``metric(a) = metric(b)`` by the engine's comparison ``method``.
+    """Two-sided p-value of ``metric(a) = metric(b)`` by the engine's comparison ``method``
+    (NaN when the method fails or gives none)."""
+    res = compare_result(
+        a,
+        b,
+        metric,
+        method,
+        clusters=clusters,
+        interval=interval,
+        resamples=resamples,
+        seed=seed,
+        level=level,
+    )
+    return float("nan") if res is None or res.p_value is None else float(res.p_value)
+
+
+def compare_result(
+    a: ModelData,
+    b: ModelData,
+    metric: str,
+    method: str,
+    *,
+    clusters: Sequence[str] = (),
+    interval: str = "percentile",
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> ComparisonResult | None:
+    """The engine's comparison of ``metric(a)`` and ``metric(b)`` by ``method`` (None when it
+    fails to fit).
 
     The models come prepared by :func:`prepare`; this calls the registered method
     (:data:`brainbench.stats.COMPARISONS`) as :func:`brainbench.stats.compare_models` does,
-    without reshaping the tables at every call.
+    without reshaping the tables at every call; ``interval`` is ``compare --interval``
+    (the paired bootstrap's percentile, a studentised interval of the difference, or
+    ``calibrated``; ``extra["interval"]`` names the one computed).
     """
     from brainbench.stats import COMPARISONS, get_metric
     from brainbench.stats._compare import Options, pair_models
 
-    opts = Options(level=level, clusters=tuple(clusters), resamples=resamples, seed=seed)
+    opts = Options(
+        level=level, clusters=tuple(clusters), resamples=resamples, seed=seed, interval=interval
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            res = COMPARISONS.get(method)(pair_models(a, b, get_metric(metric)), opts)
+            return COMPARISONS.get(method)(pair_models(a, b, get_metric(metric)), opts)
         except (UserError, np.linalg.LinAlgError, ValueError):
-            return float("nan")
-    return float("nan") if res.p_value is None else float(res.p_value)
+            return None

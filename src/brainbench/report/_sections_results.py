@@ -60,10 +60,15 @@ def _interval_choice(results: list[Any]) -> str:
     for (method, regime), cal in seen.items():
         text = f"{method}, chosen for {regime}"
         if cal:
+            run = (
+                f"a confirmation run's {cal['designs']} simulated designs of that regime "
+                f"({cal['data_sets_per_design']} data sets each)"
+                if "data_sets_per_design" in cal
+                else f"the {cal['designs']} simulated designs of that regime"
+            )
             text += (
                 f" (it covered {cal['coverage_min']:.1%}-{cal['coverage_max']:.1%} of nominal "
-                f"95% intervals in the {cal['designs']} simulated designs of that regime, "
-                f"`{cal['source']}`"
+                f"95% intervals in {run}, `{cal['source']}`"
                 + ("" if cal["consistent_with_goal"] else "; below the 94-96% goal: approximate")
                 + ")"
             )

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from brainbench.cohort._codes import sorted_codes
+from brainbench.cohort._codes import repeats, sorted_codes
 from brainbench.errors import UserError
 from brainbench.registry_base import did_you_mean
 from brainbench.split._splitters import (
@@ -310,10 +310,15 @@ def split_table(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
     _check_columns(table, plan)
     # Ids sorted by code point (Arrow strings), missing first: the same order everywhere.
     # Each id column is coded once; only its distinct ids are sorted.
-    coded = {
-        c: sorted_codes(table[c].astype("string[pyarrow]"), missing_first=True) for c in ID_COLUMNS
-    }
-    by_id = np.lexsort([coded[c][0] for c in reversed(ID_COLUMNS)])
+    images = table["image"].astype("string[pyarrow]")
+    # An image path of its own on every row (the usual manifest): the paths need not be
+    # coded; they only order rows that tie on the other ids (ids: cohort, subject, session)
+    distinct_images = bool(images.notna().all()) and not repeats(images).any()
+    ids = ID_COLUMNS[:-1] if distinct_images else ID_COLUMNS
+    coded = {c: sorted_codes(table[c].astype("string[pyarrow]"), missing_first=True) for c in ids}
+    by_id = np.lexsort([coded[c][0] for c in reversed(ids)])
+    if distinct_images:
+        by_id = _ties_by_text(by_id, [coded[c][0] for c in ids], images)
     # Rows are used in that sorted order through their positions (by_id): columns are
     # taken when needed, never the whole table reordered.
     dev = (table["role"] == "development").to_numpy()[by_id]
@@ -380,12 +385,23 @@ def split_table(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
                     code[drop] = DROPPED
                 blocks.append((r, fold, code))
 
-    cats = {c: _first_seen(table[c], *coded[c], by_id) for c in ID_COLUMNS}
-    del coded
-    kept = [np.flatnonzero(code != DROPPED) for _, _, code in blocks]
+    cats = {c: _first_seen(table[c], *coded[c], by_id) for c in ids}
+    if distinct_images:  # each path first seen at its row's place in the sorted order
+        cats["image"] = (np.arange(len(table)), pd.array(images.array.take(by_id), dtype="string"))
+    del coded, images
+    # positions and codes in the narrowest integers the categoricals keep: a 64-bit copy of
+    # each column of millions of rows would be the peak of validate --data
+    kept = [np.flatnonzero(code != DROPPED).astype(np.int32) for _, _, code in blocks]
     idx = np.concatenate(kept)
     out = pd.DataFrame(
-        {c: pd.Categorical.from_codes(cats[c][0][idx], categories=cats[c][1]) for c in ID_COLUMNS}
+        {
+            c: _without_lookup(
+                pd.Categorical.from_codes(
+                    cats[c][0].astype(_code_dtype(len(cats[c][1])))[idx], categories=cats[c][1]
+                )
+            )
+            for c in ID_COLUMNS
+        }
     )
     del idx
     lengths = [len(k) for k in kept]
@@ -394,6 +410,43 @@ def split_table(table: pd.DataFrame, plan: SplitPlan) -> pd.DataFrame:
     parts = np.concatenate([code[k] for (_, _, code), k in zip(blocks, kept, strict=True)])
     out["partition"] = pd.Categorical.from_codes(parts, categories=partition_names)
     return out
+
+
+def _without_lookup(column: pd.Categorical) -> pd.Categorical:
+    """``column`` without the hash table pandas built to check that its categories are
+    distinct and keeps with them (pandas rebuilds it if ever needed): about 120 bytes per
+    category, 120 MB for a million image paths held through every data rule."""
+    cache = getattr(column.categories, "_cache", None)
+    if isinstance(cache, dict):
+        cache.pop("_engine", None)
+    return column
+
+
+def _code_dtype(n_categories: int) -> type:
+    """The integer type pandas gives the codes of ``n_categories`` categories."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if n_categories < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
+
+
+def _ties_by_text(order: np.ndarray, keys: list[np.ndarray], text: pd.Series) -> np.ndarray:
+    """``order`` (rows sorted by ``keys``) with the rows that tie on every key sorted by
+    ``text`` (distinct, none missing): ``np.lexsort`` with the text's sorted codes as the
+    last key, coding only the tied rows' text."""
+    from brainbench.cohort._codes import first_of_runs
+
+    new = np.logical_or.reduce([first_of_runs(k[order]) for k in keys])
+    tied = ~new
+    tied[:-1] |= ~new[1:]  # the first row of a run of ties too
+    if not tied.any():
+        return order
+    at = np.flatnonzero(tied)
+    rows = order[at]
+    rank = sorted_codes(text.iloc[rows].reset_index(drop=True))[0]
+    order = order.copy()
+    order[at] = rows[np.lexsort((rank, np.cumsum(new)[at]))]
+    return order
 
 
 def _first_seen(

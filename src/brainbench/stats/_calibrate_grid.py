@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -106,6 +107,55 @@ GRID_PRESETS: dict[str, dict[str, Any]] = {
         "resamples": 999,
     },
 }
+
+
+def confirmation_designs(
+    sites: dict[str, list[int]], subjects_per_site: list[int]
+) -> list[list[float]]:
+    """(sites, subjects per site, sessions, ICC, prevalence) of a confirmation run: per site
+    regime (its smallest and largest grid size, ``lo`` and ``hi``, and any further sizes) and
+    subjects per site, a fraction of issue 15's factors that varies each of them (3 sessions,
+    ICC 0, prevalence 0.2 included) and puts the hardest corner (fewest sites, ICC 0.2) in.
+
+    The prevalence is ignored for MAE (:func:`grid_cells`)."""
+    out = []
+    for sizes in sites.values():
+        lo, hi, *more = sizes
+        for p in subjects_per_site:
+            out += [
+                [lo, p, 1, 0.2, 0.5],
+                [hi, p, 1, 0.05, 0.5],
+                [lo, p, 3, 0.0, 0.5],
+                [hi, p, 3, 0.2, 0.2],
+                [lo, p, 1, 0.05, 0.2],
+            ]
+            out += [[s, p, 1, 0.2, 0.5] for s in more]
+    return out
+
+
+# Confirmation runs (``--grid confirm``, ``confirm-quick``): only the method the committed
+# table chose for the cell's metric and regime, plus ``compare`` (the earlier default), on
+# fresh data sets (a seed other than the selection runs'), many per cell.
+GRID_PRESETS |= {
+    "confirm-quick": {
+        "designs": [[4, 20, 1, 0.05, 0.5], [8, 20, 1, 0.05, 0.5]],
+        "metrics": ["balanced_accuracy"],
+        "replicates": 200,
+        "resamples": 199,
+        "confirm": True,
+        "compare": ["percentile"],
+    },
+    "confirm": {
+        "designs": confirmation_designs({"4-7": [4, 6], ">= 8": [8, 16, 32]}, [5, 20, 80]),
+        "metrics": ["balanced_accuracy", "auroc", "sensitivity", "specificity", "mae"],
+        "replicates": 2000,
+        "resamples": 399,
+        "confirm": True,
+        "compare": ["percentile"],
+    },
+}
+#: The metrics the grid simulates.
+METRIC_NAMES: list[str] = GRID_PRESETS["full"]["metrics"]
 MU = (1.2, 0.8)
 SD_SUBJECT = 0.8
 SD_SESSION = 0.3
@@ -191,37 +241,46 @@ def cell_intervals(
     resamples: int,
     rng: np.random.Generator,
     level: float = 0.95,
+    methods: Collection[str] | None = None,
 ) -> dict[str, tuple[float, float]]:
-    """Every applicable candidate's interval on one data set (the code users run)."""
+    """Every applicable candidate's interval on one data set (the code users run); with
+    ``methods``, only those (a confirmation run evaluates the chosen method alone)."""
+    want = set(INTERVAL_METHODS if methods is None else methods)
     m = METRICS.get(metric)
-    strata = None if metric == "mae" else cols.y
-    hier = ClusterDesign([site, subject], strata=strata)
-    stat = Statistic(hier, [Block(m, cols, hier.row_atom)])
-    theta = stat.resample(resamples, rng)
-    theta = theta[np.isfinite(theta)]
-    out = {
-        "percentile": percentile_interval(theta, level),
-        "bca": bca_interval(theta, stat.point(), stat.jackknife(), level)[:2],
-    }
-    flat = ClusterDesign([site])
-    out["cluster-bootstrap-t"] = cluster_bootstrap_t(
-        Statistic(flat, [Block(m, cols, flat.row_atom)]),
-        level=level,
-        resamples=resamples,
-        rng=rng,
-    )
+    out: dict[str, tuple[float, float]] = {}
+    if want & {"percentile", "bca"}:
+        strata = None if metric == "mae" else cols.y
+        hier = ClusterDesign([site, subject], strata=strata)
+        stat = Statistic(hier, [Block(m, cols, hier.row_atom)])
+        theta = stat.resample(resamples, rng)
+        theta = theta[np.isfinite(theta)]
+        if "percentile" in want:
+            out["percentile"] = percentile_interval(theta, level)
+        if "bca" in want:
+            out["bca"] = bca_interval(theta, stat.point(), stat.jackknife(), level)[:2]
+    if "cluster-bootstrap-t" in want:
+        flat = ClusterDesign([site])
+        out["cluster-bootstrap-t"] = cluster_bootstrap_t(
+            Statistic(flat, [Block(m, cols, flat.row_atom)]),
+            level=level,
+            resamples=resamples,
+            rng=rng,
+        )
     if metric in MEAN_METRICS:
         u, w = mean_form(metric, cols)
         for weights in ("rademacher", "webb"):
-            out[f"wild-cluster-{weights}"] = wild_cluster_interval(
-                u, w, site, level=level, resamples=resamples, weights=weights, rng=rng
-            )
-        codes, uniques = pd.factorize(site)
-        out["cr2"] = cr2_interval([(u, w, codes, 1.0)], len(uniques), level=level)[:2]
-        rows = np.arange(len(u))
-        out["mixed-satterthwaite"] = mixed_interval(
-            [(u, w, rows, 1.0)], [site, subject], ["site", "subject"], level=level
-        )[:2]
+            if f"wild-cluster-{weights}" in want:
+                out[f"wild-cluster-{weights}"] = wild_cluster_interval(
+                    u, w, site, level=level, resamples=resamples, weights=weights, rng=rng
+                )
+        if "cr2" in want:
+            codes, uniques = pd.factorize(site)
+            out["cr2"] = cr2_interval([(u, w, codes, 1.0)], len(uniques), level=level)[:2]
+        if "mixed-satterthwaite" in want:
+            rows = np.arange(len(u))
+            out["mixed-satterthwaite"] = mixed_interval(
+                [(u, w, rows, 1.0)], [site, subject], ["site", "subject"], level=level
+            )[:2]
     return out
 
 
@@ -235,7 +294,9 @@ def run_cell(
     prevalence: float,
     replicates: int,
     resamples: int,
+    methods: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
+    """Coverage per method in one cell (``methods``: see :func:`cell_intervals`)."""
     truth = cell_truth(metric, icc, sessions)
     hits: dict[str, list[bool]] = {}
     widths: dict[str, list[float]] = {}
@@ -245,7 +306,9 @@ def run_cell(
         if not np.isfinite(METRICS.get(metric)(cols)):
             undefined += 1  # e.g. no positive subject at prevalence 0.2
             continue
-        got = cell_intervals(metric, cols, site, subject, resamples=resamples, rng=rng)
+        got = cell_intervals(
+            metric, cols, site, subject, resamples=resamples, rng=rng, methods=methods
+        )
         for name, (lo, hi) in got.items():
             if np.isfinite(lo) and np.isfinite(hi):
                 hits.setdefault(name, []).append(bool(lo <= truth <= hi))
@@ -280,10 +343,15 @@ def run_cell(
 
 
 def grid_cells(grid: dict[str, Any]) -> list[tuple]:
-    """(metric, sites, subjects per site, sessions, ICC, prevalence) of every cell; the
-    prevalence varies only for classification metrics."""
+    """(metric, sites, subjects per site, sessions, ICC, prevalence) of every cell: the
+    product of the grid's factors, or its list of ``designs``; the prevalence varies only for
+    classification metrics."""
     cells = []
     for metric in grid["metrics"]:
+        if "designs" in grid:
+            designs = [(*d[:4], 0.5 if metric == "mae" else d[4]) for d in grid["designs"]]
+            cells += [(metric, *d) for d in dict.fromkeys(designs)]
+            continue
         prevalences = [0.5] if metric == "mae" else grid["prevalence"]
         cells += [
             (metric, *rest)
@@ -292,6 +360,28 @@ def grid_cells(grid: dict[str, Any]) -> list[tuple]:
             )
         ]
     return cells
+
+
+def _confirmed_methods(grid: dict[str, Any], seed: int) -> dict[tuple, str]:
+    """A confirmation grid's chosen method per cell, from the committed table; refuses the
+    selection runs' seed (the confirmation must use data sets they never saw)."""
+    from brainbench.stats._interval_defaults import calibrated_choice, load_table
+
+    table = load_table()
+    used = {
+        int(c.split("--seed ")[1].split()[0])
+        for c in table["generated_by"]
+        if "--seed" in c and "--grid confirm" not in c  # a confirmation may be rerun
+    }
+    if seed in used:
+        raise UserError(
+            f"A confirmation run must draw data sets independent of the runs that chose the "
+            f"defaults (seed {', '.join(map(str, sorted(used)))}): pass another --seed."
+        )
+    return {
+        cell: calibrated_choice(cell[0], cell[1], cell[2], "site", table).method
+        for cell in grid_cells(grid)
+    }
 
 
 def run_interval_grid(
@@ -305,34 +395,52 @@ def run_interval_grid(
     (``metrics``: only these metrics of the grid's design, e.g. one left out of a run).
 
     Seeded: cell k uses ``numpy.random.default_rng([seed, k])``, so any cell can be rerun
-    alone and the cells can run in any order.
+    alone and the cells can run in any order. A grid of ``designs`` (the confirmation runs)
+    seeds design j of a metric with ``[seed, i, j]``, ``i`` the metric's position in
+    :data:`METRIC_NAMES`: a metric run alone (``metrics``) draws the data sets it draws in the
+    whole run, and the metrics never share data sets (their coverages are independent).
     """
     grid = dict(GRID_PRESETS[preset])
     if replicates is not None:
         grid["replicates"] = replicates
     if metrics:
-        unknown = sorted(set(metrics) - set(GRID_PRESETS["full"]["metrics"]))
+        unknown = sorted(set(metrics) - set(METRIC_NAMES))
         if unknown:
             raise UserError(
-                f"The calibration grid simulates {', '.join(GRID_PRESETS['full']['metrics'])}; "
+                f"The calibration grid simulates {', '.join(METRIC_NAMES)}; "
                 f"got {', '.join(unknown)}."
             )
         grid["metrics"] = list(metrics)
+    chosen = _confirmed_methods(grid, seed) if grid.get("confirm") else {}
     start = time.perf_counter()
     rows = []
+    cell_seconds = []
+    metric_cells: dict[str, int] = {}
     for k, cell in enumerate(grid_cells(grid)):
-        rng = np.random.default_rng([seed, k])
-        rows += run_cell(rng, *cell, grid["replicates"], grid["resamples"])
+        j = metric_cells[cell[0]] = metric_cells.get(cell[0], -1) + 1
+        key = [seed, METRIC_NAMES.index(cell[0]), j] if "designs" in grid else [seed, k]
+        rng = np.random.default_rng(key)
+        methods = [chosen[cell], *grid["compare"]] if chosen else None
+        tic = time.perf_counter()
+        got = run_cell(rng, *cell, grid["replicates"], grid["resamples"], methods)
+        cell_seconds.append(time.perf_counter() - tic)
+        rows += [r | {"chosen": r["method"] == chosen[cell]} if chosen else r for r in got]
     command = f"brainbench calibrate --grid {preset} --seed {seed}"
     if replicates is not None:
         command += f" --replicates {replicates}"
     command += "".join(f" --metric {m}" for m in metrics or [])
-    return {
+    confirms = {}
+    if chosen:
+        from brainbench.stats._interval_defaults import load_table
+
+        confirms = {"confirms": load_table()["generated_by"]}
+    return confirms | {
         "command": command,
         "grid": grid,
         "seed": seed,
         "coverage": rows,
         "seconds": time.perf_counter() - start,
+        "cell_seconds": cell_seconds,
         "methods": {
             name: {"summary": m.summary, "metrics": m.metrics, "references": list(m.references)}
             for name, m in INTERVAL_METHODS.items()
@@ -360,8 +468,11 @@ def render_grid_text(res: dict[str, Any]) -> str:
 
 def render_grid_markdown(res: dict[str, Any]) -> str:
     """One row per cell, one column per method: coverage (Monte-Carlo SE), in bold when
-    within the goal 94-96%; '-' where the method does not apply or gave no interval."""
-    methods = list(INTERVAL_METHODS)
+    within the goal 94-96%; '-' where the method does not apply or gave no interval. A
+    confirmation run has the chosen method's column and the percentile interval's, and the
+    seconds each cell took."""
+    confirm = "confirms" in res
+    methods = ["chosen", "percentile"] if confirm else list(INTERVAL_METHODS)
     cells: dict[tuple, dict[str, dict]] = {}
     for r in res["coverage"]:
         key = (
@@ -373,19 +484,34 @@ def render_grid_markdown(res: dict[str, Any]) -> str:
             r["prevalence"],
         )
         cells.setdefault(key, {})[r["method"]] = r
-    head = ["metric", "sites", "subj/site", "sessions", "ICC", "prev.", *methods, "n"]
+        if r.get("chosen"):
+            cells[key]["chosen"] = r
+    head = ["metric", "sites", "subj/site", "sessions", "ICC", "prev."]
+    head += ["chosen method", *methods] if confirm else methods
+    seconds = res.get("cell_seconds", [])
+    head += ["n"] + (["s"] if seconds else [])
+    texts = 7 if confirm else 6
     out = [
         f"Command: `{res['command']}` ({res['seconds']:.0f} s). Coverage of nominal 95% "
         "intervals (Monte-Carlo SE, %); bold: within 94-96%; n: data sets per cell with a "
-        "defined metric; sites < 4: the engine reports the conditional interval instead.",
+        + ("defined interval of the chosen method" if confirm else "defined metric")
+        + "; sites < 4: the engine reports the conditional interval instead.",
         "",
         "| " + " | ".join(head) + " |",
-        "| " + " | ".join(["---"] * 6 + ["---:"] * (len(methods) + 1)) + " |",
+        "| " + " | ".join(["---"] * texts + ["---:"] * (len(head) - texts)) + " |",
     ]
-    for key, by in cells.items():
+    if confirm:
+        out[0] += (
+            " Confirmation run: per cell only the method the table chose for its metric and "
+            "regime (chosen method), and percentile on the same data sets; the table "
+            "confirmed: " + "; ".join(f"`{c}`" for c in res["confirms"]) + "."
+        )
+    for i, (key, by) in enumerate(cells.items()):
         row = [str(k) if not isinstance(k, float) else f"{k:g}" for k in key]
         if key[1] < MIN_ESTIMABLE_CLUSTERS:
             row[1] += " (cond.)"
+        if confirm:
+            row.append(by["chosen"]["method"])
         for m in methods:
             r = by.get(m)
             if r is None:
@@ -393,7 +519,11 @@ def render_grid_markdown(res: dict[str, Any]) -> str:
                 continue
             text = f"{100 * r['coverage']:.1f} ({100 * r['mc_se']:.1f})"
             row.append(f"**{text}**" if 0.94 <= r["coverage"] <= 0.96 else text)
-        row.append(str(max(r["n"] for r in by.values())))
+        # A confirmation run's n is the chosen method's: it may lack an interval where the
+        # percentile interval has one.
+        row.append(str(by["chosen"]["n"] if confirm else max(r["n"] for r in by.values())))
+        if seconds:
+            row.append(f"{seconds[i]:.0f}")
         out.append("| " + " | ".join(row) + " |")
     return "\n".join(out)
 

@@ -14,8 +14,18 @@ distance ``max |coverage - 0.95|``; distances within :data:`TIE` of the best are
 smallest mean distance wins, then the registry's order (percentile first). An entry
 ``meets_goal`` when the chosen method covered within :data:`GOAL` in every cell, and
 ``consistent_with_goal`` when every cell is within two Monte-Carlo SEs of it; when not,
-``evaluate`` attaches a warning naming the regime and the coverage range, so a result from
-that design is flagged, not silently trusted.
+``evaluate`` attaches a warning naming the regime and the coverage range (``why``), so a result
+from that design is flagged, not silently trusted.
+
+Choosing the best of several methods on noisy cells overstates the winner's coverage (the
+winner's curse), so the choice is then *confirmed*: ``brainbench calibrate --grid confirm``
+evaluates only the chosen method (and the percentile interval, the earlier default) on fresh
+data sets, many per cell, in designs of every regime, some the selection runs never had
+(3 sessions, ICC 0, 32 sites, prevalence 0.2). With such runs among the inputs each entry
+records its ``confirmation`` (designs, data sets per design, the largest Monte-Carlo SE, the
+coverage range, percentile's beside it); the regime is ``consistent_with_goal`` only when the
+selection runs and the confirmation both are, judged cell by cell with each cell's own
+Monte-Carlo SE. The confirmation never changes the choice (that would be selection again).
 
 With fewer than :data:`~brainbench.stats._evaluate.MIN_ESTIMABLE_CLUSTERS` sites no site-level
 interval is estimable: the entry records the candidates' coverage there (why) and the engine
@@ -86,10 +96,23 @@ class Choice:
 
     @property
     def calibration(self) -> dict[str, Any]:
-        """What the result records of the table entry (empty without one)."""
+        """What the result records of the table entry (empty without one): the chosen
+        method's coverage range over the confirmation run's designs when the regime was
+        confirmed (``data_sets_per_design`` says how many data sets each had), else over the
+        selection runs' designs."""
         e = self.entry
         if e is None:
             return {}
+        conf = e.get("confirmation")
+        if conf and conf["cells"]:
+            return {
+                "coverage_min": conf["coverage"]["min"],
+                "coverage_max": conf["coverage"]["max"],
+                "designs": conf["cells"],
+                "data_sets_per_design": conf["n_per_cell"][0],
+                "consistent_with_goal": e["consistent_with_goal"],
+                "source": conf["source"],
+            }
         cov = e["coverage"][self.method]
         return {
             "coverage_min": cov["min"],
@@ -101,16 +124,14 @@ class Choice:
 
     @property
     def warning(self) -> str | None:
-        """The message flagging a regime where the chosen method missed the goal."""
+        """The message flagging a regime where the chosen method missed the goal (in the
+        selection runs or in the confirmation run)."""
         e = self.entry
         if e is None or e["consistent_with_goal"]:
             return None
-        lo, hi = e["coverage"][self.method]["min"], e["coverage"][self.method]["max"]
         return (
-            f"Calibration: in the simulated designs of this regime ({self.chosen_for}) no "
-            f"interval method covered {GOAL[0]:.0%}-{GOAL[1]:.0%} in every design (within "
-            f"Monte-Carlo error); the chosen {self.method} covered {lo:.1%}-{hi:.1%} "
-            f"({e['cells']} designs, `{e['source']}`). Treat this interval as approximate."
+            f"Calibration: in the simulated designs of this regime ({self.chosen_for}) "
+            f"{e['why']}. Treat this interval as approximate."
         )
 
 
@@ -262,7 +283,8 @@ def choose_defaults(results: list[dict[str, Any]]) -> dict[str, Any]:
     from brainbench.stats._intervals import INTERVAL_METHODS
 
     paired = [r for r in results if "rates" in r]
-    results = [r for r in results if "rates" not in r]
+    confirms = [r for r in results if "confirms" in r]
+    results = [r for r in results if "rates" not in r and "confirms" not in r]
 
     order = list(INTERVAL_METHODS)
     cells: dict[tuple, dict[str, list[tuple[float, float]]]] = {}
@@ -300,6 +322,19 @@ def choose_defaults(results: list[dict[str, Any]]) -> dict[str, Any]:
         tied = [m for m in eligible if stats[m]["worst_distance"] <= best + TIE]
         method = min(tied, key=lambda m: (stats[m]["mean_distance"], order.index(m)))
         estimable = not sites.startswith(f"{SITE_REGIMES[0][0]}-")
+        source = " + ".join(sorted(sources[key]))
+        conf = _confirmation(confirms, key, method) if estimable else None
+        selected = stats[method]["within_mc_error"] == n
+        why = []
+        if estimable and not selected:
+            why.append(
+                f"no interval method covered {GOAL[0]:.0%}-{GOAL[1]:.0%} in every design "
+                f"(within Monte-Carlo error); the chosen {method} covered "
+                f"{stats[method]['min']:.1%}-{stats[method]['max']:.1%} ({n} designs, "
+                f"`{source}`)"
+            )
+        if conf and conf["consistent_with_goal"] is False:
+            why.append(conf["why"])
         choices.append(
             {
                 "metric": metric,
@@ -308,15 +343,19 @@ def choose_defaults(results: list[dict[str, Any]]) -> dict[str, Any]:
                 "method": method if estimable else "conditional",
                 "best_site_level": method,
                 "estimable": estimable,
-                "meets_goal": estimable and stats[method]["in_goal"] == n,
-                "consistent_with_goal": estimable and stats[method]["within_mc_error"] == n,
+                "meets_goal": estimable
+                and stats[method]["in_goal"] == n
+                and (conf is None or conf["meets_goal"] is not False),
+                "consistent_with_goal": estimable and not why,
+                "why": "; ".join(why),
                 "cells": n,
-                "source": " + ".join(sorted(sources[key])),
+                "source": source,
                 "coverage": stats,
             }
+            | ({"confirmation": conf} if conf else {})
         )
     return {
-        "generated_by": [r["command"] for r in results + paired],
+        "generated_by": [r["command"] for r in results + paired + confirms],
         "replicates": sorted({r["grid"]["replicates"] for r in results}),
         "goal": list(GOAL),
         "rule": (
@@ -330,6 +369,131 @@ def choose_defaults(results: list[dict[str, Any]]) -> dict[str, Any]:
     } | ({"paired": paired_regimes(paired)} if paired else {})
 
 
+def _confirmation(
+    confirms: list[dict[str, Any]], key: tuple[str, str, str], method: str
+) -> dict[str, Any] | None:
+    """The confirmation of a regime's chosen ``method`` by ``calibrate --grid confirm`` runs
+    (``None`` when none covers the regime): the chosen method's coverage in each confirmed
+    design, judged with that design's own Monte-Carlo SE, and percentile's beside it. A run
+    that evaluated another method (the table changed since) confirms nothing: ``cells`` 0."""
+    metric, sites, subjects = key
+    rows = [
+        (res["command"], r)
+        for res in confirms
+        for r in res["coverage"]
+        if r["metric"] == metric and regime(r["sites"], r["subjects_per_site"]) == (sites, subjects)
+    ]
+    if not rows:
+        return None
+    source = " + ".join(sorted({c for c, _ in rows}))
+    mine = [r for _, r in rows if r["method"] == method]
+    if not mine:
+        tried = ", ".join(sorted({r["method"] for _, r in rows if r["chosen"]}))
+        # Not a failure of the chosen method: the regime keeps its selection verdict.
+        return {
+            "method": method,
+            "cells": 0,
+            "meets_goal": None,
+            "consistent_with_goal": None,
+            "why": f"not confirmed: the confirmation run evaluated {tried}, the choice when it "
+            f"ran (`{source}`); rerun it",
+            "source": source,
+        }
+
+    def summary(rs: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "min": float(min(r["coverage"] for r in rs)),
+            "max": float(max(r["coverage"] for r in rs)),
+            "in_goal": int(sum(GOAL[0] <= r["coverage"] <= GOAL[1] for r in rs)),
+            "within_mc_error": int(sum(_near_goal(r["coverage"], r["mc_se"]) for r in rs)),
+            "cells": len(rs),
+        }
+
+    design = ("sites", "subjects_per_site", "sessions", "icc", "prevalence")
+    percentile = {tuple(r[d] for d in design): r for _, r in rows if r["method"] == "percentile"}
+    cov = summary(mine)
+    missed = [r for r in mine if not _near_goal(r["coverage"], r["mc_se"])]
+    lo, hi = min(r["n"] for r in mine), max(r["n"] for r in mine)
+    why = ""
+    if missed:
+        why = (
+            f"in a confirmation run ({len(mine)} designs, {lo if lo == hi else f'{lo}-{hi}'} "
+            f"data sets each, `{source}`) the chosen {method} "
+            f"covered outside {GOAL[0]:.0%}-{GOAL[1]:.0%} beyond two Monte-Carlo SEs in "
+            f"{len(missed)}: "
+            + ", ".join(
+                f"{r['sites']} sites x {r['subjects_per_site']} subjects x {r['sessions']} "
+                f"session{'s' if r['sessions'] > 1 else ''}, ICC {r['icc']:g}, prevalence "
+                f"{r['prevalence']:g}: "
+                f"{r['coverage']:.1%} (SE {r['mc_se']:.1%})"
+                for r in missed
+            )
+        )
+    return {
+        "method": method,
+        "cells": len(mine),
+        "n_per_cell": [lo, hi],
+        "mc_se_max": float(max(r["mc_se"] for r in mine)),
+        "coverage": cov,
+        "percentile": summary(list(percentile.values())) if percentile else None,
+        "meets_goal": cov["in_goal"] == len(mine),
+        "consistent_with_goal": not missed,
+        "why": why,
+        "source": source,
+        "designs": [
+            {d: r[d] for d in design}
+            | {"coverage": r["coverage"], "mc_se": r["mc_se"], "n": r["n"]}
+            | (
+                {"percentile": percentile[tuple(r[d] for d in design)]["coverage"]}
+                if tuple(r[d] for d in design) in percentile
+                else {}
+            )
+            for r in mine
+        ],
+    }
+
+
+def render_confirmation_markdown(choices: list[dict[str, Any]]) -> str:
+    """The confirmation per regime (entries with a ``confirmation``): a table, then why each
+    flagged regime is flagged."""
+    out = [
+        "Confirmation of the chosen methods: fresh data sets (a seed the selection runs did "
+        "not use), only the chosen method and the percentile interval (the earlier default) "
+        "on the same data sets, in designs of each regime including ones the selection runs "
+        "never had. Goal: every design within 94-96% up to two of its own Monte-Carlo SEs; a "
+        "regime that misses it (in the selection or the confirmation) is flagged by "
+        "`evaluate`, D307 and the evidence sheet. Coverage: min-max over the designs (%); in "
+        "goal: designs within 94-96% / within it up to two MC SEs / designs; data sets: with "
+        "an interval of the chosen method, per design.",
+        "",
+        "| metric | sites | subjects/site | chosen | confirmed coverage | in goal | data sets "
+        "| max MC SE | percentile | goal |",
+        "| --- | --- | --- | --- | --- | --- | ---: | ---: | --- | --- |",
+    ]
+    why = []
+    for e in choices:
+        c = e["confirmation"]
+        row = [e["metric"], e["sites"], e["subjects_per_site"], e["method"]]
+        if c["cells"]:
+            cov, pct = c["coverage"], c["percentile"]
+            lo, hi = c["n_per_cell"]
+            row += [
+                f"{100 * cov['min']:.1f}-{100 * cov['max']:.1f}",
+                f"{cov['in_goal']}/{cov['within_mc_error']}/{c['cells']}",
+                str(lo) if lo == hi else f"{lo}-{hi}",
+                f"{100 * c['mc_se_max']:.1f}",
+                "-" if pct is None else f"{100 * pct['min']:.1f}-{100 * pct['max']:.1f}",
+            ]
+        else:
+            row += ["not confirmed", "-", "-", "-", "-"]
+        row.append("met" if e["consistent_with_goal"] else "**flagged**")
+        out.append("| " + " | ".join(row) + " |")
+        reason = e["why"] if c["cells"] else c["why"]
+        if reason:
+            why.append(f"- {e['metric']}, {e['sites']}, {e['subjects_per_site']}: {reason}.")
+    return "\n".join(out + (["", *why] if why else []))
+
+
 def render_defaults_markdown(table: dict[str, Any]) -> str:
     """The table as Markdown: the choice per regime and every candidate's coverage range."""
     from brainbench.stats._intervals import INTERVAL_METHODS
@@ -340,11 +504,12 @@ def render_defaults_markdown(table: dict[str, Any]) -> str:
         + "; ".join(f"`{c}`" for c in table["generated_by"])
         + ". Rule: "
         + table["rule"]
-        + ". Cells: coverage range of nominal 95% intervals over the regime's simulated "
-        "designs (min-max, %), and how many designs were within 94-96% / within it up to two "
-        "Monte-Carlo SEs / designs.",
+        + ". Cells: coverage range of nominal 95% intervals over the regime's designs in "
+        "the selection runs (min-max, %), and how many designs were within 94-96% / within "
+        "it up to two Monte-Carlo SEs / designs; goal met: in the selection runs and, where "
+        "a confirmation run covers the regime, in it too (table below).",
         "",
-        "| metric | sites | subjects/site | chosen | in 94-96% (+-2 MC SE) | designs | "
+        "| metric | sites | subjects/site | chosen | goal met (+-2 MC SE) | designs | "
         + " | ".join(methods)
         + " |",
         "| --- | --- | --- | --- | --- | ---: | " + " | ".join(["---"] * len(methods)) + " |",
@@ -366,6 +531,9 @@ def render_defaults_markdown(table: dict[str, Any]) -> str:
                 f"({s['in_goal']}/{s['within_mc_error']}/{s['cells']})"
             )
         out.append("| " + " | ".join(row) + " |")
+    confirmed = [e for e in table["choices"] if e.get("confirmation")]
+    if confirmed:
+        out += ["", render_confirmation_markdown(confirmed)]
     if table.get("paired"):
         out += [
             "",
@@ -392,5 +560,6 @@ __all__ = [
     "choose_defaults",
     "load_table",
     "regime",
+    "render_confirmation_markdown",
     "render_defaults_markdown",
 ]

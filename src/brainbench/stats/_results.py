@@ -63,7 +63,8 @@ class MetricResult:
         (e.g. ``4-7 sites, 10-39 subjects per site``), or why the percentile interval was used.
     calibration
         For a calibrated choice from the table: the chosen method's coverage range over the
-        regime's simulated designs (``coverage_min``, ``coverage_max``), ``designs``,
+        regime's simulated designs (``coverage_min``, ``coverage_max``; the confirmation
+        run's, with ``data_sets_per_design``, when the regime was confirmed), ``designs``,
         ``consistent_with_goal`` and the grid ``source`` command.
     """
 

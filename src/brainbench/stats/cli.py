@@ -538,13 +538,16 @@ def rank(scores, lower_is_better, alpha, resamples, seed, friedman_ties, fmt, ou
 )
 @click.option(
     "--grid",
-    type=click.Choice(["quick", "partial", "extended", "large-sites", "full"]),
+    type=click.Choice(
+        ["quick", "partial", "extended", "large-sites", "full", "confirm-quick", "confirm"]
+    ),
     help="Instead of the study: the coverage grid of the candidate interval methods "
-    "(percentile, BCa, cluster bootstrap-t, wild cluster bootstrap); quick: sites 4 and 8, "
-    "seconds; partial, extended, large-sites: the parts run for benchmarks/stats/README.md; "
-    "full: issue "
-    "15's grid (sites 2-32, subjects, sessions, ICC, prevalence, metrics; 2,000 data sets per "
-    "cell, days on two cores).",
+    "(percentile, BCa, cluster bootstrap-t, wild cluster bootstrap, CR2); quick: sites 4 and "
+    "8, seconds; partial, extended, large-sites: the parts run for benchmarks/stats/README.md; "
+    "full: issue 15's grid (sites 2-32, subjects, sessions, ICC, prevalence, metrics; 2,000 "
+    "data sets per cell, days on two cores); confirm (confirm-quick: seconds): only the method "
+    "the committed table chose per metric and regime, and percentile, on fresh data sets "
+    "(a --seed other than the selection runs') in designs of every regime with >= 4 sites.",
 )
 @click.option(
     "--paired-grid",

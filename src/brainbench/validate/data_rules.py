@@ -107,12 +107,13 @@ def load_data_context(loaded: LoadedSpec) -> CohortDataContext:
     rule E002); otherwise the splits are generated in memory from the spec. A split that cannot
     be made (too few groups for the folds...) becomes a finding, not an exception.
     """
-    from brainbench._memory import release_freed_memory
+    from brainbench._memory import release_freed_memory, use_system_allocator
     from brainbench.cohort import load_cohorts
     from brainbench.cohort._findings import cohort_finding
     from brainbench.errors import UserError
     from brainbench.split import make_splits, read_split_file
 
+    use_system_allocator()
     cohort = load_cohorts(loaded)
     release_freed_memory()  # reading's temporaries: the peak is the split's and the rules'
     findings = list(cohort.findings)
@@ -197,8 +198,19 @@ def _sides(partition: pd.Series) -> np.ndarray:
     external-test cohorts)."""
     import numpy as np
 
-    p = partition.astype("string")
-    return np.where(p.isin(["train", "validation"]).to_numpy(dtype=bool), "train", "test")
+    return np.where(_is_in(partition, ["train", "validation"]), "train", "test")
+
+
+def _is_in(col: pd.Series, values: list[str]) -> np.ndarray:
+    """``col.astype("string").isin(values)`` as a boolean array; a categorical column (a
+    split table's) compares its integer codes, not millions of strings."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        wanted = np.flatnonzero(col.cat.categories.astype("string").isin(values))
+        return np.isin(col.cat.codes.to_numpy(), wanted)
+    return col.astype("string").isin(values).to_numpy(dtype=bool, na_value=False)
 
 
 def _codes(col: pd.Series) -> np.ndarray:
@@ -457,6 +469,10 @@ class SubjectInTrainAndTest(DataRule):
                 )
 
     def _across_ids(self, ctx, table, splits) -> Iterator[Finding]:
+        from brainbench.cohort._codes import varies
+
+        if not varies(table, ["subject"], "cohort"):
+            return  # no subject id in several cohorts (asked on codes: the common case)
         subj = table[["cohort", "subject", "role"]].drop_duplicates(["cohort", "subject"])
         counts = subj.groupby("subject")["cohort"].nunique()
         shared = counts[counts > 1].index
@@ -736,7 +752,7 @@ class DemographicsDifferBetweenClasses(DataRule):
                     if a.empty or b.empty:
                         continue
                     best = (0.0, "", 0.0, 0.0)
-                    for level in sorted(set(a) | set(b)):
+                    for level in sorted(set(a.unique()) | set(b.unique())):
                         pa, pb = float((a == level).mean()), float((b == level).mean())
                         dd = smd_proportion(pa, pb)
                         if abs(dd) > abs(best[0]):
@@ -1385,11 +1401,11 @@ class TestSetTooSmall(DataRule):
             read = [c for c in dict.fromkeys([*read, target, "session_index"]) if c in table]
             first = self._units(ctx, table[read]).astype({c: "string" for c in keys})
             repeat = splits["repeat"].to_numpy()
-            tested = ~splits["partition"].isin(["train", "validation"]).to_numpy()
+            tested = ~_is_in(splits["partition"], ["train", "validation"])
             # rows picked before columns: no copy of the whole split table (millions of rows)
             s = splits.loc[(repeat == repeat.min()) & tested, [*keys, "partition"]]
             s = s.drop_duplicates().astype({c: "string" for c in [*keys, "partition"]})
-            for part in sorted(set(s["partition"].astype(str))):
+            for part in sorted(set(s["partition"].astype(str).unique())):
                 rows = s[s["partition"] == part][keys].drop_duplicates()
                 units = rows.merge(first, on=keys, how="left")
                 name = "test set" if part == "test" else f"external-test cohort '{part}'"
@@ -1532,24 +1548,27 @@ class TooFewRandomEffectGroups(DataRule):
         e = choice.entry
         if e is None:
             return None
-        cov = e["coverage"]
-        chosen = cov[choice.method]
         regime = f"{choice.chosen_for} ({protocol.primary_metric})"
         if interval == "calibrated":
             if e["consistent_with_goal"]:
                 return None
             return (
-                f"{n} {level}s: in the calibration grid no interval method covered 94-96% in "
-                f"every design of {regime}; `calibrated` uses {choice.method} "
-                f"({100 * chosen['min']:.1f}-{100 * chosen['max']:.1f}%): the interval is "
-                "approximate"
+                f"{n} {level}s: in the calibration grid's designs of {regime} {e['why']}; "
+                f"`calibrated` uses {choice.method}: the interval is approximate"
             )
-        mine = cov.get(interval)
+        # The confirmation run's figures (the chosen method and percentile on the same fresh
+        # data sets) where it has the interval asked for, else the selection runs'.
+        conf = e.get("confirmation") or {}
+        cov, grid = e["coverage"], "calibration grid's"
+        if interval == "percentile" and conf.get("percentile"):
+            cov = {interval: conf["percentile"], choice.method: conf["coverage"]}
+            grid = "confirmation run's"
+        mine, chosen = cov.get(interval), cov[choice.method]
         if interval == choice.method or mine is None:
             return None
         return (
             f"{n} {level}s: the {interval} interval covered {100 * mine['min']:.1f}-"
-            f"{100 * mine['max']:.1f}% of nominal 95% intervals in the calibration grid's "
+            f"{100 * mine['max']:.1f}% of nominal 95% intervals in the {grid} "
             f"designs of {regime}; `interval: calibrated` uses {choice.method} there "
             f"({100 * chosen['min']:.1f}-{100 * chosen['max']:.1f}%)"
         )

@@ -1,0 +1,178 @@
+"""The confirmation run of the calibrated interval defaults (issue 15): only the chosen method
+(and percentile) on fresh data sets, and the table that reads it flags a regime it fails."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from brainbench.cli import cli
+from brainbench.errors import UserError
+from brainbench.stats._calibrate_grid import (
+    GRID_PRESETS,
+    METRIC_NAMES,
+    _confirmed_methods,
+    _data,
+    cell_intervals,
+    grid_cells,
+    render_grid_markdown,
+    run_cell,
+    run_interval_grid,
+)
+from brainbench.stats._interval_defaults import (
+    calibrated_choice,
+    choose_defaults,
+    render_defaults_markdown,
+)
+from brainbench.stats._intervals import INTERVAL_METHODS
+
+
+def test_confirm_quick_runs_only_the_chosen_method_on_fresh_seeded_data(tmp_path):
+    out = tmp_path / "confirm.json"
+    r = CliRunner().invoke(
+        cli,
+        ["calibrate", "--grid", "confirm-quick", "--seed", "7", "--format", "json", "-o", str(out)],
+    )
+    assert r.exit_code == 0, r.output
+    res = json.loads(out.read_text())
+    assert (
+        res["confirms"] and res["command"] == "brainbench calibrate --grid confirm-quick --seed 7"
+    )
+    for sites in (4, 8):
+        rows = [x for x in res["coverage"] if x["sites"] == sites]
+        chosen = calibrated_choice("balanced_accuracy", sites, 20, "site").method
+        assert {x["method"] for x in rows} == {chosen, "percentile"}
+        assert [x["method"] for x in rows if x["chosen"]] == [chosen]
+        assert all(x["n"] == 200 for x in rows)
+    # Design j of metric i draws from rng([seed, i, j]): a cell reruns alone.
+    again = run_cell(
+        np.random.default_rng([7, METRIC_NAMES.index("balanced_accuracy"), 1]),
+        "balanced_accuracy",
+        8,
+        20,
+        1,
+        0.05,
+        0.5,
+        200,
+        199,
+        [calibrated_choice("balanced_accuracy", 8, 20, "site").method, "percentile"],
+    )
+    assert [x | {"chosen": False} for x in again] == [
+        x | {"chosen": False} for x in res["coverage"] if x["sites"] == 8
+    ]
+    assert len(res["cell_seconds"]) == 2
+    md = render_grid_markdown(res)
+    assert "| chosen method | chosen | percentile | n | s |" in md
+    # The selection runs' seed would reuse their data sets.
+    with pytest.raises(UserError, match="independent of the runs that chose the defaults"):
+        run_interval_grid("confirm-quick", seed=2024)
+    # The committed confirmation's own seed is not a selection seed: it reruns.
+    assert set(_confirmed_methods(GRID_PRESETS["confirm-quick"], 2025).values()) == {
+        calibrated_choice("balanced_accuracy", s, 20, "site").method for s in (4, 8)
+    }
+
+
+def test_confirm_grid_covers_every_regime_with_new_designs():
+    cells = grid_cells(GRID_PRESETS["confirm"])
+    assert len(cells) == len(set(cells)) == 5 * 33
+    ba = {c[1:] for c in cells if c[0] == "balanced_accuracy"}
+    for sites in ((4, 6), (8, 16, 32)):
+        for per in (5, 20, 80):
+            mine = [c for c in ba if c[0] in sites and c[1] == per]
+            assert {c[2] for c in mine} == {1, 3} and {c[3] for c in mine} == {0.0, 0.05, 0.2}
+            assert {c[4] for c in mine} == {0.5, 0.2}
+    assert {c[5] for c in cells if c[0] == "mae"} == {0.5}
+
+
+def test_cell_intervals_of_a_subset_are_those_of_the_full_set():
+    rng = np.random.default_rng(3)
+    cols, site, subject = _data(rng, "sensitivity", 5, 12, 1, 0.1, 0.5)
+
+    def run(methods):
+        return cell_intervals(
+            "sensitivity",
+            cols,
+            site,
+            subject,
+            resamples=99,
+            rng=np.random.default_rng(4),
+            methods=methods,
+        )
+
+    full = run(None)
+    # The hierarchical bootstrap draws first, so percentile/BCa agree draw for draw; CR2
+    # draws nothing.
+    assert run(["percentile", "bca"]) == {m: full[m] for m in ("percentile", "bca")}
+    assert run(["cr2"]) == {"cr2": full["cr2"]}
+    assert set(full) == set(INTERVAL_METHODS)  # every candidate applies to sensitivity
+
+
+def _row(method, sites, cov, se=0.01, **kw):
+    return {
+        "metric": "mae",
+        "sites": sites,
+        "subjects_per_site": 20,
+        "sessions": 1,
+        "icc": 0.05,
+        "prevalence": 0.5,
+        "method": method,
+        "coverage": cov,
+        "mc_se": se,
+        "n": 2000,
+    } | kw
+
+
+def test_a_failed_confirmation_flags_the_regime():
+    selection = {
+        "command": "select",
+        "grid": {"replicates": 200},
+        "coverage": [
+            _row("percentile", 4, 0.90),
+            _row("cr2", 4, 0.95),
+            _row("percentile", 8, 0.95),
+            _row("cr2", 8, 0.97),
+        ],
+    }
+    se = float(np.sqrt(0.95 * 0.05 / 2000))
+    confirmation = {
+        "command": "confirm",
+        "confirms": ["select"],
+        "grid": {"replicates": 2000},
+        "coverage": [
+            # 4-7 sites: cr2 at 92.0% with SE 0.49: more than two SEs below 94%.
+            _row("cr2", 4, 0.955, se, chosen=True),
+            _row("cr2", 6, 0.92, se, chosen=True, sessions=3, icc=0.0),
+            _row("percentile", 6, 0.88, se, chosen=False, sessions=3, icc=0.0),
+            # >= 8 sites: percentile chosen there and within the goal.
+            _row("percentile", 16, 0.951, se, chosen=True),
+        ],
+    }
+    table = json.loads(json.dumps(choose_defaults([selection, confirmation])))
+    assert table["generated_by"] == ["select", "confirm"]
+    few, many = table["choices"]
+    assert (few["method"], many["method"]) == ("cr2", "percentile")
+    c = few["confirmation"]
+    assert (c["cells"], c["n_per_cell"], c["consistent_with_goal"]) == (2, [2000, 2000], False)
+    assert c["coverage"]["min"] == 0.92 and c["percentile"]["max"] == 0.88
+    assert not few["consistent_with_goal"] and "6 sites x 20 subjects x 3 sessions" in few["why"]
+    assert many["consistent_with_goal"] and many["confirmation"]["meets_goal"]
+    choice = calibrated_choice("mae", 5, 20, "site", table)
+    assert "in a confirmation run (2 designs, 2000 data sets each" in choice.warning
+    assert choice.calibration["coverage_min"] == 0.92
+    assert choice.calibration["data_sets_per_design"] == 2000
+    assert calibrated_choice("mae", 16, 20, "site", table).warning is None
+    md = render_defaults_markdown(table)
+    assert "| mae | 4-7 sites | 10-39 subjects per site | cr2 | 92.0-95.5 | 1/1/2 | 2000 |" in md
+    assert "**flagged**" in md
+
+    # A confirmation of another method (the table changed since) confirms nothing and
+    # flags nothing: the regime keeps its selection verdict.
+    stale = confirmation | {
+        "coverage": [_row("bca", 16, 0.80, se, chosen=True)],
+    }
+    (_, many) = choose_defaults([selection, stale])["choices"]
+    assert many["confirmation"]["cells"] == 0 and many["consistent_with_goal"]
+    assert "not confirmed" in render_defaults_markdown(choose_defaults([selection, stale]))
