@@ -243,3 +243,22 @@ def test_ties_by_text_equals_lexsort_of_every_code(rows: list[tuple], seed: int)
     full = np.lexsort([sorted_codes(df["image"])[0], *reversed(codes)])
     tied = _ties_by_text(np.lexsort(list(reversed(codes))), codes, df["image"])
     assert tied.tolist() == full.tolist()
+
+
+def test_no_repeats_survive_a_row_filter() -> None:
+    """A column that repeats no value keeps none after a filter (remembered, not hashed
+    again); one with repeats leaves the filtered copy to be computed."""
+    from brainbench.cohort import _codes
+    from brainbench.cohort._codes import no_repeats_kept, repeats
+
+    distinct = pd.Series(["a", "b", None, "c"], dtype="string")
+    assert not repeats(distinct).any()
+    kept = distinct[[True, False, True, True]].reset_index(drop=True)
+    no_repeats_kept(distinct, kept)
+    assert id(kept.array._pa_array) in _codes._MEMO
+    assert repeats(kept).tolist() == kept.duplicated(keep=False).tolist() == [False] * 3
+    twice = pd.Series(["a", "a", "b"], dtype="string")
+    assert repeats(twice).tolist() == [True, True, False]
+    part = twice[[True, False, True]].reset_index(drop=True)
+    no_repeats_kept(twice, part)
+    assert id(part.array._pa_array) not in _codes._MEMO

@@ -93,6 +93,7 @@ def read_cohort(
     entities
         BIDS: keep only images with these entities (``{"space": ..., "desc": ..., "res": ...}``).
     """
+    from brainbench.cohort._codes import no_repeats_kept
     from brainbench.cohort._labels import derive_conversion_label
 
     path = Path(path)
@@ -130,7 +131,11 @@ def read_cohort(
 
         keep = parse_filter(include).mask(table, source=f"cohort '{cid}' ({source})").to_numpy()
         # every row kept: no copy of the table (a million rows are hundreds of MB)
+        before = table
         table = (table if keep.all() else table[keep]).reset_index(drop=True)
+        if "image" in table.columns:
+            no_repeats_kept(before["image"], table["image"])
+        del before
         if table.empty:
             findings.append(
                 cohort_finding(

@@ -91,6 +91,29 @@ def _remembered(values: pd.Series | pd.Index, what: str, compute: Callable[[], A
     return result
 
 
+def no_repeats_kept(before: pd.Series, after: pd.Series) -> None:
+    """Remember that ``after`` (rows of ``before``) repeats no value when ``before`` was found
+    to repeat none: a cohort's include filter copies its columns, and the hierarchy checks
+    would hash a million image paths again."""
+    import numpy as np
+    import pyarrow as pa
+
+    data = getattr(getattr(before, "array", None), "_pa_array", None)
+    entry = _MEMO.get(id(data)) if isinstance(data, pa.ChunkedArray) else None
+    if entry is None or entry[0]() is not data:
+        return
+    known = entry[1].get(("repeats", type(before), before.dtype))
+    if known is None or known.any():
+        return
+
+    def compute() -> tuple[np.ndarray, bool]:
+        out = np.zeros(len(after), dtype=bool)
+        out.flags.writeable = False
+        return out, True
+
+    _remembered(after, "repeats", compute)
+
+
 def _factorised(values: pd.Series | pd.Index) -> tuple[np.ndarray, np.ndarray, Any]:
     """(codes, -1 for missing; the order that sorts the distinct values; the distinct values)
     of ``values``; remembered for ids shared by rows (subjects, sites), not for distinct ones,

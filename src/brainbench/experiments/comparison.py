@@ -12,15 +12,17 @@ the resulting predictions table is compared by the statistics engine with the na
 t-test over folds, the corrected resampled t-test (Nadeau & Bengio 2003), the corrected repeated
 k-fold t-test (Bouckaert & Frank 2004), the paired bootstrap (naive over images, and
 hierarchical over sites then subjects) and the linear mixed model with site and subject random
-effects. The rejection rate at alpha = 0.05 under the null is the type-I error; under the
-alternative, the power.
+effects (REML, t test with Satterthwaite degrees of freedom). The rejection rate at alpha =
+0.05 under the null is the type-I error; under the alternative, the power.
 
 Beside these, the studentised paired comparisons of issue 15, by compare's own code path
 (``compare --method bootstrap --clusters site,subject --interval X``): the cluster bootstrap-t,
 the wild cluster bootstrap with Webb weights and CR2 with Bell-McCaffrey degrees of freedom of
-the difference over sites, and ``calibrated`` (the one the committed paired calibration
-recommends for the design's regime, named in the table). They draw their resamples from a
-random stream of their own, so the other methods give the same numbers with or without them.
+the difference over sites, the difference with its mixed-model variance and Satterthwaite
+degrees of freedom (``mixed-satterthwaite``, on every repeat), and ``calibrated`` (the one the
+committed paired calibration recommends for the design's regime, named in the table). They
+draw their resamples from a random stream of their own, so the other methods give the same
+numbers with or without them.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ STUDENTISED: dict[str, str] = {
     "paired cluster bootstrap-t (site)": "cluster-bootstrap-t",
     "paired wild cluster bootstrap, Webb (site)": "wild-cluster-webb",
     "paired CR2, Bell-McCaffrey df (site)": "cr2",
+    "paired mixed-satterthwaite (site, subject)": "mixed-satterthwaite",
 }
 #: The corrected t-tests over folds (training variance) the pooled-prediction tests are read
 #: beside.

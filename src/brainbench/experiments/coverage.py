@@ -13,7 +13,8 @@ Beside these, the site-level intervals the engine offers since issue 15, compute
 hierarchical bootstrap over site then subject): ``calibrated`` (the method the committed
 calibration table chooses for the design's regime, :mod:`brainbench.stats._interval_defaults`,
 named per design), and the candidates cluster bootstrap-t, CR2 with Bell-McCaffrey degrees of
-freedom and the wild cluster bootstrap with Webb weights (:mod:`brainbench.stats._intervals`).
+freedom, the wild cluster bootstrap with Webb weights (:mod:`brainbench.stats._intervals`) and
+the mixed model's interval with Satterthwaite degrees of freedom (:mod:`brainbench.stats._mixed`).
 They draw their resamples from a random stream of their own, so the three percentile bootstraps
 give the same numbers with or without them for the same seed.
 """
@@ -65,6 +66,7 @@ SITE_LEVEL: dict[str, str] = {
     "cluster bootstrap-t": "cluster-bootstrap-t",
     "CR2 (Bell-McCaffrey df)": "cr2",
     "wild cluster (Webb)": "wild-cluster-webb",
+    "mixed model (Satterthwaite df)": "mixed-satterthwaite",
 }
 #: The interval the engine used before issue 15, to which the site-level ones are compared.
 OLD_DEFAULT = "site + subject"

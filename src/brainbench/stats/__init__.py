@@ -46,71 +46,59 @@ Examples
 ('A', 'B', True)
 """
 
-from brainbench.stats._compare import COMPARISONS, adjust_p_values, compare_models, decide
-from brainbench.stats._data import ModelData, model_data
-from brainbench.stats._delong import delong_ci, delong_test
-from brainbench.stats._evaluate import compute_metric, confidence_interval, evaluate_predictions
-from brainbench.stats._io import (
-    LIMITS,
-    Task,
-    check_predictions,
-    infer_task,
-    read_predictions,
-    read_table,
-)
-from brainbench.stats._metrics import (
-    METRICS,
-    MetricInfo,
-    get_metric,
-    metric_info,
-    metric_names,
-)
-from brainbench.stats._power import ci_half_width, minimal_detectable_difference
-from brainbench.stats._rank import bootstrap_ranks, rank_models
-from brainbench.stats._results import ComparisonResult, MetricResult, RankResult, TestResult
-from brainbench.stats._simulate import simulate_predictions, true_balanced_accuracy
+import importlib
+from typing import Any
 
-__all__ = [
-    "COMPARISONS",
-    "LIMITS",
-    "METRICS",
-    "ComparisonResult",
-    "MetricInfo",
-    "MetricResult",
-    "ModelData",
-    "RankResult",
-    "Task",
-    "TestResult",
-    "adjust_p_values",
-    "bootstrap_ranks",
-    "check_predictions",
-    "ci_half_width",
-    "compare_models",
-    "compute_metric",
-    "confidence_interval",
-    "decide",
-    "delong_ci",
-    "delong_test",
-    "evaluate_predictions",
-    "get_metric",
-    "infer_task",
-    "metric_info",
-    "metric_names",
-    "minimal_detectable_difference",
-    "model_data",
-    "rank_models",
-    "read_predictions",
-    "read_table",
-    "run_calibration",
-    "simulate_predictions",
-    "true_balanced_accuracy",
-]
+# Public name -> the private module that defines it. Imported on first use (PEP 562), so that
+# `from brainbench.stats import metric_info` (validate's data rules) does not pay for scipy.stats
+# and the comparison machinery (0.6 s of `validate --data`).
+_PUBLIC: dict[str, str] = {
+    "COMPARISONS": "_compare",
+    "adjust_p_values": "_compare",
+    "compare_models": "_compare",
+    "decide": "_compare",
+    "ModelData": "_data",
+    "model_data": "_data",
+    "delong_ci": "_delong",
+    "delong_test": "_delong",
+    "compute_metric": "_evaluate",
+    "confidence_interval": "_evaluate",
+    "evaluate_predictions": "_evaluate",
+    "LIMITS": "_io",
+    "Task": "_io",
+    "check_predictions": "_io",
+    "infer_task": "_io",
+    "read_predictions": "_io",
+    "read_table": "_io",
+    "METRICS": "_metrics",
+    "MetricInfo": "_metrics",
+    "get_metric": "_metrics",
+    "metric_info": "_metrics",
+    "metric_names": "_metrics",
+    "ci_half_width": "_power",
+    "minimal_detectable_difference": "_power",
+    "bootstrap_ranks": "_rank",
+    "rank_models": "_rank",
+    "ComparisonResult": "_results",
+    "MetricResult": "_results",
+    "RankResult": "_results",
+    "TestResult": "_results",
+    "simulate_predictions": "_simulate",
+    "true_balanced_accuracy": "_simulate",
+    "run_calibration": "_calibrate",
+}
+
+__all__ = sorted(_PUBLIC)
 
 
-def __getattr__(name: str):
-    # The calibration study imports the comparison machinery lazily.
-    if name == "run_calibration":
-        from brainbench.stats._calibrate import run_calibration
+def __getattr__(name: str) -> Any:
+    module = _PUBLIC.get(name)
+    if module is None:
+        raise AttributeError(f"module 'brainbench.stats' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"brainbench.stats.{module}"), name)
+    globals()[name] = value
+    return value
 
-        return run_calibration
-    raise AttributeError(name)
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_PUBLIC))

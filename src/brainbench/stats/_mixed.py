@@ -42,16 +42,18 @@ tau_1^2, ...)`` and ``A = 2 H^-1`` their asymptotic covariance, ``H`` the Hessia
 deviance at the optimum (lmerTest uses the same observed Hessian, by numerical
 differentiation). The interval is ``beta_hat +- t_(df) SE``. In a balanced nested design
 with positive ANOVA estimates this is exactly the t-test on the outer clusters' means
-(df = clusters - 1).
+(df = clusters - 1). ``MixedFit.mean`` does the same for the plain mean of ``y`` (the metric
+itself, ``mixed-satterthwaite``), whose variance under the fitted model is linear in the
+variance parameters: ``1'V 1 / n^2 = sum_k phi_k sum_g n_g^2 / n^2``.
 
 **Boundary.** A variance component estimated at 0 (below ``BOUNDARY`` times the largest
-variance) is dropped and the model refitted without
-it (the REML optimum is the same; the df come from the remaining parameters, as SAS's
-``DDFM=SATTERTHWAITE`` does for components fixed at the bound); ``MixedFit.at_boundary``
-names it. A level whose groups coincide with its parent's (one child each) or are single
-observations cannot be told apart from that level or from the residual and is dropped
-likewise (``MixedFit.not_identifiable``). Kenward-Roger's adjustment (Kenward & Roger 1997)
-is not implemented.
+variance, or whose removal leaves ``D`` unchanged to rounding) is dropped and the model
+refitted without it (the REML optimum is the same; the df come from the remaining
+parameters, as SAS's ``DDFM=SATTERTHWAITE`` does for components fixed at the bound);
+``MixedFit.at_boundary`` names it. A level whose groups coincide with its parent's (one
+child each) or are single observations cannot be told apart from that level or from the
+residual and is dropped likewise (``MixedFit.not_identifiable``). Kenward-Roger's
+adjustment (Kenward & Roger 1997) is not implemented.
 """
 
 from __future__ import annotations
