@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -161,31 +162,10 @@ __all__ = [
 ]
 
 
-def compare_prepared(
-    a: ModelData,
-    b: ModelData,
-    metric: str,
-    method: str,
-    *,
-    clusters: Sequence[str] = (),
-    interval: str = "percentile",
-    resamples: int = 1000,
-    seed: int = 0,
-    level: float = 0.95,
-) -> float:
+def compare_prepared(a: ModelData, b: ModelData, metric: str, method: str, **options: Any) -> float:
     """Two-sided p-value of ``metric(a) = metric(b)`` by the engine's comparison ``method``
-    (NaN when the method fails or gives none)."""
-    res = compare_result(
-        a,
-        b,
-        metric,
-        method,
-        clusters=clusters,
-        interval=interval,
-        resamples=resamples,
-        seed=seed,
-        level=level,
-    )
+    (NaN when the method fails or gives none); ``options`` as :func:`compare_result`."""
+    res = compare_result(a, b, metric, method, **options)
     return float("nan") if res is None or res.p_value is None else float(res.p_value)
 
 

@@ -73,6 +73,18 @@ IntervalName = Literal[
     "mixed-satterthwaite",
     "calibrated",
 ]
+#: The studentised site-level interval methods (the statistics engine resamples or perturbs the
+#: outer cluster level only), those of them that need a weighted-mean metric, and those metrics.
+#: Defined here, with the names, so that S204 reads them without importing the engine.
+STUDENTISED_INTERVALS = (
+    "cluster-bootstrap-t",
+    "wild-cluster-rademacher",
+    "wild-cluster-webb",
+    "cr2",
+    "mixed-satterthwaite",
+)
+MEAN_FORM_INTERVALS = ("wild-cluster-rademacher", "wild-cluster-webb", "cr2", "mixed-satterthwaite")
+MEAN_FORM_METRICS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "mae", "brier")
 ComparisonMethod = Literal[
     "paired-t",
     "corrected-t",

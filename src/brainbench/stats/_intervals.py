@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from brainbench.errors import UserError
+from brainbench.spec.models import MEAN_FORM_INTERVALS, MEAN_FORM_METRICS, STUDENTISED_INTERVALS
 from brainbench.stats._bootstrap import Statistic
 from brainbench.stats._metrics import Columns
 
@@ -89,16 +90,10 @@ EFRON_1987 = (
     "doi:10.1080/01621459.1987.10478410"
 )
 
-#: The studentised site-level methods (``evaluate`` resamples or perturbs the outer level only).
-STUDENTISED = (
-    "cluster-bootstrap-t",
-    "wild-cluster-rademacher",
-    "wild-cluster-webb",
-    "cr2",
-    "mixed-satterthwaite",
-)
-#: The studentised methods that need a weighted-mean metric (:func:`mean_form`).
-MEAN_ONLY = ("wild-cluster-rademacher", "wild-cluster-webb", "cr2", "mixed-satterthwaite")
+#: The studentised site-level methods (``evaluate`` resamples or perturbs the outer level only)
+#: and those that need a weighted-mean metric (:func:`mean_form`): named once, in the spec.
+STUDENTISED = STUDENTISED_INTERVALS
+MEAN_ONLY = MEAN_FORM_INTERVALS
 
 BELL_MCCAFFREY_2002 = (
     "Bell & McCaffrey 2002, Bias reduction in standard errors for linear regression with "
@@ -127,7 +122,7 @@ IMBENS_KOLESAR_2016 = (
 )
 
 #: Metrics that are weighted means of per-unit values (see :func:`mean_form`).
-MEAN_METRICS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "mae", "brier")
+MEAN_METRICS = MEAN_FORM_METRICS
 
 INTERVAL_METHODS: dict[str, IntervalMethod] = {
     m.name: m

@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from brainbench.spec.models import LEVELS
+from brainbench.spec.models import (
+    LEVELS,
+    MEAN_FORM_INTERVALS,
+    MEAN_FORM_METRICS,
+    STUDENTISED_INTERVALS,
+)
 from brainbench.validate.findings import Finding, Severity
 from brainbench.validate.rule import Rule, SpecContext, register_rule
 
@@ -562,19 +567,6 @@ class ClustersIgnored(Rule):
                     hint="use interval: calibrated (it picks a method per metric) or "
                     "cluster-bootstrap-t",
                 )
-
-
-#: brainbench.stats._intervals.STUDENTISED and MEAN_METRICS, repeated here so that spec-only
-#: commands need not import the statistics engine (a test checks they agree).
-STUDENTISED_INTERVALS = (
-    "cluster-bootstrap-t",
-    "wild-cluster-rademacher",
-    "wild-cluster-webb",
-    "cr2",
-    "mixed-satterthwaite",
-)
-MEAN_FORM_INTERVALS = ("wild-cluster-rademacher", "wild-cluster-webb", "cr2", "mixed-satterthwaite")
-MEAN_FORM_METRICS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "mae", "brier")
 
 
 def minimum_resamples(level: float) -> int:
