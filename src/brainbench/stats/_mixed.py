@@ -62,8 +62,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from scipy import stats as sps
+
+from brainbench.stats._resample import nested_codes
 
 #: A variance below this fraction of the largest (residual included) is taken as 0 (a
 #: boundary estimate).
@@ -165,16 +166,6 @@ class _Design:
     parents: tuple[np.ndarray, ...]
     sizes: tuple[int, ...]
     shift: float
-
-
-def _nested_codes(levels: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Group codes per level, each level's groups nested in the previous level's."""
-    codes, prev = [], np.zeros(len(levels[0]), np.int64)
-    for lv in levels:
-        raw, uniq = pd.factorize(pd.Series(lv), use_na_sentinel=False)
-        prev = pd.factorize(prev * (len(uniq) + 1) + raw)[0].astype(np.int64)
-        codes.append(prev)
-    return codes
 
 
 def _design(y: np.ndarray, codes: list[np.ndarray]) -> _Design:
@@ -384,7 +375,7 @@ def fit_mixed(y: np.ndarray, levels: Sequence[np.ndarray], names: Sequence[str])
     if len(y) < 2 or not np.all(np.isfinite(y)) or np.ptp(y) == 0:
         raise ValueError("the mixed model needs at least two finite, not all equal, values")
     names = list(names)
-    codes = _nested_codes(levels)
+    codes = nested_codes(levels)
     counts = [1] + [int(c.max()) + 1 for c in codes] + [len(y)]
     usable = [k for k in range(len(codes)) if counts[k] < counts[k + 1] < counts[k + 2]]
     not_identifiable = tuple(names[k] for k in range(len(codes)) if k not in usable)

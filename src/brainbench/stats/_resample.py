@@ -29,7 +29,7 @@ batch size.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +48,19 @@ class _Level:
     members: np.ndarray  # clusters sorted by group
     start: np.ndarray  # first position of each group in members
     size: np.ndarray  # clusters in each group
+
+
+def nested_codes(levels: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Per level, each row's group code: ids are read within the groups of the levels above
+    (the key (outer code, id)), codes numbered in order of first appearance; a missing id is a
+    group of its own."""
+    codes = []
+    key = np.zeros(len(levels[0]), dtype=np.int64)
+    for ids in levels:
+        i_codes, uniques = pd.factorize(np.asarray(ids), use_na_sentinel=False)
+        key = pd.factorize(key * max(len(uniques), 1) + i_codes)[0].astype(np.int64)
+        codes.append(key)
+    return codes
 
 
 class ClusterDesign:
@@ -78,14 +91,7 @@ class ClusterDesign:
             raise ValueError("ClusterDesign needs at least one level (use the row index)")
         self.names = list(names) if names else [f"level{k}" for k in range(len(levels))]
         self.n_rows = n_rows
-        codes = []
-        key = np.zeros(n_rows, dtype=np.int64)
-        for ids in levels:
-            # Nested key: (outer key, id) so that ids are read within their parent; codes are
-            # numbered in order of first appearance.
-            i_codes, uniques = pd.factorize(np.asarray(ids))
-            key = pd.factorize(key * max(len(uniques), 1) + i_codes)[0].astype(np.int64)
-            codes.append(key.copy())
+        codes = nested_codes(levels)
         #: Per level, each row's cluster code (nested: numbered within the levels above).
         self.row_codes = codes
         self.row_atom = codes[-1]
