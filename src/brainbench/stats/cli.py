@@ -539,7 +539,17 @@ def rank(scores, lower_is_better, alpha, resamples, seed, friedman_ties, fmt, ou
 @click.option(
     "--grid",
     type=click.Choice(
-        ["quick", "partial", "extended", "large-sites", "full", "confirm-quick", "confirm"]
+        [
+            "quick",
+            "partial",
+            "extended",
+            "large-sites",
+            "full",
+            "confirm-quick",
+            "confirm",
+            "reselect",
+            "confirm-fresh",
+        ]
     ),
     help="Instead of the study: the coverage grid of the candidate interval methods "
     "(percentile, BCa, cluster bootstrap-t, wild cluster bootstrap, CR2); quick: sites 4 and "
@@ -547,7 +557,9 @@ def rank(scores, lower_is_better, alpha, resamples, seed, friedman_ties, fmt, ou
     "full: issue 15's grid (sites 2-32, subjects, sessions, ICC, prevalence, metrics; 2,000 "
     "data sets per cell, days on two cores); confirm (confirm-quick: seconds): only the method "
     "the committed table chose per metric and regime, and percentile, on fresh data sets "
-    "(a --seed other than the selection runs') in designs of every regime with >= 4 sites.",
+    "(a --seed other than the selection runs') in designs of every regime with >= 4 sites; "
+    "reselect: every candidate on 2,000 data sets per design in the regimes that confirmation "
+    "flagged; confirm-fresh: the re-selected choices on fresh data sets in fresh designs.",
 )
 @click.option(
     "--paired-grid",
