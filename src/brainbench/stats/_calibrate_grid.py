@@ -181,9 +181,7 @@ def reselection_designs() -> dict[str, list[list[float]]]:
     sizes = {"4-7": [4, 6], ">= 8": [8, 16, 32]}
     return {
         metric: [
-            d
-            for label, per in regimes
-            for d in confirmation_designs({label: sizes[label]}, [per])
+            d for label, per in regimes for d in confirmation_designs({label: sizes[label]}, [per])
         ]
         for metric, regimes in FLAGGED_BY_CONFIRMATION.items()
     }
