@@ -235,3 +235,21 @@ def test_reselection_and_fresh_confirmation_cover_the_flagged_regimes_in_new_des
     ba = [c for c in fresh if c[0] == "balanced_accuracy"]
     assert {(c[1], c[2]) for c in ba} == {(4, 8), (7, 8)}
     assert any(c[1] == 4 and c[4] == 0.2 for c in ba) and max(c[1] * c[2] for c in ba) >= 40
+
+
+def test_grid_resamples_option_is_recorded_and_used(tmp_path):
+    out = tmp_path / "grid.json"
+    args = ["calibrate", "--grid", "quick", "--replicates", "10", "--resamples", "99"]
+    r = CliRunner().invoke(cli, [*args, "--format", "json", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    res = json.loads(out.read_text())
+    assert res["grid"]["resamples"] == 99
+    assert (
+        res["command"]
+        == "brainbench calibrate --grid quick --seed 2024 --replicates 10 --resamples 99"
+    )
+    # Fewer resamples, other intervals: the option reaches the bootstrap.
+    again = run_interval_grid("quick", replicates=10, resamples=199)
+    assert [x["coverage"] for x in again["coverage"]] != [
+        x["coverage"] for x in res["coverage"]
+    ] or [x["mean_width"] for x in again["coverage"]] != [x["mean_width"] for x in res["coverage"]]

@@ -474,9 +474,11 @@ def run_interval_grid(
     replicates: int | None = None,
     seed: int = 2024,
     metrics: list[str] | None = None,
+    resamples: int | None = None,
 ) -> dict[str, Any]:
     """Coverage of every candidate interval method over the cells of ``GRID_PRESETS[preset]``
-    (``metrics``: only these metrics of the grid's design, e.g. one left out of a run).
+    (``metrics``: only these metrics of the grid's design, e.g. one left out of a run;
+    ``resamples``: bootstrap resamples per interval instead of the grid's).
 
     Seeded: cell k uses ``numpy.random.default_rng([seed, k])``, so any cell can be rerun
     alone and the cells can run in any order. A grid of ``designs`` (the confirmation runs)
@@ -487,6 +489,8 @@ def run_interval_grid(
     grid = dict(GRID_PRESETS[preset])
     if replicates is not None:
         grid["replicates"] = replicates
+    if resamples is not None:
+        grid["resamples"] = resamples
     if metrics:
         unknown = sorted(set(metrics) - set(METRIC_NAMES))
         if unknown:
@@ -512,6 +516,8 @@ def run_interval_grid(
     command = f"brainbench calibrate --grid {preset} --seed {seed}"
     if replicates is not None:
         command += f" --replicates {replicates}"
+    if resamples is not None:
+        command += f" --resamples {resamples}"
     command += "".join(f" --metric {m}" for m in metrics or [])
     confirms = {}
     if chosen:

@@ -573,6 +573,11 @@ def rank(scores, lower_is_better, alpha, resamples, seed, friedman_ties, fmt, ou
     "--replicates", type=click.IntRange(10, 1_000_000), help="Simulated data sets per cell."
 )
 @click.option(
+    "--resamples",
+    type=click.IntRange(99, 100_000),
+    help="--grid: bootstrap resamples per interval instead of the grid's own (399 or 199).",
+)
+@click.option(
     "--metric",
     "metrics",
     multiple=True,
@@ -601,6 +606,7 @@ def calibrate(
     grid,
     paired_grid,
     replicates,
+    resamples,
     metrics,
     from_json,
     write_defaults,
@@ -627,7 +633,9 @@ def calibrate(
 
         if plot:
             raise UserError("--plot draws the study's figure; it does not apply to --grid.")
-        res = run_interval_grid(grid, replicates=replicates, seed=seed, metrics=list(metrics))
+        res = run_interval_grid(
+            grid, replicates=replicates, seed=seed, metrics=list(metrics), resamples=resamples
+        )
         _emit(res, fmt, render_grid_text(res), output)
         return
     res = run_calibration(preset=preset, replicates=replicates, seed=seed)
