@@ -324,3 +324,53 @@ def test_cr2_in_evaluate_is_the_registered_method(five_sites):
     assert (r.ci_low, r.ci_high) == (pytest.approx(max(lo, 0)), pytest.approx(min(hi, 1)))
     assert hi < 1 or any("truncated" in n for n in r.warnings)
     assert r.interval == "cr2" and r.clusters == {"site": 5}
+
+
+@pytest.fixture(scope="module")
+def two_patient_sites():
+    """6 sites x 20 subjects whose patients (AD) come from two sites only: sensitivity has
+    units at 2 of the 6 sites (a recruitment design common in multi-site studies)."""
+    df = simulate_predictions(n_sites=6, subjects_per_site=20, seed=5)
+    df["y_true"] = np.where(df.site.isin(["site00", "site01"]), df.y_true, "CN")
+    df["y_pred"] = np.where(df.score >= 0.5, "AD", "CN")
+    return df
+
+
+def test_an_undefined_studentised_interval_says_why(two_patient_sites):
+    """cr2 needs 3 sites holding the metric's units: asked for by name it gives no interval
+    and a warning says why; never a silent NaN."""
+    kw = dict(positive="AD", unit="subject", clusters=["site", "subject"], resamples=200)
+    (r,) = evaluate_predictions(two_patient_sites, ["sensitivity"], interval="cr2", **kw)
+    assert r.interval == "cr2" and np.isnan(r.ci_low) and np.isnan(r.ci_high)
+    assert any("only 2 of the 6 sites hold units of 'sensitivity'" in w for w in r.warnings)
+
+
+def test_calibrated_falls_back_where_its_choice_is_undefined(two_patient_sites):
+    """The calibrated choice (cr2 at 4-7 sites x 10-39 subjects) is undefined here: the
+    percentile interval of the hierarchical bootstrap is reported, and the result says so
+    (no coverage of cr2 attached to it)."""
+    kw = dict(positive="AD", unit="subject", clusters=["site", "subject"], resamples=200)
+    c = calibrated_choice("sensitivity", 6, 20.0, "site")
+    assert c.method == "cr2"
+    (r,) = evaluate_predictions(two_patient_sites, ["sensitivity"], interval="calibrated", **kw)
+    (p,) = evaluate_predictions(two_patient_sites, ["sensitivity"], interval="percentile", **kw)
+    assert r.interval == "percentile" and (r.ci_low, r.ci_high) == (p.ci_low, p.ci_high)
+    assert np.isfinite(r.ci_low) and r.calibration == {}
+    assert r.chosen_for.startswith("4-7 sites, 10-39 subjects per site") and "cr2" in r.chosen_for
+    assert any("cr2" in w and "percentile interval" in w for w in r.warnings)
+
+
+def test_undefined_bootstrap_t_resamples_are_counted(two_patient_sites):
+    """Resamples of sites without a patient leave sensitivity undefined: the bootstrap-t
+    excludes them and says how many, as the percentile interval does."""
+    (r,) = evaluate_predictions(
+        two_patient_sites,
+        ["sensitivity"],
+        positive="AD",
+        unit="subject",
+        clusters=["site", "subject"],
+        interval="cluster-bootstrap-t",
+        resamples=200,
+    )
+    assert 0 < r.n_degenerate < 200
+    assert any(f"{r.n_degenerate} of 200 bootstrap-t resamples" in w for w in r.warnings)

@@ -8,8 +8,8 @@ import pytest
 from numpy.testing import assert_allclose
 from scipy import stats as sps
 
-from brainbench.errors import UserError
-from brainbench.stats import COMPARISONS, adjust_p_values, compare_models
+from brainbench.errors import BrainbenchWarning, UserError
+from brainbench.stats import COMPARISONS, adjust_p_values, compare_models, simulate_predictions
 from brainbench.stats._compare import kfold_structure, mixed_frame, pair_models
 from brainbench.stats._data import model_data
 from brainbench.stats._io import Task
@@ -290,3 +290,53 @@ def test_mixed_notes_an_unidentifiable_level_and_a_boundary_variance(hier):
     (res,) = compare_models(df, "accuracy", "mixed", positive="AD", clusters=["site", "subject"])
     assert res.extra["at_boundary"] == ["subject"] and res.extra["variances"]["subject"] == 0
     assert any("The subject variance was estimated 0" in w for w in res.warnings)
+
+
+def _same_model_twice(n_sites, subjects_per_site):
+    """Two models with the same predictions: their difference has no variance at all."""
+    df = simulate_predictions(n_sites=n_sites, subjects_per_site=subjects_per_site, seed=1)
+    return pd.concat([df, df.assign(model="B")], ignore_index=True)
+
+
+def test_an_undefined_studentised_difference_says_why():
+    df = _same_model_twice(8, 10)
+    kw = dict(positive="AD", clusters=["site", "subject"], resamples=100)
+    for interval in ("cr2", "wild-cluster-webb", "cluster-bootstrap-t"):
+        with pytest.warns(BrainbenchWarning):
+            (r,) = compare_models(df, "balanced_accuracy", "bootstrap", interval=interval, **kw)
+        assert np.isnan(r.ci_low) and r.p_value is None and r.decision == "inconclusive"
+        assert any(
+            w.startswith(f"No {interval} interval of the difference: ")
+            and "standard error of the difference in 'balanced_accuracy'" in w
+            for w in r.warnings
+        ), r.warnings
+
+
+def test_calibrated_difference_falls_back_where_its_choice_is_undefined(monkeypatch):
+    from brainbench.stats import _interval_defaults as defaults
+
+    entry = {
+        "sites": ">= 8 sites",
+        "subjects_per_site": "10-39 subjects per site",
+        "recommended": "cr2",
+        "meets_goal": True,
+        "why": "",
+        "source": "fake paired run",
+    }
+    monkeypatch.setattr(defaults, "paired_choice", lambda *a, **k: entry)
+    df = _same_model_twice(8, 10)
+    with pytest.warns(BrainbenchWarning):
+        (r,) = compare_models(
+            df,
+            "balanced_accuracy",
+            "bootstrap",
+            positive="AD",
+            clusters=["site", "subject"],
+            interval="calibrated",
+            resamples=100,
+        )
+    assert r.extra["interval"] == "percentile" and (r.ci_low, r.ci_high) == (0.0, 0.0)
+    assert r.extra["chosen_for"] == (
+        ">= 8 sites, 10-39 subjects per site (cr2 undefined for these data)"
+    )
+    assert any("The calibrated choice for" in w and "percentile" in w for w in r.warnings)

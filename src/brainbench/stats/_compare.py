@@ -591,7 +591,12 @@ def paired_bootstrap(pair: Pair, opts: Options) -> ComparisonResult:
         _warn(notes, FewClustersWarning, why.replace("interval", "comparison", 1))
     interval, chosen_for = _paired_calibration(pair, opts, design, names[0], conditional_on, notes)
     if interval in STUDENTISED and opts.clusters and not conditional_on:
-        return _studentised_difference(pair, opts, interval, names[0], est, notes, chosen_for)
+        res = _studentised_difference(pair, opts, interval, names[0], est, notes, chosen_for)
+        if res is not None:
+            return res
+        # The calibrated choice is undefined for these data (a warning says why).
+        chosen_for = f"{chosen_for} ({interval} undefined for these data)"
+        interval = "percentile"
     if interval not in ("percentile", "bca"):
         notes.append(
             f"The paired bootstrap's difference uses the percentile interval: '{interval}' "
@@ -716,11 +721,14 @@ def _studentised_difference(
     est: float,
     notes: list[str],
     chosen_for: str,
-) -> ComparisonResult:
+) -> ComparisonResult | None:
     """The paired difference's studentised interval over the outer clusters (cluster
     bootstrap-t, wild cluster bootstrap, CR2 or the mixed model,
     :func:`brainbench.stats._evaluate.studentised`), with its p-value (symmetric bootstrap-t,
-    or the t test of CR2 and the mixed model)."""
+    or the t test of CR2 and the mixed model). Where the interval is undefined (e.g. two
+    models with the same predictions: their difference has no variance) a warning says why:
+    asked for by name, the result has no interval; chosen by ``calibrated`` (``chosen_for``),
+    None, and the paired bootstrap's percentile interval is used instead."""
     from brainbench.stats._evaluate import studentised
 
     if interval in MEAN_ONLY and pair.metric.name not in MEAN_METRICS:
@@ -729,7 +737,7 @@ def _studentised_difference(
             f"({', '.join(MEAN_METRICS)}); '{pair.metric.name}' is not one. Use "
             "cluster-bootstrap-t or the percentile interval."
         )
-    lo, hi, p, design = studentised(
+    st = studentised(
         [(pair.a, 1.0), (pair.b, -1.0)],
         pair.metric,
         interval,
@@ -739,6 +747,31 @@ def _studentised_difference(
         np.random.default_rng(opts.seed),
         opts.clusters,
     )
+    lo, hi, p, design = st.low, st.high, st.p_value, st.design
+    if st.n_undefined:
+        _warn(
+            notes,
+            DegenerateResampleWarning,
+            f"{st.n_undefined} of {opts.resamples} bootstrap-t resamples left the difference "
+            "or its standard error undefined and were excluded.",
+        )
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        if chosen_for:
+            _warn(
+                notes,
+                DegenerateResampleWarning,
+                f"The calibrated choice for {chosen_for}, {interval}, gives no interval of the "
+                f"difference for these data: {st.why}. Reported instead: the percentile "
+                "interval of the paired bootstrap, which the calibration did not choose for "
+                "this design (approximate).",
+            )
+            return None
+        _warn(
+            notes,
+            DegenerateResampleWarning,
+            f"No {interval} interval of the difference: {st.why}. Use the percentile "
+            "interval, or calibrated.",
+        )
     return _result(
         pair,
         "bootstrap",
@@ -752,6 +785,7 @@ def _studentised_difference(
         warnings=notes,
         extra={
             "n_resamples": opts.resamples,
+            "n_degenerate": st.n_undefined,
             "clusters": design.n_clusters,
             "interval": interval,
             "seed": opts.seed,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -37,6 +38,7 @@ from brainbench.stats._intervals import (
     t_p_value,
     wild_cluster_t,
 )
+from brainbench.stats._intervals import MIN_CLUSTERS as MIN_STUDENTISED_CLUSTERS
 from brainbench.stats._io import LEVELS, Task, infer_task
 from brainbench.stats._metrics import METRICS, get_metric
 from brainbench.stats._resample import ClusterDesign
@@ -297,9 +299,38 @@ def confidence_interval(
         )
     rng = np.random.default_rng(seed)
     if interval in STUDENTISED:
-        lo, hi, _, outer = studentised(
-            [(md, 1.0)], m, interval, names[0], level, resamples, rng, names
-        )
+        st = studentised([(md, 1.0)], m, interval, names[0], level, resamples, rng, names)
+        lo, hi, outer = st.low, st.high, st.design
+        if st.n_undefined:
+            _warn(
+                notes,
+                DegenerateResampleWarning,
+                f"{st.n_undefined} of {resamples} bootstrap-t resamples "
+                f"({100 * st.n_undefined / resamples:.1f}%) left '{metric}' or its standard "
+                "error undefined and were excluded.",
+            )
+        if not (np.isfinite(lo) and np.isfinite(hi)) and chosen_for:
+            # The calibrated choice is undefined for these data: say so and fall back on
+            # the hierarchical bootstrap rather than report no interval.
+            _warn(
+                notes,
+                DegenerateResampleWarning,
+                f"The calibrated choice for {chosen_for}, {interval}, gives no interval for "
+                f"these data: {st.why}. Reported instead: the percentile interval of the "
+                "hierarchical bootstrap, which the calibration did not choose for this "
+                "design (approximate).",
+            )
+            common["chosen_for"] = f"{chosen_for} ({interval} undefined for these data)"
+            common["calibration"] = {}
+            interval = "percentile"
+        elif not (np.isfinite(lo) and np.isfinite(hi)):
+            _warn(
+                notes,
+                DegenerateResampleWarning,
+                f"No {interval} interval for '{metric}': {st.why}. Use the percentile "
+                "interval, or calibrated.",
+            )
+    if interval in STUDENTISED:
         lo_b, hi_b = m.bounds
         if lo < lo_b or hi > hi_b:
             notes.append(
@@ -317,6 +348,7 @@ def confidence_interval(
             n_clusters=outer.n_top,
             clusters=outer.n_clusters,
             n_resamples=resamples,
+            n_degenerate=st.n_undefined,
             seed=seed,
             warnings=notes,
             **common,
@@ -419,6 +451,19 @@ def _resolve_interval(
     return choice.method, choice.chosen_for, choice.calibration
 
 
+class Studentised(NamedTuple):
+    """A studentised interval over the outer clusters (:func:`studentised`): its ends and
+    p-value (NaN when undefined, ``why`` says why), and the bootstrap-t resamples left
+    undefined (excluded from the t* distribution)."""
+
+    low: float
+    high: float
+    p_value: float
+    design: ClusterDesign
+    n_undefined: int = 0
+    why: str = ""
+
+
 def studentised(
     parts: list[tuple[ModelData, float]],
     m,
@@ -428,41 +473,89 @@ def studentised(
     resamples: int,
     rng: np.random.Generator,
     clusters: Sequence[str] = (),
-) -> tuple[float, float, float, ClusterDesign]:
+) -> Studentised:
     """A studentised interval and its symmetric bootstrap-t p-value (H0: 0) over the outer
     cluster level, for ``sum coef x metric(model)`` (one model with coefficient 1, or a paired
     difference ``(a, +1), (b, -1)`` whose frames are aligned row for row). Each model's
     value is the mean over its runs. ``mixed-satterthwaite`` models every level of
     ``clusters`` (default: the outer one) and gives its t test's p-value."""
     design, _ = design_for(parts[0][0], [outer], stratify=False)
+    G = design.n_top
+    nan = float("nan")
+    what = f"'{m.name}'" if len(parts) == 1 else f"the difference in '{m.name}'"
     if name == "cluster-bootstrap-t":
         blocks = [b for md, c in parts for b in run_blocks(md, m, design, c)]
         got = cluster_t(Statistic(design, blocks), resamples=resamples, rng=rng)
     else:
         per_run = []
+        held = np.zeros(G)
         for md, c in parts:
             runs = md.frame["run"].to_numpy()
             for run in md.runs:
                 rows = np.flatnonzero(runs == run)
                 u, w = mean_form(m.name, md.columns(rows))
                 per_run.append((u, w, rows, c / len(md.runs)))
+                held += np.bincount(design.row_atom[rows], w, G)
         if name == "mixed-satterthwaite":
             full, names = design_for(parts[0][0], list(clusters) or [outer], stratify=False)
-            return (*mixed_interval(per_run, full.row_codes, names, level=level), design)
+            lo, hi, p = mixed_interval(per_run, full.row_codes, names, level=level)
+            why = (
+                ""
+                if np.isfinite(lo)
+                else "the Satterthwaite degrees of freedom could not be computed (the REML "
+                "information of the variances is singular)"
+            )
+            return Studentised(lo, hi, p, design, 0, why)
+        k = int((held > 0).sum())
+        if k < MIN_STUDENTISED_CLUSTERS:
+            return Studentised(
+                nan,
+                nan,
+                nan,
+                design,
+                0,
+                f"only {k} of the {G} {outer}s hold units of '{m.name}' (e.g. the positive "
+                f"class for sensitivity), and the {name} interval needs at least "
+                f"{MIN_STUDENTISED_CLUSTERS}",
+            )
         wild = [(u, w, design.row_atom[rows], c) for u, w, rows, c in per_run]
         if name == "cr2":
-            return (*cr2_interval(wild, design.n_top, level=level), design)
+            lo, hi, p = cr2_interval(wild, G, level=level)
+            why = (
+                ""
+                if np.isfinite(lo)
+                else f"the cluster-robust standard error of {what} is 0 or undefined (its "
+                f"units do not vary, or one {outer} holds all of a run's units)"
+            )
+            return Studentised(lo, hi, p, design, 0, why)
         got = wild_cluster_t(
             wild,
-            design.n_top,
+            G,
             resamples=resamples,
             weights=name.removeprefix("wild-cluster-"),
             rng=rng,
         )
     if got is None:
-        return float("nan"), float("nan"), float("nan"), design
+        return Studentised(
+            nan, nan, nan, design, 0, f"it needs at least {MIN_STUDENTISED_CLUSTERS} {outer}s"
+        )
+    _, se, t_star = got
+    n_undefined = int((~np.isfinite(t_star)).sum())
     lo, hi = t_interval(*got, level)
-    return lo, hi, t_p_value(*got), design
+    why = ""
+    if not (np.isfinite(se) and se > 0):
+        why = (
+            f"the standard error of {what} over the {G} {outer}s is "
+            + ("0 (its units do not vary)" if se == 0 else "undefined")
+            + (
+                f" ({what} is undefined or constant when one {outer} is left out)"
+                if name == "cluster-bootstrap-t"
+                else ""
+            )
+        )
+    elif not np.isfinite(lo):
+        why = f"{n_undefined} of {len(t_star)} bootstrap-t resamples were undefined"
+    return Studentised(lo, hi, t_p_value(*got), design, n_undefined, why)
 
 
 def evaluate_predictions(
