@@ -374,3 +374,16 @@ def test_undefined_bootstrap_t_resamples_are_counted(two_patient_sites):
     )
     assert 0 < r.n_degenerate < 200
     assert any(f"{r.n_degenerate} of 200 bootstrap-t resamples" in w for w in r.warnings)
+
+
+def test_calibrated_percentile_outside_the_table_keeps_its_few_sites_warning(five_sites):
+    """A metric the grid never simulated (accuracy) gets the percentile interval under
+    `calibrated`: it is not calibrated, so it keeps the warning the same interval gets when
+    asked for by name (too narrow with fewer than 8 sites)."""
+    kw = dict(positive="AD", models=["A"], clusters=["site", "subject"], resamples=100)
+    (named,) = evaluate_predictions(five_sites, ["accuracy"], interval="percentile", **kw)
+    (cal,) = evaluate_predictions(five_sites, ["accuracy"], interval="calibrated", **kw)
+    assert cal.interval == "percentile" and cal.calibration == {}
+    assert "not in the calibration table for 'accuracy'" in cal.chosen_for
+    few = [w for w in named.warnings if w.startswith("Only 5 site clusters")]
+    assert few and set(few) <= set(cal.warnings)

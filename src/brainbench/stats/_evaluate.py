@@ -286,7 +286,9 @@ def confidence_interval(
     if (
         method == "hierarchical-bootstrap"
         and interval in INTERVALS[:2]
-        and not chosen_for
+        # A calibrated choice from the table carries its own flag; a percentile interval
+        # used where the table has no entry (another metric, another outer level) does not.
+        and not calibration
         and design.n_top < MIN_CLUSTERS
         and len(names)
         and (names[0] != md.unit)
