@@ -340,3 +340,26 @@ def test_calibrated_difference_falls_back_where_its_choice_is_undefined(monkeypa
         ">= 8 sites, 10-39 subjects per site (cr2 undefined for these data)"
     )
     assert any("The calibrated choice for" in w and "percentile" in w for w in r.warnings)
+
+
+def test_calibrated_difference_outside_the_paired_table_says_so(monkeypatch):
+    """A regime the paired grid never simulated (here: no entry at all) gets the paired
+    bootstrap's percentile interval, and the result says it is not calibrated there."""
+    from brainbench.stats import _interval_defaults as defaults
+
+    monkeypatch.setattr(defaults, "paired_choice", lambda *a, **k: None)
+    df = simulate_predictions(n_sites=8, subjects_per_site=5, mu={"A": (1, 1), "B": (0.5, 0.5)})
+    (r,) = compare_models(
+        df,
+        "balanced_accuracy",
+        "bootstrap",
+        positive="AD",
+        clusters=["site", "subject"],
+        interval="calibrated",
+        resamples=100,
+    )
+    assert r.extra["interval"] == "percentile" and "chosen_for" not in r.extra
+    assert any(
+        "no design in >= 8 sites, 1-9 subjects per site" in w and "not calibrated" in w
+        for w in r.warnings
+    ), r.warnings

@@ -673,6 +673,7 @@ def _paired_calibration(
     the mixed model's) in the paired grid."""
     from brainbench.stats._evaluate import subjects_per_cluster
     from brainbench.stats._interval_defaults import SITE_LIKE, paired_choice
+    from brainbench.stats._interval_defaults import regime as design_regime
 
     interval = opts.interval
     if not opts.clusters or conditional_on or outer not in SITE_LIKE:
@@ -689,8 +690,16 @@ def _paired_calibration(
             f"{design.n_top} sites are not calibrated."
         )
         return "percentile", ""
-    entry = paired_choice(design.n_top, subjects_per_cluster(pair.a, outer))
+    per_site = subjects_per_cluster(pair.a, outer)
+    entry = paired_choice(design.n_top, per_site)
     if entry is None:
+        if interval == "calibrated":
+            sites, subjects = design_regime(design.n_top, per_site)
+            notes.append(
+                f"Interval of the difference: percentile (the paired bootstrap). The paired "
+                f"calibration has no design in {sites}, {subjects}, so this comparison's "
+                "type-I error and coverage there are not calibrated."
+            )
         return ("percentile" if interval == "calibrated" else interval), ""
     regime = f"{entry['sites']}, {entry['subjects_per_site']}"
     if not entry["meets_goal"]:
