@@ -52,6 +52,26 @@ def _conditional_scope(results: list[Any]) -> str:
 def _interval_choice(results: list[Any]) -> str:
     """Which interval method the primary results used and the design regime it was chosen for
     (``interval: calibrated``; ``MetricResult.chosen_for``), with its calibration coverage."""
+    parts = _choice_parts(results)
+    if not parts:
+        return ""
+    return "Interval method (calibrated): " + "; ".join(parts) + "."
+
+
+def _secondary_choices(an, part: str) -> str:
+    """The calibrated interval method of each secondary metric (``calibrated`` chooses per
+    metric, so they may differ from the primary's), as :func:`_interval_choice` words it."""
+    per_metric = []
+    for x in an.secondary:
+        parts = _choice_parts([an.result(m, x, part) for m in an.ranked_models])
+        if parts:
+            per_metric.append(f"{metric_label(x)}: " + "; ".join(parts))
+    if not per_metric:
+        return ""
+    return "Secondary metrics, interval method (calibrated): " + ". ".join(per_metric) + "."
+
+
+def _choice_parts(results: list[Any]) -> list[str]:
     seen: dict[tuple[str, str], dict] = {}
     for r in results:
         if r is not None and getattr(r, "chosen_for", ""):
@@ -73,9 +93,7 @@ def _interval_choice(results: list[Any]) -> str:
                 + ")"
             )
         parts.append(text)
-    if not parts:
-        return ""
-    return "Interval method (calibrated): " + "; ".join(parts) + "."
+    return parts
 
 
 def _undefined_reason(r: Any) -> str:
@@ -207,8 +225,15 @@ def primary(ctx: ReportContext, sec: Section) -> Section:
                         )
                     )
                 srows.append([m, p, *cells])
+        choices = _secondary_choices(an, part)
         sec.tables.append(
-            Table("secondary", f"Secondary metrics, estimate and {_level(an)} CI", header, srows)
+            Table(
+                "secondary",
+                f"Secondary metrics, estimate and {_level(an)} CI",
+                header,
+                srows,
+                notes=[choices] if choices else [],
+            )
         )
     _errors(sec, an.overall, "metrics")
     sec.data = {
