@@ -153,3 +153,16 @@ def test_plan_errors_say_what_to_do(tmp_path, capsys):
         load_spec(write_spec(tmp_path, "planning: {value: 1.2}\n"))
     with pytest.raises(SpecError, match=r"give planning\.error_sd"):
         load_spec(write_spec(tmp_path, "planning: {value: 3}\n", metric="mae", regression=True))
+
+
+def test_impossible_planned_designs_are_refused(tmp_path, capsys):
+    """More sites than subjects (a design effect below 1), or a prevalence that leaves a class
+    without a unit (the metric undefined), is a planning mistake, not a design to plan."""
+    with pytest.raises(SpecError, match=r"test_sites 10 exceeds test_subjects 5"):
+        load_spec(write_spec(tmp_path, "planning: {test_subjects: 5, test_sites: 10}\n"))
+    path = write_spec(tmp_path, "planning: {test_subjects: 4, test_sites: 2, prevalence: 0.1}\n")
+    with pytest.raises(SystemExit) as info:
+        main(["plan", str(path)])
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert "0 subjects of class AD" in err and "prevalence 0.1" in err

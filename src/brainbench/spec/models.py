@@ -859,6 +859,16 @@ class Planning(StrictModel):
         "positive (last) class.",
     )
 
+    @model_validator(mode="after")
+    def _sites_hold_subjects(self) -> Planning:
+        sites, subjects = self.test_sites, self.test_subjects
+        if sites is not None and subjects is not None and sites > subjects:
+            raise ValueError(
+                f"test_sites {sites} exceeds test_subjects {subjects}: every planned site "
+                "holds at least one subject"
+            )
+        return self
+
 
 class SegmentationMetric(GrownModel):
     """A segmentation metric with its parameters (``{name: nsd, tolerance_mm: 1.0}``)."""

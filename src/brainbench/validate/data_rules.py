@@ -1174,6 +1174,14 @@ def plan_from_spec(loaded: LoadedSpec) -> PlannedTestSet:
         else:
             pos = round(n * planning.prevalence)
             n_per_class = [n - pos, pos]
+        empty = [str(c) for c, k in zip(classes, n_per_class, strict=False) if k == 0]
+        if empty:
+            raise UserError(
+                f"{where}: protocol.planning plans {n} {unit}s with prevalence "
+                f"{planning.prevalence:g}: 0 {unit}s of class {', '.join(empty)}, so {metric} "
+                "cannot be computed on that test set. Raise test_subjects, or set prevalence "
+                "to the planned fraction of the positive (last) class."
+            )
     clusters = list(protocol.confidence.clusters)
     deff, parts = 1.0, []
     if planning.test_sites and "site" in clusters:
