@@ -166,3 +166,20 @@ def test_impossible_planned_designs_are_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert info.value.code == 2
     assert "0 subjects of class AD" in err and "prevalence 0.1" in err
+
+
+def test_planned_interval_follows_the_outer_cluster_level(tmp_path):
+    """The interval line says what `evaluate` would do with the spec's clusters: with the
+    subject as the outer level it is the percentile interval, not the site-level choice for
+    protocol.planning.test_sites."""
+    path = write_spec(tmp_path, "planning: {test_subjects: 100, test_sites: 5}\n")
+    path.write_text(path.read_text().replace("clusters: [site, subject]", "clusters: [subject]"))
+    result = CliRunner().invoke(cli, ["plan", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "Interval method: `interval: calibrated` uses percentile (outer level subject" in (
+        result.output
+    )
+    path.write_text(path.read_text().replace("clusters: [subject]", "clusters: [scanner, subject]"))
+    result = CliRunner().invoke(cli, ["plan", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "depends on the number of scanners" in result.output

@@ -147,12 +147,32 @@ def plan(spec: Path, data: bool, fmt: str) -> None:
 
 
 def _planned_interval(protocol, data: bool) -> str | None:
-    """What `interval: calibrated` would use for protocol.planning's design (spec-only)."""
+    """What `interval: calibrated` would use for protocol.planning's design (spec-only), as
+    `evaluate` decides it from protocol.confidence: the outer cluster level first."""
     p = protocol.planning
     if data or not p.test_subjects or not p.test_sites:
         return None
-    from brainbench.stats._interval_defaults import describe_choice
+    from brainbench.stats._interval_defaults import (
+        SITE_LIKE,
+        calibrated_choice,
+        describe_choice,
+    )
 
+    conf = protocol.confidence
+    clusters = list(conf.clusters)
+    if conf.method != "hierarchical-bootstrap" or not clusters:
+        return "`interval: calibrated` uses percentile (no cluster level resampled)."
+    outer = clusters[0]
+    if outer not in SITE_LIKE:
+        choice = calibrated_choice(protocol.primary_metric, p.test_sites, 1.0, outer)
+        return f"`interval: calibrated` uses {choice.method} ({choice.chosen_for})."
+    if outer != "site":
+        # protocol.planning.test_sites counts sites, not the outer level's clusters.
+        return (
+            f"`interval: calibrated` depends on the number of {outer}s in the test set "
+            "(protocol.planning.test_sites counts sites); `brainbench validate SPEC --data` "
+            "(rule D307) says what it gives for the cohorts' test sets."
+        )
     return describe_choice(protocol.primary_metric, p.test_sites, p.test_subjects / p.test_sites)
 
 
