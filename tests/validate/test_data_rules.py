@@ -543,3 +543,22 @@ def test_d307_follows_the_calibrated_interval(tmp_path):
     few = make_ctx(tmp_path, cohort_rows(30, sites=5), clusters=calibrated, metric="sensitivity")
     (g,) = fired("D307", few)
     assert "no interval method covered 94%-96%" in g.message and "approximate" in g.message
+
+
+def test_d307_flags_a_calibrated_regime_below_the_goal_from_8_sites_on(tmp_path, monkeypatch):
+    """From 8 sites on D307 no longer compares intervals, but a spec with `interval:
+    calibrated` in a regime the table flags (here made flagged) is still told so."""
+    from brainbench.stats import _interval_defaults as defaults
+
+    table = json.loads(json.dumps(defaults.load_table()))
+    for e in table["choices"]:
+        if (e["metric"], e["sites"]) == ("balanced_accuracy", ">= 8 sites"):
+            e["consistent_with_goal"], e["why"] = False, "the chosen method covered 91.0%"
+    monkeypatch.setattr(defaults, "load_table", lambda path=None: table)
+    calibrated = "[site, subject], interval: calibrated"
+    eight = make_ctx(tmp_path, cohort_rows(200, sites=8), clusters=calibrated)
+    (f,) = fired("D307", eight)
+    assert "8 sites" in f.message and "the chosen method covered 91.0%" in f.message
+    assert "approximate" in f.message and "interval: calibrated" not in f.hint
+    plain = make_ctx(tmp_path, cohort_rows(200, sites=8), clusters="[site, subject]")
+    assert fired("D307", plain) == []
