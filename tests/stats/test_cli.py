@@ -291,3 +291,13 @@ def test_numbers_at_their_edges_give_results_not_crashes(capsys, tmp_path, args)
         assert all(r["method"] == "none" and r["ci_low"] is None for r in data["models"])
     if args[0] == "rank" and args[-1] == "0":
         assert data["stability"] is None and data["mean_ranks"] == {"a": 2.0, "b": 1.0}
+
+
+def test_compare_json_settings_record_the_interval_asked_for(capsys, pred_file):
+    """As evaluate's: `--interval calibrated` is in the settings (each comparison's
+    extra.interval says what it became)."""
+    argv = ["compare", str(pred_file), "--positive", "AD", "--metric", "balanced_accuracy"]
+    argv += ["--clusters", "site,subject", "--resamples", "50", "--interval", "calibrated"]
+    code, out, _ = run(capsys, *argv, "--format", "json")
+    assert code == 0
+    assert json.loads(out)["settings"]["interval"] == "calibrated"

@@ -416,6 +416,7 @@ def compare(
         "method": method,
         "unit": s.unit,
         "clusters": s.clusters,
+        "interval": s.interval,
         "level": s.level,
         "resamples": s.resamples,
         "seed": seed,
