@@ -387,3 +387,26 @@ def test_calibrated_percentile_outside_the_table_keeps_its_few_sites_warning(fiv
     assert "not in the calibration table for 'accuracy'" in cal.chosen_for
     few = [w for w in named.warnings if w.startswith("Only 5 site clusters")]
     assert few and set(few) <= set(cal.warnings)
+
+
+def test_units_without_a_site_id_are_named_with_the_regime_they_move_to():
+    """Units without a site id are sites of their own (as in the bootstrap): 5 named sites
+    and 4 such units are 9 site clusters, so `calibrated` reads the >= 8-site regime. The
+    result says so, and the subjects per site are counted over the same 9 clusters."""
+    df = simulate_predictions(n_sites=5, subjects_per_site=[40, 40, 40, 40, 44], seed=4)
+    df.loc[df.subject.isin(df.subject.unique()[-4:]), "site"] = np.nan
+    (r,) = evaluate_predictions(
+        df,
+        ["balanced_accuracy"],
+        positive="AD",
+        clusters=["site", "subject"],
+        interval="calibrated",
+        resamples=100,
+    )
+    assert r.clusters["site"] == 9
+    # 204 subjects over 9 clusters: 22.7 per site (the 5 named sites alone hold 40 each).
+    assert r.chosen_for.startswith(">= 8 sites, 10-39 subjects per site")
+    assert any(
+        "4 images have no site id" in w and "9 site clusters (5 with an id)" in w
+        for w in r.warnings
+    ), r.warnings

@@ -363,3 +363,14 @@ def test_calibrated_difference_outside_the_paired_table_says_so(monkeypatch):
         "no design in >= 8 sites, 1-9 subjects per site" in w and "not calibrated" in w
         for w in r.warnings
     ), r.warnings
+
+
+def test_paired_bootstrap_names_units_without_a_site_id():
+    df = simulate_predictions(n_sites=5, subjects_per_site=10, mu={"A": (1, 1), "B": (0, 0)})
+    df.loc[df.subject.isin(["sub00000", "sub00001"]), "site"] = np.nan
+    with pytest.warns(BrainbenchWarning):
+        (r,) = compare_models(
+            df, "accuracy", "bootstrap", positive="AD", clusters=["site", "subject"], resamples=50
+        )
+    assert r.n_clusters == 7
+    assert any("2 images have no site id" in w for w in r.warnings), r.warnings

@@ -202,6 +202,8 @@ def confidence_interval(
     design, names, conditional_on, why = estimable_design(md, level_clusters, stratify=stratify)
     if why:
         _warn(notes, FewClustersWarning, why)
+    elif level_clusters and (missing := missing_outer_ids(md, names[0], design.n_top)):
+        _warn(notes, FewClustersWarning, missing)
     interval, chosen_for, calibration = _resolve_interval(
         md, metric, interval, method, names, design, conditional_on, notes
     )
@@ -398,10 +400,36 @@ def confidence_interval(
     )
 
 
+def _own_ids(f: pd.DataFrame, column: str) -> pd.Series:
+    """``column``'s ids, a missing one replaced by its unit's (a cluster of its own, as in
+    :func:`brainbench.stats._data.design_for`)."""
+    return f[column].astype(object).where(f[column].notna(), "\x00unit " + f["unit_id"].astype(str))
+
+
 def subjects_per_cluster(md: ModelData, outer: str) -> float:
-    """Mean number of subjects (units without a subject column) per ``outer`` cluster."""
-    inner = "subject" if "subject" in md.frame.columns and outer != "subject" else "unit_id"
-    return float(md.frame.groupby(outer)[inner].nunique().mean())
+    """Mean number of subjects (units without a subject column) per ``outer`` cluster, over
+    the clusters the bootstrap sees: a unit without an ``outer`` id is a cluster of its own."""
+    f = md.frame
+    inner = "subject" if "subject" in f.columns and outer != "subject" else "unit_id"
+    ids = pd.DataFrame({"outer": _own_ids(f, outer), "inner": _own_ids(f, inner)})
+    return float(ids.groupby("outer")["inner"].nunique().mean())
+
+
+def missing_outer_ids(md: ModelData, outer: str, n_clusters: int) -> str:
+    """A note when units have no ``outer`` id ('' when every unit has one): each is a cluster
+    of its own, which raises the number of clusters the interval (and ``calibrated``'s
+    regime) counts."""
+    f = md.frame
+    if outer not in f.columns or outer == md.unit:
+        return ""
+    k = int(f.loc[f[outer].isna(), "unit_id"].nunique())
+    if not k:
+        return ""
+    return (
+        f"{k} {md.unit}s have no {outer} id: each is a {outer} cluster of its own, so the "
+        f"design has {n_clusters} {outer} clusters ({n_clusters - k} with an id). Give them "
+        f"their {outer} ids if they have one."
+    )
 
 
 def _resolve_interval(
