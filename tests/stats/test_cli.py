@@ -301,3 +301,21 @@ def test_compare_json_settings_record_the_interval_asked_for(capsys, pred_file):
     code, out, _ = run(capsys, *argv, "--format", "json")
     assert code == 0
     assert json.loads(out)["settings"]["interval"] == "calibrated"
+
+
+def test_evaluate_text_says_a_zero_width_interval_is_not_a_precise_one(capsys, tmp_path):
+    """2 sites of 1 subject: the conditional interval resamples the one subject of each
+    site, so every resample is the sample; the text output says what [0.5, 0.5] means."""
+    from brainbench.stats import simulate_predictions
+
+    df = simulate_predictions(n_sites=2, subjects_per_site=1, seed=201)
+    df["y_true"], df["y_pred"] = ["CN", "AD"], ["CN", "CN"]
+    path = tmp_path / "two.csv"
+    df.to_csv(path, index=False)
+    argv = ["evaluate", str(path), "--positive", "AD", "--metric", "accuracy"]
+    code, out, _ = run(capsys, *argv, "--clusters", "site,subject", "--resamples", "50")
+    assert code == 0 and "[0.5000, 0.5000]" in out
+    assert (
+        "A accuracy: zero-width interval: at least the central 95% of the resamples gave 0.5"
+        in (out)
+    )

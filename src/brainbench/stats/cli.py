@@ -297,6 +297,14 @@ def evaluate(
             ]
         )
         notes += [f"{r.model} {r.metric}: {w}" for w in r.warnings]
+        if r.n_resamples and math.isfinite(r.ci_low) and r.ci_low == r.ci_high:
+            notes.append(
+                f"{r.model} {r.metric}: zero-width interval: at least the central "
+                f"{r.level:.0%} of the resamples gave {r.ci_low:.4g}, so it is not a precise "
+                "estimate (the bootstrap cannot vary "
+                "it here, e.g. one unit per resampled cluster, or every unit scored alike); "
+                "the evidence sheet calls it not estimable."
+            )
     text = _table(
         rows,
         [
