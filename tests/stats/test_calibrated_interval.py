@@ -410,3 +410,14 @@ def test_units_without_a_site_id_are_named_with_the_regime_they_move_to():
         "4 images have no site id" in w and "9 site clusters (5 with an id)" in w
         for w in r.warnings
     ), r.warnings
+
+
+def test_a_class_confined_to_few_sites_is_named(two_patient_sites):
+    """Patients at 2 of 6 sites: a metric resting on them has a between-site variance from 2
+    sites, whatever the interval; one resting on the controls alone (specificity) does not."""
+    kw = dict(positive="AD", unit="subject", clusters=["site", "subject"], resamples=100)
+    for metric in ("balanced_accuracy", "sensitivity", "auroc"):
+        (r,) = evaluate_predictions(two_patient_sites, [metric], interval="calibrated", **kw)
+        assert any("Class AD occurs at only 2 of the 6 sites" in w for w in r.warnings), metric
+    (s,) = evaluate_predictions(two_patient_sites, ["specificity"], interval="calibrated", **kw)
+    assert not any("occurs at only" in w for w in s.warnings)

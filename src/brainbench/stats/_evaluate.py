@@ -204,6 +204,10 @@ def confidence_interval(
         _warn(notes, FewClustersWarning, why)
     elif level_clusters and (missing := missing_outer_ids(md, names[0], design.n_top)):
         _warn(notes, FewClustersWarning, missing)
+    if level_clusters and not why and names[0] != md.unit:
+        confined = confined_classes(md, metric, names[0], design.n_top)
+        if confined:
+            _warn(notes, FewClustersWarning, confined)
     interval, chosen_for, calibration = _resolve_interval(
         md, metric, interval, method, names, design, conditional_on, notes
     )
@@ -413,6 +417,41 @@ def subjects_per_cluster(md: ModelData, outer: str) -> float:
     inner = "subject" if "subject" in f.columns and outer != "subject" else "unit_id"
     ids = pd.DataFrame({"outer": _own_ids(f, outer), "inner": _own_ids(f, inner)})
     return float(ids.groupby("outer")["inner"].nunique().mean())
+
+
+#: Metrics resting on one class only (positive: the last; negative: the first), and those
+#: that are means over every unit whatever its class: a class confined to few clusters
+#: matters to the first kind for its class, not at all to the second.
+ONE_CLASS_METRICS = {"sensitivity": -1, "specificity": 0}
+ALL_UNIT_METRICS = ("accuracy", "brier", "log_loss")
+
+
+def confined_classes(md: ModelData, metric: str, outer: str, n_clusters: int) -> str:
+    """A note naming the classes that ``metric`` rests on and that occur in fewer than
+    :data:`MIN_ESTIMABLE_CLUSTERS` of the ``n_clusters`` outer clusters ('' when none): the
+    between-cluster variance of such a class's part of the metric (its recall, its ranks)
+    comes from that many clusters, too few to estimate it whatever the interval method (a
+    design confounding class and site, e.g. patients recruited at 2 sites; rule D302)."""
+    if md.task.type != "classification" or metric in ALL_UNIT_METRICS:
+        return ""
+    classes = list(md.task.classes)
+    if metric in ONE_CLASS_METRICS:
+        classes = [classes[ONE_CLASS_METRICS[metric]]]
+    f = md.frame
+    ids = _own_ids(f, outer)
+    y = f["y"].to_numpy()
+    few = []
+    for c in classes:
+        k = int(ids[y == md.task.classes.index(c)].nunique())
+        if 0 < k < MIN_ESTIMABLE_CLUSTERS:
+            few.append((c, k))
+    return " ".join(
+        f"Class {c} occurs at only {k} of the {n_clusters} {outer}s: the between-{outer} "
+        f"variance of '{metric}' rests on {k} {outer}(s) for it, too few to estimate it (at "
+        f"least {MIN_ESTIMABLE_CLUSTERS}); treat the interval as approximate whatever its "
+        f"method (class and {outer} are confounded: rule D302)."
+        for c, k in few
+    )
 
 
 def missing_outer_ids(md: ModelData, outer: str, n_clusters: int) -> str:
