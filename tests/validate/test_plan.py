@@ -183,3 +183,18 @@ def test_planned_interval_follows_the_outer_cluster_level(tmp_path):
     result = CliRunner().invoke(cli, ["plan", str(path)])
     assert result.exit_code == 0, result.output
     assert "depends on the number of scanners" in result.output
+
+
+def test_a_minimal_detectable_difference_beyond_the_range_is_called_so(tmp_path):
+    """8 sites of 10 subjects at site ICC 0.99, power 0.99, models correlated -0.9: no
+    difference of balanced accuracies (at most 1 apart) is detectable, and the plan says so
+    instead of printing 1.18 alone."""
+    planning = (
+        "planning: {test_subjects: 79, test_sites: 8, site_icc: 0.99, power: 0.99,"
+        " model_correlation: -0.9}\n"
+    )
+    result = CliRunner().invoke(cli, ["plan", str(write_spec(tmp_path, planning))])
+    assert result.exit_code == 0, result.output
+    assert "exceeds the range of balanced_accuracy (1): no difference is detectable" in (
+        result.output
+    )

@@ -123,6 +123,9 @@ def plan(spec: Path, data: bool, fmt: str) -> None:
         return
     p0 = protocol.planning
     interval = _planned_interval(protocol, data)
+    from brainbench.stats import metric_info
+
+    info = metric_info(protocol.primary_metric)
     click.echo(
         f"{spec}: planning {protocol.primary_metric}, {level:.0%} intervals, unit "
         f"{protocol.unit_of_analysis}; assumptions (protocol.planning): site ICC "
@@ -137,6 +140,12 @@ def plan(spec: Path, data: bool, fmt: str) -> None:
             f"  minimal detectable diff.  {p.mdd:.4g}  = (z_(1-alpha/2) + z_power) * SE * "
             f"sqrt(deff) * sqrt(2 (1 - rho)); {p.mdd_text}"
         )
+        if info.bounded and p.mdd >= info.bounds[1] - info.bounds[0]:
+            click.echo(
+                f"  the minimal detectable difference exceeds the range of {p.metric} "
+                f"({info.bounds[1] - info.bounds[0]:g}): no difference is detectable with this "
+                "design."
+            )
     if interval:
         click.echo(f"\nInterval method: {interval}")
     click.echo(
