@@ -176,3 +176,80 @@ def test_a_failed_confirmation_flags_the_regime():
     (_, many) = choose_defaults([selection, stale])["choices"]
     assert many["confirmation"]["cells"] == 0 and many["consistent_with_goal"]
     assert "not confirmed" in render_defaults_markdown(choose_defaults([selection, stale]))
+
+
+def test_a_precise_selection_run_supersedes_the_coarse_runs_in_its_regimes():
+    coarse = {
+        "command": "coarse",
+        "grid": {"replicates": 200},
+        "coverage": [
+            # By luck percentile looks best at 4 sites on 200 data sets.
+            _row("percentile", 4, 0.95),
+            _row("cr2", 4, 0.93),
+            _row("percentile", 8, 0.95),
+            _row("cr2", 8, 0.97),
+        ],
+    }
+    se = float(np.sqrt(0.95 * 0.05 / 2000))
+    precise = {
+        "command": "precise",
+        "grid": {"replicates": 2000},
+        "coverage": [
+            _row("percentile", 6, 0.91, se),
+            _row("cr2", 6, 0.949, se),
+            _row("percentile", 4, 0.90, se, sessions=3),
+            _row("cr2", 4, 0.945, se, sessions=3),
+        ],
+    }
+    few, many = choose_defaults([coarse, precise])["choices"]
+    # 4-7 sites: only the precise run's two designs count; the coarse cell is dropped.
+    assert (few["method"], few["cells"], few["source"]) == ("cr2", 2, "precise")
+    assert few["coverage"]["cr2"]["min"] == 0.945 and few["consistent_with_goal"]
+    # >= 8 sites: no precise run there, the coarse run still decides.
+    assert (many["method"], many["source"]) == ("percentile", "coarse")
+    assert ">= 2000 data sets per design" in choose_defaults([coarse])["rule"]
+
+
+def test_reselection_and_fresh_confirmation_cover_the_flagged_regimes_in_new_designs():
+    from brainbench.stats._calibrate_grid import FLAGGED_BY_CONFIRMATION
+    from brainbench.stats._interval_defaults import regime
+
+    reselect = grid_cells(GRID_PRESETS["reselect"])
+    fresh = grid_cells(GRID_PRESETS["confirm-fresh"])
+    first = set(grid_cells(GRID_PRESETS["confirm"]))
+    assert GRID_PRESETS["reselect"]["replicates"] == 2000
+    assert "confirm" not in GRID_PRESETS["reselect"] and GRID_PRESETS["confirm-fresh"]["confirm"]
+    # The re-selection evaluates every candidate in the first confirmation's designs of the
+    # flagged regimes; the fresh confirmation's designs are new to both.
+    assert set(reselect) <= first and not set(fresh) & first
+    for cells in (reselect, fresh):
+        regimes = {(c[0], regime(c[1], c[2])) for c in cells}
+        flagged = {
+            (m, regime({"4-7": 4, ">= 8": 8}[s], per))
+            for m, rs in FLAGGED_BY_CONFIRMATION.items()
+            for s, per in rs
+        }
+        assert regimes == flagged
+    # Each regime's fewest sites and the ICC 0.2 corner are in the fresh confirmation, and 7
+    # sites x 8 subjects reaches the goal's 40 test subjects.
+    ba = [c for c in fresh if c[0] == "balanced_accuracy"]
+    assert {(c[1], c[2]) for c in ba} == {(4, 8), (7, 8)}
+    assert any(c[1] == 4 and c[4] == 0.2 for c in ba) and max(c[1] * c[2] for c in ba) >= 40
+
+
+def test_grid_resamples_option_is_recorded_and_used(tmp_path):
+    out = tmp_path / "grid.json"
+    args = ["calibrate", "--grid", "quick", "--replicates", "10", "--resamples", "99"]
+    r = CliRunner().invoke(cli, [*args, "--format", "json", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    res = json.loads(out.read_text())
+    assert res["grid"]["resamples"] == 99
+    assert (
+        res["command"]
+        == "brainbench calibrate --grid quick --seed 2024 --replicates 10 --resamples 99"
+    )
+    # Fewer resamples, other intervals: the option reaches the bootstrap.
+    again = run_interval_grid("quick", replicates=10, resamples=199)
+    assert [x["coverage"] for x in again["coverage"]] != [
+        x["coverage"] for x in res["coverage"]
+    ] or [x["mean_width"] for x in again["coverage"]] != [x["mean_width"] for x in res["coverage"]]

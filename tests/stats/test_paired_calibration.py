@@ -272,3 +272,26 @@ def test_compare_follows_the_paired_table(six_sites, monkeypatch):
         assert r.extra["interval"] == "percentile"
         (flag,) = [w for w in r.warnings if w.startswith("Calibration of paired comparisons")]
         assert "no bootstrap method held its type-I error within 4-6%" in flag
+
+
+def test_calibrated_comparison_of_another_metric_is_the_paired_bootstrap(six_sites, monkeypatch):
+    """The paired table is about differences of balanced accuracies: its recommendation (here
+    the wild bootstrap, which needs a weighted mean) is not applied to AUROC, which gets the
+    paired bootstrap and says it is not calibrated, instead of an error."""
+    from brainbench.stats import _interval_defaults as defaults
+
+    run = {
+        "command": "fake paired run",
+        "grid": {"replicates": 200},
+        "rates": [
+            _rate(6, "wild-cluster-webb", 0.0, 0.05),
+            _rate(6, "wild-cluster-webb", 0.5, 0.5),
+        ],
+    }
+    table = defaults.choose_defaults([run]) | {"choices": []}
+    monkeypatch.setattr(defaults, "load_table", lambda path=None: table)
+    assert _compare(six_sites, "calibrated").extra["interval"] == "wild-cluster-webb"
+    r = _compare(six_sites, "calibrated", metric="auroc")
+    assert r.extra["interval"] == "percentile" and "chosen_for" not in r.extra
+    assert any("simulated differences of balanced_accuracy only" in w for w in r.warnings)
+    assert np.isfinite(r.p_value) and r.ci_low < r.ci_high

@@ -41,6 +41,9 @@ from brainbench.stats._metrics import Metric, get_metric
 from brainbench.stats._results import ComparisonResult
 
 CORRECTIONS = ("holm", "bh", "none")
+#: The metric whose paired differences ``calibrate --paired-grid`` simulates: the paired table's
+#: recommendations and flags are about it alone (stats/_calibrate_paired.py).
+PAIRED_CALIBRATED_METRIC = "balanced_accuracy"
 HYPOTHESES = ("superiority", "non-inferiority", "equivalence")
 
 
@@ -669,6 +672,18 @@ def _paired_calibration(
     interval = opts.interval
     if not opts.clusters or conditional_on or outer not in SITE_LIKE:
         return ("percentile" if interval == "calibrated" else interval), ""
+    if pair.metric.name != PAIRED_CALIBRATED_METRIC:
+        # A recommendation for differences of balanced accuracies may not even apply to
+        # another metric (the wild bootstrap needs a weighted mean; AUROC is not one).
+        if interval != "calibrated":
+            return interval, ""
+        notes.append(
+            f"Interval of the difference: percentile (the paired bootstrap). The paired "
+            f"calibration simulated differences of {PAIRED_CALIBRATED_METRIC} only, so for "
+            f"'{pair.metric.name}' this comparison's type-I error and coverage at "
+            f"{design.n_top} sites are not calibrated."
+        )
+        return "percentile", ""
     entry = paired_choice(design.n_top, subjects_per_cluster(pair.a, outer))
     if entry is None:
         return ("percentile" if interval == "calibrated" else interval), ""

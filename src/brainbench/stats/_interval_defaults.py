@@ -17,6 +17,10 @@ smallest mean distance wins, then the registry's order (percentile first). An en
 ``evaluate`` attaches a warning naming the regime and the coverage range (``why``), so a result
 from that design is flagged, not silently trusted.
 
+Where a selection run has :data:`PRECISE` data sets per design (``calibrate --grid
+reselect``), the regimes it covers are chosen from such runs alone: the coarser runs' cells
+there are dropped, not pooled.
+
 Choosing the best of several methods on noisy cells overstates the winner's coverage (the
 winner's curse), so the choice is then *confirmed*: ``brainbench calibrate --grid confirm``
 evaluates only the chosen method (and the percentile interval, the earlier default) on fresh
@@ -53,6 +57,10 @@ GOAL = (0.94, 0.96)
 #: Worst-cell distances closer than this to the best are ties (about one Monte-Carlo SE of a
 #: coverage near 95% from 2,000 data sets; a third of one from 200).
 TIE = 0.005
+#: Data sets per design from which a selection run supersedes the coarser runs (200-400 data
+#: sets) in the regimes it covers: a Monte-Carlo SE of about 0.5 point at 95%, so the best of
+#: seven candidates is chosen for its coverage rather than its luck.
+PRECISE = 2000
 #: Site regimes: (lowest, highest) number of outer clusters, ``None`` = no upper bound.
 SITE_REGIMES: tuple[tuple[int, int | None], ...] = ((2, 3), (4, 7), (8, None))
 #: Subjects-per-site regimes (the grid has 5, 20 and 80: 10 and 40 split them on a log scale).
@@ -300,19 +308,26 @@ def choose_defaults(results: list[dict[str, Any]]) -> dict[str, Any]:
     results = [r for r in results if "rates" not in r and "confirms" not in r]
 
     order = list(INTERVAL_METHODS)
-    cells: dict[tuple, dict[str, list[tuple[float, float]]]] = {}
-    counts: dict[tuple, set] = {}
-    sources: dict[tuple, set] = {}
+    rows: dict[tuple, list[tuple[str, int, dict[str, Any]]]] = {}
     for res in results:
         for r in res["coverage"]:
             sites, subjects = regime(r["sites"], r["subjects_per_site"])
-            key = (r["metric"], sites, subjects)
+            rows.setdefault((r["metric"], sites, subjects), []).append(
+                (res["command"], res["grid"]["replicates"], r)
+            )
+    cells: dict[tuple, dict[str, list[tuple[float, float]]]] = {}
+    counts: dict[tuple, set] = {}
+    sources: dict[tuple, set] = {}
+    for key, got in rows.items():
+        if any(n >= PRECISE for _, n, _ in got):
+            got = [row for row in got if row[1] >= PRECISE]
+        for command, _, r in got:
             cells.setdefault(key, {}).setdefault(r["method"], []).append(
                 (r["coverage"], r["mc_se"])
             )
             cell = (r["sites"], r["subjects_per_site"], r["sessions"], r["icc"], r["prevalence"])
-            counts.setdefault(key, set()).add((res["command"], cell))
-            sources.setdefault(key, set()).add(res["command"])
+            counts.setdefault(key, set()).add((command, cell))
+            sources.setdefault(key, set()).add(command)
     choices = []
     for key in sorted(cells):
         metric, sites, subjects = key
@@ -374,7 +389,8 @@ def choose_defaults(results: list[dict[str, Any]]) -> dict[str, Any]:
         "rule": (
             "per (metric, sites, subjects per site): among methods with an interval in every "
             "cell, the smallest worst-cell |coverage - 0.95|; within "
-            f"{TIE} of it, the smallest mean |coverage - 0.95|"
+            f"{TIE} of it, the smallest mean |coverage - 0.95|; where runs with >= {PRECISE} "
+            "data sets per design cover the regime, only their cells"
         ),
         "site_regimes": [list(r) for r in SITE_REGIMES],
         "subject_regimes": [list(r) for r in SUBJECT_REGIMES],

@@ -539,7 +539,17 @@ def rank(scores, lower_is_better, alpha, resamples, seed, friedman_ties, fmt, ou
 @click.option(
     "--grid",
     type=click.Choice(
-        ["quick", "partial", "extended", "large-sites", "full", "confirm-quick", "confirm"]
+        [
+            "quick",
+            "partial",
+            "extended",
+            "large-sites",
+            "full",
+            "confirm-quick",
+            "confirm",
+            "reselect",
+            "confirm-fresh",
+        ]
     ),
     help="Instead of the study: the coverage grid of the candidate interval methods "
     "(percentile, BCa, cluster bootstrap-t, wild cluster bootstrap, CR2); quick: sites 4 and "
@@ -547,7 +557,9 @@ def rank(scores, lower_is_better, alpha, resamples, seed, friedman_ties, fmt, ou
     "full: issue 15's grid (sites 2-32, subjects, sessions, ICC, prevalence, metrics; 2,000 "
     "data sets per cell, days on two cores); confirm (confirm-quick: seconds): only the method "
     "the committed table chose per metric and regime, and percentile, on fresh data sets "
-    "(a --seed other than the selection runs') in designs of every regime with >= 4 sites.",
+    "(a --seed other than the selection runs') in designs of every regime with >= 4 sites; "
+    "reselect: every candidate on 2,000 data sets per design in the regimes that confirmation "
+    "flagged; confirm-fresh: the re-selected choices on fresh data sets in fresh designs.",
 )
 @click.option(
     "--paired-grid",
@@ -560,6 +572,11 @@ def rank(scores, lower_is_better, alpha, resamples, seed, friedman_ties, fmt, ou
 )
 @click.option(
     "--replicates", type=click.IntRange(10, 1_000_000), help="Simulated data sets per cell."
+)
+@click.option(
+    "--resamples",
+    type=click.IntRange(99, 100_000),
+    help="--grid: bootstrap resamples per interval instead of the grid's own (399 or 199).",
 )
 @click.option(
     "--metric",
@@ -590,6 +607,7 @@ def calibrate(
     grid,
     paired_grid,
     replicates,
+    resamples,
     metrics,
     from_json,
     write_defaults,
@@ -616,7 +634,9 @@ def calibrate(
 
         if plot:
             raise UserError("--plot draws the study's figure; it does not apply to --grid.")
-        res = run_interval_grid(grid, replicates=replicates, seed=seed, metrics=list(metrics))
+        res = run_interval_grid(
+            grid, replicates=replicates, seed=seed, metrics=list(metrics), resamples=resamples
+        )
         _emit(res, fmt, render_grid_text(res), output)
         return
     res = run_calibration(preset=preset, replicates=replicates, seed=seed)
