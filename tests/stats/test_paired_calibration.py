@@ -148,12 +148,12 @@ def test_verdicts_recommend_the_most_powerful_calibrated_method_or_flag():
     assert "less powerful than the mixed model" in six["why"]
 
 
-def _design(rate, n, power=0.30, vs_mixed=(0.0, 0.01), sites=6, per_site=20):
-    """One design: cr2 at type-I error ``rate`` and the mixed model beside it."""
+def _design(rate, n, power=0.30, vs_mixed=(0.0, 0.01), sites=6, per_site=20, mixed=0.10):
+    """One design: cr2 at type-I error ``rate`` and the mixed model (at ``mixed``) beside it."""
     return [
         _rate(sites, "cr2", 0.0, rate, n, per_site=per_site),
         _rate(sites, "cr2", 0.5, power, n, vs_mixed, per_site=per_site),
-        _rate(sites, "mixed", 0.0, 0.10, n, per_site=per_site),
+        _rate(sites, "mixed", 0.0, mixed, n, per_site=per_site),
         _rate(sites, "mixed", 0.5, 0.30, n, (0.0, 0.0), per_site=per_site),
     ]
 
@@ -192,6 +192,14 @@ def test_regimes_use_the_judged_designs_and_flag_the_rest():
     assert eight["why"].startswith(f"{TOO_FEW}: 8 sites x 20: 200 data sets")
     (six,) = paired_regimes([good, bad])
     assert six["recommended"] == "cr2" and six["meets_goal"] and six["source"] == "run at 2000"
+    # The mixed model holds its level and is more powerful: the design's own verdict names
+    # it; the regime's (an interval for `compare --method bootstrap`) is flagged, saying so.
+    weak = {"command": "weak", "rates": _design(0.05, 2000, 0.27, (-0.03, 0.008), mixed=0.05)}
+    assert paired_verdicts(weak)[0]["recommended"] == "mixed"
+    (six,) = paired_regimes([weak])
+    assert six["recommended"] == "cr2" and not six["meets_goal"]
+    assert "less powerful than the mixed model" in six["why"]
+    assert "`compare --method mixed` held its level there" in six["why"]
 
 
 def test_rate_difference_is_the_paired_mean_and_its_se():

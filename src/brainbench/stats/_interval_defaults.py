@@ -249,6 +249,8 @@ def paired_regimes(paired: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     for v in weaker
                 )
             )
+            if all("mixed" in v["calibrated"] for v in weaker):
+                why += " (`compare --method mixed` held its level there: the more powerful test)"
         out.append(
             {
                 "sites": sites,
