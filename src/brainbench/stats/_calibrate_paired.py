@@ -96,6 +96,14 @@ METHODS = (
     "mixed-satterthwaite",
     "mixed",
 )
+#: What the unequal-site presets share (6 and 8 sites, the largest 8 times the smallest).
+_UNEQUAL: dict[str, Any] = {
+    "sites": [6, 8],
+    "effect": [0.0, DELTA],
+    "replicates": 200,
+    "resamples": 199,
+    "size_ratio": 8.0,
+}
 PAIRED_PRESETS: dict[str, dict[str, Any]] = {
     # Runs in the tests in a few seconds.
     "quick": {
@@ -115,25 +123,11 @@ PAIRED_PRESETS: dict[str, dict[str, Any]] = {
     },
     # Unequal sites (sizes in geometric progression, the largest 8 times the smallest, mean
     # 20): where the mixed model's REML estimate and the plain difference differ.
-    "unbalanced": {
-        "sites": [6, 8],
-        "subjects_per_site": [20],
-        "effect": [0.0, DELTA],
-        "replicates": 200,
-        "resamples": 199,
-        "size_ratio": 8.0,
-    },
+    "unbalanced": {**_UNEQUAL, "subjects_per_site": [20]},
     # Unequal small sites: the same progression with 5 subjects per site on average and at
     # least 2 each (6 sites: 2, 2, 3, 5, 7, 11; 8 sites: 2, 2, 3, 3, 5, 6, 8, 11), the
     # "1-9 subjects per site" regime.
-    "unbalanced-small": {
-        "sites": [6, 8],
-        "subjects_per_site": [5],
-        "effect": [0.0, DELTA],
-        "replicates": 200,
-        "resamples": 199,
-        "size_ratio": 8.0,
-    },
+    "unbalanced-small": {**_UNEQUAL, "subjects_per_site": [5]},
 }
 
 
