@@ -253,3 +253,26 @@ def test_grid_resamples_option_is_recorded_and_used(tmp_path):
     assert [x["coverage"] for x in again["coverage"]] != [
         x["coverage"] for x in res["coverage"]
     ] or [x["mean_width"] for x in again["coverage"]] != [x["mean_width"] for x in res["coverage"]]
+
+
+def test_goal_scope_judges_only_designs_with_40_test_subjects():
+    se = float(np.sqrt(0.95 * 0.05 / 2000))
+    run = {
+        "command": "precise",
+        "grid": {"replicates": 2000},
+        "coverage": [
+            # 4 x 5 = 20 test subjects: below the goal's scope, and under-covering.
+            _row("cr2", 4, 0.90, se, subjects_per_site=5),
+            _row("cr2", 7, 0.95, se, subjects_per_site=8),
+            _row("percentile", 4, 0.85, se, subjects_per_site=5),
+            _row("percentile", 7, 0.99, se, subjects_per_site=8),
+        ],
+    }
+    (e,) = choose_defaults([run])["choices"]
+    assert e["method"] == "cr2" and not e["consistent_with_goal"]  # the engine still flags
+    assert e["goal_scope"] == {"designs": 1, "consistent_with_goal": True}
+    md = render_defaults_markdown(choose_defaults([run]))
+    assert "| mae | 4-7 sites | 1-9 subjects per site | **cr2** | no | yes (1) | 2 |" in md
+    # Nothing in scope: no verdict.
+    small = run | {"coverage": run["coverage"][::2]}
+    assert choose_defaults([small])["choices"][0]["goal_scope"]["consistent_with_goal"] is None

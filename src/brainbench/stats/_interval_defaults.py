@@ -61,6 +61,10 @@ TIE = 0.005
 #: sets) in the regimes it covers: a Monte-Carlo SE of about 0.5 point at 95%, so the best of
 #: seven candidates is chosen for its coverage rather than its luck.
 PRECISE = 2000
+#: The goal's scope (issue 15): designs with >= 4 sites and at least this many test subjects.
+#: A regime's ``goal_scope`` judges its chosen method on those designs alone (selection and
+#: confirmation); the engine's flag stays per regime, so a small design is still flagged.
+GOAL_SUBJECTS = 40
 #: Site regimes: (lowest, highest) number of outer clusters, ``None`` = no upper bound.
 SITE_REGIMES: tuple[tuple[int, int | None], ...] = ((2, 3), (4, 7), (8, None))
 #: Subjects-per-site regimes (the grid has 5, 20 and 80: 10 and 40 split them on a log scale).
@@ -317,7 +321,7 @@ def choose_defaults(results: list[dict[str, Any]]) -> dict[str, Any]:
             rows.setdefault((r["metric"], sites, subjects), []).append(
                 (res["command"], res["grid"]["replicates"], r)
             )
-    cells: dict[tuple, dict[str, list[tuple[float, float]]]] = {}
+    cells: dict[tuple, dict[str, list[tuple[float, float, int]]]] = {}
     counts: dict[tuple, set] = {}
     sources: dict[tuple, set] = {}
     for key, got in rows.items():
@@ -325,7 +329,7 @@ def choose_defaults(results: list[dict[str, Any]]) -> dict[str, Any]:
             got = [row for row in got if row[1] >= PRECISE]
         for command, _, r in got:
             cells.setdefault(key, {}).setdefault(r["method"], []).append(
-                (r["coverage"], r["mc_se"])
+                (r["coverage"], r["mc_se"], r["sites"] * r["subjects_per_site"])
             )
             cell = (r["sites"], r["subjects_per_site"], r["sessions"], r["icc"], r["prevalence"])
             counts.setdefault(key, set()).add((command, cell))
@@ -337,12 +341,12 @@ def choose_defaults(results: list[dict[str, Any]]) -> dict[str, Any]:
         by = cells[key]
         stats = {
             m: {
-                "min": float(min(c for c, _ in v)),
-                "max": float(max(c for c, _ in v)),
-                "worst_distance": float(max(abs(c - 0.95) for c, _ in v)),
-                "mean_distance": float(np.mean([abs(c - 0.95) for c, _ in v])),
-                "in_goal": int(sum(GOAL[0] <= c <= GOAL[1] for c, _ in v)),
-                "within_mc_error": int(sum(_near_goal(c, se) for c, se in v)),
+                "min": float(min(c for c, _, _ in v)),
+                "max": float(max(c for c, _, _ in v)),
+                "worst_distance": float(max(abs(c - 0.95) for c, _, _ in v)),
+                "mean_distance": float(np.mean([abs(c - 0.95) for c, _, _ in v])),
+                "in_goal": int(sum(GOAL[0] <= c <= GOAL[1] for c, _, _ in v)),
+                "within_mc_error": int(sum(_near_goal(c, se) for c, se, _ in v)),
                 "cells": len(v),
             }
             for m, v in sorted(by.items(), key=lambda kv: order.index(kv[0]))
@@ -365,6 +369,13 @@ def choose_defaults(results: list[dict[str, Any]]) -> dict[str, Any]:
             )
         if conf and conf["consistent_with_goal"] is False:
             why.append(conf["why"])
+        scope = [(c, se) for c, se, subjects in by[method] if subjects >= GOAL_SUBJECTS]
+        if conf and conf["cells"]:
+            scope += [
+                (d["coverage"], d["mc_se"])
+                for d in conf["designs"]
+                if d["sites"] * d["subjects_per_site"] >= GOAL_SUBJECTS
+            ]
         choices.append(
             {
                 "metric": metric,
@@ -378,6 +389,12 @@ def choose_defaults(results: list[dict[str, Any]]) -> dict[str, Any]:
                 and (conf is None or conf["meets_goal"] is not False),
                 "consistent_with_goal": estimable and not why,
                 "why": "; ".join(why),
+                "goal_scope": {
+                    "designs": len(scope) if estimable else 0,
+                    "consistent_with_goal": (
+                        all(_near_goal(c, se) for c, se in scope) if estimable and scope else None
+                    ),
+                },
                 "cells": n,
                 "source": source,
                 "coverage": stats,
@@ -538,12 +555,13 @@ def render_defaults_markdown(table: dict[str, Any]) -> str:
         + ". Cells: coverage range of nominal 95% intervals over the regime's designs in "
         "the selection runs (min-max, %), and how many designs were within 94-96% / within "
         "it up to two Monte-Carlo SEs / designs; goal met: in the selection runs and, where "
-        "a confirmation run covers the regime, in it too (table below).",
+        "a confirmation run covers the regime, in it too (table below); goal met, >= 40 "
+        "subjects: the same judged on the designs with at least 40 test subjects (the goal's "
+        "scope; how many in brackets; '-': none, or not estimable).",
         "",
-        "| metric | sites | subjects/site | chosen | goal met (+-2 MC SE) | designs | "
-        + " | ".join(methods)
-        + " |",
-        "| --- | --- | --- | --- | --- | ---: | " + " | ".join(["---"] * len(methods)) + " |",
+        "| metric | sites | subjects/site | chosen | goal met (+-2 MC SE) | goal met, >= 40 "
+        "subjects | designs | " + " | ".join(methods) + " |",
+        "| --- | --- | --- | --- | --- | --- | ---: | " + " | ".join(["---"] * len(methods)) + " |",
     ]
     for e in table["choices"]:
         row = [e["metric"], e["sites"], e["subjects_per_site"]]
@@ -552,7 +570,14 @@ def render_defaults_markdown(table: dict[str, Any]) -> str:
             if e["estimable"]
             else f"conditional (not estimable; best site-level: {e['best_site_level']})"
         )
-        row += ["yes" if e["consistent_with_goal"] else "no", str(e["cells"])]
+        scope = e["goal_scope"]
+        row += [
+            "yes" if e["consistent_with_goal"] else "no",
+            "-"
+            if scope["consistent_with_goal"] is None
+            else f"{'yes' if scope['consistent_with_goal'] else 'no'} ({scope['designs']})",
+            str(e["cells"]),
+        ]
         for m in methods:
             s = e["coverage"].get(m)
             row.append(
