@@ -19,6 +19,7 @@ from brainbench.stats._calibrate_paired import (
     TOO_FEW,
     paired_verdicts,
     rate_difference,
+    render_paired_markdown,
     replicate_p_values,
     site_sizes,
 )
@@ -229,6 +230,20 @@ def test_unbalanced_small_sites_are_the_lowest_subject_regime():
     assert entry["designs"][0]["site_sizes"] == [2, 2, 3, 5, 7, 11]
     got = replicate_p_values(np.random.default_rng(4), 6, 5, 0.0, 49, grid["size_ratio"])
     assert set(got) == set(METHODS) and all(0 < p <= 1 for p in got.values())
+
+
+def test_unbalanced_small_from_the_cli_shows_rates_but_cannot_judge_ten_data_sets(tmp_path):
+    out = tmp_path / "small.json"
+    args = ["calibrate", "--paired-grid", "unbalanced-small", "--replicates", "10"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = CliRunner().invoke(cli, [*args, "--format", "json", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    res = json.loads(out.read_text())
+    assert res["grid"]["size_ratio"] == 8.0 and {x["n"] for x in res["rates"]} == {10}
+    table = render_paired_markdown(res)
+    assert "| 6 | 5 (2-11) | 10 |" in table and "| 8 | 5 (2-11) | 10 |" in table
+    assert table.count(f"no: {TOO_FEW} (10 data sets; 1,900 needed)") == 2
 
 
 def test_quick_paired_grid_from_the_cli(tmp_path):
