@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/stats/paired_grid.py --grid partial --out benchmarks/stats/results
-    python benchmarks/stats/paired_grid.py --from-json run.json   # table of an earlier run
+    python benchmarks/stats/paired_grid.py --from-json run.json   # run.md: table of an earlier run
 
 Equivalent to ``brainbench calibrate --paired-grid GRID --seed SEED --format json`` (and, for
 the table, the same command's text output), in one run.
@@ -32,12 +32,12 @@ def main() -> None:
     a = ap.parse_args()
     if a.from_json:
         res = json.loads(a.from_json.read_text())
+        stem = a.from_json.with_suffix("")
     else:
         res = run_paired_grid(a.grid, replicates=a.replicates, seed=a.seed)
-    name = res["command"].split("--paired-grid ")[1].split()[0]
-    a.out.mkdir(parents=True, exist_ok=True)
-    stem = a.out / f"paired-grid-{name}"
-    stem.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
+        a.out.mkdir(parents=True, exist_ok=True)
+        stem = a.out / f"paired-grid-{a.grid}"
+        stem.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
     table = render_paired_markdown(res)
     stem.with_suffix(".md").write_text(table + "\n")
     print(table)

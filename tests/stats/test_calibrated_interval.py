@@ -100,7 +100,10 @@ def test_committed_table_is_generated_from_the_committed_grid_runs():
     runs = [
         json.loads((RESULTS / f"interval-grid-{n}.json").read_text())
         for n in ("partial", "extended", "extended-specificity", "large-sites")
-    ] + [json.loads((RESULTS / "paired-grid-partial.json").read_text())]
+    ] + [
+        json.loads((RESULTS / f"paired-grid-{n}-seed2026.json").read_text())
+        for n in ("partial", "unbalanced", "unbalanced-small")
+    ]
     # The confirmation runs (`--grid confirm --seed 2025 --metric M`), one per metric.
     confirms = sorted(RESULTS.glob("interval-confirm-*.json"))
     assert confirms

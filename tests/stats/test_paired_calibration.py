@@ -15,7 +15,11 @@ from brainbench.stats import compare_models, simulate_predictions
 from brainbench.stats._bootstrap import Statistic
 from brainbench.stats._calibrate_paired import (
     METHODS,
+    MIN_DATA_SETS,
+    TOO_FEW,
     paired_verdicts,
+    rate_difference,
+    render_paired_markdown,
     replicate_p_values,
     site_sizes,
 )
@@ -94,16 +98,20 @@ def test_unbalanced_sites_grow_geometrically():
     assert abs(sizes.mean() - 20) < 1 and list(site_sizes(4, 5)) == [5] * 4
 
 
-def _rate(sites, method, effect, rate, se=0.01):
-    return {
+def _rate(sites, method, effect, rate, n=2000, vs_mixed=None, per_site=20):
+    """A cell of a paired run; ``vs_mixed``: (difference from the mixed model's rate, its SE)."""
+    row = {
         "sites": sites,
-        "subjects_per_site": 20,
+        "subjects_per_site": per_site,
         "effect": effect,
         "method": method,
         "rate": rate,
-        "mc_se": se,
-        "n": 200,
+        "mc_se": float(np.sqrt(rate * (1 - rate) / n)),
+        "n": n,
     }
+    if vs_mixed is not None:
+        row["vs_mixed"] = {"diff": vs_mixed[0], "mc_se": vs_mixed[1]}
+    return row
 
 
 def test_verdicts_recommend_the_most_powerful_calibrated_method_or_flag():
@@ -113,9 +121,9 @@ def test_verdicts_recommend_the_most_powerful_calibrated_method_or_flag():
         _rate(8, "paired-bootstrap", 0.0, 0.01),
         _rate(8, "paired-bootstrap", 0.5, 0.30),
         _rate(8, "wild-cluster-webb", 0.0, 0.05),
-        _rate(8, "wild-cluster-webb", 0.5, 0.50),
+        _rate(8, "wild-cluster-webb", 0.5, 0.50, vs_mixed=(0.05, 0.01)),
         _rate(8, "mixed", 0.0, 0.05),
-        _rate(8, "mixed", 0.5, 0.45),
+        _rate(8, "mixed", 0.5, 0.45, vs_mixed=(0.0, 0.0)),
         # 4 sites: nothing holds 4-6%: flagged.
         _rate(4, "paired-bootstrap", 0.0, 0.01),
         _rate(4, "paired-bootstrap", 0.5, 0.10),
@@ -123,14 +131,14 @@ def test_verdicts_recommend_the_most_powerful_calibrated_method_or_flag():
         _rate(4, "wild-cluster-webb", 0.5, 0.40),
         # 16 sites: the mixed model holds 5% and is the most powerful: it is recommended.
         _rate(16, "wild-cluster-webb", 0.0, 0.05),
-        _rate(16, "wild-cluster-webb", 0.5, 0.50),
+        _rate(16, "wild-cluster-webb", 0.5, 0.50, vs_mixed=(-0.10, 0.01)),
         _rate(16, "mixed", 0.0, 0.05),
-        _rate(16, "mixed", 0.5, 0.60),
+        _rate(16, "mixed", 0.5, 0.60, vs_mixed=(0.0, 0.0)),
         # 6 sites: the mixed model is more powerful but over its level: flagged.
         _rate(6, "cr2", 0.0, 0.05),
-        _rate(6, "cr2", 0.5, 0.40),
+        _rate(6, "cr2", 0.5, 0.40, vs_mixed=(-0.20, 0.01)),
         _rate(6, "mixed", 0.0, 0.10),
-        _rate(6, "mixed", 0.5, 0.60),
+        _rate(6, "mixed", 0.5, 0.60, vs_mixed=(0.0, 0.0)),
     ]
     four, six, eight, sixteen = paired_verdicts({"rates": rates})
     assert eight["recommended"] == "wild-cluster-webb" and eight["meets_goal"]
@@ -139,6 +147,103 @@ def test_verdicts_recommend_the_most_powerful_calibrated_method_or_flag():
     assert sixteen["recommended"] == "mixed" and sixteen["meets_goal"]
     assert six["recommended"] == "cr2" and not six["meets_goal"]
     assert "less powerful than the mixed model" in six["why"]
+
+
+def _design(rate, n, power=0.30, vs_mixed=(0.0, 0.01), sites=6, per_site=20, mixed=0.10):
+    """One design: cr2 at type-I error ``rate`` and the mixed model (at ``mixed``) beside it."""
+    return [
+        _rate(sites, "cr2", 0.0, rate, n, per_site=per_site),
+        _rate(sites, "cr2", 0.5, power, n, vs_mixed, per_site=per_site),
+        _rate(sites, "mixed", 0.0, mixed, n, per_site=per_site),
+        _rate(sites, "mixed", 0.5, 0.30, n, (0.0, 0.0), per_site=per_site),
+    ]
+
+
+def test_the_goal_is_judged_only_from_enough_data_sets():
+    """At 2,000 data sets two MC SEs at 5% are under one point: 5.0% holds, 7.5% does not
+    (7.5 > 6 + 2 x 0.59); at 200 data sets no rate can meet the goal, a 5.0% one included."""
+    (few,) = paired_verdicts({"rates": _design(0.05, 200)})
+    assert few["calibrated"] == [] and few["recommended"] is None and not few["meets_goal"]
+    assert few["why"].startswith(TOO_FEW) and not few["judged"]
+    (ok,) = paired_verdicts({"rates": _design(0.05, 2000)})
+    assert ok["calibrated"] == ["cr2"] and ok["recommended"] == "cr2" and ok["meets_goal"]
+    (high,) = paired_verdicts({"rates": _design(0.075, 2000)})
+    assert high["recommended"] is None and "within 4-6%" in high["why"]
+    assert MIN_DATA_SETS == 1900 and 2 * np.sqrt(0.05 * 0.95 / MIN_DATA_SETS) <= 0.01
+    assert 2 * np.sqrt(0.05 * 0.95 / (MIN_DATA_SETS - 1)) > 0.01
+    # Power: 1.5 points below the mixed model's with an SE of 0.8 is "at least" (within two
+    # SEs); 2.0 points below is not.
+    (near,) = paired_verdicts({"rates": _design(0.05, 2000, 0.285, (-0.015, 0.008))})
+    assert near["meets_goal"]
+    (below,) = paired_verdicts({"rates": _design(0.05, 2000, 0.28, (-0.02, 0.008))})
+    assert not below["meets_goal"] and "less powerful than the mixed model" in below["why"]
+    assert "difference -2.0 points, MC SE 0.8" in below["why"]
+
+
+def test_regimes_use_the_judged_designs_and_flag_the_rest():
+    """A regime with only 200-data-set designs is flagged as too few; where a judged run
+    covers the regime, a pooled run with too few data sets does not change the verdict."""
+    from brainbench.stats._interval_defaults import paired_regimes
+
+    few = {"command": "run at 200", "rates": _design(0.05, 200, sites=8)}
+    good = {"command": "run at 2000", "rates": _design(0.05, 2000)}
+    bad = {"command": "bad run at 200", "rates": _design(0.2, 200)}
+    (eight,) = paired_regimes([few])
+    assert eight["recommended"] is None and not eight["meets_goal"]
+    assert eight["why"].startswith(f"{TOO_FEW}: 8 sites x 20: 200 data sets")
+    (six,) = paired_regimes([good, bad])
+    assert six["recommended"] == "cr2" and six["meets_goal"] and six["source"] == "run at 2000"
+    # The mixed model holds its level and is more powerful: the design's own verdict names
+    # it; the regime's (an interval for `compare --method bootstrap`) is flagged, saying so.
+    weak = {"command": "weak", "rates": _design(0.05, 2000, 0.27, (-0.03, 0.008), mixed=0.05)}
+    assert paired_verdicts(weak)[0]["recommended"] == "mixed"
+    (six,) = paired_regimes([weak])
+    assert six["recommended"] == "cr2" and not six["meets_goal"]
+    assert "less powerful than the mixed model" in six["why"]
+    assert "`compare --method mixed` held its level there" in six["why"]
+
+
+def test_rate_difference_is_the_paired_mean_and_its_se():
+    rng = np.random.default_rng(0)
+    p, q = rng.uniform(0, 0.1, 500), rng.uniform(0, 0.1, 500)
+    q[:7] = np.nan  # a method without a p-value on some data sets: they are left out
+    got = rate_difference(p, q)
+    d = (p[7:] < 0.05).astype(float) - (q[7:] < 0.05)
+    assert got["n"] == 493 and got["diff"] == pytest.approx(d.mean())
+    assert got["mc_se"] == pytest.approx(d.std() / np.sqrt(len(d)))
+
+
+def test_unbalanced_small_sites_are_the_lowest_subject_regime():
+    from brainbench.stats._calibrate_paired import PAIRED_PRESETS
+    from brainbench.stats._interval_defaults import paired_regimes, regime
+
+    grid = PAIRED_PRESETS["unbalanced-small"]
+    assert list(site_sizes(6, 5, grid["size_ratio"])) == [2, 2, 3, 5, 7, 11]
+    assert list(site_sizes(8, 5, grid["size_ratio"])) == [2, 2, 3, 3, 5, 6, 8, 11]
+    for sites in grid["sites"]:
+        sizes = site_sizes(sites, 5, grid["size_ratio"])
+        assert sizes.mean() == 5 and sizes.min() >= 2
+        assert regime(sites, sizes.mean())[1] == "1-9 subjects per site"
+    run = {"command": "small", "grid": grid, "rates": _design(0.05, 2000, per_site=5)}
+    (entry,) = paired_regimes([run])
+    assert (entry["sites"], entry["subjects_per_site"]) == ("4-7 sites", "1-9 subjects per site")
+    assert entry["designs"][0]["site_sizes"] == [2, 2, 3, 5, 7, 11]
+    got = replicate_p_values(np.random.default_rng(4), 6, 5, 0.0, 49, grid["size_ratio"])
+    assert set(got) == set(METHODS) and all(0 < p <= 1 for p in got.values())
+
+
+def test_unbalanced_small_from_the_cli_shows_rates_but_cannot_judge_ten_data_sets(tmp_path):
+    out = tmp_path / "small.json"
+    args = ["calibrate", "--paired-grid", "unbalanced-small", "--replicates", "10"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = CliRunner().invoke(cli, [*args, "--format", "json", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    res = json.loads(out.read_text())
+    assert res["grid"]["size_ratio"] == 8.0 and {x["n"] for x in res["rates"]} == {10}
+    table = render_paired_markdown(res)
+    assert "| 6 | 5 (2-11) | 10 |" in table and "| 8 | 5 (2-11) | 10 |" in table
+    assert table.count(f"no: {TOO_FEW} (10 data sets; 1,900 needed)") == 2
 
 
 def test_quick_paired_grid_from_the_cli(tmp_path):
@@ -155,7 +260,7 @@ def test_quick_paired_grid_from_the_cli(tmp_path):
     cells = {(x["effect"], x["method"]) for x in res["rates"]}
     assert cells == {(e, m) for e in (0.0, 0.5) for m in METHODS}
     for x in res["rates"]:
-        assert 0 <= x["rate"] <= 1 and x["n"] == 40
+        assert 0 <= x["rate"] <= 1 and x["n"] == 40 and x["vs_mixed"]["n"] == 40
     # The alternative (logits + 0.5 for model A) is rejected more often than the null.
     null = {x["method"]: x["rate"] for x in res["rates"] if x["effect"] == 0}
     alt = {x["method"]: x["rate"] for x in res["rates"] if x["effect"] > 0}

@@ -197,49 +197,64 @@ def _near_goal(coverage: float, mc_se: float) -> bool:
 
 
 def paired_regimes(paired: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Paired-comparison verdicts per design regime, from ``run_paired_grid`` runs.
+    """Paired-comparison verdicts per design regime, from ``run_paired_grid`` runs, by the rule
+    of :data:`brainbench.stats._calibrate_paired.RULE`.
 
-    A method qualifies in a regime when its type-I error was within 4-6% (up to two
-    Monte-Carlo SEs) in every design of it; the recommended one has the highest mean power
-    among those (the mixed model is not an interval of the paired bootstrap: it is the
-    yardstick of power). The regime ``meets_goal`` when one qualifies and its power is at least the
-    mixed model's in every design where the mixed model ran; otherwise ``why`` says what
-    failed and ``compare`` flags the design."""
-    from brainbench.stats._calibrate_paired import paired_verdicts
+    A design belongs to the regime of its sites and mean subjects per site. A regime is judged
+    from its designs with >= 1,900 data sets; with none it is flagged ("too few data sets to
+    judge 4-6%"). A method qualifies when it held its level in every judged design; the
+    recommended one has the highest mean power among those (the mixed model is not an
+    interval of the paired bootstrap: it is the yardstick of power). The regime
+    ``meets_goal`` when one qualifies and its power is at least the mixed model's in every
+    judged design where the mixed model ran; otherwise ``why`` says what failed and
+    ``compare`` flags the design."""
+    from brainbench.stats._calibrate_paired import (
+        MIN_DATA_SETS,
+        TOO_FEW,
+        design_label,
+        paired_verdicts,
+    )
 
-    by: dict[tuple[str, str], list[dict]] = {}
-    sources: dict[tuple[str, str], set] = {}
+    by: dict[tuple[str, str], list[tuple[dict, str]]] = {}
     for res in paired:
         for v in paired_verdicts(res):
-            key = regime(v["sites"], v["subjects_per_site"])
-            by.setdefault(key, []).append(v)
-            sources.setdefault(key, set()).add(res["command"])
+            key = regime(v["sites"], float(np.mean(v["site_sizes"])))
+            by.setdefault(key, []).append((v, res["command"]))
     out = []
-    for (sites, subjects), vs in sorted(by.items()):
+    for (sites, subjects), items in sorted(by.items()):
+        used = [(v, c) for v, c in items if v["judged"]] or items
+        vs = [v for v, _ in used]
         qualify = set.intersection(*(set(v["calibrated"]) for v in vs)) - {"mixed"}
         best = max(
             sorted(qualify), key=lambda m: np.mean([v["power"][m] for v in vs]), default=None
         )
         why = ""
-        if best is None:
+        if not vs[0]["judged"]:
             why = (
-                "no bootstrap method held its type-I error within 4-6% in every design: "
-                + "; ".join(
-                    f"{v['sites']} sites x {v['subjects_per_site']}: "
+                f"{TOO_FEW}: "
+                + "; ".join(f"{design_label(v)}: {v['data_sets']} data sets" for v in vs)
+                + f" ({MIN_DATA_SETS:,} needed)"
+            )
+        elif best is None:
+            why = "no bootstrap method held its type-I error within 4-6% in every design: " + (
+                "; ".join(
+                    f"{design_label(v)}: "
                     + ", ".join(f"{m} {100 * r:.1f}%" for m, r in v["type1"].items())
                     for v in vs
                 )
             )
-        else:
-            weaker = [v for v in vs if v["power"][best] < v["power"].get("mixed", -1.0)]
-            if weaker:
-                why = f"{best} holds its level but is less powerful than the mixed model: " + (
-                    "; ".join(
-                        f"{v['sites']} sites x {v['subjects_per_site']}: "
-                        f"{100 * v['power'][best]:.1f}% vs {100 * v['power']['mixed']:.1f}%"
-                        for v in weaker
-                    )
+        elif weaker := [v for v in vs if best not in v["at_least_mixed"]]:
+            why = f"{best} holds its level but is less powerful than the mixed model: " + (
+                "; ".join(
+                    f"{design_label(v)}: {100 * v['power'][best]:.1f}% vs "
+                    f"{100 * v['power']['mixed']:.1f}% (difference "
+                    f"{100 * v['power_vs_mixed'][best]['diff']:+.1f} points, MC SE "
+                    f"{100 * v['power_vs_mixed'][best]['mc_se']:.1f})"
+                    for v in weaker
                 )
+            )
+            if all("mixed" in v["calibrated"] for v in weaker):
+                why += " (`compare --method mixed` held its level there: the more powerful test)"
         out.append(
             {
                 "sites": sites,
@@ -248,7 +263,7 @@ def paired_regimes(paired: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "meets_goal": not why,
                 "why": why,
                 "designs": vs,
-                "source": " + ".join(sorted(sources[(sites, subjects)])),
+                "source": " + ".join(sorted({c for _, c in used})),
             }
         )
     return out
@@ -576,10 +591,12 @@ def render_defaults_markdown(table: dict[str, Any]) -> str:
     if confirmed:
         out += ["", render_confirmation_markdown(confirmed)]
     if table.get("paired"):
+        from brainbench.stats._calibrate_paired import RULE
+
         out += [
             "",
             "Paired comparisons (difference of balanced accuracies): recommended method per "
-            "regime, or the design flagged and why.",
+            "regime, or the design flagged and why. Rule: " + RULE + ".",
             "",
             "| sites | subjects/site | recommended | meets goal | why not |",
             "| --- | --- | --- | --- | --- |",
