@@ -424,3 +424,24 @@ def test_a_class_confined_to_few_sites_is_named(two_patient_sites):
         assert any("Class AD occurs at only 2 of the 6 sites" in w for w in r.warnings), metric
     (s,) = evaluate_predictions(two_patient_sites, ["specificity"], interval="calibrated", **kw)
     assert not any("occurs at only" in w for w in s.warnings)
+
+
+def test_calibrated_says_its_grid_had_two_classes():
+    """The grid simulated two-class tasks: for a 3-class task the table's choice is used,
+    and the result says its coverage there is an extrapolation."""
+    df = simulate_predictions(n_sites=6, subjects_per_site=15, seed=2).drop(columns="score")
+    rng = np.random.default_rng(0)
+    labels = np.array(["CN", "MCI", "AD"])
+    y = rng.integers(0, 3, len(df))
+    df["y_true"] = labels[y]
+    df["y_pred"] = labels[np.where(rng.random(len(df)) < 0.7, y, rng.integers(0, 3, len(df)))]
+    (r,) = evaluate_predictions(
+        df,
+        ["balanced_accuracy"],
+        positive="AD",
+        clusters=["site", "subject"],
+        interval="calibrated",
+        resamples=100,
+    )
+    assert r.interval == calibrated_choice("balanced_accuracy", 6, 15.0, "site").method
+    assert any("two-class tasks" in w and "3 classes" in w for w in r.warnings), r.warnings

@@ -517,6 +517,15 @@ def _resolve_interval(
     choice = calibrated_choice(metric, design.n_top, subjects_per_cluster(md, outer), outer)
     if choice.warning:
         _warn(notes, FewClustersWarning, choice.warning)
+    k = len(md.task.classes)
+    if choice.entry is not None and md.task.type == "classification" and k > 2:
+        _warn(
+            notes,
+            BrainbenchWarning,
+            f"The calibration grid simulated two-class tasks; this one has {k} classes, so "
+            f"the coverage of {choice.method} for {choice.chosen_for} is an extrapolation: "
+            "treat the interval as approximate.",
+        )
     return choice.method, choice.chosen_for, choice.calibration
 
 
