@@ -445,3 +445,20 @@ def test_calibrated_says_its_grid_had_two_classes():
     )
     assert r.interval == calibrated_choice("balanced_accuracy", 6, 15.0, "site").method
     assert any("two-class tasks" in w and "3 classes" in w for w in r.warnings), r.warnings
+
+
+def test_a_scanner_level_regime_names_its_scanners():
+    """With scanners as the outer level, the grid's sites stand for them: the regime says so
+    (it read '4-7 sites' for 6 scanners)."""
+    df = simulate_predictions(n_sites=6, subjects_per_site=15, seed=8)
+    df = df.assign(scanner=df.site.str.replace("site", "scan")).drop(columns="site")
+    (r,) = evaluate_predictions(
+        df,
+        ["balanced_accuracy"],
+        positive="AD",
+        clusters=["scanner", "subject"],
+        interval="calibrated",
+        resamples=100,
+    )
+    assert r.chosen_for == "4-7 sites, 10-39 subjects per site (here: 6 scanners)"
+    assert r.calibration == calibrated_choice("balanced_accuracy", 6, 15.0, "site").calibration

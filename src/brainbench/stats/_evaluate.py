@@ -526,7 +526,10 @@ def _resolve_interval(
             f"the coverage of {choice.method} for {choice.chosen_for} is an extrapolation: "
             "treat the interval as approximate.",
         )
-    return choice.method, choice.chosen_for, choice.calibration
+    chosen_for = choice.chosen_for
+    if choice.entry is not None and outer != "site":
+        chosen_for += f" (here: {design.n_top} {outer}s)"
+    return choice.method, chosen_for, choice.calibration
 
 
 class Studentised(NamedTuple):
