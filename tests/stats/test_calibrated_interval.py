@@ -462,3 +462,15 @@ def test_a_scanner_level_regime_names_its_scanners():
     )
     assert r.chosen_for == "4-7 sites, 10-39 subjects per site (here: 6 scanners)"
     assert r.calibration == calibrated_choice("balanced_accuracy", 6, 15.0, "site").calibration
+
+
+def test_calibrated_at_another_level_says_the_grid_judged_95_percent(five_sites):
+    kw = dict(positive="AD", models=["A"], clusters=["site", "subject"], resamples=100)
+    (r,) = evaluate_predictions(five_sites, ["accuracy"], interval="calibrated", **kw)
+    assert not any("nominal 95% intervals only" in w for w in r.warnings)
+    (r,) = evaluate_predictions(
+        five_sites, ["balanced_accuracy"], interval="calibrated", level=0.9, **kw
+    )
+    assert r.chosen_for and any(
+        "nominal 95% intervals only" in w and "90%" in w for w in r.warnings
+    ), r.warnings

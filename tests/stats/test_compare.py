@@ -374,3 +374,25 @@ def test_paired_bootstrap_names_units_without_a_site_id():
         )
     assert r.n_clusters == 7
     assert any("2 images have no site id" in w for w in r.warnings), r.warnings
+
+
+def test_calibrated_difference_at_another_level_or_alpha_says_so(monkeypatch):
+    from brainbench.stats import _interval_defaults as defaults
+
+    entry = {
+        "sites": ">= 8 sites",
+        "subjects_per_site": "1-9 subjects per site",
+        "recommended": "cr2",
+        "meets_goal": True,
+        "why": "",
+        "source": "fake paired run",
+    }
+    monkeypatch.setattr(defaults, "paired_choice", lambda *a, **k: entry)
+    df = simulate_predictions(n_sites=8, subjects_per_site=5, mu={"A": (1, 1), "B": (0.5, 0.5)})
+    kw = dict(positive="AD", clusters=["site", "subject"], interval="calibrated", resamples=50)
+    (r,) = compare_models(df, "balanced_accuracy", "bootstrap", **kw)
+    assert not any("judged 95% intervals" in w for w in r.warnings)
+    for extra in ({"level": 0.9}, {"alpha": 0.01}):
+        (r,) = compare_models(df, "balanced_accuracy", "bootstrap", **kw, **extra)
+        assert r.extra["interval"] == "cr2"
+        assert any("judged 95% intervals and tests at alpha 0.05" in w for w in r.warnings)

@@ -59,6 +59,7 @@ class Options:
     rope: float = 0.01
     test_train_ratio: float | None = None
     stratify: bool = True
+    alpha: float = 0.05
 
 
 @dataclass
@@ -716,6 +717,14 @@ def _paired_calibration(
         return interval, ""
     rec = entry["recommended"]
     interval = rec if rec in STUDENTISED else "percentile"
+    if abs(opts.level - 0.95) > 1e-9 or abs(opts.alpha - 0.05) > 1e-9:
+        _warn(
+            notes,
+            BrainbenchWarning,
+            f"The paired calibration judged 95% intervals and tests at alpha 0.05 only; this "
+            f"comparison uses a {opts.level:.0%} interval and alpha {opts.alpha:g}, so the "
+            f"choice of {interval} for {regime} is an extrapolation there.",
+        )
     notes.append(
         f"Interval of the difference chosen for {regime}: {interval}"
         + (f" (recommended: {rec})" if rec and rec not in STUDENTISED else "")
@@ -1088,6 +1097,7 @@ def compare_models(
         rope=rope,
         test_train_ratio=test_train_ratio,
         stratify=stratify,
+        alpha=alpha,
     )
     out: list[ComparisonResult] = []
     for part, group, rows in iter_groups(df, groupby, partitions):

@@ -209,7 +209,7 @@ def confidence_interval(
         if confined:
             _warn(notes, FewClustersWarning, confined)
     interval, chosen_for, calibration = _resolve_interval(
-        md, metric, interval, method, names, design, conditional_on, notes
+        md, metric, interval, method, names, design, conditional_on, notes, level
     )
     stat = Statistic(design, run_blocks(md, m, design))
     estimate = stat.point()
@@ -480,6 +480,7 @@ def _resolve_interval(
     design,
     conditional_on: dict[str, int],
     notes: list[str],
+    level: float = 0.95,
 ) -> tuple[str, str, dict]:
     """The interval actually computed, the regime it was chosen for ('' unless
     ``calibrated``) and the calibration table's record of it."""
@@ -517,6 +518,14 @@ def _resolve_interval(
     choice = calibrated_choice(metric, design.n_top, subjects_per_cluster(md, outer), outer)
     if choice.warning:
         _warn(notes, FewClustersWarning, choice.warning)
+    if choice.entry is not None and abs(level - 0.95) > 1e-9:
+        _warn(
+            notes,
+            BrainbenchWarning,
+            f"The calibration grid judged nominal 95% intervals only: at the {level:.0%} level "
+            f"the choice of {choice.method} for {choice.chosen_for}, and the coverage it "
+            "quotes, are for 95% intervals; treat this interval as approximate.",
+        )
     k = len(md.task.classes)
     if choice.entry is not None and md.task.type == "classification" and k > 2:
         _warn(
