@@ -396,3 +396,8 @@ def test_calibrated_difference_at_another_level_or_alpha_says_so(monkeypatch):
         (r,) = compare_models(df, "balanced_accuracy", "bootstrap", **kw, **extra)
         assert r.extra["interval"] == "cr2"
         assert any("judged 95% intervals and tests at alpha 0.05" in w for w in r.warnings)
+
+
+def test_mixed_refuses_clusters_in_the_wrong_order(hier):
+    with pytest.raises(UserError, match="outer first"):
+        compare_models(hier, "accuracy", "mixed", positive="AD", clusters=["subject", "site"])

@@ -145,3 +145,16 @@ def test_compare_and_ranks_do_not_resample_three_sites(hier):
             few, "accuracy", positive="AD", clusters=["site", "subject"], resamples=100
         )
     assert ranks["conditional_on"] == {"site": 3}
+
+
+def test_clusters_in_the_wrong_order_are_refused(hier):
+    """Clusters are outer first: [subject, site] would nest sites in subjects and resample
+    subjects as the outer level, a different (and wrong) interval; it is refused with the
+    order to give."""
+    from brainbench.errors import UserError
+
+    for clusters in (["subject", "site"], ["site", "session", "subject"]):
+        with pytest.raises(UserError, match="outer first"):
+            evaluate_predictions(hier, ["accuracy"], positive="AD", clusters=clusters, resamples=20)
+    # Site and scanner (or dataset) may nest either way round.
+    evaluate_predictions(hier, ["accuracy"], positive="AD", clusters=["site"], resamples=20)

@@ -32,7 +32,13 @@ from brainbench.stats._bootstrap import (
     bootstrap_p_value,
     percentile_interval,
 )
-from brainbench.stats._data import ModelData, check_metric, iter_groups, model_data
+from brainbench.stats._data import (
+    ModelData,
+    check_metric,
+    check_outer_first,
+    iter_groups,
+    model_data,
+)
 from brainbench.stats._delong import delong_test
 from brainbench.stats._evaluate import MIN_CLUSTERS, _check_choice
 from brainbench.stats._intervals import MEAN_METRICS, MEAN_ONLY, STUDENTISED
@@ -857,6 +863,7 @@ def mixed(pair: Pair, opts: Options) -> ComparisonResult:
             "or mae, or the paired bootstrap."
         )
     clusters = list(opts.clusters)
+    check_outer_first(clusters)
     frame = mixed_frame(pair, clusters)
     if not clusters:
         clusters = ["unit_id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -185,6 +186,24 @@ def check_metric(md: ModelData, metric: Metric) -> None:
         )
 
 
+#: Nesting tiers of the hierarchy levels: dataset, site and scanner may nest either way round
+#: (a scanner shared by two sites), subjects in them, sessions in subjects, images in sessions.
+_TIER = {"dataset": 0, "site": 0, "scanner": 0, "subject": 1, "session": 2, "image": 3}
+
+
+def check_outer_first(clusters: Sequence[str]) -> None:
+    """Clusters are listed outer first: a finer level before a coarser one is refused (the
+    coarser would be nested in it and the finer resampled as the outer level)."""
+    for a, b in itertools.pairwise(clusters):
+        if a in _TIER and b in _TIER and _TIER[a] > _TIER[b]:
+            order = sorted(clusters, key=lambda c: _TIER.get(c, 0))
+            raise UserError(
+                f"Clusters are listed outer first, but '{b}' is coarser than '{a}' in "
+                f"{', '.join(clusters)}: give them as {','.join(order)} (e.g. --clusters "
+                f"{','.join(order)}, or protocol.confidence.clusters: [{', '.join(order)}])."
+            )
+
+
 def design_for(
     md: ModelData,
     clusters: Sequence[str],
@@ -204,6 +223,7 @@ def design_for(
     """
     f = md.frame if frame is None else frame
     unit = md.unit
+    check_outer_first(clusters)
     names = []
     levels = []
     unit_codes = pd.factorize(f["unit_id"])[0]
