@@ -728,7 +728,7 @@ def _paired_calibration(
             notes,
             BrainbenchWarning,
             f"The paired calibration judged 95% intervals and tests at alpha 0.05 only; this "
-            f"comparison uses a {opts.level:.0%} interval and alpha {opts.alpha:g}, so the "
+            f"comparison uses a {100 * opts.level:g}% interval and alpha {opts.alpha:g}, so the "
             f"choice of {interval} for {regime} is an extrapolation there.",
         )
     notes.append(

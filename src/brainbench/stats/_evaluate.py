@@ -522,9 +522,9 @@ def _resolve_interval(
         _warn(
             notes,
             BrainbenchWarning,
-            f"The calibration grid judged nominal 95% intervals only: at the {level:.0%} level "
-            f"the choice of {choice.method} for {choice.chosen_for}, and the coverage it "
-            "quotes, are for 95% intervals; treat this interval as approximate.",
+            f"The calibration grid judged nominal 95% intervals only: at the {100 * level:g}% "
+            f"level the choice of {choice.method} for {choice.chosen_for}, and the coverage "
+            "it quotes, are for 95% intervals; treat this interval as approximate.",
         )
     k = len(md.task.classes)
     if choice.entry is not None and md.task.type == "classification" and k > 2:
