@@ -263,3 +263,15 @@ def test_s204_follows_the_interval_choice(tmp_path):
     assert "not to auroc" in wild
     (flat,) = s204("{method: bootstrap, resamples: 10000, interval: cluster-bootstrap-t}")
     assert "studentises over the outer cluster level" in flat
+
+
+def test_s204_flags_clusters_listed_inner_first(tmp_path):
+    """protocol.confidence.clusters is outer first: [subject, site] is refused by the engine
+    (evaluate, compare, report), so validate says so before a run."""
+    base = (ROOT / "spec/examples/sound-base.yaml").read_text()
+    path = tmp_path / "spec.yaml"
+    path.write_text(base.replace("clusters: [site, subject]}", "clusters: [subject, site]}"))
+    result, _ = validate_path(path)
+    (f,) = [f for f in result.findings if f.rule == "S204"]
+    assert "outer first" in f.message and "[site, subject]" in f.message
+    assert f.path == "protocol.confidence.clusters"

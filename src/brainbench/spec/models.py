@@ -6,6 +6,7 @@ carries a description, which becomes the JSON Schema that editors use for comple
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -26,6 +27,18 @@ FORMAT_VERSION = 1
 Level = Literal["dataset", "site", "scanner", "subject", "session", "image"]
 LEVELS: tuple[str, ...] = ("dataset", "site", "scanner", "subject", "session", "image")
 """Hierarchy levels from outer to inner."""
+#: Nesting tiers of the levels: dataset, site and scanner may nest either way round (a
+#: scanner shared by two sites), subjects in them, sessions in subjects, images in sessions.
+LEVEL_TIERS = {"dataset": 0, "site": 0, "scanner": 0, "subject": 1, "session": 2, "image": 3}
+
+
+def clusters_out_of_order(clusters: list[str] | tuple[str, ...]) -> list[str] | None:
+    """``None`` when ``clusters`` are listed outer first, else the order to give them in."""
+    tier = [LEVEL_TIERS.get(c, 0) for c in clusters]
+    if all(a <= b for a, b in itertools.pairwise(tier)):
+        return None
+    return sorted(clusters, key=lambda c: LEVEL_TIERS.get(c, 0))
+
 
 CLASSIFICATION_METRICS: tuple[str, ...] = (
     "balanced_accuracy",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -10,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from brainbench.errors import UserError
+from brainbench.spec.models import clusters_out_of_order
 from brainbench.stats._io import LEVELS, RUN_COLUMNS, Task, unit_frame
 from brainbench.stats._metrics import Columns, Metric
 from brainbench.stats._resample import ClusterDesign
@@ -186,22 +186,17 @@ def check_metric(md: ModelData, metric: Metric) -> None:
         )
 
 
-#: Nesting tiers of the hierarchy levels: dataset, site and scanner may nest either way round
-#: (a scanner shared by two sites), subjects in them, sessions in subjects, images in sessions.
-_TIER = {"dataset": 0, "site": 0, "scanner": 0, "subject": 1, "session": 2, "image": 3}
-
-
 def check_outer_first(clusters: Sequence[str]) -> None:
     """Clusters are listed outer first: a finer level before a coarser one is refused (the
     coarser would be nested in it and the finer resampled as the outer level)."""
-    for a, b in itertools.pairwise(clusters):
-        if a in _TIER and b in _TIER and _TIER[a] > _TIER[b]:
-            order = sorted(clusters, key=lambda c: _TIER.get(c, 0))
-            raise UserError(
-                f"Clusters are listed outer first, but '{b}' is coarser than '{a}' in "
-                f"{', '.join(clusters)}: give them as {','.join(order)} (e.g. --clusters "
-                f"{','.join(order)}, or protocol.confidence.clusters: [{', '.join(order)}])."
-            )
+    order = clusters_out_of_order(tuple(clusters))
+    if order:
+        raise UserError(
+            f"Clusters are listed outer first, but {', '.join(clusters)} puts a finer level "
+            f"before a coarser one (the coarser would be nested in it): give "
+            f"{','.join(order)} (--clusters {','.join(order)}, or protocol.confidence.clusters: "
+            f"[{', '.join(order)}])."
+        )
 
 
 def design_for(

@@ -15,6 +15,7 @@ from brainbench.spec.models import (
     MEAN_FORM_INTERVALS,
     MEAN_FORM_METRICS,
     STUDENTISED_INTERVALS,
+    clusters_out_of_order,
 )
 from brainbench.validate.findings import Finding, Severity
 from brainbench.validate.rule import Rule, SpecContext, register_rule
@@ -492,8 +493,9 @@ class ClustersIgnored(Rule):
     summary = "Confidence intervals ignore the nesting of the data."
     what = (
         "Flags intervals that treat sessions or images of one subject as independent (no "
-        "`subject` cluster while the unit of analysis is finer than subject), and clusters "
-        "naming a level the hierarchy does not define."
+        "`subject` cluster while the unit of analysis is finer than subject), clusters "
+        "naming a level the hierarchy does not define, and clusters not listed outer first "
+        "(e.g. [subject, site], which the engine refuses)."
     )
     why = (
         "Observations nested in subjects and sites are correlated; ignoring the nesting makes "
@@ -530,6 +532,14 @@ class ClustersIgnored(Rule):
                 path="protocol.confidence.clusters",
             )
         yield from self._interval_needs(ctx)
+        if order := clusters_out_of_order(confidence.clusters):
+            yield self.finding(
+                ctx,
+                f"clusters are listed outer first, but [{', '.join(confidence.clusters)}] puts a "
+                f"finer level before a coarser one (the coarser would be nested in it): give "
+                f"[{', '.join(order)}]",
+                path="protocol.confidence.clusters",
+            )
         for i, level in enumerate(confidence.clusters):
             if level not in ("subject", "image") and getattr(spec.hierarchy, level, None) is None:
                 yield self.finding(
