@@ -329,6 +329,13 @@ def test_cr2_in_evaluate_is_the_registered_method(five_sites):
     assert r.interval == "cr2" and r.clusters == {"site": 5}
 
 
+def _one(df, metric, interval="calibrated", **kw):
+    """The one result of ``metric`` (AD positive, clusters site > subject, 100 resamples)."""
+    kw = {"positive": "AD", "clusters": ["site", "subject"], "resamples": 100} | kw
+    (r,) = evaluate_predictions(df, [metric], interval=interval, **kw)
+    return r
+
+
 @pytest.fixture(scope="module")
 def two_patient_sites():
     """6 sites x 20 subjects whose patients (AD) come from two sites only: sensitivity has
@@ -366,15 +373,7 @@ def test_calibrated_falls_back_where_its_choice_is_undefined(two_patient_sites):
 def test_undefined_bootstrap_t_resamples_are_counted(two_patient_sites):
     """Resamples of sites without a patient leave sensitivity undefined: the bootstrap-t
     excludes them and says how many, as the percentile interval does."""
-    (r,) = evaluate_predictions(
-        two_patient_sites,
-        ["sensitivity"],
-        positive="AD",
-        unit="subject",
-        clusters=["site", "subject"],
-        interval="cluster-bootstrap-t",
-        resamples=200,
-    )
+    r = _one(two_patient_sites, "sensitivity", "cluster-bootstrap-t", unit="subject", resamples=200)
     assert 0 < r.n_degenerate < 200
     assert any(f"{r.n_degenerate} of 200 bootstrap-t resamples" in w for w in r.warnings)
 
@@ -398,14 +397,7 @@ def test_units_without_a_site_id_are_named_with_the_regime_they_move_to():
     result says so, and the subjects per site are counted over the same 9 clusters."""
     df = simulate_predictions(n_sites=5, subjects_per_site=[40, 40, 40, 40, 44], seed=4)
     df.loc[df.subject.isin(df.subject.unique()[-4:]), "site"] = np.nan
-    (r,) = evaluate_predictions(
-        df,
-        ["balanced_accuracy"],
-        positive="AD",
-        clusters=["site", "subject"],
-        interval="calibrated",
-        resamples=100,
-    )
+    r = _one(df, "balanced_accuracy")
     assert r.clusters["site"] == 9
     # 204 subjects over 9 clusters: 22.7 per site (the 5 named sites alone hold 40 each).
     assert r.chosen_for.startswith(">= 8 sites, 10-39 subjects per site")
@@ -435,14 +427,7 @@ def test_calibrated_says_its_grid_had_two_classes():
     y = rng.integers(0, 3, len(df))
     df["y_true"] = labels[y]
     df["y_pred"] = labels[np.where(rng.random(len(df)) < 0.7, y, rng.integers(0, 3, len(df)))]
-    (r,) = evaluate_predictions(
-        df,
-        ["balanced_accuracy"],
-        positive="AD",
-        clusters=["site", "subject"],
-        interval="calibrated",
-        resamples=100,
-    )
+    r = _one(df, "balanced_accuracy")
     assert r.interval == calibrated_choice("balanced_accuracy", 6, 15.0, "site").method
     assert any("two-class tasks" in w and "3 classes" in w for w in r.warnings), r.warnings
 
@@ -452,14 +437,7 @@ def test_a_scanner_level_regime_names_its_scanners():
     (it read '4-7 sites' for 6 scanners)."""
     df = simulate_predictions(n_sites=6, subjects_per_site=15, seed=8)
     df = df.assign(scanner=df.site.str.replace("site", "scan")).drop(columns="site")
-    (r,) = evaluate_predictions(
-        df,
-        ["balanced_accuracy"],
-        positive="AD",
-        clusters=["scanner", "subject"],
-        interval="calibrated",
-        resamples=100,
-    )
+    r = _one(df, "balanced_accuracy", clusters=["scanner", "subject"])
     assert r.chosen_for == "4-7 sites, 10-39 subjects per site (here: 6 scanners)"
     assert r.calibration == calibrated_choice("balanced_accuracy", 6, 15.0, "site").calibration
 

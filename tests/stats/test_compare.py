@@ -292,6 +292,28 @@ def test_mixed_notes_an_unidentifiable_level_and_a_boundary_variance(hier):
     assert any("The subject variance was estimated 0" in w for w in res.warnings)
 
 
+def _calibrated_difference(df, **kw):
+    """The one balanced-accuracy comparison by the paired bootstrap, calibrated."""
+    kw = {"positive": "AD", "clusters": ["site", "subject"], "resamples": 100} | kw
+    (r,) = compare_models(df, "balanced_accuracy", "bootstrap", interval="calibrated", **kw)
+    return r
+
+
+def _fake_paired_entry(monkeypatch, sites, subjects, recommended):
+    """The paired table's entry for every design, whatever the committed table holds."""
+    from brainbench.stats import _interval_defaults as defaults
+
+    entry = {
+        "sites": sites,
+        "subjects_per_site": subjects,
+        "recommended": recommended,
+        "meets_goal": True,
+        "why": "",
+        "source": "fake paired run",
+    }
+    monkeypatch.setattr(defaults, "paired_choice", lambda *a, **k: entry)
+
+
 def _same_model_twice(n_sites, subjects_per_site):
     """Two models with the same predictions: their difference has no variance at all."""
     df = simulate_predictions(n_sites=n_sites, subjects_per_site=subjects_per_site, seed=1)
@@ -313,28 +335,9 @@ def test_an_undefined_studentised_difference_says_why():
 
 
 def test_calibrated_difference_falls_back_where_its_choice_is_undefined(monkeypatch):
-    from brainbench.stats import _interval_defaults as defaults
-
-    entry = {
-        "sites": ">= 8 sites",
-        "subjects_per_site": "10-39 subjects per site",
-        "recommended": "cr2",
-        "meets_goal": True,
-        "why": "",
-        "source": "fake paired run",
-    }
-    monkeypatch.setattr(defaults, "paired_choice", lambda *a, **k: entry)
-    df = _same_model_twice(8, 10)
+    _fake_paired_entry(monkeypatch, ">= 8 sites", "10-39 subjects per site", "cr2")
     with pytest.warns(BrainbenchWarning):
-        (r,) = compare_models(
-            df,
-            "balanced_accuracy",
-            "bootstrap",
-            positive="AD",
-            clusters=["site", "subject"],
-            interval="calibrated",
-            resamples=100,
-        )
+        r = _calibrated_difference(_same_model_twice(8, 10))
     assert r.extra["interval"] == "percentile" and (r.ci_low, r.ci_high) == (0.0, 0.0)
     assert r.extra["chosen_for"] == (
         ">= 8 sites, 10-39 subjects per site (cr2 undefined for these data)"
@@ -349,15 +352,7 @@ def test_calibrated_difference_outside_the_paired_table_says_so(monkeypatch):
 
     monkeypatch.setattr(defaults, "paired_choice", lambda *a, **k: None)
     df = simulate_predictions(n_sites=8, subjects_per_site=5, mu={"A": (1, 1), "B": (0.5, 0.5)})
-    (r,) = compare_models(
-        df,
-        "balanced_accuracy",
-        "bootstrap",
-        positive="AD",
-        clusters=["site", "subject"],
-        interval="calibrated",
-        resamples=100,
-    )
+    r = _calibrated_difference(df)
     assert r.extra["interval"] == "percentile" and "chosen_for" not in r.extra
     assert any(
         "no design in >= 8 sites, 1-9 subjects per site" in w and "not calibrated" in w
@@ -377,23 +372,12 @@ def test_paired_bootstrap_names_units_without_a_site_id():
 
 
 def test_calibrated_difference_at_another_level_or_alpha_says_so(monkeypatch):
-    from brainbench.stats import _interval_defaults as defaults
-
-    entry = {
-        "sites": ">= 8 sites",
-        "subjects_per_site": "1-9 subjects per site",
-        "recommended": "cr2",
-        "meets_goal": True,
-        "why": "",
-        "source": "fake paired run",
-    }
-    monkeypatch.setattr(defaults, "paired_choice", lambda *a, **k: entry)
+    _fake_paired_entry(monkeypatch, ">= 8 sites", "1-9 subjects per site", "cr2")
     df = simulate_predictions(n_sites=8, subjects_per_site=5, mu={"A": (1, 1), "B": (0.5, 0.5)})
-    kw = dict(positive="AD", clusters=["site", "subject"], interval="calibrated", resamples=50)
-    (r,) = compare_models(df, "balanced_accuracy", "bootstrap", **kw)
+    r = _calibrated_difference(df, resamples=50)
     assert not any("judged 95% intervals" in w for w in r.warnings)
     for extra in ({"level": 0.9}, {"alpha": 0.01}):
-        (r,) = compare_models(df, "balanced_accuracy", "bootstrap", **kw, **extra)
+        r = _calibrated_difference(df, resamples=50, **extra)
         assert r.extra["interval"] == "cr2"
         assert any("judged 95% intervals and tests at alpha 0.05" in w for w in r.warnings)
 
