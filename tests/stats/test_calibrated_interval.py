@@ -352,7 +352,10 @@ def test_an_undefined_studentised_interval_says_why(two_patient_sites):
     kw = dict(positive="AD", unit="subject", clusters=["site", "subject"], resamples=200)
     (r,) = evaluate_predictions(two_patient_sites, ["sensitivity"], interval="cr2", **kw)
     assert r.interval == "cr2" and np.isnan(r.ci_low) and np.isnan(r.ci_high)
-    assert any("only 2 of the 6 sites hold units of 'sensitivity'" in w for w in r.warnings)
+    assert any(
+        "only 2 of the 6 sites hold units that 'sensitivity' is computed on" in w
+        for w in r.warnings
+    )
 
 
 def test_calibrated_falls_back_where_its_choice_is_undefined(two_patient_sites):

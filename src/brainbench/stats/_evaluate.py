@@ -604,9 +604,8 @@ def studentised(
                 nan,
                 design,
                 0,
-                f"only {k} of the {G} {outer}s hold units of '{m.name}' (e.g. the positive "
-                f"class for sensitivity), and the {name} interval needs at least "
-                f"{MIN_STUDENTISED_CLUSTERS}",
+                f"only {k} of the {G} {outer}s hold units that '{m.name}' is computed on, "
+                f"and the {name} interval needs at least {MIN_STUDENTISED_CLUSTERS}",
             )
         wild = [(u, w, design.row_atom[rows], c) for u, w, rows, c in per_run]
         if name == "cr2":
