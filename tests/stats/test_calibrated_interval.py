@@ -100,7 +100,13 @@ def test_committed_table_is_generated_from_the_committed_grid_runs():
     runs = [
         json.loads((RESULTS / f"interval-grid-{n}.json").read_text())
         for n in ("partial", "extended", "extended-specificity", "large-sites")
-    ] + [
+    ]
+    # The re-selection of the regimes the first confirmation flagged (`--grid reselect`).
+    runs += [
+        json.loads((RESULTS / f"interval-reselect-{n}.json").read_text())
+        for n in ("classification", "mae")
+    ]
+    runs += [
         json.loads((RESULTS / f"paired-grid-{n}-seed2026.json").read_text())
         for n in ("partial", "unbalanced", "unbalanced-small")
     ]

@@ -318,3 +318,33 @@ def test_calibrated_comparison_of_another_metric_is_the_paired_bootstrap(six_sit
     assert r.extra["interval"] == "percentile" and "chosen_for" not in r.extra
     assert any("simulated differences of balanced_accuracy only" in w for w in r.warnings)
     assert np.isfinite(r.p_value) and r.ci_low < r.ci_high
+
+
+def test_a_regime_flagged_on_power_alone_says_the_level_holds(six_sites, monkeypatch):
+    """cr2 holds 5% but the mixed model is 10 points more powerful: the flag says the level
+    holds for the recommended method, and calls an interval the table did not judge
+    approximate."""
+    from brainbench.stats import _interval_defaults as defaults
+
+    run = {
+        "command": "fake paired run",
+        "grid": {"replicates": 2000},
+        "rates": [
+            _rate(6, "cr2", 0.0, 0.05),
+            _rate(6, "cr2", 0.5, 0.30, vs_mixed=(-0.10, 0.01)),
+            _rate(6, "mixed", 0.0, 0.05),
+            _rate(6, "mixed", 0.5, 0.40),
+        ],
+    }
+    table = defaults.choose_defaults([run]) | {"choices": []}
+    (entry,) = table["paired"]
+    assert entry["recommended"] == "cr2" and not entry["meets_goal"]
+    monkeypatch.setattr(defaults, "load_table", lambda path=None: table)
+    for interval, says in (
+        ("calibrated", "cr2's type-I error is within 4-6% here"),
+        ("cr2", "cr2's type-I error is within 4-6% here"),
+        ("percentile", "Treat this comparison's p-value and interval as approximate"),
+    ):
+        r = _compare(six_sites, interval)
+        (flag,) = [w for w in r.warnings if w.startswith("Calibration of paired comparisons")]
+        assert "less powerful than the mixed model" in flag and says in flag
