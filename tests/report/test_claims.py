@@ -50,3 +50,29 @@ def test_a_baseline_comparison_that_failed_is_still_a_key_claim():
     (c,) = b.claims
     assert c.status == NOT_ESTIMABLE and c.key
     assert "units differ between models" in c.evidence
+
+
+def test_a_claim_on_an_interval_conditional_on_its_sites_says_so():
+    """An external cohort of 2 sites: its interval is conditional on them (the engine's
+    ``conditional_on``); the claim 'performs above chance on ext' says so where it quotes
+    the interval, as the comparisons' claims do."""
+    r = _r(0.73, 0.58, 0.89, n=26, g=26)
+    r.conditional_on, r.warnings = {"site": 2}, []
+    an = SimpleNamespace(
+        primary="balanced_accuracy",
+        level=0.95,
+        unit="subject",
+        baseline=None,
+        models=["cnn"],
+        partitions=["ext"],
+        endpoints=[],
+        external=["ext"],
+        deviations=[],
+        task=SimpleNamespace(classes=("CN", "AD")),
+        is_classification=True,
+        result=lambda m, metric, part=None: r,
+    )
+    b = ClaimBuilder(an)
+    b._chance("ext", key=True)
+    (c,) = b.claims
+    assert "(95% CI, 26 subjects, conditional on these 2 sites)" in c.evidence

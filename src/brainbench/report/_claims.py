@@ -124,10 +124,18 @@ def not_estimable(r: Any, unit: str) -> str | None:
 
 
 def _conditional(c: Any) -> str:
-    """', conditional on these 3 sites' for a paired comparison that held too few outer
-    clusters fixed (``extra["conditional_on"]``): it describes those sites, not new ones."""
-    fixed = (getattr(c, "extra", None) or {}).get("conditional_on") or {}
-    return "".join(f", conditional on these {n} {level}s" for level, n in fixed.items())
+    """', conditional on these 3 sites' for a result that held too few outer clusters fixed
+    (a metric's ``conditional_on``, a paired comparison's ``extra["conditional_on"]``): it
+    describes those sites, not new ones."""
+    fixed = (
+        getattr(c, "conditional_on", None)
+        or (getattr(c, "extra", None) or {}).get("conditional_on")
+        or {}
+    )
+    return "".join(
+        f", conditional on this one {level}" if n == 1 else f", conditional on these {n} {level}s"
+        for level, n in fixed.items()
+    )
 
 
 def _ci(r: Any) -> str:
@@ -307,8 +315,10 @@ class ClaimBuilder:
                     r.ci_low if self.info.higher_is_better else r.ci_high, chance
                 )
                 status = SUPPORTED if above else NOT_SUPPORTED
-                evidence = f"{self.label} {_ci(r)} ({self.lvl} CI, {r.n_units} {an.unit}s)" + (
-                    "." if above else f", which includes {num(chance, 2)}."
+                evidence = (
+                    f"{self.label} {_ci(r)} ({self.lvl} CI, {r.n_units} {an.unit}s"
+                    f"{_conditional(r)})"
+                    + ("." if above else f", which includes {num(chance, 2)}.")
                 )
             self._add(Claim("chance", statement, status, evidence, (m,), part, key=key))
 
@@ -377,6 +387,7 @@ class ClaimBuilder:
         evidence = (
             f"{self.label} difference (model − baseline; {self.info.direction}) "
             f"{num(r.estimate)}, {self.lvl} CI {interval(r.ci_low, r.ci_high)}"
+            + _conditional(r)
             + (f", adjusted p = {num(p, 3)}" if p is not None else "")
             + (f"; {why}" if why else "")
             + (
