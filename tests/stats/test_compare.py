@@ -385,3 +385,11 @@ def test_calibrated_difference_at_another_level_or_alpha_says_so(monkeypatch):
 def test_mixed_refuses_clusters_in_the_wrong_order(hier):
     with pytest.raises(UserError, match="outer first"):
         compare_models(hier, "accuracy", "mixed", positive="AD", clusters=["subject", "site"])
+
+
+def test_paired_bootstrap_names_a_class_confined_to_few_sites():
+    df = simulate_predictions(n_sites=6, subjects_per_site=10, mu={"A": (1, 1), "B": (0, 0)})
+    df["y_true"] = np.where(df.site.isin(["site00", "site01"]), df.y_true, "CN")
+    with pytest.warns(BrainbenchWarning):
+        r = _calibrated_difference(df, resamples=50)
+    assert any("Class AD occurs at only 2 of the 6 sites" in w for w in r.warnings)
