@@ -110,9 +110,11 @@ def test_committed_table_is_generated_from_the_committed_grid_runs():
         json.loads((RESULTS / f"paired-grid-{n}-seed2026.json").read_text())
         for n in ("partial", "unbalanced", "unbalanced-small")
     ]
-    # The confirmation runs (`--grid confirm --seed 2025 --metric M`), one per metric.
-    confirms = sorted(RESULTS.glob("interval-confirm-*.json"))
-    assert confirms
+    # The confirmation runs (`--grid confirm --seed 2025 --metric M`), one per metric, then
+    # the fresh confirmation of the re-selected regimes (`--grid confirm-fresh --seed 2027`).
+    metrics = ("auroc", "balanced_accuracy", "mae", "sensitivity", "specificity")
+    confirms = [RESULTS / f"interval-confirm-{m}.json" for m in metrics]
+    confirms += [RESULTS / f"interval-confirm-fresh-{n}.json" for n in ("classification", "mae")]
     runs += [json.loads(f.read_text()) for f in confirms]
     assert load_table() == json.loads(json.dumps(choose_defaults(runs)))
 
