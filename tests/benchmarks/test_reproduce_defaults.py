@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -139,3 +140,12 @@ def test_dry_run_prints_every_stage_with_the_committed_times(tmp_path, capsys):
     table1 = tmp_path / "x" / "intermediate" / "table-1.json"
     assert f"BRAINBENCH_CONFIRM_TABLE={table1} brainbench calibrate --grid confirm " in text
     assert not (tmp_path / "x").exists()
+
+
+def test_documented_regeneration_command_lists_the_final_table_inputs_in_order():
+    rd = _script()
+    text = (ROOT / "docs" / "statistics.md").read_text()
+    start = text.index("    brainbench calibrate --from-json benchmarks/stats/results/")
+    block = text[start : text.index("--write-defaults", start)]
+    listed = re.findall(r"--from-json benchmarks/stats/results/([\w.-]+)\.json", block)
+    assert listed == [r.name for r in rd.TABLE_INPUTS["final"]]
