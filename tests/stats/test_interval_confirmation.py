@@ -340,3 +340,35 @@ def test_confirmation_table_renders_a_design_where_the_chosen_method_gave_no_int
     row = render_grid_markdown(res).splitlines()[4]
     assert row.startswith("| mae | 4 | 5 | 1 | 0.2 | 0.5 | - | - |")
     assert row.endswith(f" | 0 | {res['cell_seconds'][0]:.0f} |")
+
+
+def test_only_the_runs_that_evaluated_the_choice_confirm_it():
+    se = float(np.sqrt(0.95 * 0.05 / 2000))
+    selection = {
+        "command": "select",
+        "grid": {"replicates": 2000},
+        "coverage": [_row("cr2", 8, 0.95, se), _row("percentile", 8, 0.90, se)],
+    }
+    old = {
+        "command": "confirm-old",
+        "confirms": [],
+        "grid": {"replicates": 2000},
+        "coverage": [
+            _row("bca", 16, 0.99, se, chosen=True),
+            _row("percentile", 16, 0.80, se, chosen=False),
+        ],
+    }
+    new = {
+        "command": "confirm-new",
+        "confirms": [],
+        "grid": {"replicates": 2000},
+        "coverage": [
+            _row("cr2", 24, 0.951, se, chosen=True),
+            _row("percentile", 24, 0.97, se, chosen=False),
+        ],
+    }
+    (e,) = choose_defaults([selection, old, new])["choices"]
+    c = e["confirmation"]
+    assert (c["source"], c["cells"]) == ("confirm-new", 1)
+    assert c["percentile"]["min"] == c["percentile"]["max"] == 0.97
+    assert e["consistent_with_goal"]

@@ -348,3 +348,15 @@ def test_a_regime_flagged_on_power_alone_says_the_level_holds(six_sites, monkeyp
         r = _compare(six_sites, interval)
         (flag,) = [w for w in r.warnings if w.startswith("Calibration of paired comparisons")]
         assert "less powerful than the mixed model" in flag and says in flag
+
+
+def test_edge_preset_is_the_top_of_the_smallest_subject_regime():
+    from brainbench.stats._calibrate_paired import PAIRED_PRESETS
+    from brainbench.stats._interval_defaults import regime
+
+    edge = PAIRED_PRESETS["edge"]
+    assert edge["replicates"] >= 1900  # judged at the strict criterion's precision
+    assert {regime(s, p)[1] for s in edge["sites"] for p in edge["subjects_per_site"]} == {
+        "1-9 subjects per site"
+    }
+    assert {regime(s, 9)[0] for s in edge["sites"]} == {"4-7 sites", ">= 8 sites"}

@@ -435,7 +435,12 @@ def _confirmation(
         return None
     source = " + ".join(sorted({c for c, _ in rows}))
     mine = [r for _, r in rows if r["method"] == method]
-    if not mine:
+    # Only the runs that evaluated this method confirm it (another run of the regime may have
+    # evaluated an earlier choice); percentile is read from those runs too.
+    used = {c for c, r in rows if r["method"] == method}
+    if mine:
+        source = " + ".join(sorted(used))
+    else:
         tried = ", ".join(sorted({r["method"] for _, r in rows if r["chosen"]}))
         # Not a failure of the chosen method: the regime keeps its selection verdict.
         return {
@@ -458,7 +463,9 @@ def _confirmation(
         }
 
     design = ("sites", "subjects_per_site", "sessions", "icc", "prevalence")
-    percentile = {tuple(r[d] for d in design): r for _, r in rows if r["method"] == "percentile"}
+    percentile = {
+        tuple(r[d] for d in design): r for c, r in rows if r["method"] == "percentile" and c in used
+    }
     cov = summary(mine)
     missed = [r for r in mine if not _near_goal(r["coverage"], r["mc_se"])]
     lo, hi = min(r["n"] for r in mine), max(r["n"] for r in mine)

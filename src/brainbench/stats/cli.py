@@ -573,11 +573,12 @@ def rank(scores, lower_is_better, alpha, resamples, seed, friedman_ties, fmt, ou
 )
 @click.option(
     "--paired-grid",
-    type=click.Choice(["quick", "partial", "unbalanced", "unbalanced-small"]),
+    type=click.Choice(["quick", "partial", "unbalanced", "unbalanced-small", "edge"]),
     help="Instead of the study: type-I error and power of the paired comparisons (paired "
     "bootstrap, cluster bootstrap-t, wild cluster bootstrap, CR2, mixed model) per design; "
     "quick: seconds; partial: the part run for docs/statistics.md; unbalanced, "
-    "unbalanced-small: 6 and 8 sites of unequal sizes, 20 or 5 subjects per site on average. "
+    "unbalanced-small: 6 and 8 sites of unequal sizes, 20 or 5 subjects per site on average; "
+    "edge: 4, 6 and 8 sites of 9 subjects (the top of the 1-9 regime). "
     "A design's verdict judges 4-6% only from >= 1,900 data sets (--replicates 2000).",
 )
 @click.option(
