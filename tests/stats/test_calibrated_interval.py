@@ -108,7 +108,7 @@ def test_committed_table_is_generated_from_the_committed_grid_runs():
     ]
     runs += [
         json.loads((RESULTS / f"paired-grid-{n}-seed2026.json").read_text())
-        for n in ("partial", "unbalanced", "unbalanced-small")
+        for n in ("partial", "unbalanced", "unbalanced-small", "edge")
     ]
     # The confirmation runs (`--grid confirm --seed 2025 --metric M`), one per metric, then
     # the fresh confirmation of the re-selected regimes (`--grid confirm-fresh --seed 2027`).
