@@ -19,15 +19,17 @@ per design supersede the coarse ones in the regimes they cover), so the history 
 2. ``--grid confirm --seed 2025``, one run per metric, confirming table 1's choices;
 3. ``--grid reselect --seed 2026`` (the regimes that confirmation flagged, 2,000 data sets per
    design) and the paired runs with 2,000 data sets per design (seed 2026): table 2;
-4. ``--grid confirm-fresh --seed 2027``, confirming table 2's choices; then the final table
-   and its Markdown (``interval-defaults.json``, ``interval-defaults.md``).
+4. ``--grid confirm-fresh --seed 2027``, confirming table 2's choices;
+5. ``--paired-grid edge --seed 2026`` (made after the fresh confirmation); then the final
+   table and its Markdown (``interval-defaults.json``, ``interval-defaults.md``).
 
-The paired runs do not change an interval choice; they are in stage 3 because the committed
-fresh confirmation ran after them (its ``confirms`` lists them). A confirmation stage is pointed
-at its table by ``$BRAINBENCH_CONFIRM_TABLE`` (the committed table is never touched unless
-``--in-place``). Each run writes its JSON and the Markdown table committed beside it
-(``render_grid_markdown`` / ``render_paired_markdown``, as ``interval_grid.py`` and
-``paired_grid.py`` do), under the committed file names.
+The paired runs do not change an interval choice; the first ones are in stage 3 because the
+committed fresh confirmation ran after them (its ``confirms`` lists them), the edge run in
+stage 5 because it ran after (the fresh confirmation's ``confirms`` does not list it). A
+confirmation stage is pointed at its table by ``$BRAINBENCH_CONFIRM_TABLE`` (the committed
+table is never touched unless ``--in-place``). Each run writes its JSON and the Markdown
+table committed beside it (``render_grid_markdown`` / ``render_paired_markdown``, as
+``interval_grid.py`` and ``paired_grid.py`` do), under the committed file names.
 """
 
 from __future__ import annotations
@@ -123,6 +125,8 @@ FRESH = (
     Run("interval-confirm-fresh-classification", "confirm-fresh", 2027, CLASSIFICATION),
     Run("interval-confirm-fresh-mae", "confirm-fresh", 2027, ("mae",)),
 )
+#: The paired run at the top of the 1-9 subjects regime, made after the fresh confirmation.
+EDGE = Run("paired-grid-edge-seed2026", "edge", 2026, paired=True)
 STAGES = (
     Stage("1. selection runs (seed 2024); table 1", (*SELECTION, FIRST_PAIRED), writes="table-1"),
     Stage("2. confirmation of table 1's choices (seed 2025)", CONFIRM, confirms="table-1"),
@@ -131,10 +135,10 @@ STAGES = (
         (*RESELECT, *PAIRED),
         writes="table-2",
     ),
+    Stage("4. fresh confirmation of table 2's choices (seed 2027)", FRESH, confirms="table-2"),
     Stage(
-        "4. fresh confirmation of table 2's choices (seed 2027); the final table",
-        FRESH,
-        confirms="table-2",
+        "5. paired comparisons at 9 subjects per site (seed 2026); the final table",
+        (EDGE,),
         writes="final",
     ),
 )
@@ -142,7 +146,7 @@ STAGES = (
 TABLE_INPUTS: dict[str, tuple[Run, ...]] = {
     "table-1": (*SELECTION, FIRST_PAIRED),
     "table-2": (*SELECTION, *RESELECT, *PAIRED, *CONFIRM),
-    "final": (*SELECTION, *RESELECT, *PAIRED, *CONFIRM, *FRESH),
+    "final": (*SELECTION, *RESELECT, *PAIRED, EDGE, *CONFIRM, *FRESH),
 }
 
 
