@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +29,8 @@ from brainbench.stats._interval_defaults import (
     render_defaults_markdown,
 )
 from brainbench.stats._intervals import INTERVAL_METHODS
+
+RESULTS = Path(__file__).parents[2] / "benchmarks" / "stats" / "results"
 
 
 def test_confirm_quick_runs_only_the_chosen_method_on_fresh_seeded_data(tmp_path):
@@ -276,6 +279,67 @@ def test_goal_scope_judges_only_designs_with_40_test_subjects():
     # Nothing in scope: no verdict.
     small = run | {"coverage": run["coverage"][::2]}
     assert choose_defaults([small])["choices"][0]["goal_scope"]["consistent_with_goal"] is None
+
+
+def test_confirmation_reads_the_table_named_by_the_environment(tmp_path, monkeypatch):
+    # A table as it stood before a later selection run: the confirmation confirms its choice.
+    from brainbench.stats._calibrate_grid import CONFIRM_TABLE_ENV
+    from brainbench.stats._interval_defaults import load_table
+
+    table = json.loads(json.dumps(load_table()))
+    (entry,) = [
+        e
+        for e in table["choices"]
+        if (e["metric"], e["sites"], e["subjects_per_site"])
+        == ("balanced_accuracy", "4-7 sites", "10-39 subjects per site")
+    ]
+    entry["method"] = "bca" if entry["method"] != "bca" else "cr2"
+    table["generated_by"] = ["brainbench calibrate --grid partial --seed 11"]
+    path = tmp_path / "table-1.json"
+    path.write_text(json.dumps(table))
+    monkeypatch.setenv(CONFIRM_TABLE_ENV, str(path))
+    res = run_interval_grid("confirm-quick", seed=2024, replicates=10, resamples=99)
+    assert res["confirms"] == table["generated_by"]
+    assert [x["method"] for x in res["coverage"] if x["chosen"] and x["sites"] == 4] == [
+        entry["method"]
+    ]
+    with pytest.raises(UserError, match="seed 11"):
+        run_interval_grid("confirm-quick", seed=11, replicates=10)
+
+
+def test_early_selection_presets_evaluate_the_candidates_their_committed_runs_had():
+    from brainbench.stats._calibrate_grid import EARLY_CANDIDATES
+
+    for name, preset in [
+        ("extended", "extended"),
+        ("extended-specificity", "extended"),
+        ("large-sites", "large-sites"),
+    ]:
+        committed = json.loads((RESULTS / f"interval-grid-{name}.json").read_text())
+        assert {x["method"] for x in committed["coverage"]} == set(EARLY_CANDIDATES)
+        assert GRID_PRESETS[preset]["methods"] == EARLY_CANDIDATES
+    res = run_interval_grid("large-sites", replicates=2, resamples=19, metrics=["mae"])
+    assert {x["method"] for x in res["coverage"]} == set(EARLY_CANDIDATES)
+    # The table renders the columns the run had (the committed Markdown, byte for byte).
+    for run in sorted(RESULTS.glob("interval-*.json")):
+        md = render_grid_markdown(json.loads(run.read_text()))
+        assert run.with_suffix(".md").read_text() == md + "\n", run.name
+
+
+def test_confirmation_table_renders_a_design_where_the_chosen_method_gave_no_interval():
+    res = json.loads((RESULTS / "interval-confirm-mae.json").read_text())
+    first = res["coverage"][0]
+    design = ("sites", "subjects_per_site", "sessions", "icc", "prevalence")
+    res["coverage"] = [
+        x
+        for x in res["coverage"]
+        if not (
+            x["chosen"] and x["method"] != "percentile" and all(x[d] == first[d] for d in design)
+        )
+    ]
+    row = render_grid_markdown(res).splitlines()[4]
+    assert row.startswith("| mae | 4 | 5 | 1 | 0.2 | 0.5 | - | - |")
+    assert row.endswith(f" | 0 | {res['cell_seconds'][0]:.0f} |")
 
 
 def test_only_the_runs_that_evaluated_the_choice_confirm_it():

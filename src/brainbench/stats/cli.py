@@ -565,7 +565,8 @@ def rank(scores, lower_is_better, alpha, resamples, seed, friedman_ties, fmt, ou
     "8, seconds; partial, extended, large-sites: the parts run for benchmarks/stats/README.md; "
     "full: issue 15's grid (sites 2-32, subjects, sessions, ICC, prevalence, metrics; 2,000 "
     "data sets per cell, days on two cores); confirm (confirm-quick: seconds): only the method "
-    "the committed table chose per metric and regime, and percentile, on fresh data sets "
+    "the committed table (or the one at $BRAINBENCH_CONFIRM_TABLE) chose per metric and "
+    "regime, and percentile, on fresh data sets "
     "(a --seed other than the selection runs') in designs of every regime with >= 4 sites; "
     "reselect: every candidate on 2,000 data sets per design in the regimes that confirmation "
     "flagged; confirm-fresh: the re-selected choices on fresh data sets in fresh designs.",
