@@ -131,28 +131,45 @@ GRID_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+#: A confirmation run's fraction of issue 15's sessions x ICC x prevalence, rows ``[which,
+#: sessions, ICC, prevalence]`` (``which``: 0 the regime's fewest sites, 1 its second count):
+#: each factor varies (3 sessions, ICC 0, prevalence 0.2 included) and the hardest corner
+#: (fewest sites, ICC 0.2) is in.
+CONFIRM_FRACTION: list[list[float]] = [
+    [0, 1, 0.2, 0.5],
+    [1, 1, 0.05, 0.5],
+    [0, 3, 0.0, 0.5],
+    [1, 3, 0.2, 0.2],
+    [0, 1, 0.05, 0.2],
+]
+#: The confirmation's site counts per site regime: the fewest, a second, and further counts
+#: (run at ICC 0.2 only).
+CONFIRM_SITES: dict[str, list[int]] = {"4-7": [4, 6], ">= 8": [8, 16, 32]}
+
+
+def _regime_designs(
+    sites: list[int], fraction: list[list[float]], per_site: int
+) -> list[list[float]]:
+    """(sites, subjects per site, sessions, ICC, prevalence) of one site regime: the
+    ``fraction`` rows on its first two site counts, then each further count at ICC 0.2."""
+    first, more = sites[:2], sites[2:]
+    return [[first[int(w)], per_site, sess, icc, prev] for w, sess, icc, prev in fraction] + [
+        [s, per_site, 1, 0.2, 0.5] for s in more
+    ]
+
+
 def confirmation_designs(
     sites: dict[str, list[int]], subjects_per_site: list[int]
 ) -> list[list[float]]:
-    """(sites, subjects per site, sessions, ICC, prevalence) of a confirmation run: per site
-    regime (its smallest and largest grid size, ``lo`` and ``hi``, and any further sizes) and
-    subjects per site, a fraction of issue 15's factors that varies each of them (3 sessions,
-    ICC 0, prevalence 0.2 included) and puts the hardest corner (fewest sites, ICC 0.2) in.
-
-    The prevalence is ignored for MAE (:func:`grid_cells`)."""
-    out = []
-    for sizes in sites.values():
-        lo, hi, *more = sizes
-        for p in subjects_per_site:
-            out += [
-                [lo, p, 1, 0.2, 0.5],
-                [hi, p, 1, 0.05, 0.5],
-                [lo, p, 3, 0.0, 0.5],
-                [hi, p, 3, 0.2, 0.2],
-                [lo, p, 1, 0.05, 0.2],
-            ]
-            out += [[s, p, 1, 0.2, 0.5] for s in more]
-    return out
+    """The designs of a confirmation run: per site regime and subjects per site,
+    :data:`CONFIRM_FRACTION` (:func:`_regime_designs`). The prevalence is ignored for MAE
+    (:func:`grid_cells`)."""
+    return [
+        d
+        for sizes in sites.values()
+        for p in subjects_per_site
+        for d in _regime_designs(sizes, CONFIRM_FRACTION, p)
+    ]
 
 
 # Confirmation runs (``--grid confirm``, ``confirm-quick``): only the method the committed
@@ -168,7 +185,7 @@ GRID_PRESETS |= {
         "compare": ["percentile"],
     },
     "confirm": {
-        "designs": confirmation_designs({"4-7": [4, 6], ">= 8": [8, 16, 32]}, [5, 20, 80]),
+        "designs": confirmation_designs(CONFIRM_SITES, [5, 20, 80]),
         "metrics": ["balanced_accuracy", "auroc", "sensitivity", "specificity", "mae"],
         "replicates": 2000,
         "resamples": 399,
@@ -188,30 +205,23 @@ FLAGGED_BY_CONFIRMATION: dict[str, list[tuple[str, int]]] = {
 }
 
 
-def _regime_designs(
-    sites: dict[str, list[int]], fraction: list[list[float]], per_site: int
-) -> list[list[float]]:
-    """Designs of one site regime: ``fraction`` rows ``[which, sessions, ICC, prevalence]``
-    with ``which`` 0 for the regime's first site count and 1 for its second."""
-    return [[sites[int(w)], per_site, sess, icc, prev] for w, sess, icc, prev in fraction]
-
-
 def reselection_designs() -> dict[str, list[list[float]]]:
     """Per metric, the confirmation's designs (:func:`confirmation_designs`) of the regimes in
     :data:`FLAGGED_BY_CONFIRMATION`: the re-selection evaluates every candidate there on
     2,000 data sets per design (a seed of its own)."""
-    sizes = {"4-7": [4, 6], ">= 8": [8, 16, 32]}
     return {
         metric: [
-            d for label, per in regimes for d in confirmation_designs({label: sizes[label]}, [per])
+            d
+            for label, per in regimes
+            for d in _regime_designs(CONFIRM_SITES[label], CONFIRM_FRACTION, per)
         ]
         for metric, regimes in FLAGGED_BY_CONFIRMATION.items()
     }
 
 
 #: The fresh confirmation's fraction (``[which, sessions, ICC, prevalence]``): the
-#: complement of :func:`confirmation_designs`' in sessions x ICC x prevalence, the hardest
-#: corner (fewest sites, ICC 0.2) twice.
+#: complement of :data:`CONFIRM_FRACTION` in sessions x ICC x prevalence, the hardest corner
+#: (fewest sites, ICC 0.2) twice.
 FRESH_FRACTION: list[list[float]] = [
     [0, 3, 0.2, 0.5],
     [1, 1, 0.2, 0.2],

@@ -584,12 +584,7 @@ def paired_bootstrap(pair: Pair, opts: Options) -> ComparisonResult:
     BCa interval; p-value from :func:`~brainbench.stats._bootstrap.bootstrap_p_value`;
     ``statistic`` is the estimate over its bootstrap standard error (a z-like score).
     """
-    from brainbench.stats._evaluate import (
-        confined_classes,
-        estimable_design,
-        missing_outer_ids,
-        run_blocks,
-    )
+    from brainbench.stats._evaluate import estimable_design, outer_level_notes, run_blocks
 
     design, names, conditional_on, why = estimable_design(
         pair.a, opts.clusters, stratify=opts.stratify
@@ -601,12 +596,9 @@ def paired_bootstrap(pair: Pair, opts: Options) -> ComparisonResult:
     notes: list[str] = []
     if why:
         _warn(notes, FewClustersWarning, why.replace("interval", "comparison", 1))
-    elif opts.clusters and (missing := missing_outer_ids(pair.a, names[0], design.n_top)):
-        _warn(notes, FewClustersWarning, missing)
-    if opts.clusters and not why and names[0] != pair.a.unit:
-        confined = confined_classes(pair.a, pair.metric.name, names[0], design.n_top)
-        if confined:
-            _warn(notes, FewClustersWarning, confined)
+    elif opts.clusters:
+        for note in outer_level_notes(pair.a, pair.metric.name, names[0], design.n_top):
+            _warn(notes, FewClustersWarning, note)
     interval, chosen_for = _paired_calibration(pair, opts, design, names[0], conditional_on, notes)
     if interval in STUDENTISED and opts.clusters and not conditional_on:
         res = _studentised_difference(pair, opts, interval, names[0], est, notes, chosen_for)

@@ -202,12 +202,9 @@ def confidence_interval(
     design, names, conditional_on, why = estimable_design(md, level_clusters, stratify=stratify)
     if why:
         _warn(notes, FewClustersWarning, why)
-    elif level_clusters and (missing := missing_outer_ids(md, names[0], design.n_top)):
-        _warn(notes, FewClustersWarning, missing)
-    if level_clusters and not why and names[0] != md.unit:
-        confined = confined_classes(md, metric, names[0], design.n_top)
-        if confined:
-            _warn(notes, FewClustersWarning, confined)
+    elif level_clusters:
+        for note in outer_level_notes(md, metric, names[0], design.n_top):
+            _warn(notes, FewClustersWarning, note)
     interval, chosen_for, calibration = _resolve_interval(
         md, metric, interval, method, names, design, conditional_on, notes, level
     )
@@ -452,6 +449,19 @@ def confined_classes(md: ModelData, metric: str, outer: str, n_clusters: int) ->
         f"method (class and {outer} are confounded: rule D302)."
         for c, k in few
     )
+
+
+def outer_level_notes(md: ModelData, metric: str, outer: str, n_clusters: int) -> list[str]:
+    """What the data of an estimable ``outer`` cluster level say against its interval (for
+    ``evaluate`` and the paired bootstrap alike): units without an ``outer`` id
+    (:func:`missing_outer_ids`), classes confined to few clusters (:func:`confined_classes`)."""
+    if outer == md.unit:
+        return []
+    found = (
+        missing_outer_ids(md, outer, n_clusters),
+        confined_classes(md, metric, outer, n_clusters),
+    )
+    return [note for note in found if note]
 
 
 def missing_outer_ids(md: ModelData, outer: str, n_clusters: int) -> str:

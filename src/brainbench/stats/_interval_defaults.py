@@ -433,14 +433,12 @@ def _confirmation(
     ]
     if not rows:
         return None
-    source = " + ".join(sorted({c for c, _ in rows}))
-    mine = [r for _, r in rows if r["method"] == method]
     # Only the runs that evaluated this method confirm it (another run of the regime may have
     # evaluated an earlier choice); percentile is read from those runs too.
+    mine = [r for _, r in rows if r["method"] == method]
     used = {c for c, r in rows if r["method"] == method}
-    if mine:
-        source = " + ".join(sorted(used))
-    else:
+    if not mine:
+        source = " + ".join(sorted({c for c, _ in rows}))
         tried = ", ".join(sorted({r["method"] for _, r in rows if r["chosen"]}))
         # Not a failure of the chosen method: the regime keeps its selection verdict.
         return {
@@ -462,6 +460,7 @@ def _confirmation(
             "cells": len(rs),
         }
 
+    source = " + ".join(sorted(used))
     design = ("sites", "subjects_per_site", "sessions", "icc", "prevalence")
     percentile = {
         tuple(r[d] for d in design): r for c, r in rows if r["method"] == "percentile" and c in used
@@ -562,12 +561,13 @@ def render_defaults_markdown(table: dict[str, Any]) -> str:
         + ". Cells: coverage range of nominal 95% intervals over the regime's designs in "
         "the selection runs (min-max, %), and how many designs were within 94-96% / within "
         "it up to two Monte-Carlo SEs / designs; goal met: in the selection runs and, where "
-        "a confirmation run covers the regime, in it too (table below); goal met, >= 40 "
-        "subjects: the same judged on the designs with at least 40 test subjects (the goal's "
-        "scope; how many in brackets; '-': none, or not estimable).",
+        f"a confirmation run covers the regime, in it too (table below); goal met, >= "
+        f"{GOAL_SUBJECTS} subjects: the same judged on the designs with at least "
+        f"{GOAL_SUBJECTS} test subjects (the goal's scope; how many in brackets; '-': none, or "
+        "not estimable).",
         "",
-        "| metric | sites | subjects/site | chosen | goal met (+-2 MC SE) | goal met, >= 40 "
-        "subjects | designs | " + " | ".join(methods) + " |",
+        "| metric | sites | subjects/site | chosen | goal met (+-2 MC SE) | goal met, >= "
+        f"{GOAL_SUBJECTS} subjects | designs | " + " | ".join(methods) + " |",
         "| --- | --- | --- | --- | --- | --- | ---: | " + " | ".join(["---"] * len(methods)) + " |",
     ]
     for e in table["choices"]:
